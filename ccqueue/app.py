@@ -1,0 +1,136 @@
+"""The composition root: every long-lived object is built and wired here, explicitly.
+
+One ``asyncio.TaskGroup`` runs everything that lives as long as the daemon: the engine,
+the AMI link, the record writer, and the FastAGI and HTTP servers. If one of them fails,
+the group cancels the others and the daemon exits with the error, rather than limping on
+half-alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from ccqueue.asterisk.agi import AgiServer
+from ccqueue.asterisk.telephony import AsteriskTelephony
+from ccqueue.config import Config
+from ccqueue.core.acd import Acd
+from ccqueue.engine.engine import Engine
+from ccqueue.engine.settings import acd_settings
+from ccqueue.http.app import build_app
+from ccqueue.metrics import Metrics, StateCollector
+from ccqueue.store import RecordWriter
+
+log = structlog.get_logger("ccqueue.app")
+
+
+@dataclass
+class Daemon:
+    config: Config
+    engine: Engine
+    telephony: AsteriskTelephony
+    agi: AgiServer
+    writer: RecordWriter
+    registry: CollectorRegistry
+    web_app: web.Application
+
+    def health(self) -> dict[str, Any]:
+        ami = self.telephony.ami.state
+        db = "ready" if self.writer.connected else "down"
+        ok = ami == "ready"
+        return {
+            "status": "ok" if ok else "degraded",
+            "ami": ami,
+            "database": db,
+            "records_pending": self.writer.buffered,
+            "events_handled": self.engine.events_handled,
+        }
+
+
+def build(config: Config, *, dsn: str, spool_dir: Path) -> Daemon:
+    acd = Acd(acd_settings(config))
+    writer = RecordWriter(dsn, spool_dir=spool_dir)
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+
+    # The engine and its adapters refer to each other; the adapters get the engine's
+    # inbox through these two small closures, bound once the engine exists.
+    holder: dict[str, Engine] = {}
+
+    def post(event: Any) -> None:
+        holder["engine"].post(event)
+
+    async def ask(event: Any) -> Any:
+        return await holder["engine"].ask(event)
+
+    ami = config.asterisk.ami
+    telephony = AsteriskTelephony(
+        host=ami.host,
+        port=ami.port,
+        username=ami.username,
+        secret=ami.secret.get_secret_value(),
+        agent_context=config.asterisk.agent_context,
+        post=post,
+    )
+    agi = AgiServer(ask=ask, post=post)
+    engine = Engine(acd, telephony=telephony, callers=agi, records=writer, on_record=metrics.on_record)
+    holder["engine"] = engine
+    daemon_ref: list[Daemon] = []
+    registry.register(
+        StateCollector(
+            lambda: engine.acd,
+            lambda: {"asterisk_ami": telephony.ami.state == "ready", "postgresql": writer.connected},
+            lambda: {"records_pending": writer.buffered, "records_spooled": writer.records_spooled},
+        )
+    )
+    web_app = build_app(engine=engine, registry=registry, health=lambda: daemon_ref[0].health())
+    daemon = Daemon(config, engine, telephony, agi, writer, registry, web_app)
+    daemon_ref.append(daemon)
+    return daemon
+
+
+async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
+    """Run the daemon until ``stop`` is set (or SIGTERM/SIGINT)."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    cfg = daemon.config
+    agi_server = await asyncio.start_server(daemon.agi.handle_connection, cfg.asterisk.agi.host, cfg.asterisk.agi.port)
+    runner = web.AppRunner(daemon.web_app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, cfg.http.host, cfg.http.port)
+    await site.start()
+    log.info(
+        "ccqueue_started",
+        agi=f"{cfg.asterisk.agi.host}:{cfg.asterisk.agi.port}",
+        http=f"http://{cfg.http.host}:{cfg.http.port}/",
+        ami=f"{cfg.asterisk.ami.host}:{cfg.asterisk.ami.port}",
+    )
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(daemon.writer.run(), name="record-writer")
+            others = [
+                tasks.create_task(daemon.engine.run(), name="engine"),
+                tasks.create_task(daemon.telephony.run(), name="ami"),
+                tasks.create_task(agi_server.serve_forever(), name="fastagi"),
+            ]
+            await stop.wait()
+            log.info("ccqueue_stopping")
+            for task in others:
+                task.cancel()
+            # Last: everything the engine decided is written (or spooled) before exit.
+            await daemon.writer.close(timeout=10)
+    finally:
+        agi_server.close()
+        await runner.cleanup()
+        log.info("ccqueue_stopped")

@@ -1,0 +1,75 @@
+"""Asterisk as the engine sees it: ring an agent, hang up a channel, report events.
+
+Built on ``AmiClient``. Every Originate carries a ``ChannelId`` (the offer id), so the
+agent leg's uniqueid is known before it exists: its events, its claim and a hang-up all
+name it, and an Originate is never sent twice for one offer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from panoramisk.message import Message
+
+from ccqueue.asterisk.ami import AmiClient
+from ccqueue.asterisk.translate import IncompleteMessage, live_uniqueids, ring_failure, translate_event
+from ccqueue.core import commands as cmd
+from ccqueue.core import events as ev
+
+log = structlog.get_logger("ccqueue.telephony")
+
+# Time past the ring timeout to wait for the OriginateResponse before giving up on it.
+ORIGINATE_SLACK_S = 10.0
+
+
+class AsteriskTelephony:
+    def __init__(self, *, host: str, port: int, username: str, secret: str, agent_context: str, post: Callable[[ev.Event], None]) -> None:
+        self.agent_context = agent_context
+        self._post = post
+        self.ami = AmiClient(
+            host=host, port=port, username=username, secret=secret, on_event=self._on_event, on_ready=self._on_ready
+        )
+
+    async def run(self) -> None:
+        await self.ami.run()
+
+    async def originate_agent(self, command: cmd.OriginateAgent) -> ev.RingFailure | None:
+        action: dict[str, Any] = {
+            "Action": "Originate",
+            "Channel": command.endpoint,
+            "Context": self.agent_context,
+            "Exten": "s",
+            "Priority": "1",
+            "Timeout": str(int(command.ring_timeout_s * 1000)),
+            "CallerID": f'"{command.caller_id or "ccqueue"}" <{command.caller_id}>',
+            "ChannelId": command.offer_id,
+            "Variable": [f"CCQ_OFFER={command.offer_id}", f"CCQ_CALL={command.call_id}"],
+            "Async": "true",
+        }
+        response = await self.ami.send(action, timeout=command.ring_timeout_s + ORIGINATE_SLACK_S)
+        messages = response if isinstance(response, list) else [response]
+        final = next((m for m in messages if (m.get("Event") or "").lower() == "originateresponse"), None)
+        if final is None:
+            # Refused outright (e.g. no such endpoint): only the action's Error response came.
+            log.warning("originate_refused", offer_id=command.offer_id, asterisk_says=messages[0].get("Message", ""))
+            return ev.RingFailure.UNREACHABLE
+        return ring_failure(final)
+
+    async def hangup(self, uniqueid: str) -> None:
+        await self.ami.send({"Action": "Hangup", "Channel": uniqueid, "Cause": "16"}, timeout=5)
+
+    def _on_event(self, message: Message) -> None:
+        try:
+            event = translate_event(message)
+        except IncompleteMessage as exc:
+            log.warning("ami_event_incomplete", error=str(exc))
+            return
+        if event is not None:
+            self._post(event)
+
+    async def _on_ready(self) -> None:
+        answer = await self.ami.send({"Action": "CoreShowChannels", "_as_list": True}, timeout=10)
+        messages = answer if isinstance(answer, list) else [answer]
+        self._post(ev.AsteriskReconnected(live_uniqueids=live_uniqueids(messages)))

@@ -1,0 +1,66 @@
+"""AMI messages → the core's typed events. panoramisk stops here.
+
+A panoramisk ``Message`` answers ``''`` for any header it does not have, so a missing
+field would pass silently as an empty string. Every field read here is required
+explicitly: an event without it raises ``IncompleteMessage`` and is dropped by the caller
+with a log line, never half-translated.
+
+Pure functions over plain mappings; tested with recorded AMI transcripts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ccqueue.core import events as ev
+
+# OriginateResponse 'Reason' codes (Asterisk's enum ast_control_frame_type subset used by
+# the originate code): 0 failed, 1 hung up, 3 ring timeout, 4 answered, 5 busy,
+# 8 congestion.
+REASON_ANSWERED = "4"
+_RING_FAILURES = {
+    "3": ev.RingFailure.NO_ANSWER,
+    "5": ev.RingFailure.BUSY,
+    "1": ev.RingFailure.NO_ANSWER,  # the phone rejected or dropped the ring
+    "8": ev.RingFailure.UNREACHABLE,
+    "0": ev.RingFailure.UNREACHABLE,
+}
+
+
+class IncompleteMessage(ValueError):
+    pass
+
+
+def _field(message: Mapping[str, str], name: str) -> str:
+    # panoramisk's Message is case-insensitive and returns '' for absent headers.
+    value = message.get(name) or ""
+    if not value:
+        raise IncompleteMessage(f"{message.get('Event') or 'message'} without {name}")
+    return str(value)
+
+
+def translate_event(message: Mapping[str, str]) -> ev.Event | None:
+    """The core event an AMI event stands for, or None if the core does not care."""
+    name = (message.get("Event") or "").lower()
+    if name == "hangup":
+        return ev.ChannelHungUp(uniqueid=_field(message, "Uniqueid"), cause=message.get("Cause-txt") or "")
+    if name == "bridgeenter":
+        return ev.ChannelBridged(uniqueid=_field(message, "Uniqueid"), bridge_id=_field(message, "BridgeUniqueid"))
+    return None
+
+
+def ring_failure(originate_response: Mapping[str, str]) -> ev.RingFailure | None:
+    """None when the agent answered; otherwise why its phone did not."""
+    reason = _field(originate_response, "Reason")
+    if reason == REASON_ANSWERED:
+        return None
+    return _RING_FAILURES.get(reason, ev.RingFailure.UNREACHABLE)
+
+
+def live_uniqueids(status_events: list[Mapping[str, str]]) -> frozenset[str]:
+    """The uniqueids listed by a CoreShowChannels answer."""
+    return frozenset(
+        str(m.get("Uniqueid"))
+        for m in status_events
+        if (m.get("Event") or "").lower() == "coreshowchannel" and m.get("Uniqueid")
+    )

@@ -1,0 +1,100 @@
+"""Load a configuration directory (or one file) into a validated `Config`.
+
+Rules kept here:
+
+- A configuration is a directory of ``*.yaml`` files, read in name order, or one
+  file given by path. Hidden files (``.#queues.yaml``, an editor's lock) are skipped.
+- Each file's top level is a mapping of sections: asterisk, http, database,
+  hotlines, queues, agents. A section lives in one file only; a second one is
+  an error naming both places. An unknown section is an error.
+- Every problem is collected before anything is raised, so one `ConfigError`
+  lists them all, each with file, line and dotted key, ordered by file and line.
+- Loading reads files and the given environment and nothing else; it has no
+  side effects, so a reload that fails leaves the running configuration as it was.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ccqueue.config.models import Config
+from ccqueue.config.prepare import prepare
+from ccqueue.config.problems import Collector, ConfigError, Problem, did_you_mean
+from ccqueue.config.translate import report_validation_error
+from ccqueue.config.yamlfile import LocationMap, read_yaml_file
+
+__all__ = ["SECTIONS", "load_config"]
+
+SECTIONS: tuple[str, ...] = tuple(name for name in Config.model_fields if name != "files")
+
+
+def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Config:
+    """Read, check and freeze the configuration at `path`.
+
+    `env` is where ``*_env`` references are looked up (default: `os.environ`).
+    Raises `ConfigError` listing every problem found.
+    """
+    root = Path(path)
+    files, problems = _config_files(root)
+    collector = Collector(LocationMap(str(root)))
+    collector.problems.extend(problems)
+    sections = _read_sections(files, collector)
+    prepare(sections, os.environ if env is None else env, collector)
+
+    config: Config | None = None
+    try:
+        config = Config.model_validate({**sections, "files": tuple(str(file) for file in files)})
+    except ValidationError as exc:
+        report_validation_error(exc, collector)
+    if collector.problems or config is None:
+        raise ConfigError(_in_file_order(collector.problems, [str(root), *map(str, files)]))
+    return config
+
+
+def _config_files(root: Path) -> tuple[list[Path], list[Problem]]:
+    if root.is_dir():
+        files = sorted(p for p in root.glob("*.yaml") if not p.name.startswith(".") and p.is_file())
+        if not files:
+            return [], [Problem(str(root), None, "", "no *.yaml files in this directory")]
+        return files, []
+    if root.exists():
+        return [root], []
+    return [], [Problem(str(root), None, "", "no such file or directory")]
+
+
+def _read_sections(files: list[Path], collector: Collector) -> dict[str, object]:
+    """Every file's sections in one mapping; duplicates and unknown sections are problems."""
+    sections: dict[str, object] = {}
+    defined_at: dict[str, str] = {}
+    for file in files:
+        parsed = read_yaml_file(file)
+        collector.problems.extend(parsed.problems)
+        for name, value in parsed.data.items():
+            location = parsed.locations.get((name,))
+            file_name, line = (location.file, location.key_line) if location else (str(file), None)
+            place = f"{file_name}:{line}"
+            if name not in SECTIONS:
+                message = f"unknown section '{name}'{did_you_mean(name, SECTIONS)}"
+                collector.problems.append(Problem(file_name, line, name, message))
+            elif name in defined_at:
+                message = f"section '{name}' is already defined at {defined_at[name]}"
+                collector.problems.append(Problem(file_name, line, name, message))
+            else:
+                sections[name] = value
+                defined_at[name] = place
+                collector.locations.adopt(parsed.locations, (name,))
+                for path in parsed.unreadable:
+                    if path[0] == name:
+                        collector.mark_reported(path)
+    return sections
+
+
+def _in_file_order(problems: list[Problem], files: list[str]) -> list[Problem]:
+    """Problems without repeats, by file (as read) then line; whole-file ones first."""
+    rank = {file: index for index, file in enumerate(files)}
+    unique = list(dict.fromkeys(problems))
+    return sorted(unique, key=lambda p: (rank.get(p.file, len(rank)), p.line or 0))

@@ -1,0 +1,175 @@
+"""The typed, frozen configuration objects.
+
+Rules kept here:
+
+- Every model forbids unknown keys and is frozen; mappings are read-only
+  (`types.MappingProxyType`), lists are tuples. A `Config` is safe to share
+  between tasks and to keep as "the running configuration" across reloads.
+- Types are strict: ``"15"`` is not an integer, ``1`` is not ``true``; an integer
+  is accepted where a number of seconds is expected (15 means 15.0). Infinity and
+  NaN are refused.
+- Secrets (the AMI secret, SIP passwords) are `SecretStr` and print as stars; the
+  database DSN is left out of ``repr`` because it may hold a password.
+- The models see the configuration after the loader has resolved ``*_env``
+  references and filled in each queue's name and each agent's id from their keys;
+  cross-references are checked by the loader, where file and line are known.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    SerializerFunctionWrapHandler,
+    field_serializer,
+)
+
+__all__ = [
+    "AgentId",
+    "Agent",
+    "Agi",
+    "Ami",
+    "Asterisk",
+    "Config",
+    "Database",
+    "Hotline",
+    "HotlineNumber",
+    "Http",
+    "Queue",
+    "QueueName",
+    "Strategy",
+]
+
+
+class Strategy(enum.StrEnum):
+    """How a queue picks among free agents. New strategies are new members."""
+
+    LONGEST_IDLE = "longest_idle"
+
+
+def _name_rule(pattern: str, what: str) -> AfterValidator:
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(what)
+        return value
+
+    return AfterValidator(check)
+
+
+# Queue names appear in metrics labels and URLs; agent ids become SIP usernames.
+QueueName = Annotated[str, _name_rule(r"[a-z0-9_-]+", "a queue name uses only a-z, 0-9, '_' and '-'")]
+AgentId = Annotated[str, _name_rule(r"[a-z0-9_]+", "an agent id uses only a-z, 0-9 and '_'")]
+# A hotline is an exact number or extension, never an Asterisk pattern (``_X.``).
+HotlineNumber = Annotated[
+    str, _name_rule(r"[0-9A-Za-z*#+]+", "a hotline number uses only digits, letters, '*', '#' and '+'")
+]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Seconds = Annotated[float, Field(ge=0)]
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+def _read_only(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value))
+
+
+class Ami(_Frozen):
+    """Asterisk Manager Interface: one connection for actions and events."""
+
+    host: NonEmpty = "127.0.0.1"
+    port: Port = 5038
+    username: NonEmpty
+    secret: Annotated[SecretStr, Field(min_length=1)]
+
+
+class Agi(_Frozen):
+    """Where ccqueue listens for FastAGI sessions (one per call)."""
+
+    host: NonEmpty = "127.0.0.1"
+    port: Port = 4573
+
+
+class Asterisk(_Frozen):
+    ami: Ami
+    agi: Agi = Agi()
+    # The dialplan context an answered agent leg enters to claim its caller.
+    agent_context: NonEmpty = "ccqueue-agent"
+
+
+class Http(_Frozen):
+    """The REST API, /metrics and the wallboard. Loopback unless told otherwise."""
+
+    host: NonEmpty = "127.0.0.1"
+    port: Port = 8080
+
+
+class Database(_Frozen):
+    dsn: Annotated[str | None, Field(repr=False)] = None
+
+
+class Hotline(_Frozen):
+    queue: str
+    greeting: NonEmpty = "ccqueue/welcome"  # a sound file name, as Playback() takes it
+
+
+class Queue(_Frozen):
+    name: str
+    # An enum takes its value from YAML's plain string, so this field is not strict.
+    strategy: Strategy = Field(default=Strategy.LONGEST_IDLE, strict=False)
+    # Asterisk's app_queue rings an agent 15 s by default ("timeout" in queues.conf).
+    ring_timeout_s: Annotated[float, Field(gt=0)] = 15.0
+    wrapup_s: Seconds = 5.0
+    missed_cooldown_s: Seconds = 10.0
+    moh_class: NonEmpty = "default"
+
+
+class Agent(_Frozen):
+    id: str
+    name: NonEmpty
+    password: Annotated[SecretStr, Field(min_length=1)]  # SIP password of the agent's endpoint
+    # YAML gives a list; the tuple keeps the agent frozen.
+    queues: tuple[str, ...] = Field(default=(), strict=False)
+    wrapup_s: Seconds | None = None  # overrides the queue's wrap-up when set
+
+
+class Config(_Frozen):
+    """The whole configuration; `files` lists the files it was read from."""
+
+    asterisk: Asterisk
+    http: Http = Http()
+    database: Database = Database()
+    hotlines: Annotated[Mapping[HotlineNumber, Hotline], AfterValidator(_read_only)] = Field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    queues: Annotated[Mapping[QueueName, Queue], AfterValidator(_read_only)] = Field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    agents: Annotated[Mapping[AgentId, Agent], AfterValidator(_read_only)] = Field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    files: tuple[str, ...] = Field(default=(), strict=False)
+
+    @field_serializer("hotlines", "queues", "agents", mode="wrap")
+    def _serialize_mapping(self, value: Mapping[str, Any], handler: SerializerFunctionWrapHandler) -> Any:
+        return handler(dict(value))
+
+    def agent_wrapup_s(self, agent_id: str, queue_name: str) -> float:
+        """Seconds of after-call work for this agent in this queue: the agent's own, else the queue's."""
+        agent = self.agents[agent_id]
+        if agent.wrapup_s is not None:
+            return agent.wrapup_s
+        return self.queues[queue_name].wrapup_s

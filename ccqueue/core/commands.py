@@ -1,0 +1,76 @@
+"""Commands: what the core decides, for the engine's adapters to carry out.
+
+The core never performs I/O; it returns these. Each names its target by ids the adapters
+know (a call's AGI session, an offer's channel id), and carries a ``reason`` the engine
+logs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ccqueue.core.records import Record
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlayToCaller:
+    """Play a prompt to a waiting caller (through its AGI session)."""
+
+    call_id: str
+    sound: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HoldCaller:
+    """Keep a waiting caller on music on hold until an agent pulls it into a bridge."""
+
+    call_id: str
+    moh_class: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReleaseCaller:
+    """End ccqueue's handling of a caller: play ``sound`` (if any), then hang up."""
+
+    call_id: str
+    sound: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OriginateAgent:
+    """Ring an agent's phone; when answered, its leg enters the agent context and claims."""
+
+    offer_id: str  # used as the new channel's uniqueid (AMI ChannelId)
+    call_id: str
+    agent_id: str
+    endpoint: str  # e.g. PJSIP/agent1
+    ring_timeout_s: float
+    caller_id: str  # shown on the agent's phone
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HangupChannel:
+    """Hang up a channel by its uniqueid (cancel a ringing agent leg)."""
+
+    uniqueid: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnswerClaim:
+    """Answer an agent leg's claim: bridge it to ``caller_channel``, or refuse."""
+
+    offer_id: str
+    caller_channel: str | None  # None: refused, the agent leg plays a beep and hangs up
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Write:
+    """Hand a record to the store."""
+
+    record: Record
+
+
+Command = PlayToCaller | HoldCaller | ReleaseCaller | OriginateAgent | HangupChannel | AnswerClaim | Write

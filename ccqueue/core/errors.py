@@ -1,0 +1,45 @@
+"""One tree of errors, split by who is at fault, each with a stable public ``error_id``.
+
+The ids are public API (the HTTP layer maps them to status codes in one table); the
+messages are for people and may change.
+"""
+
+from __future__ import annotations
+
+
+class CcqueueError(Exception):
+    """Base of every error the core raises on purpose."""
+
+    error_id = "ccqueue-error"
+
+    def __init__(self, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.details = details
+
+
+class RequestError(CcqueueError):
+    """The request is wrong: its sender is at fault (an unknown agent, an illegal move)."""
+
+    error_id = "bad-request"
+
+
+class UnknownAgent(RequestError):
+    error_id = "agent-unknown"
+
+    def __init__(self, agent_id: str) -> None:
+        super().__init__(f"no agent {agent_id!r} is configured", agent_id=agent_id)
+
+
+class IllegalTransition(RequestError):
+    error_id = "agent-state-illegal"
+
+    def __init__(self, *, state: str, trigger: str) -> None:
+        super().__init__(f"an agent that is {state} cannot {trigger}", state=state, trigger=trigger)
+        self.state = state
+        self.trigger = trigger
+
+
+class InternalError(CcqueueError):
+    """Our own fault: a state the core should never reach."""
+
+    error_id = "internal"

@@ -1,0 +1,158 @@
+"""The engine: one task owns all mutable state.
+
+Adapters (AMI, FastAGI, HTTP) only put events on the inbox — ``post`` for facts,
+``ask`` when they need the decision back (an agent leg's claim, an API request). The
+engine's loop takes one event at a time, asks the core, and hands each command to the
+adapter that carries it out. Between events it sleeps until the core's next deadline,
+so timers are exact and nothing polls.
+
+Commands that must wait on Asterisk (an Originate that rings for seconds) run as tasks
+of the engine's own TaskGroup and report back through the inbox; none is
+fire-and-forget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import structlog
+
+from ccqueue.core import commands as cmd
+from ccqueue.core import events as ev
+from ccqueue.core.acd import Acd
+from ccqueue.core.errors import CcqueueError
+from ccqueue.core.records import Record
+
+log = structlog.get_logger("ccqueue.engine")
+
+
+class Telephony(Protocol):
+    """What the engine needs from Asterisk (the AMI adapter provides it)."""
+
+    async def originate_agent(self, command: cmd.OriginateAgent) -> ev.RingFailure | None: ...
+    async def hangup(self, uniqueid: str) -> None: ...
+
+
+class Callers(Protocol):
+    def deliver(self, command: cmd.Command) -> None: ...
+
+
+class RecordSink(Protocol):
+    def submit(self, record: Record) -> None: ...
+
+
+@dataclass(slots=True)
+class _Envelope:
+    event: ev.Event
+    reply: asyncio.Future[list[cmd.Command]] | None = field(default=None)
+
+
+class Engine:
+    def __init__(
+        self,
+        acd: Acd,
+        *,
+        telephony: Telephony,
+        callers: Callers,
+        records: RecordSink,
+        on_record: Callable[[Record], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.acd = acd
+        self._telephony = telephony
+        self._callers = callers
+        self._records = records
+        self._on_record = on_record
+        self._clock = clock
+        self._inbox: asyncio.Queue[_Envelope] = asyncio.Queue()
+        self._tasks: asyncio.TaskGroup | None = None
+        self.events_handled = 0
+
+    # --- for adapters ------------------------------------------------------------
+
+    def post(self, event: ev.Event) -> None:
+        self._inbox.put_nowait(_Envelope(event))
+
+    async def ask(self, event: ev.Event) -> list[cmd.Command]:
+        """Post ``event`` and wait for the commands it produced (or the error it raised)."""
+        reply: asyncio.Future[list[cmd.Command]] = asyncio.get_running_loop().create_future()
+        self._inbox.put_nowait(_Envelope(event, reply))
+        return await reply
+
+    # --- the loop ----------------------------------------------------------------
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tasks:
+            self._tasks = tasks
+            try:
+                await self._loop()
+            finally:
+                self._tasks = None
+
+    async def _loop(self) -> None:
+        while True:
+            deadline = self.acd.next_deadline()
+            timeout = None if deadline is None else max(0.0, deadline - self._clock())
+            try:
+                envelope = await asyncio.wait_for(self._inbox.get(), timeout)
+            except TimeoutError:
+                self._execute(self.acd.tick(self._clock()))
+                continue
+            self._handle(envelope)
+
+    def _handle(self, envelope: _Envelope) -> None:
+        self.events_handled += 1
+        try:
+            commands = self.acd.handle(envelope.event, self._clock())
+        except CcqueueError as exc:
+            if envelope.reply is not None and not envelope.reply.done():
+                envelope.reply.set_exception(exc)
+            else:
+                log.warning("event_refused", event=type(envelope.event).__name__, error_id=exc.error_id, error=str(exc))
+            return
+        self._execute(commands)
+        if envelope.reply is not None and not envelope.reply.done():
+            envelope.reply.set_result(commands)
+
+    def _execute(self, commands: list[cmd.Command]) -> None:
+        for command in commands:
+            match command:
+                case cmd.Write(record=record):
+                    self._records.submit(record)
+                    if self._on_record is not None:
+                        self._on_record(record)
+                case cmd.PlayToCaller() | cmd.HoldCaller() | cmd.ReleaseCaller():
+                    self._callers.deliver(command)
+                case cmd.OriginateAgent():
+                    log.info("agent_offered", call_id=command.call_id, agent=command.agent_id, offer_id=command.offer_id)
+                    self._spawn(self._originate(command))
+                case cmd.HangupChannel():
+                    log.info("channel_hangup_requested", uniqueid=command.uniqueid, reason=command.reason)
+                    self._spawn(self._hangup(command.uniqueid))
+                case cmd.AnswerClaim():
+                    log.info("claim_answered", offer_id=command.offer_id, granted=command.caller_channel is not None, reason=command.reason)
+
+    def _spawn(self, coro: Any) -> None:
+        if self._tasks is None:  # not running (unit tests drive _handle directly)
+            coro.close()
+            return
+        self._tasks.create_task(coro)
+
+    async def _originate(self, command: cmd.OriginateAgent) -> None:
+        try:
+            failure = await self._telephony.originate_agent(command)
+        except Exception as exc:  # the link dropped: reconciliation or the core's deadline settles it
+            log.warning("originate_unsettled", offer_id=command.offer_id, error=str(exc))
+            return
+        if failure is not None:
+            self.post(ev.OfferFailed(offer_id=command.offer_id, failure=failure))
+
+    async def _hangup(self, uniqueid: str) -> None:
+        try:
+            await self._telephony.hangup(uniqueid)
+        except Exception as exc:
+            log.warning("hangup_failed", uniqueid=uniqueid, error=str(exc))

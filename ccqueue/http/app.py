@@ -1,0 +1,117 @@
+"""The HTTP side: agents' API, health, metrics.
+
+Handlers only translate: a request becomes a core event put on the engine's inbox with
+``ask``; the answer (or the core's error) becomes JSON. Status codes for the core's
+errors live in one table here, ``STATUS_BY_ERROR``; the error ids are public API.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from ccqueue.core import events as ev
+from ccqueue.core.errors import CcqueueError
+from ccqueue.engine.engine import Engine
+
+STATUS_BY_ERROR: dict[str, int] = {
+    "agent-unknown": 404,
+    "agent-state-illegal": 409,
+    "bad-request": 400,
+    "internal": 500,
+}
+
+MAX_REASON_CHARS = 64
+
+
+def _error(status: int, error_id: str, message: str) -> web.Response:
+    return web.json_response({"error": error_id, "message": message}, status=status)
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except CcqueueError as exc:
+        return _error(STATUS_BY_ERROR.get(exc.error_id, 400), exc.error_id, str(exc))
+
+
+def _agent_view(engine: Engine, agent_id: str) -> dict[str, Any]:
+    status = engine.acd.agents[agent_id]
+    settings = engine.acd.settings.agents[agent_id]
+    return {
+        "id": agent_id,
+        "name": settings.name,
+        "state": status.state.value,
+        "since": status.since,
+        "reason": status.reason,
+        "pending": status.deferred.value if status.deferred else None,
+        "queues": list(settings.queues),
+    }
+
+
+def build_app(*, engine: Engine, registry: Any, health: Callable[[], dict[str, Any]]) -> web.Application:
+    app = web.Application(middlewares=[_errors], client_max_size=64 * 1024)
+    routes = web.RouteTableDef()
+
+    @routes.get("/healthz")
+    async def healthz(_request: web.Request) -> web.Response:
+        body = health()
+        return web.json_response(body, status=200 if body.get("status") == "ok" else 503)
+
+    @routes.get("/metrics")
+    async def metrics(_request: web.Request) -> web.Response:
+        response = web.Response(body=generate_latest(registry))
+        response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+        return response
+
+    @routes.get("/api/agents")
+    async def agents(_request: web.Request) -> web.Response:
+        return web.json_response([_agent_view(engine, a) for a in sorted(engine.acd.agents)])
+
+    @routes.get("/api/agents/{agent_id}")
+    async def agent(request: web.Request) -> web.Response:
+        agent_id = request.match_info["agent_id"]
+        if agent_id not in engine.acd.agents:
+            return _error(404, "agent-unknown", f"no agent {agent_id!r} is configured")
+        return web.json_response(_agent_view(engine, agent_id))
+
+    @routes.post("/api/agents/{agent_id}/{action:login|logout|pause|unpause}")
+    async def agent_action(request: web.Request) -> web.Response:
+        agent_id = request.match_info["agent_id"]
+        action = ev.AgentAction(request.match_info["action"])
+        reason = None
+        if action is ev.AgentAction.PAUSE:
+            reason = await _pause_reason(request)
+            if isinstance(reason, web.Response):
+                return reason
+        await engine.ask(ev.AgentRequested(agent_id=agent_id, action=action, reason=reason))
+        return web.json_response(_agent_view(engine, agent_id))
+
+    @routes.get("/api/queues")
+    async def queues(_request: web.Request) -> web.Response:
+        acd = engine.acd
+        return web.json_response(
+            [{"name": name, "waiting": acd.waiting(name)} for name in sorted(acd.settings.queues)]
+        )
+
+    app.add_routes(routes)
+    return app
+
+
+async def _pause_reason(request: web.Request) -> str | web.Response:
+    if not request.can_read_body:
+        return "break"
+    try:
+        body = await request.json()
+    except json.JSONDecodeError:
+        return _error(400, "bad-request", "the body must be JSON, e.g. {\"reason\": \"lunch\"}")
+    reason = body.get("reason", "break") if isinstance(body, dict) else None
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON_CHARS:
+        return _error(400, "bad-request", f"'reason' must be a non-empty string of at most {MAX_REASON_CHARS} characters")
+    return reason.strip()

@@ -1,0 +1,73 @@
+"""Prometheus metrics, in Prometheus's naming conventions.
+
+Counters are incremented as records are written (a call counts once, when its summary
+first carries a final outcome). Gauges are read from the live state at scrape time by a
+collector, so they can never drift from it; the scrape runs on the engine's event loop,
+between two events, and so sees a consistent state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from ccqueue.core.acd import Acd
+from ccqueue.core.agent_state import AgentState
+from ccqueue.core.records import CallOutcome, CallRecord, Record
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.calls = Counter(
+            "ccqueue_calls",
+            "Calls that ended, by queue and outcome.",
+            ["queue", "outcome"],
+            registry=registry,
+        )
+        self._counted: set[str] = set()
+
+    def on_record(self, record: Record) -> None:
+        if isinstance(record, CallRecord) and record.outcome is not CallOutcome.WAITING:
+            if record.call_id not in self._counted:
+                self._counted.add(record.call_id)
+                self.calls.labels(queue=record.queue or "", outcome=record.outcome.value).inc()
+                if len(self._counted) > 100_000:  # only late duplicates need it; bound memory
+                    self._counted.clear()
+
+
+class StateCollector(Collector):
+    """Callers waiting per queue, agents by state, and the links' health."""
+
+    def __init__(self, acd: Callable[[], Acd], links: Callable[[], dict[str, bool]], writer_stats: Callable[[], dict[str, int]]) -> None:
+        self._acd = acd
+        self._links = links
+        self._writer_stats = writer_stats
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        acd = self._acd()
+        waiting = GaugeMetricFamily("ccqueue_callers_waiting", "Callers waiting for an agent, per queue.", labels=["queue"])
+        for name in sorted(acd.settings.queues):
+            waiting.add_metric([name], acd.waiting(name))
+        yield waiting
+        agents = GaugeMetricFamily("ccqueue_agents", "Configured agents by state.", labels=["state"])
+        for state, count in acd.agent_counts().items():
+            agents.add_metric([state.value], count)
+        yield agents
+        up = GaugeMetricFamily("ccqueue_link_up", "1 when the link to a peer is usable.", labels=["peer"])
+        for peer, ok in sorted(self._links().items()):
+            up.add_metric([peer], 1.0 if ok else 0.0)
+        yield up
+        stats = self._writer_stats()
+        for key, help_text in (
+            ("records_pending", "Records submitted but not yet in PostgreSQL."),
+            ("records_spooled", "Records spooled to disk while PostgreSQL was unreachable."),
+        ):
+            if key in stats:
+                yield GaugeMetricFamily(f"ccqueue_{key}", help_text, value=stats[key])
+
+
+__all__ = ["AgentState", "Metrics", "StateCollector"]
