@@ -189,7 +189,6 @@ def _rtp_conf(rtp_ports: Sequence[int]) -> str:
         f"rtpstart = {start}",
         f"rtpend = {end}",
         "icesupport = no",
-        "stunaddr =",
     )
 
 

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from ccqueue.config.models import Config
 from ccqueue.config.prepare import prepare
-from ccqueue.config.problems import Collector, ConfigError, Problem, did_you_mean
+from ccqueue.config.problems import Collector, ConfigError, Problem, closest
 from ccqueue.config.translate import report_validation_error
 from ccqueue.config.yamlfile import LocationMap, read_yaml_file
 
@@ -42,8 +42,15 @@ def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Co
     files, problems = _config_files(root)
     collector = Collector(LocationMap(str(root)))
     collector.problems.extend(problems)
-    sections = _read_sections(files, collector)
-    prepare(sections, os.environ if env is None else env, collector)
+    sections, all_read = _read_sections(files, collector)
+    if not files or not all_read:
+        # The missing sections may well be in the file that could not be read:
+        # saying they are missing, or that references to them dangle, would mislead.
+        for name in SECTIONS:
+            if name not in sections:
+                collector.mark_reported((name,))
+    check_references = "queues" in sections or all_read
+    prepare(sections, os.environ if env is None else env, collector, check_references=check_references)
 
     config: Config | None = None
     try:
@@ -66,20 +73,30 @@ def _config_files(root: Path) -> tuple[list[Path], list[Problem]]:
     return [], [Problem(str(root), None, "", "no such file or directory")]
 
 
-def _read_sections(files: list[Path], collector: Collector) -> dict[str, object]:
-    """Every file's sections in one mapping; duplicates and unknown sections are problems."""
+def _read_sections(files: list[Path], collector: Collector) -> tuple[dict[str, object], bool]:
+    """Every file's sections in one mapping, and whether every file could be read.
+
+    Duplicate and unknown sections are problems.
+    """
     sections: dict[str, object] = {}
     defined_at: dict[str, str] = {}
+    all_read = True
     for file in files:
         parsed = read_yaml_file(file)
         collector.problems.extend(parsed.problems)
+        if parsed.problems and not parsed.data:
+            all_read = False
         for name, value in parsed.data.items():
             location = parsed.locations.get((name,))
             file_name, line = (location.file, location.key_line) if location else (str(file), None)
             place = f"{file_name}:{line}"
             if name not in SECTIONS:
-                message = f"unknown section '{name}'{did_you_mean(name, SECTIONS)}"
-                collector.problems.append(Problem(file_name, line, name, message))
+                suggestion = closest(name, SECTIONS)
+                hint = f"; did you mean '{suggestion}'?" if suggestion else ""
+                collector.problems.append(Problem(file_name, line, name, f"unknown section '{name}'{hint}"))
+                if suggestion and suggestion not in sections:
+                    # A misspelt section is not also reported as missing.
+                    collector.mark_reported((suggestion,))
             elif name in defined_at:
                 message = f"section '{name}' is already defined at {defined_at[name]}"
                 collector.problems.append(Problem(file_name, line, name, message))
@@ -90,7 +107,7 @@ def _read_sections(files: list[Path], collector: Collector) -> dict[str, object]
                 for path in parsed.unreadable:
                     if path[0] == name:
                         collector.mark_reported(path)
-    return sections
+    return sections, all_read
 
 
 def _in_file_order(problems: list[Problem], files: list[str]) -> list[Problem]:

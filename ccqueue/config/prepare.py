@@ -34,8 +34,14 @@ _STATIC_ENV_FIELDS: tuple[tuple[KeyPath, str, bool], ...] = (
 _EMPTY_WHEN_NULL = ("asterisk", "http", "database", "hotlines", "queues", "agents")
 
 
-def prepare(data: dict[str, object], env: Mapping[str, str], collector: Collector) -> None:
-    """Normalise `data` for the models, reporting problems to `collector`."""
+def prepare(
+    data: dict[str, object], env: Mapping[str, str], collector: Collector, *, check_references: bool = True
+) -> None:
+    """Normalise `data` for the models, reporting problems to `collector`.
+
+    `check_references` is false when the queues may be in a file that could not
+    be read; every reference would then look dangling.
+    """
     for section in _EMPTY_WHEN_NULL:
         if section in data and data[section] is None:
             data[section] = {}
@@ -47,7 +53,8 @@ def prepare(data: dict[str, object], env: Mapping[str, str], collector: Collecto
     if isinstance(agents, dict):
         for agent_id in agents:
             _resolve_env(data, ("agents", agent_id), "password", True, env, collector)
-    _check_queue_references(data, collector)
+    if check_references:
+        _check_queue_references(data, collector)
 
 
 def _lookup(data: object, path: KeyPath) -> object:

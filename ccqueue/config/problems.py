@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ccqueue.config.yamlfile import KeyPath, LocationMap
 
-__all__ = ["Collector", "ConfigError", "Problem", "describe_value", "did_you_mean", "dotted"]
+__all__ = ["Collector", "ConfigError", "Problem", "closest", "describe_value", "did_you_mean", "dotted"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +54,27 @@ class ConfigError(Exception):
         return "\n".join(str(problem) for problem in self.problems)
 
 
+def closest(word: str, known: Iterable[str]) -> str | None:
+    """The known word `word` was most likely meant to be, if any is close.
+
+    Close means similar spelling (difflib's ratio of at least 0.6), or a known
+    word that `word` begins (``moh`` for ``moh_class``).
+    """
+    candidates = list(known)
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    if len(word) >= 3:
+        for candidate in candidates:
+            if candidate.startswith(word):
+                return candidate
+    return None
+
+
 def did_you_mean(word: str, known: Iterable[str]) -> str:
     """``"; did you mean 'x'?"`` when a known word is close to `word`, else ``""``."""
-    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    suggestion = closest(word, known)
+    return f"; did you mean '{suggestion}'?" if suggestion else ""
 
 
 # Long values are cut so one bad line cannot flood a report; 60 characters keep

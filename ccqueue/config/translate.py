@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from ccqueue.config.models import Agent, Config, Queue
-from ccqueue.config.problems import Collector, describe_value, did_you_mean
+from ccqueue.config.problems import Collector, closest, describe_value, did_you_mean
 from ccqueue.config.yamlfile import KeyPath
 
 __all__ = ["report_validation_error"]
@@ -55,7 +55,19 @@ _BOUNDS = {
 
 def report_validation_error(error: ValidationError, collector: Collector) -> None:
     """Add one problem per error in `error` to `collector`."""
-    for item in error.errors(include_url=False):
+    items = error.errors(include_url=False)
+    suggested: set[KeyPath] = set()
+    for item in items:
+        if item["type"] == "extra_forbidden":
+            path: KeyPath = tuple(item["loc"])
+            suggestion = closest(str(path[-1]), known_keys(path[:-1]))
+            if suggestion is not None:
+                suggested.add(path[:-1] + (suggestion,))
+    for item in items:
+        # A misspelt key is reported as unknown, with a suggestion; the key it was
+        # meant to be is then not also reported as missing.
+        if item["type"] == "missing" and tuple(item["loc"]) in suggested:
+            continue
         _report(item, collector)
 
 

@@ -214,8 +214,9 @@ def _decode(raw: bytes, file: str) -> tuple[str | None, Problem | None]:
 
 
 def _compose(text: str, file: str) -> tuple[yaml.SafeLoader | None, Node | None, Problem | None]:
-    loader = yaml.SafeLoader(text)
+    loader: yaml.SafeLoader | None = None
     try:
+        loader = yaml.SafeLoader(text)  # checks the characters of `text` at once
         return loader, loader.get_single_node(), None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -229,7 +230,8 @@ def _compose(text: str, file: str) -> tuple[yaml.SafeLoader | None, Node | None,
         problem = Problem(file, None, "", f"YAML error: {exc}")
     except RecursionError:
         problem = Problem(file, None, "", "YAML nested too deeply")
-    loader.dispose()
+    if loader is not None:
+        loader.dispose()
     return None, None, problem
 
 

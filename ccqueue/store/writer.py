@@ -280,7 +280,7 @@ class RecordWriter:
         try:
             async with asyncio.timeout(POOL_CLOSE_TIMEOUT_S):
                 await pool.close()
-        except (Exception, TimeoutError):  # noqa: BLE001 - closing a broken pool
+        except Exception:  # noqa: BLE001 - closing a broken pool (or a timeout)
             pool.terminate()
 
     # -- the spool -------------------------------------------------------------------------------

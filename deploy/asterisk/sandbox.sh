@@ -206,7 +206,7 @@ cmd_configure() {
     cat >"$new/asterisk.conf" <<EOF
 ; Asterisk main config for the ccqueue sandbox instance '$INSTANCE'.
 ; Paths are as Asterisk sees them inside the sandbox root.
-[directories](!)
+[directories]
 astetcdir => $IN_CHROOT/etc
 astvarlibdir => /var/lib/asterisk
 astdbdir => $IN_CHROOT/lib

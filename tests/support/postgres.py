@@ -23,6 +23,7 @@ import contextlib
 import glob
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -108,7 +109,7 @@ class PgServer:
         options = " ".join(f"-c {key}={value}" for key, value in _SERVER_SETTINGS.items())
         self._run_server_tool(
             "pg_ctl", "start", "-W", "-D", str(self.datadir), "-l", str(self.logfile),
-            "-o", f"-p {self.port} -k {self.basedir} {options}",
+            "-o", f"-p {self.port} -k {shlex.quote(str(self.basedir))} {options}",
         )
         self.running = True
         self._wait_ready(time.monotonic() + READY_DEADLINE_S)

@@ -12,7 +12,7 @@ from ccqueue.config import Config, ConfigError, Problem, Strategy, load_config
 
 REPO = Path(__file__).resolve().parents[2]
 
-BASE = {
+_BASE_INDENTED = {
     "ccqueue.yaml": """\
         asterisk:
           ami:
@@ -37,6 +37,7 @@ BASE = {
             wrapup_s: 2
         """,
 }
+BASE = {name: textwrap.dedent(text) for name, text in _BASE_INDENTED.items()}
 
 
 def write(directory: Path, files: dict[str, str]) -> Path:
@@ -114,8 +115,7 @@ def test_config_is_frozen_and_its_mappings_read_only(tmp_path: Path) -> None:
 
 
 def test_agent_wrapup_overrides_the_queue(tmp_path: Path) -> None:
-    files = {**BASE, "more.yaml": "agents_placeholder: 1\n"}
-    del files["more.yaml"]
+    files = dict(BASE)
     files["agents.yaml"] += "  bob: {name: Bob, password: pw, queues: [support]}\n"
     cfg = load_config(write(tmp_path, files), env={})
     assert cfg.agent_wrapup_s("alice", "support") == 2.0
@@ -219,7 +219,7 @@ MISTAKES = [
     ("queues.yaml", "sales: {}", "sales: {wrapup_s: -1}", 4, "queues.sales.wrapup_s", ["at least 0"]),
     ("queues.yaml", "sales: {}", "sales: {strategy: random}", 4, "queues.sales.strategy", ["longest_idle"]),
     ("queues.yaml", "sales: {}", "sales: [1]", 4, "queues.sales", ["mapping", "list"]),
-    ("queues.yaml", "  sales: {}", "  Sales: {}", 4, "queues.Sales", ["queue name"]),
+    ("queues.yaml", "  sales: {}", "  sales: {}\n  Bad Queue: {}", 5, "queues.Bad Queue", ["queue name"]),
     ("ccqueue.yaml", "    username: ccqueue\n", "", 2, "asterisk.ami.username", ["missing", "'username'"]),
     ("agents.yaml", "    name: Alice\n", "", 2, "agents.alice.name", ["missing", "'name'"]),
     ("agents.yaml", "  alice:", "  Alice:", 2, "agents.Alice", ["agent id"]),
@@ -244,7 +244,7 @@ def test_mistake_is_reported_at_its_place(
 ) -> None:
     files = dict(BASE)
     assert old in files[file]
-    files[file] = textwrap.dedent(files[file]).replace(old, new, 1)
+    files[file] = files[file].replace(old, new, 1)
     problem = only_problem(tmp_path, files)
     assert (Path(problem.file).name, problem.line, problem.key) == (file, line, key), problem
     for word in words:
