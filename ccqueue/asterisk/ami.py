@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -28,6 +29,7 @@ from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
 log = structlog.get_logger("ccqueue.ami")
+_wire_log = logging.getLogger("ccqueue.ami.wire")
 
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 10.0
@@ -132,7 +134,7 @@ class AmiClient:
         )
         protocol.factory = self
         protocol.encoding = "utf8"
-        protocol.log = log
+        protocol.log = _wire_log  # panoramisk logs every message at debug: keep it quiet
         self._protocol = protocol
         try:
             response = await self._send(

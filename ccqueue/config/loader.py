@@ -57,6 +57,8 @@ def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Co
         config = Config.model_validate({**sections, "files": tuple(str(file) for file in files)})
     except ValidationError as exc:
         report_validation_error(exc, collector)
+    if config is None and not collector.problems:  # every error was a repeat; never raise an empty list
+        collector.problems.append(Problem(str(root), None, "", "the configuration is not valid"))
     if collector.problems or config is None:
         raise ConfigError(_in_file_order(collector.problems, [str(root), *map(str, files)]))
     return config
@@ -81,6 +83,7 @@ def _read_sections(files: list[Path], collector: Collector) -> tuple[dict[str, o
     sections: dict[str, object] = {}
     defined_at: dict[str, str] = {}
     all_read = True
+    meant: list[str] = []  # sections that misspelt ones were probably meant to be
     for file in files:
         parsed = read_yaml_file(file)
         collector.problems.extend(parsed.problems)
@@ -94,9 +97,8 @@ def _read_sections(files: list[Path], collector: Collector) -> tuple[dict[str, o
                 suggestion = closest(name, SECTIONS)
                 hint = f"; did you mean '{suggestion}'?" if suggestion else ""
                 collector.problems.append(Problem(file_name, line, name, f"unknown section '{name}'{hint}"))
-                if suggestion and suggestion not in sections:
-                    # A misspelt section is not also reported as missing.
-                    collector.mark_reported((suggestion,))
+                if suggestion:
+                    meant.append(suggestion)
             elif name in defined_at:
                 message = f"section '{name}' is already defined at {defined_at[name]}"
                 collector.problems.append(Problem(file_name, line, name, message))
@@ -107,6 +109,9 @@ def _read_sections(files: list[Path], collector: Collector) -> tuple[dict[str, o
                 for path in parsed.unreadable:
                     if path[0] == name:
                         collector.mark_reported(path)
+    for name in meant:
+        if name not in sections:
+            collector.mark_reported((name,))  # a misspelt section is not also "missing"
     return sections, all_read
 
 

@@ -676,7 +676,7 @@ class Router:
             if strategy is Strategy.RING_ALL:
                 return tuple(key[3] for key in shortest if meets(self._agents[key[3]].skills, step))
             primary = refs[0][0]
-            if True:
+            if strategy is not Strategy.BEST_SKILL or ref[0] == primary:
                 # The list is sorted by the very key the strategy ranks by.
                 for key in shortest:
                     if meets(self._agents[key[3]].skills, step):

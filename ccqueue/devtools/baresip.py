@@ -3,7 +3,8 @@
 Each `Softphone` is one ``baresip`` process with a config folder of its own,
 registered to the agent's PJSIP endpoint on 127.0.0.1. It answers by itself
 (``answermode='auto'``) or rings until told (``'manual'``), plays a WAV file
-into the call and throws away what it hears. It is driven over baresip's
+(repeated, for up to ``max_call_s`` per call: baresip hangs up when its audio
+source ends) and throws away what it hears. It is driven over baresip's
 ``ctrl_tcp`` module: netstring-framed JSON commands, with baresip's events
 (``CALL_INCOMING``, ``CALL_ESTABLISHED``, ``CALL_CLOSED``, ...) arriving on the
 same connection; a reader thread keeps them, so a test can ask whether the phone
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import re
 import shutil
@@ -29,6 +31,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +40,9 @@ from typing import Any, Literal
 __all__ = ["Softphone", "SoftphoneError", "PhoneEvent", "ensure_baresip"]
 
 MODULE_PATH = "/usr/lib/baresip/modules"
+# baresip hangs up a call when its audio source file ends, so the phone plays
+# the given WAV repeated into a file of its own that lasts ``max_call_s``.
+SOURCE_WAV = "source.wav"
 _SAFE = re.compile(r"^[A-Za-z0-9_.!~*'()&=+$,%#\-]+$")
 _REGISTERED = re.compile(r"\b200 OK\b.*\bbinding")
 
@@ -71,6 +77,23 @@ def ensure_baresip() -> str:
     return path
 
 
+def _write_looped_wav(src: Path, dst: Path, seconds: int) -> None:
+    """``src`` (mono 16-bit PCM WAV) repeated to last at least ``seconds``."""
+    with wave.open(str(src), "rb") as w:
+        params = w.getparams()
+        frames = w.readframes(params.nframes)
+    if params.nchannels != 1 or params.sampwidth != 2 or not frames:
+        raise SoftphoneError(f"{src}: expected a mono 16-bit PCM WAV file")
+    per_copy = params.nframes / params.framerate
+    copies = max(1, math.ceil(seconds / per_copy))
+    with wave.open(str(dst), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(params.framerate)
+        for _ in range(copies):
+            out.writeframesraw(frames)
+
+
 def _netstring(payload: bytes) -> bytes:
     return b"%d:%s," % (len(payload), payload)
 
@@ -91,6 +114,7 @@ class Softphone:
         sip_server_host: str = "127.0.0.1",
         rtp_ports: tuple[int, int] | None = None,
         workdir: Path | str | None = None,
+        max_call_s: int = 600,
     ) -> None:
         for what, value in (("agent id", agent_id), ("password", password)):
             if not _SAFE.match(value):
@@ -105,6 +129,7 @@ class Softphone:
         self.ctrl_port = ctrl_port
         self.answermode = answermode
         self.audio_file = Path(audio_file).resolve()
+        self.max_call_s = max_call_s
         if rtp_ports is None:
             # 20 ports of their own per phone, away from Asterisk's range
             base = 20000 + (listen_port % 1000) * 20
@@ -140,7 +165,7 @@ sip_listen		127.0.0.1:{self.listen_port}
 call_local_timeout	120
 call_max_calls		4
 audio_player		aufile,/dev/null
-audio_source		aufile,{self.audio_file}
+audio_source		aufile,{self.workdir / SOURCE_WAV}
 audio_alert		aufile,/dev/null
 ausrc_srate		8000
 auplay_srate		8000
@@ -151,7 +176,6 @@ rtp_ports		{self.rtp_ports[0]}-{self.rtp_ports[1]}
 rtp_timeout		0
 net_interface		127.0.0.1
 module_path		{MODULE_PATH}
-module			stdio.so
 module			g711.so
 module			aufile.so
 module_app		account.so
@@ -165,6 +189,7 @@ ctrl_tcp_listen		127.0.0.1:{self.ctrl_port}
             f"answermode={self.answermode};regint=60;audio_codecs=PCMU,PCMA\n"
         )
         (self.workdir / "contacts").write_text("")
+        _write_looped_wav(self.audio_file, self.workdir / SOURCE_WAV, self.max_call_s)
         return self.workdir
 
     # ---- process --------------------------------------------------------------
@@ -176,10 +201,9 @@ ctrl_tcp_listen		127.0.0.1:{self.ctrl_port}
         binary = ensure_baresip()
         self.write_config()
         self._log_file = open(self.log_path, "ab", buffering=0)
-        # stdin stays an open pipe: the stdio UI module reads it.
         self._proc = subprocess.Popen(
             [binary, "-f", str(self.workdir)],
-            stdin=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             cwd=self.workdir,
@@ -223,8 +247,6 @@ ctrl_tcp_listen		127.0.0.1:{self.ctrl_port}
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout)
-        if proc is not None and proc.stdin:
-            proc.stdin.close()
         if self._reader is not None:
             self._reader.join(timeout)
             self._reader = None

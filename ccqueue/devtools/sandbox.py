@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -71,7 +72,8 @@ class AsteriskSandbox:
         self.agi_port = agi_port
         self.rtp_ports = rtp_ports
         self.script = Path(script)
-        self._env = {**os.environ, **(env or {})}
+        # the render step runs in this interpreter (it has the project's dependencies)
+        self._env = {"PYTHON": sys.executable, **os.environ, **(env or {})}
         self._paths: dict[str, str] | None = None
 
     # ---- plumbing -------------------------------------------------------------
@@ -142,6 +144,11 @@ class AsteriskSandbox:
 
     def stop(self, timeout: float = 15.0) -> None:
         self._inst("stop", "--timeout", str(int(timeout)), timeout=timeout + 15)
+
+    def destroy(self, timeout: float = 15.0) -> None:
+        """Stop the instance and delete its folder (config, logs, spool)."""
+        self._inst("destroy", timeout=timeout + 15)
+        self._paths = None
 
     @property
     def pid(self) -> int | None:

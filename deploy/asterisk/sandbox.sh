@@ -16,6 +16,9 @@
 #   rx     --instance NAME "cli command"   run one CLI command, print its output
 #   status --instance NAME        "running <pid>" (exit 0) or "stopped" (exit 3)
 #   paths  --instance NAME        print the instance's paths (KEY=value lines)
+#   destroy --instance NAME       stop the instance and delete its folder
+#   prune                         delete cached roots other than the current one
+#                                 (those no running process uses)
 #
 # NAME is a short instance name ([A-Za-z0-9_.-]+); the instance lives in
 # <root>/srv/ccqueue/NAME. Environment:
@@ -24,6 +27,7 @@
 #   CCQUEUE_DEBIAN_MIRROR   Debian mirror for debootstrap (default: debootstrap's)
 #   CCQUEUE_SIP_PORT, CCQUEUE_AMI_PORT, CCQUEUE_AGI_PORT, CCQUEUE_RTP_PORTS
 #                           defaults for the configure options
+#   PYTHON                  interpreter for the render step (default python3)
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -98,6 +102,10 @@ cmd_build() {
     # Leftovers of interrupted builds (we hold the lock: nobody else is building).
     rm -rf --one-file-system "$cache"/.build-asterisk-* 2>/dev/null || true
     local tmp="$cache/.build-$(basename "$root").$$"
+    # An interrupted build leaves nothing behind (the next build would remove it too).
+    # shellcheck disable=SC2064
+    trap "rm -rf --one-file-system '$tmp'" EXIT
+    trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
     local includes; includes=$(IFS=,; echo "${PACKAGES[*]}")
     local started=$SECONDS
     log "debootstrap $SUITE ($VARIANT) with $includes into $tmp"
@@ -124,6 +132,7 @@ cmd_build() {
         "$(date -u +%FT%TZ)" >"$tmp/$MARKER"
     rm -f "$tmp/$MARKER.version"
     mv -T "$tmp" "$root"
+    trap - EXIT
     log "root ready in $((SECONDS - started)) s"
     echo "$root"
 }
@@ -210,7 +219,6 @@ cmd_configure() {
 astetcdir => $IN_CHROOT/etc
 astvarlibdir => /var/lib/asterisk
 astdbdir => $IN_CHROOT/lib
-astkeydir => $IN_CHROOT/lib
 astdatadir => /usr/share/asterisk
 astagidir => /usr/share/asterisk/agi-bin
 astspooldir => $IN_CHROOT/spool
@@ -304,6 +312,32 @@ cmd_stop() {
     rm -f "$PIDFILE" "$INST/run/asterisk.ctl"
 }
 
+cmd_destroy() {
+    cmd_stop
+    rm -rf --one-file-system "$INST"
+}
+
+cmd_prune() {
+    local root cache d pid busy
+    root=$(root_path); cache=$(cache_dir)
+    [[ -d "$cache" ]] || return 0
+    exec 9>"$cache/.build.lock"
+    flock 9
+    for d in "$cache"/asterisk-*; do
+        [[ -d "$d" && "$d" != "$root" ]] || continue
+        busy=""
+        for pid in /proc/[0-9]*; do
+            [[ "$(readlink "$pid/root" 2>/dev/null)" == "$d" ]] && { busy=${pid#/proc/}; break; }
+        done
+        if [[ -n "$busy" ]]; then
+            log "keeping $d (in use by pid $busy)"
+        else
+            log "removing $d"
+            rm -rf --one-file-system "$d"
+        fi
+    done
+}
+
 cmd_rx() {
     (($# == 1)) || die "rx: one CLI command (quoted) is required"
     running_pid >/dev/null || die "asterisk ($INSTANCE) is not running"
@@ -325,6 +359,7 @@ main() {
     local cmd=$1; shift
     case "$cmd" in
         build) cmd_build; return ;;
+        prune) cmd_prune; return ;;
         root) ROOT=$(root_path); root_complete "$ROOT" || die "not built: $ROOT"; echo "$ROOT"; return ;;
         -h|--help|help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; return ;;
     esac
@@ -345,6 +380,7 @@ main() {
         rx) cmd_rx "${rest[@]}" ;;
         status) cmd_status "${rest[@]}" ;;
         paths) cmd_paths ;;
+        destroy) cmd_destroy ;;
         *) die "unknown command '$cmd' (try: $0 help)" ;;
     esac
 }

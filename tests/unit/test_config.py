@@ -211,6 +211,7 @@ MISTAKES = [
     ("ccqueue.yaml", "    username", "    usrname", 3, "asterisk.ami.usrname", ["unknown key", "'username'"]),
     ("queues.yaml", "ring_timeout_s: 20", "ring_timeout: 20", 3, "queues.support.ring_timeout", ["ring_timeout_s"]),
     ("agents.yaml", "wrapup_s: 2", "wrap_up: 2", 6, "agents.alice.wrap_up", ["unknown key", "'wrapup_s'"]),
+    ("ccqueue.yaml", "asterisk:", "http: {hots: x}\nasterisk:", 1, "http.hots", ["unknown key", "'host'"]),
     ("queues.yaml", "ring_timeout_s: 20", "ring_timeout_s: '20'", 3, "queues.support.ring_timeout_s", ["number"]),
     ("ccqueue.yaml", "  ami:", "  ami:\n    port: '5038'", 3, "asterisk.ami.port", ["integer", "'5038'"]),
     ("ccqueue.yaml", "  ami:", "  ami:\n    port: true", 3, "asterisk.ami.port", ["integer", "true"]),
@@ -219,6 +220,9 @@ MISTAKES = [
     ("queues.yaml", "sales: {}", "sales: {wrapup_s: -1}", 4, "queues.sales.wrapup_s", ["at least 0"]),
     ("queues.yaml", "sales: {}", "sales: {strategy: random}", 4, "queues.sales.strategy", ["longest_idle"]),
     ("queues.yaml", "sales: {}", "sales: [1]", 4, "queues.sales", ["mapping", "list"]),
+    ("queues.yaml", 'hotlines:\n  "100":\n    queue: support', "hotlines: [100]", 5, "hotlines", ["mapping", "list"]),
+    ("ccqueue.yaml", "username: ccqueue", "username: yes", 3, "asterisk.ami.username", ["string", "true"]),
+    ("ccqueue.yaml", "username: ccqueue", "username: 123", 3, "asterisk.ami.username", ["string", "123"]),
     ("queues.yaml", "  sales: {}", "  sales: {}\n  Bad Queue: {}", 5, "queues.Bad Queue", ["queue name"]),
     ("ccqueue.yaml", "    username: ccqueue\n", "", 2, "asterisk.ami.username", ["missing", "'username'"]),
     ("agents.yaml", "    name: Alice\n", "", 2, "agents.alice.name", ["missing", "'name'"]),
@@ -249,6 +253,17 @@ def test_mistake_is_reported_at_its_place(
     assert (Path(problem.file).name, problem.line, problem.key) == (file, line, key), problem
     for word in words:
         assert word in problem.message, problem
+
+
+def test_misspelt_section_does_not_hide_the_real_one(tmp_path: Path) -> None:
+    files = dict(BASE)
+    files["aa.yaml"] = "asterisks: {}\n"
+    files["ccqueue.yaml"] = files["ccqueue.yaml"].replace("username: ccqueue", "username: 5")
+    problems = problems_of(tmp_path, files)
+    assert [(Path(p.file).name, p.line, p.key) for p in problems] == [
+        ("aa.yaml", 1, "asterisks"),
+        ("ccqueue.yaml", 3, "asterisk.ami.username"),
+    ]
 
 
 def test_missing_asterisk_section_is_reported_without_a_line(tmp_path: Path) -> None:

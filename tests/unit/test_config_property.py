@@ -74,19 +74,19 @@ def assert_loads_or_explains(files: dict[str, str | bytes], environment: dict[st
             assert isinstance(config, Config)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(st.text(max_size=60), st.binary(max_size=40)), min_size=1, max_size=3), env)
 def test_any_text_loads_or_raises_config_error(texts: list[str | bytes], environment: dict[str, str]) -> None:
     assert_loads_or_explains({f"f{i}.yaml": text for i, text in enumerate(texts)}, environment)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(documents, min_size=1, max_size=3), env)
 def test_any_structure_loads_or_raises_config_error(docs: list[dict[str, object]], environment: dict[str, str]) -> None:
     assert_loads_or_explains({f"f{i}.yaml": yaml.safe_dump(doc) for i, doc in enumerate(docs)}, environment)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data(), env)
 def test_mutated_shipped_config_loads_or_raises_config_error(data: st.DataObject, environment: dict[str, str]) -> None:
     docs = shipped_documents()

@@ -1,0 +1,229 @@
+"""End-to-end fixtures: the real Asterisk 22 sandbox, baresip agents, PostgreSQL, and
+the real ``ccqueue run`` process.
+
+Ports are apart from the demo's so both can run on one machine. The sandbox and the
+phones live for the session; each test gets a fresh database and a fresh daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from ccqueue.devtools.baresip import Softphone
+from ccqueue.devtools.sandbox import AsteriskSandbox
+from tests.support.probe import AmiProbe
+
+REPO = Path(__file__).resolve().parents[2]
+AMI_PORT, SIP_PORT, AGI_PORT, HTTP_PORT = 25038, 25060, 24573, 28080
+AMI_USER, AMI_SECRET = "ccqueue", "e2e-secret"
+AGENTS = {"agent1": "e2e-pass-1", "agent2": "e2e-pass-2", "agent3": "e2e-pass-3"}
+RING_TIMEOUT_S = 4
+
+pytestmark = pytest.mark.e2e
+
+
+def _write_config(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "ccqueue.yaml").write_text(
+        f"""
+asterisk:
+  ami: {{host: 127.0.0.1, port: {AMI_PORT}, username: {AMI_USER}, secret: {AMI_SECRET}}}
+  agi: {{host: 127.0.0.1, port: {AGI_PORT}}}
+http: {{host: 127.0.0.1, port: {HTTP_PORT}}}
+hotlines:
+  "100": {{queue: support}}
+"""
+    )
+    (folder / "queues.yaml").write_text(
+        f"""
+queues:
+  support:
+    ring_timeout_s: {RING_TIMEOUT_S}
+    wrapup_s: 1
+    missed_cooldown_s: 30
+"""
+    )
+    agents = "\n".join(
+        f"  {a}: {{name: {a.title()}, password: {p}, queues: [support]}}" for a, p in AGENTS.items()
+    )
+    (folder / "agents.yaml").write_text(f"agents:\n{agents}\n")
+
+
+@pytest.fixture(scope="session")
+def e2e_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("e2e-config")
+    _write_config(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def asterisk(e2e_config: Path) -> Iterator[AsteriskSandbox]:
+    sandbox = AsteriskSandbox(
+        "e2e", e2e_config, ami_port=AMI_PORT, sip_port=SIP_PORT, agi_port=AGI_PORT, rtp_ports=(26000, 26999)
+    )
+    sandbox.build()
+    sandbox.configure()
+    sandbox.start()
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+
+
+@pytest.fixture(scope="session")
+def phones(asterisk: AsteriskSandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Softphone]]:
+    started: dict[str, Softphone] = {}
+    try:
+        for n, (agent, password) in enumerate(AGENTS.items()):
+            phone = Softphone(
+                agent,
+                password,
+                sip_server_port=SIP_PORT,
+                listen_port=25100 + 10 * n,
+                ctrl_port=25300 + 10 * n,
+                audio_file=REPO / "sounds" / "en" / "agent-silence.wav",
+                workdir=tmp_path_factory.mktemp(f"phone-{agent}"),
+            )
+            phone.start()
+            started[agent] = phone
+        for agent, phone in started.items():
+            phone.wait_registered(timeout=20, check=lambda a=agent: asterisk.is_registered(a))
+        yield started
+    finally:
+        for phone in started.values():
+            phone.stop()
+
+
+@dataclass
+class Daemon:
+    dsn: str
+    base_url: str
+    proc: subprocess.Popen[bytes] | None
+    log_path: Path
+    config: Path
+    spool: Path
+
+    def http(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base_url + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    def text(self, path: str) -> str:
+        with urllib.request.urlopen(self.base_url + path, timeout=5) as response:
+            return response.read().decode()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def start(self) -> None:
+        env = {**os.environ, "CCQUEUE_DSN": self.dsn, "PYTHONUNBUFFERED": "1"}
+        log_file = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ccqueue.cli", "--log-level", "debug", "run", "-c", str(self.config), "--spool-dir", str(self.spool)],
+            cwd=REPO,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        log_file.close()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ccqueue exited with {self.proc.returncode}:\n{self.log_text()}")
+            with contextlib.suppress(OSError, ValueError):
+                status, body = self.http("GET", "/healthz")
+                if status == 200 and body.get("ami") == "ready":
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"ccqueue not healthy within 20 s:\n{self.log_text()}")
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@pytest.fixture
+def database(pg_dsn: str) -> str:
+    subprocess.run([sys.executable, "-m", "ccqueue.cli", "migrate", "--dsn", pg_dsn], check=True, cwd=REPO, capture_output=True)
+    return pg_dsn
+
+
+@pytest.fixture
+def daemon(
+    asterisk: AsteriskSandbox, phones: dict[str, Softphone], e2e_config: Path, database: str, tmp_path: Path
+) -> Iterator[Daemon]:
+    for phone in phones.values():
+        phone.set_answermode("auto")
+    d = Daemon(
+        dsn=database,
+        base_url=f"http://127.0.0.1:{HTTP_PORT}",
+        proc=None,
+        log_path=tmp_path / "ccqueue.log",
+        config=e2e_config,
+        spool=tmp_path / "spool",
+    )
+    d.start()
+    try:
+        yield d
+    finally:
+        d.stop()
+        # Leave Asterisk clean for the next test, and show what ccqueue said on failure.
+        asterisk.rx("channel request hangup all")
+        sys.stderr.write(d.log_text()[-6000:])
+
+
+@pytest.fixture
+async def probe(asterisk: AsteriskSandbox) -> AsyncIterator[AmiProbe]:
+    async with AmiProbe(port=AMI_PORT, username=AMI_USER, secret=AMI_SECRET) as p:
+        yield p
+
+
+async def wait_row(dsn: str, sql: str, *args: Any, timeout: float = 15, check: Any = None) -> Any:
+    """Poll PostgreSQL until ``sql`` returns a row (that passes ``check``); return it."""
+    deadline = time.monotonic() + timeout
+    conn = await asyncpg.connect(dsn)
+    try:
+        while True:
+            row = await conn.fetchrow(sql, *args)
+            if row is not None and (check is None or check(row)):
+                return row
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no row for {sql!r} {args} within {timeout} s (last: {row})")
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+
+
+async def fetch(dsn: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetch(sql, *args)
+    finally:
+        await conn.close()
