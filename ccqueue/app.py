@@ -91,7 +91,9 @@ def build(config: Config, *, dsn: str, spool_dir: Path) -> Daemon:
             lambda: {"records_pending": writer.buffered, "records_spooled": writer.records_spooled},
         )
     )
-    web_app = build_app(engine=engine, registry=registry, health=lambda: daemon_ref[0].health())
+    web_app = build_app(
+        engine=engine, registry=registry, health=lambda: daemon_ref[0].health(), ended_calls=lambda: dict(metrics.ended)
+    )
     daemon = Daemon(config, engine, telephony, agi, writer, registry, web_app)
     daemon_ref.append(daemon)
     return daemon

@@ -29,12 +29,15 @@ class Metrics:
             registry=registry,
         )
         self._counted: set[str] = set()
+        self.ended: dict[tuple[str, str], int] = {}  # (queue, outcome) -> calls, for the wallboard
 
     def on_record(self, record: Record) -> None:
         if isinstance(record, CallRecord) and record.outcome is not CallOutcome.WAITING:
             if record.call_id not in self._counted:
                 self._counted.add(record.call_id)
-                self.calls.labels(queue=record.queue or "", outcome=record.outcome.value).inc()
+                key = (record.queue or "", record.outcome.value)
+                self.calls.labels(queue=key[0], outcome=key[1]).inc()
+                self.ended[key] = self.ended.get(key, 0) + 1
                 if len(self._counted) > 100_000:  # only late duplicates need it; bound memory
                     self._counted.clear()
 

@@ -8,6 +8,8 @@ errors live in one table here, ``STATUS_BY_ERROR``; the error ids are public API
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +28,7 @@ STATUS_BY_ERROR: dict[str, int] = {
 }
 
 MAX_REASON_CHARS = 64
+STATIC = Path(__file__).parent / "static"
 
 
 def _error(status: int, error_id: str, message: str) -> web.Response:
@@ -55,7 +58,13 @@ def _agent_view(engine: Engine, agent_id: str) -> dict[str, Any]:
     }
 
 
-def build_app(*, engine: Engine, registry: Any, health: Callable[[], dict[str, Any]]) -> web.Application:
+def build_app(
+    *,
+    engine: Engine,
+    registry: Any,
+    health: Callable[[], dict[str, Any]],
+    ended_calls: Callable[[], dict[tuple[str, str], int]] = dict,
+) -> web.Application:
     app = web.Application(middlewares=[_errors], client_max_size=64 * 1024)
     routes = web.RouteTableDef()
 
@@ -98,6 +107,36 @@ def build_app(*, engine: Engine, registry: Any, health: Callable[[], dict[str, A
         acd = engine.acd
         return web.json_response(
             [{"name": name, "waiting": acd.waiting(name)} for name in sorted(acd.settings.queues)]
+        )
+
+    @routes.get("/wallboard")
+    async def wallboard(_request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "wallboard.html")
+
+    @routes.get("/api/wallboard")
+    async def wallboard_data(_request: web.Request) -> web.Response:
+        acd, now = engine.acd, time.time()
+        oldest: dict[str, float] = {}
+        for call in acd.calls.values():
+            if call.queue is not None and call.answered_at is None:
+                oldest[call.queue] = max(oldest.get(call.queue, 0.0), now - call.arrived_at)
+        totals = ended_calls()
+        return web.json_response(
+            {
+                "now": now,
+                "health": health(),
+                "queues": [
+                    {
+                        "name": name,
+                        "waiting": acd.waiting(name),
+                        "longest_wait_s": round(oldest.get(name, 0.0), 1),
+                        "answered": totals.get((name, "answered"), 0),
+                        "abandoned": totals.get((name, "abandoned"), 0),
+                    }
+                    for name in sorted(acd.settings.queues)
+                ],
+                "agents": [_agent_view(engine, a) for a in sorted(acd.agents)],
+            }
         )
 
     app.add_routes(routes)

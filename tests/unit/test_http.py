@@ -1,0 +1,133 @@
+"""The HTTP API and /metrics, over a real aiohttp server and a running engine.
+
+Asterisk is replaced by a recording stand-in here (this tests the HTTP adapter, not the
+call flow: tests/e2e does that against real Asterisk).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+from types import MappingProxyType
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CollectorRegistry
+
+from ccqueue.core import commands as cmd
+from ccqueue.core import events as ev
+from ccqueue.core.acd import Acd, AcdSettings, AgentSettings, HotlineSettings, QueueSettings
+from ccqueue.core.records import Record
+from ccqueue.engine.engine import Engine
+from ccqueue.http.app import build_app
+from ccqueue.metrics import Metrics, StateCollector
+
+
+class RecordingTelephony:
+    def __init__(self) -> None:
+        self.originated: list[cmd.OriginateAgent] = []
+
+    async def originate_agent(self, command: cmd.OriginateAgent) -> ev.RingFailure | None:
+        self.originated.append(command)
+        return None
+
+    async def hangup(self, uniqueid: str) -> None:
+        return None
+
+
+class Records:
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+
+    def submit(self, record: Record) -> None:
+        self.records.append(record)
+
+
+class NoCallers:
+    def deliver(self, command: cmd.Command) -> None:
+        return None
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[tuple[TestClient, Engine]]:
+    settings = AcdSettings(
+        queues=MappingProxyType({"support": QueueSettings(name="support")}),
+        agents=MappingProxyType(
+            {"agent1": AgentSettings(agent_id="agent1", name="Alice", endpoint="PJSIP/agent1", queues=("support",))}
+        ),
+        hotlines=MappingProxyType({"100": HotlineSettings(number="100", queue="support")}),
+    )
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    engine = Engine(Acd(settings), telephony=RecordingTelephony(), callers=NoCallers(), records=Records(), on_record=metrics.on_record)
+    registry.register(StateCollector(lambda: engine.acd, lambda: {"asterisk_ami": True}, lambda: {"records_pending": 0}))
+    app = build_app(engine=engine, registry=registry, health=lambda: {"status": "ok", "ami": "ready", "database": "ready"}, ended_calls=lambda: dict(metrics.ended))
+    task = asyncio.create_task(engine.run())
+    async with TestClient(TestServer(app)) as c:
+        yield c, engine
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_login_pause_unpause_logout(client: tuple[TestClient, Engine]) -> None:
+    c, _ = client
+    r = await c.post("/api/agents/agent1/login")
+    assert r.status == 200 and (await r.json())["state"] == "available"
+    r = await c.post("/api/agents/agent1/pause", json={"reason": "lunch"})
+    body = await r.json()
+    assert (r.status, body["state"], body["reason"]) == (200, "paused", "lunch")
+    r = await c.post("/api/agents/agent1/unpause")
+    assert (await r.json())["state"] == "available"
+    r = await c.post("/api/agents/agent1/logout")
+    assert (await r.json())["state"] == "logged_out"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "error"),
+    [
+        ("/api/agents/nobody/login", None, 404, "agent-unknown"),
+        ("/api/agents/agent1/pause", {"reason": "x"}, 409, "agent-state-illegal"),  # logged out
+        ("/api/agents/agent1/pause", {"reason": ""}, 400, "bad-request"),
+        ("/api/agents/agent1/pause", {"reason": 5}, 400, "bad-request"),
+    ],
+)
+async def test_errors_have_stable_ids_and_statuses(
+    client: tuple[TestClient, Engine], path: str, body: object, status: int, error: str
+) -> None:
+    c, engine = client
+    r = await c.post(path, json=body) if body is not None else await c.post(path)
+    assert r.status == status
+    assert (await r.json())["error"] == error
+    assert engine.acd.agents["agent1"].state.value == "logged_out"  # nothing changed
+
+
+async def test_metrics_follow_prometheus_conventions(client: tuple[TestClient, Engine]) -> None:
+    c, engine = client
+    await c.post("/api/agents/agent1/login")
+    engine.post(ev.CallArrived(call_id="c1", hotline="100", caller="+1", channel="Local/x;2", uniqueid="u1"))
+    engine.post(ev.ChannelHungUp(uniqueid="u1"))
+    for _ in range(100):
+        text = await (await c.get("/metrics")).text()
+        if 'ccqueue_calls_total{outcome="abandoned",queue="support"} 1.0' in text:
+            break
+        await asyncio.sleep(0.01)
+    assert "ccqueue_callers_waiting{queue=\"support\"} 0.0" in text
+    # The caller left while agent1 rang: one abandoned call, agent1 free again at once.
+    assert 'ccqueue_calls_total{outcome="abandoned",queue="support"} 1.0' in text
+    assert 'ccqueue_agents{state="available"} 1.0' in text
+    assert 'ccqueue_agents{state="ringing"} 0.0' in text
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool (Debian package prometheus) is needed to check the exposition"
+    checked = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+async def test_wallboard_page_and_data(client: tuple[TestClient, Engine]) -> None:
+    c, _ = client
+    page = await c.get("/wallboard")
+    assert page.status == 200 and "ccqueue wallboard" in await page.text()
+    data = await (await c.get("/api/wallboard")).json()
+    assert data["queues"][0]["name"] == "support"
+    assert data["agents"][0]["id"] == "agent1"
