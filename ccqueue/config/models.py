@@ -31,6 +31,7 @@ from pydantic import (
     SecretStr,
     SerializerFunctionWrapHandler,
     field_serializer,
+    field_validator,
 )
 
 __all__ = [
@@ -54,6 +55,12 @@ class Strategy(enum.StrEnum):
     """How a queue picks among free agents. New strategies are new members."""
 
     LONGEST_IDLE = "longest_idle"
+    FEWEST_CALLS = "fewest_calls"
+    ROUND_ROBIN = "round_robin"
+    LINEAR = "linear"
+    RANDOM = "random"
+    BEST_SKILL = "best_skill"
+    RING_ALL = "ring_all"
 
 
 def _name_rule(pattern: str, what: str) -> AfterValidator:
@@ -126,6 +133,36 @@ class Hotline(_Frozen):
     greeting: NonEmpty = "ccqueue/welcome"  # a sound file name, as Playback() takes it
 
 
+SkillName = Annotated[str, _name_rule(r"[a-z0-9_-]+", "a skill name uses only a-z, 0-9, '_' and '-'")]
+# Skill levels run from 1 (novice) to 5 (expert).
+Level = Annotated[int, Field(ge=1, le=5)]
+SkillLevels = Annotated[Mapping[SkillName, Level], AfterValidator(_read_only)]
+
+
+class RoutingStep(_Frozen):
+    """One step of a queue's widening: what an agent must hold, and for how long."""
+
+    require: SkillLevels = Field(default_factory=lambda: MappingProxyType({}))  # every one of these
+    any_of: SkillLevels = Field(default_factory=lambda: MappingProxyType({}))  # at least one of these
+    duration_s: Annotated[float, Field(gt=0)] | None = None  # None: the last step, lasts forever
+
+
+class ReturningCustomer(_Frozen):
+    """A caller who spoke to an agent within ``window_s`` is offered to that agent first,
+    for up to ``wait_s`` of waiting, then to everyone."""
+
+    window_s: Annotated[float, Field(gt=0)] = 3600.0
+    wait_s: Seconds = 20.0
+
+
+class AutoPause(_Frozen):
+    """After ``after_misses`` unanswered offers within ``window_s``, pause the agent."""
+
+    after_misses: Annotated[int, Field(ge=1)] = 3
+    window_s: Annotated[float, Field(gt=0)] = 600.0
+    reason: NonEmpty = "missed-calls"
+
+
 class Queue(_Frozen):
     name: str
     # An enum takes its value from YAML's plain string, so this field is not strict.
@@ -135,6 +172,22 @@ class Queue(_Frozen):
     wrapup_s: Seconds = 5.0
     missed_cooldown_s: Seconds = 10.0
     moh_class: NonEmpty = "default"
+    # Across the queues an agent serves: a minute waited here counts as `weight` minutes.
+    weight: Annotated[float, Field(gt=0)] = 1.0
+    priority: int = 0  # higher goes first, across all the agent's queues
+    steps: tuple[RoutingStep, ...] = Field(default_factory=lambda: (RoutingStep(),), strict=False, min_length=1)
+    returning_customer: ReturningCustomer | None = None
+    auto_pause: AutoPause | None = None
+
+    @field_validator("steps")
+    @classmethod
+    def _steps_run_back_to_back(cls, steps: tuple[RoutingStep, ...]) -> tuple[RoutingStep, ...]:
+        *earlier, last = steps
+        if any(step.duration_s is None for step in earlier):
+            raise ValueError("every step but the last needs a duration_s (how long before the next, wider step)")
+        if last.duration_s is not None:
+            raise ValueError("the last step has no duration_s: it lasts as long as the call waits")
+        return steps
 
 
 class Agent(_Frozen):
@@ -144,6 +197,9 @@ class Agent(_Frozen):
     # YAML gives a list; the tuple keeps the agent frozen.
     queues: tuple[str, ...] = Field(default=(), strict=False)
     wrapup_s: Seconds | None = None  # overrides the queue's wrap-up when set
+    skills: SkillLevels = Field(default_factory=lambda: MappingProxyType({}))
+    order: int = 0  # position for the `linear` strategy (smallest first)
+    endpoint: NonEmpty | None = None  # dial string; default PJSIP/<agent id>
 
 
 class Config(_Frozen):

@@ -55,6 +55,7 @@ def prepare(
             _resolve_env(data, ("agents", agent_id), "password", True, env, collector)
     if check_references:
         _check_queue_references(data, collector)
+        _check_skill_references(data, collector)
 
 
 def _lookup(data: object, path: KeyPath) -> object:
@@ -144,3 +145,28 @@ def _check_queue_references(data: dict[str, object], collector: Collector) -> No
             elif queue in seen:
                 collector.add(path, f"queue '{queue}' is listed twice")
             seen.add(queue)
+
+
+def _check_skill_references(data: dict[str, object], collector: Collector) -> None:
+    """A skill a queue requires that no agent holds is almost always a typo."""
+    agents, queues = data.get("agents"), data.get("queues")
+    if not isinstance(agents, dict) or not isinstance(queues, dict):
+        return
+    held: set[str] = set()
+    for agent in agents.values():
+        skills = agent.get("skills") if isinstance(agent, dict) else None
+        if isinstance(skills, dict):
+            held.update(k for k in skills if isinstance(k, str))
+    known = sorted(held)
+    for name, queue in queues.items():
+        steps = queue.get("steps") if isinstance(queue, dict) else None
+        for index, step in enumerate(steps if isinstance(steps, list) else ()):
+            for group in ("require", "any_of"):
+                skills = step.get(group) if isinstance(step, dict) else None
+                for skill in skills if isinstance(skills, dict) else ():
+                    if isinstance(skill, str) and skill not in held:
+                        collector.add(
+                            ("queues", name, "steps", index, group, skill),
+                            f"no agent holds skill '{skill}'{did_you_mean(skill, known)}",
+                            at_key=True,
+                        )

@@ -48,8 +48,8 @@ import enum
 import heapq
 import math
 import random
-from bisect import bisect_left, insort
-from collections.abc import Iterable, Mapping
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ccqueue.core.skills import (
@@ -60,7 +60,7 @@ from ccqueue.core.skills import (
     check_steps,
     meets,
     step_at,
-    step_ends_at,
+    step_ends,
 )
 
 __all__ = [
@@ -148,6 +148,11 @@ class _Agent:
     last_answered_at: float = -math.inf
     # Where the agent sits in the ready lists while ready: (list, key) pairs.
     entries: list[tuple[list[AgentKey], AgentKey]] = field(default_factory=list)
+    # The ready lists it belongs in, with the level its key is made of, worked out
+    # for the router's layout version `layout`; and a memo of `meets` per step.
+    layout: int = -1
+    places: list[tuple[KeyMaker, list[tuple[list[AgentKey], int]]]] = field(default_factory=list)
+    fits: dict[RoutingStep, bool] = field(default_factory=dict)
 
 
 @dataclass(slots=True, eq=False)
@@ -160,6 +165,7 @@ class _Call:
     preferred_until: float | None
     steps: tuple[RoutingStep, ...] | None  # None: the queue's steps
     key: CallKey
+    ends: tuple[float, ...] = ()  # when each step but the last ends (skills.step_ends)
     # Where the call waits: bucket (owner, step); owner is the preferred agent while
     # the window is open, else None. `placed` is False until the first placement.
     placed: bool = False
@@ -188,25 +194,65 @@ class _Queue:
         return found
 
 
+# Rule 3 as sort keys, one function per strategy; ``level`` matters to BEST_SKILL only.
+# (A table of functions rather than a chain of `is` tests: this runs for every ready
+# list an agent enters, the hottest path of the router.)
+KeyMaker = Callable[["_Agent", int], AgentKey]
+
+
+def _by_idle(agent: _Agent, level: int) -> AgentKey:
+    return (agent.idle_since, 0.0, 0.0, agent.agent_id)
+
+
+def _by_calls(agent: _Agent, level: int) -> AgentKey:
+    return (float(agent.answered), agent.idle_since, 0.0, agent.agent_id)
+
+
+def _by_turn(agent: _Agent, level: int) -> AgentKey:
+    return (agent.last_answered_at, float(agent.order), 0.0, agent.agent_id)
+
+
+def _by_order(agent: _Agent, level: int) -> AgentKey:
+    return (float(agent.order), 0.0, 0.0, agent.agent_id)
+
+
+def _by_draw(agent: _Agent, level: int) -> AgentKey:
+    return (agent.random_key, 0.0, 0.0, agent.agent_id)
+
+
+def _by_level(agent: _Agent, level: int) -> AgentKey:
+    return (-float(level), agent.idle_since, 0.0, agent.agent_id)
+
+
+_KEYS: dict[Strategy, KeyMaker] = {
+    Strategy.LONGEST_IDLE: _by_idle,
+    Strategy.FEWEST_CALLS: _by_calls,
+    Strategy.ROUND_ROBIN: _by_turn,
+    Strategy.LINEAR: _by_order,
+    Strategy.RANDOM: _by_draw,
+    Strategy.BEST_SKILL: _by_level,
+    Strategy.RING_ALL: _by_idle,
+}
+
+
 def _agent_key(strategy: Strategy, agent: _Agent, level: int) -> AgentKey:
-    """Rule 3 as a sort key; ``level`` matters to BEST_SKILL only."""
-    aid = agent.agent_id
-    if strategy is Strategy.FEWEST_CALLS:
-        return (float(agent.answered), agent.idle_since, 0.0, aid)
-    if strategy is Strategy.ROUND_ROBIN:
-        return (agent.last_answered_at, float(agent.order), 0.0, aid)
-    if strategy is Strategy.LINEAR:
-        return (float(agent.order), 0.0, 0.0, aid)
-    if strategy is Strategy.RANDOM:
-        return (agent.random_key, 0.0, 0.0, aid)
-    if strategy is Strategy.BEST_SKILL:
-        return (-float(level), agent.idle_since, 0.0, aid)
-    return (agent.idle_since, 0.0, 0.0, aid)  # LONGEST_IDLE, RING_ALL
+    return _KEYS[strategy](agent, level)
 
 
 def _fair_key(key: CallKey, weight: float, now: float) -> FairKey:
     neg_priority, arrived_at, call_id = key
     return (neg_priority, -((now - arrived_at) * weight), arrived_at, call_id)
+
+
+def _fits(agent: _Agent, step: RoutingStep) -> bool:
+    """``meets`` for this agent, remembered until its skills change."""
+    fits = agent.fits
+    known = fits.get(step)
+    if known is None:
+        if len(fits) > 256:  # many one-off IVR steps: start afresh rather than grow
+            fits.clear()
+        known = fits[step] = meets(agent.skills, step)
+    return known
 
 
 def _check_time(value: float, what: str) -> None:
@@ -228,6 +274,7 @@ class Router:
         self._now = -math.inf
         self._dirty_calls: set[str] = set()
         self._dirty_agents: set[str] = set()
+        self._layout = 0  # grows whenever a ready list appears or disappears
         self.set_queues(queues)
 
     # ------------------------------------------------------------------ configuration
@@ -243,6 +290,7 @@ class Router:
         if stranded:
             raise RoutingError("queue-has-calls", f"queues {stranded} still have waiting calls")
         self._queues = {name: _Queue(policy=policy) for name, policy in policies.items()}
+        self._layout += 1
         for queue in self._queues.values():
             queue.ready[None] = []
             for step in queue.policy.steps:
@@ -260,6 +308,7 @@ class Router:
                 for step in call.steps:
                     self._reference(queue, step)
             call.placed = False
+            call.ends = step_ends(call.steps if call.steps is not None else queue.policy.steps, call.arrived_at)
             self._place(call, self._now)
             self._dirty_calls.add(call.call_id)
 
@@ -283,6 +332,8 @@ class Router:
             for name in agent.queues - names:
                 self._members[name].discard(agent_id)
             agent.queues, agent.skills, agent.order = names, levels, order
+            agent.layout = -1
+            agent.fits.clear()
         for name in names:
             self._members.setdefault(name, set()).add(agent_id)
         if agent.ready:
@@ -373,6 +424,7 @@ class Router:
             preferred_until=preferred_until,
             steps=steps,
             key=(-priority, arrived_at, call_id),
+            ends=step_ends(steps if steps is not None else target.policy.steps, arrived_at),
         )
         self._calls[call_id] = call
         target.waiting += 1
@@ -551,10 +603,10 @@ class Router:
         """Put the call in the bucket of its step and owner at ``now``; arm its timer."""
         queue = self._queues[call.queue]
         steps = call.steps if call.steps is not None else queue.policy.steps
-        index = step_at(steps, call.arrived_at, now)
+        index = bisect_right(call.ends, now)  # as skills.step_at, from the stored ends
         step = steps[index]
         owner = self._owner_at(call, now)
-        if not call.placed or step != call.step or owner != call.owner:
+        if not call.placed or step is not call.step or owner != call.owner:
             if call.placed:
                 self._unbucket(queue, call)
             call.placed, call.step, call.owner = True, step, owner
@@ -562,7 +614,7 @@ class Router:
                 insort(queue.general.setdefault(step, []), call.key)
             else:
                 insort(queue.preferred.setdefault(owner, {}).setdefault(step, []), call.key)
-        ends = step_ends_at(steps, call.arrived_at, index)
+        ends = call.ends[index] if index < len(call.ends) else None
         if owner is not None and call.preferred_until is not None:
             ends = call.preferred_until if ends is None else min(ends, call.preferred_until)
         if ends is None:
@@ -603,6 +655,7 @@ class Router:
             if req.min_level in levels:
                 continue
             levels.add(req.min_level)
+            self._layout += 1
             ready: list[AgentKey] = []
             queue.ready[(req.skill, req.min_level)] = ready
             for member in queue.ready[None]:
@@ -611,21 +664,36 @@ class Router:
                 if level >= req.min_level:
                     self._insert(agent, ready, _agent_key(queue.policy.strategy, agent, level))
 
-    def _index(self, agent: _Agent) -> None:
+    def _lay_out(self, agent: _Agent) -> None:
+        """Work out which ready lists the agent belongs in (the same until a change).
+
+        Per queue: its key maker and (list, level) pairs; the level is 0 except for
+        BEST_SKILL, whose key is made of the level of the list's skill.
+        """
+        places: list[tuple[KeyMaker, list[tuple[list[AgentKey], int]]]] = []
         for name in agent.queues:
             queue = self._queues.get(name)
             if queue is None:
                 continue
-            strategy = queue.policy.strategy
-            self._insert(agent, queue.ready[None], _agent_key(strategy, agent, 0))
+            best = queue.policy.strategy is Strategy.BEST_SKILL
+            slots: list[tuple[list[AgentKey], int]] = [(queue.ready[None], 0)]
             for skill, level in agent.skills.items():
-                levels = queue.refs.get(skill)
-                if not levels:
-                    continue
-                key = _agent_key(strategy, agent, level)
-                for min_level in levels:
+                for min_level in queue.refs.get(skill, ()):
                     if level >= min_level:
-                        self._insert(agent, queue.ready[(skill, min_level)], key)
+                        slots.append((queue.ready[(skill, min_level)], level if best else 0))
+            places.append((_KEYS[queue.policy.strategy], slots))
+        agent.places, agent.layout = places, self._layout
+
+    def _index(self, agent: _Agent) -> None:
+        if agent.layout != self._layout:
+            self._lay_out(agent)
+        entries = agent.entries
+        for make, slots in agent.places:
+            flat = make(agent, 0)
+            for ready, level in slots:
+                key = make(agent, level) if level else flat
+                insort(ready, key)
+                entries.append((ready, key))
 
     @staticmethod
     def _insert(agent: _Agent, ready: list[AgentKey], key: AgentKey) -> None:
@@ -652,7 +720,7 @@ class Router:
                 holders.append(own)
             for holder in holders:
                 for step, bucket in holder.items():
-                    if meets(agent.skills, step):
+                    if _fits(agent, step):
                         fair = _fair_key(bucket[0], weight, now)
                         if best is None or fair < best:
                             best = fair
@@ -665,27 +733,34 @@ class Router:
         step = call.step
         if call.owner is not None:
             agent = self._agents.get(call.owner)
-            if agent is not None and agent.ready and call.queue in agent.queues and meets(agent.skills, step):
+            if agent is not None and agent.ready and call.queue in agent.queues and _fits(agent, step):
                 return (agent.agent_id,)
             return ()
         strategy = queue.policy.strategy
         if step.requirements:
-            refs = [(req.skill, req.min_level) for req in step.requirements]
-            ref = min(refs, key=lambda r: len(queue.ready[r]))
-            shortest = queue.ready[ref]
+            # Search the requirement with the fewest ready holders.
+            shortest: list[AgentKey] | None = None
+            searched = ""
+            for req in step.requirements:
+                ready = queue.ready[(req.skill, req.min_level)]
+                if shortest is None or len(ready) < len(shortest):
+                    shortest, searched = ready, req.skill
+                    if not ready:
+                        return ()
+            assert shortest is not None
             if strategy is Strategy.RING_ALL:
-                return tuple(key[3] for key in shortest if meets(self._agents[key[3]].skills, step))
-            primary = refs[0][0]
-            if strategy is not Strategy.BEST_SKILL or ref[0] == primary:
+                return tuple(key[3] for key in shortest if _fits(self._agents[key[3]], step))
+            primary = step.requirements[0].skill
+            if strategy is not Strategy.BEST_SKILL or searched == primary:
                 # The list is sorted by the very key the strategy ranks by.
                 for key in shortest:
-                    if meets(self._agents[key[3]].skills, step):
+                    if _fits(self._agents[key[3]], step):
                         return (key[3],)
                 return ()
             best: AgentKey | None = None
             for key in shortest:
                 agent = self._agents[key[3]]
-                if meets(agent.skills, step):
+                if _fits(agent, step):
                     mine = _agent_key(strategy, agent, agent.skills[primary])
                     if best is None or mine < best:
                         best = mine

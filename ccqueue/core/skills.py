@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = [
     "MAX_LEVEL",
@@ -32,6 +32,7 @@ __all__ = [
     "check_steps",
     "meets",
     "step_at",
+    "step_ends",
     "step_ends_at",
 ]
 
@@ -69,6 +70,9 @@ class RoutingStep:
     requirements: tuple[SkillRequirement, ...] = ()
     any_of: tuple[SkillRequirement, ...] = ()
     duration_s: float | None = None
+    # The router looks steps up in dicts on every decision; hashing the nested tuples
+    # each time would cost more than the look-up, so the hash is computed once.
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for group in (self.requirements, self.any_of):
@@ -76,6 +80,10 @@ class RoutingStep:
                 raise ValueError("requirements and any_of must be tuples of SkillRequirement")
         if self.duration_s is not None and not (math.isfinite(self.duration_s) and self.duration_s > 0):
             raise ValueError(f"a step's duration_s must be positive and finite, got {self.duration_s}")
+        object.__setattr__(self, "_hash", hash((self.requirements, self.any_of, self.duration_s)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def references(self) -> tuple[SkillRequirement, ...]:
         """Every (skill, level) this step tests, for the router's index."""
@@ -149,6 +157,18 @@ def step_at(steps: Sequence[RoutingStep], arrived_at: float, now: float) -> int:
         if now < end:
             return index
     return len(steps) - 1
+
+
+def step_ends(steps: Sequence[RoutingStep], arrived_at: float) -> tuple[float, ...]:
+    """Rule 3: when each step but the last ends; ``bisect_right(ends, now)`` is ``step_at``."""
+    ends: list[float] = []
+    end = arrived_at
+    for step in steps:
+        if step.duration_s is None:
+            break
+        end = end + step.duration_s
+        ends.append(end)
+    return tuple(ends)
 
 
 def step_ends_at(steps: Sequence[RoutingStep], arrived_at: float, index: int) -> float | None:

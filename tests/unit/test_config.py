@@ -218,7 +218,7 @@ MISTAKES = [
     ("ccqueue.yaml", "  ami:", "  ami:\n    port: 70000", 3, "asterisk.ami.port", ["at most 65535"]),
     ("queues.yaml", "ring_timeout_s: 20", "ring_timeout_s: 0", 3, "queues.support.ring_timeout_s", ["more than"]),
     ("queues.yaml", "sales: {}", "sales: {wrapup_s: -1}", 4, "queues.sales.wrapup_s", ["at least 0"]),
-    ("queues.yaml", "sales: {}", "sales: {strategy: random}", 4, "queues.sales.strategy", ["longest_idle"]),
+    ("queues.yaml", "sales: {}", "sales: {strategy: randomly}", 4, "queues.sales.strategy", ["longest_idle"]),
     ("queues.yaml", "sales: {}", "sales: [1]", 4, "queues.sales", ["mapping", "list"]),
     ("queues.yaml", 'hotlines:\n  "100":\n    queue: support', "hotlines: [100]", 5, "hotlines", ["mapping", "list"]),
     ("ccqueue.yaml", "username: ccqueue", "username: yes", 3, "asterisk.ami.username", ["string", "true"]),
@@ -343,3 +343,32 @@ def test_error_text_lists_problems_one_per_line(tmp_path: Path) -> None:
 def test_problem_text_format() -> None:
     assert str(Problem("a.yaml", 3, "queues.x", "bad")) == "a.yaml:3: queues.x: bad"
     assert str(Problem("a.yaml", None, "", "unreadable")) == "a.yaml: unreadable"
+
+
+def test_routing_settings_load_and_unknown_skill_is_a_typo(tmp_path: Path) -> None:
+    (tmp_path / "ccqueue.yaml").write_text("asterisk:\n  ami: {username: u, secret: s}\n")
+    (tmp_path / "queues.yaml").write_text(
+        "queues:\n"
+        "  billing:\n"
+        "    strategy: best_skill\n"
+        "    steps:\n"
+        "      - {require: {billing: 4}, duration_s: 10}\n"
+        "      - {require: {biling: 1}}\n"
+        "    returning_customer: {window_s: 600, wait_s: 15}\n"
+        "    auto_pause: {after_misses: 2}\n"
+    )
+    (tmp_path / "agents.yaml").write_text(
+        "agents:\n  a1: {name: A, password: p, queues: [billing], skills: {billing: 5}}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    (problem,) = info.value.problems
+    assert (problem.line, problem.key) == (6, "queues.billing.steps.1.require.biling")
+    assert "did you mean 'billing'" in problem.message
+    (tmp_path / "queues.yaml").write_text((tmp_path / "queues.yaml").read_text().replace("biling", "billing"))
+    config = load_config(tmp_path)
+    queue = config.queues["billing"]
+    assert [dict(s.require) for s in queue.steps] == [{"billing": 4}, {"billing": 1}]
+    assert queue.returning_customer is not None and queue.returning_customer.wait_s == 15
+    assert queue.auto_pause is not None and queue.auto_pause.after_misses == 2
+    assert dict(config.agents["a1"].skills) == {"billing": 5}
