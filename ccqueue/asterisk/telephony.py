@@ -14,7 +14,7 @@ import structlog
 from panoramisk.message import Message
 
 from ccqueue.asterisk.ami import AmiClient
-from ccqueue.asterisk.translate import IncompleteMessage, live_uniqueids, ring_failure, translate_event
+from ccqueue.asterisk.translate import IncompleteMessage, device_states, live_uniqueids, ring_failure, translate_event
 from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
 
@@ -73,3 +73,7 @@ class AsteriskTelephony:
         answer = await self.ami.send({"Action": "CoreShowChannels", "_as_list": True}, timeout=10)
         messages = answer if isinstance(answer, list) else [answer]
         self._post(ev.AsteriskReconnected(live_uniqueids=live_uniqueids(messages)))
+        # Phones that registered or went busy while we were away.
+        answer = await self.ami.send({"Action": "DeviceStateList", "_as_list": True}, timeout=10)
+        for state in device_states(answer if isinstance(answer, list) else [answer]):
+            self._post(state)

@@ -46,6 +46,8 @@ def translate_event(message: Mapping[str, str]) -> ev.Event | None:
         return ev.ChannelHungUp(uniqueid=_field(message, "Uniqueid"), cause=message.get("Cause-txt") or "")
     if name == "bridgeenter":
         return ev.ChannelBridged(uniqueid=_field(message, "Uniqueid"), bridge_id=_field(message, "BridgeUniqueid"))
+    if name == "devicestatechange":
+        return ev.DeviceStateChanged(device=_field(message, "Device"), state=_field(message, "State"))
     return None
 
 
@@ -55,6 +57,15 @@ def ring_failure(originate_response: Mapping[str, str]) -> ev.RingFailure | None
     if reason == REASON_ANSWERED:
         return None
     return _RING_FAILURES.get(reason, ev.RingFailure.UNREACHABLE)
+
+
+def device_states(answer: list[Mapping[str, str]]) -> list[ev.DeviceStateChanged]:
+    """The device states listed by a DeviceStateList answer."""
+    return [
+        ev.DeviceStateChanged(device=str(m.get("Device")), state=str(m.get("State")))
+        for m in answer
+        if (m.get("Event") or "").lower() == "devicestatechange" and m.get("Device") and m.get("State")
+    ]
 
 
 def live_uniqueids(status_events: list[Mapping[str, str]]) -> frozenset[str]:

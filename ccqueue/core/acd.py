@@ -34,6 +34,12 @@ from ccqueue.core.agent_state import AgentState, AgentStatus, AgentTrigger
 from ccqueue.core.errors import UnknownAgent
 from ccqueue.core.records import AgentStateRecord, CallEventRecord, CallOutcome, CallRecord
 from ccqueue.core.routing import QueuePolicy, Router, Strategy
+from ccqueue.core.skills import RoutingStep
+
+# Asterisk device states in which an agent's phone can take a call. UNKNOWN is taken as
+# free: not knowing must not stop calls (Asterisk reports it before the first
+# registration event on some endpoints).
+DEVICE_FREE = frozenset({"NOT_INUSE", "UNKNOWN"})
 
 # Extra time past the ring timeout before we stop trusting Asterisk to report the end of
 # an unanswered agent leg and cancel it ourselves.
@@ -48,6 +54,14 @@ class QueueSettings:
     wrapup_s: float = 5.0
     missed_cooldown_s: float = 10.0
     moh_class: str = "default"
+    weight: float = 1.0
+    priority: int = 0
+    steps: tuple[RoutingStep, ...] = (RoutingStep(),)
+    returning_window_s: float | None = None  # None: no returning-customer preference
+    returning_wait_s: float = 20.0
+    auto_pause_after: int | None = None  # None: never auto-pause
+    auto_pause_window_s: float = 600.0
+    auto_pause_reason: str = "missed-calls"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,6 +72,7 @@ class AgentSettings:
     queues: tuple[str, ...]
     skills: Mapping[str, int] = field(default_factory=dict)
     wrapup_s: float | None = None
+    order: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,7 +107,7 @@ class Call:
     queue: str | None
     arrived_at: float
     state: CallState = CallState.WAITING
-    offer_id: str | None = None
+    offer_ids: set[str] = field(default_factory=set)  # live offers: one, or several when ringing all
     agent_id: str | None = None
     answered_at: float | None = None
     ended_at: float | None = None
@@ -121,6 +136,9 @@ class Acd:
         self.agents: dict[str, AgentStatus] = {}
         self.offers: dict[str, Offer] = {}
         self._by_uniqueid: dict[str, str] = {}  # caller uniqueid -> call_id
+        self._by_endpoint = {a.endpoint: a.agent_id for a in settings.agents.values()}
+        # (queue, caller number) -> (agent, when their last call ended), oldest first
+        self._recent: dict[tuple[str, str], tuple[str, float]] = {}
         for agent in settings.agents.values():
             self._add_agent(agent)
 
@@ -174,6 +192,8 @@ class Acd:
                 self._agent_requested(event, now, out)
             case ev.AsteriskReconnected():
                 self._reconcile(event, now, out)
+            case ev.DeviceStateChanged():
+                self._device_state(event, now)
         self._timers(now, out)
         self._dispatch(now, out)
         return out
@@ -213,7 +233,37 @@ class Acd:
         if hotline.greeting:
             out.append(cmd.PlayToCaller(call_id=call.call_id, sound=hotline.greeting))
         out.append(cmd.HoldCaller(call_id=call.call_id, moh_class=settings.moh_class))
-        self.router.enqueue(call.call_id, queue=queue, arrived_at=call.arrived_at)
+        preferred, until = self._returning(call, settings, now)
+        if preferred is not None:
+            self._event(call, "returning_customer", now, out, agent=preferred, until=until)
+        self._enqueue(call, preferred=preferred, until=until)
+
+    def _enqueue(self, call: Call, *, preferred: str | None = None, until: float | None = None) -> None:
+        settings = self.settings.queues[call.queue or ""]
+        self.router.enqueue(
+            call.call_id,
+            queue=settings.name,
+            arrived_at=call.arrived_at,
+            priority=settings.priority,
+            preferred_agent=preferred,
+            preferred_until=until,
+        )
+
+    def _returning(self, call: Call, settings: QueueSettings, now: float) -> tuple[str | None, float | None]:
+        """The agent this caller spoke to recently, if the queue prefers them, and until when."""
+        window = settings.returning_window_s
+        horizon = max((q.returning_window_s or 0.0 for q in self.settings.queues.values()), default=0.0)
+        while self._recent:  # forget what no queue's window reaches any more (oldest first)
+            key, (_, ended) = next(iter(self._recent.items()))
+            if ended >= now - horizon:
+                break
+            del self._recent[key]
+        if window is None or not call.caller:
+            return None, None
+        last = self._recent.get((settings.name, call.caller))
+        if last is None or last[1] < now - window or last[0] not in self.agents:
+            return None, None
+        return last[0], now + settings.returning_wait_s
 
     def _channel_hung_up(self, e: ev.ChannelHungUp, now: float, out: list[cmd.Command]) -> None:
         offer = self.offers.get(e.uniqueid)
@@ -228,11 +278,7 @@ class Acd:
             self.router.dequeue(call.call_id)
             self._end_call(call, CallOutcome.ABANDONED, now, out, reason="caller hung up while waiting")
         elif call.state is CallState.OFFERING:
-            assert call.offer_id is not None
-            offer = self.offers.pop(call.offer_id)
-            out.append(cmd.HangupChannel(uniqueid=offer.offer_id, reason="caller hung up while agent rang"))
-            self._event(call, "offer_cancelled", now, out, agent=offer.agent_id, offer_id=offer.offer_id)
-            self._release_agent(offer.agent_id, now, out, missed=False)
+            self._withdraw_offers(call, now, out, kind="offer_cancelled", reason="caller hung up while agent rang")
             self._end_call(call, CallOutcome.ABANDONED, now, out, reason="caller hung up while agent rang")
         else:  # CONNECTED
             self._hang_up_connected(call, now, out, by="caller")
@@ -243,17 +289,22 @@ class Acd:
             self._offer_failed(offer.offer_id, ev.RingFailure.NO_ANSWER, now, out)
             return
         self.offers.pop(offer.offer_id, None)
-        if call.state is CallState.CONNECTED and call.offer_id == offer.offer_id:
+        if call.state is CallState.CONNECTED and call.agent_id == offer.agent_id:
             self._hang_up_connected(call, now, out, by="agent")
 
     def _hang_up_connected(self, call: Call, now: float, out: list[cmd.Command], *, by: str) -> None:
         assert call.agent_id is not None
-        if call.offer_id is not None:
-            self.offers.pop(call.offer_id, None)
+        for offer_id in call.offer_ids:
+            self.offers.pop(offer_id, None)
+        call.offer_ids.clear()
         agent = self.agents[call.agent_id]
         wrapup = self._wrapup_s(call.agent_id, call.queue)
         self._move(agent, AgentTrigger.HANGUP, now, out)
         agent.wrap_up_until = now + wrapup
+        if call.queue is not None and call.caller:
+            key = (call.queue, call.caller)
+            self._recent.pop(key, None)  # re-insert: the dict stays ordered by end time
+            self._recent[key] = (call.agent_id, now)
         self._end_call(call, CallOutcome.ANSWERED, now, out, reason=f"{by} hung up")
 
     def _channel_bridged(self, e: ev.ChannelBridged, now: float, out: list[cmd.Command]) -> None:
@@ -265,11 +316,16 @@ class Acd:
     def _offer_claimed(self, e: ev.OfferClaimed, now: float, out: list[cmd.Command]) -> None:
         offer = self.offers.get(e.offer_id)
         call = self.calls.get(offer.call_id) if offer else None
-        if offer is None or call is None or call.state is not CallState.OFFERING or call.offer_id != offer.offer_id:
+        if offer is None or call is None or call.state is not CallState.OFFERING or offer.offer_id not in call.offer_ids:
             out.append(cmd.AnswerClaim(offer_id=e.offer_id, caller_channel=None, reason="offer no longer live"))
             return
         offer.claimed = True
+        call.offer_ids.discard(offer.offer_id)
+        # Ringing all: the first to answer takes the call, the others stop ringing.
+        self._withdraw_offers(call, now, out, kind="offer_withdrawn", reason="another agent answered first")
+        call.offer_ids.add(offer.offer_id)
         agent = self.agents[offer.agent_id]
+        agent.misses.clear()
         self._move(agent, AgentTrigger.ANSWER, now, out)
         self.router.note_call_answered(offer.agent_id, now=now)
         call.state = CallState.CONNECTED
@@ -286,12 +342,20 @@ class Acd:
         del self.offers[offer_id]
         call = self.calls[offer.call_id]
         self._event(call, "offer_failed", now, out, agent=offer.agent_id, offer_id=offer_id, failure=failure.value)
-        self._release_agent(offer.agent_id, now, out, missed=failure is not ev.RingFailure.CANCELLED)
-        if call.state is CallState.OFFERING and call.offer_id == offer_id:
+        missed = failure is not ev.RingFailure.CANCELLED
+        self._release_agent(offer.agent_id, now, out, missed=missed, queue=call.queue)
+        call.offer_ids.discard(offer_id)
+        if call.state is CallState.OFFERING and not call.offer_ids:
             call.state = CallState.WAITING
-            call.offer_id = None
-            assert call.queue is not None
-            self.router.enqueue(call.call_id, queue=call.queue, arrived_at=call.arrived_at)
+            self._enqueue(call)  # its original arrival time: it keeps its place
+
+    def _withdraw_offers(self, call: Call, now: float, out: list[cmd.Command], *, kind: str, reason: str) -> None:
+        for offer_id in sorted(call.offer_ids):
+            offer = self.offers.pop(offer_id)
+            out.append(cmd.HangupChannel(uniqueid=offer_id, reason=reason))
+            self._event(call, kind, now, out, agent=offer.agent_id, offer_id=offer_id)
+            self._release_agent(offer.agent_id, now, out, missed=False)
+        call.offer_ids.clear()
 
     def _reconcile(self, e: ev.AsteriskReconnected, now: float, out: list[cmd.Command]) -> None:
         # Whatever ended while the link was down: its hang-up event is lost, so settle it now.
@@ -306,7 +370,6 @@ class Acd:
         call.state = CallState.ENDED
         call.outcome = outcome
         call.ended_at = now
-        call.offer_id = None
         self._event(call, "call_ended", now, out, outcome=outcome.value, reason=reason)
         if outcome is CallOutcome.ABANDONED:
             out.append(cmd.ReleaseCaller(call_id=call.call_id, sound=None, reason=reason))
@@ -324,15 +387,30 @@ class Acd:
         self._move(agent, trigger, now, out, reason=e.reason)
         self._sync_router(agent, now)
 
-    def _release_agent(self, agent_id: str, now: float, out: list[cmd.Command], *, missed: bool) -> None:
+    def _release_agent(
+        self, agent_id: str, now: float, out: list[cmd.Command], *, missed: bool, queue: str | None = None
+    ) -> None:
         agent = self.agents[agent_id]
         idle_since = agent.idle_since
         self._move(agent, AgentTrigger.RING_ENDED, now, out)
         agent.idle_since = idle_since  # a ring that came to nothing does not reset idle time
         if missed:
-            agent.missed_until = now + self._queue_of_agent(agent_id).missed_cooldown_s
+            settings = self.settings.queues.get(queue or "") or self._queue_of_agent(agent_id)
+            agent.missed_until = now + settings.missed_cooldown_s
+            self._count_miss(agent, settings, now, out)
         self._apply_deferred(agent, now, out)
         self._sync_router(agent, now)
+
+    def _count_miss(self, agent: AgentStatus, settings: QueueSettings, now: float, out: list[cmd.Command]) -> None:
+        if settings.auto_pause_after is None:
+            return
+        agent.misses.append(now)
+        while agent.misses and agent.misses[0] <= now - settings.auto_pause_window_s:
+            agent.misses.pop(0)
+        if len(agent.misses) >= settings.auto_pause_after and agent.state is AgentState.AVAILABLE:
+            agent.misses.clear()
+            self._move(agent, AgentTrigger.PAUSE, now, out, reason=settings.auto_pause_reason)
+            out.append(cmd.NotifyAgentPaused(agent_id=agent.agent_id, reason=settings.auto_pause_reason))
 
     def _timers(self, now: float, out: list[cmd.Command]) -> None:
         for offer in [o for o in self.offers.values() if not o.claimed and o.expires_at <= now]:
@@ -376,46 +454,53 @@ class Acd:
                 )
             )
 
+    def _device_state(self, e: ev.DeviceStateChanged, now: float) -> None:
+        agent_id = self._by_endpoint.get(e.device)
+        if agent_id is None:
+            return
+        agent = self.agents[agent_id]
+        agent.device_ok = e.state in DEVICE_FREE
+        self._sync_router(agent, now)
+
     def _sync_router(self, agent: AgentStatus, now: float) -> None:
-        if agent.state is AgentState.AVAILABLE and agent.missed_until <= now:
+        if agent.state is AgentState.AVAILABLE and agent.missed_until <= now and agent.device_ok:
             self.router.agent_ready(agent.agent_id, idle_since=agent.idle_since)
         else:
             self.router.agent_not_ready(agent.agent_id)
 
     def _add_agent(self, agent: AgentSettings) -> None:
         self.agents[agent.agent_id] = AgentStatus(agent_id=agent.agent_id)
-        self.router.upsert_agent(agent.agent_id, queues=agent.queues, skills=dict(agent.skills))
+        self.router.upsert_agent(agent.agent_id, queues=agent.queues, skills=dict(agent.skills), order=agent.order)
 
     # ------------------------------------------------------------------ routing
 
     def _dispatch(self, now: float, out: list[cmd.Command]) -> None:
         for assignment in self.router.assign(now):
             call = self.calls[assignment.call_id]
-            agent_id = assignment.agent_ids[0]
-            agent = self.agents[agent_id]
             settings = self.settings.queues[call.queue or ""]
-            call.offers_made += 1
-            offer = Offer(
-                offer_id=f"{call.call_id}.{call.offers_made}",
-                call_id=call.call_id,
-                agent_id=agent_id,
-                expires_at=now + settings.ring_timeout_s + OFFER_GRACE_S,
-            )
-            self.offers[offer.offer_id] = offer
             call.state = CallState.OFFERING
-            call.offer_id = offer.offer_id
-            self._move(agent, AgentTrigger.OFFER, now, out)
-            self._event(call, "agent_offered", now, out, agent=agent_id, offer_id=offer.offer_id)
-            out.append(
-                cmd.OriginateAgent(
-                    offer_id=offer.offer_id,
+            for agent_id in assignment.agent_ids:
+                call.offers_made += 1
+                offer = Offer(
+                    offer_id=f"{call.call_id}.{call.offers_made}",
                     call_id=call.call_id,
                     agent_id=agent_id,
-                    endpoint=self.settings.agents[agent_id].endpoint,
-                    ring_timeout_s=settings.ring_timeout_s,
-                    caller_id=call.caller,
+                    expires_at=now + settings.ring_timeout_s + OFFER_GRACE_S,
                 )
-            )
+                self.offers[offer.offer_id] = offer
+                call.offer_ids.add(offer.offer_id)
+                self._move(self.agents[agent_id], AgentTrigger.OFFER, now, out)
+                self._event(call, "agent_offered", now, out, agent=agent_id, offer_id=offer.offer_id)
+                out.append(
+                    cmd.OriginateAgent(
+                        offer_id=offer.offer_id,
+                        call_id=call.call_id,
+                        agent_id=agent_id,
+                        endpoint=self.settings.agents[agent_id].endpoint,
+                        ring_timeout_s=settings.ring_timeout_s,
+                        caller_id=call.caller,
+                    )
+                )
 
     # ------------------------------------------------------------------ records
 
@@ -464,5 +549,5 @@ class Acd:
 
 
 def _policy(q: QueueSettings) -> QueuePolicy:
-    return QueuePolicy(name=q.name, strategy=q.strategy)
+    return QueuePolicy(name=q.name, strategy=q.strategy, weight=q.weight, steps=q.steps)
 

@@ -13,7 +13,7 @@ Rules kept here:
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ccqueue.core.errors import IllegalTransition
 
@@ -94,6 +94,8 @@ class AgentStatus:
     missed_until: float = 0.0  # not offered calls before this (ring-no-answer cooldown)
     wrap_up_until: float = 0.0
     interval_seq: int = 0
+    misses: list[float] = field(default_factory=list)  # times of recent unanswered offers
+    device_ok: bool = True  # the phone is registered and not busy with another call
 
     def move(self, trigger: AgentTrigger, *, now: float, reason: str | None = None) -> AgentState:
         """Apply ``trigger``; return the state left. Raises and changes nothing if illegal."""

@@ -67,10 +67,20 @@ class AnswerClaim:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NotifyAgentPaused:
+    """The core paused an agent by itself (missed calls): tell people."""
+
+    agent_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Write:
     """Hand a record to the store."""
 
     record: Record
 
 
-Command = PlayToCaller | HoldCaller | ReleaseCaller | OriginateAgent | HangupChannel | AnswerClaim | Write
+Command = (
+    PlayToCaller | HoldCaller | ReleaseCaller | OriginateAgent | HangupChannel | AnswerClaim | NotifyAgentPaused | Write
+)

@@ -118,6 +118,17 @@ class AgentRequested:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceStateChanged:
+    """An Asterisk device (an agent's endpoint, e.g. ``PJSIP/agent1``) changed state."""
+
+    device: str
+    state: str  # NOT_INUSE, INUSE, BUSY, UNAVAILABLE, RINGING, ONHOLD, UNKNOWN, ...
+
+    def __post_init__(self) -> None:
+        _require(device=self.device, state=self.state)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AsteriskReconnected:
     """The AMI link came back; live channels are listed so the core can reconcile."""
 
@@ -133,4 +144,5 @@ Event = (
     | OfferClaimed
     | AgentRequested
     | AsteriskReconnected
+    | DeviceStateChanged
 )

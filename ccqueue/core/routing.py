@@ -709,21 +709,28 @@ class Router:
     def _aim(self, agent: _Agent, now: float, heap: list[FairKey], aiming: dict[str, list[str]]) -> None:
         """Push the first call (rule 2) the agent could take; note that it aims at it."""
         best: FairKey | None = None
+        fits = agent.fits
         for name in agent.queues:
             queue = self._queues.get(name)
             if queue is None:
                 continue
-            weight = queue.policy.weight
-            holders = [queue.general]
+            # Inside one queue the CallKey order is the fairness order (rule 2), so
+            # only the queue's best head needs a weighted key.
+            head: CallKey | None = None
+            for step, bucket in queue.general.items():
+                ok = fits.get(step)
+                if ok if ok is not None else _fits(agent, step):
+                    if head is None or bucket[0] < head:
+                        head = bucket[0]
             own = queue.preferred.get(agent.agent_id)
             if own is not None:
-                holders.append(own)
-            for holder in holders:
-                for step, bucket in holder.items():
-                    if _fits(agent, step):
-                        fair = _fair_key(bucket[0], weight, now)
-                        if best is None or fair < best:
-                            best = fair
+                for step, bucket in own.items():
+                    if _fits(agent, step) and (head is None or bucket[0] < head):
+                        head = bucket[0]
+            if head is not None:
+                fair = _fair_key(head, queue.policy.weight, now)
+                if best is None or fair < best:
+                    best = fair
         if best is not None:
             heapq.heappush(heap, best)
             aiming.setdefault(best[3], []).append(agent.agent_id)

@@ -133,6 +133,8 @@ class Engine:
                 case cmd.HangupChannel():
                     log.info("channel_hangup_requested", uniqueid=command.uniqueid, reason=command.reason)
                     self._spawn(self._hangup(command.uniqueid))
+                case cmd.NotifyAgentPaused():
+                    log.warning("agent_auto_paused", agent=command.agent_id, reason=command.reason)
                 case cmd.AnswerClaim():
                     log.info("claim_answered", offer_id=command.offer_id, granted=command.caller_channel is not None, reason=command.reason)
 

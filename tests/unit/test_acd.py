@@ -237,3 +237,139 @@ def test_reconnect_settles_what_ended_while_ami_was_down() -> None:
     assert ended == {"c1": CallOutcome.ABANDONED}
     assert "c2" in acd.calls
     assert offer.offer_id not in acd.offers
+
+
+# --- skills, strategies, returning customers, auto-pause, device state ---------------
+
+from ccqueue.core.routing import QueuePolicy, Strategy  # noqa: E402
+from ccqueue.core.skills import RoutingStep, SkillRequirement  # noqa: E402
+
+
+def skilled_acd(**queue: object) -> Acd:
+    """agent 'expert' holds billing 5, 'novice' billing 1; queue billing widens after 10 s."""
+    q = QueueSettings(
+        name="billing",
+        steps=(
+            RoutingStep(requirements=(SkillRequirement(skill="billing", min_level=4),), duration_s=10.0),
+            RoutingStep(requirements=(SkillRequirement(skill="billing", min_level=1),)),
+        ),
+        **queue,  # type: ignore[arg-type]
+    )
+    agents = {
+        "expert": AgentSettings(agent_id="expert", name="E", endpoint="PJSIP/expert", queues=("billing",), skills={"billing": 5}),
+        "novice": AgentSettings(agent_id="novice", name="N", endpoint="PJSIP/novice", queues=("billing",), skills={"billing": 1}),
+    }
+    return Acd(
+        AcdSettings(
+            queues=MappingProxyType({"billing": q}),
+            agents=MappingProxyType(agents),
+            hotlines=MappingProxyType({"200": HotlineSettings(number="200", queue="billing")}),
+        )
+    )
+
+
+def arrive_at(acd: Acd, n: int, now: float, hotline: str = "200", caller: str | None = None) -> list[cmd.Command]:
+    return acd.handle(
+        ev.CallArrived(call_id=f"c{n}", hotline=hotline, caller=caller or f"+7900{n}", channel=f"L/{n};2", uniqueid=f"u{n}"),
+        now,
+    )
+
+
+def test_skill_requirement_holds_until_the_step_widens() -> None:
+    acd = skilled_acd()
+    login(acd, "novice", 0.0)
+    assert of(cmd.OriginateAgent, arrive_at(acd, 1, 1.0)) == []  # needs billing >= 4
+    assert acd.next_deadline() == 11.0  # the router wakes the engine when the step ends
+    assert of(cmd.OriginateAgent, acd.tick(10.9)) == []
+    (offer,) = of(cmd.OriginateAgent, acd.tick(11.0))
+    assert offer.agent_id == "novice"
+
+
+def test_ring_all_first_answer_wins_and_the_others_stop_ringing() -> None:
+    acd = make_acd(agents=3)
+    acd.settings = AcdSettings(
+        queues=MappingProxyType({"support": QueueSettings(name="support", strategy=Strategy.RING_ALL)}),
+        agents=acd.settings.agents,
+        hotlines=acd.settings.hotlines,
+    )
+    acd.router.set_queues([QueuePolicy(name="support", strategy=Strategy.RING_ALL)])
+    for a in ("a1", "a2", "a3"):
+        login(acd, a, 0.0)
+    offers = of(cmd.OriginateAgent, arrive(acd, 1, 1.0))
+    assert sorted(o.agent_id for o in offers) == ["a1", "a2", "a3"]
+    winner = next(o for o in offers if o.agent_id == "a2")
+    out = acd.handle(ev.OfferClaimed(offer_id=winner.offer_id), 2.0)
+    assert of(cmd.AnswerClaim, out)[0].caller_channel == "Local/100-1;2"
+    assert sorted(h.uniqueid for h in of(cmd.HangupChannel, out)) == sorted(o.offer_id for o in offers if o is not winner)
+    assert {a: acd.agents[a].state for a in ("a1", "a2", "a3")} == {
+        "a1": AgentState.AVAILABLE, "a2": AgentState.ON_CALL, "a3": AgentState.AVAILABLE,
+    }
+    # A losing leg that answered a moment later is refused.
+    loser = next(o for o in offers if o.agent_id == "a1")
+    assert of(cmd.AnswerClaim, acd.handle(ev.OfferClaimed(offer_id=loser.offer_id), 2.1))[0].caller_channel is None
+
+
+def test_returning_customer_goes_to_their_last_agent_first() -> None:
+    acd = skilled_acd(returning_window_s=600.0, returning_wait_s=20.0)
+    login(acd, "novice", 0.0)
+    login(acd, "expert", 0.0)
+    (first,) = of(cmd.OriginateAgent, arrive_at(acd, 1, 100.0, caller="+7900555"))
+    assert first.agent_id == "expert"
+    acd.handle(ev.OfferClaimed(offer_id=first.offer_id), 101.0)
+    acd.handle(ev.ChannelHungUp(uniqueid="u1"), 160.0)
+    # The same customer calls again while the expert is in wrap-up: it waits for them ...
+    out = arrive_at(acd, 2, 161.0, caller="+7900555")
+    assert of(cmd.OriginateAgent, out) == []
+    assert [r.kind for r in records(CallEventRecord, out)][-1] == "returning_customer"
+    # ... and gets them as soon as the wrap-up ends.
+    (again,) = of(cmd.OriginateAgent, acd.tick(165.0))
+    assert (again.call_id, again.agent_id) == ("c2", "expert")
+
+
+def test_returning_customer_falls_back_to_everyone_after_the_wait() -> None:
+    acd = skilled_acd(returning_window_s=600.0, returning_wait_s=5.0)
+    login(acd, "expert", 0.0)
+    (first,) = of(cmd.OriginateAgent, arrive_at(acd, 1, 100.0, caller="+7900555"))
+    acd.handle(ev.OfferClaimed(offer_id=first.offer_id), 101.0)
+    acd.handle(ev.ChannelHungUp(uniqueid="u1"), 110.0)
+    acd.handle(ev.AgentRequested(agent_id="expert", action=ev.AgentAction.LOGOUT), 111.0)  # deferred to wrap-up end
+    login(acd, "novice", 112.0)
+    arrive_at(acd, 2, 120.0, caller="+7900555")
+    assert of(cmd.OriginateAgent, acd.tick(124.9)) == []
+    (offer,) = of(cmd.OriginateAgent, acd.tick(130.0))  # preference over, step widened
+    assert offer.agent_id == "novice"
+
+
+def test_auto_pause_after_misses_with_reason_and_reset_on_answer() -> None:
+    acd = make_acd(agents=1, cooldown=0)
+    acd.settings = AcdSettings(
+        queues=MappingProxyType({"support": QueueSettings(name="support", missed_cooldown_s=0, auto_pause_after=2, auto_pause_window_s=60)}),
+        agents=acd.settings.agents,
+        hotlines=acd.settings.hotlines,
+    )
+    login(acd, "a1", 0.0)
+    (o1,) = of(cmd.OriginateAgent, arrive(acd, 1, 1.0))
+    (o2,) = of(cmd.OriginateAgent, acd.handle(ev.OfferFailed(offer_id=o1.offer_id, failure=ev.RingFailure.NO_ANSWER), 16.0))
+    acd.handle(ev.OfferClaimed(offer_id=o2.offer_id), 17.0)  # answered: the count starts again
+    acd.handle(ev.ChannelHungUp(uniqueid="u1"), 20.0)
+    acd.tick(25.0)
+    (o3,) = of(cmd.OriginateAgent, arrive(acd, 2, 30.0))
+    (o4,) = of(cmd.OriginateAgent, acd.handle(ev.OfferFailed(offer_id=o3.offer_id, failure=ev.RingFailure.NO_ANSWER), 45.0))
+    out = acd.handle(ev.OfferFailed(offer_id=o4.offer_id, failure=ev.RingFailure.NO_ANSWER), 60.0)
+    assert (acd.agents["a1"].state, acd.agents["a1"].reason) == (AgentState.PAUSED, "missed-calls")
+    assert of(cmd.NotifyAgentPaused, out)[0].reason == "missed-calls"
+    assert of(cmd.OriginateAgent, out) == []  # the caller keeps waiting, not offered to a paused agent
+
+
+def test_busy_or_unregistered_phone_is_not_offered_calls() -> None:
+    acd = make_acd()
+    login(acd, "a1", 0.0)
+    login(acd, "a2", 1.0)
+    acd.handle(ev.DeviceStateChanged(device="PJSIP/a1", state="INUSE"), 2.0)  # a direct call
+    (offer,) = of(cmd.OriginateAgent, arrive(acd, 1, 3.0))
+    assert offer.agent_id == "a2"
+    acd.handle(ev.DeviceStateChanged(device="PJSIP/a2", state="UNAVAILABLE"), 4.0)
+    acd.handle(ev.OfferFailed(offer_id=offer.offer_id, failure=ev.RingFailure.UNREACHABLE), 4.1)
+    assert acd.calls["c1"].state is CallState.WAITING  # nobody can take it now
+    (again,) = of(cmd.OriginateAgent, acd.handle(ev.DeviceStateChanged(device="PJSIP/a1", state="NOT_INUSE"), 5.0))
+    assert again.agent_id == "a1"
