@@ -80,7 +80,7 @@ def build(config: Config, *, dsn: str, spool_dir: Path) -> Daemon:
         agent_context=config.asterisk.agent_context,
         post=post,
     )
-    agi = AgiServer(ask=ask, post=post)
+    agi = AgiServer(ask=ask, post=post, agent_for_endpoint=lambda endpoint: holder["engine"].acd.agent_for_endpoint(endpoint))
     engine = Engine(acd, telephony=telephony, callers=agi, records=writer, on_record=metrics.on_record)
     holder["engine"] = engine
     daemon_ref: list[Daemon] = []

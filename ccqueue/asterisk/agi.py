@@ -27,6 +27,7 @@ from panoramisk.fast_agi import Request
 
 from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
+from ccqueue.core.errors import CcqueueError
 
 log = structlog.get_logger("ccqueue.agi")
 
@@ -50,14 +51,23 @@ class CallerSession:
 
 
 class AgiServer:
-    def __init__(self, *, ask: Ask, post: Post, new_call_id: Callable[[], str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        ask: Ask,
+        post: Post,
+        agent_for_endpoint: Callable[[str], str | None] = lambda _endpoint: None,
+        new_call_id: Callable[[], str] | None = None,
+    ) -> None:
         self._ask = ask
         self._post = post
+        self._agent_for_endpoint = agent_for_endpoint
         self._new_call_id = new_call_id or (lambda: str(uuid.uuid4()))
         self.sessions: dict[str, CallerSession] = {}
         self._routes: dict[str, Callable[[Request], Awaitable[None]]] = {
             "inbound": self._inbound,
             "claim": self._claim,
+            "feature": self._feature,
         }
 
     def deliver(self, command: cmd.Command) -> None:
@@ -146,6 +156,37 @@ class AgiServer:
             return
         await request.send_command(f"SET VARIABLE CCQ_CALLER_CHAN {answer.caller_channel}")
         await request.send_command("SET VARIABLE CCQ_CLAIM granted")
+
+    async def _feature(self, request: Request) -> None:
+        """A feature code dialled from an agent's phone: log in, log out, pause, unpause."""
+        channel = request.headers.get("agi_channel", "")
+        endpoint = channel.rsplit("-", 1)[0]  # PJSIP/agent1-0000002a -> PJSIP/agent1
+        agent_id = self._agent_for_endpoint(endpoint)
+        try:
+            action = ev.AgentAction(request.headers.get("agi_arg_1", ""))
+        except ValueError:
+            action = None
+        if agent_id is None or action is None:
+            log.warning("feature_code_refused", channel=channel, action=request.headers.get("agi_arg_1"))
+            await request.send_command('STREAM FILE agent-incorrect ""')
+            return
+        reason = "phone" if action is ev.AgentAction.PAUSE else None
+        try:
+            await self._ask(ev.AgentRequested(agent_id=agent_id, action=action, reason=reason))
+        except CcqueueError as exc:
+            log.info("feature_code_refused", agent=agent_id, action=action.value, error_id=exc.error_id)
+            await request.send_command('STREAM FILE agent-incorrect ""')
+            return
+        log.info("feature_code_used", agent=agent_id, action=action.value)
+        await request.send_command(f'STREAM FILE {FEATURE_PROMPTS[action]} ""')
+
+
+FEATURE_PROMPTS = {
+    ev.AgentAction.LOGIN: "agent-loginok",
+    ev.AgentAction.LOGOUT: "agent-loggedoff",
+    ev.AgentAction.PAUSE: "beep",
+    ev.AgentAction.UNPAUSE: "beep",
+}
 
 
 async def _read_headers(reader: asyncio.StreamReader) -> dict[str, str]:

@@ -156,6 +156,9 @@ class Acd:
             times.append(router_deadline)
         return min(times, default=None)
 
+    def agent_for_endpoint(self, endpoint: str) -> str | None:
+        return self._by_endpoint.get(endpoint)
+
     def waiting(self, queue: str) -> int:
         return sum(
             1

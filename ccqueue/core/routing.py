@@ -151,8 +151,8 @@ class _Agent:
     # The ready lists it belongs in, with the level its key is made of, worked out
     # for the router's layout version `layout`; and a memo of `meets` per step.
     layout: int = -1
-    places: list[tuple[KeyMaker, list[tuple[list[AgentKey], int]]]] = field(default_factory=list)
-    fits: dict[RoutingStep, bool] = field(default_factory=dict)
+    places: list[tuple[_Queue, KeyMaker, list[tuple[list[AgentKey], int]]]] = field(default_factory=list)
+    fits: dict[int, bool] = field(default_factory=dict)
 
 
 @dataclass(slots=True, eq=False)
@@ -171,6 +171,7 @@ class _Call:
     placed: bool = False
     owner: str | None = None
     step: RoutingStep = RoutingStep()
+    step_id: int = -1  # the router's number for `step` (Router._step_id)
     timer_at: float = math.inf
     timer_seq: int = -1
 
@@ -181,8 +182,9 @@ class _Queue:
     waiting: int = 0
     # Buckets of waiting calls, each sorted by CallKey: per step for everyone, and per
     # (preferred agent, step) for calls inside their preferred window.
-    general: dict[RoutingStep, list[CallKey]] = field(default_factory=dict)
-    preferred: dict[str, dict[RoutingStep, list[CallKey]]] = field(default_factory=dict)
+    # Buckets are keyed by step number (Router._step_id): an int hashes in C.
+    general: dict[int, list[CallKey]] = field(default_factory=dict)
+    preferred: dict[str, dict[int, list[CallKey]]] = field(default_factory=dict)
     # skill -> levels some step of this queue tests; each has a ready list below.
     refs: dict[str, set[int]] = field(default_factory=dict)
     ready: dict[ListRef, list[AgentKey]] = field(default_factory=dict)
@@ -244,14 +246,14 @@ def _fair_key(key: CallKey, weight: float, now: float) -> FairKey:
     return (neg_priority, -((now - arrived_at) * weight), arrived_at, call_id)
 
 
-def _fits(agent: _Agent, step: RoutingStep) -> bool:
-    """``meets`` for this agent, remembered until its skills change."""
+def _fits(agent: _Agent, step_id: int, step: RoutingStep) -> bool:
+    """``meets`` for this agent, remembered by step number until its skills change."""
     fits = agent.fits
-    known = fits.get(step)
+    known = fits.get(step_id)
     if known is None:
         if len(fits) > 256:  # many one-off IVR steps: start afresh rather than grow
             fits.clear()
-        known = fits[step] = meets(agent.skills, step)
+        known = fits[step_id] = meets(agent.skills, step)
     return known
 
 
@@ -275,6 +277,8 @@ class Router:
         self._dirty_calls: set[str] = set()
         self._dirty_agents: set[str] = set()
         self._layout = 0  # grows whenever a ready list appears or disappears
+        self._step_ids: dict[RoutingStep, int] = {}  # every distinct step seen, numbered
+        self._step_list: list[RoutingStep] = []
         self.set_queues(queues)
 
     # ------------------------------------------------------------------ configuration
@@ -609,11 +613,15 @@ class Router:
         if not call.placed or step is not call.step or owner != call.owner:
             if call.placed:
                 self._unbucket(queue, call)
-            call.placed, call.step, call.owner = True, step, owner
+            step_id = self._step_ids.get(step)
+            if step_id is None:
+                step_id = self._step_ids[step] = len(self._step_list)
+                self._step_list.append(step)
+            call.placed, call.step, call.step_id, call.owner = True, step, step_id, owner
             if owner is None:
-                insort(queue.general.setdefault(step, []), call.key)
+                insort(queue.general.setdefault(step_id, []), call.key)
             else:
-                insort(queue.preferred.setdefault(owner, {}).setdefault(step, []), call.key)
+                insort(queue.preferred.setdefault(owner, {}).setdefault(step_id, []), call.key)
         ends = call.ends[index] if index < len(call.ends) else None
         if owner is not None and call.preferred_until is not None:
             ends = call.preferred_until if ends is None else min(ends, call.preferred_until)
@@ -626,10 +634,10 @@ class Router:
 
     def _unbucket(self, queue: _Queue, call: _Call) -> None:
         holder = queue.general if call.owner is None else queue.preferred[call.owner]
-        bucket = holder[call.step]
+        bucket = holder[call.step_id]
         del bucket[bisect_left(bucket, call.key)]
         if not bucket:
-            del holder[call.step]
+            del holder[call.step_id]
             if call.owner is not None and not holder:
                 del queue.preferred[call.owner]
 
@@ -670,7 +678,7 @@ class Router:
         Per queue: its key maker and (list, level) pairs; the level is 0 except for
         BEST_SKILL, whose key is made of the level of the list's skill.
         """
-        places: list[tuple[KeyMaker, list[tuple[list[AgentKey], int]]]] = []
+        places: list[tuple[_Queue, KeyMaker, list[tuple[list[AgentKey], int]]]] = []
         for name in agent.queues:
             queue = self._queues.get(name)
             if queue is None:
@@ -681,14 +689,14 @@ class Router:
                 for min_level in queue.refs.get(skill, ()):
                     if level >= min_level:
                         slots.append((queue.ready[(skill, min_level)], level if best else 0))
-            places.append((_KEYS[queue.policy.strategy], slots))
+            places.append((queue, _KEYS[queue.policy.strategy], slots))
         agent.places, agent.layout = places, self._layout
 
     def _index(self, agent: _Agent) -> None:
         if agent.layout != self._layout:
             self._lay_out(agent)
         entries = agent.entries
-        for make, slots in agent.places:
+        for _, make, slots in agent.places:
             flat = make(agent, 0)
             for ready, level in slots:
                 key = make(agent, level) if level else flat
@@ -709,23 +717,20 @@ class Router:
     def _aim(self, agent: _Agent, now: float, heap: list[FairKey], aiming: dict[str, list[str]]) -> None:
         """Push the first call (rule 2) the agent could take; note that it aims at it."""
         best: FairKey | None = None
-        fits = agent.fits
-        for name in agent.queues:
-            queue = self._queues.get(name)
-            if queue is None:
-                continue
+        fits, steps = agent.fits, self._step_list
+        for queue, _, _ in agent.places:  # the agent's configured queues (it is ready)
             # Inside one queue the CallKey order is the fairness order (rule 2), so
             # only the queue's best head needs a weighted key.
             head: CallKey | None = None
-            for step, bucket in queue.general.items():
-                ok = fits.get(step)
-                if ok if ok is not None else _fits(agent, step):
+            for step_id, bucket in queue.general.items():
+                ok = fits.get(step_id)
+                if ok if ok is not None else _fits(agent, step_id, steps[step_id]):
                     if head is None or bucket[0] < head:
                         head = bucket[0]
             own = queue.preferred.get(agent.agent_id)
             if own is not None:
-                for step, bucket in own.items():
-                    if _fits(agent, step) and (head is None or bucket[0] < head):
+                for step_id, bucket in own.items():
+                    if _fits(agent, step_id, steps[step_id]) and (head is None or bucket[0] < head):
                         head = bucket[0]
             if head is not None:
                 fair = _fair_key(head, queue.policy.weight, now)
@@ -737,10 +742,10 @@ class Router:
 
     def _choose(self, call: _Call, queue: _Queue) -> tuple[str, ...]:
         """The agents the call takes now (rule 3), from the queue's ready lists."""
-        step = call.step
+        step, step_id = call.step, call.step_id
         if call.owner is not None:
             agent = self._agents.get(call.owner)
-            if agent is not None and agent.ready and call.queue in agent.queues and _fits(agent, step):
+            if agent is not None and agent.ready and call.queue in agent.queues and _fits(agent, step_id, step):
                 return (agent.agent_id,)
             return ()
         strategy = queue.policy.strategy
@@ -756,18 +761,18 @@ class Router:
                         return ()
             assert shortest is not None
             if strategy is Strategy.RING_ALL:
-                return tuple(key[3] for key in shortest if _fits(self._agents[key[3]], step))
+                return tuple(key[3] for key in shortest if _fits(self._agents[key[3]], step_id, step))
             primary = step.requirements[0].skill
             if strategy is not Strategy.BEST_SKILL or searched == primary:
                 # The list is sorted by the very key the strategy ranks by.
                 for key in shortest:
-                    if _fits(self._agents[key[3]], step):
+                    if _fits(self._agents[key[3]], step_id, step):
                         return (key[3],)
                 return ()
             best: AgentKey | None = None
             for key in shortest:
                 agent = self._agents[key[3]]
-                if _fits(agent, step):
+                if _fits(agent, step_id, step):
                     mine = _agent_key(strategy, agent, agent.skills[primary])
                     if best is None or mine < best:
                         best = mine

@@ -33,6 +33,8 @@ AMI_PORT, SIP_PORT, AGI_PORT, HTTP_PORT = 25038, 25060, 24573, 28080
 AMI_USER, AMI_SECRET = "ccqueue", "e2e-secret"
 AGENTS = {"agent1": "e2e-pass-1", "agent2": "e2e-pass-2", "agent3": "e2e-pass-3"}
 RING_TIMEOUT_S = 4
+WIDEN_AFTER_S = 4
+SKILLS = {"agent1": "{billing: 5}", "agent2": "{billing: 2, tech: 3}", "agent3": "{tech: 5}"}
 
 pytestmark = pytest.mark.e2e
 
@@ -47,6 +49,7 @@ asterisk:
 http: {{host: 127.0.0.1, port: {HTTP_PORT}}}
 hotlines:
   "100": {{queue: support}}
+  "200": {{queue: billing}}
 """
     )
     (folder / "queues.yaml").write_text(
@@ -56,10 +59,21 @@ queues:
     ring_timeout_s: {RING_TIMEOUT_S}
     wrapup_s: 1
     missed_cooldown_s: 30
+    returning_customer: {{window_s: 600, wait_s: 10}}
+  billing:
+    strategy: best_skill
+    ring_timeout_s: {RING_TIMEOUT_S}
+    wrapup_s: 1
+    missed_cooldown_s: 1
+    steps:
+      - {{require: {{billing: 4}}, duration_s: {WIDEN_AFTER_S}}}
+      - {{require: {{billing: 1}}}}
+    auto_pause: {{after_misses: 2, window_s: 600}}
 """
     )
     agents = "\n".join(
-        f"  {a}: {{name: {a.title()}, password: {p}, queues: [support]}}" for a, p in AGENTS.items()
+        f"  {a}: {{name: {a.title()}, password: {p}, queues: [support, billing], skills: {SKILLS[a]}}}"
+        for a, p in AGENTS.items()
     )
     (folder / "agents.yaml").write_text(f"agents:\n{agents}\n")
 

@@ -22,11 +22,12 @@ pytestmark = pytest.mark.e2e
 CALL_BY_CHANNEL = "select * from calls where channel like $1 || '%'"
 
 
-def poll(check, *, timeout: float = 10, what: str = "condition") -> None:
+async def until(check, *, timeout: float = 10, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
+    """Poll ``check`` with a deadline, letting the event loop run (the AMI probe reads)."""
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, f"no {what} within {timeout} s"
-        time.sleep(0.05)
+        await asyncio.sleep(0.05)
 
 
 def login(daemon: Daemon, *agents: str) -> None:
@@ -62,7 +63,7 @@ async def test_answered_call_is_bridged_to_longest_idle_agent_and_recorded(
     )
     assert agent_enter["BridgeUniqueid"] == caller_enter["BridgeUniqueid"]
     assert probe.seen(lambda m: match(Event="Newexten", Uniqueid=hotline_leg)(m) and m.get("Application") == "AGI", since=mark)
-    poll(lambda: phones["agent2"].call_state == "in_call", what="agent2's phone in the call")
+    await until(lambda: phones["agent2"].call_state == "in_call", what="agent2's phone in the call")
     assert phones["agent1"].call_state == "idle"
 
     status, agents = daemon.http("GET", "/api/agents")
@@ -82,15 +83,9 @@ async def test_answered_call_is_bridged_to_longest_idle_agent_and_recorded(
     assert len(await fetch(daemon.dsn, "select 1 from calls")) == 1
 
     # Wrap-up (1 s), then agent2 is available again.
-    deadline = time.monotonic() + 10
-    while daemon.http("GET", "/api/agents/agent2")[1]["state"] != "available":
-        assert time.monotonic() < deadline, "agent2 never left wrap-up"
-        time.sleep(0.1)
+    await until(lambda: daemon.http("GET", "/api/agents/agent2")[1]["state"] == "available", what="agent2 leaving wrap-up")
     # No channel is left behind in Asterisk.
-    deadline = time.monotonic() + 5
-    while asterisk.channels():
-        assert time.monotonic() < deadline, asterisk.channels()
-        time.sleep(0.1)
+    await until(lambda: not asterisk.channels(), timeout=5, what="no channels left")
 
 
 async def test_ring_no_answer_moves_to_next_agent_and_caller_keeps_place(
@@ -164,7 +159,7 @@ async def test_caller_hangs_up_while_agent_rings_cancels_the_agent_leg(
         lambda m: match(Event="Newchannel")(m) and (m.get("Channel") or "").startswith("PJSIP/agent1"),
         timeout=15, since=mark, what="agent1 ringing",
     )
-    poll(lambda: phones["agent1"].call_state == "ringing", what="agent1's phone ringing")
+    await until(lambda: phones["agent1"].call_state == "ringing", what="agent1's phone ringing")
     await probe.hangup(caller)
     await probe.wait_for(match(Event="Hangup", Uniqueid=ring["Uniqueid"]), timeout=5, since=mark, what="agent leg cancelled")
     row = await wait_row(daemon.dsn, "select * from calls where caller = $1", "+15550105", check=lambda r: r["ended_at"] is not None)

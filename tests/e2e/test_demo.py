@@ -80,6 +80,7 @@ def test_demo_answers_calls_records_them_and_leaves_nothing_running() -> None:
     if os.geteuid() != 0:
         pytest.skip("the demo runs as root (chroot, PostgreSQL as postgres)")
     code, out = _run_demo()
+    print(out)  # shown by pytest on failure, or with -s
     context = f"demo output:\n{out}"
     assert code == 0, context
 
