@@ -39,6 +39,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -54,6 +55,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import structlog
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -630,7 +633,8 @@ def main() -> int:
     parser.add_argument("--talk-s", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=1, help="each round runs both systems (order alternates)")
     parser.add_argument("--first", choices=("ccqueue", "app_queue"), default="ccqueue")
-    parser.add_argument("--keep", action="store_true", help="keep the work folder (config, ccqueue log)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the work folder (config, ccqueue log, the AMI events as events.jsonl)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("handoff: needs root (the Asterisk sandbox uses chroot)", file=sys.stderr)
@@ -642,6 +646,11 @@ def main() -> int:
         print("handoff: PostgreSQL server binaries not found (set PG_BINDIR)", file=sys.stderr)
         return 2
 
+    # The bench's own AMI login reports only errors (its connect and its close are expected).
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+    )
     # SIGTERM unwinds like Ctrl-C, so everything started below is stopped.
     signal.signal(signal.SIGTERM, _interrupt)
     began = time.monotonic()
@@ -673,6 +682,9 @@ def main() -> int:
         runs, recorder = asyncio.run(measure(sandbox, daemon, args))
         events = recorder.events
         if args.keep:
+            with open(work / "events.jsonl", "w") as fh:
+                for e in events:
+                    fh.write(json.dumps({"at": e.at, "event": e.name, **{k: v for k, v in e.h.items() if v}}) + "\n")
             print(f"work folder kept: {work}; Asterisk log: {sandbox.log_path}")
 
     by_system: dict[str, list[Result]] = {"ccqueue": [], "app_queue": []}

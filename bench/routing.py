@@ -184,7 +184,7 @@ class Runner:
             self.router.agent_ready(agent_id, idle_since=self.now)
             got = self.router.assign(self.now)
             self.router.agent_not_ready(agent_id)
-            self.settle(got, answered=False, at=self.now)
+            self.settle(got, at=self.now)
 
     def put(self, spec: CallSpec) -> None:
         self.router.enqueue(spec.call_id, queue=spec.queue, arrived_at=spec.arrived_at, priority=spec.priority,
@@ -201,12 +201,16 @@ class Runner:
             self.waiting[index] = last
             self.slot[last] = index
 
-    def settle(self, got: list[Assignment], *, answered: bool, at: float) -> None:
-        """Undo a decision outside the timed part: offers fail, or agents come back."""
+    def settle(self, got: list[Assignment], *, at: float) -> None:
+        """Undo a decision outside the timed part.
+
+        In a busy queue the offer fails and the call goes back with its arrival; in a
+        quiet queue the call is answered and the agent is soon ready again.
+        """
         for assignment in got:
             self.forget(assignment.call_id)
             spec = self.specs.pop(assignment.call_id)
-            if answered:
+            if spec.queue in self.quiet_queues:
                 for agent_id in assignment.agent_ids:
                     self.router.note_call_answered(agent_id, now=at)
                     self.router.agent_ready(agent_id, idle_since=at)
@@ -230,7 +234,7 @@ class Runner:
             started = time.perf_counter_ns()
             got = decide(deadline)
             decisions.append(("step_expiry", time.perf_counter_ns() - started, got))
-            self.settle(got, answered=False, at=deadline)
+            self.settle(got, at=deadline)
         now, roll = self.now, self.rng.random()
         if roll < 0.5:
             agent_id = self.rng.choice(self.busy_agents)
@@ -239,7 +243,7 @@ class Runner:
             got = decide(now)
             decisions.append(("agent_ready", time.perf_counter_ns() - started, got))
             self.router.agent_not_ready(agent_id)  # it took nothing, or it is ringing now
-            self.settle(got, answered=False, at=now)
+            self.settle(got, at=now)
             return decisions
         self.counter += 1
         queues = self.busy_queues if roll < 0.85 else self.quiet_queues
@@ -254,7 +258,7 @@ class Runner:
             self.router.dequeue(gone)
             self.forget(gone)
             del self.specs[gone]
-        self.settle(got, answered=queues is self.quiet_queues, at=now)
+        self.settle(got, at=now)
         return decisions
 
 
@@ -331,7 +335,7 @@ def main() -> None:
                 fast.router.agent_not_ready(agent_id)
             got = fast.router.assign(fast.now)
             storm_assigned += len(got)
-            fast.settle(got, answered=False)
+            fast.settle(got, at=fast.now)
     storm_s = time.perf_counter() - started
     print(f"storm: {STORM} agent state changes with assign after each in {storm_s:.3f} s "
           f"({storm_s / STORM * 1e6:.1f} µs each, {storm_assigned} assignments)")
