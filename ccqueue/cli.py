@@ -1,4 +1,4 @@
-"""The ``ccqueue`` command: check, migrate, run.
+"""The ``ccqueue`` command: check, migrate, run, simulate.
 
 Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage.
 """
@@ -96,6 +96,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from ccqueue.sim.cli import main as simulate_main
+
+    return int(simulate_main([args.scenario, *(["--json"] if args.json else [])]))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ccqueue", description="Call queues and ACD for Asterisk")
     parser.add_argument("--log-level", default=os.environ.get("CCQUEUE_LOG_LEVEL", "info"))
@@ -116,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dsn", default=None, help="PostgreSQL DSN (else CCQUEUE_DSN, else database.dsn)")
     p.add_argument("--spool-dir", default=None, help="where records wait while PostgreSQL is down (default var/spool)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("simulate", help="run a scenario through the real core on a virtual clock")
+    p.add_argument("scenario", help="scenario YAML (see docs/simulator.md)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_simulate)
 
     args = parser.parse_args(argv)
     _setup_logging(json_logs=args.json_logs, level=args.log_level)
