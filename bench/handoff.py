@@ -1,23 +1,32 @@
 """How long agents sit idle between calls while callers wait: ccqueue against app_queue.
 
 Run from the repository root, as root: ``python bench/handoff.py``. The lines printed say
-what is measured; the last line is one JSON object with the figures.
+what is measured; the last line is one JSON object with the figures. About 100 s.
 
-The scene, played twice in one Asterisk 22 sandbox instance (``bench``, on its own
-ports), once by ccqueue and once by Asterisk's own ``app_queue`` as the baseline:
+The scene, played by ccqueue and by Asterisk's own ``app_queue`` (the baseline) in turn,
+in one Asterisk 22 sandbox instance (``bench``, on ports of its own), in two rounds whose
+order alternates:
 
 - ten agents ``b1`` .. ``b10``, each a Local channel into ``[bench-agent]``, which
-  answers at once, talks for 3 s and hangs up;
+  answers at once (``Answer(,i)``: no wait for media), talks and hangs up; a call lasts
+  2.5 to 3.5 s at random, 3 s on average;
 - a backlog of 60 callers, placed at once (``Local/300@...`` with the caller's side in
   ``[ccqueue-test-caller]``, extension ``wait``).
+
+Why the talk time is spread: app_queue looks at its waiting callers once a second. With
+every call lasting exactly 3 s and every caller entering together, the ends of calls
+stay locked in phase with those rechecks, and app_queue's gaps come out all near 0 or
+all near 1 s depending on sub-millisecond ordering (seen: a median of 37 ms in one run,
+0.5 s or 1 s in others). Calls of varying length end at random phases, as real calls
+do. ``--talk-spread-s 0`` plays the strict scene.
 
 ccqueue runs as ``ccqueue run`` with a throwaway PostgreSQL; its queue has no wrap-up
 and no missed-call cooldown, and its agents dial ``Local/bN@bench-agent``. The baseline
 is the queue ``benchq`` (strategy ``leastrecent``, ``wrapuptime=0``, ``retry=1`` — the
-smallest retry app_queue accepts —, ``ringinuse=no``, ``autofill=yes``) with the same
-ten Local members, entered through ``[bench-appqueue]``. Both contexts, and the queue,
-are written into the instance's own copy of the configuration after ``sandbox.sh
-configure``; nothing of the project's dialplan changes.
+smallest retry app_queue takes —, ``ringinuse=no``, ``autofill=yes``) with the same ten
+Local members, entered through ``[bench-appqueue]``. Both contexts and the queue are
+written into the instance's own copy of the configuration after ``sandbox.sh
+configure``; the project's dialplan and queues.conf stay as they are.
 
 What is measured, from a separate AMI login's events and their ``Timestamp`` headers:
 an agent's *call* runs from the answer of its ``Local/bN@bench-agent-…;2`` leg to that
@@ -27,10 +36,11 @@ the last caller's call began). The gap up to the next *bridge* (the agent's ``;1
 entering the bridge with a caller) is given too: with ccqueue the agent leg is answered
 before it claims its caller, so that figure includes the claim.
 
-For ccqueue each counted handoff is split into its steps: the agent leg's ``;2`` hangs
-up → its ``;1`` (the channel ccqueue watches) hangs up → ccqueue decides and logs
-``agent_offered`` → the next ``;1`` exists (Newchannel) → the ``;2`` answers → the
-``;1`` starts the claim AGI → it reaches ``Bridge()`` → BridgeEnter.
+Each counted handoff is split into its steps: the agent leg's ``;2`` hangs up → its
+``;1`` (the channel ccqueue watches) hangs up → ccqueue decides and logs
+``agent_offered`` (ccqueue only, from its JSON log) → the next ``;1`` exists
+(Newchannel) → the ``;2`` answers → the ``;1`` starts the claim AGI → it reaches
+``Bridge()`` → BridgeEnter.
 """
 
 from __future__ import annotations
@@ -118,12 +128,17 @@ hotlines:
     (folder / "agents.yaml").write_text("agents:\n" + "\n".join(lines) + "\n")
 
 
-def bench_dialplan(talk_s: float) -> str:
+def bench_dialplan(talk_s: float, jitter_s: float) -> str:
+    # Answer(,i): no wait for media (a Local channel has none until it is bridged, and
+    # Answer() would wait 500 ms for it), so a call lasts exactly the talk time.
+    # With a spread, each call lasts talk_s - spread/2 + a random 0..spread (talk_s on average).
+    low = talk_s - jitter_s / 2
+    talk = f"{talk_s:g}" if jitter_s <= 0 else f"$[{low:g} + ${{RAND(0,1000)}} * {jitter_s:g} / 1000]"
     return f"""; Written by bench/handoff.py into this instance only.
-; An agent: answers at once, talks for {talk_s:g} s, hangs up.
+; An agent: answers at once, talks, hangs up.
 [bench-agent]
-exten => _b.,1,Answer()
- same => n,Wait({talk_s:g})
+exten => _b.,1,Answer(,i)
+ same => n,Wait({talk})
  same => n,Hangup()
 
 ; The baseline's hotline: Asterisk's own app_queue.
@@ -134,14 +149,14 @@ exten => {HOTLINE},1,Answer()
 """
 
 
-def bench_queue(agents: int) -> str:
+def bench_queue(agents: int, retry_s: int) -> str:
     members = "\n".join(f"member => Local/b{n}@bench-agent,0,b{n}" for n in range(1, agents + 1))
     return f"""
 ; Written by bench/handoff.py: the baseline queue, with the bench's agents.
 [{APP_QUEUE}]
 strategy = leastrecent
 timeout = {RING_TIMEOUT_S}
-retry = 1
+retry = {retry_s}
 wrapuptime = 0
 ringinuse = no
 autofill = yes
@@ -157,13 +172,13 @@ memberdelay = 0
 """
 
 
-def add_bench_files(etc: Path, *, agents: int, talk_s: float) -> None:
+def add_bench_files(etc: Path, *, agents: int, talk_s: float, jitter_s: float, retry_s: int) -> None:
     """Add the bench's contexts and queue to the instance's config folder (after configure)."""
-    (etc / "bench.conf").write_text(bench_dialplan(talk_s))
+    (etc / "bench.conf").write_text(bench_dialplan(talk_s, jitter_s))
     with open(etc / "extensions.conf", "a") as fh:
         fh.write('\n; bench/handoff.py\n#include "bench.conf"\n')
     with open(etc / "queues.conf", "a") as fh:
-        fh.write(bench_queue(agents))
+        fh.write(bench_queue(agents, retry_s))
     for name in ("bench.conf", "extensions.conf", "queues.conf"):
         os.chmod(etc / name, 0o640)
 
@@ -186,11 +201,13 @@ class Recorder:
         self.live_agent_legs: set[str] = set()
         self.callers_bridged = 0
         self.stamped = self.unstamped = 0
+        self.total = 0  # every event Asterisk sent, kept or not
         self.client = AmiClient(host="127.0.0.1", port=AMI_PORT, username=AMI_USER, secret=AMI_SECRET,
                                 on_event=self._on_event)
         self._task: asyncio.Task[None] | None = None
 
     def _on_event(self, message: Any) -> None:
+        self.total += 1
         name = (message.get("Event") or "").lower()
         if name not in KEPT_EVENTS:
             return
@@ -220,6 +237,17 @@ class Recorder:
         if self._task is not None:
             self._task.cancel()
             await asyncio.wait({self._task}, timeout=5)
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User plus system CPU time a process has used so far (Linux /proc)."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 # ---- the ccqueue daemon -------------------------------------------------------------------
@@ -306,6 +334,9 @@ class Run:
     originate_failures: int = 0
     complete: bool = False
     offers: dict[str, float] = field(default_factory=dict)
+    ami_events: int = 0  # every AMI event Asterisk sent during the run
+    cpu_s: float | None = None  # the ccqueue daemon's CPU time during the run
+    asterisk_cpu_s: float | None = None
 
 
 async def place_callers(recorder: Recorder, *, context: str, callers: int, tag: str) -> int:
@@ -358,6 +389,10 @@ async def settle(sandbox: AsteriskSandbox) -> None:
         await asyncio.sleep(0.2)
 
 
+def _spent(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else after - before
+
+
 async def run_ccqueue(recorder: Recorder, sandbox: AsteriskSandbox, daemon: Daemon, args: argparse.Namespace,
                       tag: str) -> Run:
     run = Run("ccqueue")
@@ -365,12 +400,17 @@ async def run_ccqueue(recorder: Recorder, sandbox: AsteriskSandbox, daemon: Daem
     try:
         await asyncio.to_thread(daemon.login, [f"b{n}" for n in range(1, args.agents + 1)])
         await asyncio.sleep(0.5)  # device states settle
-        since = recorder.callers_bridged
+        since, events_before = recorder.callers_bridged, recorder.total
+        pid = daemon.proc.pid if daemon.proc else None
+        cpu_before, ast_before = cpu_seconds(pid), cpu_seconds(args.asterisk_pid)
         run.started = time.time()
         run.originate_failures = await place_callers(recorder, context="hotline", callers=args.callers, tag=tag)
         run.placed = args.callers - run.originate_failures
         await wait_served(recorder, run, run.placed, since)
         run.ended = time.time()
+        run.ami_events = recorder.total - events_before
+        run.cpu_s = _spent(cpu_before, cpu_seconds(pid))
+        run.asterisk_cpu_s = _spent(ast_before, cpu_seconds(args.asterisk_pid))
     finally:
         await asyncio.to_thread(daemon.stop)
         run.offers = daemon.offers_logged()
@@ -383,13 +423,16 @@ async def run_app_queue(recorder: Recorder, sandbox: AsteriskSandbox, args: argp
     shown = await asyncio.to_thread(sandbox.rx, f"queue show {APP_QUEUE}")
     if shown.count("Local/b") < args.agents:
         raise RuntimeError(f"app_queue does not list the bench's members:\n{shown}")
-    since = recorder.callers_bridged
+    since, events_before = recorder.callers_bridged, recorder.total
+    ast_before = cpu_seconds(args.asterisk_pid)
     run.started = time.time()
     run.originate_failures = await place_callers(recorder, context="bench-appqueue", callers=args.callers, tag=tag)
     run.placed = args.callers - run.originate_failures
     try:
         await wait_served(recorder, run, run.placed, since)
         run.ended = time.time()
+        run.ami_events = recorder.total - events_before
+        run.asterisk_cpu_s = _spent(ast_before, cpu_seconds(args.asterisk_pid))
     finally:
         await settle(sandbox)
     return run
@@ -485,7 +528,7 @@ class Result:
 
 
 def analyse(run: Run, events: list[Seen]) -> Result:
-    legs = legs_of(events, run.started - 0.5, run.ended + 1.0)
+    legs = legs_of(events, run.started, run.ended + 1.0)
     res = Result(run.system)
     calls = [leg for leg in legs if leg.up2 is not None and leg.hangup2 is not None]
     res.calls = len(calls)
@@ -599,8 +642,11 @@ async def measure(sandbox: AsteriskSandbox, daemon: Daemon, args: argparse.Names
                     run = await run_app_queue(recorder, sandbox, args, tag)
                 runs.append(run)
                 state = "all served" if run.complete else f"NOT all served within {RUN_DEADLINE_S:.0f} s"
-                print(f"run {round_no + 1} {system}: {run.placed} callers placed, {state}, "
-                      f"{time.monotonic() - began:.1f} s", flush=True)
+                cpu = "" if run.cpu_s is None else f", ccqueue used {run.cpu_s:.1f} s CPU"
+                ast = "" if run.asterisk_cpu_s is None else f", Asterisk {run.asterisk_cpu_s:.1f} s CPU"
+                print(f"run {round_no + 1} {system}: {run.placed} callers placed, {state} in "
+                      f"{run.ended - run.started:.1f} s ({time.monotonic() - began:.1f} s with set-up){cpu}{ast}; "
+                      f"{run.ami_events} AMI events", flush=True)
         if recorder.unstamped:
             print(f"note: {recorder.unstamped} events had no Timestamp header; their arrival time was used")
     return runs, recorder
@@ -631,7 +677,11 @@ def main() -> int:
     parser.add_argument("--agents", type=int, default=10)
     parser.add_argument("--callers", type=int, default=60)
     parser.add_argument("--talk-s", type=float, default=3.0)
-    parser.add_argument("--rounds", type=int, default=1, help="each round runs both systems (order alternates)")
+    parser.add_argument("--talk-spread-s", type=float, default=1.0,
+                        help="each call lasts --talk-s +- half this, at random (0: every call lasts exactly --talk-s)")
+    parser.add_argument("--app-queue-retry", type=int, default=1,
+                        help="app_queue's 'retry' (s); 1 is the smallest it accepts (0 means its default, 5)")
+    parser.add_argument("--rounds", type=int, default=2, help="each round runs both systems (order alternates)")
     parser.add_argument("--first", choices=("ccqueue", "app_queue"), default="ccqueue")
     parser.add_argument("--keep", action="store_true",
                         help="keep the work folder (config, ccqueue log, the AMI events as events.jsonl)")
@@ -641,6 +691,8 @@ def main() -> int:
         return 2
     if not 1 <= args.agents <= 99 or args.callers < 1 or args.rounds < 1:
         parser.error("agents 1..99, callers and rounds at least 1")
+    if not 0 <= args.talk_spread_s < 2 * args.talk_s:
+        parser.error("--talk-spread-s must be at least 0 and less than twice --talk-s")
     bindir = find_bindir()
     if bindir is None:
         print("handoff: PostgreSQL server binaries not found (set PG_BINDIR)", file=sys.stderr)
@@ -673,12 +725,16 @@ def main() -> int:
         if sandbox.running:
             sandbox.stop()  # a leftover of an interrupted run: start from a fresh config
         paths = sandbox.configure()
-        add_bench_files(Path(paths["ETC"]), agents=args.agents, talk_s=args.talk_s)
+        add_bench_files(Path(paths["ETC"]), agents=args.agents, talk_s=args.talk_s, jitter_s=args.talk_spread_s,
+                        retry_s=args.app_queue_retry)
         stack.callback(sandbox.stop)
-        sandbox.start()
+        args.asterisk_pid = sandbox.start()
         stack.callback(daemon.stop)
-        print(f"scene: {args.agents} agents (Local channels, {args.talk_s:g} s talk), a backlog of {args.callers} "
-              f"callers; Asterisk instance '{INSTANCE}' ready after {time.monotonic() - began:.1f} s", flush=True)
+        talk = f"{args.talk_s:g} s" if args.talk_spread_s <= 0 else (
+            f"{args.talk_s - args.talk_spread_s / 2:g}..{args.talk_s + args.talk_spread_s / 2:g} s")
+        print(f"scene: {args.agents} agents (Local channels, answering at once, talking {talk}), a backlog of "
+              f"{args.callers} callers, {args.rounds} round(s); app_queue retry={args.app_queue_retry}; "
+              f"Asterisk instance '{INSTANCE}' ready after {time.monotonic() - began:.1f} s", flush=True)
         runs, recorder = asyncio.run(measure(sandbox, daemon, args))
         events = recorder.events
         if args.keep:
@@ -724,6 +780,8 @@ def main() -> int:
         "agents": args.agents,
         "callers": args.callers,
         "talk_s": args.talk_s,
+        "talk_spread_s": args.talk_spread_s,
+        "app_queue_retry_s": args.app_queue_retry,
         "rounds": args.rounds,
         "ccqueue_gap_median_s": med(cq.gaps),
         "ccqueue_gap_p90_s": p90(cq.gaps),

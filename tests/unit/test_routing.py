@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -494,3 +498,72 @@ def test_scan_assign_agrees_on_a_mixed_batch() -> None:
     fast, slow = build(), build()
     assert fast.assign(30.0) == slow.scan_assign(30.0)
     assert fast.assign(45.0) == slow.scan_assign(45.0)
+
+
+_SCENARIO = """
+from ccqueue.core.routing import QueuePolicy, Router, RoutingStep, SkillRequirement, Strategy
+import random
+rng = random.Random(3)
+queues = [QueuePolicy(name=f"q{i}", strategy=s, weight=1.0 + i % 3,
+                      steps=(RoutingStep(requirements=(SkillRequirement(skill="s", min_level=3),), duration_s=5.0),
+                             RoutingStep()))
+          for i, s in enumerate(Strategy)]
+router = Router(queues, seed=9)
+out = []
+for t in range(300):
+    agent = f"a{rng.randrange(30)}"
+    router.upsert_agent(agent, queues=rng.sample([q.name for q in queues], 2), skills={"s": rng.randint(1, 5)})
+    router.agent_ready(agent, idle_since=float(t))
+    if rng.random() < 0.5:
+        router.enqueue(f"c{t}", queue=rng.choice(queues).name, arrived_at=t - rng.random() * 10)
+    if t % 3 == 0:
+        out.extend((a.call_id, a.agent_ids) for a in router.assign(float(t)))
+print(out)
+"""
+
+
+def test_same_decisions_whatever_the_hash_seed() -> None:
+    root = Path(__file__).resolve().parents[2]
+
+    def run(hash_seed: str) -> str:
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        done = subprocess.run(
+            [sys.executable, "-c", _SCENARIO], env=env, cwd=root, capture_output=True, text=True, check=True
+        )
+        return done.stdout
+
+    first = run("1")
+    assert first.count("(") > 20
+    assert run("2") == first
+    assert run("12345") == first
+
+
+def test_worked_example_of_the_administrators_guide() -> None:
+    """docs/routing.md, "A worked example": 10:00:00 is t = 60."""
+
+    def build(c3_priority: int) -> Router:
+        router = Router([
+            QueuePolicy(name="billing", steps=(step(req("billing", 4), duration_s=30.0), step(req("billing", 2)))),
+            QueuePolicy(name="vip", strategy=Strategy.BEST_SKILL, weight=2.0, steps=(step(req("english", 3)),)),
+        ])
+        router.upsert_agent("ana", queues=["billing", "vip"], skills={"billing": 5, "english": 3})
+        router.upsert_agent("ben", queues=["billing", "vip"], skills={"billing": 2, "english": 5})
+        router.enqueue("c1", queue="billing", arrived_at=0.0)
+        router.enqueue("c2", queue="vip", arrived_at=40.0)
+        router.enqueue("c3", queue="billing", arrived_at=50.0, priority=c3_priority)
+        return router
+
+    router = build(0)
+    router.agent_ready("ben", idle_since=60.0)
+    assert pairs(router.assign(60.0)) == [("c1", ("ben",))]
+    router.agent_ready("ana", idle_since=65.0)
+    assert pairs(router.assign(65.0)) == [("c2", ("ana",))]
+    router.agent_ready("ben", idle_since=70.0)
+    assert router.assign(70.0) == []
+    assert router.next_deadline() == 80.0
+    assert pairs(router.assign(80.0)) == [("c3", ("ben",))]
+
+    router = build(1)
+    assert router.waiting_calls("billing") == ["c3", "c1"]
+    router.agent_ready("ben", idle_since=60.0)
+    assert pairs(router.assign(60.0)) == [("c1", ("ben",))]

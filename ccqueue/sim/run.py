@@ -1,0 +1,342 @@
+"""The discrete-event simulator: the real call distributor, a virtual clock, made-up people.
+
+Rules kept here:
+
+1. The core decides everything, as live. The simulator plays Asterisk and the people:
+   it feeds ``ccqueue.core.acd.Acd`` the events they would cause (agents log in, callers
+   arrive, agents answer, calls end, callers lose patience) and carries out the
+   commands it returns. Nothing of the core is replaced or bypassed.
+2. Time is virtual. One heap holds every future event as ``(time, seq, kind, arg)``;
+   ``seq`` breaks ties in the order events were scheduled, so a run is a function of
+   the scenario alone. The core's own timers (wrap-up ends, ring timeouts, routing
+   steps) are honoured by calling ``acd.tick`` at ``acd.next_deadline()``, before any
+   event scheduled for a later moment.
+3. Randomness comes from generators seeded by the scenario's seed, one per stream
+   (arrivals, handle times, patience), so changing how patient callers are does not
+   change who calls when: two scenarios differing in one respect compare like for like.
+4. The people. Arrivals are Poisson per queue, piecewise constant in rate. An offered
+   agent answers after ``answer_delay_s`` (or lets it ring out if that is longer than
+   the queue's ring timeout); it then talks for a draw of ``handle_time`` and the caller
+   hangs up; the queue's wrap-up follows, as the core decides. A caller not yet
+   answered hangs up when its patience (a draw, or never) runs out.
+5. Two estimates are recorded for every caller at the moment it joins: ccqueue's
+   (``ccqueue.core.ewt.WaitEstimator``, fed only with what the engine would see) and
+   app_queue's ``holdtime``, moved on every answer as Asterisk does
+   (``holdtime = (3 * holdtime + wait) / 4``, from 0, announced as is). Both are then
+   compared with the wait the caller had.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from dataclasses import dataclass
+
+from ccqueue.core import commands as cmd
+from ccqueue.core import events as ev
+from ccqueue.core.acd import Acd, CallState
+from ccqueue.core.agent_state import AgentState
+from ccqueue.core.ewt import Rival, WaitEstimator
+from ccqueue.sim.scenario import Distribution, Scenario
+
+__all__ = ["CallRow", "Simulation"]
+
+# Event kinds, in no particular order; the heap orders by time and then by ``seq``.
+_ARRIVE, _LOGIN, _LOGOUT, _CLAIM, _RING_OUT, _TALK_END, _PATIENCE = range(7)
+_NOT_SERVING = (AgentState.LOGGED_OUT, AgentState.PAUSED)
+# When draining, stop anyway this long after the end of the day: a queue nobody serves
+# and nobody leaves never empties.
+_DRAIN_LIMIT_S = 86_400.0
+
+
+@dataclass(slots=True, kw_only=True)
+class CallRow:
+    """One simulated caller: what it was told on joining and what then happened."""
+
+    call_id: str
+    queue: str
+    uniqueid: str
+    arrived_at: float
+    position: int = 0
+    ewt_s: float = math.nan
+    ewt_low_s: float = math.nan
+    ewt_high_s: float = math.nan
+    ewt_confident: bool = False
+    holdtime_s: float = math.nan  # app_queue's announcement
+    answered_at: float | None = None
+    abandoned_at: float | None = None
+    offered_at: float = math.nan  # when the agent who answered was offered the call
+    agent_id: str | None = None
+    patience_s: float = math.inf
+
+    @property
+    def wait_s(self) -> float | None:
+        return None if self.answered_at is None else self.answered_at - self.arrived_at
+
+
+@dataclass(slots=True)
+class _Offer:
+    call_id: str
+    agent_id: str
+    offered_at: float
+    live: bool = True
+
+
+def _sampler(dist: Distribution, rng: random.Random):  # type: ignore[no-untyped-def]
+    if dist.kind == "exponential":
+        rate = 1.0 / dist.mean_s
+        return lambda: rng.expovariate(rate)
+    if dist.kind == "lognormal":
+        mu = math.log(dist.mean_s) - dist.sigma**2 / 2  # so that the mean is mean_s
+        sigma = dist.sigma
+        return lambda: rng.lognormvariate(mu, sigma)
+    mean = dist.mean_s
+    return lambda: mean
+
+
+class Simulation:
+    """One run of one scenario. ``run()`` once, then read ``rows``."""
+
+    def __init__(self, scenario: Scenario, *, estimator: WaitEstimator | None = None) -> None:
+        self.scenario = scenario
+        self.acd = Acd(scenario.settings, seed=scenario.seed)
+        self.estimator = estimator or WaitEstimator()
+        self.holdtime: dict[str, float] = dict.fromkeys(scenario.settings.queues, 0.0)
+        self.rows: dict[str, CallRow] = {}
+        self.now = 0.0
+        self._heap: list[tuple[float, int, int, str]] = []
+        self._seq = 0
+        seed = scenario.seed
+        self._arrival_rng = random.Random(f"{seed}:arrivals")
+        self._talk = _sampler(scenario.handle_time, random.Random(f"{seed}:handle"))
+        self._patience = (
+            _sampler(scenario.patience, random.Random(f"{seed}:patience")) if scenario.patience else None
+        )
+        self._offers: dict[str, _Offer] = {}
+        self._members = {
+            queue: [a.agent_id for a in scenario.settings.agents.values() if queue in a.queues]
+            for queue in scenario.settings.queues
+        }
+        queues = scenario.settings.queues
+        # Per queue, the other queues whose callers wait for some of its agents and go
+        # first (routing rule 2: a higher or equal priority), with the agents shared.
+        self._rivals = {
+            queue: [
+                (other, [a for a in self._members[queue] if a in self._members[other]])
+                for other in queues
+                if other != queue and queues[other].priority >= queues[queue].priority
+            ]
+            for queue in queues
+        }
+        self._rivals = {queue: [(o, shared) for o, shared in found if shared] for queue, found in self._rivals.items()}
+        self._unsettled = 0  # callers neither answered nor gone
+        self._calls = 0
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> list[CallRow]:
+        scenario = self.scenario
+        for plan in scenario.agents:
+            self._push(plan.login_s, _LOGIN, plan.agent_id)
+            if plan.logout_s is not None:
+                self._push(plan.logout_s, _LOGOUT, plan.agent_id)
+        for queue in scenario.arrivals:
+            self._next_arrival(queue, 0.0)
+        end = scenario.duration_s
+        limit = end + _DRAIN_LIMIT_S if scenario.drain else end
+        heap, acd = self._heap, self.acd
+        deadline = acd.next_deadline()
+        repeated = False  # a tick left a deadline at or before now: allowed once in a row
+        while True:
+            at = heap[0][0] if heap else math.inf
+            if deadline is not None and deadline <= at:
+                if deadline > limit:
+                    break
+                self.now = max(self.now, deadline)
+                self._apply(acd.tick(self.now))
+                deadline = acd.next_deadline()
+                if deadline is not None and deadline <= self.now:
+                    if repeated:
+                        raise RuntimeError(f"acd.next_deadline() stays at {deadline} after a tick at {self.now}")
+                    repeated = True
+                continue
+            if at > limit or (at > end and scenario.drain and self._unsettled == 0):
+                break
+            at, _, kind, arg = heapq.heappop(heap)
+            self.now = at
+            repeated = False
+            if self._event(kind, arg):
+                deadline = acd.next_deadline()
+        return list(self.rows.values())
+
+    def _push(self, at: float, kind: int, arg: str) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (at, self._seq, kind, arg))
+
+    def _event(self, kind: int, arg: str) -> bool:
+        """Carry out one scheduled event; True when the core was told something."""
+        now, acd = self.now, self.acd
+        if kind == _ARRIVE:
+            self._arrive(arg)
+        elif kind == _CLAIM:
+            offer = self._offers.get(arg)
+            if offer is None or not offer.live:
+                return False
+            self._apply(acd.handle(ev.OfferClaimed(offer_id=arg), now))
+        elif kind == _RING_OUT:
+            offer = self._offers.get(arg)
+            if offer is None or not offer.live:
+                return False
+            self._apply(acd.handle(ev.OfferFailed(offer_id=arg, failure=ev.RingFailure.NO_ANSWER), now))
+        elif kind == _TALK_END:
+            row = self.rows[arg]
+            self._apply(acd.handle(ev.ChannelHungUp(uniqueid=row.uniqueid, cause="normal clearing"), now))
+            # The agent was held from the offer to the end of the wrap-up that starts now;
+            # the engine knows that wrap-up when the call ends.
+            assert row.agent_id is not None
+            held = now - row.offered_at + self._wrapup_s(row.agent_id, row.queue)
+            self.estimator.call_ended(row.queue, handle_s=held, now=now)
+        elif kind == _PATIENCE:
+            call = acd.calls.get(arg)
+            if call is None or call.state not in (CallState.WAITING, CallState.OFFERING):
+                return False
+            row = self.rows[arg]
+            row.abandoned_at = now
+            self._unsettled -= 1
+            self.estimator.call_abandoned(row.queue, waited_s=now - row.arrived_at, now=now)
+            self._apply(acd.handle(ev.ChannelHungUp(uniqueid=row.uniqueid, cause="caller gave up"), now))
+        elif kind == _LOGIN:
+            self._apply(acd.handle(ev.AgentRequested(agent_id=arg, action=ev.AgentAction.LOGIN), now))
+        elif kind == _LOGOUT:
+            self._apply(acd.handle(ev.AgentRequested(agent_id=arg, action=ev.AgentAction.LOGOUT), now))
+        return True
+
+    # ------------------------------------------------------------------ callers
+
+    def _next_arrival(self, queue: str, after: float) -> None:
+        """Schedule the queue's next Poisson arrival after ``after`` (piecewise rates)."""
+        t = after
+        for segment in self.scenario.arrivals[queue]:
+            if segment.until_s <= t or segment.per_s <= 0:
+                continue
+            t = max(t, segment.start_s)
+            t += self._arrival_rng.expovariate(segment.per_s)
+            if t < segment.until_s:
+                self._push(t, _ARRIVE, queue)
+                return
+            t = segment.until_s  # memoryless: start afresh in the next segment
+
+    def _arrive(self, queue: str) -> None:
+        now, acd = self.now, self.acd
+        self._calls += 1
+        n = self._calls
+        call_id, uniqueid = f"c{n}", f"u{n}"
+        row = self.rows[call_id] = CallRow(call_id=call_id, queue=queue, uniqueid=uniqueid, arrived_at=now)
+        self._unsettled += 1
+        # What the engine would know at this moment, before the core places the caller.
+        rivals = self._tell_staffing(queue)
+        ahead = acd.router.waiting(queue)
+        self._apply(
+            acd.handle(
+                ev.CallArrived(
+                    call_id=call_id,
+                    hotline=self.scenario.hotline_of[queue],
+                    caller=f"+1555{n:07d}",
+                    channel=f"SIM/caller-{n}",
+                    uniqueid=uniqueid,
+                ),
+                now,
+            )
+        )
+        call = acd.calls.get(call_id)
+        waiting = call is not None and call.state is CallState.WAITING and row.answered_at is None
+        row.position = acd.router.position(call_id) if waiting else ahead + 1
+        estimate = self.estimator.estimate(queue, row.position, now, rivals=rivals)
+        row.ewt_s, row.ewt_low_s, row.ewt_high_s = estimate.seconds, estimate.low, estimate.high
+        row.ewt_confident = estimate.confident
+        row.holdtime_s = self.holdtime[queue]
+        if self._patience is not None:
+            row.patience_s = self._patience()
+            self._push(now + row.patience_s, _PATIENCE, call_id)
+        self._next_arrival(queue, now)
+
+    def _tell_staffing(self, queue: str) -> list[Rival]:
+        """Tell the estimator who serves ``queue`` and its rivals; return the rivals.
+
+        At equal priority every rival caller already waiting goes first: it has waited
+        longer than one who just arrived (routing rule 2).
+        """
+        now = self.now
+        agents = self.acd.agents
+
+        def serving(agent_id: str) -> bool:
+            status = agents[agent_id]
+            # Away, or leaving: a pause or log-out waits for the agent's call to end.
+            return status.state not in _NOT_SERVING and status.deferred is None
+
+        def tell(name: str) -> None:
+            present = busy = 0
+            for agent_id in self._members[name]:
+                if serving(agent_id):
+                    present += 1
+                    status = agents[agent_id]
+                    busy += status.state is not AgentState.AVAILABLE or status.missed_until > now
+            self.estimator.staffing(name, agents=present, busy=busy, now=now)
+
+        tell(queue)
+        rivals = []
+        priority = self.scenario.settings.queues[queue].priority
+        for other, shared in self._rivals[queue]:
+            tell(other)
+            rivals.append(
+                Rival(
+                    queue=other,
+                    waiting=self.acd.router.waiting(other),
+                    shared=sum(1 for agent_id in shared if serving(agent_id)),
+                    overtakes=self.scenario.settings.queues[other].priority > priority,
+                )
+            )
+        return rivals
+
+    # ------------------------------------------------------------------ commands
+
+    def _apply(self, out: list[cmd.Command]) -> None:
+        now = self.now
+        for command in out:
+            kind = type(command)
+            if kind is cmd.OriginateAgent:
+                assert isinstance(command, cmd.OriginateAgent)
+                self._offers[command.offer_id] = _Offer(command.call_id, command.agent_id, now)
+                delay = self.scenario.answer_delay_s
+                if delay < command.ring_timeout_s:
+                    self._push(now + delay, _CLAIM, command.offer_id)
+                else:
+                    self._push(now + command.ring_timeout_s, _RING_OUT, command.offer_id)
+            elif kind is cmd.AnswerClaim:
+                assert isinstance(command, cmd.AnswerClaim)
+                offer = self._offers.pop(command.offer_id, None)
+                if offer is not None and command.caller_channel is not None:
+                    self._connected(offer)
+            elif kind is cmd.HangupChannel:
+                assert isinstance(command, cmd.HangupChannel)
+                offer = self._offers.pop(command.uniqueid, None)
+                if offer is not None:
+                    offer.live = False
+
+    def _connected(self, offer: _Offer) -> None:
+        now = self.now
+        row = self.rows[offer.call_id]
+        row.answered_at = now
+        row.agent_id = offer.agent_id
+        self._unsettled -= 1
+        wait = now - row.arrived_at
+        self.estimator.call_answered(row.queue, waited_s=wait, rang_s=now - offer.offered_at, now=now)
+        held = self.holdtime[row.queue]
+        self.holdtime[row.queue] = (3 * held + wait) / 4
+        row.offered_at = offer.offered_at
+        self._push(now + self._talk(), _TALK_END, offer.call_id)
+
+    def _wrapup_s(self, agent_id: str, queue: str) -> float:
+        own = self.scenario.settings.agents[agent_id].wrapup_s
+        return own if own is not None else self.scenario.settings.queues[queue].wrapup_s

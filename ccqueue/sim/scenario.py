@@ -1,0 +1,411 @@
+"""A simulation scenario: plain data (as read from YAML) checked into frozen values.
+
+Rules kept here:
+
+- Every problem is collected before anything is raised: `ScenarioError` lists each one
+  with its key path (``arrivals.1.per_minute``) and a message. The command line turns
+  key paths into file lines; `simulate` callers passing a dict get the paths.
+- Unknown keys are errors, with the closest known key suggested; types are strict as
+  in the configuration (``"15"`` is not a number, an integer is a number of seconds).
+- ``queues`` takes the schema of ``config/queues.yaml`` and is checked by the very
+  model that checks it (``ccqueue.config.models.Queue``); agents given by id take the
+  schema of ``config/agents.yaml`` (``name`` and ``password`` may be left out). The
+  core's settings are then built by the engine's own mapping
+  (``ccqueue.engine.settings.acd_settings``), so a queue simulates as it would run.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from ccqueue.config.models import Agent, AgentId, Ami, Asterisk, Config, Hotline, Queue, QueueName, SkillLevels
+from ccqueue.config.problems import describe_value, did_you_mean, dotted
+from ccqueue.core.acd import AcdSettings
+from ccqueue.engine.settings import acd_settings
+
+__all__ = [
+    "AgentPlan",
+    "Distribution",
+    "Scenario",
+    "ScenarioError",
+    "ScenarioProblem",
+    "Segment",
+    "parse_scenario",
+]
+
+KeyPath = tuple[str | int, ...]
+Seconds = Annotated[float, Field(ge=0)]
+Positive = Annotated[float, Field(gt=0)]
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioProblem:
+    path: KeyPath
+    message: str
+
+    def __str__(self) -> str:
+        return f"{dotted(self.path)}: {self.message}" if self.path else self.message
+
+
+class ScenarioError(ValueError):
+    """The scenario cannot be simulated; ``problems`` lists every reason."""
+
+    error_id = "scenario-invalid"
+
+    def __init__(self, problems: list[ScenarioProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+# ---------------------------------------------------------------------- the schema
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+class DistributionModel(_Strict):
+    distribution: Literal["exponential", "lognormal", "fixed"]
+    mean_s: Positive
+    sigma: Positive | None = None  # lognormal: the standard deviation of ln(x)
+
+
+class SegmentModel(_Strict):
+    until_s: Positive
+    per_minute: Annotated[float, Field(ge=0)]
+    queue: str | None = None  # needed when there are several queues
+
+
+class GroupModel(_Strict):
+    """``count`` alike agents (``a1``, ``a2``, ...), members of ``queues`` (default: all)."""
+
+    count: Annotated[int, Field(ge=1, le=100_000)]
+    queues: tuple[str, ...] | None = Field(default=None, strict=False)
+    skills: SkillLevels = Field(default_factory=lambda: MappingProxyType({}))
+    wrapup_s: Seconds | None = None
+    order: int = 0
+    login_s: Seconds = 0.0
+    logout_s: Positive | None = None
+
+
+class AgentEntryModel(_Strict):
+    """One agent by id, as in ``config/agents.yaml``, plus when it works."""
+
+    name: str | None = None
+    password: str | None = None
+    queues: tuple[str, ...] = Field(default=(), strict=False)
+    wrapup_s: Seconds | None = None
+    skills: SkillLevels = Field(default_factory=lambda: MappingProxyType({}))
+    order: int = 0
+    endpoint: str | None = None
+    login_s: Seconds = 0.0
+    logout_s: Positive | None = None
+
+
+class ScenarioModel(_Strict):
+    seed: int = 0
+    duration_s: Positive
+    queues: Mapping[str, Any]
+    agents: Any
+    arrivals: Annotated[list[Any], Field(min_length=1)]
+    handle_time: Any
+    patience: Any = None
+    answer_delay_s: Seconds = 0.0
+    drain: bool = True
+
+
+# ---------------------------------------------------------------------- the result
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Distribution:
+    kind: str  # exponential, lognormal, fixed
+    mean_s: float
+    sigma: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Segment:
+    start_s: float
+    until_s: float
+    per_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentPlan:
+    agent_id: str
+    login_s: float
+    logout_s: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scenario:
+    seed: int
+    duration_s: float
+    settings: AcdSettings
+    hotline_of: Mapping[str, str]  # queue -> the hotline number that leads to it
+    agents: tuple[AgentPlan, ...]
+    arrivals: Mapping[str, tuple[Segment, ...]]  # per queue, back to back from 0
+    handle_time: Distribution
+    patience: Distribution | None
+    answer_delay_s: float
+    drain: bool
+
+
+# ---------------------------------------------------------------------- checking
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[ScenarioProblem] = []
+
+    def add(self, path: KeyPath, message: str) -> None:
+        self.items.append(ScenarioProblem(path, message))
+
+    def validate(self, model: type[BaseModel], data: object, path: KeyPath) -> Any:
+        """``model`` from ``data``, or None with every error added under ``path``."""
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            for item in exc.errors(include_url=False):
+                self._translate(model, item, path)
+            return None
+
+    def _translate(self, model: type[BaseModel], item: Any, path: KeyPath) -> None:
+        loc = tuple(part for part in item["loc"] if part != "[key]")
+        where = path + loc
+        kind = item["type"]
+        if kind == "missing":
+            self.add(where, "this key is required")
+        elif kind == "extra_forbidden":
+            self.add(where, f"unknown key '{loc[-1]}'{did_you_mean(str(loc[-1]), _keys_at(model, loc[:-1]))}")
+        elif kind in ("model_type", "dict_type", "mapping_type", "model_attributes_type"):
+            self.add(where, f"expected a mapping, got {describe_value(item.get('input'))}")
+        elif kind == "value_error":
+            self.add(where, str(item.get("ctx", {}).get("error", item["msg"])))
+        else:
+            self.add(where, f"{item['msg']} (got {describe_value(item.get('input'))})")
+
+
+def _keys_at(model: type[BaseModel], loc: KeyPath) -> tuple[str, ...]:
+    """The keys allowed in the mapping at ``loc`` inside ``model``, for suggestions."""
+    annotation: object = model
+    for part in loc:
+        inner = _model_in(annotation)
+        if inner is not None:
+            field_info = inner.model_fields.get(str(part))
+            if field_info is None:
+                return ()
+            annotation = field_info.annotation
+            continue
+        args = typing.get_args(annotation)
+        annotation = args[-1] if args else None
+    inner = _model_in(annotation)
+    return tuple(inner.model_fields) if inner is not None else ()
+
+
+def _model_in(annotation: object) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Annotated, typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def parse_scenario(data: object) -> Scenario:
+    """Check ``data`` and build the `Scenario`; raises `ScenarioError` listing every problem."""
+    problems = _Problems()
+    if not isinstance(data, Mapping):
+        raise ScenarioError([ScenarioProblem((), f"a scenario is a mapping, got {describe_value(data)}")])
+    top: ScenarioModel | None = problems.validate(ScenarioModel, dict(data), ())
+    if top is None:
+        raise ScenarioError(problems.items)
+
+    queues = _queues(top.queues, problems)
+    agents, plans = _agents(top.agents, queues, problems)
+    arrivals = _arrivals(top.arrivals, queues, top.duration_s, problems)
+    handle_time = _distribution(top.handle_time, ("handle_time",), problems, allow_none=False)
+    patience = _distribution(top.patience, ("patience",), problems, allow_none=True)
+    if problems.items or handle_time is None:
+        raise ScenarioError(problems.items)
+
+    hotline_of = {name: str(100 + i) for i, name in enumerate(queues)}
+    config = Config(
+        asterisk=Asterisk(ami=Ami(username="sim", secret="sim")),  # type: ignore[arg-type]
+        hotlines=MappingProxyType({number: Hotline(queue=name) for name, number in hotline_of.items()}),
+        queues=MappingProxyType(queues),
+        agents=MappingProxyType(agents),
+    )
+    return Scenario(
+        seed=top.seed,
+        duration_s=top.duration_s,
+        settings=acd_settings(config),
+        hotline_of=MappingProxyType(hotline_of),
+        agents=tuple(plans),
+        arrivals=MappingProxyType(arrivals),
+        handle_time=handle_time,
+        patience=patience,
+        answer_delay_s=top.answer_delay_s,
+        drain=top.drain,
+    )
+
+
+def _queues(raw: Mapping[str, Any], problems: _Problems) -> dict[str, Queue]:
+    queues: dict[str, Queue] = {}
+    if not raw:
+        problems.add(("queues",), "at least one queue is needed")
+    name_check = _type_check(QueueName)
+    for name, fields in raw.items():
+        path: KeyPath = ("queues", name)
+        if not name_check(name):
+            problems.add(path, "a queue name uses only a-z, 0-9, '_' and '-'")
+            continue
+        if fields is None:
+            fields = {}
+        if not isinstance(fields, Mapping):
+            problems.add(path, f"expected a mapping, got {describe_value(fields)}")
+            continue
+        if "name" in fields:
+            problems.add(path + ("name",), "unknown key 'name' (the key above is the queue's name)")
+            continue
+        queue = problems.validate(Queue, {**fields, "name": name}, path)
+        if queue is not None:
+            queues[name] = queue
+    return queues
+
+
+def _agents(raw: object, queues: Mapping[str, Queue], problems: _Problems) -> tuple[dict[str, Agent], list[AgentPlan]]:
+    """Agents from ``{count: N, ...}``, a list of such groups, or a mapping of ids."""
+    path: KeyPath = ("agents",)
+    entries: list[tuple[KeyPath, str, Any]] = []  # (where written, agent id, model)
+    if isinstance(raw, Mapping) and "count" in raw:
+        groups: list[tuple[KeyPath, object]] = [(path, raw)]
+    elif isinstance(raw, list):
+        groups = [(path + (i,), g) for i, g in enumerate(raw)]
+        if not raw:
+            problems.add(path, "at least one agent group is needed")
+    elif isinstance(raw, Mapping):
+        groups = []
+        id_check = _type_check(AgentId)
+        for agent_id, fields in raw.items():
+            if not id_check(agent_id):
+                problems.add(path + (agent_id,), "an agent id uses only a-z, 0-9 and '_'")
+                continue
+            entry = problems.validate(AgentEntryModel, {} if fields is None else fields, path + (agent_id,))
+            if entry is not None:
+                entries.append((path + (agent_id,), agent_id, entry))
+        if not raw:
+            problems.add(path, "at least one agent is needed")
+    else:
+        problems.add(path, f"expected {{count: N}}, a list of groups or a mapping of agent ids, got {describe_value(raw)}")
+        return {}, []
+    serial = 0
+    for where, group_data in groups:
+        group = problems.validate(GroupModel, group_data, where)
+        if group is None:
+            continue
+        for _ in range(group.count):
+            serial += 1
+            entries.append((where, f"a{serial}", group))
+
+    agents: dict[str, Agent] = {}
+    plans: list[AgentPlan] = []
+    reported: set[KeyPath] = set()
+    for where, agent_id, spec in entries:
+        member_of = tuple(queues) if spec.queues is None else spec.queues
+        if not member_of and where not in reported:
+            problems.add(where + ("queues",), "this agent serves no queue")
+            reported.add(where)
+        for i, queue in enumerate(member_of):
+            if queue not in queues and where + ("queues", i) not in reported:
+                problems.add(where + ("queues", i), f"no queue '{queue}' in this scenario{did_you_mean(queue, queues)}")
+                reported.add(where + ("queues", i))
+        if spec.logout_s is not None and spec.logout_s <= spec.login_s and where not in reported:
+            problems.add(where + ("logout_s",), f"must be after login_s ({spec.login_s})")
+            reported.add(where)
+        agent = problems.validate(
+            Agent,
+            {
+                "id": agent_id,
+                "name": getattr(spec, "name", None) or agent_id,
+                "password": "sim",
+                "queues": tuple(q for q in member_of if q in queues),
+                "wrapup_s": spec.wrapup_s,
+                "skills": dict(spec.skills),
+                "order": spec.order,
+                "endpoint": getattr(spec, "endpoint", None) or f"SIM/{agent_id}",
+            },
+            where,
+        )
+        if agent is not None:
+            agents[agent_id] = agent
+            plans.append(AgentPlan(agent_id=agent_id, login_s=spec.login_s, logout_s=spec.logout_s))
+    return agents, plans
+
+
+def _arrivals(
+    raw: list[Any], queues: Mapping[str, Queue], duration_s: float, problems: _Problems
+) -> dict[str, tuple[Segment, ...]]:
+    """Per queue, the Poisson rate segments in the order written, back to back from 0."""
+    segments: dict[str, list[Segment]] = {}
+    for i, item in enumerate(raw):
+        path: KeyPath = ("arrivals", i)
+        segment = problems.validate(SegmentModel, item, path)
+        if segment is None:
+            continue
+        queue = segment.queue
+        if queue is None:
+            if len(queues) > 1:
+                problems.add(path + ("queue",), f"say which queue: there are {len(queues)}")
+                continue
+            queue = next(iter(queues), None)
+            if queue is None:
+                continue
+        elif queue not in queues:
+            problems.add(path + ("queue",), f"no queue '{queue}' in this scenario{did_you_mean(queue, queues)}")
+            continue
+        earlier = segments.setdefault(queue, [])
+        start = earlier[-1].until_s if earlier else 0.0
+        if segment.until_s <= start:
+            problems.add(path + ("until_s",), f"must be after the previous segment of '{queue}' ends ({start})")
+            continue
+        earlier.append(Segment(start_s=start, until_s=min(segment.until_s, duration_s), per_s=segment.per_minute / 60))
+    return {queue: tuple(s for s in found if s.until_s > s.start_s) for queue, found in segments.items()}
+
+
+def _distribution(raw: object, path: KeyPath, problems: _Problems, *, allow_none: bool) -> Distribution | None:
+    if allow_none and (raw is None or raw == "none"):
+        return None
+    found = problems.validate(DistributionModel, raw, path)
+    if found is None:
+        return None
+    if found.distribution == "lognormal" and found.sigma is None:
+        problems.add(path + ("sigma",), "a lognormal needs sigma (the standard deviation of ln x)")
+        return None
+    if found.distribution != "lognormal" and found.sigma is not None:
+        problems.add(path + ("sigma",), f"only a lognormal takes sigma, not {found.distribution}")
+        return None
+    return Distribution(kind=found.distribution, mean_s=found.mean_s, sigma=found.sigma or 0.0)
+
+
+def _type_check(annotation: object) -> typing.Callable[[object], bool]:
+    adapter = TypeAdapter(annotation)
+
+    def check(value: object) -> bool:
+        try:
+            adapter.validate_python(value)
+        except ValidationError:
+            return False
+        return True
+
+    return check

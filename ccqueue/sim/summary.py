@@ -1,0 +1,92 @@
+"""Figures of one simulated day, as the scenario's summary and the EWT comparison.
+
+Definitions kept here (``docs/simulator.md`` says the same):
+
+- ``mean_wait_s``: over answered callers, from joining the queue to the agent's answer
+  (the average speed of answer).
+- ``service_level_20s``: answered within 20 s, over answered plus abandoned callers
+  (callers still waiting when the run stops are left out).
+- ``ewt``: over answered callers whose ccqueue estimate was finite (a queue with nobody
+  serving has none), the error of each estimate given on joining against the wait that
+  caller then had: ``mae_s`` the mean absolute error, ``bias_s`` the mean signed error
+  (positive: the estimate was too long). Both estimators are scored on the same callers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ccqueue.sim.run import CallRow
+
+__all__ = ["summarise"]
+
+SERVICE_LEVEL_S = 20.0
+
+
+def _rounded(value: float, digits: int = 3) -> float | None:
+    return round(value, digits) if math.isfinite(value) else None
+
+
+def _counts(rows: Sequence[CallRow]) -> dict[str, Any]:
+    answered = [r for r in rows if r.answered_at is not None]
+    abandoned = sum(1 for r in rows if r.abandoned_at is not None)
+    waits = [r.answered_at - r.arrived_at for r in answered if r.answered_at is not None]
+    settled = len(answered) + abandoned
+    within = sum(1 for w in waits if w <= SERVICE_LEVEL_S)
+    return {
+        "calls": len(rows),
+        "answered": len(answered),
+        "abandoned": abandoned,
+        "still_waiting": len(rows) - settled,
+        "mean_wait_s": _rounded(sum(waits) / len(waits)) if waits else 0.0,
+        "max_wait_s": _rounded(max(waits, default=0.0)),
+        "service_level_20s": _rounded(within / settled, 4) if settled else None,
+        "abandon_rate": _rounded(abandoned / settled, 4) if settled else None,
+    }
+
+
+def _errors(pairs: Iterable[tuple[float, float]]) -> dict[str, float | None]:
+    errors = [estimate - wait for estimate, wait in pairs]
+    if not errors:
+        return {"mae_s": None, "bias_s": None}
+    return {
+        "mae_s": _rounded(sum(abs(e) for e in errors) / len(errors)),
+        "bias_s": _rounded(sum(errors) / len(errors)),
+    }
+
+
+def _ewt(rows: Sequence[CallRow]) -> dict[str, Any]:
+    scored = [r for r in rows if r.answered_at is not None and math.isfinite(r.ewt_s)]
+    waits = [r.answered_at - r.arrived_at for r in scored if r.answered_at is not None]
+    ours = _errors(zip((r.ewt_s for r in scored), waits, strict=True))
+    ours["within_interval"] = (
+        _rounded(sum(1 for r, w in zip(scored, waits, strict=True) if r.ewt_low_s <= w <= r.ewt_high_s) / len(scored), 4)
+        if scored
+        else None
+    )
+    ours["confident_share"] = _rounded(sum(1 for r in scored if r.ewt_confident) / len(scored), 4) if scored else None
+    baseline = _errors(zip((r.holdtime_s for r in scored), waits, strict=True))
+    ratio = None
+    if ours["mae_s"] is not None and baseline["mae_s"]:
+        ratio = _rounded(ours["mae_s"] / baseline["mae_s"], 4)
+    return {
+        "callers": len(scored),
+        "unestimated": sum(1 for r in rows if r.answered_at is not None) - len(scored),
+        "ccqueue": ours,
+        "app_queue_ewma": baseline,
+        "mae_ratio": ratio,
+    }
+
+
+def summarise(rows: Sequence[CallRow]) -> dict[str, Any]:
+    """The figures of a run: totals, per queue, and the EWT comparison."""
+    result = _counts(rows)
+    result["ewt"] = _ewt(rows)
+    queues = sorted({r.queue for r in rows})
+    if len(queues) > 1:
+        result["per_queue"] = {
+            q: {**_counts(mine), "ewt": _ewt(mine)} for q in queues for mine in [[r for r in rows if r.queue == q]]
+        }
+    return result
