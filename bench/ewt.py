@@ -1,6 +1,6 @@
 """How honest ccqueue's estimated wait is, against app_queue's announced holdtime.
 
-Run from the repository root: ``python bench/ewt.py``. Each scenario below is one
+Run from the repository root: ``python bench/ewt.py``. Each scenario below is a
 simulated day (``ccqueue.sim``, the real core on a virtual clock). Every answered
 caller was given two estimates on joining the queue: ccqueue's
 (``ccqueue.core.ewt.WaitEstimator``) and the ``holdtime`` Asterisk's app_queue would
@@ -28,15 +28,22 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ccqueue.sim import simulate  # noqa: E402  (the path above makes a checkout importable)
+from ccqueue.sim import simulate  # importable from a checkout: the path is set above
 
 DAY = 28_800  # an 8-hour day
 EXP_180 = {"distribution": "exponential", "mean_s": 180}
 ONE_QUEUE = {"support": {"strategy": "longest_idle"}}
 
 
-def _scenario(agents: Any, arrivals: list[dict[str, Any]], *, handle: Any = EXP_180, patience: Any = "none",
-              queues: Any = ONE_QUEUE, seed: int = 1) -> dict[str, Any]:
+def _scenario(
+    agents: Any,
+    arrivals: list[dict[str, Any]],
+    *,
+    handle: Any = EXP_180,
+    patience: Any = "none",
+    queues: Any = ONE_QUEUE,
+    seed: int = 1,
+) -> dict[str, Any]:
     return {
         "seed": seed,
         "duration_s": DAY,
@@ -229,7 +236,8 @@ def main() -> int:
         total_ours += f["mae_s"] * f["callers_scored"]
         total_theirs += f["app_queue_mae_s"] * f["callers_scored"]
         print(
-            f"{name:24} {days:4d} {f['calls']:6d} {f['mean_wait_s']:7.1f} {f['mae_s']:7.2f} {f['app_queue_mae_s']:7.2f} "
+            f"{name:24} {days:4d} {f['calls']:6d} {f['mean_wait_s']:7.1f} "
+            f"{f['mae_s']:7.2f} {f['app_queue_mae_s']:7.2f} "
             f"{f['mae_ratio']:6.3f} {f['bias_s']:+7.2f} {f['app_queue_bias_s']:+8.2f} {f['abs_bias_pct']:6.1f} "
             f"{100 * f['within_interval']:6.1f} {f['seconds']:6.1f}"
         )

@@ -61,6 +61,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -202,6 +203,7 @@ class Recorder:
         self.callers_bridged = 0
         self.stamped = self.unstamped = 0
         self.total = 0  # every event Asterisk sent, kept or not
+        self.by_name: Counter[str] = Counter()
         self.client = AmiClient(host="127.0.0.1", port=AMI_PORT, username=AMI_USER, secret=AMI_SECRET,
                                 on_event=self._on_event)
         self._task: asyncio.Task[None] | None = None
@@ -209,6 +211,7 @@ class Recorder:
     def _on_event(self, message: Any) -> None:
         self.total += 1
         name = (message.get("Event") or "").lower()
+        self.by_name[message.get("Event") or "?"] += 1
         if name not in KEPT_EVENTS:
             return
         stamp = message.get("Timestamp") or ""
@@ -248,6 +251,18 @@ def cpu_seconds(pid: int | None) -> float | None:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return None
+
+
+@dataclass
+class Logged:
+    """Moments from ccqueue's own log, by offer id (the agent leg's uniqueid)."""
+
+    offered: dict[str, float] = field(default_factory=dict)
+    granted: dict[str, float] = field(default_factory=dict)
+
+    def update(self, other: Logged) -> None:
+        self.offered.update(other.offered)
+        self.granted.update(other.granted)
 
 
 # ---- the ccqueue daemon -------------------------------------------------------------------
@@ -307,18 +322,19 @@ class Daemon:
     def log_tail(self, chars: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
 
-    def offers_logged(self) -> dict[str, float]:
-        """offer id -> when the engine issued its Originate (the ``agent_offered`` log line)."""
-        found: dict[str, float] = {}
+    def offers_logged(self) -> Logged:
+        """When the engine offered each call (``agent_offered``) and granted its claim (``claim_answered``)."""
+        found = Logged()
         if not self.log_path.exists():
             return found
         for line in self.log_path.read_text(errors="replace").splitlines():
-            if '"agent_offered"' not in line:
+            if '"agent_offered"' not in line and '"claim_answered"' not in line:
                 continue
             with contextlib.suppress(ValueError, KeyError, TypeError):
                 entry = json.loads(line)
                 at = datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00")).timestamp()
-                found[entry["offer_id"]] = at
+                into = found.offered if entry["event"] == "agent_offered" else found.granted
+                into[entry["offer_id"]] = at
         return found
 
 
@@ -333,8 +349,9 @@ class Run:
     placed: int = 0
     originate_failures: int = 0
     complete: bool = False
-    offers: dict[str, float] = field(default_factory=dict)
+    offers: Logged = field(default_factory=Logged)
     ami_events: int = 0  # every AMI event Asterisk sent during the run
+    ami_top: list[tuple[str, int]] = field(default_factory=list)  # the commonest kinds
     cpu_s: float | None = None  # the ccqueue daemon's CPU time during the run
     asterisk_cpu_s: float | None = None
 
@@ -400,7 +417,7 @@ async def run_ccqueue(recorder: Recorder, sandbox: AsteriskSandbox, daemon: Daem
     try:
         await asyncio.to_thread(daemon.login, [f"b{n}" for n in range(1, args.agents + 1)])
         await asyncio.sleep(0.5)  # device states settle
-        since, events_before = recorder.callers_bridged, recorder.total
+        since, events_before, kinds_before = recorder.callers_bridged, recorder.total, recorder.by_name.copy()
         pid = daemon.proc.pid if daemon.proc else None
         cpu_before, ast_before = cpu_seconds(pid), cpu_seconds(args.asterisk_pid)
         run.started = time.time()
@@ -409,6 +426,7 @@ async def run_ccqueue(recorder: Recorder, sandbox: AsteriskSandbox, daemon: Daem
         await wait_served(recorder, run, run.placed, since)
         run.ended = time.time()
         run.ami_events = recorder.total - events_before
+        run.ami_top = (recorder.by_name - kinds_before).most_common(5)
         run.cpu_s = _spent(cpu_before, cpu_seconds(pid))
         run.asterisk_cpu_s = _spent(ast_before, cpu_seconds(args.asterisk_pid))
     finally:
@@ -423,7 +441,7 @@ async def run_app_queue(recorder: Recorder, sandbox: AsteriskSandbox, args: argp
     shown = await asyncio.to_thread(sandbox.rx, f"queue show {APP_QUEUE}")
     if shown.count("Local/b") < args.agents:
         raise RuntimeError(f"app_queue does not list the bench's members:\n{shown}")
-    since, events_before = recorder.callers_bridged, recorder.total
+    since, events_before, kinds_before = recorder.callers_bridged, recorder.total, recorder.by_name.copy()
     ast_before = cpu_seconds(args.asterisk_pid)
     run.started = time.time()
     run.originate_failures = await place_callers(recorder, context="bench-appqueue", callers=args.callers, tag=tag)
@@ -432,6 +450,7 @@ async def run_app_queue(recorder: Recorder, sandbox: AsteriskSandbox, args: argp
         await wait_served(recorder, run, run.placed, since)
         run.ended = time.time()
         run.ami_events = recorder.total - events_before
+        run.ami_top = (recorder.by_name - kinds_before).most_common(5)
         run.asterisk_cpu_s = _spent(ast_before, cpu_seconds(args.asterisk_pid))
     finally:
         await settle(sandbox)
@@ -562,7 +581,7 @@ def analyse(run: Run, events: list[Seen]) -> Result:
     return res
 
 
-def segments(result: Result, offers: dict[str, float]) -> list[tuple[str, list[float]]]:
+def segments(result: Result, logged: Logged) -> list[tuple[str, list[float]]]:
     """Each counted handoff split into its steps (only steps seen for every handoff are kept)."""
     steps: dict[str, list[float]] = {}
 
@@ -573,7 +592,7 @@ def segments(result: Result, offers: dict[str, float]) -> list[tuple[str, list[f
     for h in result.handoffs:
         p, n = h.prev, h.next
         add("agent ;2 hangup -> its ;1 hangup", p.hangup2, p.hangup1)
-        offered = offers.get(n.uniqueid1)
+        offered, granted = logged.offered.get(n.uniqueid1), logged.granted.get(n.uniqueid1)
         if offered is not None:
             add(";1 hangup -> ccqueue agent_offered", p.hangup1, offered)
             add("agent_offered -> next ;1 Newchannel", offered, n.new1)
@@ -582,7 +601,11 @@ def segments(result: Result, offers: dict[str, float]) -> list[tuple[str, list[f
         add("Newchannel -> ;2 answered", n.new1, n.up2)
         if n.agi1 is not None:
             add(";2 answered -> claim AGI starts", n.up2, n.agi1)
-            add("claim AGI -> Bridge() starts", n.agi1, n.bridge_app1)
+            if granted is not None:
+                add("claim AGI -> ccqueue grants it", n.agi1, granted)
+                add("grant -> Bridge() starts", granted, n.bridge_app1)
+            else:
+                add("claim AGI -> Bridge() starts", n.agi1, n.bridge_app1)
             add("Bridge() -> BridgeEnter", n.bridge_app1, n.bridge1)
         else:
             add(";2 answered -> BridgeEnter", n.up2, n.bridge1)
@@ -599,7 +622,7 @@ def fmt(values: list[float]) -> str:
             f"max {max(values) * 1000:7.1f} ms")
 
 
-def print_timeline(result: Result, offers: dict[str, float]) -> None:
+def print_timeline(result: Result, logged: Logged) -> None:
     """One handoff, step by step: the one with the median gap."""
     if not result.handoffs:
         return
@@ -610,10 +633,11 @@ def print_timeline(result: Result, offers: dict[str, float]) -> None:
     marks = [
         ("agent ;2 leg hangs up (call ends)", p.hangup2),
         ("agent ;1 leg hangs up", p.hangup1),
-        ("ccqueue logs agent_offered", offers.get(n.uniqueid1)),
+        ("ccqueue logs agent_offered", logged.offered.get(n.uniqueid1)),
         (f"next ;1 Newchannel ({n.uniqueid1})", n.new1),
         ("next ;2 answered (call starts)", n.up2),
         ("claim AGI starts", n.agi1),
+        ("ccqueue grants the claim (claim_answered)", logged.granted.get(n.uniqueid1)),
         ("Bridge() starts", n.bridge_app1),
         ("BridgeEnter (caller connected)", n.bridge1),
     ]
@@ -646,7 +670,8 @@ async def measure(sandbox: AsteriskSandbox, daemon: Daemon, args: argparse.Names
                 ast = "" if run.asterisk_cpu_s is None else f", Asterisk {run.asterisk_cpu_s:.1f} s CPU"
                 print(f"run {round_no + 1} {system}: {run.placed} callers placed, {state} in "
                       f"{run.ended - run.started:.1f} s ({time.monotonic() - began:.1f} s with set-up){cpu}{ast}; "
-                      f"{run.ami_events} AMI events", flush=True)
+                      f"{run.ami_events} AMI events ({', '.join(f'{k} {n}' for k, n in run.ami_top)}, ...)",
+                      flush=True)
         if recorder.unstamped:
             print(f"note: {recorder.unstamped} events had no Timestamp header; their arrival time was used")
     return runs, recorder
@@ -744,10 +769,10 @@ def main() -> int:
             print(f"work folder kept: {work}; Asterisk log: {sandbox.log_path}")
 
     by_system: dict[str, list[Result]] = {"ccqueue": [], "app_queue": []}
-    offers: dict[str, float] = {}
+    logged = Logged()
     for run in runs:
         by_system[run.system].append(analyse(run, events))
-        offers.update(run.offers)
+        logged.update(run.offers)
     cq, aq = merge(by_system["ccqueue"]), merge(by_system["app_queue"])
     expected = args.callers * args.rounds
     print()
@@ -763,9 +788,9 @@ def main() -> int:
               f"{len(r.open_idle)} agents idle at the end with no next call ({fmt(r.open_idle)})")
     for r in (cq, aq):
         print(f"{r.system} handoff, step by step:")
-        for name, values in segments(r, offers if r.system == "ccqueue" else {}):
+        for name, values in segments(r, logged if r.system == "ccqueue" else Logged()):
             print(f"  {name:<38} {fmt(values)}")
-        print_timeline(r, offers if r.system == "ccqueue" else {})
+        print_timeline(r, logged if r.system == "ccqueue" else Logged())
 
     def med(values: list[float]) -> float | None:
         return round(statistics.median(values), 4) if values else None

@@ -6,20 +6,23 @@ is measured; the last line is one JSON object with the figures.
 The scene: 10,000 agents, 200 skills (3..8 per agent, levels 1..5), 50 queues whose
 routing steps require 1..3 of those skills and widen after 30 s and 90 s, and 5,000
 calls waiting in 45 busy queues while every agent of those queues is busy. Five quiet
-queues have no waiting call and 100 ready agents between them. A *decision* is one of:
+queues start with no waiting call and 100 ready agents between them. The decisions
+timed, each the way the engine makes it (an event, then ``assign``):
 
 - an agent becoming ready: ``agent_ready`` then ``assign`` (it takes the call it may);
 - a call arriving in a busy queue: ``enqueue`` then ``assign`` (it waits);
-- a call arriving in a quiet queue: ``enqueue`` then ``assign`` (a ready agent takes it).
+- a call arriving in a quiet queue: ``enqueue`` then ``assign`` (a ready agent takes it);
+- beside those, a routing step ending: ``assign`` at the moment ``next_deadline`` gave.
 
 Before measuring, every busy agent becomes ready once, as it would in the first minutes
 of a shift (the router remembers per agent which ready lists it belongs in). Between
-decisions the clock moves 10 ms, so routing steps keep expiring as they would live, and
-the bench undoes each decision outside the timed part (the call goes back with its
-original arrival, the agent is busy again) to keep the scene steady.
+decisions the clock moves 10 ms. After each decision the bench undoes it outside the
+timed part, to keep the scene steady: in a busy queue the offer fails and the call goes
+back with its original arrival, in a quiet queue the call is answered and the agent is
+ready again; like any event, that undoing is followed by an (untimed) ``assign``.
 
-A twin router receives the same sequence; in the first decisions of every round it
-decides with ``scan_assign``, the plain scan, and the two must agree on every
+A twin router replays the same sequence after each round; in the first ticks of every
+round it decides with ``scan_assign``, the plain scan, and the two must agree on every
 assignment. Every decision is timed by the wall clock (the figures) and by the thread's
 CPU clock: on a machine shared with other work the two part when the bench waits for a
 CPU, and the rounds' p99s, printed one by one, show which stretch was disturbed.

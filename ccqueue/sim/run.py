@@ -31,6 +31,7 @@ from __future__ import annotations
 import heapq
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ccqueue.core import commands as cmd
@@ -67,6 +68,7 @@ class CallRow:
     answered_at: float | None = None
     abandoned_at: float | None = None
     offered_at: float = math.nan  # when the agent who answered was offered the call
+    ended_at: float | None = None  # when the answered call ended
     agent_id: str | None = None
     patience_s: float = math.inf
 
@@ -83,7 +85,7 @@ class _Offer:
     live: bool = True
 
 
-def _sampler(dist: Distribution, rng: random.Random):  # type: ignore[no-untyped-def]
+def _sampler(dist: Distribution, rng: random.Random) -> Callable[[], float]:
     if dist.kind == "exponential":
         rate = 1.0 / dist.mean_s
         return lambda: rng.expovariate(rate)
@@ -110,9 +112,7 @@ class Simulation:
         seed = scenario.seed
         self._arrival_rng = random.Random(f"{seed}:arrivals")
         self._talk = _sampler(scenario.handle_time, random.Random(f"{seed}:handle"))
-        self._patience = (
-            _sampler(scenario.patience, random.Random(f"{seed}:patience")) if scenario.patience else None
-        )
+        self._patience = _sampler(scenario.patience, random.Random(f"{seed}:patience")) if scenario.patience else None
         self._offers: dict[str, _Offer] = {}
         self._members = {
             queue: [a.agent_id for a in scenario.settings.agents.values() if queue in a.queues]
@@ -191,6 +191,7 @@ class Simulation:
             self._apply(acd.handle(ev.OfferFailed(offer_id=arg, failure=ev.RingFailure.NO_ANSWER), now))
         elif kind == _TALK_END:
             row = self.rows[arg]
+            row.ended_at = now
             self._apply(acd.handle(ev.ChannelHungUp(uniqueid=row.uniqueid, cause="normal clearing"), now))
             # The agent was held from the offer to the end of the wrap-up that starts now;
             # the engine knows that wrap-up when the call ends.

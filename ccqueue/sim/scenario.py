@@ -16,9 +16,10 @@ Rules kept here:
 
 from __future__ import annotations
 
+import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
@@ -188,6 +189,8 @@ class _Problems:
             self.add(where, f"unknown key '{loc[-1]}'{did_you_mean(str(loc[-1]), _keys_at(model, loc[:-1]))}")
         elif kind in ("model_type", "dict_type", "mapping_type", "model_attributes_type"):
             self.add(where, f"expected a mapping, got {describe_value(item.get('input'))}")
+        elif kind in ("list_type", "tuple_type"):
+            self.add(where, f"expected a list, got {describe_value(item.get('input'))}")
         elif kind == "value_error":
             self.add(where, str(item.get("ctx", {}).get("error", item["msg"])))
         else:
@@ -227,16 +230,24 @@ def parse_scenario(data: object) -> Scenario:
     problems = _Problems()
     if not isinstance(data, Mapping):
         raise ScenarioError([ScenarioProblem((), f"a scenario is a mapping, got {describe_value(data)}")])
-    top: ScenarioModel | None = problems.validate(ScenarioModel, dict(data), ())
-    if top is None:
-        raise ScenarioError(problems.items)
+    raw = dict(data)
+    top: ScenarioModel | None = problems.validate(ScenarioModel, raw, ())
+    # Sections that are there in the right shape are checked further even when another
+    # section is wrong: every problem is reported at once.
+    broken = {p.path[0] for p in problems.items if p.path}
 
-    queues = _queues(top.queues, problems)
-    agents, plans = _agents(top.agents, queues, problems)
-    arrivals = _arrivals(top.arrivals, queues, top.duration_s, problems)
-    handle_time = _distribution(top.handle_time, ("handle_time",), problems, allow_none=False)
-    patience = _distribution(top.patience, ("patience",), problems, allow_none=True)
-    if problems.items or handle_time is None:
+    def section(key: str, default: Any) -> Any:
+        return default if key in broken else raw.get(key, default)
+
+    written = section("queues", {})
+    written = written if isinstance(written, Mapping) else {}
+    queues = _queues(written, problems, check_empty="queues" not in broken)
+    agents, plans = _agents(section("agents", {"count": 1}), queues, tuple(written), problems)
+    duration_s = top.duration_s if top is not None else math.inf
+    arrivals = _arrivals(section("arrivals", []), queues, tuple(written), duration_s, problems)
+    handle_time = _distribution(section("handle_time", None), ("handle_time",), problems, allow_none=True)
+    patience = _distribution(section("patience", None), ("patience",), problems, allow_none=True)
+    if problems.items or top is None or handle_time is None:
         raise ScenarioError(problems.items)
 
     hotline_of = {name: str(100 + i) for i, name in enumerate(queues)}
@@ -260,9 +271,9 @@ def parse_scenario(data: object) -> Scenario:
     )
 
 
-def _queues(raw: Mapping[str, Any], problems: _Problems) -> dict[str, Queue]:
+def _queues(raw: Mapping[str, Any], problems: _Problems, *, check_empty: bool) -> dict[str, Queue]:
     queues: dict[str, Queue] = {}
-    if not raw:
+    if not raw and check_empty:
         problems.add(("queues",), "at least one queue is needed")
     name_check = _type_check(QueueName)
     for name, fields in raw.items():
@@ -284,8 +295,14 @@ def _queues(raw: Mapping[str, Any], problems: _Problems) -> dict[str, Queue]:
     return queues
 
 
-def _agents(raw: object, queues: Mapping[str, Queue], problems: _Problems) -> tuple[dict[str, Agent], list[AgentPlan]]:
-    """Agents from ``{count: N, ...}``, a list of such groups, or a mapping of ids."""
+def _agents(
+    raw: object, queues: Mapping[str, Queue], written: Collection[str], problems: _Problems
+) -> tuple[dict[str, Agent], list[AgentPlan]]:
+    """Agents from ``{count: N, ...}``, a list of such groups, or a mapping of ids.
+
+    ``queues`` are the valid queues, ``written`` every queue name written (a queue with
+    a problem of its own is not reported again as missing).
+    """
     path: KeyPath = ("agents",)
     entries: list[tuple[KeyPath, str, Any]] = []  # (where written, agent id, model)
     if isinstance(raw, Mapping) and "count" in raw:
@@ -307,7 +324,8 @@ def _agents(raw: object, queues: Mapping[str, Queue], problems: _Problems) -> tu
         if not raw:
             problems.add(path, "at least one agent is needed")
     else:
-        problems.add(path, f"expected {{count: N}}, a list of groups or a mapping of agent ids, got {describe_value(raw)}")
+        expected = "{count: N}, a list of groups or a mapping of agent ids"
+        problems.add(path, f"expected {expected}, got {describe_value(raw)}")
         return {}, []
     serial = 0
     for where, group_data in groups:
@@ -322,13 +340,13 @@ def _agents(raw: object, queues: Mapping[str, Queue], problems: _Problems) -> tu
     plans: list[AgentPlan] = []
     reported: set[KeyPath] = set()
     for where, agent_id, spec in entries:
-        member_of = tuple(queues) if spec.queues is None else spec.queues
-        if not member_of and where not in reported:
+        member_of = tuple(written) if spec.queues is None else spec.queues
+        if not member_of and spec.queues is not None and where not in reported:
             problems.add(where + ("queues",), "this agent serves no queue")
             reported.add(where)
         for i, queue in enumerate(member_of):
-            if queue not in queues and where + ("queues", i) not in reported:
-                problems.add(where + ("queues", i), f"no queue '{queue}' in this scenario{did_you_mean(queue, queues)}")
+            if queue not in written and where + ("queues", i) not in reported:
+                problems.add(where + ("queues", i), f"no queue '{queue}' in this scenario{did_you_mean(queue, written)}")
                 reported.add(where + ("queues", i))
         if spec.logout_s is not None and spec.logout_s <= spec.login_s and where not in reported:
             problems.add(where + ("logout_s",), f"must be after login_s ({spec.login_s})")
@@ -354,26 +372,27 @@ def _agents(raw: object, queues: Mapping[str, Queue], problems: _Problems) -> tu
 
 
 def _arrivals(
-    raw: list[Any], queues: Mapping[str, Queue], duration_s: float, problems: _Problems
+    raw: object, queues: Mapping[str, Queue], written: Collection[str], duration_s: float, problems: _Problems
 ) -> dict[str, tuple[Segment, ...]]:
     """Per queue, the Poisson rate segments in the order written, back to back from 0."""
     segments: dict[str, list[Segment]] = {}
-    for i, item in enumerate(raw):
+    items = raw if isinstance(raw, list) else []
+    for i, item in enumerate(items):
         path: KeyPath = ("arrivals", i)
         segment = problems.validate(SegmentModel, item, path)
         if segment is None:
             continue
         queue = segment.queue
         if queue is None:
-            if len(queues) > 1:
-                problems.add(path + ("queue",), f"say which queue: there are {len(queues)}")
+            if len(written) > 1:
+                problems.add(path + ("queue",), f"say which queue: there are {len(written)}")
                 continue
-            queue = next(iter(queues), None)
-            if queue is None:
-                continue
-        elif queue not in queues:
-            problems.add(path + ("queue",), f"no queue '{queue}' in this scenario{did_you_mean(queue, queues)}")
+            queue = next(iter(written), None)
+        elif queue not in written:
+            problems.add(path + ("queue",), f"no queue '{queue}' in this scenario{did_you_mean(queue, written)}")
             continue
+        if queue not in queues:
+            continue  # the queue has a problem of its own
         earlier = segments.setdefault(queue, [])
         start = earlier[-1].until_s if earlier else 0.0
         if segment.until_s <= start:
@@ -399,7 +418,7 @@ def _distribution(raw: object, path: KeyPath, problems: _Problems, *, allow_none
 
 
 def _type_check(annotation: object) -> typing.Callable[[object], bool]:
-    adapter = TypeAdapter(annotation)
+    adapter: TypeAdapter[Any] = TypeAdapter(annotation)
 
     def check(value: object) -> bool:
         try:

@@ -61,11 +61,8 @@ def _ewt(rows: Sequence[CallRow]) -> dict[str, Any]:
     scored = [r for r in rows if r.answered_at is not None and math.isfinite(r.ewt_s)]
     waits = [r.answered_at - r.arrived_at for r in scored if r.answered_at is not None]
     ours = _errors(zip((r.ewt_s for r in scored), waits, strict=True))
-    ours["within_interval"] = (
-        _rounded(sum(1 for r, w in zip(scored, waits, strict=True) if r.ewt_low_s <= w <= r.ewt_high_s) / len(scored), 4)
-        if scored
-        else None
-    )
+    inside = sum(1 for r, w in zip(scored, waits, strict=True) if r.ewt_low_s <= w <= r.ewt_high_s)
+    ours["within_interval"] = _rounded(inside / len(scored), 4) if scored else None
     ours["confident_share"] = _rounded(sum(1 for r in scored if r.ewt_confident) / len(scored), 4) if scored else None
     baseline = _errors(zip((r.holdtime_s for r in scored), waits, strict=True))
     ratio = None

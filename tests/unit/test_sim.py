@@ -203,11 +203,19 @@ def test_unknown_keys_are_named_with_a_suggestion() -> None:
         ({"agents": {"ann": {"queues": ["support"], "skills": {"billing": 9}}}}, "agents.ann.skills.billing", "5"),
         ({"agents": [{"count": 1, "login_s": 100, "logout_s": 50}]}, "agents.0.logout_s", "after login_s"),
         ({"arrivals": []}, "arrivals", "at least 1"),
-        ({"arrivals": [{"until_s": 100, "per_minute": 1}, {"until_s": 50, "per_minute": 1}]}, "arrivals.1.until_s", "after"),
+        (
+            {"arrivals": [{"until_s": 100, "per_minute": 1}, {"until_s": 50, "per_minute": 1}]},
+            "arrivals.1.until_s",
+            "after",
+        ),
         ({"arrivals": [{"until_s": 100, "per_minute": 1, "queue": "sales"}]}, "arrivals.0.queue", "no queue 'sales'"),
         ({"handle_time": {"distribution": "lognormal", "mean_s": 100}}, "handle_time.sigma", "needs sigma"),
         ({"handle_time": {"distribution": "gamma", "mean_s": 100}}, "handle_time.distribution", "exponential"),
-        ({"patience": {"distribution": "exponential", "mean_s": 100, "sigma": 1}}, "patience.sigma", "only a lognormal"),
+        (
+            {"patience": {"distribution": "exponential", "mean_s": 100, "sigma": 1}},
+            "patience.sigma",
+            "only a lognormal",
+        ),
     ],
 )
 def test_wrong_scenarios_name_the_key(changes: dict[str, Any], key: str, words: str) -> None:
