@@ -48,6 +48,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -65,16 +66,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import structlog
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ccqueue.asterisk.ami import AmiClient  # noqa: E402  (the path above makes a checkout importable)
-from ccqueue.devtools.sandbox import AsteriskSandbox  # noqa: E402
-from tests.support.postgres import PgServer, find_bindir  # noqa: E402
+from ccqueue.asterisk.ami import AmiClient  # the path above makes a checkout importable
+from ccqueue.devtools.sandbox import AsteriskSandbox
+from tests.support.postgres import PgServer, find_bindir
 
 INSTANCE = "bench"
 AMI_PORT, SIP_PORT, AGI_PORT, HTTP_PORT = 35038, 35060, 34573, 38080
@@ -231,7 +232,7 @@ class Recorder:
             self.callers_bridged += 1
         self.events.append(Seen(at, name, h))
 
-    async def __aenter__(self) -> Recorder:
+    async def __aenter__(self) -> Self:
         self._task = asyncio.create_task(self.client.run())
         await asyncio.wait_for(self.client.ready.wait(), 15)
         return self
@@ -332,7 +333,7 @@ class Daemon:
                 continue
             with contextlib.suppress(ValueError, KeyError, TypeError):
                 entry = json.loads(line)
-                at = datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00")).timestamp()
+                at = datetime.fromisoformat(entry["timestamp"]).timestamp()
                 into = found.offered if entry["event"] == "agent_offered" else found.granted
                 into[entry["offer_id"]] = at
         return found
@@ -566,7 +567,7 @@ def analyse(run: Run, events: list[Seen]) -> Result:
     res.agents_used = len(by_agent)
     for agent_calls in by_agent.values():
         agent_calls.sort(key=lambda leg: leg.up2 or 0.0)
-        for prev, nxt in zip(agent_calls, agent_calls[1:]):
+        for prev, nxt in itertools.pairwise(agent_calls):
             assert prev.hangup2 is not None
             if prev.hangup2 >= last_start:
                 continue
@@ -764,8 +765,9 @@ def main() -> int:
         events = recorder.events
         if args.keep:
             with open(work / "events.jsonl", "w") as fh:
-                for e in events:
-                    fh.write(json.dumps({"at": e.at, "event": e.name, **{k: v for k, v in e.h.items() if v}}) + "\n")
+                fh.writelines(
+                    json.dumps({"at": e.at, "event": e.name, **{k: v for k, v in e.h.items() if v}}) + "\n" for e in events
+                )
             print(f"work folder kept: {work}; Asterisk log: {sandbox.log_path}")
 
     by_system: dict[str, list[Result]] = {"ccqueue": [], "app_queue": []}

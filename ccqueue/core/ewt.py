@@ -26,7 +26,7 @@ yet offered to an agent) of a queue served by N agents, I of them idle:
    who are answered, the figure the queue's records will confirm: the wait, a gamma of
    ``s = rate * T`` exponential gaps, weighed by the chance ``exp(-theta * w)`` to still
    be there at ``w``, has the mean ``T * rate / (rate + theta)``. A caller determined
-   to wait as long as it takes waits ``T``; ``high`` covers that.
+   to wait as long as it takes waits ``T`` on average, well inside the interval.
 5. Rivals: other queues whose callers wait for some of the same agents and go first
    (``Rival``). A rival's waiting callers are answered by all of its agents, so the
    ``shared / its agents`` part of them falls to this queue's agents, who can give them
@@ -44,11 +44,15 @@ Rules kept here:
 
 - Pure: observations and questions carry ``now``; nothing reads a clock.
 - "Recent" means exponentially weighted by count of calls, with a half-life of
-  ``half_life_calls`` calls (answer rates: by time, over ``rate_window_s``). Each
-  quantity starts from a prior worth ``prior_weight`` calls (``prior_handle_s`` for the
-  cycle, no abandons over ``PRIOR_EXPOSURE_S`` of waiting for ``theta``), so the first
-  calls of a day neither divide by zero nor swing the estimate wildly. ``ring`` has no
-  prior: it is 0 until a phone has rung.
+  ``half_life_calls`` calls (answer rates: by time, over ``rate_window_s``). The cycle
+  starts from ``prior_handle_s`` worth ``prior_weight`` calls, which fades as calls end;
+  ``theta`` always counts ``PRIOR_EXPOSURE_S`` of waiting without an abandon besides
+  what was seen, so one early abandon cannot make it huge. ``ring`` has no prior: it is
+  0 until a phone has rung.
+- Every number comes from an observation (``staffing``, ``call_answered``,
+  ``call_abandoned``, ``call_ended``); the engine tells the staffing of a rival queue as
+  well as of the caller's own before asking (rule 5 splits a rival's callers by its
+  agent count).
 - ``confident`` is False while fewer than ``min_history`` calls have ended in the queue,
   when overtaking callers leave the queue almost nothing (rule 5), and when nobody
   serves it; with nobody serving, ``seconds`` is infinite: no wait can be promised. An
@@ -316,8 +320,7 @@ class WaitEstimator:
         return q
 
     def _left_line(self, q: _Queue, waited_s: float, *, abandoned: bool) -> None:
-        # The prior exposure keeps its full weight, so theta never divides by nothing
-        # and one early abandon cannot make it huge.
+        # The prior exposure keeps its full weight: theta never divides by nothing.
         decay = self._decay
         q.exposure_s = (q.exposure_s - PRIOR_EXPOSURE_S) * decay + PRIOR_EXPOSURE_S + max(0.0, waited_s)
         q.abandons = q.abandons * decay + (1.0 if abandoned else 0.0)

@@ -182,12 +182,15 @@ class CallerStream:
             await self._originate(caller)
             if caller.outcome == "failed":
                 return
-            await self._wait_any(caller.bridged, caller.ended, self.stopping, timeout=caller.patience_s)
-            if caller.bridged.is_set() and not caller.ended.is_set():
+            # patience counts from the moment the caller dialled
+            patience_left = caller.patience_s - (time.monotonic() - caller.arrived)
+            await self._wait_any(caller.bridged, caller.ended, self.stopping, timeout=max(0.0, patience_left))
+            if caller.bridged.is_set():
                 waited = (caller.bridged_at or caller.arrived) - caller.arrived
                 self.totals.bridged += 1
                 self.say(f"caller {caller.number} {caller.caller_id} bridged to an agent after waiting {waited:.1f} s")
-                await self._wait_any(caller.ended, self.stopping, timeout=caller.talk_s)
+                talk_left = caller.talk_s - (time.monotonic() - (caller.bridged_at or caller.arrived))
+                await self._wait_any(caller.ended, self.stopping, timeout=max(0.0, talk_left))
             await self._finish(caller)
         finally:
             self._by_uid.pop(caller.uid, None)
@@ -301,8 +304,7 @@ class CallerStream:
         finally:
             if self.quiet_exit:  # the link goes down because we close it: no warning
                 structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
-            ami_task.cancel()
-            await asyncio.gather(ami_task, return_exceptions=True)
+            await _cancel(ami_task)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -327,6 +329,19 @@ class CallerStream:
 
     def request_stop(self) -> None:
         self.stopping.set()
+
+
+async def _cancel(task: asyncio.Task[Any], *, attempts: int = 20, wait_s: float = 0.5) -> None:
+    """Cancel ``task`` and wait for it to end. On Python 3.11 ``asyncio.wait_for`` can
+    swallow a cancellation that lands just as the awaited result arrives (the AMI
+    client awaits its pings that way), so the cancellation is repeated, a bounded
+    number of times, until the task has ended."""
+    for _ in range(attempts):
+        task.cancel()
+        done, _pending = await asyncio.wait({task}, timeout=wait_s)
+        if done:
+            return
+    print(f"callers: {task.get_name()} did not end after {attempts} cancellations", file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:

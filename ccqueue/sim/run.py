@@ -121,15 +121,12 @@ class Simulation:
         queues = scenario.settings.queues
         # Per queue, the other queues whose callers wait for some of its agents and go
         # first (routing rule 2: a higher or equal priority), with the agents shared.
-        self._rivals = {
-            queue: [
-                (other, [a for a in self._members[queue] if a in self._members[other]])
-                for other in queues
-                if other != queue and queues[other].priority >= queues[queue].priority
-            ]
-            for queue in queues
-        }
-        self._rivals = {queue: [(o, shared) for o, shared in found if shared] for queue, found in self._rivals.items()}
+        self._rivals: dict[str, list[tuple[str, list[str]]]] = {queue: [] for queue in queues}
+        for queue, mine in self._members.items():
+            for other, theirs in self._members.items():
+                shared = [agent_id for agent_id in mine if agent_id in theirs]
+                if other != queue and shared and queues[other].priority >= queues[queue].priority:
+                    self._rivals[queue].append((other, shared))
         self._unsettled = 0  # callers neither answered nor gone
         self._calls = 0
 
@@ -185,7 +182,7 @@ class Simulation:
                 return False
             self._apply(acd.handle(ev.OfferClaimed(offer_id=arg), now))
         elif kind == _RING_OUT:
-            offer = self._offers.get(arg)
+            offer = self._offers.pop(arg, None)
             if offer is None or not offer.live:
                 return False
             self._apply(acd.handle(ev.OfferFailed(offer_id=arg, failure=ev.RingFailure.NO_ANSWER), now))

@@ -346,7 +346,9 @@ def _agents(
             reported.add(where)
         for i, queue in enumerate(member_of):
             if queue not in written and where + ("queues", i) not in reported:
-                problems.add(where + ("queues", i), f"no queue '{queue}' in this scenario{did_you_mean(queue, written)}")
+                problems.add(
+                    where + ("queues", i), f"no queue '{queue}' in this scenario{did_you_mean(queue, written)}"
+                )
                 reported.add(where + ("queues", i))
         if spec.logout_s is not None and spec.logout_s <= spec.login_s and where not in reported:
             problems.add(where + ("logout_s",), f"must be after login_s ({spec.login_s})")
