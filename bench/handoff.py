@@ -694,6 +694,12 @@ def merge(results: list[Result]) -> Result:
     return out
 
 
+def _per_call(values: list[float | None], calls: int) -> float | None:
+    if not calls or any(v is None for v in values):
+        return None
+    return round(sum(v for v in values if v is not None) / calls, 4)
+
+
 def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -754,7 +760,7 @@ def main() -> int:
         add_bench_files(Path(paths["ETC"]), agents=args.agents, talk_s=args.talk_s, jitter_s=args.talk_spread_s,
                         retry_s=args.app_queue_retry)
         stack.callback(sandbox.stop)
-        args.asterisk_pid = sandbox.start()
+        args.asterisk_pid = sandbox.start()  # for its CPU time per run
         stack.callback(daemon.stop)
         talk = f"{args.talk_s:g} s" if args.talk_spread_s <= 0 else (
             f"{args.talk_s - args.talk_spread_s / 2:g}..{args.talk_s + args.talk_spread_s / 2:g} s")
@@ -829,6 +835,8 @@ def main() -> int:
         "ccqueue_lost_claims": cq.lost_claims,
         "ccqueue_span_s": round(cq.span_s, 2),
         "app_queue_span_s": round(aq.span_s, 2),
+        "ccqueue_cpu_s_per_call": _per_call([r.cpu_s for r in runs if r.system == "ccqueue"], cq.calls),
+        "ccqueue_ami_events_per_call": _per_call([r.ami_events for r in runs if r.system == "ccqueue"], cq.calls),
         "all_served": all(run.complete for run in runs),
     }
     mr, pr = figures["gap_median_ratio"], figures["gap_p90_ratio"]

@@ -265,9 +265,10 @@ class CallerStream:
     async def run(self, *, connect_timeout: float = 15.0) -> int:
         ami_task = asyncio.create_task(self.client.run(), name="callers-ami")
         try:
-            try:
-                await asyncio.wait_for(self.client.ready.wait(), connect_timeout)
-            except TimeoutError:
+            await self._wait_any(self.client.ready, self.stopping, timeout=connect_timeout)
+            if self.stopping.is_set():
+                return 0
+            if not self.client.ready.is_set():
                 print(
                     f"callers: no AMI login to {self.client.host}:{self.client.port} within "
                     f"{connect_timeout:.0f} s (state: {self.client.state})",
