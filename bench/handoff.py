@@ -852,4 +852,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("handoff: interrupted; what it had started is stopped", file=sys.stderr)
+        sys.exit(130)

@@ -79,7 +79,8 @@ class AgiServer:
 
     async def handle_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            headers = await asyncio.wait_for(_read_headers(reader), HEADER_TIMEOUT_S)
+            async with asyncio.timeout(HEADER_TIMEOUT_S):
+                headers = await _read_headers(reader)
             script = headers.get("agi_network_script", "").split("?")[0].strip("/")
             route = self._routes.get(script)
             if route is None:

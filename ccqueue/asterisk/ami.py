@@ -119,7 +119,10 @@ class AmiClient:
         future = protocol.send(actions.Action(fields, as_list=as_list or None), as_list=as_list or None)
         self._pending.add(future)
         try:
-            return await asyncio.wait_for(asyncio.shield(future), timeout)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+            # cancellation that arrives as the result does, and the task would live on.
+            async with asyncio.timeout(timeout):
+                return await asyncio.shield(future)
         except TimeoutError:
             raise AmiUnavailable(f"no answer to {fields.get('Action')} within {timeout} s") from None
         finally:
@@ -129,9 +132,8 @@ class AmiClient:
         """One connection's life. Returns False when the login was refused."""
         self._lost = asyncio.Event()
         loop = asyncio.get_running_loop()
-        _transport, protocol = await asyncio.wait_for(
-            loop.create_connection(AMIProtocol, self.host, self.port), timeout=5
-        )
+        async with asyncio.timeout(5):
+            _transport, protocol = await loop.create_connection(AMIProtocol, self.host, self.port)
         protocol.factory = self
         protocol.encoding = "utf8"
         protocol.log = _wire_log  # panoramisk logs every message at debug: keep it quiet
@@ -176,7 +178,8 @@ class AmiClient:
     async def _keepalive(self, protocol: AMIProtocol) -> None:
         while True:
             try:
-                await asyncio.wait_for(self._lost.wait(), self.ping_interval_s)
+                async with asyncio.timeout(self.ping_interval_s):
+                    await self._lost.wait()
                 return
             except TimeoutError:
                 pass

@@ -371,6 +371,7 @@ class Demo:
         self.phones: dict[str, Softphone] = {}
         self.asterisk_pid: int | None = None
         self.started_at = time.time()
+        self.up_in_s = 0.0  # how long the start took
         # what to stop, in the order things were started (stopped in reverse)
         self._stack: list[tuple[str, Callable[[], None]]] = []
 
@@ -703,7 +704,10 @@ class Demo:
         pg = self.pg
         assert pg is not None
         paths = self.sandbox.paths
-        rel = lambda p: os.path.relpath(p, Path.cwd()) if str(p).startswith(str(REPO_DIR)) else str(p)  # noqa: E731
+
+        def rel(path: Path | str) -> str:
+            return os.path.relpath(path, Path.cwd()) if str(path).startswith(str(REPO_DIR)) else str(path)
+
         sandbox = os.path.relpath(SANDBOX_SCRIPT, Path.cwd())
         lines = [
             "",

@@ -98,7 +98,8 @@ class Engine:
             deadline = self.acd.next_deadline()
             timeout = None if deadline is None else max(0.0, deadline - self._clock())
             try:
-                envelope = await asyncio.wait_for(self._inbox.get(), timeout)
+                async with asyncio.timeout(timeout):  # not wait_for: it can swallow a cancel
+                    envelope = await self._inbox.get()
             except TimeoutError:
                 self._execute(self.acd.tick(self._clock()))
                 continue
