@@ -206,7 +206,7 @@ class Recorder:
         self.total = 0  # every event Asterisk sent, kept or not
         self.by_name: Counter[str] = Counter()
         self.client = AmiClient(host="127.0.0.1", port=AMI_PORT, username=AMI_USER, secret=AMI_SECRET,
-                                on_event=self._on_event)
+                                on_event=self._on_event, events="on")
         self._task: asyncio.Task[None] | None = None
 
     def _on_event(self, message: Any) -> None:

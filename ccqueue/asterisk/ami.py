@@ -58,6 +58,7 @@ class AmiClient:
         on_ready: Callable[[], Awaitable[None]] | None = None,
         ping_interval_s: float = 5.0,
         ping_timeout_s: float = 3.0,
+        events: str = "call",
     ) -> None:
         self.host, self.port = host, port
         self._username, self._secret = username, secret
@@ -65,6 +66,10 @@ class AmiClient:
         self._on_ready = on_ready
         self.ping_interval_s = ping_interval_s
         self.ping_timeout_s = ping_timeout_s
+        # Event classes Asterisk sends us. ccqueue reads only 'call' events (Hangup,
+        # BridgeEnter, DeviceStateChange); 'dialplan' and 'agi' would be most of the
+        # traffic (Newexten and VarSet for every priority of every call).
+        self._events = events
         self._protocol: AMIProtocol | None = None
         self._lost: asyncio.Event = asyncio.Event()
         self._pending: set[asyncio.Future[Any]] = set()
@@ -141,7 +146,7 @@ class AmiClient:
         try:
             response = await self._send(
                 protocol,
-                {"Action": "Login", "Username": self._username, "Secret": self._secret, "Events": "on"},
+                {"Action": "Login", "Username": self._username, "Secret": self._secret, "Events": self._events},
                 timeout=5,
             )
             if not response.success:

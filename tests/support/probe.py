@@ -31,7 +31,9 @@ class AmiProbe:
     def __init__(self, *, port: int, username: str, secret: str) -> None:
         self.events: list[dict[str, str]] = []
         self._changed = asyncio.Condition()
-        self.client = AmiClient(host="127.0.0.1", port=port, username=username, secret=secret, on_event=self._on_event)
+        self.client = AmiClient(
+            host="127.0.0.1", port=port, username=username, secret=secret, on_event=self._on_event, events="on"
+        )
         self._task: asyncio.Task[None] | None = None
         self._ids = itertools.count(1)
 
