@@ -60,8 +60,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -74,6 +72,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ccqueue.asterisk.ami import AmiClient  # the path above makes a checkout importable
+from ccqueue.devtools.daemon import CcqueueProcess
 from ccqueue.devtools.sandbox import AsteriskSandbox
 from tests.support.postgres import PgServer, find_bindir
 
@@ -269,59 +268,20 @@ class Logged:
 # ---- the ccqueue daemon -------------------------------------------------------------------
 
 
-class Daemon:
+class Daemon(CcqueueProcess):
+    """``ccqueue run`` for the bench, logging JSON lines that ``offers_logged`` reads."""
+
     def __init__(self, config: Path, dsn: str, workdir: Path) -> None:
-        self.config, self.dsn, self.workdir = config, dsn, workdir
-        self.log_path = workdir / "ccqueue.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def http(self, method: str, path: str) -> tuple[int, Any]:
-        request = urllib.request.Request(f"http://127.0.0.1:{HTTP_PORT}{path}", data=b"{}" if method == "POST" else None,
-                                         method=method, headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:
-                return response.status, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
-
-    def start(self) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        with open(self.log_path, "ab") as log_file:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "ccqueue.cli", "--json-logs", "--log-level", "info", "run",
-                 "-c", str(self.config), "--dsn", self.dsn, "--spool-dir", str(self.workdir / "spool")],
-                cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"ccqueue exited with {self.proc.returncode}:\n{self.log_tail()}")
-            with contextlib.suppress(OSError, ValueError):
-                status, body = self.http("GET", "/healthz")
-                if status == 200 and body.get("ami") == "ready":
-                    return
-            time.sleep(0.1)
-        raise RuntimeError(f"ccqueue not healthy within 20 s:\n{self.log_tail()}")
+        super().__init__(
+            config=config, dsn=dsn, http_port=HTTP_PORT, log_path=workdir / "ccqueue.log",
+            spool_dir=workdir / "spool", log_args=("--json-logs", "--log-level", "info"),
+        )
 
     def login(self, agent_ids: list[str]) -> None:
         for agent_id in agent_ids:
             status, body = self.http("POST", f"/api/agents/{agent_id}/login")
             if status != 200:
                 raise RuntimeError(f"login of {agent_id}: {status} {body}")
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-    def log_tail(self, chars: int = 4000) -> str:
-        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
 
     def offers_logged(self) -> Logged:
         """When the engine offered each call (``agent_offered``) and granted its claim (``claim_answered``)."""

@@ -8,16 +8,10 @@ phones live for the session; each test gets a fresh database and a fresh daemon.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import os
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +19,7 @@ import asyncpg
 import pytest
 
 from ccqueue.devtools.baresip import Softphone
+from ccqueue.devtools.daemon import CcqueueProcess
 from ccqueue.devtools.sandbox import AsteriskSandbox
 from tests.support.probe import AmiProbe
 
@@ -123,64 +118,8 @@ def phones(asterisk: AsteriskSandbox, tmp_path_factory: pytest.TempPathFactory) 
             phone.stop()
 
 
-@dataclass
-class Daemon:
-    dsn: str
-    base_url: str
-    proc: subprocess.Popen[bytes] | None
-    log_path: Path
-    config: Path
-    spool: Path
-
-    def http(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.base_url + path, data=data, method=method)
-        request.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:
-                return response.status, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
-
-    def text(self, path: str) -> str:
-        with urllib.request.urlopen(self.base_url + path, timeout=5) as response:
-            return response.read().decode()
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def start(self) -> None:
-        env = {**os.environ, "CCQUEUE_DSN": self.dsn, "PYTHONUNBUFFERED": "1"}
-        log_file = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ccqueue.cli", "--log-level", "debug", "run", "-c", str(self.config), "--spool-dir", str(self.spool)],
-            cwd=REPO,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        log_file.close()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"ccqueue exited with {self.proc.returncode}:\n{self.log_text()}")
-            with contextlib.suppress(OSError, ValueError):
-                status, body = self.http("GET", "/healthz")
-                if status == 200 and body.get("ami") == "ready":
-                    return
-            time.sleep(0.1)
-        raise RuntimeError(f"ccqueue not healthy within 20 s:\n{self.log_text()}")
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+class Daemon(CcqueueProcess):
+    """The ccqueue process under test, with its own database."""
 
 
 @pytest.fixture
@@ -196,12 +135,12 @@ def daemon(
     for phone in phones.values():
         phone.set_answermode("auto")
     d = Daemon(
-        dsn=database,
-        base_url=f"http://127.0.0.1:{HTTP_PORT}",
-        proc=None,
-        log_path=tmp_path / "ccqueue.log",
         config=e2e_config,
-        spool=tmp_path / "spool",
+        dsn=database,
+        http_port=HTTP_PORT,
+        log_path=tmp_path / "ccqueue.log",
+        spool_dir=tmp_path / "spool",
+        log_args=("--log-level", "debug"),
     )
     d.start()
     try:
