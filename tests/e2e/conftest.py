@@ -8,6 +8,9 @@ phones live for the session; each test gets a fresh database and a fresh daemon.
 from __future__ import annotations
 
 import asyncio
+import os
+import random
+import socket
 import subprocess
 import sys
 import time
@@ -24,7 +27,38 @@ from ccqueue.devtools.sandbox import AsteriskSandbox
 from tests.support.probe import AmiProbe
 
 REPO = Path(__file__).resolve().parents[2]
-AMI_PORT, SIP_PORT, AGI_PORT, HTTP_PORT = 25038, 25060, 24573, 28080
+
+
+def _free_block(size: int, *, first: int = 21000, last: int = 59000) -> int:
+    """A base port such that base .. base+size-1 are free on 127.0.0.1 (TCP and UDP).
+
+    The suite may share the machine with a demo, a benchmark or another run of itself,
+    so its servers take ports nobody holds rather than fixed ones.
+    """
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(first, last - size)
+        if all(_free(base + i) for i in range(size)):
+            return base
+    raise RuntimeError("no block of free ports on 127.0.0.1")
+
+
+def _free(port: int) -> bool:
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+# Ports of this run: Asterisk (AMI, SIP), ccqueue (FastAGI, HTTP), three softphones
+# (SIP and its TLS neighbour, control) and Asterisk's RTP range.
+_BASE = _free_block(40)
+AMI_PORT, SIP_PORT, AGI_PORT, HTTP_PORT = _BASE, _BASE + 1, _BASE + 2, _BASE + 3
+PHONE_PORTS = [(_BASE + 10 + 3 * n, _BASE + 12 + 3 * n) for n in range(3)]  # (sip, ctrl); sip+1 is TLS
+RTP_BASE = _free_block(900, first=30000, last=50000)  # Asterisk 800, phones 20 each
 AMI_USER, AMI_SECRET = "ccqueue", "e2e-secret"
 AGENTS = {"agent1": "e2e-pass-1", "agent2": "e2e-pass-2", "agent3": "e2e-pass-3"}
 RING_TIMEOUT_S = 4
@@ -83,7 +117,7 @@ def e2e_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def asterisk(e2e_config: Path) -> Iterator[AsteriskSandbox]:
     sandbox = AsteriskSandbox(
-        "e2e", e2e_config, ami_port=AMI_PORT, sip_port=SIP_PORT, agi_port=AGI_PORT, rtp_ports=(26000, 26999)
+        f"e2e-{os.getpid()}", e2e_config, ami_port=AMI_PORT, sip_port=SIP_PORT, agi_port=AGI_PORT, rtp_ports=(RTP_BASE, RTP_BASE + 799)
     )
     sandbox.build()
     sandbox.configure()
@@ -92,6 +126,7 @@ def asterisk(e2e_config: Path) -> Iterator[AsteriskSandbox]:
         yield sandbox
     finally:
         sandbox.stop()
+        sandbox.destroy()  # the instance's folder in the sandbox root
 
 
 @pytest.fixture(scope="session")
@@ -103,8 +138,9 @@ def phones(asterisk: AsteriskSandbox, tmp_path_factory: pytest.TempPathFactory) 
                 agent,
                 password,
                 sip_server_port=SIP_PORT,
-                listen_port=25100 + 10 * n,
-                ctrl_port=25300 + 10 * n,
+                listen_port=PHONE_PORTS[n][0],
+                ctrl_port=PHONE_PORTS[n][1],
+                rtp_ports=(RTP_BASE + 800 + 20 * n, RTP_BASE + 819 + 20 * n),
                 audio_file=REPO / "sounds" / "en" / "agent-silence.wav",
                 workdir=tmp_path_factory.mktemp(f"phone-{agent}"),
             )
