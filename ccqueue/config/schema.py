@@ -1,0 +1,275 @@
+"""A JSON Schema for ccqueue's YAML files, for editors: completion, hover text, and
+mistakes underlined as they are typed.
+
+Rules kept here:
+
+- The schema is generated from the same pydantic models the loader validates with
+  (`Config.model_json_schema()`), then adapted to the files as written:
+  - any one file validates on its own: the top level is an object whose properties
+    are the sections, all optional (a section lives in one file, whichever);
+  - a queue's name and an agent's id are their keys, not properties, and the keys
+    follow the names' rules (``propertyNames``);
+  - ``secret_env``, ``password_env`` and ``dsn_env`` stand in for their value: exactly
+    one of the pair for the AMI secret and an agent's password, at most one for the DSN;
+  - a section, or a queue, written with nothing under it is empty, so ``null`` is allowed there.
+- The schema is never stricter than the loader: every file ``ccqueue check`` accepts,
+  it accepts. It is looser where JSON Schema cannot follow the loader: references
+  between sections (an agent's queues, a hotline's queue, skills no agent holds),
+  the rule that only the last routing step has no ``duration_s``, duplicate YAML
+  keys, and ``*_env`` variables that are not set.
+- Every property carries a description (shown on hover); a field added to a model
+  without one here fails the tests, as does a ``docs/config-schema.json`` that is not
+  what this module generates.
+- It uses JSON Schema draft-07 keywords only: the draft editors' YAML support
+  (yaml-language-server) handles best.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ccqueue.config.models import Config, Strategy
+
+__all__ = ["DRAFT", "NAME_PATTERNS", "configure_parser", "config_schema", "main", "render", "run"]
+
+DRAFT = "http://json-schema.org/draft-07/schema#"
+
+# The models' name rules (models.py), anchored for JSON Schema's unanchored `pattern`.
+# tests/unit/test_schema.py checks that they accept and refuse what the models do.
+NAME_PATTERNS: dict[str, str] = {
+    "queue": r"^[a-z0-9_-]+$",
+    "agent": r"^[a-z0-9_]+$",
+    "hotline": r"^[0-9A-Za-z*#+]+$",
+    "skill": r"^[a-z0-9_-]+$",
+}
+
+_SECTIONS: dict[str, str] = {
+    "asterisk": "How ccqueue reaches Asterisk: the AMI connection, where it listens for FastAGI, "
+    "and the dialplan context answered agent legs enter.",
+    "http": "The HTTP API, /metrics and the wallboard.",
+    "database": "PostgreSQL, where every call is recorded. --dsn and then CCQUEUE_DSN take precedence.",
+    "hotlines": "Numbers callers dial, each sent to a queue. Keys: digits, letters, '*', '#' and '+' "
+    "(an exact number, never an Asterisk pattern).",
+    "queues": "Call queues by name. Keys: a-z, 0-9, '_' and '-' (names appear in metrics and URLs). "
+    "A queue written with nothing under it takes every default.",
+    "agents": "Agents by id. Keys: a-z, 0-9 and '_'; the id is also the SIP username of the agent's endpoint.",
+}
+
+# Hover text for every property, by model ($defs name) and field.
+_DESCRIPTIONS: dict[str, dict[str, str]] = {
+    "Asterisk": {
+        "ami": "Asterisk Manager Interface: one connection for actions and events.",
+        "agi": "Where ccqueue listens for FastAGI sessions (one per call).",
+        "agent_context": "Dialplan context an answered agent leg enters to claim its caller.",
+    },
+    "Ami": {
+        "host": "Host of Asterisk's AMI.",
+        "port": "TCP port of Asterisk's AMI (manager.conf's port).",
+        "username": "AMI user: its section name in manager.conf.",
+        "secret": "AMI user's secret. Give this or secret_env.",
+        "secret_env": "Name of an environment variable holding the AMI secret, read when the configuration loads.",
+    },
+    "Agi": {
+        "host": "Address ccqueue listens on for FastAGI.",
+        "port": "TCP port ccqueue listens on for FastAGI (the dialplan's CCQ_AGI points here).",
+    },
+    "Http": {
+        "host": "Address of the HTTP API, /metrics and the wallboard (loopback unless told otherwise).",
+        "port": "TCP port of the HTTP API.",
+    },
+    "Database": {
+        "dsn": "PostgreSQL DSN, e.g. postgresql://ccqueue@127.0.0.1:5432/ccqueue. Give this or dsn_env, or "
+        "neither and pass --dsn or CCQUEUE_DSN.",
+        "dsn_env": "Name of an environment variable holding the DSN, read when the configuration loads.",
+    },
+    "Hotline": {
+        "queue": "The queue this number's callers wait in (a key under queues).",
+        "greeting": "Sound played when the call is answered, as Playback() takes it (no extension).",
+    },
+    "Queue": {
+        "strategy": "How the queue picks among several free agents who could all take the call.",
+        "ring_timeout_s": "Seconds an agent's phone rings before the call goes back to its place in line.",
+        "wrapup_s": "Seconds of after-call work before the agent is offered another call.",
+        "missed_cooldown_s": "Seconds an agent who did not answer is skipped.",
+        "moh_class": "Music-on-hold class callers hear while they wait (musiconhold.conf).",
+        "weight": "Across the queues an agent serves, a second waited here counts as this many seconds.",
+        "priority": "Higher goes first, across all the queues an agent serves, whatever the wait.",
+        "steps": "Routing steps: what an agent must hold, widening as the call waits. Every step but the "
+        "last has a duration_s; the last has none.",
+        "returning_customer": "Offer a caller first to the agent they spoke to last.",
+        "auto_pause": "Pause an agent who leaves offers unanswered.",
+    },
+    "RoutingStep": {
+        "require": "Skills the agent must hold, every one, at this level or above.",
+        "any_of": "Skills of which the agent must hold at least one, at this level or above.",
+        "duration_s": "Seconds this step lasts before the next, wider one; left out on the last step only.",
+    },
+    "ReturningCustomer": {
+        "window_s": "A conversation at most this many seconds ago makes a returning customer.",
+        "wait_s": "Seconds the caller waits for their last agent before anyone may take the call.",
+    },
+    "AutoPause": {
+        "after_misses": "Unanswered offers that pause the agent.",
+        "window_s": "Seconds within which those misses count.",
+        "reason": "Pause reason recorded and shown on the wallboard.",
+    },
+    "Agent": {
+        "name": "Name shown on the wallboard and in the API.",
+        "password": "SIP password of the agent's PJSIP endpoint. Give this or password_env.",
+        "password_env": "Name of an environment variable holding the SIP password, read when the "
+        "configuration loads.",
+        "queues": "Queues the agent serves (keys under queues), each once.",
+        "wrapup_s": "The agent's own after-call work in seconds, instead of each queue's wrapup_s.",
+        "skills": "Skills the agent holds, each at a level from 1 (novice) to 5 (expert).",
+        "order": "Position for the linear and round_robin strategies, smallest first.",
+        "endpoint": "Dial string of the agent's phone; PJSIP/<agent id> when left out.",
+    },
+}
+
+_STRATEGIES: dict[Strategy, str] = {
+    Strategy.LONGEST_IDLE: "the agent idle the longest",
+    Strategy.FEWEST_CALLS: "the agent who answered the fewest calls, then the longest idle",
+    Strategy.ROUND_ROBIN: "agents take turns, then by order",
+    Strategy.LINEAR: "always the smallest order first",
+    Strategy.RANDOM: "any of them, each as likely",
+    Strategy.BEST_SKILL: "the highest level in the step's first required skill, then the longest idle",
+    Strategy.RING_ALL: "every eligible free agent rings at once; the first to answer takes the call",
+}
+
+# (model, field) pairs given by the loader, not written in a file.
+_FILLED_IN = {("Queue", "name"), ("Agent", "id")}
+# (model, field, required): values that may be given as <field>_env instead.
+_ENV_FORMS = (("Ami", "secret", True), ("Agent", "password", True), ("Database", "dsn", False))
+
+
+def config_schema() -> dict[str, Any]:
+    """The schema any one ccqueue configuration file validates against."""
+    generated = Config.model_json_schema()
+    defs: dict[str, Any] = copy.deepcopy(generated["$defs"])
+    for name, model in defs.items():
+        _describe_model(name, model)
+    for model_name, field in _FILLED_IN:
+        del defs[model_name]["properties"][field]
+        defs[model_name]["required"].remove(field)
+    for model_name, field, required in _ENV_FORMS:
+        _add_env_form(defs[model_name], _DESCRIPTIONS[model_name], field, required=required)
+    _name_keys(defs)
+    defs["Strategy"]["description"] = "How a queue picks among free agents:\n" + "\n".join(
+        f"- {strategy.value}: {text}" for strategy, text in _STRATEGIES.items()
+    )
+    sections = {name: _section(name, generated["properties"][name]) for name in _SECTIONS}
+    return {
+        "$schema": DRAFT,
+        "title": "ccqueue configuration file",
+        "description": "One file of a ccqueue configuration folder: any of the sections, each in one file only.",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": sections,
+        "$defs": defs,
+    }
+
+
+def _describe_model(name: str, model: dict[str, Any]) -> None:
+    model.pop("title", None)
+    texts = _DESCRIPTIONS.get(name, {})
+    for field, spec in model.get("properties", {}).items():
+        spec.pop("title", None)
+        if field in texts:
+            _set_description(spec, texts[field])
+
+
+def _set_description(spec: dict[str, Any], text: str) -> None:
+    # In draft-07 a keyword beside "$ref" is ignored, and some editors drop its
+    # description too; the reference goes under allOf so the text stays visible.
+    if "$ref" in spec:
+        spec["allOf"] = [{"$ref": spec.pop("$ref")}]
+    spec["description"] = text
+
+
+def _add_env_form(model: dict[str, Any], texts: dict[str, str], field: str, *, required: bool) -> None:
+    env_field = f"{field}_env"
+    model["properties"][env_field] = {"type": "string", "minLength": 1, "description": texts[env_field]}
+    if required:
+        model["required"].remove(field)
+        model["oneOf"] = [{"required": [field]}, {"required": [env_field]}]
+    else:
+        model["not"] = {"required": [field, env_field]}
+
+
+def _name_keys(defs: dict[str, Any]) -> None:
+    skill_maps = [
+        defs["Agent"]["properties"]["skills"],
+        defs["RoutingStep"]["properties"]["require"],
+        defs["RoutingStep"]["properties"]["any_of"],
+    ]
+    for spec in skill_maps:
+        spec["propertyNames"] = {"pattern": NAME_PATTERNS["skill"]}
+        spec["default"] = {}
+    defs["Queue"]["properties"]["steps"]["default"] = [{}]
+    defs["Agent"]["properties"]["queues"]["uniqueItems"] = True
+
+
+# Sections keyed by name: (kind of name, model of an entry, whether an entry may be empty).
+_KEYED_SECTIONS = {
+    "queues": ("queue", "Queue", True),
+    "agents": ("agent", "Agent", False),
+    "hotlines": ("hotline", "Hotline", False),
+}
+
+
+def _section(name: str, generated: dict[str, Any]) -> dict[str, Any]:
+    if name in _KEYED_SECTIONS:
+        kind, model, may_be_empty = _KEYED_SECTIONS[name]
+        entry: dict[str, Any] = {"$ref": f"#/$defs/{model}"}
+        if may_be_empty:
+            entry = {"anyOf": [entry, {"type": "null"}]}
+        body: dict[str, Any] = {
+            "type": "object",
+            "propertyNames": {"pattern": NAME_PATTERNS[kind]},
+            "additionalProperties": entry,
+        }
+    else:
+        body = {"$ref": generated["$ref"]}
+    return {"anyOf": [body, {"type": "null"}], "description": _SECTIONS[name]}
+
+
+def render(schema: dict[str, Any] | None = None) -> str:
+    """The schema as the text of ``docs/config-schema.json``."""
+    return json.dumps(config_schema() if schema is None else schema, indent=2, ensure_ascii=False) + "\n"
+
+
+# ---------------------------------------------------------------------- command line
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the command's arguments to `parser` (its own, or a ``ccqueue`` subcommand's)."""
+    parser.add_argument("--out", metavar="FILE", default=None, help="write the schema here instead of printing it")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    text = render()
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        Path(args.out).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"ccqueue: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ccqueue schema", description="Print the JSON Schema of ccqueue's YAML files")
+    return run(configure_parser(parser).parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
