@@ -636,7 +636,7 @@ class _Converter:
         if value not in ("yes", "all"):
             self._note(entry, subject, f"autopause = {entry.value}: not yes, no or all; not carried over")
             return
-        draft.settings["auto_pause"] = {"after_misses": 1}
+        draft.settings["auto_pause"] = _Flow({"after_misses": 1})
         scope = "" if value == "all" else " (app_queue paused it in this queue only)"
         self._note(entry, subject, f"autopause = {entry.value}: carried over as auto_pause after one missed "
                    f"offer; ccqueue pauses the agent in all its queues{scope}")

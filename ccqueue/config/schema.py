@@ -36,7 +36,7 @@ from typing import Any
 
 from ccqueue.config.models import Config, Strategy
 
-__all__ = ["DRAFT", "NAME_PATTERNS", "configure_parser", "config_schema", "main", "render", "run"]
+__all__ = ["DRAFT", "NAME_PATTERNS", "config_schema", "configure_parser", "main", "render", "run"]
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
 

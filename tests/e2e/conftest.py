@@ -29,7 +29,7 @@ from tests.support.probe import AmiProbe
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _free_block(size: int, *, first: int = 21000, last: int = 59000) -> int:
+def free_block(size: int, *, first: int = 21000, last: int = 59000) -> int:
     """A base port such that base .. base+size-1 are free on 127.0.0.1 (TCP and UDP).
 
     The suite may share the machine with a demo, a benchmark or another run of itself,
@@ -55,10 +55,10 @@ def _free(port: int) -> bool:
 
 # Ports of this run: Asterisk (AMI, SIP), ccqueue (FastAGI, HTTP), three softphones
 # (SIP and its TLS neighbour, control) and Asterisk's RTP range.
-_BASE = _free_block(40)
+_BASE = free_block(40)
 AMI_PORT, SIP_PORT, AGI_PORT, HTTP_PORT = _BASE, _BASE + 1, _BASE + 2, _BASE + 3
 PHONE_PORTS = [(_BASE + 10 + 3 * n, _BASE + 12 + 3 * n) for n in range(3)]  # (sip, ctrl); sip+1 is TLS
-RTP_BASE = _free_block(900, first=30000, last=50000)  # Asterisk 800, phones 20 each
+RTP_BASE = free_block(900, first=30000, last=50000)  # Asterisk 800, phones 20 each
 AMI_USER, AMI_SECRET = "ccqueue", "e2e-secret"
 AGENTS = {"agent1": "e2e-pass-1", "agent2": "e2e-pass-2", "agent3": "e2e-pass-3"}
 RING_TIMEOUT_S = 4
@@ -68,14 +68,14 @@ SKILLS = {"agent1": "{billing: 5}", "agent2": "{billing: 2, tech: 3}", "agent3":
 pytestmark = pytest.mark.e2e
 
 
-def _write_config(folder: Path) -> None:
+def write_config(folder: Path, *, ami: int = AMI_PORT, agi: int = AGI_PORT, http: int = HTTP_PORT) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "ccqueue.yaml").write_text(
         f"""
 asterisk:
-  ami: {{host: 127.0.0.1, port: {AMI_PORT}, username: {AMI_USER}, secret: {AMI_SECRET}}}
-  agi: {{host: 127.0.0.1, port: {AGI_PORT}}}
-http: {{host: 127.0.0.1, port: {HTTP_PORT}}}
+  ami: {{host: 127.0.0.1, port: {ami}, username: {AMI_USER}, secret: {AMI_SECRET}}}
+  agi: {{host: 127.0.0.1, port: {agi}}}
+http: {{host: 127.0.0.1, port: {http}}}
 hotlines:
   "100": {{queue: support}}
   "200": {{queue: billing}}
@@ -110,7 +110,7 @@ queues:
 @pytest.fixture(scope="session")
 def e2e_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("e2e-config")
-    _write_config(folder)
+    write_config(folder)
     return folder
 
 

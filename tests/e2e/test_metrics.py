@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import HTTP_PORT, Daemon, _free_block, wait_row
+from tests.e2e.conftest import HTTP_PORT, Daemon, free_block, wait_row
 from tests.support.probe import AmiProbe, match
 
 pytestmark = pytest.mark.e2e
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.e2e
 def prometheus(tmp_path: Path, daemon: Daemon) -> Iterator[str]:
     binary = shutil.which("prometheus")
     assert binary, "the Debian package prometheus is needed (deploy/install-deps.sh installs it)"
-    port = _free_block(1)
+    port = free_block(1)
     (tmp_path / "prometheus.yml").write_text(
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
         "scrape_configs:\n"
