@@ -1,4 +1,4 @@
-"""The ``ccqueue`` command: check, migrate, run, simulate.
+"""The ``ccqueue`` command: check, migrate, run, simulate, import-asterisk, schema.
 
 Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage.
 """
@@ -122,6 +122,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dsn", default=None, help="PostgreSQL DSN (else CCQUEUE_DSN, else database.dsn)")
     p.add_argument("--spool-dir", default=None, help="where records wait while PostgreSQL is down (default var/spool)")
     p.set_defaults(func=cmd_run)
+
+    from ccqueue.config import import_asterisk, schema
+
+    p = sub.add_parser("import-asterisk", help="convert an Asterisk queues.conf into queues.yaml and agents.yaml")
+    import_asterisk.configure_parser(p)
+    p.set_defaults(func=import_asterisk.run)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of the configuration files")
+    schema.configure_parser(p)
+    p.set_defaults(func=schema.run)
 
     p = sub.add_parser("simulate", help="run a scenario through the real core on a virtual clock")
     p.add_argument("scenario", help="scenario YAML (see docs/simulator.md)")

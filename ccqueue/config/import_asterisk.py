@@ -163,7 +163,9 @@ class ImportResult:
     password_variables: list[str] = field(default_factory=list)  # one per agent, to set before `check`
 
 
-def convert(source: str | os.PathLike[str], *, origin: str = "queues.conf", include_dir: str | None = None) -> ImportResult:
+def convert(
+    source: str | os.PathLike[str], *, origin: str = "queues.conf", include_dir: str | None = None
+) -> ImportResult:
     """Turn a ``queues.conf`` into ccqueue YAML.
 
     A path (`os.PathLike`) is read as a file; its ``#include``s resolve next to it.
@@ -175,8 +177,10 @@ def convert(source: str | os.PathLike[str], *, origin: str = "queues.conf", incl
     if isinstance(source, os.PathLike):
         path = Path(source)
         origin = path.name  # notes name included files relative to this one's folder
-        text = _read_text(path, notes, shown=str(path), required=True)
-        assert text is not None  # required=True raises instead
+        try:
+            text = _decode(path.read_bytes(), notes, origin)
+        except OSError as exc:
+            raise ImportAsteriskError(f"cannot read {path}: {exc.strerror or exc}") from exc
         base: Path | None = path.parent
     else:
         text = source
@@ -226,13 +230,15 @@ _HEADER = re.compile(r"\[(?P<name>[^\[\]]*)\]\s*(?:\((?P<options>[^()]*)\))?")
 _DIRECTIVE = re.compile(r"#\s*(?P<kind>include|tryinclude|exec)\b\s*(?P<arg>.*)", re.IGNORECASE)
 
 
-def _read_text(path: Path, notes: list[_Note], *, shown: str, required: bool) -> str | None:
+def _read_text(path: Path, notes: list[_Note], *, shown: str) -> str | None:
+    """The file's text, or None when it cannot be read."""
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        if required:
-            raise ImportAsteriskError(f"cannot read {shown}: {exc.strerror or exc}") from exc
+        return _decode(path.read_bytes(), notes, shown)
+    except OSError:
         return None
+
+
+def _decode(data: bytes, notes: list[_Note], shown: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -288,10 +294,12 @@ class _Reader:
             if shown in self._open or depth >= _MAX_INCLUDE_DEPTH:
                 self.notes.append(_Note(where, "file", f"#{kind} {shown}: includes itself; not followed again"))
                 continue
-            text = _read_text(Path(name), self.notes, shown=shown, required=False)
+            text = _read_text(Path(name), self.notes, shown=shown)
             if text is None:
                 if kind == "include":  # #tryinclude exists for files that may be missing
-                    self.notes.append(_Note(where, "file", f"#include {shown}: cannot be read; its settings are missing"))
+                    self.notes.append(
+                        _Note(where, "file", f"#include {shown}: cannot be read; its settings are missing")
+                    )
                 continue
             out.extend(self.lines(text, shown, Path(name).parent, depth=depth + 1))
         return out
@@ -372,7 +380,9 @@ def _sections(lines: list[_Line], notes: list[_Note]) -> list[_Section]:
         if line.text.startswith("["):
             match = _HEADER.fullmatch(line.text)
             if match is None:
-                notes.append(_Note(line.where, "file", f"cannot read the section header '{line.text}'; section ignored"))
+                notes.append(
+                    _Note(line.where, "file", f"cannot read the section header '{line.text}'; section ignored")
+                )
                 text = f"[{_IGNORED_SECTION}]"
             else:
                 text = f"[{match['name'].strip()}]"
@@ -402,7 +412,9 @@ def _sections(lines: list[_Line], notes: list[_Note]) -> list[_Section]:
             if name in sections:
                 sections[name].entries.extend(own)
                 continue
-            notes.append(_Note(where, f"[{name}]", "(+) adds to a section not defined before it; read as a new section"))
+            notes.append(
+                _Note(where, f"[{name}]", "(+) adds to a section not defined before it; read as a new section")
+            )
         if name in sections:
             notes.append(_Note(where, f"[{name}]", f"defined again (first at {sections[name].where}); ignored"))
             continue
@@ -411,9 +423,7 @@ def _sections(lines: list[_Line], notes: list[_Note]) -> list[_Section]:
             if base not in sections:
                 notes.append(_Note(where, f"[{name}]", f"template '{base}' is not defined before it; not inherited"))
                 continue
-            entries.extend(
-                _Entry(e.option, e.value, e.where, e.template or base) for e in sections[base].entries
-            )
+            entries.extend(_Entry(e.option, e.value, e.where, e.template or base) for e in sections[base].entries)
         section = _Section(name, where, "!" in options, entries + own)
         sections[name] = section
         ordered.append(section)
@@ -587,7 +597,9 @@ class _Converter:
             source = "ringall"
         elif source == "wrandom":
             self._note(
-                entry, subject, "strategy = wrandom: carried over as random; member penalties weighted app_queue's "
+                entry,
+                subject,
+                "strategy = wrandom: carried over as random; member penalties weighted app_queue's "
                 "draw, ccqueue draws evenly",
             )
         draft.strategy_source = source
@@ -625,8 +637,12 @@ class _Converter:
             # app_queue's weight is strict precedence among queues sharing a member,
             # which is ccqueue's priority; ccqueue's weight scales waiting time instead.
             draft.settings["priority"] = weight
-            self._note(entry, subject, f"weight = {weight}: carried over as priority {weight} (ccqueue's weight "
-                       "scales waiting time; its priority is app_queue's weight)")
+            self._note(
+                entry,
+                subject,
+                f"weight = {weight}: carried over as priority {weight} (ccqueue's weight "
+                "scales waiting time; its priority is app_queue's weight)",
+            )
 
     def _autopause(self, draft: _QueueDraft, entry: _Entry, subject: str) -> None:
         value = _canonical(entry.value)
@@ -638,8 +654,12 @@ class _Converter:
             return
         draft.settings["auto_pause"] = _Flow({"after_misses": 1})
         scope = "" if value == "all" else " (app_queue paused it in this queue only)"
-        self._note(entry, subject, f"autopause = {entry.value}: carried over as auto_pause after one missed "
-                   f"offer; ccqueue pauses the agent in all its queues{scope}")
+        self._note(
+            entry,
+            subject,
+            f"autopause = {entry.value}: carried over as auto_pause after one missed "
+            f"offer; ccqueue pauses the agent in all its queues{scope}",
+        )
 
     def _member(self, draft: _QueueDraft, entry: _Entry, subject: str) -> None:
         fields = [part.strip() for part in entry.value.split(",")]
@@ -654,18 +674,31 @@ class _Converter:
             self._note(entry, subject, f"member {interface}: penalty '{penalty_text}' read as 0", AGENTS_FILE)
             penalty = 0
         wrapup = _integer(wrapup_text) if wrapup_text else None
-        if wrapup is not None and wrapup < 0 or wrapup_text and wrapup is None:
+        if (wrapup is not None and wrapup < 0) or (wrapup_text and wrapup is None):
             self._note(entry, subject, f"member {interface}: wrapuptime '{wrapup_text}' ignored", AGENTS_FILE)
             wrapup = None
         if state_interface:
-            self._note(entry, subject, f"member {interface}: state interface {state_interface} not carried over: "
-                       "ccqueue watches the state of the device it dials", AGENTS_FILE)
+            self._note(
+                entry,
+                subject,
+                f"member {interface}: state interface {state_interface} not carried over: "
+                "ccqueue watches the state of the device it dials",
+                AGENTS_FILE,
+            )
         if ringinuse and _canonical(ringinuse) != "no":
-            self._note(entry, subject, f"member {interface}: ringinuse = {ringinuse} not carried over: "
-                       + _NOT_CARRIED["ringinuse"], AGENTS_FILE)
+            self._note(
+                entry,
+                subject,
+                f"member {interface}: ringinuse = {ringinuse} not carried over: " + _NOT_CARRIED["ringinuse"],
+                AGENTS_FILE,
+            )
         if paused and _canonical(paused) != "no":
-            self._note(entry, subject, f"member {interface}: paused = {paused} not carried over: an agent "
-                       "pauses through the API or *23", AGENTS_FILE)
+            self._note(
+                entry,
+                subject,
+                f"member {interface}: paused = {paused} not carried over: an agent pauses through the API or *23",
+                AGENTS_FILE,
+            )
         if len(fields) > 7 and any(fields[7:]):
             self._note(entry, subject, f"member {interface}: fields after the seventh ignored", AGENTS_FILE)
 
@@ -689,12 +722,25 @@ class _Converter:
             counter += 1
             agent_id = f"{base}_{counter}"
         if counter > 1:
-            self.notes.append(_Note(entry.where, f"agent {agent_id}", f"{interface}: id '{base}' was taken by "
-                                    "another interface", AGENTS_FILE))
+            self.notes.append(
+                _Note(
+                    entry.where,
+                    f"agent {agent_id}",
+                    f"{interface}: id '{base}' was taken by another interface",
+                    AGENTS_FILE,
+                )
+            )
         if not interface.upper().startswith("PJSIP/"):
-            self.notes.append(_Note(entry.where, f"agent {agent_id}", f"dialled as {interface}, not a PJSIP endpoint; "
-                                    "its password_env is still required, though only the pjsip.conf ccqueue "
-                                    "renders would use it; check this agent by hand", AGENTS_FILE))
+            self.notes.append(
+                _Note(
+                    entry.where,
+                    f"agent {agent_id}",
+                    f"dialled as {interface}, not a PJSIP endpoint; "
+                    "its password_env is still required, though only the pjsip.conf ccqueue "
+                    "renders would use it; check this agent by hand",
+                    AGENTS_FILE,
+                )
+            )
         draft = _AgentDraft(agent_id, interface, [], [], order=len(self.agents) + 1)
         self.agents[agent_id] = draft
         self._by_interface[interface] = agent_id
@@ -710,7 +756,9 @@ class _Converter:
                 continue
             where = queue.members[0].where
             if queue.strategy_source == "wrandom":
-                self.notes.append(_Note(where, f"queue {queue.name}", "member penalties (wrandom weights) not carried over"))
+                self.notes.append(
+                    _Note(where, f"queue {queue.name}", "member penalties (wrandom weights) not carried over")
+                )
                 continue
             tiers = min(len(penalties), _MAX_TIERS)
             level = {p: max(tiers - i, 1) for i, p in enumerate(penalties)}
@@ -722,7 +770,7 @@ class _Converter:
             steps.append(_Flow())
             queue.settings["steps"] = steps
             shown = ", ".join(f"{p} -> {level[p]}" for p in penalties)
-            merged = f"; penalties past the {_MAX_TIERS}th share level 1" if len(penalties) > _MAX_TIERS else ""
+            merged = f"; penalties from the {_MAX_TIERS}th up share level 1" if len(penalties) > _MAX_TIERS else ""
             self.notes.append(
                 _Note(
                     where,
@@ -757,8 +805,14 @@ class _Converter:
         endpoint_name = agent.interface.split("/", 1)[-1]
         names = list(dict.fromkeys(name for name, _ in agent.names))
         if len(names) > 1:
-            self.notes.append(_Note(agent.names[1][1], subject, f"member names differ ({', '.join(names)}); "
-                                    f"'{names[0]}' kept", AGENTS_FILE))
+            self.notes.append(
+                _Note(
+                    agent.names[1][1],
+                    subject,
+                    f"member names differ ({', '.join(names)}); '{names[0]}' kept",
+                    AGENTS_FILE,
+                )
+            )
         entry: dict[str, Any] = {
             "name": names[0] if names else endpoint_name,
             "password_env": f"{PASSWORD_ENV_PREFIX}{agent.agent_id.upper()}",
@@ -769,9 +823,15 @@ class _Converter:
             if len(set(wrapups)) == 1:
                 entry["wrapup_s"] = wrapups[0]
             else:
-                self.notes.append(_Note(agent.memberships[0].where, subject, "member wrapuptime differs between its "
-                                        "queues; not carried over (an agent's wrapup_s applies in all of them)",
-                                        AGENTS_FILE))
+                self.notes.append(
+                    _Note(
+                        agent.memberships[0].where,
+                        subject,
+                        "member wrapuptime differs between its "
+                        "queues; not carried over (an agent's wrapup_s applies in all of them)",
+                        AGENTS_FILE,
+                    )
+                )
         skills = {q.name: q.skills[agent.agent_id] for q in self.queues.values() if agent.agent_id in q.skills}
         if skills:
             entry["skills"] = _Flow(skills)

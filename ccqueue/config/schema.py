@@ -122,8 +122,7 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
     "Agent": {
         "name": "Name shown on the wallboard and in the API.",
         "password": "SIP password of the agent's PJSIP endpoint. Give this or password_env.",
-        "password_env": "Name of an environment variable holding the SIP password, read when the "
-        "configuration loads.",
+        "password_env": "Name of an environment variable holding the SIP password, read when the configuration loads.",
         "queues": "Queues the agent serves (keys under queues), each once.",
         "wrapup_s": "The agent's own after-call work in seconds, instead of each queue's wrapup_s.",
         "skills": "Skills the agent holds, each at a level from 1 (novice) to 5 (expert).",
@@ -143,7 +142,7 @@ _STRATEGIES: dict[Strategy, str] = {
 }
 
 # (model, field) pairs given by the loader, not written in a file.
-_FILLED_IN = {("Queue", "name"), ("Agent", "id")}
+_FILLED_IN = (("Queue", "name"), ("Agent", "id"))
 # (model, field, required): values that may be given as <field>_env instead.
 _ENV_FORMS = (("Ami", "secret", True), ("Agent", "password", True), ("Database", "dsn", False))
 

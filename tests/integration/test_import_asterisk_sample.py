@@ -133,7 +133,11 @@ def test_the_sample_with_its_markq_example_switched_on(root: Path, tmp_path: Pat
     config = load(result, tmp_path)
     assert config.agents["3"].name == "Bob Johnson"
     assert config.agents["1001_agents"].endpoint == "Local/1001@agents"
-    assert {a: config.agents[a].skills["markq"] for a in ("1", "2", "1000_default")} == {"1": 2, "2": 1, "1000_default": 2}
+    assert {a: config.agents[a].skills["markq"] for a in ("1", "2", "1000_default")} == {
+        "1": 2,
+        "2": 1,
+        "1000_default": 2,
+    }
 
     # Every option of [markq] is carried over, the same as ccqueue's behaviour, or noted.
     in_markq = text[text.index("\n[markq]") :]

@@ -251,7 +251,12 @@ NAMES = ["support", "sales-eu", "agent_1", "a", "9", "Support", "agent-1", "", "
 
 @pytest.mark.parametrize(
     ("kind", "annotation"),
-    [("queue", models.QueueName), ("agent", models.AgentId), ("hotline", models.HotlineNumber), ("skill", models.SkillName)],
+    [
+        ("queue", models.QueueName),
+        ("agent", models.AgentId),
+        ("hotline", models.HotlineNumber),
+        ("skill", models.SkillName),
+    ],
 )
 def test_name_patterns_agree_with_the_models(kind: str, annotation: Any) -> None:
     adapter = TypeAdapter(annotation)
@@ -300,8 +305,19 @@ def test_the_schema_is_draft_07() -> None:
 
 def test_every_model_field_is_in_the_schema_with_a_description() -> None:
     filled_in = {("Queue", "name"), ("Agent", "id")}
-    for model in (models.Asterisk, models.Ami, models.Agi, models.Http, models.Database, models.Hotline,
-                  models.Queue, models.RoutingStep, models.ReturningCustomer, models.AutoPause, models.Agent):
+    for model in (
+        models.Asterisk,
+        models.Ami,
+        models.Agi,
+        models.Http,
+        models.Database,
+        models.Hotline,
+        models.Queue,
+        models.RoutingStep,
+        models.ReturningCustomer,
+        models.AutoPause,
+        models.Agent,
+    ):
         properties = SCHEMA["$defs"][model.__name__]["properties"]
         fields = {f for f in model.model_fields if (model.__name__, f) not in filled_in}
         assert fields <= set(properties), (model.__name__, fields - set(properties))
