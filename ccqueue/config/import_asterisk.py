@@ -15,24 +15,17 @@ Rules kept here:
 - The same input gives the same bytes: no dates, no randomness, file order kept.
 - Names: a queue is renamed to ``[a-z0-9_-]+`` and an agent id (from the member's
   endpoint name) to ``[a-z0-9_]+``; every rename and every clash is a note.
+- A section's settings count as app_queue counts them: of a single setting the last
+  value wins (``music`` and ``musiconhold`` are ``musicclass``), ``member`` lines add up.
 
-Reading. pyst2's ``asterisk.config`` (0.5) groups lines into categories and splits
-``name = value`` and ``name => value`` items, keeping line numbers; that is what it
-is used for here. It does not handle template headers (``[name](!)``,
-``[name](base)``, ``[name](+)``) nor ``#include``/``#tryinclude``/``#exec`` (each
-raises ``ParseError``, which ends the parse), nor block comments (``;-- --;``),
-escaped semicolons (``\\;``) or lines without ``=``; it reads only from a file name
-and keeps the blank after ``=``. So this module prepares the lines first (comments,
-directives, headers, bad lines become notes) and resolves template inheritance
-itself, as Asterisk does: a section starts with copies of its bases' settings, in
-the order the bases are listed, followed by its own; a later value of a single
-setting wins, ``member`` lines add up.
+Reading the file (comments, ``#include``, templates and their inheritance) is
+`ccqueue.config.asterisk_conf`'s; this module starts from its sections, with the
+notes it made, and turns those notes into notes on the generated ``queues.yaml``.
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import re
 import sys
@@ -42,8 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asterisk.config  # type: ignore[import-untyped]  # pyst2 ships no type information
 import yaml
+
+from ccqueue.config.asterisk_conf import Entry, Section, parse
 
 __all__ = ["ImportAsteriskError", "ImportResult", "configure_parser", "convert", "main", "run"]
 
@@ -55,14 +49,9 @@ PASSWORD_ENV_PREFIX = "CCQUEUE_SIP_"
 # app_queue rings a member for 15 s unless ``timeout`` says otherwise; ccqueue's
 # default ring_timeout_s is the same 15 s.
 _ASTERISK_RING_TIMEOUT_S = 15
-# Includes nest at most this deep (Asterisk itself stops runaway includes too).
-_MAX_INCLUDE_DEPTH = 10
 # Skill levels run 1-5, so at most five penalty tiers keep their order.
 _MAX_TIERS = 5
 _HEADER_WIDTH = 96  # the comment lines at the top of the generated files
-
-_ESCAPED_SEMICOLON = "\ue000"  # stands in for ``\;`` while pyst2 splits comments off
-_IGNORED_SECTION = "\ue001ignored"  # lines under a header that could not be read
 
 _TRUE = frozenset({"yes", "true", "y", "t", "1", "on"})
 _FALSE = frozenset({"no", "false", "n", "f", "0", "off"})
@@ -105,7 +94,7 @@ _SAME_AS_CCQUEUE: dict[str, frozenset[str]] = {
 }
 
 
-def _same_as_ccqueue(entry: _Entry) -> bool:
+def _same_as_ccqueue(entry: Entry) -> bool:
     return entry.value.strip().lower() in _SAME_AS_CCQUEUE.get(entry.option, frozenset())
 
 
@@ -173,20 +162,18 @@ def convert(
     ``#include``s resolve in `include_dir`, and are not followed without one.
     Raises `ImportAsteriskError` when a path cannot be read.
     """
-    notes: list[_Note] = []
     if isinstance(source, os.PathLike):
         path = Path(source)
-        origin = path.name  # notes name included files relative to this one's folder
         try:
-            text = _decode(path.read_bytes(), notes, origin)
+            data = path.read_bytes()
         except OSError as exc:
             raise ImportAsteriskError(f"cannot read {path}: {exc.strerror or exc}") from exc
-        base: Path | None = path.parent
+        # Notes name the file alone, and included files relative to its folder.
+        conf = parse(data, origin=path.name, include_dir=path.parent)
     else:
-        text = source
-        base = Path(include_dir) if include_dir else None
-    lines = _Reader(notes, base).lines(text, origin, base, depth=0)
-    return _Converter(notes, origin).convert(_sections(lines, notes))
+        conf = parse(source, origin=origin, include_dir=Path(include_dir) if include_dir else None)
+    notes = [_Note(note.where, note.subject, note.text) for note in conf.notes]
+    return _Converter(notes, conf.origin).convert(conf.sections)
 
 
 # ---------------------------------------------------------------------- notes
@@ -215,224 +202,6 @@ def _in_file_order(notes: list[_Note], origin: str) -> list[_Note]:
         return rank[file], int(line) if line else float("inf")
 
     return sorted(notes, key=key)
-
-
-# ---------------------------------------------------------------------- reading
-
-
-@dataclass(frozen=True, slots=True)
-class _Line:
-    where: str  # "file:line"
-    text: str  # comments removed; ``\;`` kept as _ESCAPED_SEMICOLON
-
-
-_HEADER = re.compile(r"\[(?P<name>[^\[\]]*)\]\s*(?:\((?P<options>[^()]*)\))?")
-_DIRECTIVE = re.compile(r"#\s*(?P<kind>include|tryinclude|exec)\b\s*(?P<arg>.*)", re.IGNORECASE)
-
-
-def _read_text(path: Path, notes: list[_Note], *, shown: str) -> str | None:
-    """The file's text, or None when it cannot be read."""
-    try:
-        return _decode(path.read_bytes(), notes, shown)
-    except OSError:
-        return None
-
-
-def _decode(data: bytes, notes: list[_Note], shown: str) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        notes.append(_Note(shown, "file", "not UTF-8; read as Latin-1 (check names with accents)"))
-        return data.decode("latin-1")
-
-
-class _Reader:
-    """Lines of a file and its includes, with comments gone and headers plain."""
-
-    def __init__(self, notes: list[_Note], home: Path | None) -> None:
-        self.notes = notes
-        self.home = home  # the main file's folder; included files are named relative to it
-        self._open: list[str] = []  # files being read (as shown), to refuse include cycles
-
-    def lines(self, text: str, shown: str, base: Path | None, *, depth: int) -> list[_Line]:
-        out: list[_Line] = []
-        self._open.append(shown)
-        level = 0  # nesting of ;-- --; block comments
-        for number, raw in enumerate(text.splitlines(), 1):
-            line, level = _uncomment(raw, level)
-            line = line.strip()
-            if not line:
-                continue
-            where = f"{shown}:{number}"
-            if line.startswith("#"):
-                out.extend(self._directive(line, where, base, depth))
-            else:
-                out.append(_Line(where, line))
-        self._open.pop()
-        return out
-
-    def _directive(self, line: str, where: str, base: Path | None, depth: int) -> list[_Line]:
-        match = _DIRECTIVE.fullmatch(line)
-        if match is None:
-            self.notes.append(_Note(where, "file", f"'{line}' is not a directive Asterisk knows; ignored"))
-            return []
-        kind, arg = match["kind"].lower(), match["arg"].strip().strip('"<>').strip()
-        if kind == "exec":
-            self.notes.append(_Note(where, "file", f"#exec {arg}: not run; add what it printed by hand"))
-            return []
-        if not arg:
-            self.notes.append(_Note(where, "file", f"#{kind} without a file name; ignored"))
-            return []
-        if not os.path.isabs(arg) and base is None:
-            self.notes.append(_Note(where, "file", f"#{kind} {arg}: not followed (no folder to look in)"))
-            return []
-        pattern = arg if os.path.isabs(arg) else str((base or Path()) / arg)
-        found = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
-        out: list[_Line] = []
-        for name in found:
-            shown = self._shown(name)
-            if shown in self._open or depth >= _MAX_INCLUDE_DEPTH:
-                self.notes.append(_Note(where, "file", f"#{kind} {shown}: includes itself; not followed again"))
-                continue
-            text = _read_text(Path(name), self.notes, shown=shown)
-            if text is None:
-                if kind == "include":  # #tryinclude exists for files that may be missing
-                    self.notes.append(
-                        _Note(where, "file", f"#include {shown}: cannot be read; its settings are missing")
-                    )
-                continue
-            out.extend(self.lines(text, shown, Path(name).parent, depth=depth + 1))
-        return out
-
-    def _shown(self, name: str) -> str:
-        if self.home is None:
-            return name
-        relative = os.path.relpath(os.path.abspath(name), os.path.abspath(self.home))
-        return name if relative.startswith("..") else relative
-
-
-def _uncomment(line: str, level: int) -> tuple[str, int]:
-    """`line` without comments, and the block-comment nesting after it.
-
-    As Asterisk reads them: ``\\;`` is a semicolon, ``;--`` (not ``;---``) opens
-    a block comment, ``--;`` closes one, and any other ``;`` outside a block
-    ends the line.
-    """
-    kept: list[str] = []
-    start = 0
-    while True:
-        at = line.find(";", start)
-        if at < 0:
-            if level == 0:
-                kept.append(line[start:])
-            return "".join(kept), level
-        if at > start and line[at - 1] == "\\":
-            if level == 0:
-                kept.append(line[start : at - 1] + _ESCAPED_SEMICOLON)
-        elif line[at + 1 : at + 3] == "--" and line[at + 3 : at + 4] != "-":
-            if level == 0:
-                kept.append(line[start:at])
-            level += 1
-            start = at + 3
-            continue
-        elif level and at - 2 >= start and line[at - 2 : at] == "--":
-            level -= 1
-        elif level == 0:
-            kept.append(line[start:at])
-            return "".join(kept), level
-        start = at + 1
-
-
-class _PystConfig(asterisk.config.Config):  # type: ignore[misc]
-    """pyst2's parser fed with prepared lines rather than a file name."""
-
-    def __init__(self, lines: list[str]) -> None:
-        self.filename = None
-        self.raw_lines = lines
-        self.lines: list[Any] = []
-        self.categories: list[Any] = []
-        self.parse()
-
-
-@dataclass
-class _Entry:
-    option: str  # lower case: app_queue compares option names without case
-    value: str
-    where: str
-    template: str | None = None  # the base section it was inherited from
-
-
-@dataclass
-class _Section:
-    name: str
-    where: str
-    template: bool
-    entries: list[_Entry]
-
-
-def _sections(lines: list[_Line], notes: list[_Note]) -> list[_Section]:
-    """The sections in file order, templates resolved (templates included, marked)."""
-    prepared: list[str] = []
-    origins: list[_Line] = []
-    headers: dict[int, str | None] = {}  # index in `prepared` -> the header's options
-    seen_header = False
-    for line in lines:
-        if line.text.startswith("["):
-            match = _HEADER.fullmatch(line.text)
-            if match is None:
-                notes.append(
-                    _Note(line.where, "file", f"cannot read the section header '{line.text}'; section ignored")
-                )
-                text = f"[{_IGNORED_SECTION}]"
-            else:
-                text = f"[{match['name'].strip()}]"
-                headers[len(prepared)] = match["options"]
-            seen_header = True
-        elif "=" not in line.text:
-            notes.append(_Note(line.where, "file", f"'{line.text}' has no '='; ignored"))
-            continue
-        elif not seen_header:
-            notes.append(_Note(line.where, "file", f"'{line.text}' comes before any [section]; ignored"))
-            continue
-        else:
-            text = line.text
-        prepared.append(text)
-        origins.append(line)
-
-    sections: dict[str, _Section] = {}
-    ordered: list[_Section] = []
-    for category in _PystConfig(prepared).categories:
-        index = category.number - 1
-        where, name = origins[index].where, category.name
-        if name == _IGNORED_SECTION:
-            continue
-        own = [_entry(item, origins[item.number - 1].where) for item in category.items]
-        options = [o.strip() for o in (headers.get(index) or "").split(",") if o.strip()]
-        if "+" in options:
-            if name in sections:
-                sections[name].entries.extend(own)
-                continue
-            notes.append(
-                _Note(where, f"[{name}]", "(+) adds to a section not defined before it; read as a new section")
-            )
-        if name in sections:
-            notes.append(_Note(where, f"[{name}]", f"defined again (first at {sections[name].where}); ignored"))
-            continue
-        entries: list[_Entry] = []
-        for base in (o for o in options if o not in ("!", "+")):
-            if base not in sections:
-                notes.append(_Note(where, f"[{name}]", f"template '{base}' is not defined before it; not inherited"))
-                continue
-            entries.extend(_Entry(e.option, e.value, e.where, e.template or base) for e in sections[base].entries)
-        section = _Section(name, where, "!" in options, entries + own)
-        sections[name] = section
-        ordered.append(section)
-    return ordered
-
-
-def _entry(item: Any, where: str) -> _Entry:
-    value = str(item.value).strip().replace(_ESCAPED_SEMICOLON, ";")
-    return _Entry(str(item.name).strip().lower(), value, where)
 
 
 # ---------------------------------------------------------------------- converting
@@ -468,7 +237,7 @@ class _QueueDraft:
 _ALIASES = {"music": "musicclass", "musiconhold": "musicclass"}
 
 
-def _effective(entries: list[_Entry]) -> list[_Entry]:
+def _effective(entries: list[Entry]) -> list[Entry]:
     """The entries that count: every ``member``, and of any other setting its last value."""
     last = {_ALIASES.get(e.option, e.option): index for index, e in enumerate(entries)}
     return [
@@ -506,7 +275,7 @@ class _Converter:
 
     # -- the whole file
 
-    def convert(self, sections: list[_Section]) -> ImportResult:
+    def convert(self, sections: list[Section]) -> ImportResult:
         for section in sections:
             if section.template:
                 continue
@@ -527,7 +296,7 @@ class _Converter:
             )
         return self._result()
 
-    def _general(self, section: _Section) -> None:
+    def _general(self, section: Section) -> None:
         for entry in _effective(section.entries):
             if _same_as_ccqueue(entry):
                 continue
@@ -536,12 +305,12 @@ class _Converter:
 
     # -- one queue
 
-    def _queue(self, section: _Section) -> None:
+    def _queue(self, section: Section) -> None:
         name = self._queue_name(section)
         draft = _QueueDraft(name, {}, "ringall", [])
         self.queues[name] = draft
         subject = f"queue {name}"
-        handlers: dict[str, Callable[[_QueueDraft, _Entry, str], None]] = {
+        handlers: dict[str, Callable[[_QueueDraft, Entry, str], None]] = {
             "strategy": self._strategy,
             "timeout": self._timeout,
             "wrapuptime": self._wrapuptime,
@@ -567,7 +336,7 @@ class _Converter:
         order = ("strategy", "ring_timeout_s", "wrapup_s", "moh_class", "priority", "auto_pause")
         draft.settings = {key: settings[key] for key in order if key in settings}
 
-    def _queue_name(self, section: _Section) -> str:
+    def _queue_name(self, section: Section) -> str:
         name = _normalise(section.name, "a-z0-9_-").strip("-") or "queue"
         base, counter = name, 1
         while name in self.queues:
@@ -577,19 +346,19 @@ class _Converter:
             self.notes.append(_Note(section.where, f"queue {name}", f"renamed from [{section.name}]"))
         return name
 
-    def _not_carried(self, entry: _Entry, subject: str) -> None:
+    def _not_carried(self, entry: Entry, subject: str) -> None:
         if entry.option in _ANNOUNCEMENT_OPTIONS or entry.option.startswith("queue-"):
             reason = _ANNOUNCEMENTS
         else:
             reason = _NOT_CARRIED.get(entry.option, _NO_EQUIVALENT)
         self._note(entry, subject, f"{entry.option} = {entry.value}: not carried over: {reason}")
 
-    def _note(self, entry: _Entry, subject: str, text: str, target: str = QUEUES_FILE) -> None:
+    def _note(self, entry: Entry, subject: str, text: str, target: str = QUEUES_FILE) -> None:
         if entry.template:
             subject = f"{subject} (from template {entry.template})"
         self.notes.append(_Note(entry.where, subject, text, target))
 
-    def _strategy(self, draft: _QueueDraft, entry: _Entry, subject: str) -> None:
+    def _strategy(self, draft: _QueueDraft, entry: Entry, subject: str) -> None:
         source = entry.value.strip().lower()
         if source not in _STRATEGIES:
             # app_queue itself warns and rings everyone.
@@ -605,7 +374,7 @@ class _Converter:
         draft.strategy_source = source
         draft.settings["strategy"] = _STRATEGIES[source]
 
-    def _timeout(self, draft: _QueueDraft, entry: _Entry, subject: str) -> None:
+    def _timeout(self, draft: _QueueDraft, entry: Entry, subject: str) -> None:
         seconds = _integer(entry.value)
         if seconds is None or seconds < 0:
             self._note(entry, subject, f"timeout = {entry.value}: not a number of seconds; app_queue's 15 s kept")
@@ -614,20 +383,20 @@ class _Converter:
         else:
             draft.settings["ring_timeout_s"] = seconds
 
-    def _wrapuptime(self, draft: _QueueDraft, entry: _Entry, subject: str) -> None:
+    def _wrapuptime(self, draft: _QueueDraft, entry: Entry, subject: str) -> None:
         seconds = _integer(entry.value)
         if seconds is None or seconds < 0:
             self._note(entry, subject, f"wrapuptime = {entry.value}: not a number of seconds; app_queue's 0 kept")
         else:
             draft.settings["wrapup_s"] = seconds
 
-    def _music(self, draft: _QueueDraft, entry: _Entry, subject: str) -> None:
+    def _music(self, draft: _QueueDraft, entry: Entry, subject: str) -> None:
         if entry.value:
             draft.settings["moh_class"] = entry.value
         else:
             self._note(entry, subject, f"{entry.option} is empty; moh_class 'default' kept")
 
-    def _weight(self, draft: _QueueDraft, entry: _Entry, subject: str) -> None:
+    def _weight(self, draft: _QueueDraft, entry: Entry, subject: str) -> None:
         weight = _integer(entry.value)
         if weight is None:
             self._note(entry, subject, f"weight = {entry.value}: not a whole number; not carried over")
@@ -644,7 +413,7 @@ class _Converter:
                 "scales waiting time; its priority is app_queue's weight)",
             )
 
-    def _autopause(self, draft: _QueueDraft, entry: _Entry, subject: str) -> None:
+    def _autopause(self, draft: _QueueDraft, entry: Entry, subject: str) -> None:
         value = _canonical(entry.value)
         if value == "no":
             draft.settings.pop("auto_pause", None)
@@ -661,7 +430,7 @@ class _Converter:
             f"offer; ccqueue pauses the agent in all its queues{scope}",
         )
 
-    def _member(self, draft: _QueueDraft, entry: _Entry, subject: str) -> None:
+    def _member(self, draft: _QueueDraft, entry: Entry, subject: str) -> None:
         fields = [part.strip() for part in entry.value.split(",")]
         interface = fields[0]
         if not interface:
@@ -712,7 +481,7 @@ class _Converter:
         agent.memberships.append(membership)
         draft.members.append(membership)
 
-    def _agent_for(self, interface: str, entry: _Entry) -> _AgentDraft:
+    def _agent_for(self, interface: str, entry: Entry) -> _AgentDraft:
         if interface in self._by_interface:
             return self.agents[self._by_interface[interface]]
         endpoint = interface.split("/", 1)[1] if "/" in interface else interface
