@@ -57,6 +57,11 @@ class AsteriskTelephony:
             return ev.RingFailure.UNREACHABLE
         return ring_failure(final)
 
+    async def redirect(self, channel: str, *, context: str, exten: str, priority: str) -> None:
+        await self.ami.send(
+            {"Action": "Redirect", "Channel": channel, "Context": context, "Exten": exten, "Priority": priority}, timeout=5
+        )
+
     async def hangup(self, uniqueid: str) -> None:
         await self.ami.send({"Action": "Hangup", "Channel": uniqueid, "Cause": "16"}, timeout=5)
 

@@ -217,6 +217,9 @@ class Acd:
                 self._reconcile(event, now, out)
             case ev.DeviceStateChanged():
                 self._device_state(event, now)
+            case ev.ShutdownRequested():
+                self._shut_down(now, out)
+                return out
         self._timers(now, out)
         self._dispatch(now, out)
         return out
@@ -389,6 +392,46 @@ class Acd:
         for offer in list(self.offers.values()):
             if offer.offer_id not in e.live_uniqueids:
                 self._channel_hung_up(ev.ChannelHungUp(uniqueid=offer.offer_id, cause="gone while AMI was down"), now, out)
+
+    def _shut_down(self, now: float, out: list[cmd.Command]) -> None:
+        """Stopping: no caller is left in silence and no record is left open.
+
+        Waiting callers go back to the dialplan's apology (``hotline`` priority
+        ``unavailable``) and are recorded as failed; ringing legs are hung up. Connected
+        calls go on in Asterisk without us: their summary says answered, end unknown.
+        Every agent's current state is closed as an interval.
+        """
+        for call in list(self.calls.values()):
+            if call.state is CallState.CONNECTED:
+                call.outcome = CallOutcome.ANSWERED
+                self._event(call, "call_unfollowed", now, out, reason="ccqueue stopped during the call")
+                self._summary(call, out)
+                continue
+            if call.state is CallState.OFFERING:
+                self._withdraw_offers(call, now, out, kind="offer_cancelled", reason="ccqueue stopping")
+            elif call.state is CallState.WAITING:
+                self.router.dequeue(call.call_id)
+            out.append(
+                cmd.RedirectCaller(
+                    call_id=call.call_id, channel=call.channel, context="hotline", exten=call.hotline, priority="unavailable"
+                )
+            )
+            self._end_call(call, CallOutcome.FAILED, now, out, reason="ccqueue stopping")
+        for agent in self.agents.values():
+            if agent.state is not AgentState.LOGGED_OUT:
+                agent.interval_seq += 1
+                out.append(
+                    cmd.Write(
+                        record=AgentStateRecord(
+                            interval_id=f"{agent.agent_id}:{agent.interval_seq}",
+                            agent_id=agent.agent_id,
+                            state=agent.state.value,
+                            reason=agent.reason,
+                            started_at=agent.since,
+                            ended_at=now,
+                        )
+                    )
+                )
 
     def _end_call(self, call: Call, outcome: CallOutcome, now: float, out: list[cmd.Command], *, reason: str) -> None:
         call.state = CallState.ENDED

@@ -67,6 +67,17 @@ class AnswerClaim:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RedirectCaller:
+    """Move a caller out of its AGI session to a dialplan location (at once, even mid-prompt)."""
+
+    call_id: str
+    channel: str
+    context: str
+    exten: str
+    priority: str  # a number or a label
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NotifyAgentPaused:
     """The core paused an agent by itself (missed calls): tell people."""
 
@@ -82,5 +93,5 @@ class Write:
 
 
 Command = (
-    PlayToCaller | HoldCaller | ReleaseCaller | OriginateAgent | HangupChannel | AnswerClaim | NotifyAgentPaused | Write
+    PlayToCaller | HoldCaller | ReleaseCaller | OriginateAgent | HangupChannel | AnswerClaim | RedirectCaller | NotifyAgentPaused | Write
 )

@@ -129,6 +129,11 @@ class DeviceStateChanged:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ShutdownRequested:
+    """ccqueue is stopping: hand waiting callers back to the dialplan, close the records."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AsteriskReconnected:
     """The AMI link came back; live channels are listed so the core can reconcile."""
 
@@ -144,5 +149,6 @@ Event = (
     | OfferClaimed
     | AgentRequested
     | AsteriskReconnected
+    | ShutdownRequested
     | DeviceStateChanged
 )

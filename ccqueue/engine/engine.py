@@ -35,6 +35,7 @@ class Telephony(Protocol):
 
     async def originate_agent(self, command: cmd.OriginateAgent) -> ev.RingFailure | None: ...
     async def hangup(self, uniqueid: str) -> None: ...
+    async def redirect(self, channel: str, *, context: str, exten: str, priority: str) -> None: ...
 
 
 class Callers(Protocol):
@@ -71,6 +72,7 @@ class Engine:
         self._inbox: asyncio.Queue[_Envelope] = asyncio.Queue()
         self._tasks: asyncio.TaskGroup | None = None
         self.events_handled = 0
+        self._pending: set[asyncio.Task[None]] = set()  # commands still talking to Asterisk
 
     # --- for adapters ------------------------------------------------------------
 
@@ -131,6 +133,9 @@ class Engine:
                 case cmd.OriginateAgent():
                     log.info("agent_offered", call_id=command.call_id, agent=command.agent_id, offer_id=command.offer_id)
                     self._spawn(self._originate(command))
+                case cmd.RedirectCaller():
+                    log.info("caller_redirected", call_id=command.call_id, to=f"{command.context},{command.exten},{command.priority}")
+                    self._spawn(self._redirect(command))
                 case cmd.HangupChannel():
                     log.info("channel_hangup_requested", uniqueid=command.uniqueid, reason=command.reason)
                     self._spawn(self._hangup(command.uniqueid))
@@ -143,7 +148,9 @@ class Engine:
         if self._tasks is None:  # not running (unit tests drive _handle directly)
             coro.close()
             return
-        self._tasks.create_task(coro)
+        task = self._tasks.create_task(coro)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     async def _originate(self, command: cmd.OriginateAgent) -> None:
         try:
@@ -153,6 +160,19 @@ class Engine:
             return
         if failure is not None:
             self.post(ev.OfferFailed(offer_id=command.offer_id, failure=failure))
+
+    async def _redirect(self, command: cmd.RedirectCaller) -> None:
+        try:
+            await self._telephony.redirect(command.channel, context=command.context, exten=command.exten, priority=command.priority)
+        except Exception as exc:
+            log.warning("redirect_failed", call_id=command.call_id, error=str(exc))
+
+    async def shut_down(self, timeout: float = 5.0) -> None:
+        """Let the core close every call and agent state, and wait for what it asked of Asterisk."""
+        async with asyncio.timeout(timeout):
+            await self.ask(ev.ShutdownRequested())
+            while self._pending:
+                await asyncio.sleep(0.02)
 
     async def _hangup(self, uniqueid: str) -> None:
         try:

@@ -183,3 +183,25 @@ async def test_daemon_down_caller_hears_apology_not_dead_air(daemon: Daemon, pro
     assert played["AppData"] == "ccqueue/unavailable"
     await probe.wait_for(match(Event="Hangup", Uniqueid=f"{caller}-hl"), timeout=15, since=mark)
     assert await fetch(daemon.dsn, "select 1 from calls") == []
+
+
+async def test_stopping_ccqueue_hands_waiting_caller_to_the_apology_and_closes_the_record(
+    daemon: Daemon, probe: AmiProbe
+) -> None:
+    login(daemon, "agent3")
+    daemon.http("POST", "/api/agents/agent3/pause", {"reason": "meeting"})
+    mark = len(probe.events)
+    caller = await probe.call_hotline(caller="+15550107")
+    await probe.wait_for(match(Event="MusicOnHoldStart", Uniqueid=f"{caller}-hl"), timeout=15, since=mark, what="music on hold")
+    await asyncio.to_thread(daemon.stop)  # SIGTERM: a graceful stop
+    played = await probe.wait_for(
+        lambda m: match(Event="Newexten", Uniqueid=f"{caller}-hl", Application="Playback")(m),
+        timeout=10, since=mark, what="the apology after ccqueue stopped",
+    )
+    assert played["AppData"] == "ccqueue/unavailable"
+    rows = await fetch(daemon.dsn, "select outcome, ended_at from calls where caller = $1", "+15550107")
+    assert [(r["outcome"], r["ended_at"] is not None) for r in rows] == [("failed", True)]
+    kinds = [r["kind"] for r in await fetch(daemon.dsn, "select kind from call_events order by at, seq")]
+    assert kinds[-1] == "call_ended"
+    intervals = await fetch(daemon.dsn, "select state, reason from agent_state_intervals where agent_id = 'agent3' order by started_at")
+    assert [(r["state"], r["reason"]) for r in intervals] == [("available", None), ("paused", "meeting")]

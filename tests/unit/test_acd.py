@@ -373,3 +373,21 @@ def test_busy_or_unregistered_phone_is_not_offered_calls() -> None:
     assert acd.calls["c1"].state is CallState.WAITING  # nobody can take it now
     (again,) = of(cmd.OriginateAgent, acd.handle(ev.DeviceStateChanged(device="PJSIP/a1", state="NOT_INUSE"), 5.0))
     assert again.agent_id == "a1"
+
+
+def test_shutdown_hands_waiting_callers_to_the_apology_and_closes_every_record() -> None:
+    acd = make_acd(agents=2)
+    login(acd, "a1", 0.0)
+    (offer,) = of(cmd.OriginateAgent, arrive(acd, 1, 1.0))
+    acd.handle(ev.OfferClaimed(offer_id=offer.offer_id), 2.0)  # c1 connected to a1
+    login(acd, "a2", 3.0)
+    acd.handle(ev.AgentRequested(agent_id="a2", action=ev.AgentAction.PAUSE, reason="x"), 3.5)
+    arrive(acd, 2, 4.0)  # c2 waits
+    out = acd.handle(ev.ShutdownRequested(), 10.0)
+    (redirect,) = of(cmd.RedirectCaller, out)
+    assert (redirect.call_id, redirect.context, redirect.exten, redirect.priority) == ("c2", "hotline", "100", "unavailable")
+    summaries = {r.call_id: r for r in records(CallRecord, out)}
+    assert summaries["c2"].outcome is CallOutcome.FAILED and summaries["c2"].ended_at == 10.0
+    assert summaries["c1"].outcome is CallOutcome.ANSWERED and summaries["c1"].ended_at is None
+    intervals = {(i.agent_id, i.state, i.ended_at) for i in records(AgentStateRecord, out)}
+    assert intervals == {("a1", "on_call", 10.0), ("a2", "paused", 10.0)}

@@ -36,6 +36,9 @@ class RecordingTelephony:
     async def hangup(self, uniqueid: str) -> None:
         return None
 
+    async def redirect(self, channel: str, *, context: str, exten: str, priority: str) -> None:
+        return None
+
 
 class Records:
     def __init__(self) -> None:
