@@ -249,7 +249,7 @@ class Acd:
         self.calls[e.call_id] = call
         self._by_uniqueid[e.uniqueid] = e.call_id
         self._event(call, "call_arrived", now, out, caller=e.caller, hotline=e.hotline, channel=e.channel)
-        if hotline is None or queue not in self.settings.queues:
+        if hotline is None or queue is None or queue not in self.settings.queues:
             self._end_call(call, CallOutcome.REFUSED, now, out, reason="no queue for this hotline")
             out.append(cmd.ReleaseCaller(call_id=call.call_id, sound=self.settings.refusal_sound, reason="unknown hotline"))
             return
@@ -616,7 +616,8 @@ class Acd:
         override = self.settings.agents[agent_id].wrapup_s
         if override is not None:
             return override
-        return self.settings.queues[queue].wrapup_s if queue in self.settings.queues else 0.0
+        settings = self.settings.queues.get(queue or "")
+        return settings.wrapup_s if settings is not None else 0.0
 
     def _queue_of_agent(self, agent_id: str) -> QueueSettings:
         queues = self.settings.agents[agent_id].queues
