@@ -109,9 +109,9 @@ def _message(item: ErrorDetails, path: KeyPath) -> str:
     return f"{item['msg']} (got {describe_value(value, reveal=reveal)})"
 
 
-def known_keys(path: KeyPath) -> tuple[str, ...]:
-    """The keys an administrator may write in the mapping at `path`."""
-    annotation: object = Config
+def known_keys(path: KeyPath, *, root: type[BaseModel] = Config) -> tuple[str, ...]:
+    """The keys an administrator may write in the mapping at `path` below `root`."""
+    annotation: object = root
     for part in path:
         model = _model_in(annotation)
         if model is not None:

@@ -140,6 +140,8 @@ class Acd:
         self._by_endpoint = {a.endpoint: a.agent_id for a in settings.agents.values()}
         # (queue, caller number) -> (agent, when their last call ended), oldest first
         self._recent: dict[tuple[str, str], tuple[str, float]] = {}
+        # How far back any queue looks for a returning customer; older entries are dropped.
+        self._recent_horizon = max((q.returning_window_s or 0.0 for q in settings.queues.values()), default=0.0)
         self._timers_heap: list[tuple[float, int, str, str]] = []
         self._timer_seq = 0
         for agent in settings.agents.values():
@@ -278,10 +280,9 @@ class Acd:
     def _returning(self, call: Call, settings: QueueSettings, now: float) -> tuple[str | None, float | None]:
         """The agent this caller spoke to recently, if the queue prefers them, and until when."""
         window = settings.returning_window_s
-        horizon = max((q.returning_window_s or 0.0 for q in self.settings.queues.values()), default=0.0)
         while self._recent:  # forget what no queue's window reaches any more (oldest first)
             key, (_, ended) = next(iter(self._recent.items()))
-            if ended >= now - horizon:
+            if ended >= now - self._recent_horizon:
                 break
             del self._recent[key]
         if window is None or not call.caller:

@@ -17,7 +17,6 @@ Rules kept here:
 from __future__ import annotations
 
 import math
-import types
 import typing
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ccqueue.config.models import Agent, AgentId, Ami, Asterisk, Config, Hotline, Queue, QueueName, SkillLevels
 from ccqueue.config.problems import describe_value, did_you_mean, dotted
+from ccqueue.config.translate import known_keys
 from ccqueue.core.acd import AcdSettings
 from ccqueue.engine.settings import acd_settings
 
@@ -186,7 +186,7 @@ class _Problems:
         if kind == "missing":
             self.add(where, "this key is required")
         elif kind == "extra_forbidden":
-            self.add(where, f"unknown key '{loc[-1]}'{did_you_mean(str(loc[-1]), _keys_at(model, loc[:-1]))}")
+            self.add(where, f"unknown key '{loc[-1]}'{did_you_mean(str(loc[-1]), known_keys(loc[:-1], root=model))}")
         elif kind in ("model_type", "dict_type", "mapping_type", "model_attributes_type"):
             self.add(where, f"expected a mapping, got {describe_value(item.get('input'))}")
         elif kind in ("list_type", "tuple_type"):
@@ -195,34 +195,6 @@ class _Problems:
             self.add(where, str(item.get("ctx", {}).get("error", item["msg"])))
         else:
             self.add(where, f"{item['msg']} (got {describe_value(item.get('input'))})")
-
-
-def _keys_at(model: type[BaseModel], loc: KeyPath) -> tuple[str, ...]:
-    """The keys allowed in the mapping at ``loc`` inside ``model``, for suggestions."""
-    annotation: object = model
-    for part in loc:
-        inner = _model_in(annotation)
-        if inner is not None:
-            field_info = inner.model_fields.get(str(part))
-            if field_info is None:
-                return ()
-            annotation = field_info.annotation
-            continue
-        args = typing.get_args(annotation)
-        annotation = args[-1] if args else None
-    inner = _model_in(annotation)
-    return tuple(inner.model_fields) if inner is not None else ()
-
-
-def _model_in(annotation: object) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if typing.get_origin(annotation) in (typing.Annotated, typing.Union, types.UnionType):
-        for arg in typing.get_args(annotation):
-            found = _model_in(arg)
-            if found is not None:
-                return found
-    return None
 
 
 def parse_scenario(data: object) -> Scenario:

@@ -8,6 +8,7 @@ phones live for the session; each test gets a fresh database and a fresh daemon.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import socket
@@ -114,11 +115,12 @@ def e2e_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
-def asterisk(e2e_config: Path) -> Iterator[AsteriskSandbox]:
-    sandbox = AsteriskSandbox(
-        f"e2e-{os.getpid()}", e2e_config, ami_port=AMI_PORT, sip_port=SIP_PORT, agi_port=AGI_PORT, rtp_ports=(RTP_BASE, RTP_BASE + 799)
-    )
+@contextlib.contextmanager
+def running_asterisk(
+    name: str, config: Path, *, ami: int, sip: int, agi: int, rtp: tuple[int, int]
+) -> Iterator[AsteriskSandbox]:
+    """An Asterisk instance of this run's own, configured from ``config``, removed afterwards."""
+    sandbox = AsteriskSandbox(f"{name}-{os.getpid()}", config, ami_port=ami, sip_port=sip, agi_port=agi, rtp_ports=rtp)
     sandbox.build()
     sandbox.configure()
     sandbox.start()
@@ -127,6 +129,14 @@ def asterisk(e2e_config: Path) -> Iterator[AsteriskSandbox]:
     finally:
         sandbox.stop()
         sandbox.destroy()  # the instance's folder in the sandbox root
+
+
+@pytest.fixture(scope="session")
+def asterisk(e2e_config: Path) -> Iterator[AsteriskSandbox]:
+    with running_asterisk(
+        "e2e", e2e_config, ami=AMI_PORT, sip=SIP_PORT, agi=AGI_PORT, rtp=(RTP_BASE, RTP_BASE + 799)
+    ) as sandbox:
+        yield sandbox
 
 
 @pytest.fixture(scope="session")

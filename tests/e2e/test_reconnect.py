@@ -7,7 +7,6 @@ This test has an Asterisk instance of its own, so restarting it disturbs no othe
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ccqueue.devtools.sandbox import AsteriskSandbox
-from tests.e2e.conftest import AMI_SECRET, AMI_USER, Daemon, free_block, wait_row, write_config
+from tests.e2e.conftest import AMI_SECRET, AMI_USER, Daemon, free_block, running_asterisk, wait_row, write_config
 from tests.support.probe import AmiProbe, match
 
 pytestmark = pytest.mark.e2e
@@ -34,17 +33,8 @@ def waiting(daemon: Daemon) -> int:
 def own_asterisk(tmp_path: Path) -> Iterator[AsteriskSandbox]:
     config = tmp_path / "config"
     write_config(config, ami=AMI, agi=AGI, http=HTTP)
-    sandbox = AsteriskSandbox(
-        f"reconnect-{os.getpid()}", config, ami_port=AMI, sip_port=SIP, agi_port=AGI, rtp_ports=(RTP, RTP + 199)
-    )
-    sandbox.build()
-    sandbox.configure()
-    sandbox.start()
-    try:
+    with running_asterisk("reconnect", config, ami=AMI, sip=SIP, agi=AGI, rtp=(RTP, RTP + 199)) as sandbox:
         yield sandbox
-    finally:
-        sandbox.stop()
-        sandbox.destroy()
 
 
 async def test_ami_reconnects_after_asterisk_restart_and_dropped_calls_are_recorded(
