@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ccqueue.core.records import Record
+from ccqueue.core.records import CallbackRecord, Record
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -18,6 +18,69 @@ class PlayToCaller:
 
     call_id: str
     sound: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Prompt:
+    """One piece of an announcement: a sound file, or a number or digits said aloud."""
+
+    kind: str  # "sound" | "number" | "digits"
+    value: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnnounceToCaller:
+    """Tell a waiting caller something (position, wait, a periodic message) in their language.
+
+    Cut at once when an agent takes the call: the agent's Bridge() ends the prompt.
+    """
+
+    call_id: str
+    prompts: tuple[Prompt, ...]
+    language: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunIvr:
+    """Take the caller through the hotline's IVR tree from ``entry`` (the adapter runs it
+    and reports back with CallProgressed, CallRouted, CallFinished or CallbackRequested)."""
+
+    call_id: str
+    entry: str
+    language: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfferCallback:
+    """Offer the caller a callback to ``number`` (read back, confirm or key another).
+
+    Accepted: the adapter posts CallbackRequested with this call_id. Declined: it posts
+    CallbackDeclined; a caller not in line (``release_if_declined``) is then released.
+    """
+
+    call_id: str
+    number: str  # the caller's own number ('' when withheld: the caller must key one)
+    language: str
+    release_if_declined: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordMessage:
+    """Let the caller leave a message, recorded to ``path`` (without extension), then hang up."""
+
+    call_id: str
+    path: str
+    max_s: float
+    language: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackQueued:
+    """The answer to a CallbackRequested: the callback that holds this number's place."""
+
+    callback: CallbackRecord
+    duplicate: bool  # True: one was already pending for this number and queue
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,8 +125,10 @@ class AnswerClaim:
     """Answer an agent leg's claim: bridge it to ``caller_channel``, or refuse."""
 
     offer_id: str
-    caller_channel: str | None  # None: refused, the agent leg plays a beep and hangs up
+    caller_channel: str | None  # None: refused (or a callback), see dial
     reason: str
+    dial: str | None = None  # a callback: the agent leg dials this (the customer) itself
+    callback_number: str | None = None  # said to the agent before dialling
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,5 +158,21 @@ class Write:
 
 
 Command = (
-    PlayToCaller | HoldCaller | ReleaseCaller | OriginateAgent | HangupChannel | AnswerClaim | RedirectCaller | NotifyAgentPaused | Write
+    PlayToCaller
+    | HoldCaller
+    | ReleaseCaller
+    | OriginateAgent
+    | HangupChannel
+    | AnswerClaim
+    | RedirectCaller
+    | NotifyAgentPaused
+    | Write
+    | AnnounceToCaller
+    | RunIvr
+    | OfferCallback
+    | RecordMessage
+    | CallbackQueued
 )
+
+CALLER_COMMANDS = (PlayToCaller, HoldCaller, ReleaseCaller, AnnounceToCaller, RunIvr, OfferCallback, RecordMessage)
+"""Commands carried out by the caller's own FastAGI session, in order."""

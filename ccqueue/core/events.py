@@ -8,7 +8,11 @@ boundary and rejects what is incomplete.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ccqueue.core.records import CallbackRecord
 
 
 def _require(**fields: str) -> None:
@@ -140,6 +144,140 @@ class AsteriskReconnected:
     live_uniqueids: frozenset[str]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallProgressed:
+    """A step the caller took outside the queue (an IVR node, a key pressed): timeline only."""
+
+    call_id: str
+    kind: str  # snake_case: "ivr_node", "ivr_key", "crm_lookup", ...
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require(call_id=self.call_id, kind=self.kind)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallRouted:
+    """The IVR hands its caller to a queue (admission rules apply as for a direct call)."""
+
+    call_id: str
+    queue: str
+    priority: int | None = None  # None: the queue's own
+    language: str | None = None  # None: keep the call's language
+    preferred_agent: str | None = None  # e.g. the account manager a CRM named
+    attributes: Mapping[str, str] = field(default_factory=dict)  # IVR variables, kept with the call
+
+    def __post_init__(self) -> None:
+        _require(call_id=self.call_id, queue=self.queue)
+
+
+class Finish(enum.Enum):
+    SELF_SERVICE = "self_service"  # the IVR served the caller and hung up
+    VOICEMAIL = "voicemail"  # the caller left a message
+    TRANSFERRED = "transferred"  # sent to an extension or an outside number
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallFinished:
+    """The IVR ended the call itself (not in a queue)."""
+
+    call_id: str
+    finish: Finish
+    reason: str = ""
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require(call_id=self.call_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallerPressed:
+    """A waiting caller pressed a key (during music on hold or an announcement)."""
+
+    call_id: str
+    digit: str
+
+    def __post_init__(self) -> None:
+        _require(call_id=self.call_id, digit=self.digit)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackRequested:
+    """A callback is asked for: by a waiting caller (``call_id``: it keeps that call's
+    place), by the IVR, or through the API (optionally for a window of time).
+
+    ``number`` is already validated and normalised (E.164) by the adapter; the core
+    checks it against the allowed patterns again before any dial.
+    """
+
+    callback_id: str
+    number: str
+    queue: str | None = None  # None: the queue of call_id
+    call_id: str | None = None
+    not_before: float | None = None
+    not_after: float | None = None
+
+    def __post_init__(self) -> None:
+        _require(callback_id=self.callback_id, number=self.number)
+        if self.queue is None and self.call_id is None:
+            raise ValueError("a callback needs a queue or the call it comes from")
+        if self.not_before is not None and self.not_after is not None and self.not_after <= self.not_before:
+            raise ValueError("not_after must come after not_before")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackDeclined:
+    """The caller did not take the callback offered (no key, or another key)."""
+
+    call_id: str
+
+    def __post_init__(self) -> None:
+        _require(call_id=self.call_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackCancelled:
+    callback_id: str
+
+    def __post_init__(self) -> None:
+        _require(callback_id=self.callback_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbacksRestored:
+    """At start-up: the callbacks still open in the database, to be queued again."""
+
+    callbacks: tuple[CallbackRecord, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialEnded:
+    """A Dial() from a channel we know ended (AMI DialEnd): for a callback, the agent leg
+    dialled the customer and got ``status`` (ANSWER, BUSY, NOANSWER, CONGESTION, ...)."""
+
+    uniqueid: str
+    status: str
+
+    def __post_init__(self) -> None:
+        _require(uniqueid=self.uniqueid, status=self.status)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SurveyAnswered:
+    """The caller stayed on after the agent hung up and answered the survey."""
+
+    call_id: str
+    rating: int | None  # 1..5, None: not answered
+    recommend: int | None  # 0..10, None: not answered
+
+    def __post_init__(self) -> None:
+        _require(call_id=self.call_id)
+        if self.rating is not None and not 1 <= self.rating <= 5:
+            raise ValueError(f"rating is 1..5, got {self.rating}")
+        if self.recommend is not None and not 0 <= self.recommend <= 10:
+            raise ValueError(f"recommend is 0..10, got {self.recommend}")
+
+
 Event = (
     CallArrived
     | ChannelHungUp
@@ -151,4 +289,14 @@ Event = (
     | AsteriskReconnected
     | ShutdownRequested
     | DeviceStateChanged
+    | CallProgressed
+    | CallRouted
+    | CallFinished
+    | CallerPressed
+    | CallbackRequested
+    | CallbackDeclined
+    | CallbackCancelled
+    | CallbacksRestored
+    | DialEnded
+    | SurveyAnswered
 )

@@ -26,6 +26,11 @@ class CallOutcome(enum.Enum):
     ABANDONED = "abandoned"  # the caller hung up before an agent was bridged
     REFUSED = "refused"  # not admitted (queue closed, unknown queue, full)
     FAILED = "failed"  # ended by an error of ours or of Asterisk's
+    OVERFLOWED = "overflowed"  # left the queue for a destination outside ccqueue's queues
+    CALLBACK = "callback"  # the caller hung up with a callback booked in its place
+    VOICEMAIL = "voicemail"  # the caller left a message
+    SELF_SERVICE = "self_service"  # the IVR served the caller
+    TRANSFERRED = "transferred"  # the IVR sent the caller to an extension or number
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,4 +84,51 @@ class AgentStateRecord:
     ended_at: float
 
 
-Record = CallEventRecord | CallRecord | AgentStateRecord
+class CallbackStatus(enum.Enum):
+    PENDING = "pending"  # waiting for its turn (or its window, or its next attempt)
+    DIALING = "dialing"  # an agent has been reserved or is calling the customer
+    COMPLETED = "completed"  # the customer answered the agent's call
+    FAILED = "failed"  # every attempt went unanswered
+    EXPIRED = "expired"  # its time ran out before it could be made
+    CANCELLED = "cancelled"  # cancelled through the API
+
+    @property
+    def open(self) -> bool:
+        return self in (CallbackStatus.PENDING, CallbackStatus.DIALING)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackRecord:
+    """A callback, rewritten as it progresses (``version`` grows, as for ``CallRecord``)."""
+
+    callback_id: str
+    version: int
+    queue: str
+    number: str  # E.164
+    status: CallbackStatus
+    requested_at: float
+    place_at: float  # its place in line: the arrival time of the call it came from
+    not_before: float | None
+    expires_at: float
+    attempts: int
+    next_attempt_at: float | None
+    call_id: str | None  # the call it came from
+    agent: str | None  # the agent of the last attempt
+    result: str | None  # the last attempt's dial status (ANSWER, BUSY, NOANSWER, ...)
+
+    def __post_init__(self) -> None:
+        if self.version < 1:
+            raise ValueError(f"version starts at 1, got {self.version}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SurveyRecord:
+    """A caller's answers to the post-call survey (None: not answered)."""
+
+    call_id: str
+    rating: int | None  # 1..5
+    recommend: int | None  # 0..10
+    at: float
+
+
+Record = CallEventRecord | CallRecord | AgentStateRecord | CallbackRecord | SurveyRecord
