@@ -43,3 +43,16 @@ class InternalError(CcqueueError):
     """Our own fault: a state the core should never reach."""
 
     error_id = "internal"
+
+
+class UnknownCallback(RequestError):
+    error_id = "callback-unknown"
+
+    def __init__(self, callback_id: str) -> None:
+        super().__init__(f"no open callback {callback_id!r}", callback_id=callback_id)
+
+
+class CallbackRefused(RequestError):
+    """A callback that cannot be taken: no such queue, callbacks not set up, number not allowed."""
+
+    error_id = "callback-refused"

@@ -445,6 +445,10 @@ class Router:
         """The calls waiting in ``queue``, first in line first (rule 2)."""
         return [key[2] for key in heapq.merge(*self._queue(queue).buckets())]
 
+    def has(self, call_id: str) -> bool:
+        """Whether the call waits in a queue (not yet assigned, not dequeued)."""
+        return call_id in self._calls
+
     def position(self, call_id: str) -> int:
         """The call's place in its queue, 1 for the first in line."""
         call = self._call(call_id)

@@ -37,15 +37,12 @@ from dataclasses import dataclass
 from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
 from ccqueue.core.acd import Acd, CallState
-from ccqueue.core.agent_state import AgentState
-from ccqueue.core.ewt import Rival, WaitEstimator
 from ccqueue.sim.scenario import Distribution, Scenario
 
 __all__ = ["CallRow", "Simulation"]
 
 # Event kinds, in no particular order; the heap orders by time and then by ``seq``.
 _ARRIVE, _LOGIN, _LOGOUT, _CLAIM, _RING_OUT, _TALK_END, _PATIENCE = range(7)
-_NOT_SERVING = (AgentState.LOGGED_OUT, AgentState.PAUSED)
 # When draining, stop anyway this long after the end of the day: a queue nobody serves
 # and nobody leaves never empties.
 _DRAIN_LIMIT_S = 86_400.0
@@ -71,6 +68,7 @@ class CallRow:
     ended_at: float | None = None  # when the answered call ended
     agent_id: str | None = None
     patience_s: float = math.inf
+    refused: bool = False  # not admitted to the queue (admission limits)
 
     @property
     def wait_s(self) -> float | None:
@@ -100,10 +98,9 @@ def _sampler(dist: Distribution, rng: random.Random) -> Callable[[], float]:
 class Simulation:
     """One run of one scenario. ``run()`` once, then read ``rows``."""
 
-    def __init__(self, scenario: Scenario, *, estimator: WaitEstimator | None = None) -> None:
+    def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
         self.acd = Acd(scenario.settings, seed=scenario.seed)
-        self.estimator = estimator or WaitEstimator()
         self.holdtime: dict[str, float] = dict.fromkeys(scenario.settings.queues, 0.0)
         self.rows: dict[str, CallRow] = {}
         self.now = 0.0
@@ -114,19 +111,6 @@ class Simulation:
         self._talk = _sampler(scenario.handle_time, random.Random(f"{seed}:handle"))
         self._patience = _sampler(scenario.patience, random.Random(f"{seed}:patience")) if scenario.patience else None
         self._offers: dict[str, _Offer] = {}
-        self._members = {
-            queue: [a.agent_id for a in scenario.settings.agents.values() if queue in a.queues]
-            for queue in scenario.settings.queues
-        }
-        queues = scenario.settings.queues
-        # Per queue, the other queues whose callers wait for some of its agents and go
-        # first (routing rule 2: a higher or equal priority), with the agents shared.
-        self._rivals: dict[str, list[tuple[str, list[str]]]] = {queue: [] for queue in queues}
-        for queue, mine in self._members.items():
-            for other, theirs in self._members.items():
-                shared = [agent_id for agent_id in mine if agent_id in theirs]
-                if other != queue and shared and queues[other].priority >= queues[queue].priority:
-                    self._rivals[queue].append((other, shared))
         self._unsettled = 0  # callers neither answered nor gone
         self._calls = 0
 
@@ -190,11 +174,6 @@ class Simulation:
             row = self.rows[arg]
             row.ended_at = now
             self._apply(acd.handle(ev.ChannelHungUp(uniqueid=row.uniqueid, cause="normal clearing"), now))
-            # The agent was held from the offer to the end of the wrap-up that starts now;
-            # the engine knows that wrap-up when the call ends.
-            assert row.agent_id is not None
-            held = now - row.offered_at + self._wrapup_s(row.agent_id, row.queue)
-            self.estimator.call_ended(row.queue, handle_s=held, now=now)
         elif kind == _PATIENCE:
             call = acd.calls.get(arg)
             if call is None or call.state not in (CallState.WAITING, CallState.OFFERING):
@@ -202,7 +181,6 @@ class Simulation:
             row = self.rows[arg]
             row.abandoned_at = now
             self._unsettled -= 1
-            self.estimator.call_abandoned(row.queue, waited_s=now - row.arrived_at, now=now)
             self._apply(acd.handle(ev.ChannelHungUp(uniqueid=row.uniqueid, cause="caller gave up"), now))
         elif kind == _LOGIN:
             self._apply(acd.handle(ev.AgentRequested(agent_id=arg, action=ev.AgentAction.LOGIN), now))
@@ -232,9 +210,6 @@ class Simulation:
         call_id, uniqueid = f"c{n}", f"u{n}"
         row = self.rows[call_id] = CallRow(call_id=call_id, queue=queue, uniqueid=uniqueid, arrived_at=now)
         self._unsettled += 1
-        # What the engine would know at this moment, before the core places the caller.
-        rivals = self._tell_staffing(queue)
-        ahead = acd.router.waiting(queue)
         self._apply(
             acd.handle(
                 ev.CallArrived(
@@ -248,54 +223,18 @@ class Simulation:
             )
         )
         call = acd.calls.get(call_id)
-        waiting = call is not None and call.state is CallState.WAITING and row.answered_at is None
-        row.position = acd.router.position(call_id) if waiting else ahead + 1
-        estimate = self.estimator.estimate(queue, row.position, now, rivals=rivals)
-        row.ewt_s, row.ewt_low_s, row.ewt_high_s = estimate.seconds, estimate.low, estimate.high
-        row.ewt_confident = estimate.confident
+        estimate = call.ewt_at_entry if call is not None else None
+        if estimate is None:  # refused at the door: no wait was promised
+            self._unsettled -= 1
+            row.refused = True
+        else:
+            row.ewt_s, row.ewt_low_s, row.ewt_high_s = estimate.seconds, estimate.low, estimate.high
+            row.ewt_confident = estimate.confident
         row.holdtime_s = self.holdtime[queue]
         if self._patience is not None:
             row.patience_s = self._patience()
             self._push(now + row.patience_s, _PATIENCE, call_id)
         self._next_arrival(queue, now)
-
-    def _tell_staffing(self, queue: str) -> list[Rival]:
-        """Tell the estimator who serves ``queue`` and its rivals; return the rivals.
-
-        At equal priority every rival caller already waiting goes first: it has waited
-        longer than one who just arrived (routing rule 2).
-        """
-        now = self.now
-        agents = self.acd.agents
-
-        def serving(agent_id: str) -> bool:
-            status = agents[agent_id]
-            # Away, or leaving: a pause or log-out waits for the agent's call to end.
-            return status.state not in _NOT_SERVING and status.deferred is None
-
-        def tell(name: str) -> None:
-            present = busy = 0
-            for agent_id in self._members[name]:
-                if serving(agent_id):
-                    present += 1
-                    status = agents[agent_id]
-                    busy += status.state is not AgentState.AVAILABLE or status.missed_until > now
-            self.estimator.staffing(name, agents=present, busy=busy, now=now)
-
-        tell(queue)
-        rivals = []
-        priority = self.scenario.settings.queues[queue].priority
-        for other, shared in self._rivals[queue]:
-            tell(other)
-            rivals.append(
-                Rival(
-                    queue=other,
-                    waiting=self.acd.router.waiting(other),
-                    shared=sum(1 for agent_id in shared if serving(agent_id)),
-                    overtakes=self.scenario.settings.queues[other].priority > priority,
-                )
-            )
-        return rivals
 
     # ------------------------------------------------------------------ commands
 
@@ -329,12 +268,7 @@ class Simulation:
         row.agent_id = offer.agent_id
         self._unsettled -= 1
         wait = now - row.arrived_at
-        self.estimator.call_answered(row.queue, waited_s=wait, rang_s=now - offer.offered_at, now=now)
         held = self.holdtime[row.queue]
         self.holdtime[row.queue] = (3 * held + wait) / 4
         row.offered_at = offer.offered_at
         self._push(now + self._talk(), _TALK_END, offer.call_id)
-
-    def _wrapup_s(self, agent_id: str, queue: str) -> float:
-        own = self.scenario.settings.agents[agent_id].wrapup_s
-        return own if own is not None else self.scenario.settings.queues[queue].wrapup_s
