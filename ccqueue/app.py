@@ -27,7 +27,10 @@ from ccqueue.engine.engine import Engine
 from ccqueue.engine.settings import acd_settings
 from ccqueue.http.app import build_app
 from ccqueue.metrics import Metrics, StateCollector
+from ccqueue.core.errors import CallbackRefused
+from ccqueue.numbers import check_allowed, normalize
 from ccqueue.store import RecordWriter
+from ccqueue.store.restore import CallbacksNotRestored, restore_callbacks
 
 log = structlog.get_logger("ccqueue.app")
 
@@ -41,6 +44,7 @@ class Daemon:
     writer: RecordWriter
     registry: CollectorRegistry
     web_app: web.Application
+    dsn: str = ""
 
     def health(self) -> dict[str, Any]:
         ami = self.telephony.ami.state
@@ -80,7 +84,20 @@ def build(config: Config, *, dsn: str, spool_dir: Path) -> Daemon:
         agent_context=config.asterisk.agent_context,
         post=post,
     )
-    agi = AgiServer(ask=ask, post=post, agent_for_endpoint=lambda endpoint: holder["engine"].acd.agent_for_endpoint(endpoint))
+    callbacks = config.callbacks
+
+    def normalize_number(raw: str) -> str:
+        if callbacks is None:
+            raise CallbackRefused("callbacks are not set up")
+        return check_allowed(normalize(raw, region=callbacks.region), callbacks.allowed)
+
+    agi = AgiServer(
+        ask=ask,
+        post=post,
+        agent_for_endpoint=lambda endpoint: holder["engine"].acd.agent_for_endpoint(endpoint),
+        callback_key=lambda: callbacks.key if callbacks is not None else None,
+        normalize_number=normalize_number,
+    )
     engine = Engine(acd, telephony=telephony, callers=agi, records=writer, on_record=metrics.on_record)
     holder["engine"] = engine
     daemon_ref: list[Daemon] = []
@@ -92,11 +109,26 @@ def build(config: Config, *, dsn: str, spool_dir: Path) -> Daemon:
         )
     )
     web_app = build_app(
-        engine=engine, registry=registry, health=lambda: daemon_ref[0].health(), ended_calls=lambda: dict(metrics.ended)
+        engine=engine,
+        registry=registry,
+        health=lambda: daemon_ref[0].health(),
+        ended_calls=lambda: dict(metrics.ended),
+        callbacks_config=lambda: daemon_ref[0].config.callbacks,
     )
-    daemon = Daemon(config, engine, telephony, agi, writer, registry, web_app)
+    daemon = Daemon(config, engine, telephony, agi, writer, registry, web_app, dsn=dsn)
     daemon_ref.append(daemon)
     return daemon
+
+
+async def _restore_callbacks(daemon: Daemon) -> None:
+    """Open callbacks back in line; PostgreSQL being down delays this, never drops it."""
+    while True:
+        try:
+            await restore_callbacks(daemon.dsn, daemon.engine.post, spool_replayed=daemon.writer.wait_spool_replayed)
+            return
+        except CallbacksNotRestored as exc:
+            log.error("callbacks_not_restored_yet", error=str(exc), hint="retrying; calls are served meanwhile")
+            await asyncio.sleep(10)
 
 
 async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
@@ -121,6 +153,7 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
     try:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(daemon.writer.run(), name="record-writer")
+            restore = tasks.create_task(_restore_callbacks(daemon), name="restore-callbacks")
             others = [
                 tasks.create_task(daemon.engine.run(), name="engine"),
                 tasks.create_task(daemon.telephony.run(), name="ami"),
@@ -132,7 +165,7 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
                 await daemon.engine.shut_down(timeout=5)
             except TimeoutError:
                 log.warning("shutdown_incomplete", hint="some callers or records may not have been settled")
-            for task in others:
+            for task in [*others, restore]:
                 task.cancel()
             # Last: everything the engine decided is written (or spooled) before exit.
             await daemon.writer.close(timeout=10)

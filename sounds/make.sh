@@ -27,6 +27,28 @@ say() {
 say welcome "Thank you for calling. Please hold; the next available agent will take your call."
 say unavailable "We are sorry, our service is temporarily unavailable. Please call again later."
 
+# The sample IVR tree (config/ivr.yaml) and the post-call survey.
+say ivr-welcome "Welcome to the c c queue demo line."
+say ivr-main-menu "For support, press 1. To have your account number read back, press 2. To be called back, press 3. To leave a message, press 4. For another language, press 9."
+say ivr-enter-account "Please enter your account number, then press the pound key."
+say ivr-closed "We are closed now. Our hours are Monday to Friday, 8 AM to 8 PM, and Saturday, 10 AM to 2 PM."
+say ivr-closed-menu "To leave a message, press 1. To be called back, press 2."
+say ivr-language "For English, press 1. For Russian, press 2."
+say leave-message "Please leave your message after the tone. Hang up when you are done."
+say survey-rate "Please rate the call you just had, from 1 for poor to 5 for excellent."
+say survey-recommend "How likely are you to recommend us to a friend, from 0 to 10? Press the pound key when done."
+say survey-thanks "Thank you for your answers. Goodbye."
+
+# Callbacks: the offer and its confirmation, and what the agent hears first.
+say callback-offer "We can call you back when it is your turn; you keep your place in line. We would call you at"
+say callback-confirm-keys "If this number is right, press 1. To enter another number, press 2."
+say callback-enter "Please enter the number to call you back at, then press the pound key."
+say callback-invalid "Sorry, we cannot call that number."
+say callback-declined "Please stay on the line."
+say callback-booked "Thank you. We will call you back when it is your turn. Goodbye."
+say callback-for "This is a callback. Calling the customer at"
+say queue-full "We are sorry, all our agents are busy and no more callers can wait. Please call again later."
+
 # What a softphone agent "says" into a call: 1.5 s of a quiet 440 Hz tone.
 sox -D -n -r 8000 -c 1 -b 16 en/agent-silence.wav synth 1.5 sine 440 vol 0.1 fade 0.05 -0 0.05
 

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import structlog
 from panoramisk.fast_agi import Request
@@ -33,9 +34,15 @@ log = structlog.get_logger("ccqueue.agi")
 
 HEADER_TIMEOUT_S = 5.0
 HEADER_MAX_BYTES = 16384
-# A hold segment: how long one MusicOnHold command lasts before the session looks for new
-# instructions. An agent's Bridge() interrupts it at once, so this never delays a call.
-HOLD_SEGMENT_S = 10
+# A hold segment: music on hold plays in the background (SET MUSIC ON) while the session
+# waits this long for a key before it looks for new instructions. An agent's Bridge()
+# interrupts it at once, so it never delays a call; it bounds how late an announcement
+# starts.
+HOLD_SEGMENT_MS = 2000
+# The callback dialog: how long the caller has to press a key, and to key a number.
+CHOICE_TIMEOUT_MS = 6000
+NUMBER_TIMEOUT_MS = 15000
+NUMBER_MAX_DIGITS = 16
 
 Ask = Callable[[ev.Event], Awaitable[list[cmd.Command]]]
 Post = Callable[[ev.Event], None]
@@ -48,6 +55,8 @@ class CallerSession:
         self.call_id = call_id
         self.instructions: asyncio.Queue[cmd.Command] = asyncio.Queue()
         self.holding: str | None = None  # MOH class while on hold
+        self.music_on = False  # whether Asterisk is playing it now (a prompt stops it)
+        self.language = "en"
 
 
 class AgiServer:
@@ -58,9 +67,15 @@ class AgiServer:
         post: Post,
         agent_for_endpoint: Callable[[str], str | None] = lambda _endpoint: None,
         new_call_id: Callable[[], str] | None = None,
+        callback_key: Callable[[], str | None] = lambda: None,
+        normalize_number: Callable[[str], str] | None = None,
+        ivr: IvrHost | None = None,
     ) -> None:
         self._ask = ask
         self._post = post
+        self._callback_key = callback_key
+        self._normalize_number = normalize_number
+        self._ivr = ivr
         self._agent_for_endpoint = agent_for_endpoint
         self._new_call_id = new_call_id or (lambda: str(uuid.uuid4()))
         self.sessions: dict[str, CallerSession] = {}
@@ -68,6 +83,7 @@ class AgiServer:
             "inbound": self._inbound,
             "claim": self._claim,
             "feature": self._feature,
+            "survey": self._survey,
         }
 
     def deliver(self, command: cmd.Command) -> None:
@@ -115,35 +131,150 @@ class AgiServer:
         self.sessions[call_id] = session
         bound = log.bind(call_id=call_id, channel=arrived.channel)
         try:
+            await request.send_command(f"SET VARIABLE CCQ_CALL_ID {call_id}")
             await self._ask(arrived)
-            await self._serve(request, session, bound)
+            await self._serve(request, session, arrived.caller, bound)
         finally:
             del self.sessions[call_id]
             self._post(ev.CallerSessionEnded(call_id=call_id))
 
-    async def _serve(self, request: Request, session: CallerSession, log: structlog.typing.FilteringBoundLogger) -> None:
+    async def _serve(
+        self, request: Request, session: CallerSession, caller: str, log: structlog.typing.FilteringBoundLogger
+    ) -> None:
+        """Carry out the engine's instructions for one caller until it leaves the session."""
         while True:
-            if session.holding is not None and session.instructions.empty():
-                result = await request.send_command(f"EXEC MusicOnHold {session.holding},{HOLD_SEGMENT_S}")
-            else:
-                instruction = await session.instructions.get()
-                match instruction:
-                    case cmd.PlayToCaller(sound=sound):
-                        result = await request.send_command(f'STREAM FILE {sound} ""')
-                    case cmd.HoldCaller(moh_class=moh_class):
-                        session.holding = moh_class
-                        continue
-                    case cmd.ReleaseCaller(sound=sound):
-                        if sound:
-                            await request.send_command(f'STREAM FILE {sound} ""')
-                        await request.send_command("HANGUP")
-                        return
-                    case _:
-                        continue
-            if "error" in result:
-                # Bridged by an agent (the command fails with AGIAppError) or hung up.
-                log.info("agi_caller_left_session", agi_error=result.get("error"))
+            if session.instructions.empty() and session.holding is not None:
+                if not session.music_on:
+                    await request.send_command(f"SET MUSIC ON {session.holding}")
+                    session.music_on = True
+                result = await request.send_command(f"WAIT FOR DIGIT {HOLD_SEGMENT_MS}")
+                if _gone(result):
+                    log.info("agi_caller_left_session", agi_error=result.get("error"))
+                    return
+                self._pressed(session, result)
+                continue
+            instruction = await session.instructions.get()
+            if not await self._carry_out(request, session, caller, instruction):
+                log.info("agi_caller_left_session", instruction=type(instruction).__name__)
                 return
+
+    async def _carry_out(self, request: Request, session: CallerSession, caller: str, instruction: cmd.Command) -> bool:
+        """One instruction; False when the caller has left the session (bridged or gone)."""
+        match instruction:
+            case cmd.HoldCaller(moh_class=moh_class):
+                session.holding = moh_class
+                return True
+            case cmd.PlayToCaller(sound=sound):
+                return await self._play(request, session, (cmd.Prompt(kind="sound", value=sound),))
+            case cmd.AnnounceToCaller(prompts=prompts, language=language):
+                await self._set_language(request, session, language)
+                return await self._play(request, session, prompts)
+            case cmd.OfferCallback():
+                return await self._offer_callback(request, session, instruction)
+            case cmd.RecordMessage(path=path, max_s=max_s, language=language):
+                await self._set_language(request, session, language)
+                session.music_on = False
+                await request.send_command('STREAM FILE ccqueue/leave-message ""')
+                await request.send_command('STREAM FILE beep ""')
+                await request.send_command(f'RECORD FILE {path} wav "#" {int(max_s * 1000)} s=5')
+                await request.send_command("HANGUP")
+                return False
+            case cmd.RunIvr(entry=entry, language=language):
+                session.music_on = False
+                if self._ivr is None:
+                    log.error("ivr_not_available", call_id=session.call_id, entry=entry)
+                    await request.send_command('STREAM FILE ccqueue/unavailable ""')
+                    await request.send_command("HANGUP")
+                    return False
+                await self._ivr.run(request, call_id=session.call_id, entry=entry, caller=caller, language=language)
+                return True
+            case cmd.ReleaseCaller(sound=sound):
+                session.music_on = False
+                if sound:
+                    await request.send_command(f'STREAM FILE {sound} ""')
+                await request.send_command("HANGUP")
+                return False
+        return True
+
+    async def _play(self, request: Request, session: CallerSession, prompts: tuple[cmd.Prompt, ...]) -> bool:
+        """Play prompts in order; the callback key (if any) stops them and is reported."""
+        key = self._callback_key() or ""
+        session.music_on = False  # a prompt stops the background music
+        for prompt in prompts:
+            if prompt.kind == "number":
+                result = await request.send_command(f'SAY NUMBER {prompt.value} "{key}"')
+            elif prompt.kind == "digits":
+                result = await request.send_command(f'SAY DIGITS {prompt.value} "{key}"')
+            else:
+                result = await request.send_command(f'STREAM FILE {prompt.value} "{key}"')
+            if _gone(result):
+                return False
+            if self._pressed(session, result):
+                break
+        return True
+
+    def _pressed(self, session: CallerSession, result: dict[str, object]) -> bool:
+        digit = _digit(result)
+        if digit is not None:
+            self._post(ev.CallerPressed(call_id=session.call_id, digit=digit))
+        return digit is not None
+
+    async def _set_language(self, request: Request, session: CallerSession, language: str) -> None:
+        if language != session.language:
+            await request.send_command(f"SET VARIABLE CHANNEL(language) {language}")
+            session.language = language
+
+    async def _offer_callback(self, request: Request, session: CallerSession, offer: cmd.OfferCallback) -> bool:
+        """Read the caller's number back; confirm it, or key another. Nothing is booked
+        unless the caller pressed a key for it and the number passed validation."""
+        await self._set_language(request, session, offer.language)
+        session.music_on = False
+        number, gone = await self._callback_number(request, offer.number)
+        if gone:
+            return False
+        if number is not None:
+            try:
+                await self._ask(ev.CallbackRequested(callback_id=uuid.uuid4().hex, number=number, call_id=session.call_id))
+                return True  # the engine releases the caller with the confirmation
+            except CcqueueError as exc:
+                log.info("callback_refused", call_id=session.call_id, error_id=exc.error_id)
+                await request.send_command('STREAM FILE ccqueue/callback-invalid ""')
+        # Declined: the caller waits on (its music resumes), or is released by the engine.
+        await self._ask(ev.CallbackDeclined(call_id=session.call_id))
+        return True
+
+    async def _callback_number(self, request: Request, own: str) -> tuple[str | None, bool]:
+        """The number the caller confirms or keys, normalised (None: none), and whether
+        the caller left the session meanwhile."""
+        own_ok = self._normalized(own) if own else None
+        if own_ok is not None:
+            for command in ('STREAM FILE ccqueue/callback-offer ""', f'SAY DIGITS {own_ok.lstrip("+")} ""'):
+                if _gone(await request.send_command(command)):
+                    return None, True
+            result = await request.send_command(f"GET DATA ccqueue/callback-confirm-keys {CHOICE_TIMEOUT_MS} 1")
+            if _gone(result):
+                return None, True
+            choice = _value(result)[0]
+            if choice == "1":
+                return own_ok, False
+            if choice != "2":
+                return None, False
+        result = await request.send_command(f"GET DATA ccqueue/callback-enter {NUMBER_TIMEOUT_MS} {NUMBER_MAX_DIGITS}")
+        if _gone(result):
+            return None, True
+        keyed = _value(result)[0]
+        number = self._normalized(keyed) if keyed.isdigit() else None
+        if keyed and number is None:
+            await request.send_command('STREAM FILE ccqueue/callback-invalid ""')
+        return number, False
+
+    def _normalized(self, raw: str) -> str | None:
+        if self._normalize_number is None:
+            return None
+        try:
+            return self._normalize_number(raw)
+        except CcqueueError:
+            return None
 
     async def _claim(self, request: Request) -> None:
         offer_id = request.headers.get("agi_uniqueid", "")
@@ -152,11 +283,27 @@ class AgiServer:
             return
         commands = await self._ask(ev.OfferClaimed(offer_id=offer_id))
         answer = next((c for c in commands if isinstance(c, cmd.AnswerClaim) and c.offer_id == offer_id), None)
+        if answer is not None and answer.dial is not None:
+            await request.send_command(f'SET VARIABLE CCQ_DIAL "{answer.dial}"')
+            await request.send_command(f"SET VARIABLE CCQ_CB_NUMBER {answer.callback_number or ''}")
+            await request.send_command("SET VARIABLE CCQ_CLAIM callback")
+            return
         if answer is None or answer.caller_channel is None:
             await request.send_command("SET VARIABLE CCQ_CLAIM lost")
             return
         await request.send_command(f"SET VARIABLE CCQ_CALLER_CHAN {answer.caller_channel}")
         await request.send_command("SET VARIABLE CCQ_CLAIM granted")
+
+    async def _survey(self, request: Request) -> None:
+        """A caller whose agent hung up first (Bridge's F option): the survey, if any."""
+        result = await request.send_command("GET VARIABLE CCQ_CALL_ID")
+        call_id = _variable(result)
+        if not call_id or self._ivr is None:
+            await request.send_command("HANGUP")
+            return
+        language = _variable(await request.send_command("GET VARIABLE CHANNEL(language)")) or "en"
+        await self._ivr.run_survey(request, call_id=call_id, language=language)
+        await request.send_command("HANGUP")
 
     async def _feature(self, request: Request) -> None:
         """A feature code dialled from an agent's phone: log in, log out, pause, unpause."""
@@ -188,6 +335,39 @@ FEATURE_PROMPTS = {
     ev.AgentAction.PAUSE: "beep",
     ev.AgentAction.UNPAUSE: "beep",
 }
+
+
+class IvrHost(Protocol):
+    """What the caller sessions need of the IVR runner."""
+
+    async def run(self, request: Request, *, call_id: str, entry: str, caller: str, language: str) -> None: ...
+    async def run_survey(self, request: Request, *, call_id: str, language: str) -> None: ...
+
+
+def _gone(result: dict[str, object]) -> bool:
+    """The command failed: an agent's Bridge() took the caller, or the caller hung up."""
+    return "error" in result
+
+
+def _value(result: dict[str, object]) -> tuple[str, str]:
+    """``result=<value> (<data>)`` of an AGI answer, as panoramisk parses it."""
+    answer = result.get("result")
+    if isinstance(answer, tuple) and len(answer) == 2:
+        return str(answer[0]), str(answer[1])
+    return "", ""
+
+
+def _digit(result: dict[str, object]) -> str | None:
+    """The key a WAIT FOR DIGIT / STREAM FILE / SAY result reports (an ASCII code), if any."""
+    value, _ = _value(result)
+    code = int(value) if value.isdigit() else 0
+    return chr(code) if 0 < code < 128 and chr(code) in "0123456789*#ABCD" else None
+
+
+def _variable(result: dict[str, object]) -> str:
+    """The value of a GET VARIABLE answer ('200 result=1 (value)'), '' when unset."""
+    value, data = _value(result)
+    return data if value == "1" else ""
 
 
 async def _read_headers(reader: asyncio.StreamReader) -> dict[str, str]:

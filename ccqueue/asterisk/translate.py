@@ -46,6 +46,11 @@ def translate_event(message: Mapping[str, str]) -> ev.Event | None:
         return ev.ChannelHungUp(uniqueid=_field(message, "Uniqueid"), cause=message.get("Cause-txt") or "")
     if name == "bridgeenter":
         return ev.ChannelBridged(uniqueid=_field(message, "Uniqueid"), bridge_id=_field(message, "BridgeUniqueid"))
+    if name == "dialend":
+        # An Originate's own dial has no calling channel (no Uniqueid): not ours to follow.
+        if not message.get("Uniqueid"):
+            return None
+        return ev.DialEnded(uniqueid=_field(message, "Uniqueid"), status=_field(message, "DialStatus"))
     if name == "devicestatechange":
         return ev.DeviceStateChanged(device=_field(message, "Device"), state=_field(message, "State"))
     return None

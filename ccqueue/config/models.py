@@ -21,7 +21,7 @@ import enum
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -32,7 +32,11 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     field_serializer,
     field_validator,
+    model_validator,
 )
+
+from ccqueue.config.callbacks import Callbacks
+from ccqueue.config.ivr import Schedules, Trees
 
 __all__ = [
     "AgentId",
@@ -129,8 +133,18 @@ class Database(_Frozen):
 
 
 class Hotline(_Frozen):
-    queue: str
+    """Where a number's callers go: straight to a queue, or through an IVR tree (exactly one)."""
+
+    queue: str | None = None
+    ivr: str | None = None
+    language: Literal["en", "ru"] = "en"  # the prompts' language until the caller or the IVR picks another
     greeting: NonEmpty = "ccqueue/welcome"  # a sound file name, as Playback() takes it
+
+    @model_validator(mode="after")
+    def _queue_or_ivr(self) -> Hotline:
+        if (self.queue is None) == (self.ivr is None):
+            raise ValueError("a hotline has a queue or an ivr, exactly one")
+        return self
 
 
 SkillName = Annotated[str, _name_rule(r"[a-z0-9_-]+", "a skill name uses only a-z, 0-9, '_' and '-'")]
@@ -163,6 +177,56 @@ class AutoPause(_Frozen):
     reason: NonEmpty = "missed-calls"
 
 
+class Destination(_Frozen):
+    """Where a caller goes on leaving (or not entering) a queue: exactly one key."""
+
+    queue: str | None = None  # another queue; the caller keeps the time already waited
+    ivr: str | None = None  # an IVR tree
+    voicemail: bool | None = None  # true: leave a message
+    callback: bool | None = None  # true: offer a callback
+    message: NonEmpty | None = None  # a sound, then hang up
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Destination:
+        given = [name for name in type(self).model_fields if getattr(self, name) not in (None, False)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of queue, ivr, voicemail, callback, message")
+        return self
+
+
+class Limits(_Frozen):
+    """Who may join the queue, and how long they may stay."""
+
+    max_waiting: Annotated[int, Field(ge=1)] | None = None
+    max_per_agent: Annotated[float, Field(gt=0)] | None = None  # per staffed agent
+    join_without_agents: bool = True  # join when nobody who could answer is logged in
+    leave_without_agents: bool = False  # callers leave when the last such agent goes
+    max_wait_s: Annotated[float, Field(gt=0)] | None = None
+    divert_wait_s: Annotated[float, Field(gt=0)] | None = None  # forecast diversion threshold
+
+
+class Overflows(_Frozen):
+    """A destination per reason; a reason left out ends in a polite message."""
+
+    full: Destination | None = None
+    no_agents: Destination | None = None
+    max_wait: Destination | None = None
+    forecast: Destination | None = None
+
+
+class Announce(_Frozen):
+    """What a waiting caller is told, and when."""
+
+    first_after_s: Seconds = 30.0
+    every_s: Annotated[float, Field(gt=0)] | None = 60.0  # None: once
+    position: bool = True
+    wait: bool = True
+    # The wait is not announced when its 80 % interval is wider than this times itself.
+    max_spread: Annotated[float, Field(gt=0)] = 1.0
+    periodic: tuple[NonEmpty, ...] = Field(default=(), strict=False)  # sounds, in turn
+    periodic_every_s: Annotated[float, Field(gt=0)] | None = None
+
+
 class Queue(_Frozen):
     name: str
     # An enum takes its value from YAML's plain string, so this field is not strict.
@@ -178,6 +242,10 @@ class Queue(_Frozen):
     steps: tuple[RoutingStep, ...] = Field(default_factory=lambda: (RoutingStep(),), strict=False, min_length=1)
     returning_customer: ReturningCustomer | None = None
     auto_pause: AutoPause | None = None
+    limits: Limits = Limits()
+    overflow: Overflows = Overflows()
+    announce: Announce | None = None  # None: no announcements
+    callback_key: bool = True  # the callbacks key works while waiting in this queue
 
     @field_validator("steps")
     @classmethod
@@ -217,9 +285,12 @@ class Config(_Frozen):
     agents: Annotated[Mapping[AgentId, Agent], AfterValidator(_read_only)] = Field(
         default_factory=lambda: MappingProxyType({})
     )
+    callbacks: Callbacks | None = None  # None: no callbacks
+    schedules: Schedules = Field(default_factory=lambda: MappingProxyType({}))
+    ivr: Trees = Field(default_factory=lambda: MappingProxyType({}))
     files: tuple[str, ...] = Field(default=(), strict=False)
 
-    @field_serializer("hotlines", "queues", "agents", mode="wrap")
+    @field_serializer("hotlines", "queues", "agents", "schedules", "ivr", mode="wrap")
     def _serialize_mapping(self, value: Mapping[str, Any], handler: SerializerFunctionWrapHandler) -> Any:
         return handler(dict(value))
 

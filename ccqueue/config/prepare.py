@@ -31,7 +31,7 @@ _STATIC_ENV_FIELDS: tuple[tuple[KeyPath, str, bool], ...] = (
     (("asterisk", "ami"), "secret", True),
     (("database",), "dsn", False),
 )
-_EMPTY_WHEN_NULL = ("asterisk", "http", "database", "hotlines", "queues", "agents")
+_EMPTY_WHEN_NULL = ("asterisk", "http", "database", "hotlines", "queues", "agents", "schedules", "ivr")
 
 
 def prepare(
@@ -129,6 +129,13 @@ def _check_queue_references(data: dict[str, object], collector: Collector) -> No
         queue = hotline.get("queue") if isinstance(hotline, dict) else None
         if isinstance(queue, str) and queue not in queues:
             collector.add(("hotlines", number, "queue"), unknown(queue))
+
+    for name, queue_data in queues.items():
+        overflow = queue_data.get("overflow") if isinstance(queue_data, dict) else None
+        for reason, dest in overflow.items() if isinstance(overflow, dict) else ():
+            target = dest.get("queue") if isinstance(dest, dict) else None
+            if isinstance(target, str) and target not in queues:
+                collector.add(("queues", name, "overflow", reason, "queue"), unknown(target))
 
     agents = data.get("agents")
     for agent_id, agent in agents.items() if isinstance(agents, dict) else ():

@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ccqueue.config import ivr
 from ccqueue.config.models import Config, Strategy
 
 __all__ = ["DRAFT", "NAME_PATTERNS", "config_schema", "configure_parser", "main", "render", "run"]
@@ -47,6 +48,8 @@ NAME_PATTERNS: dict[str, str] = {
     "agent": r"^[a-z0-9_]+$",
     "hotline": r"^[0-9A-Za-z*#+]+$",
     "skill": r"^[a-z0-9_-]+$",
+    "schedule": r"^[a-z0-9_-]+$",
+    "ivr": r"^[a-z0-9_-]+$",
 }
 
 _SECTIONS: dict[str, str] = {
@@ -59,6 +62,10 @@ _SECTIONS: dict[str, str] = {
     "queues": "Call queues by name. Keys: a-z, 0-9, '_' and '-' (names appear in metrics and URLs). "
     "A queue written with nothing under it takes every default.",
     "agents": "Agents by id. Keys: a-z, 0-9 and '_'; the id is also the SIP username of the agent's endpoint.",
+    "schedules": ivr.SECTION_DESCRIPTIONS["schedules"],
+    "ivr": ivr.SECTION_DESCRIPTIONS["ivr"],
+    "callbacks": "Calling customers back: the trunk, the numbers it may call, attempts and expiry. "
+    "Without this section there are no callbacks.",
 }
 
 # Hover text for every property, by model ($defs name) and field.
@@ -89,7 +96,9 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
         "dsn_env": "Name of an environment variable holding the DSN, read when the configuration loads.",
     },
     "Hotline": {
-        "queue": "The queue this number's callers wait in (a key under queues).",
+        "queue": "The queue this number's callers wait in (a key under queues). Give this or ivr.",
+        "ivr": "The IVR tree this number's callers go through (a key under ivr). Give this or queue.",
+        "language": "Language of the prompts (en or ru) until the caller or the IVR chooses another.",
         "greeting": "Sound played when the call is answered, as Playback() takes it (no extension).",
     },
     "Queue": {
@@ -104,6 +113,46 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
         "last has a duration_s; the last has none.",
         "returning_customer": "Offer a caller first to the agent they spoke to last.",
         "auto_pause": "Pause an agent who leaves offers unanswered.",
+        "limits": "Who may join the queue and how long they may stay.",
+        "overflow": "Where callers go when refused or moved on, by reason; a reason left out ends in a "
+        "polite message and a hang-up.",
+        "announce": "Position and estimated-wait announcements, and periodic messages; left out: none.",
+        "callback_key": "Whether the callbacks key works while waiting in this queue.",
+    },
+    "Limits": {
+        "max_waiting": "At most this many callers (and callbacks) wait; the next goes to overflow.full.",
+        "max_per_agent": "At most this many waiting callers per staffed agent (logged in, not paused, "
+        "holding the widest step's skills).",
+        "join_without_agents": "Whether callers may join while no agent who could answer is staffed "
+        "(false: they go to overflow.no_agents).",
+        "leave_without_agents": "Whether waiting callers go to overflow.no_agents when the last such agent "
+        "pauses or logs out.",
+        "max_wait_s": "Seconds a caller may wait before going to overflow.max_wait.",
+        "divert_wait_s": "An estimated wait above this many seconds (at entry or at an announcement) sends "
+        "the caller to overflow.forecast, once.",
+    },
+    "Overflows": {
+        "full": "Where a caller over max_waiting or max_per_agent goes.",
+        "no_agents": "Where a caller goes when nobody who could answer is staffed.",
+        "max_wait": "Where a caller goes after max_wait_s.",
+        "forecast": "Where a caller goes when the estimated wait passes divert_wait_s.",
+    },
+    "Destination": {
+        "queue": "Another queue; the caller keeps the time already waited.",
+        "ivr": "An IVR tree, from its entry node.",
+        "voicemail": "true: the caller leaves a message.",
+        "callback": "true: offer a callback (a caller who declines waits on, or is released when refused).",
+        "message": "A sound to play before hanging up.",
+    },
+    "Announce": {
+        "first_after_s": "Seconds of waiting before the first announcement.",
+        "every_s": "Seconds between announcements; left out or null: once.",
+        "position": "Whether the caller's place in line is said.",
+        "wait": "Whether the estimated wait is said (only when the estimate is confident and narrow enough).",
+        "max_spread": "The wait is not said when its 80 % interval is wider than this many times the estimate "
+        "(and than 2 minutes).",
+        "periodic": "Sounds played in turn every periodic_every_s.",
+        "periodic_every_s": "Seconds between periodic messages.",
     },
     "RoutingStep": {
         "require": "Skills the agent must hold, every one, at this level or above.",
@@ -129,7 +178,23 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
         "order": "Position for the linear and round_robin strategies, smallest first.",
         "endpoint": "Dial string of the agent's phone; PJSIP/<agent id> when left out.",
     },
+    "Callbacks": {
+        "dial": "Dial string of the trunk with the customer's number in it: {number} (E.164, with '+') or "
+        "{digits} (without '+'), e.g. PJSIP/{digits}@trunk. No ',' or '&'.",
+        "caller_id": "Caller id the customer's phone shows when called back.",
+        "region": "Region code (ISO 3166, e.g. US, DE, RU) in which a number written without '+' is read.",
+        "allowed": "Regular expressions over the whole E.164 number; only numbers matching one are ever "
+        "called back (toll-fraud protection). At least one.",
+        "max_attempts": "Calls to the customer before the callback fails (busy, no answer).",
+        "retry_delay_s": "Seconds between two attempts.",
+        "expire_s": "Seconds after the request when a callback not yet made expires.",
+        "ring_timeout_s": "Seconds the customer's phone rings.",
+        "key": "Key a waiting caller presses to be called back instead (quote it: \"1\", \"*\").",
+        "offer_after_s": "Offer waiting callers a callback after this many seconds; left out, only the key works.",
+    },
 }
+
+_DESCRIPTIONS.update(ivr.DESCRIPTIONS)
 
 _STRATEGIES: dict[Strategy, str] = {
     Strategy.LONGEST_IDLE: "the agent idle the longest",
@@ -212,6 +277,7 @@ def _name_keys(defs: dict[str, Any]) -> None:
         spec["default"] = {}
     defs["Queue"]["properties"]["steps"]["default"] = [{}]
     defs["Agent"]["properties"]["queues"]["uniqueItems"] = True
+    defs["Hotline"]["oneOf"] = [{"required": ["queue"]}, {"required": ["ivr"]}]
 
 
 # Sections keyed by name: (kind of name, model of an entry, whether an entry may be empty).
@@ -219,6 +285,8 @@ _KEYED_SECTIONS = {
     "queues": ("queue", "Queue", True),
     "agents": ("agent", "Agent", False),
     "hotlines": ("hotline", "Hotline", False),
+    "schedules": ("schedule", "Schedule", False),
+    "ivr": ("ivr", "IvrTree", False),
 }
 
 
@@ -234,8 +302,15 @@ def _section(name: str, generated: dict[str, Any]) -> dict[str, Any]:
             "additionalProperties": entry,
         }
     else:
-        body = {"$ref": generated["$ref"]}
+        body = {"$ref": _model_ref(generated)}
     return {"anyOf": [body, {"type": "null"}], "description": _SECTIONS[name]}
+
+
+def _model_ref(generated: dict[str, Any]) -> str:
+    """The model a section refers to; an optional section (``X | None``) has it under anyOf."""
+    if "$ref" in generated:
+        return str(generated["$ref"])
+    return next(str(option["$ref"]) for option in generated["anyOf"] if "$ref" in option)
 
 
 def render(schema: dict[str, Any] | None = None) -> str:

@@ -847,6 +847,17 @@ class Acd:
         trigger = AgentTrigger(e.action.value)
         self._move(agent, trigger, now, out, reason=e.reason)
         self._sync_router(agent, now)
+        if agent.state in (AgentState.PAUSED, AgentState.LOGGED_OUT):
+            self._last_agent_left(e.agent_id, now, out)
+
+    def _last_agent_left(self, agent_id: str, now: float, out: list[cmd.Command]) -> None:
+        """Queues that send callers away when nobody who could answer is left (waiting, rule 1)."""
+        for queue in self.settings.agents[agent_id].queues:
+            settings = self.settings.queues.get(queue)
+            if settings is None or not settings.admission.leave_without_agents or self._staffed(queue) > 0:
+                continue
+            for call in [c for c in self.calls.values() if c.queue == queue and c.state is CallState.WAITING and c.in_line]:
+                self._overflow(call, Overflow.NO_AGENTS, now, out)
 
     def _release_agent(
         self, agent_id: str, now: float, out: list[cmd.Command], *, missed: bool, queue: str | None = None

@@ -128,8 +128,12 @@ class Engine:
                     self._records.submit(record)
                     if self._on_record is not None:
                         self._on_record(record)
-                case cmd.PlayToCaller() | cmd.HoldCaller() | cmd.ReleaseCaller():
+                case cmd.PlayToCaller() | cmd.HoldCaller() | cmd.ReleaseCaller() | cmd.AnnounceToCaller():
                     self._callers.deliver(command)
+                case cmd.RunIvr() | cmd.OfferCallback() | cmd.RecordMessage():
+                    self._callers.deliver(command)
+                case cmd.CallbackQueued(callback=callback, duplicate=duplicate):
+                    log.info("callback_queued", callback_id=callback.callback_id, queue=callback.queue, duplicate=duplicate)
                 case cmd.OriginateAgent():
                     log.info("agent_offered", call_id=command.call_id, agent=command.agent_id, offer_id=command.offer_id)
                     self._spawn(self._originate(command))

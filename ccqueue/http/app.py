@@ -16,14 +16,20 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ccqueue.config.callbacks import Callbacks
 from ccqueue.core import events as ev
 from ccqueue.core.errors import CcqueueError
 from ccqueue.engine.engine import Engine
+from ccqueue.http.callbacks import callback_routes
 
 STATUS_BY_ERROR: dict[str, int] = {
     "agent-unknown": 404,
     "agent-state-illegal": 409,
     "bad-request": 400,
+    "callback-number-invalid": 422,
+    "callback-number-not-allowed": 403,
+    "callback-unknown": 404,
+    "callback-refused": 409,
     "internal": 500,
 }
 
@@ -64,6 +70,7 @@ def build_app(
     registry: Any,
     health: Callable[[], dict[str, Any]],
     ended_calls: Callable[[], dict[tuple[str, str], int]] = dict,
+    callbacks_config: Callable[[], Callbacks | None] = lambda: None,
 ) -> web.Application:
     app = web.Application(middlewares=[_errors], client_max_size=64 * 1024)
     routes = web.RouteTableDef()
@@ -140,6 +147,7 @@ def build_app(
         )
 
     app.add_routes(routes)
+    app.add_routes(callback_routes(engine=engine, callbacks_config=callbacks_config))
     return app
 
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
 from ccqueue.core.acd import Acd, CallState
+from ccqueue.core.records import CallEventRecord
 from ccqueue.sim.scenario import Distribution, Scenario
 
 __all__ = ["CallRow", "Simulation"]
@@ -210,18 +211,21 @@ class Simulation:
         call_id, uniqueid = f"c{n}", f"u{n}"
         row = self.rows[call_id] = CallRow(call_id=call_id, queue=queue, uniqueid=uniqueid, arrived_at=now)
         self._unsettled += 1
-        self._apply(
-            acd.handle(
-                ev.CallArrived(
-                    call_id=call_id,
-                    hotline=self.scenario.hotline_of[queue],
-                    caller=f"+1555{n:07d}",
-                    channel=f"SIM/caller-{n}",
-                    uniqueid=uniqueid,
-                ),
-                now,
-            )
+        out = acd.handle(
+            ev.CallArrived(
+                call_id=call_id,
+                hotline=self.scenario.hotline_of[queue],
+                caller=f"+1555{n:07d}",
+                channel=f"SIM/caller-{n}",
+                uniqueid=uniqueid,
+            ),
+            now,
         )
+        for command in out:  # the place the core gave the caller, before any agent took it
+            if isinstance(command, cmd.Write) and isinstance(command.record, CallEventRecord):
+                if command.record.kind == "call_queued":
+                    row.position = int(command.record.data["position"])
+        self._apply(out)
         call = acd.calls.get(call_id)
         estimate = call.ewt_at_entry if call is not None else None
         if estimate is None:  # refused at the door: no wait was promised

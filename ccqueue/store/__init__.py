@@ -10,17 +10,29 @@ Rules kept here:
 """
 
 from ccqueue.store.migrate import migrate
+from ccqueue.store.restore import CallbacksNotRestored, restore_callbacks
 from ccqueue.store.spool import Spool, SpoolBusy
-from ccqueue.store.tables import InvalidRecord, fetch_call, fetch_call_events, write_records
+from ccqueue.store.tables import (
+    InvalidRecord,
+    fetch_call,
+    fetch_call_events,
+    fetch_callback,
+    load_open_callbacks,
+    write_records,
+)
 from ccqueue.store.writer import RecordWriter
 
 __all__ = [
+    "CallbacksNotRestored",
     "InvalidRecord",
     "RecordWriter",
     "Spool",
     "SpoolBusy",
     "fetch_call",
     "fetch_call_events",
+    "fetch_callback",
+    "load_open_callbacks",
     "migrate",
+    "restore_callbacks",
     "write_records",
 ]

@@ -13,6 +13,9 @@ Rules kept here:
 4. A line that cannot be decoded anywhere else, and a record that cannot be encoded,
    goes to ``rejected.jsonl`` in the same folder (for a human to look at) instead of
    blocking the spool forever.
+   A record is its dataclass's fields plus a ``type`` name (``_TYPES``); an enum field
+   is written as its value and read back through the field's annotation, so a new
+   record type needs only its name added there.
 5. One writer per folder: ``open`` takes an exclusive ``flock`` on ``.lock``.
 6. All methods block (file I/O and fsync); the async writer calls them in a thread.
    A lock serialises them, so a cancelled writer that spools its last records from
@@ -21,6 +24,7 @@ Rules kept here:
 
 from __future__ import annotations
 
+import enum
 import fcntl
 import functools
 import json
@@ -28,6 +32,7 @@ import os
 import re
 import threading
 import time
+import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -35,10 +40,11 @@ from typing import IO, Any, TypeVar
 
 from ccqueue.core.records import (
     AgentStateRecord,
+    CallbackRecord,
     CallEventRecord,
-    CallOutcome,
     CallRecord,
     Record,
+    SurveyRecord,
 )
 from ccqueue.store.tables import InvalidRecord
 
@@ -51,6 +57,8 @@ _TYPES: dict[str, type[Any]] = {
     "call_event": CallEventRecord,
     "call": CallRecord,
     "agent_state": AgentStateRecord,
+    "callback": CallbackRecord,
+    "survey": SurveyRecord,
 }
 _TYPE_NAMES = {cls: name for name, cls in _TYPES.items()}
 _MALFORMED = (ValueError, KeyError, TypeError, AttributeError)
@@ -80,9 +88,8 @@ def encode_record(record: Record) -> str:
         raise InvalidRecord(f"not a record: {type(record).__name__}")
     body: dict[str, Any] = {"type": type_name}
     for field in fields(record):
-        body[field.name] = getattr(record, field.name)
-    if isinstance(record, CallRecord):
-        body["outcome"] = record.outcome.value
+        value = getattr(record, field.name)
+        body[field.name] = value.value if isinstance(value, enum.Enum) else value
     try:
         return json.dumps(body, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
@@ -93,10 +100,26 @@ def decode_record(line: str) -> Record:
     """The record of one line; raises one of ``_MALFORMED`` if the line is not one."""
     body = json.loads(line)
     record_type = _TYPES[body.pop("type")]
-    if record_type is CallRecord:
-        body["outcome"] = CallOutcome(body["outcome"])
+    for name, enum_type in _ENUM_FIELDS[record_type].items():
+        if body.get(name) is not None:
+            body[name] = enum_type(body[name])
     record: Record = record_type(**body)
     return record
+
+
+def _enum_fields(record_type: type[Any]) -> dict[str, type[enum.Enum]]:
+    """The fields of ``record_type`` annotated with an enum (or an enum or None)."""
+    hints = typing.get_type_hints(record_type)
+    found: dict[str, type[enum.Enum]] = {}
+    for field in fields(record_type):
+        hint = hints[field.name]
+        for candidate in (hint, *typing.get_args(hint)):
+            if isinstance(candidate, type) and issubclass(candidate, enum.Enum):
+                found[field.name] = candidate
+    return found
+
+
+_ENUM_FIELDS = {record_type: _enum_fields(record_type) for record_type in _TYPES.values()}
 
 
 @dataclass(frozen=True, slots=True)

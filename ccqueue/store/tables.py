@@ -4,12 +4,15 @@ Rules kept here:
 
 1. Writing is idempotent. ``call_events`` and ``agent_state_intervals`` rows are
    inserted with ``ON CONFLICT DO NOTHING``: a record already there is skipped. A
-   ``calls`` row is replaced only by a summary with a higher ``version``, so a retry,
-   a spool replay or a late, older summary never undoes a newer one.
+   ``calls`` or ``callbacks`` row is replaced only by a record with a higher
+   ``version``, so a retry, a spool replay or a late, older record never undoes a
+   newer one.
 2. A batch is one transaction: it lands whole or not at all.
 3. Each table gets one statement per batch (arrays passed through ``unnest``), not
-   one round trip per row. Within a batch only the newest summary of a call is sent:
-   one ``INSERT ... ON CONFLICT DO UPDATE`` may not touch the same row twice.
+   one round trip per row. Within a batch only the newest version of a versioned row
+   is sent (one ``INSERT ... ON CONFLICT DO UPDATE`` may not touch the same row
+   twice), and only the first of a record written twice. ``_TABLES`` says, for each
+   record type, its table, its identity and whether it is versioned.
 4. A record the database could never accept (wrong type, a time out of range, data
    that is not JSON) raises ``InvalidRecord`` before anything is sent; retrying it is
    pointless, unlike a connection error.
@@ -20,13 +23,21 @@ Rules kept here:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
-from ccqueue.core.records import AgentStateRecord, CallEventRecord, CallRecord, Record
+from ccqueue.core.records import (
+    AgentStateRecord,
+    CallbackRecord,
+    CallbackStatus,
+    CallEventRecord,
+    CallRecord,
+    Record,
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -73,6 +84,17 @@ def _interval_row(record: AgentStateRecord) -> tuple[Any, ...]:
             to_timestamp(record.started_at), to_timestamp(record.ended_at))
 
 
+def _callback_row(record: CallbackRecord) -> tuple[Any, ...]:
+    if not isinstance(record.status, CallbackStatus):
+        raise InvalidRecord(f"callback {record.callback_id}: status {record.status!r} is not a CallbackStatus")
+    return (record.callback_id, record.version, record.queue, record.number,
+            record.status.value, to_timestamp(record.requested_at),
+            to_timestamp(record.place_at), to_timestamp(record.not_before),
+            to_timestamp(record.expires_at), record.attempts,
+            to_timestamp(record.next_attempt_at), record.call_id, record.agent,
+            record.result)
+
+
 _INSERT_EVENTS = """
 INSERT INTO call_events (event_id, call_id, seq, at, kind, data)
 SELECT e, c, s, a, k, d::jsonb
@@ -102,41 +124,86 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
 ON CONFLICT DO NOTHING
 """
 
+_UPSERT_CALLBACKS = """
+INSERT INTO callbacks (callback_id, version, queue, number, status, requested_at,
+                       place_at, not_before, expires_at, attempts, next_attempt_at,
+                       call_id, agent, result)
+SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[],
+                     $6::timestamptz[], $7::timestamptz[], $8::timestamptz[],
+                     $9::timestamptz[], $10::int[], $11::timestamptz[], $12::text[],
+                     $13::text[], $14::text[])
+ON CONFLICT (callback_id) DO UPDATE SET
+    version = EXCLUDED.version, queue = EXCLUDED.queue, number = EXCLUDED.number,
+    status = EXCLUDED.status, requested_at = EXCLUDED.requested_at,
+    place_at = EXCLUDED.place_at, not_before = EXCLUDED.not_before,
+    expires_at = EXCLUDED.expires_at, attempts = EXCLUDED.attempts,
+    next_attempt_at = EXCLUDED.next_attempt_at, call_id = EXCLUDED.call_id,
+    agent = EXCLUDED.agent, result = EXCLUDED.result, updated_at = now()
+WHERE callbacks.version < EXCLUDED.version
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """How one type of record lands in its table."""
+
+    name: str
+    key: Callable[[Any], str]  # the record's identity: one row per key
+    row: Callable[[Any], tuple[Any, ...]]
+    statement: str
+    versioned: bool = False  # the newest ``version`` per key wins; else the first record
+
+
+# In the order a batch writes them.
+_TABLES: dict[type[Any], _Table] = {
+    CallEventRecord: _Table("call_events", lambda r: r.event_id, _event_row, _INSERT_EVENTS),
+    CallRecord: _Table("calls", lambda r: r.call_id, _call_row, _UPSERT_CALLS, versioned=True),
+    AgentStateRecord: _Table("agent_state_intervals", lambda r: r.interval_id, _interval_row,
+                             _INSERT_INTERVALS),
+    CallbackRecord: _Table("callbacks", lambda r: r.callback_id, _callback_row, _UPSERT_CALLBACKS,
+                           versioned=True),
+}
+
 
 def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
     return [list(column) for column in zip(*rows, strict=True)]
 
 
-def rows_by_table(records: Sequence[Record]) -> tuple[list[tuple[Any, ...]], ...]:
-    """Events, calls and intervals as row tuples; raises InvalidRecord."""
-    events: dict[str, tuple[Any, ...]] = {}
-    newest_calls: dict[str, CallRecord] = {}
-    intervals: dict[str, tuple[Any, ...]] = {}
+def _kept(table: _Table, records: list[Any]) -> list[Any]:
+    """One record per key: the newest version (in key order, so concurrent batches lock
+    rows in one order), or the first written."""
+    chosen: dict[str, Any] = {}
     for record in records:
-        if isinstance(record, CallEventRecord):
-            events.setdefault(record.event_id, _event_row(record))
-        elif isinstance(record, CallRecord):
-            known = newest_calls.get(record.call_id)
-            if known is None or known.version < record.version:
-                newest_calls[record.call_id] = record
-        elif isinstance(record, AgentStateRecord):
-            intervals.setdefault(record.interval_id, _interval_row(record))
-        else:
+        key = table.key(record)
+        known = chosen.get(key)
+        if known is None or (table.versioned and known.version < record.version):
+            chosen[key] = record
+    if table.versioned:
+        return [chosen[key] for key in sorted(chosen)]
+    return list(chosen.values())
+
+
+def rows_by_table(records: Sequence[Record]) -> dict[str, list[tuple[Any, ...]]]:
+    """Row tuples by table name, in ``_TABLES`` order; raises InvalidRecord."""
+    grouped: dict[type[Any], list[Any]] = {}
+    for record in records:
+        if type(record) not in _TABLES:
             raise InvalidRecord(f"not a record: {type(record).__name__}")
-    calls = [_call_row(newest_calls[call_id]) for call_id in sorted(newest_calls)]
-    return list(events.values()), calls, list(intervals.values())
+        grouped.setdefault(type(record), []).append(record)
+    return {
+        table.name: [table.row(record) for record in _kept(table, grouped[record_type])]
+        for record_type, table in _TABLES.items()
+        if record_type in grouped
+    }
 
 
 async def write_records(conn: asyncpg.Connection, records: Sequence[Record]) -> None:
     """Write a batch in one transaction; writing it again changes nothing."""
-    events, calls, intervals = rows_by_table(records)
+    rows = rows_by_table(records)
     async with conn.transaction():
-        if events:
-            await conn.execute(_INSERT_EVENTS, *_columns(events))
-        if calls:
-            await conn.execute(_UPSERT_CALLS, *_columns(calls))
-        if intervals:
-            await conn.execute(_INSERT_INTERVALS, *_columns(intervals))
+        for table in _TABLES.values():
+            if rows.get(table.name):
+                await conn.execute(table.statement, *_columns(rows[table.name]))
 
 
 _CALL_TIMES = ("arrived_at", "answered_at", "ended_at")
@@ -170,3 +237,43 @@ async def fetch_call_events(conn: asyncpg.Connection, call_id: str) -> list[dict
         {**dict(row), "at": to_epoch(row["at"]), "data": json.loads(row["data"])}
         for row in rows
     ]
+
+
+_CALLBACK_COLUMNS = """callback_id, version, queue, number, status, requested_at, place_at,
+    not_before, expires_at, attempts, next_attempt_at, call_id, agent, result"""
+
+
+def _callback_record(row: asyncpg.Record) -> CallbackRecord:
+    return CallbackRecord(
+        callback_id=row["callback_id"],
+        version=row["version"],
+        queue=row["queue"],
+        number=row["number"],
+        status=CallbackStatus(row["status"]),
+        requested_at=row["requested_at"].timestamp(),
+        place_at=row["place_at"].timestamp(),
+        not_before=to_epoch(row["not_before"]),
+        expires_at=row["expires_at"].timestamp(),
+        attempts=row["attempts"],
+        next_attempt_at=to_epoch(row["next_attempt_at"]),
+        call_id=row["call_id"],
+        agent=row["agent"],
+        result=row["result"],
+    )
+
+
+async def load_open_callbacks(conn: asyncpg.Connection) -> list[CallbackRecord]:
+    """Every callback still pending or dialing, by place in line (the oldest first)."""
+    open_statuses = [status.value for status in CallbackStatus if status.open]
+    rows = await conn.fetch(
+        f"SELECT {_CALLBACK_COLUMNS} FROM callbacks WHERE status = ANY($1::text[])"
+        " ORDER BY place_at, callback_id",
+        open_statuses,
+    )
+    return [_callback_record(row) for row in rows]
+
+
+async def fetch_callback(conn: asyncpg.Connection, callback_id: str) -> CallbackRecord | None:
+    """The latest stored version of a callback, open or closed, or None."""
+    row = await conn.fetchrow(f"SELECT {_CALLBACK_COLUMNS} FROM callbacks WHERE callback_id = $1", callback_id)
+    return None if row is None else _callback_record(row)

@@ -22,6 +22,10 @@ Rules kept here:
    records committed to PostgreSQL (including those replayed from the spool, which
    ``records_replayed`` also counts); ``records_spooled`` counts records appended to
    the spool; ``batches_failed`` counts batch writes that did not commit.
+7. ``spool_replayed`` turns true (and ``wait_spool_replayed`` returns) the first time
+   the spool has been replayed to the end after a connect: from then on PostgreSQL
+   holds everything earlier runs spooled, so reading state back from it (the open
+   callbacks, at start-up) sees their last word.
 """
 
 from __future__ import annotations
@@ -101,6 +105,7 @@ class RecordWriter:
         self._closing = False
         self._running = False
         self._stopped = asyncio.Event()
+        self._spool_replayed = asyncio.Event()
         self._pool: asyncpg.Pool | None = None
         self._backoff_s = backoff_initial_s
         self._next_connect_at = 0.0
@@ -114,6 +119,14 @@ class RecordWriter:
     @property
     def buffered(self) -> int:
         return len(self._buffer) + len(self._inflight)
+
+    @property
+    def spool_replayed(self) -> bool:
+        return self._spool_replayed.is_set()
+
+    async def wait_spool_replayed(self) -> None:
+        """Return once what earlier runs spooled is in PostgreSQL (rule 7)."""
+        await self._spool_replayed.wait()
 
     def submit(self, record: Record) -> None:
         """Queue one record for writing; call from the event loop's thread."""
@@ -318,6 +331,7 @@ class RecordWriter:
             await asyncio.to_thread(self.spool.remove, path)
             self.records_replayed += len(records)
             self._log.info("spool_segment_replayed", segment=path.name, records=len(records))
+        self._spool_replayed.set()
 
     def _spool_leftovers(self) -> None:
         """Blocking: spool whatever is still in memory (at close, or on cancellation)."""
