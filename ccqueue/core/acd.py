@@ -157,6 +157,7 @@ class Call:
     periodic_at: float | None = None
     periodic_next: int = 0
     max_wait_at: float | None = None
+    callback_offer_at: float | None = None
     diverted: bool = False  # the forecast diversion is offered once
 
 
@@ -232,11 +233,12 @@ class Acd:
         if kind == "offer":
             offer = self.offers.get(key)
             return offer is not None and not offer.claimed and offer.expires_at == at
-        if kind in ("announce", "periodic", "max_wait"):
+        if kind in ("announce", "periodic", "max_wait", "cb_offer"):
             call = self.calls.get(key)
             if call is None or call.state not in (CallState.WAITING, CallState.OFFERING):
                 return False
-            return at == {"announce": call.announce_at, "periodic": call.periodic_at, "max_wait": call.max_wait_at}[kind]
+            times = {"announce": call.announce_at, "periodic": call.periodic_at, "max_wait": call.max_wait_at}
+            return at == times.get(kind, call.callback_offer_at)
         if kind in ("cb_ready", "cb_expire"):
             record = self.callbacks.get(key)
             if record is None or record.status is not CallbackStatus.PENDING:
@@ -467,6 +469,10 @@ class Acd:
         if settings.admission.max_wait_s is not None:
             call.max_wait_at = call.arrived_at + settings.admission.max_wait_s
             self._start_timer(call.max_wait_at, "max_wait", call.call_id)
+        policy = self.settings.callbacks
+        if policy is not None and policy.offer_after_s is not None and settings.callback_key:
+            call.callback_offer_at = call.arrived_at + policy.offer_after_s
+            self._start_timer(call.callback_offer_at, "cb_offer", call.call_id)
 
     # ------------------------------------------------------------------ waiting
 
@@ -594,7 +600,7 @@ class Acd:
         if call.in_line:
             self.router.dequeue(call.call_id)
             call.in_line = False
-        call.announce_at = call.periodic_at = call.max_wait_at = None
+        call.announce_at = call.periodic_at = call.max_wait_at = call.callback_offer_at = None
 
     def _announce(self, call: Call, now: float, out: list[cmd.Command]) -> None:
         settings = self.settings.queues[call.queue or ""]
@@ -734,7 +740,7 @@ class Acd:
         call.agent_id = offer.agent_id
         call.answered_at = now
         call.offered_at = offer.offered_at
-        call.announce_at = call.periodic_at = call.max_wait_at = None
+        call.announce_at = call.periodic_at = call.max_wait_at = call.callback_offer_at = None
         self.ewt.call_answered(call.queue or "", waited_s=now - call.arrived_at, rang_s=now - offer.offered_at, now=now)
         self._event(call, "call_answered", now, out, agent=offer.agent_id, offer_id=offer.offer_id)
         self._summary(call, out)
@@ -902,6 +908,13 @@ class Acd:
                 call = self.calls[key]
                 if call.state is CallState.WAITING:  # one ringing now gets its chance first
                     self._overflow(call, Overflow.MAX_WAIT, now, out, waited_s=now - call.arrived_at)
+            elif kind == "cb_offer":
+                call = self.calls[key]
+                if call.state is CallState.WAITING:
+                    self._event(call, "callback_offered", now, out, after_s=now - call.arrived_at)
+                    out.append(
+                        cmd.OfferCallback(call_id=call.call_id, number=call.caller, language=call.language, release_if_declined=False)
+                    )
             elif kind == "cb_ready":
                 self._callback_ready(self.callbacks[key], now)
             elif kind == "cb_expire":

@@ -37,6 +37,7 @@ class CallbackPolicy:
     expire_s: float = 4 * 3600.0
     ring_timeout_s: float = 30.0
     key: str = "1"  # pressed while waiting: "call me back instead"
+    offer_after_s: float | None = None  # offered to every caller still waiting this long
 
     def allows(self, number: str) -> bool:
         return any(re.fullmatch(pattern, number) for pattern in self.allowed)

@@ -90,6 +90,7 @@ def _callbacks(c: Callbacks | None) -> CallbackPolicy | None:
         expire_s=c.expire_s,
         ring_timeout_s=c.ring_timeout_s,
         key=c.key,
+        offer_after_s=c.offer_after_s,
     )
 
 

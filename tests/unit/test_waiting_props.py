@@ -1,0 +1,97 @@
+"""Invariants of waiting under arbitrary sequences of events (hypothesis).
+
+- The queue never holds more than ``max_waiting`` callers and callbacks.
+- Whatever is offered to an agent (a caller or a callback) had the earliest place among
+  everything still in line: a callback never jumps ahead of callers who came before it,
+  nor falls behind those who came after.
+"""
+
+from __future__ import annotations
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from ccqueue.core import commands as cmd
+from ccqueue.core import events as ev
+from ccqueue.core.acd import Acd, CallState
+from ccqueue.core.callbacks import ROUTER_PREFIX
+from ccqueue.core.errors import CcqueueError
+from ccqueue.core.waiting import Admission
+from tests.unit.test_waiting import make_acd
+
+MAX_WAITING = 4
+
+op = st.one_of(
+    st.tuples(st.just("arrive"), st.integers(0, 0)),
+    st.tuples(st.just("arrive"), st.integers(0, 0)),
+    st.tuples(st.just("callback"), st.integers(0, 30)),
+    st.tuples(st.just("hangup"), st.integers(0, 30)),
+    st.tuples(st.just("callback"), st.integers(0, 30)),
+    st.tuples(st.just("login"), st.integers(1, 3)),
+    st.tuples(st.just("logout"), st.integers(1, 3)),
+    st.tuples(st.just("answer"), st.integers(0, 30)),
+    st.tuples(st.just("ring_fail"), st.integers(0, 30)),
+    st.tuples(st.just("dial"), st.sampled_from(["ANSWER", "BUSY", "NOANSWER"])),
+    st.tuples(st.just("end"), st.integers(0, 30)),
+    st.tuples(st.just("wait"), st.integers(1, 120)),
+)
+
+
+def check(acd: Acd, out: list[cmd.Command], places: dict[str, float]) -> None:
+    """``places``: what the test itself knows of each one's place (its caller's arrival)."""
+    assert acd.router.waiting("support") <= MAX_WAITING
+    in_line = acd.router.waiting_calls("support")
+    for command in out:
+        if isinstance(command, cmd.OriginateAgent):
+            offered = places[command.call_id]
+            assert all(places[other] >= offered for other in in_line), (command.call_id, offered, in_line)
+
+
+@settings(max_examples=300, deadline=None)
+@example([("arrive", 0), ("arrive", 0), ("callback", 0), ("login", 1)])  # a booked place, then an agent
+@example([("login", 1), ("arrive", 0), ("arrive", 0), ("arrive", 0), ("callback", 1), ("ring_fail", 0), ("wait", 30)])
+@given(st.lists(op, min_size=5, max_size=60))
+def test_limits_hold_and_nothing_jumps_the_line(ops: list[tuple[str, object]]) -> None:
+    acd = make_acd(agents=3, admission=Admission(max_waiting=MAX_WAITING))
+    now, n = 0.0, 0
+    offers: list[str] = []
+    claimed: list[str] = []
+    places: dict[str, float] = {}
+    for kind, arg in ops:
+        now += 1.0
+        out: list[cmd.Command] = []
+        try:
+            if kind == "arrive":
+                n += 1
+                out = acd.handle(ev.CallArrived(call_id=f"c{n}", hotline="100", caller=f"+1555000{n:04d}", channel=f"ch{n}", uniqueid=f"u{n}"), now)
+                places[f"c{n}"] = now
+            elif kind == "hangup" and acd.calls:
+                call = list(acd.calls.values())[int(arg) % len(acd.calls)]  # type: ignore[call-overload]
+                out = acd.handle(ev.ChannelHungUp(uniqueid=call.uniqueid), now)
+            elif kind == "callback":
+                waiting = [c for c in acd.calls.values() if c.state is CallState.WAITING]
+                if waiting:
+                    call = waiting[int(arg) % len(waiting)]  # type: ignore[call-overload]
+                    out = acd.handle(ev.CallbackRequested(callback_id=f"k{call.call_id}", number=call.caller, call_id=call.call_id), now)
+                    places[f"{ROUTER_PREFIX}k{call.call_id}"] = places[call.call_id]
+            elif kind in ("login", "logout"):
+                action = ev.AgentAction.LOGIN if kind == "login" else ev.AgentAction.LOGOUT
+                out = acd.handle(ev.AgentRequested(agent_id=f"a{arg}", action=action), now)
+            elif kind in ("answer", "ring_fail") and offers:
+                offer_id = offers.pop(int(arg) % len(offers))  # type: ignore[call-overload]
+                if kind == "answer":
+                    out = acd.handle(ev.OfferClaimed(offer_id=offer_id), now)
+                    claimed.append(offer_id)
+                else:
+                    out = acd.handle(ev.OfferFailed(offer_id=offer_id, failure=ev.RingFailure.NO_ANSWER), now)
+            elif kind == "dial" and claimed:
+                out = acd.handle(ev.DialEnded(uniqueid=claimed[-1], status=str(arg)), now)
+            elif kind == "end" and claimed:
+                out = acd.handle(ev.ChannelHungUp(uniqueid=claimed.pop(int(arg) % len(claimed))), now)  # type: ignore[call-overload]
+            elif kind == "wait":
+                now += float(arg)  # type: ignore[arg-type]
+                out = acd.tick(now)
+        except CcqueueError:
+            continue  # an illegal request (logging out twice...) changes nothing
+        offers.extend(c.offer_id for c in out if isinstance(c, cmd.OriginateAgent))
+        check(acd, out, places)
