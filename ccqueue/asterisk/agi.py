@@ -57,6 +57,9 @@ class CallerSession:
         self.holding: str | None = None  # MOH class while on hold
         self.music_on = False  # whether Asterisk is playing it now (a prompt stops it)
         self.language = "en"
+        # The newest announcement of each kind not yet started: a caller who is still
+        # hearing one is not given a backlog of stale ones, only the latest.
+        self.announcements: dict[str, cmd.AnnounceToCaller] = {}
 
 
 class AgiServer:
@@ -90,8 +93,14 @@ class AgiServer:
         """Hand a caller-facing command to its session (dropped if the session is gone)."""
         call_id = getattr(command, "call_id", None)
         session = self.sessions.get(call_id) if call_id else None
-        if session is not None:
-            session.instructions.put_nowait(command)
+        if session is None:
+            return
+        if isinstance(command, cmd.AnnounceToCaller):
+            waiting = command.reason in session.announcements
+            session.announcements[command.reason] = command
+            if waiting:
+                return
+        session.instructions.put_nowait(command)
 
     async def handle_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -166,9 +175,10 @@ class AgiServer:
                 return True
             case cmd.PlayToCaller(sound=sound):
                 return await self._play(request, session, (cmd.Prompt(kind="sound", value=sound),))
-            case cmd.AnnounceToCaller(prompts=prompts, language=language):
-                await self._set_language(request, session, language)
-                return await self._play(request, session, prompts)
+            case cmd.AnnounceToCaller(reason=reason):
+                latest = session.announcements.pop(reason, instruction)
+                await self._set_language(request, session, latest.language)
+                return await self._play(request, session, latest.prompts)
             case cmd.OfferCallback():
                 return await self._offer_callback(request, session, instruction)
             case cmd.RecordMessage(path=path, max_s=max_s, language=language):

@@ -5,7 +5,7 @@ Rules kept here:
 - A configuration is a directory of ``*.yaml`` files, read in name order, or one
   file given by path. Hidden files (``.#queues.yaml``, an editor's lock) are skipped.
 - Each file's top level is a mapping of sections: asterisk, http, database,
-  hotlines, queues, agents. A section lives in one file only; a second one is
+  hotlines, queues, agents, callbacks, schedules, ivr. A section lives in one file only; a second one is
   an error naming both places. An unknown section is an error.
 - Every problem is collected before anything is raised, so one `ConfigError`
   lists them all, each with file, line and dotted key, ordered by file and line.
@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from ccqueue.config.ivr_checks import SoundCatalog, check_ivr, default_sound_catalog
 from ccqueue.config.models import Config
 from ccqueue.config.prepare import prepare
 from ccqueue.config.problems import Collector, ConfigError, Problem, closest
@@ -32,10 +33,14 @@ __all__ = ["SECTIONS", "load_config"]
 SECTIONS: tuple[str, ...] = tuple(name for name in Config.model_fields if name != "files")
 
 
-def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: str | Path, *, env: Mapping[str, str] | None = None, sounds: SoundCatalog | None = None
+) -> Config:
     """Read, check and freeze the configuration at `path`.
 
     `env` is where ``*_env`` references are looked up (default: `os.environ`).
+    `sounds` lists the sound files prompts may name (default: the project's
+    ``sounds/en`` and Asterisk's sounds folder when it is found; see `ivr_checks`).
     Raises `ConfigError` listing every problem found.
     """
     root = Path(path)
@@ -50,7 +55,10 @@ def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Co
             if name not in sections:
                 collector.mark_reported((name,))
     check_references = "queues" in sections or all_read
-    prepare(sections, os.environ if env is None else env, collector, check_references=check_references)
+    environment = os.environ if env is None else env
+    prepare(sections, environment, collector, check_references=check_references)
+    catalog = default_sound_catalog(environment) if sounds is None else sounds
+    check_ivr(sections, collector, sounds=catalog, complete=bool(files) and all_read)
 
     config: Config | None = None
     try:

@@ -159,6 +159,7 @@ class Call:
     max_wait_at: float | None = None
     callback_offer_at: float | None = None
     diverted: bool = False  # the forecast diversion is offered once
+    callback_offered: bool = False  # the caller is in the callback dialog now
 
 
 @dataclass(slots=True, kw_only=True)
@@ -564,9 +565,7 @@ class Acd:
         if dest.kind is DestinationKind.CALLBACK:
             # The caller stays where it is (in line, or at the door) while it answers.
             release = not call.in_line or reason is Overflow.MAX_WAIT
-            out.append(
-                cmd.OfferCallback(call_id=call.call_id, number=call.caller, language=call.language, release_if_declined=release)
-            )
+            self._ask_about_callback(call, out, release_if_declined=release)
             return
         self._leave_line(call, now, out)
         match dest.kind:
@@ -912,9 +911,7 @@ class Acd:
                 call = self.calls[key]
                 if call.state is CallState.WAITING:
                     self._event(call, "callback_offered", now, out, after_s=now - call.arrived_at)
-                    out.append(
-                        cmd.OfferCallback(call_id=call.call_id, number=call.caller, language=call.language, release_if_declined=False)
-                    )
+                    self._ask_about_callback(call, out, release_if_declined=False)
             elif kind == "cb_ready":
                 self._callback_ready(self.callbacks[key], now)
             elif kind == "cb_expire":
@@ -988,12 +985,24 @@ class Acd:
         if policy is None or settings is None or not settings.callback_key or e.digit != policy.key:
             return
         if call.state is CallState.WAITING:  # an agent ringing already: the call will be answered
-            out.append(cmd.OfferCallback(call_id=call.call_id, number=call.caller, language=call.language, release_if_declined=False))
+            self._ask_about_callback(call, out, release_if_declined=False)
+
+    def _ask_about_callback(self, call: Call, out: list[cmd.Command], *, release_if_declined: bool) -> None:
+        """Start the callback dialog with the caller, unless it is in one already."""
+        if call.callback_offered:
+            return
+        call.callback_offered = True
+        out.append(
+            cmd.OfferCallback(
+                call_id=call.call_id, number=call.caller, language=call.language, release_if_declined=release_if_declined
+            )
+        )
 
     def _callback_declined(self, e: ev.CallbackDeclined, now: float, out: list[cmd.Command]) -> None:
         call = self.calls.get(e.call_id)
         if call is None or call.state not in (CallState.WAITING, CallState.OFFERING):
             return
+        call.callback_offered = False
         self._event(call, "callback_declined", now, out)
         if call.state is CallState.WAITING and (not call.in_line or (call.max_wait_at is not None and call.max_wait_at <= now)):
             self._leave_line(call, now, out)

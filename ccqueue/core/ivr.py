@@ -390,6 +390,8 @@ class IvrError(Exception):
 
 # --- helpers ------------------------------------------------------------------------------
 
+# What SAY NUMBER and SAY DIGITS accept (Asterisk says numbers up to the trillions).
+_SAYABLE = {SayFormat.NUMBER: r"-?[0-9]{1,15}", SayFormat.DIGITS: r"[0-9*#]+"}
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 
@@ -550,9 +552,7 @@ class IvrCall:
         said: str | None = value
         if node.format is SayFormat.DATE:
             said = _date_seconds(value)
-        elif node.format is SayFormat.NUMBER and not re.fullmatch(r"-?[0-9]{1,15}", value):
-            said = None
-        elif node.format is SayFormat.DIGITS and not re.fullmatch(r"[0-9*#]+", value):
+        elif not re.fullmatch(_SAYABLE[node.format], value):
             said = None
         if said is None:
             self._note("ivr_say_skipped", node=self.node_name, variable=node.variable)

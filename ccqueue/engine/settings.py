@@ -12,15 +12,21 @@ from types import MappingProxyType
 
 from ccqueue.config import Config, models
 from ccqueue.config import ivr as ivr_models
-from ccqueue.core import ivr
-from ccqueue.core.ivr import IvrTree
-from ccqueue.core.schedule import Schedule, TimeRange, parse_range
 from ccqueue.config.callbacks import Callbacks
-from ccqueue.core.callbacks import CallbackPolicy
-from ccqueue.core.waiting import Admission, Announcements, Destination, DestinationKind, Overflow
+from ccqueue.core import ivr
 from ccqueue.core.acd import AcdSettings, AgentSettings, HotlineSettings, QueueSettings
+from ccqueue.core.callbacks import CallbackPolicy
+from ccqueue.core.ivr import IvrTree
 from ccqueue.core.routing import Strategy
+from ccqueue.core.schedule import Schedule, TimeRange, parse_range
 from ccqueue.core.skills import RoutingStep, SkillRequirement
+from ccqueue.core.waiting import (
+    Admission,
+    Announcements,
+    Destination,
+    DestinationKind,
+    Overflow,
+)
 
 
 def _requirements(levels: Mapping[str, int]) -> tuple[SkillRequirement, ...]:
@@ -193,7 +199,7 @@ def _condition(c: ivr_models.Condition, known: Mapping[str, Schedule]) -> ivr.Co
     )
 
 
-def _node(node: ivr_models.Node, known: Mapping[str, Schedule]) -> ivr.IvrNode:  # noqa: PLR0911 - one per type
+def _node(node: ivr_models.Node, known: Mapping[str, Schedule]) -> ivr.IvrNode:
     b = node.body
     match node.type:
         case "play":

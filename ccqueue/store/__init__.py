@@ -17,6 +17,7 @@ from ccqueue.store.tables import (
     fetch_call,
     fetch_call_events,
     fetch_callback,
+    fetch_survey,
     load_open_callbacks,
     write_records,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "fetch_call",
     "fetch_call_events",
     "fetch_callback",
+    "fetch_survey",
     "load_open_callbacks",
     "migrate",
     "restore_callbacks",

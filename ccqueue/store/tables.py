@@ -2,8 +2,8 @@
 
 Rules kept here:
 
-1. Writing is idempotent. ``call_events`` and ``agent_state_intervals`` rows are
-   inserted with ``ON CONFLICT DO NOTHING``: a record already there is skipped. A
+1. Writing is idempotent. ``call_events``, ``agent_state_intervals`` and ``surveys``
+   rows are inserted with ``ON CONFLICT DO NOTHING``: a record already there is skipped. A
    ``calls`` or ``callbacks`` row is replaced only by a record with a higher
    ``version``, so a retry, a spool replay or a late, older record never undoes a
    newer one.
@@ -37,6 +37,7 @@ from ccqueue.core.records import (
     CallEventRecord,
     CallRecord,
     Record,
+    SurveyRecord,
 )
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -82,6 +83,13 @@ def _call_row(record: CallRecord) -> tuple[Any, ...]:
 def _interval_row(record: AgentStateRecord) -> tuple[Any, ...]:
     return (record.interval_id, record.agent_id, record.state, record.reason,
             to_timestamp(record.started_at), to_timestamp(record.ended_at))
+
+
+def _survey_row(record: SurveyRecord) -> tuple[Any, ...]:
+    for name, value, low, high in (("rating", record.rating, 1, 5), ("recommend", record.recommend, 0, 10)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high):
+            raise InvalidRecord(f"survey {record.call_id}: {name} must be {low}..{high} or None, got {value!r}")
+    return (record.call_id, record.rating, record.recommend, to_timestamp(record.at))
 
 
 def _callback_row(record: CallbackRecord) -> tuple[Any, ...]:
@@ -142,6 +150,12 @@ ON CONFLICT (callback_id) DO UPDATE SET
 WHERE callbacks.version < EXCLUDED.version
 """
 
+_INSERT_SURVEYS = """
+INSERT INTO surveys (call_id, rating, recommend, answered_at)
+SELECT * FROM unnest($1::text[], $2::smallint[], $3::smallint[], $4::timestamptz[])
+ON CONFLICT DO NOTHING
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class _Table:
@@ -162,6 +176,7 @@ _TABLES: dict[type[Any], _Table] = {
                              _INSERT_INTERVALS),
     CallbackRecord: _Table("callbacks", lambda r: r.callback_id, _callback_row, _UPSERT_CALLBACKS,
                            versioned=True),
+    SurveyRecord: _Table("surveys", lambda r: r.call_id, _survey_row, _INSERT_SURVEYS),
 }
 
 
@@ -277,3 +292,13 @@ async def fetch_callback(conn: asyncpg.Connection, callback_id: str) -> Callback
     """The latest stored version of a callback, open or closed, or None."""
     row = await conn.fetchrow(f"SELECT {_CALLBACK_COLUMNS} FROM callbacks WHERE callback_id = $1", callback_id)
     return None if row is None else _callback_record(row)
+
+
+async def fetch_survey(conn: asyncpg.Connection, call_id: str) -> dict[str, Any] | None:
+    """The ``surveys`` row of a call as a dict (``answered_at`` in epoch seconds), or None."""
+    row = await conn.fetchrow(
+        "SELECT call_id, rating, recommend, answered_at FROM surveys WHERE call_id = $1", call_id
+    )
+    if row is None:
+        return None
+    return {**dict(row), "answered_at": to_epoch(row["answered_at"])}

@@ -80,6 +80,15 @@ http: {{host: 127.0.0.1, port: {http}}}
 hotlines:
   "100": {{queue: support}}
   "200": {{queue: billing}}
+  "400": {{queue: small}}
+callbacks:
+  dial: "Local/{{digits}}@ccqueue-test-trunk"
+  caller_id: "400"
+  region: US
+  allowed: ['\\+1202555\\d{{4}}']
+  max_attempts: 2
+  retry_delay_s: 5
+  ring_timeout_s: 15
 """
     )
     (folder / "queues.yaml").write_text(
@@ -99,10 +108,22 @@ queues:
       - {{require: {{billing: 4}}, duration_s: {WIDEN_AFTER_S}}}
       - {{require: {{billing: 1}}}}
     auto_pause: {{after_misses: 2, window_s: 600}}
+  small:
+    ring_timeout_s: {RING_TIMEOUT_S}
+    wrapup_s: 1
+    missed_cooldown_s: 1
+    limits: {{max_waiting: 1}}
+    overflow:
+      full: {{message: ccqueue/queue-full}}
+    announce:
+      first_after_s: 1
+      every_s: 4
+      periodic: [ccqueue/queue-full]
+      periodic_every_s: 2
 """
     )
     agents = "\n".join(
-        f"  {a}: {{name: {a.title()}, password: {p}, queues: [support, billing], skills: {SKILLS[a]}}}"
+        f"  {a}: {{name: {a.title()}, password: {p}, queues: [support, billing, small], skills: {SKILLS[a]}}}"
         for a, p in AGENTS.items()
     )
     (folder / "agents.yaml").write_text(f"agents:\n{agents}\n")

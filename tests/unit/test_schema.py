@@ -197,6 +197,28 @@ GOOD = {
     "dsn from the environment": BASE + "database: {dsn_env: CCQUEUE_DSN}\n",
     "empty sections": BASE + "http:\ndatabase:\nhotlines:\nqueues:\nagents:\n",
     "null optional settings": BASE + "queues:\n  q: {returning_customer: null, auto_pause: null}\n",
+    "an IVR tree and a schedule": BASE
+    + textwrap.dedent("""\
+    queues: {q: }
+    hotlines:
+      "300": {ivr: main, language: ru}
+    schedules:
+      office:
+        time_zone: Europe/Berlin
+        hours: {mon: ["09:00-18:00"], fri: ["22:00-02:00"]}
+        holidays: [{date: "2025-12-25"}, {date: "2025-12-24", hours: ["09:00-12:00"], name: Eve}]
+    ivr:
+      main:
+        entry: start
+        max_visits: 20
+        transfer_allowed: ['2\\d{3}']
+        nodes:
+          start: {branch: {conditions: [{schedule_closed: office, goto: bye}], otherwise: menu}}
+          menu: {menu: {prompt: beep, keys: {"1": q, "2": desk}, on_exhausted: bye}}
+          q: {queue: {name: q, priority: 2}}
+          desk: {transfer: {to: "2001"}}
+          bye: {hangup:}
+    """),
 }
 
 BAD = {
@@ -223,6 +245,11 @@ BAD = {
     "no steps": BASE + "queues:\n  q: {steps: []}\n",
     "null agent": BASE + "agents:\n  a:\n",
     "asterisk without ami": "asterisk: {agi: {port: 4573}}\n",
+    "hotline with a queue and an ivr": BASE + "queues: {q: }\nhotlines:\n  '1': {queue: q, ivr: t}\n",
+    "hotline with neither": BASE + "hotlines:\n  '1': {language: en}\n",
+    "unknown node type": BASE + "ivr:\n  t: {entry: a, nodes: {a: {hangupp: {}}}}\n",
+    "schedule without a time zone": BASE + "schedules:\n  s: {hours: {mon: ['09:00-10:00']}}\n",
+    "unknown language": BASE + "queues: {q: }\nhotlines:\n  '1': {queue: q, language: de}\n",
 }
 
 

@@ -1,0 +1,73 @@
+"""The spool's line format: every record type the core writes comes back equal, enums
+included, and a line that is not a record is refused rather than half-read."""
+
+from __future__ import annotations
+
+import json
+import typing
+
+import pytest
+
+from ccqueue.core.records import (
+    AgentStateRecord,
+    CallbackRecord,
+    CallbackStatus,
+    CallEventRecord,
+    CallOutcome,
+    CallRecord,
+    Record,
+    SurveyRecord,
+)
+from ccqueue.store.spool import decode_record, encode_record
+from ccqueue.store.tables import InvalidRecord
+
+T0 = 1_760_000_000.0
+
+EXAMPLES: list[Record] = [
+    CallEventRecord(event_id="c1:0", call_id="c1", seq=0, at=T0, kind="call_arrived", data={"caller": "+1"}),
+    CallRecord(call_id="c1", version=2, caller="+1", hotline="100", queue=None, agent=None, arrived_at=T0,
+               answered_at=None, ended_at=T0 + 3, outcome=CallOutcome.CALLBACK, channel="PJSIP/t-1"),
+    AgentStateRecord(interval_id="a1:0", agent_id="a1", state="ready", reason=None, started_at=T0, ended_at=T0 + 1),
+    CallbackRecord(callback_id="cb1", version=3, queue="support", number="+16502530000",
+                   status=CallbackStatus.DIALING, requested_at=T0, place_at=T0 - 5, not_before=None,
+                   expires_at=T0 + 600, attempts=1, next_attempt_at=T0 + 300, call_id="c1", agent="a1",
+                   result="BUSY"),
+    SurveyRecord(call_id="c1", rating=4, recommend=None, at=T0 + 9),
+]
+
+
+def test_every_record_type_is_spoolable() -> None:
+    assert {type(r) for r in EXAMPLES} == set(typing.get_args(Record))
+
+
+@pytest.mark.parametrize("record", EXAMPLES, ids=lambda r: type(r).__name__)
+def test_a_record_comes_back_equal(record: Record) -> None:
+    line = encode_record(record)
+    assert "\n" not in line
+    assert decode_record(line) == record
+
+
+def test_enums_are_written_as_their_values() -> None:
+    assert json.loads(encode_record(EXAMPLES[1]))["outcome"] == "callback"
+    assert json.loads(encode_record(EXAMPLES[3]))["status"] == "dialing"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"type": "callback", "callback_id": "x"}',  # fields missing
+        encode_record(EXAMPLES[3]).replace('"dialing"', '"lost"'),  # not a status
+        encode_record(EXAMPLES[1]).replace('"callback"', '"gone"'),
+        '{"type": "lead"}',
+        "[1, 2]",
+        "not json",
+    ],
+)
+def test_a_line_that_is_not_a_record_is_refused(line: str) -> None:
+    with pytest.raises((ValueError, KeyError, TypeError, AttributeError)):
+        decode_record(line)
+
+
+def test_something_that_is_not_a_record_cannot_be_spooled() -> None:
+    with pytest.raises(InvalidRecord):
+        encode_record("call c1")  # type: ignore[arg-type]
