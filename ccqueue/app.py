@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,12 @@ from ccqueue.asterisk.telephony import AsteriskTelephony
 from ccqueue.config import Config
 from ccqueue.core.acd import Acd
 from ccqueue.engine.engine import Engine
-from ccqueue.engine.settings import acd_settings
+from ccqueue.engine.settings import acd_settings, ivr_trees
 from ccqueue.http.app import build_app
 from ccqueue.metrics import Metrics, StateCollector
-from ccqueue.core.errors import CallbackRefused
+from ccqueue.asterisk.ivr_runner import IvrRunner
+from ccqueue.core.errors import CallbackRefused, CcqueueError
+from ccqueue.core.ivr import IvrTree
 from ccqueue.numbers import check_allowed, normalize
 from ccqueue.store import RecordWriter
 from ccqueue.store.restore import CallbacksNotRestored, restore_callbacks
@@ -45,6 +48,7 @@ class Daemon:
     registry: CollectorRegistry
     web_app: web.Application
     dsn: str = ""
+    trees: Mapping[str, IvrTree] = field(default_factory=dict)  # the running IVR trees
 
     def health(self) -> dict[str, Any]:
         ami = self.telephony.ami.state
@@ -91,16 +95,24 @@ def build(config: Config, *, dsn: str, spool_dir: Path) -> Daemon:
             raise CallbackRefused("callbacks are not set up")
         return check_allowed(normalize(raw, region=callbacks.region), callbacks.allowed)
 
+    def callback_number(raw: str) -> str | None:
+        try:
+            return normalize_number(raw)
+        except CcqueueError:
+            return None
+
+    daemon_ref: list[Daemon] = []
+    ivr_runner = IvrRunner(trees=lambda: daemon_ref[0].trees, ask=ask, post=post, callback_number=callback_number)
     agi = AgiServer(
         ask=ask,
         post=post,
         agent_for_endpoint=lambda endpoint: holder["engine"].acd.agent_for_endpoint(endpoint),
         callback_key=lambda: callbacks.key if callbacks is not None else None,
         normalize_number=normalize_number,
+        ivr=ivr_runner,
     )
     engine = Engine(acd, telephony=telephony, callers=agi, records=writer, on_record=metrics.on_record)
     holder["engine"] = engine
-    daemon_ref: list[Daemon] = []
     registry.register(
         StateCollector(
             lambda: engine.acd,
@@ -115,7 +127,7 @@ def build(config: Config, *, dsn: str, spool_dir: Path) -> Daemon:
         ended_calls=lambda: dict(metrics.ended),
         callbacks_config=lambda: daemon_ref[0].config.callbacks,
     )
-    daemon = Daemon(config, engine, telephony, agi, writer, registry, web_app, dsn=dsn)
+    daemon = Daemon(config, engine, telephony, agi, writer, registry, web_app, dsn=dsn, trees=ivr_trees(config))
     daemon_ref.append(daemon)
     return daemon
 

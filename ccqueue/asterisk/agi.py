@@ -26,6 +26,7 @@ from typing import Protocol
 import structlog
 from panoramisk.fast_agi import Request
 
+from ccqueue.asterisk.paths import spool_path
 from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
 from ccqueue.core.errors import CcqueueError
@@ -186,6 +187,7 @@ class AgiServer:
                 session.music_on = False
                 await request.send_command('STREAM FILE ccqueue/leave-message ""')
                 await request.send_command('STREAM FILE beep ""')
+                path = await spool_path(request, path)
                 await request.send_command(f'RECORD FILE {path} wav "#" {int(max_s * 1000)} s=5')
                 await request.send_command("HANGUP")
                 return False

@@ -31,6 +31,7 @@ import aiohttp
 import structlog
 from panoramisk.fast_agi import Request
 
+from ccqueue.asterisk.paths import spool_path
 from ccqueue.core import events as ev
 from ccqueue.core import ivr
 from ccqueue.core.ivr import IvrTree
@@ -41,7 +42,7 @@ ALL_KEYS = "0123456789*#"
 # A CRM answer is a small JSON object about one customer; 64 KiB is far more than enough
 # and keeps a misbehaving CRM from filling memory.
 MAX_CRM_BYTES = 65536
-DEFAULT_MESSAGES_DIR = "/var/spool/asterisk/ccqueue-messages"
+DEFAULT_MESSAGES_DIR = "ccqueue-messages"  # under Asterisk's spool directory (ccqueue.asterisk.paths)
 # RECORD FILE stops after this many seconds of silence (Asterisk's own example uses 5).
 RECORD_SILENCE_S = 5
 # How long a transfer target rings before the caller is told it did not answer.
@@ -193,7 +194,7 @@ class IvrRunner:
         await self._ask(request)
 
     async def _message(self, session: _Session, call_id: str, outcome: ivr.LeaveMessage) -> None:
-        path = f"{self._messages_dir}/{call_id}"
+        path = await spool_path(session.request, f"{self._messages_dir}/{call_id}")
         if outcome.prompt:
             await session.play(outcome.prompt)
         recorded = await session.record(path, outcome.max_s)
@@ -234,6 +235,10 @@ class _Session:
 
     def __init__(self, request: Request) -> None:
         self._request = request
+
+    @property
+    def request(self) -> Request:
+        return self._request
 
     async def _command(self, text: str) -> dict[str, Any]:
         result: dict[str, Any] = await self._request.send_command(text)

@@ -116,7 +116,7 @@ class AcdSettings:
     hotlines: Mapping[str, HotlineSettings]
     refusal_sound: str = "ccqueue/unavailable"
     callbacks: cb.CallbackPolicy | None = None  # None: no callbacks
-    messages_dir: str = "ccqueue-messages"  # where voicemail recordings go (Asterisk's view)
+    messages_dir: str = "ccqueue-messages"  # voicemail recordings, under Asterisk's spool directory
     max_message_s: float = 120.0
 
 

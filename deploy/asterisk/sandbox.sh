@@ -201,7 +201,7 @@ cmd_configure() {
     local etc="$INST/etc"
     local new="$INST/.etc.new.$$"
     rm -rf "$new"
-    mkdir -p "$new" "$INST"/{log,run,spool,lib,cache}
+    mkdir -p "$new" "$INST"/{log,run,spool,lib,cache} "$INST/spool/ccqueue-messages"
     cp "$TEMPLATE_DIR"/*.conf "$new/"
     cp "$REPO_DIR"/dialplan/*.conf "$new/"
     local args=(--config "$config" --out "$new")
@@ -256,7 +256,7 @@ cmd_start() {
         echo "$pid"
         return 0
     fi
-    mkdir -p "$INST"/{log,run,spool,lib,cache} "$ROOT/run/asterisk"
+    mkdir -p "$INST"/{log,run,spool,lib,cache} "$INST/spool/ccqueue-messages" "$ROOT/run/asterisk"
     rm -f "$INST/run/asterisk.ctl" "$PIDFILE"
     # chroot execs asterisk, so $! is Asterisk's own pid.
     nohup chroot "$ROOT" /usr/sbin/asterisk -f -U root -C "$CONF_IN_CHROOT" \
