@@ -32,6 +32,7 @@ from ccqueue.asterisk.ivr_runner import IvrRunner
 from ccqueue.core.errors import CallbackRefused, CcqueueError
 from ccqueue.core.ivr import IvrTree
 from ccqueue.numbers import check_allowed, normalize
+from ccqueue.reload import reload
 from ccqueue.store import RecordWriter
 from ccqueue.store.restore import CallbacksNotRestored, restore_callbacks
 
@@ -49,6 +50,7 @@ class Daemon:
     web_app: web.Application
     dsn: str = ""
     trees: Mapping[str, IvrTree] = field(default_factory=dict)  # the running IVR trees
+    config_path: str = "config"  # reloaded from here (SIGHUP, POST /api/config/reload)
 
     def health(self) -> dict[str, Any]:
         ami = self.telephony.ami.state
@@ -63,7 +65,7 @@ class Daemon:
         }
 
 
-def build(config: Config, *, dsn: str, spool_dir: Path) -> Daemon:
+def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "config") -> Daemon:
     acd = Acd(acd_settings(config))
     writer = RecordWriter(dsn, spool_dir=spool_dir)
     registry = CollectorRegistry()
@@ -88,9 +90,8 @@ def build(config: Config, *, dsn: str, spool_dir: Path) -> Daemon:
         agent_context=config.asterisk.agent_context,
         post=post,
     )
-    callbacks = config.callbacks
-
     def normalize_number(raw: str) -> str:
+        callbacks = daemon_ref[0].config.callbacks  # the running configuration's
         if callbacks is None:
             raise CallbackRefused("callbacks are not set up")
         return check_allowed(normalize(raw, region=callbacks.region), callbacks.allowed)
@@ -107,7 +108,7 @@ def build(config: Config, *, dsn: str, spool_dir: Path) -> Daemon:
         ask=ask,
         post=post,
         agent_for_endpoint=lambda endpoint: holder["engine"].acd.agent_for_endpoint(endpoint),
-        callback_key=lambda: callbacks.key if callbacks is not None else None,
+        callback_key=lambda: callbacks.key if (callbacks := daemon_ref[0].config.callbacks) is not None else None,
         normalize_number=normalize_number,
         ivr=ivr_runner,
     )
@@ -126,8 +127,11 @@ def build(config: Config, *, dsn: str, spool_dir: Path) -> Daemon:
         health=lambda: daemon_ref[0].health(),
         ended_calls=lambda: dict(metrics.ended),
         callbacks_config=lambda: daemon_ref[0].config.callbacks,
+        reload=lambda: reload(daemon_ref[0]),
     )
-    daemon = Daemon(config, engine, telephony, agi, writer, registry, web_app, dsn=dsn, trees=ivr_trees(config))
+    daemon = Daemon(
+        config, engine, telephony, agi, writer, registry, web_app, dsn=dsn, trees=ivr_trees(config), config_path=config_path
+    )
     daemon_ref.append(daemon)
     return daemon
 
@@ -150,6 +154,15 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    reloads: set[asyncio.Task[Any]] = set()
+
+    def on_sighup() -> None:  # the result is logged by reload()
+        task = loop.create_task(reload(daemon))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGHUP, on_sighup)
     cfg = daemon.config
     agi_server = await asyncio.start_server(daemon.agi.handle_connection, cfg.asterisk.agi.host, cfg.asterisk.agi.port)
     runner = web.AppRunner(daemon.web_app, access_log=None)

@@ -87,7 +87,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     spool = Path(args.spool_dir or os.environ.get("CCQUEUE_SPOOL_DIR") or "var/spool")
     spool.mkdir(parents=True, exist_ok=True)
-    daemon = build(config, dsn=dsn, spool_dir=spool)
+    daemon = build(config, dsn=dsn, spool_dir=spool, config_path=args.config)
     try:
         asyncio.run(serve(daemon))
     except OSError as exc:

@@ -33,7 +33,7 @@ from ccqueue.core import callbacks as cb
 from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
 from ccqueue.core.agent_state import AgentState, AgentStatus, AgentTrigger
-from ccqueue.core.errors import CallbackRefused, UnknownAgent, UnknownCallback
+from ccqueue.core.errors import CallbackRefused, ReloadRefused, UnknownAgent, UnknownCallback
 from ccqueue.core.ewt import Estimate, Rival, WaitEstimator
 from ccqueue.core.records import (
     AgentStateRecord,
@@ -184,11 +184,8 @@ class Acd:
         self.agents: dict[str, AgentStatus] = {}
         self.offers: dict[str, Offer] = {}
         self._by_uniqueid: dict[str, str] = {}  # caller uniqueid -> call_id
-        self._by_endpoint = {a.endpoint: a.agent_id for a in settings.agents.values()}
         # (queue, caller number) -> (agent, when their last call ended), oldest first
         self._recent: dict[tuple[str, str], tuple[str, float]] = {}
-        # How far back any queue looks for a returning customer; older entries are dropped.
-        self._recent_horizon = max((q.returning_window_s or 0.0 for q in settings.queues.values()), default=0.0)
         self._timers_heap: list[tuple[float, int, str, str]] = []
         self._timer_seq = 0
         self.ewt = WaitEstimator()
@@ -196,6 +193,15 @@ class Acd:
         # ccqueue.core.callbacks).
         self.callbacks: dict[str, CallbackRecord] = {}
         self._callback_of: dict[tuple[str, str], str] = {}
+        self._derive(settings)
+        for agent in settings.agents.values():
+            self._add_agent(agent)
+
+    def _derive(self, settings: AcdSettings) -> None:
+        """What follows from the settings alone, worked out once per configuration."""
+        self._by_endpoint = {a.endpoint: a.agent_id for a in settings.agents.values()}
+        # How far back any queue looks for a returning customer; older entries are dropped.
+        self._recent_horizon = max((q.returning_window_s or 0.0 for q in settings.queues.values()), default=0.0)
         self._members = {
             queue: [a.agent_id for a in settings.agents.values() if queue in a.queues] for queue in settings.queues
         }
@@ -207,8 +213,47 @@ class Acd:
                 shared = [agent_id for agent_id in mine if agent_id in theirs]
                 if other != queue and shared and settings.queues[other].priority >= settings.queues[queue].priority:
                     self._rivals[queue].append((other, shared))
-        for agent in settings.agents.values():
-            self._add_agent(agent)
+
+    def _replace_settings(self, new: AcdSettings, now: float, out: list[cmd.Command]) -> None:
+        """A reloaded configuration takes over at once, or not at all.
+
+        Waiting calls and callbacks keep their places under the new queue rules; agents
+        keep their states, with their new queues and skills. Refused (and nothing
+        changes) when it would strand someone: a queue removed while calls or callbacks
+        wait in it, or an agent removed while logged in.
+        """
+        in_use = {c.queue for c in self.calls.values() if c.queue is not None and c.state is not CallState.ENDED}
+        in_use |= {r.queue for r in self.callbacks.values()}
+        gone_queues = sorted(in_use - set(new.queues))
+        gone_agents = sorted(
+            a for a, status in self.agents.items() if a not in new.agents and status.state is not AgentState.LOGGED_OUT
+        )
+        if gone_queues or gone_agents:
+            raise ReloadRefused(
+                "the new configuration would strand "
+                + "; ".join(
+                    part
+                    for part in (
+                        f"callers waiting in queues {gone_queues}" if gone_queues else "",
+                        f"logged-in agents {gone_agents} (log them out first)" if gone_agents else "",
+                    )
+                    if part
+                ),
+                queues=gone_queues,
+                agents=gone_agents,
+            )
+        self.settings = new
+        self.router.set_queues([_policy(q) for q in new.queues.values()])
+        for agent_id in [a for a in self.agents if a not in new.agents]:
+            del self.agents[agent_id]
+            self.router.remove_agent(agent_id)
+        for agent in new.agents.values():
+            if agent.agent_id in self.agents:
+                self.router.upsert_agent(agent.agent_id, queues=agent.queues, skills=dict(agent.skills), order=agent.order)
+                self._sync_router(self.agents[agent.agent_id], now)
+            else:
+                self._add_agent(agent)
+        self._derive(new)
 
     # ------------------------------------------------------------------ queries
 
@@ -319,6 +364,8 @@ class Acd:
                 offer = self.offers.get(event.uniqueid)
                 if offer is not None and offer.callback_id is not None and offer.claimed:
                     self._callback_dialed(offer, event.status, now, out)
+            case ev.SettingsReplaced():
+                self._replace_settings(event.settings, now, out)
             case ev.SurveyAnswered():
                 out.append(
                     cmd.Write(record=SurveyRecord(call_id=event.call_id, rating=event.rating, recommend=event.recommend, at=now))

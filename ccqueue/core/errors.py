@@ -56,3 +56,9 @@ class CallbackRefused(RequestError):
     """A callback that cannot be taken: no such queue, callbacks not set up, number not allowed."""
 
     error_id = "callback-refused"
+
+
+class ReloadRefused(RequestError):
+    """A new configuration that cannot take over now (it would strand calls or agents)."""
+
+    error_id = "reload-refused"

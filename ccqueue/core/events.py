@@ -12,7 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 from ccqueue.core.records import CallbackRecord
+
+if TYPE_CHECKING:
+    from ccqueue.core.acd import AcdSettings
 
 
 def _require(**fields: str) -> None:
@@ -278,6 +283,13 @@ class SurveyAnswered:
             raise ValueError(f"recommend is 0..10, got {self.recommend}")
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SettingsReplaced:
+    """A reloaded configuration takes over (validated before it gets here)."""
+
+    settings: AcdSettings
+
+
 Event = (
     CallArrived
     | ChannelHungUp
@@ -299,4 +311,5 @@ Event = (
     | CallbacksRestored
     | DialEnded
     | SurveyAnswered
+    | SettingsReplaced
 )

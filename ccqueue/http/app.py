@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -71,9 +71,19 @@ def build_app(
     health: Callable[[], dict[str, Any]],
     ended_calls: Callable[[], dict[tuple[str, str], int]] = dict,
     callbacks_config: Callable[[], Callbacks | None] = lambda: None,
+    reload: Callable[[], Awaitable[Any]] | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[_errors], client_max_size=64 * 1024)
     routes = web.RouteTableDef()
+
+    @routes.post("/api/config/reload")
+    async def reload_config(_request: web.Request) -> web.Response:
+        """Reload the configuration: 200 applied, 422 invalid (every problem listed), 409 refused."""
+        if reload is None:
+            return _error(404, "not-found", "reload is not available here")
+        result = await reload()
+        status = 200 if result.applied else 422 if result.error_id == "config-invalid" else 409
+        return web.json_response(result.as_json(), status=status)
 
     @routes.get("/healthz")
     async def healthz(_request: web.Request) -> web.Response:

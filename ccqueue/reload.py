@@ -1,0 +1,81 @@
+"""Live reload: a new configuration is checked first, then takes over atomically.
+
+Rules kept here:
+
+1. Nothing changes until the whole new configuration has loaded and validated; an
+   invalid one is refused with every problem (file, line, key) and the running one
+   stays.
+2. The core takes the new settings inside its single task, between two events, or
+   refuses them (``reload-refused``: a queue removed while callers wait in it, an
+   agent removed while logged in) — again changing nothing.
+3. Then, and only then, the rest follows: the IVR trees for new calls (a call already
+   in an IVR keeps the tree it started with) and the callbacks settings.
+4. Connections are not reopened: a change to ``asterisk``, ``http`` or ``database`` is
+   reported as needing a restart and the old values stay in use.
+5. Reloads are serialised: a second one waits for the first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from ccqueue.config import ConfigError, load_config
+from ccqueue.core import events as ev
+from ccqueue.core.errors import CcqueueError
+from ccqueue.engine.settings import acd_settings, ivr_trees
+
+if TYPE_CHECKING:
+    from ccqueue.app import Daemon
+
+log = structlog.get_logger("ccqueue.reload")
+
+RESTART_SECTIONS = ("asterisk", "http", "database")
+_lock = asyncio.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadResult:
+    applied: bool
+    problems: tuple[str, ...] = ()
+    error_id: str | None = None
+    needs_restart: tuple[str, ...] = field(default=())
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "status": "applied" if self.applied else "refused",
+            "error": self.error_id,
+            "problems": list(self.problems),
+            "needs_restart": list(self.needs_restart),
+        }
+
+
+async def reload(daemon: Daemon) -> ReloadResult:
+    """Load ``daemon.config_path`` again and let it take over (rules 1-5)."""
+    async with _lock:
+        path = daemon.config_path
+        try:
+            new = await asyncio.to_thread(load_config, Path(path))
+        except ConfigError as exc:
+            problems = tuple(str(p) for p in exc.problems)
+            log.warning("reload_refused", error_id=exc.error_id, problems=list(problems))
+            return ReloadResult(applied=False, problems=problems, error_id=exc.error_id)
+        old = daemon.config
+        restart = tuple(name for name in RESTART_SECTIONS if getattr(new, name) != getattr(old, name))
+        if restart:
+            new = new.model_copy(update={name: getattr(old, name) for name in restart})
+        try:
+            settings = acd_settings(new)
+            trees = ivr_trees(new)
+            await daemon.engine.ask(ev.SettingsReplaced(settings=settings))
+        except CcqueueError as exc:
+            log.warning("reload_refused", error_id=exc.error_id, error=str(exc))
+            return ReloadResult(applied=False, problems=(str(exc),), error_id=exc.error_id)
+        daemon.config = new
+        daemon.trees = trees
+        log.info("config_reloaded", path=str(path), files=list(new.files), needs_restart=list(restart))
+        return ReloadResult(applied=True, needs_restart=restart)
