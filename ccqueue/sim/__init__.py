@@ -37,5 +37,11 @@ def simulate(scenario: Mapping[str, Any] | Scenario) -> dict[str, Any]:
         "duration_s": parsed.duration_s,
         "queues": sorted(parsed.settings.queues),
         "agents": len(parsed.settings.agents),
-        **summarise(Simulation(parsed).run()),
+        **_run(parsed),
     }
+
+
+def _run(parsed: Scenario) -> dict[str, Any]:
+    simulation = Simulation(parsed)
+    rows = simulation.run()
+    return summarise(rows, simulation.callback_results if parsed.callbacks is not None else None)

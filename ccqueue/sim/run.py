@@ -37,16 +37,23 @@ from dataclasses import dataclass
 from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
 from ccqueue.core.acd import Acd, CallState
-from ccqueue.core.records import CallEventRecord
+from ccqueue.core.records import CallbackRecord, CallEventRecord, CallOutcome, CallRecord
 from ccqueue.sim.scenario import Distribution, Scenario
 
 __all__ = ["CallRow", "Simulation"]
 
 # Event kinds, in no particular order; the heap orders by time and then by ``seq``.
-_ARRIVE, _LOGIN, _LOGOUT, _CLAIM, _RING_OUT, _TALK_END, _PATIENCE = range(7)
+_ARRIVE, _LOGIN, _LOGOUT, _CLAIM, _RING_OUT, _TALK_END, _PATIENCE, _DIAL_END, _CALLBACK_END = range(9)
 # When draining, stop anyway this long after the end of the day: a queue nobody serves
 # and nobody leaves never empties.
 _DRAIN_LIMIT_S = 86_400.0
+# Call outcomes by which ccqueue let a caller go unanswered, as CallRow.released says.
+_RELEASES = {
+    CallOutcome.REFUSED: "refused",
+    CallOutcome.OVERFLOWED: "overflowed",
+    CallOutcome.CALLBACK: "callback",
+    CallOutcome.VOICEMAIL: "voicemail",
+}
 
 
 @dataclass(slots=True, kw_only=True)
@@ -70,6 +77,7 @@ class CallRow:
     agent_id: str | None = None
     patience_s: float = math.inf
     refused: bool = False  # not admitted to the queue (admission limits)
+    released: str | None = None  # why ccqueue let the caller go unanswered: "refused", "overflowed", "callback", "voicemail"
 
     @property
     def wait_s(self) -> float | None:
@@ -114,6 +122,9 @@ class Simulation:
         self._offers: dict[str, _Offer] = {}
         self._unsettled = 0  # callers neither answered nor gone
         self._calls = 0
+        # Callbacks: the caller's choice, the customer's phone, and how each one ended.
+        self._choice_rng = random.Random(f"{seed}:callbacks")
+        self.callback_results: dict[str, str] = {}  # callback id -> last status written
 
     # ------------------------------------------------------------------ the loop
 
@@ -143,7 +154,7 @@ class Simulation:
                         raise RuntimeError(f"acd.next_deadline() stays at {deadline} after a tick at {self.now}")
                     repeated = True
                 continue
-            if at > limit or (at > end and scenario.drain and self._unsettled == 0):
+            if at > limit or (at > end and scenario.drain and self._unsettled == 0 and not acd.callbacks):
                 break
             at, _, kind, arg = heapq.heappop(heap)
             self.now = at
@@ -183,6 +194,15 @@ class Simulation:
             row.abandoned_at = now
             self._unsettled -= 1
             self._apply(acd.handle(ev.ChannelHungUp(uniqueid=row.uniqueid, cause="caller gave up"), now))
+        elif kind == _DIAL_END:
+            offer_id, _, status = arg.partition(" ")
+            self._apply(acd.handle(ev.DialEnded(uniqueid=offer_id, status=status), now))
+            if status == "ANSWER":
+                self._push(now + self._talk(), _CALLBACK_END, offer_id)
+            else:
+                self._apply(acd.handle(ev.ChannelHungUp(uniqueid=offer_id, cause="no answer"), now))
+        elif kind == _CALLBACK_END:
+            self._apply(acd.handle(ev.ChannelHungUp(uniqueid=arg, cause="normal clearing"), now))
         elif kind == _LOGIN:
             self._apply(acd.handle(ev.AgentRequested(agent_id=arg, action=ev.AgentAction.LOGIN), now))
         elif kind == _LOGOUT:
@@ -229,7 +249,6 @@ class Simulation:
         call = acd.calls.get(call_id)
         estimate = call.ewt_at_entry if call is not None else None
         if estimate is None:  # refused at the door: no wait was promised
-            self._unsettled -= 1
             row.refused = True
         else:
             row.ewt_s, row.ewt_low_s, row.ewt_high_s = estimate.seconds, estimate.low, estimate.high
@@ -259,11 +278,52 @@ class Simulation:
                 offer = self._offers.pop(command.offer_id, None)
                 if offer is not None and command.caller_channel is not None:
                     self._connected(offer)
+                elif offer is not None and command.dial is not None:
+                    self._dial_customer(command.offer_id)
+            elif kind is cmd.OfferCallback:
+                assert isinstance(command, cmd.OfferCallback)
+                self._callback_choice(command)
+            elif kind is cmd.ReleaseCaller or kind is cmd.RecordMessage:
+                assert isinstance(command, (cmd.ReleaseCaller, cmd.RecordMessage))
+                self._released(command.call_id)
+            elif kind is cmd.Write:
+                assert isinstance(command, cmd.Write)
+                record = command.record
+                if isinstance(record, CallRecord) and record.outcome in _RELEASES and record.call_id in self.rows:
+                    self.rows[record.call_id].released = _RELEASES[record.outcome]
+                elif isinstance(record, CallbackRecord):
+                    self.callback_results[record.callback_id] = record.status.value
             elif kind is cmd.HangupChannel:
                 assert isinstance(command, cmd.HangupChannel)
                 offer = self._offers.pop(command.uniqueid, None)
                 if offer is not None:
                     offer.live = False
+
+    def _released(self, call_id: str) -> None:
+        """The caller leaves unanswered by ccqueue's decision (or after giving up)."""
+        row = self.rows.get(call_id)
+        if row is None or row.abandoned_at is not None or row.answered_at is not None or row.ended_at is not None:
+            return
+        row.ended_at = self.now
+        self._unsettled -= 1
+
+    def _callback_choice(self, offer: cmd.OfferCallback) -> None:
+        sim = self.scenario.callbacks
+        accept = sim.accept if sim is not None else 0.0
+        if self._choice_rng.random() < accept:
+            event: ev.Event = ev.CallbackRequested(callback_id=f"k{offer.call_id}", number=offer.number, call_id=offer.call_id)
+        else:
+            event = ev.CallbackDeclined(call_id=offer.call_id)
+        self._apply(self.acd.handle(event, self.now))
+
+    def _dial_customer(self, offer_id: str) -> None:
+        """The agent's leg dials the customer: answered after ``ring_s``, or not."""
+        sim = self.scenario.callbacks
+        assert sim is not None
+        if self._choice_rng.random() < sim.answer:
+            self._push(self.now + sim.ring_s, _DIAL_END, f"{offer_id} ANSWER")
+        else:
+            self._push(self.now + sim.ring_s * 3, _DIAL_END, f"{offer_id} NOANSWER")
 
     def _connected(self, offer: _Offer) -> None:
         now = self.now

@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from ccqueue.config.callbacks import Callbacks
 from ccqueue.config.models import Agent, AgentId, Ami, Asterisk, Config, Hotline, Queue, QueueName, SkillLevels
 from ccqueue.config.problems import describe_value, did_you_mean, dotted
 from ccqueue.config.translate import known_keys
@@ -110,6 +111,18 @@ class AgentEntryModel(_Strict):
     logout_s: Positive | None = None
 
 
+class SimCallbacks(_Strict):
+    """Callbacks in a simulation: how callers answer the offer, and customers the phone."""
+
+    accept: Annotated[float, Field(ge=0, le=1)] = 1.0  # share of callers offered one who take it
+    answer: Annotated[float, Field(ge=0, le=1)] = 0.9  # share of attempts the customer answers
+    ring_s: Positive = 10.0  # how long the customer's phone rings before an answer
+    max_attempts: Annotated[int, Field(ge=1)] = 3
+    retry_delay_s: Seconds = 300.0
+    expire_s: Positive = 14400.0
+    offer_after_s: Positive | None = None
+
+
 class ScenarioModel(_Strict):
     seed: int = 0
     duration_s: Positive
@@ -120,6 +133,7 @@ class ScenarioModel(_Strict):
     patience: Any = None
     answer_delay_s: Seconds = 0.0
     drain: bool = True
+    callbacks: SimCallbacks | None = None
 
 
 # ---------------------------------------------------------------------- the result
@@ -158,6 +172,7 @@ class Scenario:
     patience: Distribution | None
     answer_delay_s: float
     drain: bool
+    callbacks: SimCallbacks | None = None
 
 
 # ---------------------------------------------------------------------- checking
@@ -228,6 +243,7 @@ def parse_scenario(data: object) -> Scenario:
         hotlines=MappingProxyType({number: Hotline(queue=name) for name, number in hotline_of.items()}),
         queues=MappingProxyType(queues),
         agents=MappingProxyType(agents),
+        callbacks=_callbacks(top.callbacks),
     )
     return Scenario(
         seed=top.seed,
@@ -240,6 +256,24 @@ def parse_scenario(data: object) -> Scenario:
         patience=patience,
         answer_delay_s=top.answer_delay_s,
         drain=top.drain,
+        callbacks=top.callbacks,
+    )
+
+
+def _callbacks(sim: SimCallbacks | None) -> Callbacks | None:
+    """The callbacks section a simulated run configures: every number may be called."""
+    if sim is None:
+        return None
+    return Callbacks(
+        dial="SIM/{digits}",
+        caller_id="sim",
+        region="US",
+        allowed=(r"\+\d+",),
+        max_attempts=sim.max_attempts,
+        retry_delay_s=sim.retry_delay_s,
+        expire_s=sim.expire_s,
+        ring_timeout_s=max(1.0, sim.ring_s * 3),
+        offer_after_s=sim.offer_after_s,
     )
 
 

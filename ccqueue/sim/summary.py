@@ -15,7 +15,7 @@ Definitions kept here (``docs/simulator.md`` says the same):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ccqueue.sim.run import CallRow
@@ -32,6 +32,7 @@ def _rounded(value: float, digits: int = 3) -> float | None:
 def _counts(rows: Sequence[CallRow]) -> dict[str, Any]:
     answered = [r for r in rows if r.answered_at is not None]
     abandoned = sum(1 for r in rows if r.abandoned_at is not None)
+    released = {kind: sum(1 for r in rows if r.released == kind) for kind in ("refused", "overflowed", "callback", "voicemail")}
     waits = [r.answered_at - r.arrived_at for r in answered if r.answered_at is not None]
     settled = len(answered) + abandoned
     within = sum(1 for w in waits if w <= SERVICE_LEVEL_S)
@@ -39,7 +40,11 @@ def _counts(rows: Sequence[CallRow]) -> dict[str, Any]:
         "calls": len(rows),
         "answered": len(answered),
         "abandoned": abandoned,
-        "still_waiting": len(rows) - settled,
+        "refused": released["refused"],
+        "overflowed": released["overflowed"],
+        "callbacks_booked": released["callback"],
+        "voicemail": released["voicemail"],
+        "still_waiting": len(rows) - settled - sum(released.values()),
         "mean_wait_s": _rounded(sum(waits) / len(waits)) if waits else 0.0,
         "max_wait_s": _rounded(max(waits, default=0.0)),
         "service_level_20s": _rounded(within / settled, 4) if settled else None,
@@ -77,9 +82,11 @@ def _ewt(rows: Sequence[CallRow]) -> dict[str, Any]:
     }
 
 
-def summarise(rows: Sequence[CallRow]) -> dict[str, Any]:
-    """The figures of a run: totals, per queue, and the EWT comparison."""
+def summarise(rows: Sequence[CallRow], callbacks: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The figures of a run: totals, per queue, the EWT comparison, and how callbacks ended."""
     result = _counts(rows)
+    if callbacks:
+        result["callbacks"] = {status: sum(1 for s in callbacks.values() if s == status) for status in sorted(set(callbacks.values()))}
     result["ewt"] = _ewt(rows)
     queues = sorted({r.queue for r in rows})
     if len(queues) > 1:

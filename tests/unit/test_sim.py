@@ -293,3 +293,22 @@ def test_cli_broken_yaml_and_missing_file_exit_2(tmp_path: Path) -> None:
 def test_estimates_are_finite_when_someone_serves() -> None:
     rows = rows_of(scenario())
     assert all(math.isfinite(r.ewt_s) for r in rows)
+
+
+def test_callbacks_are_simulated_by_the_core_and_every_caller_is_accounted_for() -> None:
+    import yaml
+
+    from ccqueue.sim import simulate
+
+    data = yaml.safe_load((Path(__file__).parents[2] / "docs" / "scenarios" / "callbacks_overflow.yaml").read_text())
+    result = simulate(data)
+    booked = result["callbacks_booked"]
+    assert booked > 50 and result["refused"] > 0
+    parts = ("answered", "abandoned", "refused", "overflowed", "callbacks_booked", "voicemail", "still_waiting")
+    assert sum(result[p] for p in parts) == result["calls"]
+    ended = result["callbacks"]
+    assert sum(ended.values()) == booked
+    # 8 in 10 attempts answered, 3 attempts: nearly every callback is completed.
+    assert ended["completed"] / booked > 0.9
+    declined_all = simulate({**data, "callbacks": {**data["callbacks"], "accept": 0.0}})
+    assert declined_all["callbacks_booked"] == 0 and "callbacks" not in declined_all
