@@ -223,6 +223,7 @@ class Announce(_Frozen):
     wait: bool = True
     # The wait is not announced when its 80 % interval is wider than this times itself.
     max_spread: Annotated[float, Field(gt=0)] = 1.0
+    min_history: Annotated[int, Field(ge=0)] = 20  # ended calls before a wait is said at all
     periodic: tuple[NonEmpty, ...] = Field(default=(), strict=False)  # sounds, in turn
     periodic_every_s: Annotated[float, Field(gt=0)] | None = None
 

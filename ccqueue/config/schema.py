@@ -151,6 +151,8 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
         "wait": "Whether the estimated wait is said (only when the estimate is confident and narrow enough).",
         "max_spread": "The wait is not said when its 80 % interval is wider than this many times the estimate "
         "(and than 2 minutes).",
+        "min_history": "Calls that must have ended in the queue before a wait is said at all (the estimate "
+        "starts from a prior of 3 minutes a call).",
         "periodic": "Sounds played in turn every periodic_every_s.",
         "periodic_every_s": "Seconds between periodic messages.",
     },

@@ -524,13 +524,13 @@ class Acd:
 
     # ------------------------------------------------------------------ waiting
 
-    def estimate(self, call_id: str, now: float) -> Estimate:
+    def estimate(self, call_id: str, now: float, *, min_history: int | None = None) -> Estimate:
         """The wait ahead of a caller (or a callback) in line, from the present state."""
         call = self.calls.get(call_id)
         queue = call.queue if call is not None else self.callbacks[call_id.removeprefix(cb.ROUTER_PREFIX)].queue
         assert queue is not None
         rivals = self._tell_staffing(queue, now)
-        return self.ewt.estimate(queue, self.router.position(call_id), now, rivals=rivals)
+        return self.ewt.estimate(queue, self.router.position(call_id), now, rivals=rivals, min_history=min_history)
 
     def _tell_staffing(self, queue: str, now: float) -> list[Rival]:
         """Tell the estimator who serves ``queue`` and its rivals; return the rivals.
@@ -657,7 +657,7 @@ class Acd:
             self._start_timer(call.announce_at, "announce", call.call_id)
         if call.state is not CallState.WAITING:
             return  # an agent's phone is ringing: nothing must stand in the way
-        estimate = self.estimate(call.call_id, now)
+        estimate = self.estimate(call.call_id, now, min_history=announce.min_history)
         prompts: list[cmd.Prompt] = []
         if announce.position:
             prompts.extend(position_prompts(self.router.position(call.call_id)))

@@ -241,11 +241,14 @@ class WaitEstimator:
 
     # ------------------------------------------------------------------ questions
 
-    def estimate(self, queue: str, position: int, now: float, *, rivals: Iterable[Rival] = ()) -> Estimate:
+    def estimate(
+        self, queue: str, position: int, now: float, *, rivals: Iterable[Rival] = (), min_history: int | None = None
+    ) -> Estimate:
         """The wait ahead of the caller at ``position`` (1-based) of ``queue``.
 
         ``rivals``: the other queues whose callers wait for some of the same agents and
-        go before this caller (rule 5).
+        go before this caller (rule 5). ``min_history`` replaces the estimator's own
+        count of ended calls needed for confidence.
         """
         if position < 1:
             raise ValueError(f"position is 1-based, got {position}")
@@ -253,7 +256,7 @@ class WaitEstimator:
         ring = q.ring.mean
         if q.agents == 0:
             return Estimate(seconds=math.inf, low=math.inf, high=math.inf, confident=False)
-        confident = q.ended >= self.min_history
+        confident = q.ended >= (self.min_history if min_history is None else min_history)
         mine = position - (q.agents - q.busy)  # of this queue's callers, to be served by busy agents
         if mine <= 0:
             return Estimate(seconds=ring, low=0.0, high=2.0 * ring, confident=confident)

@@ -80,6 +80,7 @@ class Announcements:
     position: bool = True
     wait: bool = True
     max_spread: float = 1.0
+    min_history: int = 20  # ended calls in the queue before a wait is said at all
     periodic: tuple[str, ...] = ()  # sounds played in turn
     periodic_every_s: float | None = None
 

@@ -79,6 +79,7 @@ def _announcements(a: models.Announce | None) -> Announcements | None:
         position=a.position,
         wait=a.wait,
         max_spread=a.max_spread,
+        min_history=a.min_history,
         periodic=tuple(a.periodic),
         periodic_every_s=a.periodic_every_s,
     )

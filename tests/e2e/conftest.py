@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import random
 import socket
 import subprocess
 import sys
 import time
+import zoneinfo
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,7 @@ def _free(port: int) -> bool:
 _BASE = free_block(40)
 AMI_PORT, SIP_PORT, AGI_PORT, HTTP_PORT = _BASE, _BASE + 1, _BASE + 2, _BASE + 3
 PHONE_PORTS = [(_BASE + 10 + 3 * n, _BASE + 12 + 3 * n) for n in range(3)]  # (sip, ctrl); sip+1 is TLS
+CRM_PORT = _BASE + 5  # a stand-in CRM that IVR tests start (tests/e2e/test_ivr.py)
 RTP_BASE = free_block(900, first=30000, last=50000)  # Asterisk 800, phones 20 each
 AMI_USER, AMI_SECRET = "ccqueue", "e2e-secret"
 AGENTS = {"agent1": "e2e-pass-1", "agent2": "e2e-pass-2", "agent3": "e2e-pass-3"}
@@ -81,6 +84,12 @@ hotlines:
   "100": {{queue: support}}
   "200": {{queue: billing}}
   "400": {{queue: small}}
+  "500": {{ivr: menu}}
+  "510": {{ivr: quiet}}
+  "520": {{ivr: after-hours-holiday}}
+  "521": {{ivr: after-hours-weekly}}
+  "530": {{ivr: crm}}
+  "540": {{ivr: survey}}
 callbacks:
   dial: "Local/{{digits}}@ccqueue-test-trunk"
   caller_id: "400"
@@ -118,6 +127,8 @@ queues:
     announce:
       first_after_s: 1
       every_s: 4
+      min_history: 0
+      max_spread: 10
       periodic: [ccqueue/queue-full]
       periodic_every_s: 2
 """
@@ -127,6 +138,112 @@ queues:
         for a, p in AGENTS.items()
     )
     (folder / "agents.yaml").write_text(f"agents:\n{agents}\n")
+    write_ivr_config(folder)
+
+
+def write_ivr_config(folder: Path, *, crm: int = CRM_PORT) -> None:
+    """IVR trees for hotlines 500-540 (tests/e2e/test_ivr.py) and the schedules they test.
+
+    ``holiday-today`` is open around the clock except on holidays that cover today, the
+    day before and the day after in Auckland (so it is closed whenever the suite runs);
+    ``never`` has no open hours at all.
+    """
+    zone = "Pacific/Auckland"
+    today = dt.datetime.now(zoneinfo.ZoneInfo(zone)).date()
+    holidays = "\n".join(f"      - {{date: {today + dt.timedelta(days=d)}, name: test day}}" for d in (-1, 0, 1))
+    every_day = "\n".join(f"      {day}: [\"00:00-24:00\"]" for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
+    (folder / "ivr.yaml").write_text(
+        f"""
+schedules:
+  holiday-today:
+    time_zone: {zone}
+    hours:
+{every_day}
+    holidays:
+{holidays}
+  never:
+    time_zone: UTC
+ivr:
+  menu:
+    entry: main
+    nodes:
+      main:
+        menu:
+          prompt: ccqueue/ivr-main-menu
+          keys: {{"1": billing, "2": support}}
+          timeout_s: 3
+          retries: 1
+          invalid_prompt: pm-invalid-option
+          on_exhausted: goodbye
+      billing:
+        queue: {{name: billing}}
+      support:
+        queue: {{name: support}}
+      goodbye:
+        hangup: {{prompts: [vm-goodbye], reason: no-choice}}
+  quiet:
+    entry: main
+    nodes:
+      main:
+        menu: {{prompt: beep, keys: {{"9": goodbye}}, timeout_s: 2, retries: 1, on_exhausted: operator}}
+      operator:
+        queue: {{name: support}}
+      goodbye:
+        hangup: {{prompts: [vm-goodbye]}}
+  after-hours-holiday:
+    entry: hours
+    nodes:
+      hours:
+        branch:
+          conditions:
+            - {{schedule_closed: holiday-today, goto: message}}
+          otherwise: support
+      support:
+        queue: {{name: support}}
+      message:
+        voicemail: {{max_s: 30, prompt: ccqueue/leave-message}}
+  after-hours-weekly:
+    entry: hours
+    nodes:
+      hours:
+        branch:
+          conditions:
+            - {{schedule_open: never, goto: support}}
+          otherwise: closed
+      support:
+        queue: {{name: support}}
+      closed:
+        hangup: {{prompts: [vm-goodbye], reason: after-hours}}
+  crm:
+    entry: lookup
+    nodes:
+      lookup:
+        lookup:
+          url: "http://127.0.0.1:{crm}/customers/{{caller}}"
+          timeout_s: 2
+          fields: {{name: customer_name, vip: vip, account.tier: tier}}
+          next: vip-check
+          on_failure: crm-failed
+      vip-check:
+        branch:
+          conditions:
+            - {{variable: vip, equals: "true", goto: vip}}
+          otherwise: regular
+      vip:
+        queue: {{name: support, priority: 10}}
+      regular:
+        set: {{variables: {{route: regular}}, next: support}}
+      crm-failed:
+        set: {{variables: {{route: crm-failed}}, next: support}}
+      support:
+        queue: {{name: support}}
+  survey:
+    entry: support
+    nodes:
+      support:
+        queue: {{name: support}}
+"""
+    )
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ import wave
 import pytest
 
 from ccqueue.devtools.baresip import Softphone
+from ccqueue.core.waiting import announced_minutes
 from ccqueue.devtools.sandbox import REPO_DIR, AsteriskSandbox
 from tests.e2e.conftest import Daemon, fetch, wait_row
 from tests.e2e.test_calls import timeline, until
@@ -47,6 +48,32 @@ async def test_a_full_queue_sends_the_next_caller_to_overflow(daemon: Daemon, pr
     still = await wait_row(daemon.dsn, "select * from calls where caller = $1", "+15550401")
     assert still["outcome"] == "waiting"
     assert not probe.seen(match(Event="Hangup", Uniqueid=f"{first}-hl"), since=mark)
+
+
+async def test_a_waiting_caller_hears_its_position_and_estimated_wait(
+    daemon: Daemon, probe: AmiProbe, phones: dict[str, Softphone]
+) -> None:
+    # agent2 takes the first caller; the second waits behind a busy agent, so the
+    # estimate is finite (from the queue's prior: about 3 minutes) and is said.
+    status, _ = daemon.http("POST", "/api/agents/agent2/login")
+    assert status == 200
+    mark = len(probe.events)
+    first = await probe.call_hotline(number="400", caller="+15550404")
+    await probe.wait_for(match(Event="BridgeEnter", Uniqueid=f"{first}-hl"), timeout=20, since=mark, what="the first caller bridged")
+    second = await probe.call_hotline(number="400", caller="+15550405")
+    leg = f"{second}-hl"
+    await probe.wait_for(agi_command(leg, "queue-youarenext"), timeout=15, since=mark, what="the position prompt")
+    await probe.wait_for(agi_command(leg, "queue-holdtime"), timeout=10, since=mark, what="the wait prompt")
+    minutes = await probe.wait_for(
+        lambda m: agi_command(leg, "SAY NUMBER")(m), timeout=10, since=mark, what="the minutes said"
+    )
+    await probe.wait_for(agi_command(leg, "queue-minutes"), timeout=10, since=mark, what="'minutes'")
+    said = int(minutes["Command"].split()[2])
+    row = await wait_row(daemon.dsn, "select * from calls where caller = $1", "+15550405")
+    events = dict(await timeline(daemon.dsn, row["call_id"]))
+    announced = events["announced"]
+    assert announced["position"] == 1 and announced["ewt_s"] is not None
+    assert said == announced_minutes(announced["ewt_s"]) and 2 <= said <= 4, (said, announced)
 
 
 async def test_position_is_announced_and_an_agent_cuts_the_prompt_at_once(
