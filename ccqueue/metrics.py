@@ -56,6 +56,16 @@ class StateCollector(Collector):
         for name in sorted(acd.settings.queues):
             waiting.add_metric([name], acd.waiting(name))
         yield waiting
+        callbacks = GaugeMetricFamily(
+            "ccqueue_callbacks_open", "Callbacks waiting for their turn or being made, per queue and status.", labels=["queue", "status"]
+        )
+        open_by: dict[tuple[str, str], int] = {}
+        for record in acd.callbacks.values():
+            key = (record.queue, record.status.value)
+            open_by[key] = open_by.get(key, 0) + 1
+        for (queue, status), count in sorted(open_by.items()):
+            callbacks.add_metric([queue, status], count)
+        yield callbacks
         agents = GaugeMetricFamily("ccqueue_agents", "Configured agents by state.", labels=["state"])
         for state, count in acd.agent_counts().items():
             agents.add_metric([state.value], count)
