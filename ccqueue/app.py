@@ -111,6 +111,7 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         callback_key=lambda: callbacks.key if (callbacks := daemon_ref[0].config.callbacks) is not None else None,
         normalize_number=normalize_number,
         ivr=ivr_runner,
+        survey_for=lambda number: (h := daemon_ref[0].config.hotlines.get(number)) is not None and h.survey,
     )
     engine = Engine(acd, telephony=telephony, callers=agi, records=writer, on_record=metrics.on_record)
     holder["engine"] = engine

@@ -74,7 +74,9 @@ class AgiServer:
         callback_key: Callable[[], str | None] = lambda: None,
         normalize_number: Callable[[str], str] | None = None,
         ivr: IvrHost | None = None,
+        survey_for: Callable[[str], bool] = lambda _hotline: False,
     ) -> None:
+        self._survey_for = survey_for
         self._ask = ask
         self._post = post
         self._callback_key = callback_key
@@ -142,6 +144,8 @@ class AgiServer:
         bound = log.bind(call_id=call_id, channel=arrived.channel)
         try:
             await request.send_command(f"SET VARIABLE CCQ_CALL_ID {call_id}")
+            if self._survey_for(arrived.hotline):
+                await request.send_command("SET VARIABLE CCQ_SURVEY yes")
             await self._ask(arrived)
             await self._serve(request, session, arrived.caller, bound)
         finally:
@@ -310,7 +314,8 @@ class AgiServer:
         """A caller whose agent hung up first (Bridge's F option): the survey, if any."""
         result = await request.send_command("GET VARIABLE CCQ_CALL_ID")
         call_id = _variable(result)
-        if not call_id or self._ivr is None:
+        wanted = _variable(await request.send_command("GET VARIABLE CCQ_SURVEY")) == "yes"
+        if not call_id or not wanted or self._ivr is None:
             await request.send_command("HANGUP")
             return
         language = _variable(await request.send_command("GET VARIABLE CHANNEL(language)")) or "en"

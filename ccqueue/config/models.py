@@ -139,6 +139,7 @@ class Hotline(_Frozen):
     ivr: str | None = None
     language: Literal["en", "ru"] = "en"  # the prompts' language until the caller or the IVR picks another
     greeting: NonEmpty = "ccqueue/welcome"  # a sound file name, as Playback() takes it
+    survey: bool = False  # after the agent hangs up, the caller rates the call
 
     @model_validator(mode="after")
     def _queue_or_ivr(self) -> Hotline:

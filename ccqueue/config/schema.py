@@ -100,6 +100,8 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
         "ivr": "The IVR tree this number's callers go through (a key under ivr). Give this or queue.",
         "language": "Language of the prompts (en or ru) until the caller or the IVR chooses another.",
         "greeting": "Sound played when the call is answered, as Playback() takes it (no extension).",
+        "survey": "After the agent hangs up, the caller stays on to rate the call (1-5) and say whether they "
+        "would recommend us (0-10).",
     },
     "Queue": {
         "strategy": "How the queue picks among several free agents who could all take the call.",

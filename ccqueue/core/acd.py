@@ -440,6 +440,8 @@ class Acd:
         if e.data:
             self._event(call, f"ivr_{e.finish.value}", now, out, **dict(e.data))
         self._end_call(call, outcome, now, out, reason=e.reason or e.finish.value)
+        # The IVR is done with the caller: its session hangs up and ends.
+        out.append(cmd.ReleaseCaller(call_id=call.call_id, sound=None, reason=e.reason or e.finish.value))
 
     def _join(
         self, call: Call, queue: str, now: float, out: list[cmd.Command], *, attributes: dict[str, str] | None = None

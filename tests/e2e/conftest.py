@@ -89,7 +89,7 @@ hotlines:
   "520": {{ivr: after-hours-holiday}}
   "521": {{ivr: after-hours-weekly}}
   "530": {{ivr: crm}}
-  "540": {{ivr: survey}}
+  "540": {{ivr: survey, survey: true}}
 callbacks:
   dial: "Local/{{digits}}@ccqueue-test-trunk"
   caller_id: "400"

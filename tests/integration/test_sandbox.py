@@ -152,12 +152,15 @@ def test_render_main_writes_the_files_from_the_project_config(tmp_path: Path) ->
 def test_dialplan_has_exactly_the_ccqueue_contexts() -> None:
     text = (REPO / "dialplan" / "extensions.conf").read_text()
     names = [name for name, _ in parse_conf(text)]
-    assert names == ["general", "globals", "hotline", "ccqueue-agent", "agents", "ccqueue-test-caller"]
+    assert names == [
+        "general", "globals", "hotline", "ccqueue-agent", "ccqueue-survey", "agents", "ccqueue-test-caller", "ccqueue-test-trunk"
+    ]
     globals_ = dict(parse_conf(text))["globals"]
     assert globals_["CCQ_AGI"] == ["agi://127.0.0.1:4573"]
     assert '#tryinclude "ccqueue-globals.conf"' in text
     assert "AGI(${CCQ_AGI}/inbound)" in text and "AGI(${CCQ_AGI}/claim)" in text
-    assert "Playback(ccqueue/unavailable)" in text and "Bridge(${CCQ_CALLER_CHAN})" in text
+    assert "Playback(ccqueue/unavailable)" in text and "Bridge(${CCQ_CALLER_CHAN},F(ccqueue-survey^s^1))" in text
+    assert "AGI(${CCQ_AGI}/survey)" in text and "Dial(${CCQ_DIAL})" in text
 
 
 def test_sounds_are_8khz_mono_16bit_wav() -> None:
@@ -440,17 +443,17 @@ async def test_answered_agent_pulls_caller_out_of_agi_into_bridge(
     getvar = await ami.action({"Action": "Getvar", "Channel": "t-b-hotline", "Variable": "AGISTATUS"})
     assert getvar.get("Response") == "Success" and getvar.get("Value", "") == ""
 
-    # the agent hangs up: the caller leaves the bridge and its dialplan goes on after AGI()
+    # the agent hangs up: the caller leaves the bridge
     phone.hangup()
     await ami.wait_for(Event="BridgeLeave", Uniqueid="t-b-hotline")
-    await ami.wait_for(Event="Newexten", Uniqueid="t-b-hotline", Context="hotline", Priority="4",
-                       Application="GotoIf", AppData="0?unavailable")
-    await ami.wait_for(Event="Newexten", Uniqueid="t-b-hotline", Context="hotline", Priority="5",
+    # The agent hung up first: Bridge's F option sends the caller on to the survey.
+    await ami.wait_for(Event="Newexten", Uniqueid="t-b-hotline", Context="ccqueue-survey", Priority="1",
+                       Application="AGI")
+    await ami.wait_for(Event="Newexten", Uniqueid="t-b-hotline", Context="ccqueue-survey", Priority="2",
                        Application="Hangup")
     await ami.wait_for(Event="Hangup", Uniqueid="t-b-hotline", Cause="16")
     await ami.wait_for(Event="VarSet", Uniqueid="t-b-agent", Variable="BRIDGERESULT", Value="SUCCESS")
     await ami.wait_for(Event="Hangup", Uniqueid="t-b-agent")
-    assert not ami.find(Event="VarSet", Uniqueid="t-b-hotline", Variable="AGISTATUS")
 
 
 @pytest.mark.e2e
@@ -481,7 +484,7 @@ async def test_caller_hangup_in_bridge_ends_agent_leg(
     await ami.wait_for(10, Event="Hangup", Uniqueid="t-c-caller")
     await ami.wait_for(Event="BridgeLeave", Uniqueid="t-c-agent")
     await ami.wait_for(Event="VarSet", Uniqueid="t-c-agent", Variable="BRIDGERESULT", Value="SUCCESS")
-    await ami.wait_for(Event="Newexten", Uniqueid="t-c-agent", Context="ccqueue-agent", Priority="6",
+    await ami.wait_for(Event="Newexten", Uniqueid="t-c-agent", Context="ccqueue-agent", Priority="7",
                        Application="Hangup")
     await ami.wait_for(Event="Hangup", Uniqueid="t-c-agent")
     await in_thread(lambda: phone.wait_event("CALL_CLOSED", 5, after=t0))

@@ -374,3 +374,16 @@ def test_offer_after_a_wait_and_a_refused_caller_declining_is_released() -> None
     assert offer.release_if_declined
     out = acd.handle(ev.CallbackDeclined(call_id="c2"), 35.0)
     assert of(cmd.ReleaseCaller, out) and records(CallRecord, out)[-1].outcome is CallOutcome.REFUSED
+
+
+def test_an_ivr_that_ends_the_call_hangs_the_caller_up() -> None:
+    settings = make_acd().settings
+    hotlines = {"300": HotlineSettings(number="300", queue=None, ivr="main", greeting=None)}
+    acd = Acd(replace(settings, hotlines=MappingProxyType(hotlines)))
+    out = acd.handle(ev.CallArrived(call_id="c1", hotline="300", caller="+15550000001", channel="ch", uniqueid="u1"), 0.0)
+    (run,) = of(cmd.RunIvr, out)
+    assert run.entry == "main" and acd.calls["c1"].state is CallState.IVR
+    acd.handle(ev.CallProgressed(call_id="c1", kind="ivr_node", data={"node": "menu"}), 1.0)
+    out = acd.handle(ev.CallFinished(call_id="c1", finish=ev.Finish.SELF_SERVICE, reason="after-hours"), 2.0)
+    assert of(cmd.ReleaseCaller, out)[0].reason == "after-hours"
+    assert records(CallRecord, out)[-1].outcome is CallOutcome.SELF_SERVICE
