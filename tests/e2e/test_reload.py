@@ -81,6 +81,39 @@ async def test_a_waiting_call_survives_a_valid_reload_and_an_invalid_one_changes
     assert row["arrived_at"] == waiting["arrived_at"] and row["agent"] == "agent1"
 
 
+async def test_a_call_in_the_ivr_finishes_on_the_tree_it_started_with(
+    editable: tuple[Daemon, Path], probe: AmiProbe
+) -> None:
+    daemon, folder = editable
+    ivr = folder / "ivr.yaml"
+    mark = len(probe.events)
+    # Hotline 500's menu: key 1 leads to billing. The caller presses 1 three seconds in.
+    caller = await probe.call_hotline(number="500", script="ivr-key1", caller="+15550602")
+    await probe.wait_for(
+        lambda m: match(Event="AGIExecStart", Uniqueid=f"{caller}-hl")(m) and "ivr-main-menu" in (m.get("Command") or ""),
+        timeout=15, since=mark, what="the menu prompt",
+    )
+    # While the caller is in the menu, key 1 is pointed at support instead.
+    text = ivr.read_text()
+    assert '{"1": billing, "2": support}' in text
+    ivr.write_text(text.replace('{"1": billing, "2": support}', '{"1": support, "2": billing}', 1))
+    status, body = daemon.http("POST", "/api/config/reload")
+    assert status == 200, body
+    status, _ = daemon.http("POST", "/api/agents/agent1/login")
+    assert status == 200
+    await probe.wait_for(match(Event="BridgeEnter", Uniqueid=f"{caller}-hl"), timeout=25, since=mark, what="the caller bridged")
+    row = await wait_row(daemon.dsn, "select * from calls where caller = $1", "+15550602", check=lambda r: r["answered_at"] is not None)
+    assert row["queue"] == "billing"  # the tree it started with
+
+    # A new caller gets the new tree.
+    await probe.hangup(f"{caller}-hl")
+    mark = len(probe.events)
+    second = await probe.call_hotline(number="500", script="ivr-key1", caller="+15550603")
+    await probe.wait_for(match(Event="BridgeEnter", Uniqueid=f"{second}-hl"), timeout=30, since=mark, what="the second caller bridged")
+    row = await wait_row(daemon.dsn, "select * from calls where caller = $1", "+15550603", check=lambda r: r["answered_at"] is not None)
+    assert row["queue"] == "support"
+
+
 async def test_sighup_reloads_and_a_reload_that_strands_an_agent_is_refused(editable: tuple[Daemon, Path]) -> None:
     daemon, folder = editable
     queues = folder / "queues.yaml"
