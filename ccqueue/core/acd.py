@@ -1,5 +1,9 @@
 """The call distributor: calls wait, agents are offered calls, one claim wins.
 
+``Acd`` is written in three parts over ``acd_base.AcdBase``: this module (calls, offers,
+agents, records, timers), ``acd_waiting`` (admission, overflow, estimates,
+announcements) and ``acd_callbacks``; its values are in ``calls``.
+
 Rules kept here:
 
 1. Events in, commands out: ``handle(event, now)`` and ``tick(now)`` return commands and
@@ -23,18 +27,28 @@ Rules kept here:
 
 from __future__ import annotations
 
-import enum
 import heapq
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from ccqueue.core import callbacks as cb
 from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
+from ccqueue.core.acd_callbacks import CallbacksMixin
+from ccqueue.core.acd_waiting import WaitingMixin
 from ccqueue.core.agent_state import AgentState, AgentStatus, AgentTrigger
-from ccqueue.core.errors import CallbackRefused, ReloadRefused, UnknownAgent, UnknownCallback
-from ccqueue.core.ewt import Estimate, Rival, WaitEstimator
+from ccqueue.core.calls import (
+    DEVICE_FREE,
+    OFFER_GRACE_S,
+    AcdSettings,
+    AgentSettings,
+    Call,
+    CallState,
+    HotlineSettings,
+    Offer,
+    QueueSettings,
+)
+from ccqueue.core.errors import ReloadRefused, UnknownAgent
+from ccqueue.core.ewt import WaitEstimator
 from ccqueue.core.records import (
     AgentStateRecord,
     CallbackRecord,
@@ -44,137 +58,23 @@ from ccqueue.core.records import (
     CallRecord,
     SurveyRecord,
 )
-from ccqueue.core.routing import QueuePolicy, Router, Strategy
-from ccqueue.core.skills import RoutingStep, meets
-from ccqueue.core.waiting import (
-    MAX_HOPS,
-    Admission,
-    Announcements,
-    Destination,
-    DestinationKind,
-    Overflow,
-    position_prompts,
-    refusal,
-    wait_prompts,
-)
+from ccqueue.core.routing import QueuePolicy, Router
+from ccqueue.core.waiting import Overflow
 
-# Asterisk device states in which an agent's phone can take a call. UNKNOWN is taken as
-# free: not knowing must not stop calls (Asterisk reports it before the first
-# registration event on some endpoints).
-DEVICE_FREE = frozenset({"NOT_INUSE", "UNKNOWN"})
+__all__ = [
+    "DEVICE_FREE",
+    "OFFER_GRACE_S",
+    "Acd",
+    "AcdSettings",
+    "AgentSettings",
+    "Call",
+    "CallState",
+    "HotlineSettings",
+    "Offer",
+    "QueueSettings",
+]
 
-# Extra time past the ring timeout before we stop trusting Asterisk to report the end of
-# an unanswered agent leg and cancel it ourselves.
-OFFER_GRACE_S = 5.0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class QueueSettings:
-    name: str
-    strategy: Strategy = Strategy.LONGEST_IDLE
-    ring_timeout_s: float = 15.0  # app_queue's default 'timeout' is 15 s as well
-    wrapup_s: float = 5.0
-    missed_cooldown_s: float = 10.0
-    moh_class: str = "default"
-    weight: float = 1.0
-    priority: int = 0
-    steps: tuple[RoutingStep, ...] = (RoutingStep(),)
-    returning_window_s: float | None = None  # None: no returning-customer preference
-    returning_wait_s: float = 20.0
-    auto_pause_after: int | None = None  # None: never auto-pause
-    auto_pause_window_s: float = 600.0
-    auto_pause_reason: str = "missed-calls"
-    admission: Admission = Admission()
-    announcements: Announcements | None = None  # None: no announcements
-    callback_key: bool = True  # the callback key works while waiting (when callbacks are set up)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AgentSettings:
-    agent_id: str
-    name: str
-    endpoint: str  # the dial string, e.g. PJSIP/agent1
-    queues: tuple[str, ...]
-    skills: Mapping[str, int] = field(default_factory=dict)
-    wrapup_s: float | None = None
-    order: int = 0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HotlineSettings:
-    number: str
-    queue: str | None  # None: the caller goes through the IVR first
-    greeting: str | None = "ccqueue/welcome"
-    ivr: str | None = None  # the IVR tree callers of this number start in
-    language: str = "en"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AcdSettings:
-    queues: Mapping[str, QueueSettings]
-    agents: Mapping[str, AgentSettings]
-    hotlines: Mapping[str, HotlineSettings]
-    refusal_sound: str = "ccqueue/unavailable"
-    callbacks: cb.CallbackPolicy | None = None  # None: no callbacks
-    messages_dir: str = "ccqueue-messages"  # voicemail recordings, under Asterisk's spool directory
-    max_message_s: float = 120.0
-
-
-class CallState(enum.Enum):
-    IVR = "ivr"  # in the hotline's IVR tree, not yet in a queue
-    WAITING = "waiting"
-    OFFERING = "offering"
-    CONNECTED = "connected"
-    ENDED = "ended"
-
-
-@dataclass(slots=True, kw_only=True)
-class Call:
-    call_id: str
-    hotline: str
-    caller: str
-    channel: str
-    uniqueid: str
-    queue: str | None
-    arrived_at: float
-    state: CallState = CallState.WAITING
-    offer_ids: set[str] = field(default_factory=set)  # live offers: one, or several when ringing all
-    agent_id: str | None = None
-    answered_at: float | None = None
-    ended_at: float | None = None
-    outcome: CallOutcome = CallOutcome.WAITING
-    offers_made: int = 0
-    seq: int = 0
-    version: int = 0
-    language: str = "en"
-    priority: int | None = None  # None: the queue's
-    preferred_agent: str | None = None
-    hops: int = 0  # queue moves by overflow (rule 2 of ccqueue.core.waiting)
-    in_line: bool = False  # in the router (a caller offered a callback at the door is not)
-    offered_at: float | None = None  # when the answered offer started ringing
-    ewt_at_entry: Estimate | None = None
-    announce_at: float | None = None
-    periodic_at: float | None = None
-    periodic_next: int = 0
-    max_wait_at: float | None = None
-    callback_offer_at: float | None = None
-    diverted: bool = False  # the forecast diversion is offered once
-    callback_offered: bool = False  # the caller is in the callback dialog now
-
-
-@dataclass(slots=True, kw_only=True)
-class Offer:
-    offer_id: str
-    call_id: str
-    agent_id: str
-    expires_at: float
-    claimed: bool = False
-    offered_at: float = 0.0
-    callback_id: str | None = None  # an offer of a callback rather than of a waiting caller
-    dial_status: str | None = None  # a callback: the customer's Dial() result, once known
-
-
-class Acd:
+class Acd(WaitingMixin, CallbacksMixin):
     """All calls, agents and offers of one ccqueue process."""
 
     def __init__(self, settings: AcdSettings, *, seed: int = 0) -> None:
@@ -443,265 +343,6 @@ class Acd:
         # The IVR is done with the caller: its session hangs up and ends.
         out.append(cmd.ReleaseCaller(call_id=call.call_id, sound=None, reason=e.reason or e.finish.value))
 
-    def _join(
-        self, call: Call, queue: str, now: float, out: list[cmd.Command], *, attributes: dict[str, str] | None = None
-    ) -> None:
-        """Admit the caller to ``queue`` or send it where the queue's rules say (waiting, rule 1)."""
-        settings = self.settings.queues[queue]
-        call.queue = queue
-        self._summary(call, out)
-        reason = refusal(settings.admission, waiting=self.router.waiting(queue), staffed=self._staffed(queue))
-        if reason is not None:
-            self._overflow(call, reason, now, out)
-            return
-        call.state = CallState.WAITING
-        estimate = self._place_in_line(call, now)
-        call.ewt_at_entry = estimate
-        self._event(
-            call,
-            "call_queued",
-            now,
-            out,
-            queue=queue,
-            position=self.router.position(call.call_id),
-            ewt_s=_finite(estimate.seconds),
-            ewt_low_s=_finite(estimate.low),
-            ewt_high_s=_finite(estimate.high),
-            ewt_confident=estimate.confident,
-            **({"attributes": attributes} if attributes else {}),
-        )
-        out.append(cmd.HoldCaller(call_id=call.call_id, moh_class=settings.moh_class))
-        if call.preferred_agent is not None:
-            self._event(call, "returning_customer", now, out, agent=call.preferred_agent, until=None)
-        self._schedule_waiting(call, settings, now)
-        self._check_forecast(call, settings, estimate, now, out)
-
-    def _place_in_line(self, call: Call, now: float) -> Estimate:
-        """Put the call in the router (keeping its arrival time) and estimate its wait."""
-        settings = self.settings.queues[call.queue or ""]
-        preferred, until = call.preferred_agent, None
-        if preferred is None:
-            preferred, until = self._returning(call, settings, now)
-            if preferred is not None:
-                call.preferred_agent = preferred
-        elif settings.returning_wait_s:
-            until = now + settings.returning_wait_s
-        self.router.enqueue(
-            call.call_id,
-            queue=settings.name,
-            arrived_at=call.arrived_at,
-            priority=settings.priority if call.priority is None else call.priority,
-            preferred_agent=preferred,
-            preferred_until=until,
-        )
-        call.in_line = True
-        return self.estimate(call.call_id, now)
-
-    def _enqueue(self, call: Call) -> None:
-        """Back in line after an offer came to nothing: same arrival time, same place."""
-        settings = self.settings.queues[call.queue or ""]
-        self.router.enqueue(
-            call.call_id,
-            queue=settings.name,
-            arrived_at=call.arrived_at,
-            priority=settings.priority if call.priority is None else call.priority,
-        )
-        call.in_line = True
-
-    def _schedule_waiting(self, call: Call, settings: QueueSettings, now: float) -> None:
-        announce = settings.announcements
-        if announce is not None and (announce.position or announce.wait):
-            call.announce_at = now + announce.first_after_s
-            self._start_timer(call.announce_at, "announce", call.call_id)
-        if announce is not None and announce.periodic and announce.periodic_every_s:
-            call.periodic_at = now + announce.periodic_every_s
-            self._start_timer(call.periodic_at, "periodic", call.call_id)
-        if settings.admission.max_wait_s is not None:
-            call.max_wait_at = call.arrived_at + settings.admission.max_wait_s
-            self._start_timer(call.max_wait_at, "max_wait", call.call_id)
-        policy = self.settings.callbacks
-        if policy is not None and policy.offer_after_s is not None and settings.callback_key:
-            call.callback_offer_at = call.arrived_at + policy.offer_after_s
-            self._start_timer(call.callback_offer_at, "cb_offer", call.call_id)
-
-    # ------------------------------------------------------------------ waiting
-
-    def estimate(self, call_id: str, now: float, *, min_history: int | None = None) -> Estimate:
-        """The wait ahead of a caller (or a callback) in line, from the present state."""
-        call = self.calls.get(call_id)
-        queue = call.queue if call is not None else self.callbacks[call_id.removeprefix(cb.ROUTER_PREFIX)].queue
-        assert queue is not None
-        rivals = self._tell_staffing(queue, now)
-        return self.ewt.estimate(queue, self.router.position(call_id), now, rivals=rivals, min_history=min_history)
-
-    def _tell_staffing(self, queue: str, now: float) -> list[Rival]:
-        """Tell the estimator who serves ``queue`` and its rivals; return the rivals.
-
-        At equal priority every rival caller already waiting goes first: it has waited
-        longer than one who just arrived (routing rule 2).
-        """
-        agents = self.agents
-
-        def serving(agent_id: str) -> bool:
-            status = agents[agent_id]
-            # Away, or leaving: a pause or log-out waits for the agent's call to end.
-            return status.state not in (AgentState.LOGGED_OUT, AgentState.PAUSED) and status.deferred is None
-
-        def tell(name: str) -> None:
-            present = busy = 0
-            for agent_id in self._members[name]:
-                if serving(agent_id):
-                    present += 1
-                    status = agents[agent_id]
-                    busy += status.state is not AgentState.AVAILABLE or status.missed_until > now or not status.device_ok
-            self.ewt.staffing(name, agents=present, busy=busy, now=now)
-
-        tell(queue)
-        rivals = []
-        priority = self.settings.queues[queue].priority
-        for other, shared in self._rivals[queue]:
-            tell(other)
-            rivals.append(
-                Rival(
-                    queue=other,
-                    waiting=self.router.waiting(other),
-                    shared=sum(1 for agent_id in shared if serving(agent_id)),
-                    overtakes=self.settings.queues[other].priority > priority,
-                )
-            )
-        return rivals
-
-    def _staffed(self, queue: str) -> int:
-        """Agents logged in, not paused, who hold the skills of the queue's widest step."""
-        widest = self.settings.queues[queue].steps[-1]
-        count = 0
-        for agent_id in self._members[queue]:
-            state = self.agents[agent_id].state
-            if state not in (AgentState.LOGGED_OUT, AgentState.PAUSED) and meets(self.settings.agents[agent_id].skills, widest):
-                count += 1
-        return count
-
-    def _check_forecast(self, call: Call, settings: QueueSettings, estimate: Estimate, now: float, out: list[cmd.Command]) -> None:
-        limit = settings.admission.divert_ewt_s
-        if limit is None or call.diverted or call.state is not CallState.WAITING:
-            return
-        if estimate.confident and estimate.seconds > limit:
-            call.diverted = True
-            self._overflow(call, Overflow.FORECAST, now, out, ewt_s=_finite(estimate.seconds))
-
-    def _overflow(self, call: Call, reason: Overflow, now: float, out: list[cmd.Command], **data: Any) -> None:
-        """Send the caller where its queue's rules say for ``reason`` (waiting, rule 2)."""
-        settings = self.settings.queues[call.queue or ""]
-        dest = settings.admission.destinations.get(reason) or Destination(kind=DestinationKind.MESSAGE)
-        admitted = call.in_line or call.state is CallState.OFFERING
-        if dest.kind is DestinationKind.QUEUE and (
-            call.hops >= MAX_HOPS or dest.target not in self.settings.queues or dest.target == call.queue
-        ):
-            dest = Destination(kind=DestinationKind.MESSAGE)
-        if dest.kind is DestinationKind.CALLBACK and (self.settings.callbacks is None or call.state is CallState.OFFERING):
-            dest = Destination(kind=DestinationKind.MESSAGE)
-        self._event(
-            call,
-            "call_overflowed" if admitted else "call_refused",
-            now,
-            out,
-            queue=call.queue,
-            reason=reason.value,
-            destination=dest.kind.value,
-            target=dest.target,
-            **data,
-        )
-        if dest.kind is DestinationKind.CALLBACK:
-            # The caller stays where it is (in line, or at the door) while it answers.
-            release = not call.in_line or reason is Overflow.MAX_WAIT
-            self._ask_about_callback(call, out, release_if_declined=release)
-            return
-        self._leave_line(call, now, out)
-        match dest.kind:
-            case DestinationKind.QUEUE:
-                assert dest.target is not None
-                call.hops += 1
-                call.state = CallState.WAITING
-                self._join(call, dest.target, now, out)
-            case DestinationKind.IVR:
-                assert dest.target is not None
-                call.state = CallState.IVR
-                call.queue = None
-                self._summary(call, out)
-                out.append(cmd.RunIvr(call_id=call.call_id, entry=dest.target, language=call.language))
-            case DestinationKind.VOICEMAIL:
-                path = f"{self.settings.messages_dir}/{call.call_id}"
-                self._event(call, "message_recording", now, out, path=path)
-                out.append(
-                    cmd.RecordMessage(call_id=call.call_id, path=path, max_s=self.settings.max_message_s, language=call.language)
-                )
-                self._end_call(call, CallOutcome.VOICEMAIL, now, out, reason=f"{reason.value}: left a message")
-            case _:
-                sound = dest.target or self.settings.refusal_sound
-                out.append(cmd.ReleaseCaller(call_id=call.call_id, sound=sound, reason=reason.value))
-                outcome = CallOutcome.OVERFLOWED if admitted else CallOutcome.REFUSED
-                self._end_call(call, outcome, now, out, reason=reason.value)
-
-    def _leave_line(self, call: Call, now: float, out: list[cmd.Command]) -> None:
-        if call.state is CallState.OFFERING:
-            self._withdraw_offers(call, now, out, kind="offer_cancelled", reason="the caller left the queue")
-        if call.in_line:
-            self.router.dequeue(call.call_id)
-            call.in_line = False
-        call.announce_at = call.periodic_at = call.max_wait_at = call.callback_offer_at = None
-
-    def _announce(self, call: Call, now: float, out: list[cmd.Command]) -> None:
-        settings = self.settings.queues[call.queue or ""]
-        announce = settings.announcements
-        assert announce is not None
-        call.announce_at = now + announce.every_s if announce.every_s else None
-        if call.announce_at is not None:
-            self._start_timer(call.announce_at, "announce", call.call_id)
-        if call.state is not CallState.WAITING:
-            return  # an agent's phone is ringing: nothing must stand in the way
-        estimate = self.estimate(call.call_id, now, min_history=announce.min_history)
-        prompts: list[cmd.Prompt] = []
-        if announce.position:
-            prompts.extend(position_prompts(self.router.position(call.call_id)))
-        said = None
-        if announce.wait:
-            wait = wait_prompts(estimate.seconds, estimate.low, estimate.high, confident=estimate.confident, max_spread=announce.max_spread)
-            if wait is not None:
-                prompts.extend(wait)
-                said = _finite(estimate.seconds)
-        if prompts:
-            self._event(call, "announced", now, out, position=self.router.position(call.call_id), ewt_s=said)
-            out.append(cmd.AnnounceToCaller(call_id=call.call_id, prompts=tuple(prompts), language=call.language, reason="position and wait"))
-        self._check_forecast(call, settings, estimate, now, out)
-
-    def _periodic(self, call: Call, now: float, out: list[cmd.Command]) -> None:
-        announce = self.settings.queues[call.queue or ""].announcements
-        assert announce is not None and announce.periodic_every_s
-        call.periodic_at = now + announce.periodic_every_s
-        self._start_timer(call.periodic_at, "periodic", call.call_id)
-        if call.state is not CallState.WAITING:
-            return
-        sound = announce.periodic[call.periodic_next % len(announce.periodic)]
-        call.periodic_next += 1
-        out.append(
-            cmd.AnnounceToCaller(call_id=call.call_id, prompts=(cmd.Prompt(kind="sound", value=sound),), language=call.language, reason="periodic")
-        )
-
-    def _returning(self, call: Call, settings: QueueSettings, now: float) -> tuple[str | None, float | None]:
-        """The agent this caller spoke to recently, if the queue prefers them, and until when."""
-        window = settings.returning_window_s
-        while self._recent:  # forget what no queue's window reaches any more (oldest first)
-            key, (_, ended) = next(iter(self._recent.items()))
-            if ended >= now - self._recent_horizon:
-                break
-            del self._recent[key]
-        if window is None or not call.caller:
-            return None, None
-        last = self._recent.get((settings.name, call.caller))
-        if last is None or last[1] < now - window or last[0] not in self.agents:
-            return None, None
-        return last[0], now + settings.returning_wait_s
-
     def _channel_hung_up(self, e: ev.ChannelHungUp, now: float, out: list[cmd.Command]) -> None:
         offer = self.offers.get(e.uniqueid)
         if offer is not None:
@@ -904,15 +545,6 @@ class Acd:
         if agent.state in (AgentState.PAUSED, AgentState.LOGGED_OUT):
             self._last_agent_left(e.agent_id, now, out)
 
-    def _last_agent_left(self, agent_id: str, now: float, out: list[cmd.Command]) -> None:
-        """Queues that send callers away when nobody who could answer is left (waiting, rule 1)."""
-        for queue in self.settings.agents[agent_id].queues:
-            settings = self.settings.queues.get(queue)
-            if settings is None or not settings.admission.leave_without_agents or self._staffed(queue) > 0:
-                continue
-            for call in [c for c in self.calls.values() if c.queue == queue and c.state is CallState.WAITING and c.in_line]:
-                self._overflow(call, Overflow.NO_AGENTS, now, out)
-
     def _release_agent(
         self, agent_id: str, now: float, out: list[cmd.Command], *, missed: bool, queue: str | None = None
     ) -> None:
@@ -1022,224 +654,6 @@ class Acd:
         self.agents[agent.agent_id] = AgentStatus(agent_id=agent.agent_id)
         self.router.upsert_agent(agent.agent_id, queues=agent.queues, skills=dict(agent.skills), order=agent.order)
 
-    # ------------------------------------------------------------------ callbacks
-
-    def _caller_pressed(self, e: ev.CallerPressed, now: float, out: list[cmd.Command]) -> None:
-        call = self.calls.get(e.call_id)
-        if call is None or call.state not in (CallState.WAITING, CallState.OFFERING):
-            return
-        self._event(call, "key_pressed", now, out, digit=e.digit)
-        policy = self.settings.callbacks
-        settings = self.settings.queues.get(call.queue or "")
-        if policy is None or settings is None or not settings.callback_key or e.digit != policy.key:
-            return
-        if call.state is CallState.WAITING:  # an agent ringing already: the call will be answered
-            self._ask_about_callback(call, out, release_if_declined=False)
-
-    def _ask_about_callback(self, call: Call, out: list[cmd.Command], *, release_if_declined: bool) -> None:
-        """Start the callback dialog with the caller, unless it is in one already."""
-        if call.callback_offered:
-            return
-        call.callback_offered = True
-        out.append(
-            cmd.OfferCallback(
-                call_id=call.call_id, number=call.caller, language=call.language, release_if_declined=release_if_declined
-            )
-        )
-
-    def _callback_declined(self, e: ev.CallbackDeclined, now: float, out: list[cmd.Command]) -> None:
-        call = self.calls.get(e.call_id)
-        if call is None or call.state not in (CallState.WAITING, CallState.OFFERING):
-            return
-        call.callback_offered = False
-        self._event(call, "callback_declined", now, out)
-        if call.state is CallState.WAITING and (not call.in_line or (call.max_wait_at is not None and call.max_wait_at <= now)):
-            self._leave_line(call, now, out)
-            out.append(cmd.ReleaseCaller(call_id=call.call_id, sound=self.settings.refusal_sound, reason="callback declined"))
-            self._end_call(call, CallOutcome.OVERFLOWED if call.hops or call.max_wait_at else CallOutcome.REFUSED, now, out, reason="callback declined")
-
-    def _callback_requested(self, e: ev.CallbackRequested, now: float, out: list[cmd.Command]) -> None:
-        policy = self.settings.callbacks
-        call = self.calls.get(e.call_id) if e.call_id else None
-        if e.call_id is not None and (call is None or call.state not in (CallState.WAITING, CallState.OFFERING, CallState.IVR)):
-            raise CallbackRefused("the call is no longer waiting", call_id=e.call_id)
-        queue = e.queue or (call.queue if call else None)
-        if policy is None:
-            raise CallbackRefused("callbacks are not set up")
-        if queue is None or queue not in self.settings.queues:
-            raise CallbackRefused(f"no queue {queue!r}", queue=queue)
-        if not policy.allows(e.number):
-            raise CallbackRefused(f"{e.number} is not a number callbacks may dial", number=e.number)
-        place_at = call.arrived_at if call else max(now, e.not_before or now)
-        existing = self.callbacks.get(self._callback_of.get((queue, e.number), ""))
-        if existing is not None:
-            record = existing
-            if place_at < existing.place_at and existing.status is CallbackStatus.PENDING:
-                record = cb.revise(existing, place_at=place_at)
-                self._callback_write(record, out)
-                if self.router.has(cb.router_id(record.callback_id)):
-                    self.router.dequeue(cb.router_id(record.callback_id))
-                    self._callback_in_line(record)
-        else:
-            record = cb.new_callback(
-                callback_id=e.callback_id,
-                queue=queue,
-                number=e.number,
-                now=now,
-                place_at=place_at,
-                not_before=e.not_before,
-                expires_at=e.not_after if e.not_after is not None else now + policy.expire_s,
-                call_id=e.call_id,
-            )
-            self._callback_write(record, out)
-            self._callback_of[(queue, e.number)] = record.callback_id
-            self._start_timer(record.expires_at, "cb_expire", record.callback_id)
-            self._callback_ready(record, now)
-        out.append(cmd.CallbackQueued(callback=record, duplicate=existing is not None))
-        if call is not None:
-            self._event(call, "callback_booked", now, out, callback_id=record.callback_id, duplicate=existing is not None)
-            self._leave_line(call, now, out)
-            out.append(cmd.ReleaseCaller(call_id=call.call_id, sound="ccqueue/callback-booked", reason="callback booked"))
-            self._end_call(call, CallOutcome.CALLBACK, now, out, reason="callback booked")
-
-    def _callback_ready(self, record: CallbackRecord, now: float) -> None:
-        """In line now, or a timer for when it may be (its window, its next attempt)."""
-        at = cb.ready_at(record)
-        if at is not None and at > now:
-            self._start_timer(at, "cb_ready", record.callback_id)
-            return
-        if not self.router.has(cb.router_id(record.callback_id)):
-            self._callback_in_line(record)
-
-    def _callback_in_line(self, record: CallbackRecord) -> None:
-        self.router.enqueue(
-            cb.router_id(record.callback_id),
-            queue=record.queue,
-            arrived_at=record.place_at,
-            priority=self.settings.queues[record.queue].priority,
-        )
-
-    def _callback_cancelled(self, e: ev.CallbackCancelled, now: float, out: list[cmd.Command]) -> None:
-        record = self.callbacks.get(e.callback_id)
-        if record is None:
-            raise UnknownCallback(e.callback_id)
-        if any(o.callback_id == record.callback_id and o.claimed for o in self.offers.values()):
-            raise CallbackRefused("an agent is calling this number now", callback_id=record.callback_id)
-        for offer in [o for o in self.offers.values() if o.callback_id == record.callback_id]:
-            del self.offers[offer.offer_id]
-            out.append(cmd.HangupChannel(uniqueid=offer.offer_id, reason="callback cancelled"))
-            self._release_agent(offer.agent_id, now, out, missed=False)
-        self._callback_closed(record, CallbackStatus.CANCELLED, now, out)
-
-    def _callback_restored(self, record: CallbackRecord, now: float, out: list[cmd.Command]) -> None:
-        if not record.status.open or record.callback_id in self.callbacks or record.queue not in self.settings.queues:
-            return
-        if record.status is CallbackStatus.DIALING:  # we stopped mid-attempt: try again, same place
-            record = cb.revise(record, status=CallbackStatus.PENDING, agent=None)
-            self._callback_write(record, out)
-        else:
-            self.callbacks[record.callback_id] = record
-        self._callback_of[(record.queue, record.number)] = record.callback_id
-        if record.expires_at <= now:
-            self._callback_closed(record, CallbackStatus.EXPIRED, now, out)
-            return
-        self._start_timer(record.expires_at, "cb_expire", record.callback_id)
-        self._callback_ready(record, now)
-
-    def _offer_callback(self, callback_id: str, agent_ids: tuple[str, ...], now: float, out: list[cmd.Command]) -> None:
-        record = self.callbacks[callback_id]
-        policy = self.settings.callbacks
-        agent_id, *others = agent_ids
-        for other in others:  # ringing all is for callers on the line; one agent makes a call
-            self._sync_router(self.agents[other], now)
-        if policy is None or not policy.allows(record.number):
-            self._callback_closed(record, CallbackStatus.FAILED, now, out)
-            self._sync_router(self.agents[agent_id], now)
-            return
-        attempt = record.attempts + 1
-        offer = Offer(
-            offer_id=f"cb-{callback_id}.{record.version}",
-            call_id=cb.router_id(callback_id),
-            agent_id=agent_id,
-            expires_at=now + self.settings.queues[record.queue].ring_timeout_s + OFFER_GRACE_S,
-            offered_at=now,
-            callback_id=callback_id,
-        )
-        self.offers[offer.offer_id] = offer
-        self._start_timer(offer.expires_at, "offer", offer.offer_id)
-        self._move(self.agents[agent_id], AgentTrigger.OFFER, now, out)
-        self._callback_write(cb.revise(record, status=CallbackStatus.DIALING, agent=agent_id), out)
-        out.append(
-            cmd.OriginateAgent(
-                offer_id=offer.offer_id,
-                call_id=offer.call_id,
-                agent_id=agent_id,
-                endpoint=self.settings.agents[agent_id].endpoint,
-                ring_timeout_s=self.settings.queues[record.queue].ring_timeout_s,
-                caller_id=f"Callback {record.number} ({attempt})",
-            )
-        )
-
-    def _callback_claimed(self, offer: Offer, now: float, out: list[cmd.Command]) -> None:
-        record = self.callbacks.get(offer.callback_id or "")
-        policy = self.settings.callbacks
-        if record is None or record.status is not CallbackStatus.DIALING or offer.claimed or policy is None:
-            out.append(cmd.AnswerClaim(offer_id=offer.offer_id, caller_channel=None, reason="callback no longer live"))
-            return
-        offer.claimed = True
-        agent = self.agents[offer.agent_id]
-        agent.misses.clear()
-        self._move(agent, AgentTrigger.ANSWER, now, out)
-        self.router.note_call_answered(offer.agent_id, now=now)
-        out.append(
-            cmd.AnswerClaim(
-                offer_id=offer.offer_id,
-                caller_channel=None,
-                reason="callback: the agent calls the customer",
-                dial=policy.dial_string(record.number),
-                callback_number=record.number,
-            )
-        )
-
-    def _callback_dialed(self, offer: Offer, status: str, now: float, out: list[cmd.Command]) -> None:
-        record = self.callbacks.get(offer.callback_id or "")
-        policy = self.settings.callbacks
-        if offer.dial_status is not None or record is None or policy is None:
-            return
-        offer.dial_status = status
-        record = cb.after_attempt(record, policy, status=status, now=now)
-        self._callback_write(record, out)
-        if record.status is CallbackStatus.PENDING:
-            self._callback_ready(record, now)
-
-    def _callback_leg_gone(self, offer: Offer, now: float, out: list[cmd.Command]) -> None:
-        """The agent's leg of a callback hung up: the agent's call is over."""
-        self.offers.pop(offer.offer_id, None)
-        record = self.callbacks.get(offer.callback_id or "")
-        queue = record.queue if record else None
-        self._agent_call_over(offer.agent_id, queue, now, out)
-        if record is not None and record.status is CallbackStatus.DIALING and offer.dial_status is None:
-            # The agent hung up before the customer's phone was dialled: not an attempt.
-            self._callback_back_in_line(record, now, out, agent_failure="agent hung up")
-
-    def _callback_back_in_line(self, record: CallbackRecord, now: float, out: list[cmd.Command], *, agent_failure: str) -> None:
-        record = cb.revise(record, status=CallbackStatus.PENDING, agent=None, result=f"agent: {agent_failure}")
-        self._callback_write(record, out)
-        self._callback_ready(record, now)
-
-    def _callback_closed(self, record: CallbackRecord, status: CallbackStatus, now: float, out: list[cmd.Command]) -> None:
-        self.router.dequeue(cb.router_id(record.callback_id))
-        self._callback_write(cb.revise(record, status=status, next_attempt_at=None), out)
-
-    def _callback_write(self, record: CallbackRecord, out: list[cmd.Command]) -> None:
-        if record.status.open:
-            self.callbacks[record.callback_id] = record
-        else:
-            self.callbacks.pop(record.callback_id, None)
-            if self._callback_of.get((record.queue, record.number)) == record.callback_id:
-                del self._callback_of[(record.queue, record.number)]
-        out.append(cmd.Write(record=record))
-
     # ------------------------------------------------------------------ routing
 
     def _dispatch(self, now: float, out: list[cmd.Command]) -> None:
@@ -1323,10 +737,6 @@ class Acd:
         return self.settings.queues[queues[0]] if queues else QueueSettings(name="")
 
 
-def _finite(value: float) -> float | None:
-    return value if value == value and value not in (float("inf"), float("-inf")) else None
-
 
 def _policy(q: QueueSettings) -> QueuePolicy:
     return QueuePolicy(name=q.name, strategy=q.strategy, weight=q.weight, steps=q.steps)
-

@@ -1,0 +1,136 @@
+"""The core's plain values: the settings a configuration becomes, calls and offers.
+
+``ccqueue.core.acd`` re-exports them; they live here so that the distributor's parts
+(``acd``, ``acd_waiting``, ``acd_callbacks``) share them without importing each other.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ccqueue.core import callbacks as cb
+from ccqueue.core.ewt import Estimate
+from ccqueue.core.records import CallOutcome
+from ccqueue.core.routing import Strategy
+from ccqueue.core.skills import RoutingStep
+from ccqueue.core.waiting import Admission, Announcements
+
+# Asterisk device states in which an agent's phone can take a call. UNKNOWN is taken as
+# free: not knowing must not stop calls (Asterisk reports it before the first
+# registration event on some endpoints).
+DEVICE_FREE = frozenset({"NOT_INUSE", "UNKNOWN"})
+
+# Extra time past the ring timeout before we stop trusting Asterisk to report the end of
+# an unanswered agent leg and cancel it ourselves.
+OFFER_GRACE_S = 5.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueSettings:
+    name: str
+    strategy: Strategy = Strategy.LONGEST_IDLE
+    ring_timeout_s: float = 15.0  # app_queue's default 'timeout' is 15 s as well
+    wrapup_s: float = 5.0
+    missed_cooldown_s: float = 10.0
+    moh_class: str = "default"
+    weight: float = 1.0
+    priority: int = 0
+    steps: tuple[RoutingStep, ...] = (RoutingStep(),)
+    returning_window_s: float | None = None  # None: no returning-customer preference
+    returning_wait_s: float = 20.0
+    auto_pause_after: int | None = None  # None: never auto-pause
+    auto_pause_window_s: float = 600.0
+    auto_pause_reason: str = "missed-calls"
+    admission: Admission = Admission()
+    announcements: Announcements | None = None  # None: no announcements
+    callback_key: bool = True  # the callback key works while waiting (when callbacks are set up)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentSettings:
+    agent_id: str
+    name: str
+    endpoint: str  # the dial string, e.g. PJSIP/agent1
+    queues: tuple[str, ...]
+    skills: Mapping[str, int] = field(default_factory=dict)
+    wrapup_s: float | None = None
+    order: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HotlineSettings:
+    number: str
+    queue: str | None  # None: the caller goes through the IVR first
+    greeting: str | None = "ccqueue/welcome"
+    ivr: str | None = None  # the IVR tree callers of this number start in
+    language: str = "en"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AcdSettings:
+    queues: Mapping[str, QueueSettings]
+    agents: Mapping[str, AgentSettings]
+    hotlines: Mapping[str, HotlineSettings]
+    refusal_sound: str = "ccqueue/unavailable"
+    callbacks: cb.CallbackPolicy | None = None  # None: no callbacks
+    messages_dir: str = "ccqueue-messages"  # voicemail recordings, under Asterisk's spool directory
+    max_message_s: float = 120.0
+
+
+class CallState(enum.Enum):
+    IVR = "ivr"  # in the hotline's IVR tree, not yet in a queue
+    WAITING = "waiting"
+    OFFERING = "offering"
+    CONNECTED = "connected"
+    ENDED = "ended"
+
+
+@dataclass(slots=True, kw_only=True)
+class Call:
+    call_id: str
+    hotline: str
+    caller: str
+    channel: str
+    uniqueid: str
+    queue: str | None
+    arrived_at: float
+    state: CallState = CallState.WAITING
+    offer_ids: set[str] = field(default_factory=set)  # live offers: one, or several when ringing all
+    agent_id: str | None = None
+    answered_at: float | None = None
+    ended_at: float | None = None
+    outcome: CallOutcome = CallOutcome.WAITING
+    offers_made: int = 0
+    seq: int = 0
+    version: int = 0
+    language: str = "en"
+    priority: int | None = None  # None: the queue's
+    preferred_agent: str | None = None
+    hops: int = 0  # queue moves by overflow (rule 2 of ccqueue.core.waiting)
+    in_line: bool = False  # in the router (a caller offered a callback at the door is not)
+    offered_at: float | None = None  # when the answered offer started ringing
+    ewt_at_entry: Estimate | None = None
+    announce_at: float | None = None
+    periodic_at: float | None = None
+    periodic_next: int = 0
+    max_wait_at: float | None = None
+    callback_offer_at: float | None = None
+    diverted: bool = False  # the forecast diversion is offered once
+    callback_offered: bool = False  # the caller is in the callback dialog now
+
+
+@dataclass(slots=True, kw_only=True)
+class Offer:
+    offer_id: str
+    call_id: str
+    agent_id: str
+    expires_at: float
+    claimed: bool = False
+    offered_at: float = 0.0
+    callback_id: str | None = None  # an offer of a callback rather than of a waiting caller
+    dial_status: str | None = None  # a callback: the customer's Dial() result, once known
+
+def finite(value: float) -> float | None:
+    return value if value == value and value not in (float("inf"), float("-inf")) else None
