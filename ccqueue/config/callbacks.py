@@ -25,8 +25,9 @@ import string
 from typing import Annotated, Literal
 
 import phonenumbers
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, Field
 
+from ccqueue.config.base import Frozen
 from ccqueue.config.problems import did_you_mean
 
 __all__ = ["DIAL_PLACEHOLDERS", "Callbacks"]
@@ -74,12 +75,6 @@ def _check_caller_id(caller_id: str) -> str:
     return caller_id
 
 
-class _Frozen(BaseModel):
-    # The same rules as every model in ccqueue.config.models (which imports this
-    # module for ``Config``, so the base is restated here rather than imported).
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
-
-
 NonEmpty = Annotated[str, Field(min_length=1)]
 Seconds = Annotated[float, Field(ge=0)]
 Pattern = Annotated[str, Field(min_length=1), AfterValidator(_check_pattern)]
@@ -88,7 +83,7 @@ PositiveSeconds = Annotated[float, Field(gt=0)]
 DtmfKey = Literal["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#"]
 
 
-class Callbacks(_Frozen):
+class Callbacks(Frozen):
     """Callbacks: the trunk that calls customers back, which numbers it may call, and how often."""
 
     dial: Annotated[NonEmpty, AfterValidator(_check_dial)]

@@ -30,13 +30,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     model_validator,
 )
 
+from ccqueue.config.base import Frozen, name_rule, read_only
 from ccqueue.core.schedule import parse_range
 
 __all__ = [
@@ -54,25 +53,6 @@ SECTION_DESCRIPTIONS: dict[str, str] = {
     "say, branch, lookup, set, language, queue, callback, voicemail, transfer, hangup, goto). A hotline's "
     "ivr names one. Keys: a-z, 0-9, '_' and '-'.",
 }
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
-
-
-def _read_only(value: Mapping[str, Any]) -> Mapping[str, Any]:
-    return MappingProxyType(dict(value))
-
-
-def _rule(pattern: str, what: str) -> AfterValidator:
-    compiled = re.compile(pattern)
-
-    def check(value: str) -> str:
-        if not compiled.fullmatch(value):
-            raise ValueError(what)
-        return value
-
-    return AfterValidator(check)
 
 
 def _compiles(value: str) -> str:
@@ -108,14 +88,14 @@ def _date(value: object) -> object:
     return value
 
 
-Name = Annotated[str, _rule(r"[a-z0-9_-]+", "a name uses only a-z, 0-9, '_' and '-'")]
+Name = Annotated[str, name_rule(r"[a-z0-9_-]+", "a name uses only a-z, 0-9, '_' and '-'")]
 NodeRef = Annotated[str, Field(min_length=1)]
-Variable = Annotated[str, _rule(r"[a-z_][a-z0-9_]*", "a variable name uses a-z, 0-9 and '_', not starting with a digit")]
-Key = Annotated[str, _rule(r"[0-9*#]", "a key is one of 0-9, '*' and '#'")]
+Variable = Annotated[str, name_rule(r"[a-z_][a-z0-9_]*", "a variable name uses a-z, 0-9 and '_', not starting with a digit")]
+Key = Annotated[str, name_rule(r"[0-9*#]", "a key is one of 0-9, '*' and '#'")]
 # A sound as Playback() takes it: a name under Asterisk's sounds, without extension.
 Sound = Annotated[
     str,
-    _rule(r"[A-Za-z0-9_][A-Za-z0-9_/-]*", "a sound is a name such as 'ccqueue/welcome' or 'digits/1', no extension"),
+    name_rule(r"[A-Za-z0-9_][A-Za-z0-9_/-]*", "a sound is a name such as 'ccqueue/welcome' or 'digits/1', no extension"),
 ]
 Sounds = Annotated[tuple[Sound, ...], Field(strict=False)]
 Pattern = Annotated[str, AfterValidator(_compiles)]
@@ -135,9 +115,9 @@ def _not_empty(value: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 KeyTargets = Annotated[Mapping[Key, NodeRef], AfterValidator(_not_empty)]
-KeyLanguages = Annotated[Mapping[Key, Language], AfterValidator(_read_only)]
-FieldVariables = Annotated[Mapping[str, Variable], AfterValidator(_read_only)]
-VariableValues = Annotated[Mapping[Variable, str], AfterValidator(_read_only)]
+KeyLanguages = Annotated[Mapping[Key, Language], AfterValidator(read_only)]
+FieldVariables = Annotated[Mapping[str, Variable], AfterValidator(read_only)]
+VariableValues = Annotated[Mapping[Variable, str], AfterValidator(read_only)]
 NodeMap = Annotated[Mapping[Name, "Node"], AfterValidator(_not_empty)]
 
 
@@ -148,7 +128,7 @@ def _no_mapping() -> Mapping[str, Any]:
 # --- schedules ----------------------------------------------------------------------------
 
 
-class WeeklyHours(_Frozen):
+class WeeklyHours(Frozen):
     """Open hours per weekday; a day left out is closed."""
 
     mon: Hours = ()
@@ -163,13 +143,13 @@ class WeeklyHours(_Frozen):
         return (self.mon, self.tue, self.wed, self.thu, self.fri, self.sat, self.sun)
 
 
-class Holiday(_Frozen):
+class Holiday(Frozen):
     date: Annotated[dt.date, BeforeValidator(_date)]
     hours: Hours = ()  # none: closed all day
     name: str | None = None
 
 
-class Schedule(_Frozen):
+class Schedule(Frozen):
     time_zone: TimeZone
     hours: WeeklyHours = WeeklyHours()
     holidays: Annotated[tuple[Holiday, ...], Field(strict=False)] = ()
@@ -187,12 +167,12 @@ class Schedule(_Frozen):
 # --- nodes ---------------------------------------------------------------------------------
 
 
-class Play(_Frozen):
+class Play(Frozen):
     prompts: Annotated[Sounds, Field(min_length=1)]
     next: NodeRef
 
 
-class Menu(_Frozen):
+class Menu(Frozen):
     prompt: Sound
     keys: KeyTargets
     timeout_s: Timeout = 5.0
@@ -201,7 +181,7 @@ class Menu(_Frozen):
     on_exhausted: NodeRef
 
 
-class Collect(_Frozen):
+class Collect(Frozen):
     variable: Variable
     prompt: Sound
     min_length: Annotated[int, Field(ge=1, le=64)] = 1
@@ -221,13 +201,13 @@ class Collect(_Frozen):
         return self
 
 
-class Say(_Frozen):
+class Say(Frozen):
     variable: Variable
     format: Literal["number", "digits", "date"]
     next: NodeRef
 
 
-class Condition(_Frozen):
+class Condition(Frozen):
     """One test and where it leads: exactly one of caller_matches, variable (with
     equals or matches), schedule_open and schedule_closed."""
 
@@ -254,27 +234,27 @@ class Condition(_Frozen):
         return self
 
 
-class Branch(_Frozen):
+class Branch(Frozen):
     conditions: Annotated[tuple[Condition, ...], Field(strict=False, min_length=1)]
     otherwise: NodeRef
 
 
-class Lookup(_Frozen):
-    url: Annotated[str, _rule(r"https?://\S+", "expected an http:// or https:// URL (with {caller} or {variable})")]
+class Lookup(Frozen):
+    url: Annotated[str, name_rule(r"https?://\S+", "expected an http:// or https:// URL (with {caller} or {variable})")]
     timeout_s: Annotated[float, Field(gt=0, le=10)] = 2.0
     fields: FieldVariables
     next: NodeRef
     on_failure: NodeRef
 
 
-class SetValues(_Frozen):
+class SetValues(Frozen):
     variables: VariableValues = Field(default_factory=_no_mapping)
     priority: int | None = None
     preferred_agent: str | None = None
     next: NodeRef
 
 
-class ChooseLanguage(_Frozen):
+class ChooseLanguage(Frozen):
     keys: KeyLanguages = Field(default_factory=_no_mapping)
     prompt: Sound | None = None
     variable: Variable | None = None
@@ -291,29 +271,29 @@ class ChooseLanguage(_Frozen):
         return self
 
 
-class ToQueue(_Frozen):
+class ToQueue(Frozen):
     name: str
     priority: int | None = None
 
 
-class Callback(_Frozen):
+class Callback(Frozen):
     queue: str
     number_variable: Variable | None = None
     on_no_number: NodeRef | None = None
 
 
-class Voicemail(_Frozen):
+class Voicemail(Frozen):
     max_s: Annotated[float, Field(gt=0, le=600)] = 120.0
     prompt: Sound | None = "ccqueue/leave-message"
 
 
-class Transfer(_Frozen):
-    to: Annotated[str, _rule(r"[0-9A-Za-z*#+{}_]+", "a transfer goes to a number, an extension or a {variable}")]
-    context: Annotated[str, _rule(r"[A-Za-z0-9_-]+", "a dialplan context name")] = "ccqueue-transfer"
+class Transfer(Frozen):
+    to: Annotated[str, name_rule(r"[0-9A-Za-z*#+{}_]+", "a transfer goes to a number, an extension or a {variable}")]
+    context: Annotated[str, name_rule(r"[A-Za-z0-9_-]+", "a dialplan context name")] = "ccqueue-transfer"
     on_refused: NodeRef | None = None
 
 
-class Hangup(_Frozen):
+class Hangup(Frozen):
     prompts: Sounds = ()
     reason: Annotated[str, Field(min_length=1)] = "ivr"
 
@@ -324,7 +304,7 @@ NODE_TYPES: tuple[str, ...] = (
 )  # fmt: skip
 
 
-class Node(_Frozen):
+class Node(Frozen):
     """One node: exactly one of its keys, naming its type."""
 
     play: Play | None = None
@@ -367,15 +347,15 @@ class Node(_Frozen):
         return getattr(self, self.type)
 
 
-class IvrTree(_Frozen):
+class IvrTree(Frozen):
     entry: NodeRef
     nodes: NodeMap
     transfer_allowed: Annotated[tuple[Pattern, ...], Field(strict=False)] = ()
     max_visits: Annotated[int, Field(ge=5, le=500)] = 50
 
 
-Schedules = Annotated[Mapping[Name, Schedule], AfterValidator(_read_only)]
-Trees = Annotated[Mapping[Name, IvrTree], AfterValidator(_read_only)]
+Schedules = Annotated[Mapping[Name, Schedule], AfterValidator(read_only)]
+Trees = Annotated[Mapping[Name, IvrTree], AfterValidator(read_only)]
 
 
 # Hover text for the JSON Schema (`ccqueue.config.schema`), by model and field.

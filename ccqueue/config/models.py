@@ -18,15 +18,12 @@ Rules kept here:
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     SerializerFunctionWrapHandler,
@@ -35,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from ccqueue.config.base import Frozen, name_rule, read_only
 from ccqueue.config.callbacks import Callbacks
 from ccqueue.config.ivr import Schedules, Trees
 
@@ -67,38 +65,19 @@ class Strategy(enum.StrEnum):
     RING_ALL = "ring_all"
 
 
-def _name_rule(pattern: str, what: str) -> AfterValidator:
-    compiled = re.compile(pattern)
-
-    def check(value: str) -> str:
-        if not compiled.fullmatch(value):
-            raise ValueError(what)
-        return value
-
-    return AfterValidator(check)
-
-
 # Queue names appear in metrics labels and URLs; agent ids become SIP usernames.
-QueueName = Annotated[str, _name_rule(r"[a-z0-9_-]+", "a queue name uses only a-z, 0-9, '_' and '-'")]
-AgentId = Annotated[str, _name_rule(r"[a-z0-9_]+", "an agent id uses only a-z, 0-9 and '_'")]
+QueueName = Annotated[str, name_rule(r"[a-z0-9_-]+", "a queue name uses only a-z, 0-9, '_' and '-'")]
+AgentId = Annotated[str, name_rule(r"[a-z0-9_]+", "an agent id uses only a-z, 0-9 and '_'")]
 # A hotline is an exact number or extension, never an Asterisk pattern (``_X.``).
 HotlineNumber = Annotated[
-    str, _name_rule(r"[0-9A-Za-z*#+]+", "a hotline number uses only digits, letters, '*', '#' and '+'")
+    str, name_rule(r"[0-9A-Za-z*#+]+", "a hotline number uses only digits, letters, '*', '#' and '+'")
 ]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Seconds = Annotated[float, Field(ge=0)]
 NonEmpty = Annotated[str, Field(min_length=1)]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
-
-
-def _read_only(value: Mapping[str, Any]) -> Mapping[str, Any]:
-    return MappingProxyType(dict(value))
-
-
-class Ami(_Frozen):
+class Ami(Frozen):
     """Asterisk Manager Interface: one connection for actions and events."""
 
     host: NonEmpty = "127.0.0.1"
@@ -107,32 +86,32 @@ class Ami(_Frozen):
     secret: Annotated[SecretStr, Field(min_length=1)]
 
 
-class Agi(_Frozen):
+class Agi(Frozen):
     """Where ccqueue listens for FastAGI sessions (one per call)."""
 
     host: NonEmpty = "127.0.0.1"
     port: Port = 4573
 
 
-class Asterisk(_Frozen):
+class Asterisk(Frozen):
     ami: Ami
     agi: Agi = Agi()
     # The dialplan context an answered agent leg enters to claim its caller.
     agent_context: NonEmpty = "ccqueue-agent"
 
 
-class Http(_Frozen):
+class Http(Frozen):
     """The REST API, /metrics and the wallboard. Loopback unless told otherwise."""
 
     host: NonEmpty = "127.0.0.1"
     port: Port = 8080
 
 
-class Database(_Frozen):
+class Database(Frozen):
     dsn: Annotated[str | None, Field(repr=False)] = None
 
 
-class Hotline(_Frozen):
+class Hotline(Frozen):
     """Where a number's callers go: straight to a queue, or through an IVR tree (exactly one)."""
 
     queue: str | None = None
@@ -148,13 +127,13 @@ class Hotline(_Frozen):
         return self
 
 
-SkillName = Annotated[str, _name_rule(r"[a-z0-9_-]+", "a skill name uses only a-z, 0-9, '_' and '-'")]
+SkillName = Annotated[str, name_rule(r"[a-z0-9_-]+", "a skill name uses only a-z, 0-9, '_' and '-'")]
 # Skill levels run from 1 (novice) to 5 (expert).
 Level = Annotated[int, Field(ge=1, le=5)]
-SkillLevels = Annotated[Mapping[SkillName, Level], AfterValidator(_read_only)]
+SkillLevels = Annotated[Mapping[SkillName, Level], AfterValidator(read_only)]
 
 
-class RoutingStep(_Frozen):
+class RoutingStep(Frozen):
     """One step of a queue's widening: what an agent must hold, and for how long."""
 
     require: SkillLevels = Field(default_factory=lambda: MappingProxyType({}))  # every one of these
@@ -162,7 +141,7 @@ class RoutingStep(_Frozen):
     duration_s: Annotated[float, Field(gt=0)] | None = None  # None: the last step, lasts forever
 
 
-class ReturningCustomer(_Frozen):
+class ReturningCustomer(Frozen):
     """A caller who spoke to an agent within ``window_s`` is offered to that agent first,
     for up to ``wait_s`` of waiting, then to everyone."""
 
@@ -170,7 +149,7 @@ class ReturningCustomer(_Frozen):
     wait_s: Seconds = 20.0
 
 
-class AutoPause(_Frozen):
+class AutoPause(Frozen):
     """After ``after_misses`` unanswered offers within ``window_s``, pause the agent."""
 
     after_misses: Annotated[int, Field(ge=1)] = 3
@@ -178,7 +157,7 @@ class AutoPause(_Frozen):
     reason: NonEmpty = "missed-calls"
 
 
-class Destination(_Frozen):
+class Destination(Frozen):
     """Where a caller goes on leaving (or not entering) a queue: exactly one key."""
 
     queue: str | None = None  # another queue; the caller keeps the time already waited
@@ -195,7 +174,7 @@ class Destination(_Frozen):
         return self
 
 
-class Limits(_Frozen):
+class Limits(Frozen):
     """Who may join the queue, and how long they may stay."""
 
     max_waiting: Annotated[int, Field(ge=1)] | None = None
@@ -206,7 +185,7 @@ class Limits(_Frozen):
     divert_wait_s: Annotated[float, Field(gt=0)] | None = None  # forecast diversion threshold
 
 
-class Overflows(_Frozen):
+class Overflows(Frozen):
     """A destination per reason; a reason left out ends in a polite message."""
 
     full: Destination | None = None
@@ -215,7 +194,7 @@ class Overflows(_Frozen):
     forecast: Destination | None = None
 
 
-class Announce(_Frozen):
+class Announce(Frozen):
     """What a waiting caller is told, and when."""
 
     first_after_s: Seconds = 30.0
@@ -229,7 +208,7 @@ class Announce(_Frozen):
     periodic_every_s: Annotated[float, Field(gt=0)] | None = None
 
 
-class Queue(_Frozen):
+class Queue(Frozen):
     name: str
     # An enum takes its value from YAML's plain string, so this field is not strict.
     strategy: Strategy = Field(default=Strategy.LONGEST_IDLE, strict=False)
@@ -260,7 +239,7 @@ class Queue(_Frozen):
         return steps
 
 
-class Agent(_Frozen):
+class Agent(Frozen):
     id: str
     name: NonEmpty
     password: Annotated[SecretStr, Field(min_length=1)]  # SIP password of the agent's endpoint
@@ -272,19 +251,19 @@ class Agent(_Frozen):
     endpoint: NonEmpty | None = None  # dial string; default PJSIP/<agent id>
 
 
-class Config(_Frozen):
+class Config(Frozen):
     """The whole configuration; `files` lists the files it was read from."""
 
     asterisk: Asterisk
     http: Http = Http()
     database: Database = Database()
-    hotlines: Annotated[Mapping[HotlineNumber, Hotline], AfterValidator(_read_only)] = Field(
+    hotlines: Annotated[Mapping[HotlineNumber, Hotline], AfterValidator(read_only)] = Field(
         default_factory=lambda: MappingProxyType({})
     )
-    queues: Annotated[Mapping[QueueName, Queue], AfterValidator(_read_only)] = Field(
+    queues: Annotated[Mapping[QueueName, Queue], AfterValidator(read_only)] = Field(
         default_factory=lambda: MappingProxyType({})
     )
-    agents: Annotated[Mapping[AgentId, Agent], AfterValidator(_read_only)] = Field(
+    agents: Annotated[Mapping[AgentId, Agent], AfterValidator(read_only)] = Field(
         default_factory=lambda: MappingProxyType({})
     )
     callbacks: Callbacks | None = None  # None: no callbacks

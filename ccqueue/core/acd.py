@@ -667,28 +667,33 @@ class Acd(WaitingMixin, CallbacksMixin):
             call.state = CallState.OFFERING
             for agent_id in assignment.agent_ids:
                 call.offers_made += 1
-                offer = Offer(
-                    offer_id=f"{call.call_id}.{call.offers_made}",
-                    call_id=call.call_id,
-                    agent_id=agent_id,
-                    expires_at=now + settings.ring_timeout_s + OFFER_GRACE_S,
-                    offered_at=now,
+                offer_id = f"{call.call_id}.{call.offers_made}"
+                call.offer_ids.add(offer_id)
+                self._event(call, "agent_offered", now, out, agent=agent_id, offer_id=offer_id)
+                self._ring_agent(
+                    Offer(offer_id=offer_id, call_id=call.call_id, agent_id=agent_id, expires_at=0.0, offered_at=now),
+                    ring_timeout_s=settings.ring_timeout_s,
+                    caller_id=call.caller,
+                    now=now,
+                    out=out,
                 )
-                self.offers[offer.offer_id] = offer
-                self._start_timer(offer.expires_at, "offer", offer.offer_id)
-                call.offer_ids.add(offer.offer_id)
-                self._move(self.agents[agent_id], AgentTrigger.OFFER, now, out)
-                self._event(call, "agent_offered", now, out, agent=agent_id, offer_id=offer.offer_id)
-                out.append(
-                    cmd.OriginateAgent(
-                        offer_id=offer.offer_id,
-                        call_id=call.call_id,
-                        agent_id=agent_id,
-                        endpoint=self.settings.agents[agent_id].endpoint,
-                        ring_timeout_s=settings.ring_timeout_s,
-                        caller_id=call.caller,
-                    )
-                )
+
+    def _ring_agent(self, offer: Offer, *, ring_timeout_s: float, caller_id: str, now: float, out: list[cmd.Command]) -> None:
+        """Ring the offer's agent: the offer is live until Asterisk reports on it, or its backstop."""
+        offer.expires_at = now + ring_timeout_s + OFFER_GRACE_S
+        self.offers[offer.offer_id] = offer
+        self._start_timer(offer.expires_at, "offer", offer.offer_id)
+        self._move(self.agents[offer.agent_id], AgentTrigger.OFFER, now, out)
+        out.append(
+            cmd.OriginateAgent(
+                offer_id=offer.offer_id,
+                call_id=offer.call_id,
+                agent_id=offer.agent_id,
+                endpoint=self.settings.agents[offer.agent_id].endpoint,
+                ring_timeout_s=ring_timeout_s,
+                caller_id=caller_id,
+            )
+        )
 
     # ------------------------------------------------------------------ records
 

@@ -62,6 +62,9 @@ class AcdBase:
     def _sync_router(self, agent: AgentStatus, now: float) -> None:
         raise NotImplementedError
 
+    def _ring_agent(self, offer: Offer, *, ring_timeout_s: float, caller_id: str, now: float, out: list[cmd.Command]) -> None:
+        raise NotImplementedError
+
     def _agent_call_over(self, agent_id: str, queue: str | None, now: float, out: list[cmd.Command]) -> float:
         raise NotImplementedError
 

@@ -12,7 +12,7 @@ from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
 from ccqueue.core.acd_base import AcdBase
 from ccqueue.core.agent_state import AgentTrigger
-from ccqueue.core.calls import OFFER_GRACE_S, Call, CallState, Offer
+from ccqueue.core.calls import Call, CallState, Offer
 from ccqueue.core.errors import CallbackRefused, UnknownCallback
 from ccqueue.core.records import CallbackRecord, CallbackStatus, CallOutcome
 
@@ -152,28 +152,21 @@ class CallbacksMixin(AcdBase):
             self._callback_closed(record, CallbackStatus.FAILED, now, out)
             self._sync_router(self.agents[agent_id], now)
             return
-        attempt = record.attempts + 1
+        self._callback_write(cb.revise(record, status=CallbackStatus.DIALING, agent=agent_id), out)
         offer = Offer(
             offer_id=f"cb-{callback_id}.{record.version}",
             call_id=cb.router_id(callback_id),
             agent_id=agent_id,
-            expires_at=now + self.settings.queues[record.queue].ring_timeout_s + OFFER_GRACE_S,
+            expires_at=0.0,
             offered_at=now,
             callback_id=callback_id,
         )
-        self.offers[offer.offer_id] = offer
-        self._start_timer(offer.expires_at, "offer", offer.offer_id)
-        self._move(self.agents[agent_id], AgentTrigger.OFFER, now, out)
-        self._callback_write(cb.revise(record, status=CallbackStatus.DIALING, agent=agent_id), out)
-        out.append(
-            cmd.OriginateAgent(
-                offer_id=offer.offer_id,
-                call_id=offer.call_id,
-                agent_id=agent_id,
-                endpoint=self.settings.agents[agent_id].endpoint,
-                ring_timeout_s=self.settings.queues[record.queue].ring_timeout_s,
-                caller_id=f"Callback {record.number} ({attempt})",
-            )
+        self._ring_agent(
+            offer,
+            ring_timeout_s=self.settings.queues[record.queue].ring_timeout_s,
+            caller_id=f"Callback {record.number} ({record.attempts + 1})",
+            now=now,
+            out=out,
         )
 
     def _callback_claimed(self, offer: Offer, now: float, out: list[cmd.Command]) -> None:

@@ -12,7 +12,7 @@ from ccqueue.core import callbacks as cb
 from ccqueue.core import commands as cmd
 from ccqueue.core.acd_base import AcdBase
 from ccqueue.core.agent_state import AgentState
-from ccqueue.core.calls import Call, CallState, QueueSettings, finite
+from ccqueue.core.calls import Call, CallState, Offer, QueueSettings, finite
 from ccqueue.core.ewt import Estimate, Rival
 from ccqueue.core.records import CallOutcome
 from ccqueue.core.skills import meets
@@ -37,7 +37,7 @@ class WaitingMixin(AcdBase):
         settings = self.settings.queues[queue]
         call.queue = queue
         self._summary(call, out)
-        reason = refusal(settings.admission, waiting=self.router.waiting(queue), staffed=self._staffed(queue))
+        reason = refusal(settings.admission, waiting=self._in_line(queue), staffed=self._staffed(queue))
         if reason is not None:
             self._overflow(call, reason, now, out)
             return
@@ -155,6 +155,23 @@ class WaitingMixin(AcdBase):
                 )
             )
         return rivals
+
+    def _in_line(self, queue: str) -> int:
+        """Callers and callbacks of ``queue`` not yet answered: waiting, or with an agent
+        ringing for them (a ring that comes to nothing puts them back in line)."""
+        ringing = {
+            offer.call_id
+            for offer in self.offers.values()
+            if not offer.claimed and self._queue_of_offer(offer) == queue
+        }
+        return self.router.waiting(queue) + len(ringing)
+
+    def _queue_of_offer(self, offer: Offer) -> str | None:
+        if offer.callback_id is not None:
+            record = self.callbacks.get(offer.callback_id)
+            return record.queue if record else None
+        call = self.calls.get(offer.call_id)
+        return call.queue if call else None
 
     def _staffed(self, queue: str) -> int:
         """Agents logged in, not paused, who hold the skills of the queue's widest step."""
