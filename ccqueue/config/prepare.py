@@ -6,9 +6,10 @@ Rules kept here:
   entry commented out, ``support:`` for an all-defaults queue) counts as empty.
 - A queue's name is its key and an agent's id is its key; writing them again
   inside the entry is an unknown key.
-- ``secret_env`` / ``dsn_env`` / ``password_env`` name an environment variable
-  read now, at load time. Exactly one of the value and its ``_env`` form may be
-  given; a named variable that is not set is an error on the ``_env`` line.
+- ``secret_env`` / ``dsn_env`` / ``password_env`` name an environment variable, and
+  ``secret_file`` / ``dsn_file`` / ``password_file`` a file, read now, at load time.
+  One of the value and its ``_env`` and ``_file`` forms may be given; a variable
+  that is not set or a file that cannot be read is an error on that line.
   Values read from the environment are never echoed in messages.
 - References must resolve: a hotline's queue and each of an agent's queues must
   be defined under ``queues``, and an agent lists a queue once. These checks run
@@ -20,6 +21,7 @@ The functions change the data in place; it is the loader's fresh copy.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from ccqueue.config.problems import Collector, describe_value, did_you_mean
 from ccqueue.config.yamlfile import KeyPath
@@ -93,26 +95,54 @@ def _resolve_env(
     entry = _lookup(data, path)
     if not isinstance(entry, dict):
         return  # missing or of the wrong type: the models say so
-    env_field = f"{field}_env"
-    env_path = path + (env_field,)
-    if env_field not in entry:
-        if required and field not in entry:
-            message = f"missing required key '{field}' (or '{env_field}' naming an environment variable)"
+    env_field, file_field = f"{field}_env", f"{field}_file"
+    given = [name for name in (field, env_field, file_field) if name in entry]
+    if len(given) > 1:
+        for name in given:
+            if name != field:
+                del entry[name]
+        collector.add(path + (given[1],), f"give one of '{field}', '{env_field}' or '{file_field}', not several", at_key=True)
+        collector.mark_reported(path + (field,))
+        return
+    if not given or given[0] == field:
+        if required and not given:
+            message = f"missing required key '{field}' (or '{env_field}' naming an environment variable, or '{file_field}' a file)"
             collector.add(path + (field,), message, at=path, at_key=True)
         return
-    name = entry.pop(env_field)
-    if field in entry:
-        collector.add(env_path, f"give either '{field}' or '{env_field}', not both", at_key=True)
+    form = given[0]
+    form_path = path + (form,)
+    name = entry.pop(form)
+    value = _env_value(name, env) if form == env_field else _file_value(name)
+    if isinstance(value, str):
+        entry[field] = value
+        collector.locations.copy_subtree(form_path, path + (field,))
         return
-    if not isinstance(name, str) or not name:
-        collector.add(env_path, f"expected the name of an environment variable, got {describe_value(name)}")
-    elif name not in env:
-        collector.add(env_path, f"the environment variable '{name}' is not set")
-    else:
-        entry[field] = env[name]
-        collector.locations.copy_subtree(env_path, path + (field,))
-        return
+    collector.add(form_path, value[0])
     collector.mark_reported(path + (field,))  # no value: do not also report it as missing
+
+
+def _env_value(name: object, env: Mapping[str, str]) -> str | tuple[str]:
+    """The variable's value, or (the reason there is none,)."""
+    if not isinstance(name, str) or not name:
+        return (f"expected the name of an environment variable, got {describe_value(name)}",)
+    if name not in env:
+        return (f"the environment variable '{name}' is not set",)
+    return env[name]
+
+
+def _file_value(name: object) -> str | tuple[str]:
+    """The file's text without its final line break (a secret file, e.g. Docker's or
+    systemd's credentials), or (the reason there is none,)."""
+    if not isinstance(name, str) or not name:
+        return (f"expected the path of a file, got {describe_value(name)}",)
+    try:
+        text = Path(name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return (f"cannot read the secret file: {exc.strerror if isinstance(exc, OSError) else 'not UTF-8 text'}",)
+    value = text.removesuffix("\n").removesuffix("\r")
+    if not value:
+        return (f"the secret file '{name}' is empty",)
+    return value
 
 
 def _check_queue_references(data: dict[str, object], collector: Collector) -> None:

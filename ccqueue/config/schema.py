@@ -79,8 +79,10 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
         "host": "Host of Asterisk's AMI.",
         "port": "TCP port of Asterisk's AMI (manager.conf's port).",
         "username": "AMI user: its section name in manager.conf.",
-        "secret": "AMI user's secret. Give this or secret_env.",
+        "secret": "AMI user's secret. Give this, secret_env or secret_file.",
         "secret_env": "Name of an environment variable holding the AMI secret, read when the configuration loads.",
+        "secret_file": "Path of a file holding the AMI secret (its text, without the final line break), read when "
+        "the configuration loads.",
     },
     "Agi": {
         "host": "Address ccqueue listens on for FastAGI.",
@@ -94,6 +96,7 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
         "dsn": "PostgreSQL DSN, e.g. postgresql://ccqueue@127.0.0.1:5432/ccqueue. Give this or dsn_env, or "
         "neither and pass --dsn or CCQUEUE_DSN.",
         "dsn_env": "Name of an environment variable holding the DSN, read when the configuration loads.",
+        "dsn_file": "Path of a file holding the DSN, read when the configuration loads.",
     },
     "Hotline": {
         "queue": "The queue this number's callers wait in (a key under queues). Give this or ivr.",
@@ -174,8 +177,9 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
     },
     "Agent": {
         "name": "Name shown on the wallboard and in the API.",
-        "password": "SIP password of the agent's PJSIP endpoint. Give this or password_env.",
+        "password": "SIP password of the agent's PJSIP endpoint. Give this, password_env or password_file.",
         "password_env": "Name of an environment variable holding the SIP password, read when the configuration loads.",
+        "password_file": "Path of a file holding the SIP password, read when the configuration loads.",
         "queues": "Queues the agent serves (keys under queues), each once.",
         "wrapup_s": "The agent's own after-call work in seconds, instead of each queue's wrapup_s.",
         "skills": "Skills the agent holds, each at a level from 1 (novice) to 5 (expert).",
@@ -261,13 +265,14 @@ def _set_description(spec: dict[str, Any], text: str) -> None:
 
 
 def _add_env_form(model: dict[str, Any], texts: dict[str, str], field: str, *, required: bool) -> None:
-    env_field = f"{field}_env"
-    model["properties"][env_field] = {"type": "string", "minLength": 1, "description": texts[env_field]}
+    forms = [field, f"{field}_env", f"{field}_file"]
+    for form in forms[1:]:
+        model["properties"][form] = {"type": "string", "minLength": 1, "description": texts[form]}
     if required:
         model["required"].remove(field)
-        model["oneOf"] = [{"required": [field]}, {"required": [env_field]}]
+        model["oneOf"] = [{"required": [form]} for form in forms]
     else:
-        model["not"] = {"required": [field, env_field]}
+        model["not"] = {"anyOf": [{"required": pair} for pair in ([forms[0], forms[1]], [forms[0], forms[2]], [forms[1], forms[2]])]}
 
 
 def _name_keys(defs: dict[str, Any]) -> None:

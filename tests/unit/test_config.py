@@ -178,7 +178,7 @@ def test_secret_and_secret_env_together_is_an_error(tmp_path: Path) -> None:
     files["ccqueue.yaml"] += "    secret_env: AMI_SECRET\n"
     problem = only_problem(tmp_path, files, env={"AMI_SECRET": "x"})
     assert (problem.line, problem.key) == (5, "asterisk.ami.secret_env")
-    assert "not both" in problem.message
+    assert "not several" in problem.message
 
 
 def test_secret_missing_names_both_ways_to_give_it(tmp_path: Path) -> None:
@@ -372,3 +372,25 @@ def test_routing_settings_load_and_unknown_skill_is_a_typo(tmp_path: Path) -> No
     assert queue.returning_customer is not None and queue.returning_customer.wait_s == 15
     assert queue.auto_pause is not None and queue.auto_pause.after_misses == 2
     assert dict(config.agents["a1"].skills) == {"billing": 5}
+
+
+def test_secrets_can_come_from_files_and_a_missing_file_is_reported_on_its_line(tmp_path: Path) -> None:
+    secret = tmp_path / "ami-secret"
+    secret.write_text("from-a-file\n")
+    folder = tmp_path / "cfg"
+    folder.mkdir()
+    (folder / "ccqueue.yaml").write_text(
+        f"asterisk:\n  ami:\n    username: u\n    secret_file: {secret}\n"
+        "agents:\n  a1:\n    name: A\n    password_file: /nonexistent/sip-a1\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(folder)
+    (problem,) = caught.value.problems
+    assert problem.line == 8 and "password_file" in problem.key and "cannot read the secret file" in problem.message
+    (folder / "ccqueue.yaml").write_text(
+        f"asterisk:\n  ami:\n    username: u\n    secret_file: {secret}\n    secret: written-too\n"
+    )
+    with pytest.raises(ConfigError, match="give one of 'secret', 'secret_env' or 'secret_file'"):
+        load_config(folder)
+    (folder / "ccqueue.yaml").write_text(f"asterisk:\n  ami:\n    username: u\n    secret_file: {secret}\n")
+    assert load_config(folder).asterisk.ami.secret.get_secret_value() == "from-a-file"
