@@ -166,6 +166,7 @@ class IvrRunner:
                         language=outcome.language,
                         preferred_agent=outcome.preferred_agent,
                         attributes=dict(outcome.variables),
+                        skills=dict(outcome.skills) if outcome.skills is not None else None,
                     )
                 )
             case ivr.RequestCallback(queue=queue, number=number):

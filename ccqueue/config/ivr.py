@@ -90,6 +90,7 @@ def _date(value: object) -> object:
 
 Name = Annotated[str, name_rule(r"[a-z0-9_-]+", "a name uses only a-z, 0-9, '_' and '-'")]
 NodeRef = Annotated[str, Field(min_length=1)]
+SkillName = Annotated[str, name_rule(r"[a-z0-9_-]+", "a skill name uses only a-z, 0-9, '_' and '-'")]
 Variable = Annotated[str, name_rule(r"[a-z_][a-z0-9_]*", "a variable name uses a-z, 0-9 and '_', not starting with a digit")]
 Key = Annotated[str, name_rule(r"[0-9*#]", "a key is one of 0-9, '*' and '#'")]
 # A sound as Playback() takes it: a name under Asterisk's sounds, without extension.
@@ -251,6 +252,9 @@ class SetValues(Frozen):
     variables: VariableValues = Field(default_factory=_no_mapping)
     priority: int | None = None
     preferred_agent: str | None = None
+    # Skills (name -> least level 1..5) an agent must hold to take this call, for its
+    # whole wait, in place of the queue's routing steps.
+    skills: Annotated[Mapping[SkillName, Annotated[int, Field(ge=1, le=5)]], AfterValidator(read_only)] | None = None
     next: NodeRef
 
 
@@ -445,6 +449,8 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "variables": "Variable -> value; {variable} in a value is filled in.",
         "priority": "The call's priority in the queue it joins.",
         "preferred_agent": "Agent id to offer the call to first; {variable} is filled in.",
+        "skills": "Skill -> least level (1-5) an agent must hold to take this call, for its whole wait, in place "
+        "of the queue's routing steps.",
         "next": "The node after.",
     },
     "ChooseLanguage": {

@@ -59,6 +59,7 @@ from ccqueue.core.records import (
     SurveyRecord,
 )
 from ccqueue.core.routing import QueuePolicy, Router
+from ccqueue.core.skills import RoutingStep, SkillRequirement
 from ccqueue.core.waiting import Overflow
 
 __all__ = [
@@ -321,6 +322,9 @@ class Acd(WaitingMixin, CallbacksMixin):
         call.priority = e.priority
         if e.preferred_agent in self.agents:
             call.preferred_agent = e.preferred_agent
+        if e.skills:
+            required = tuple(SkillRequirement(skill=s, min_level=level) for s, level in sorted(e.skills.items()))
+            call.steps = (RoutingStep(requirements=required),)
         if e.queue not in self.settings.queues:
             self._event(call, "route_refused", now, out, queue=e.queue)
             self._end_call(call, CallOutcome.FAILED, now, out, reason=f"the IVR named an unknown queue {e.queue!r}")

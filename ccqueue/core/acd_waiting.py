@@ -80,6 +80,7 @@ class WaitingMixin(AcdBase):
             priority=settings.priority if call.priority is None else call.priority,
             preferred_agent=preferred,
             preferred_until=until,
+            steps=call.steps,
         )
         call.in_line = True
         return self.estimate(call.call_id, now)
@@ -92,6 +93,7 @@ class WaitingMixin(AcdBase):
             queue=settings.name,
             arrived_at=call.arrived_at,
             priority=settings.priority if call.priority is None else call.priority,
+            steps=call.steps,
         )
         call.in_line = True
 

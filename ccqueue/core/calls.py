@@ -108,6 +108,7 @@ class Call:
     language: str = "en"
     priority: int | None = None  # None: the queue's
     preferred_agent: str | None = None
+    steps: tuple[RoutingStep, ...] | None = None  # the call's own skills (from the IVR); None: the queue's
     hops: int = 0  # queue moves by overflow (rule 2 of ccqueue.core.waiting)
     in_line: bool = False  # in the router (a caller offered a callback at the door is not)
     offered_at: float | None = None  # when the answered offer started ringing

@@ -169,6 +169,7 @@ class CallRouted:
     language: str | None = None  # None: keep the call's language
     preferred_agent: str | None = None  # e.g. the account manager a CRM named
     attributes: Mapping[str, str] = field(default_factory=dict)  # IVR variables, kept with the call
+    skills: Mapping[str, int] | None = None  # required of the agent; None: the queue's routing steps
 
     def __post_init__(self) -> None:
         _require(call_id=self.call_id, queue=self.queue)

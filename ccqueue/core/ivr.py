@@ -175,6 +175,7 @@ class SetNode:
     variables: Mapping[str, str] = field(default_factory=_empty)  # values are templates
     priority: int | None = None
     preferred_agent: str | None = None  # template; empty once rendered: none
+    skills: Mapping[str, int] | None = None  # required of the agent; None: the queue's steps
     next: str
 
 
@@ -302,6 +303,7 @@ class RouteToQueue:
     language: str
     preferred_agent: str | None
     variables: Mapping[str, str]
+    skills: Mapping[str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -446,6 +448,7 @@ class IvrCall:
         self.variables: dict[str, str] = {"caller": caller, "hotline": hotline, "language": language}
         self.priority: int | None = None
         self.preferred_agent: str | None = None
+        self.skills: Mapping[str, int] | None = None
         self.node_name = tree.entry
         self.visits = 0
         self.failures = 0  # no input or invalid input at the current node
@@ -526,6 +529,7 @@ class IvrCall:
                     language=self.language,
                     preferred_agent=self.preferred_agent,
                     variables=MappingProxyType(self.user_variables),
+                    skills=self.skills,
                 )
             case CallbackNode():
                 return self._callback(node)
@@ -574,6 +578,8 @@ class IvrCall:
             self.priority = node.priority
         if node.preferred_agent is not None:
             self.preferred_agent = render(node.preferred_agent, self.variables) or None
+        if node.skills is not None:
+            self.skills = node.skills
         return node.next
 
     def _language(self, node: LanguageNode) -> Action | str:

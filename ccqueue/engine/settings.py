@@ -230,6 +230,7 @@ def _node(node: ivr_models.Node, known: Mapping[str, Schedule]) -> ivr.IvrNode:
             return ivr.SetNode(
                 variables=MappingProxyType(dict(b.variables)), priority=b.priority,
                 preferred_agent=b.preferred_agent, next=b.next,
+                skills=MappingProxyType(dict(b.skills)) if b.skills is not None else None,
             )  # fmt: skip
         case "language":
             return ivr.LanguageNode(

@@ -153,7 +153,8 @@ def test_dialplan_has_exactly_the_ccqueue_contexts() -> None:
     text = (REPO / "dialplan" / "extensions.conf").read_text()
     names = [name for name, _ in parse_conf(text)]
     assert names == [
-        "general", "globals", "hotline", "ccqueue-agent", "ccqueue-survey", "agents", "ccqueue-test-caller", "ccqueue-test-trunk"
+        "general", "globals", "hotline", "ccqueue-agent", "ccqueue-transfer", "ccqueue-survey", "agents",
+        "ccqueue-test-caller", "ccqueue-test-trunk",
     ]
     globals_ = dict(parse_conf(text))["globals"]
     assert globals_["CCQ_AGI"] == ["agi://127.0.0.1:4573"]
