@@ -138,6 +138,9 @@ def build_app(
             if call.queue is not None and call.answered_at is None:
                 oldest[call.queue] = max(oldest.get(call.queue, 0.0), now - call.arrived_at)
         totals = ended_calls()
+        callbacks: dict[str, int] = {}
+        for record in acd.callbacks.values():
+            callbacks[record.queue] = callbacks.get(record.queue, 0) + 1
         return web.json_response(
             {
                 "now": now,
@@ -147,6 +150,7 @@ def build_app(
                         "name": name,
                         "waiting": acd.waiting(name),
                         "longest_wait_s": round(oldest.get(name, 0.0), 1),
+                        "callbacks": callbacks.get(name, 0),  # open: waiting for their turn or being made
                         "answered": totals.get((name, "answered"), 0),
                         "abandoned": totals.get((name, "abandoned"), 0),
                     }

@@ -132,5 +132,5 @@ async def test_wallboard_page_and_data(client: tuple[TestClient, Engine]) -> Non
     page = await c.get("/wallboard")
     assert page.status == 200 and "ccqueue wallboard" in await page.text()
     data = await (await c.get("/api/wallboard")).json()
-    assert data["queues"][0]["name"] == "support"
+    assert data["queues"][0]["name"] == "support" and data["queues"][0]["callbacks"] == 0
     assert data["agents"][0]["id"] == "agent1"
