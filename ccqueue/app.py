@@ -11,30 +11,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from ccqueue.asterisk.agi import AgiServer
+from ccqueue.asterisk.ivr_runner import IvrRunner
 from ccqueue.asterisk.telephony import AsteriskTelephony
 from ccqueue.config import Config
 from ccqueue.core.acd import Acd
+from ccqueue.core.errors import CallbackRefused, CcqueueError
+from ccqueue.core.ivr import IvrTree
 from ccqueue.engine.engine import Engine
 from ccqueue.engine.settings import acd_settings, ivr_trees
 from ccqueue.http.app import build_app
 from ccqueue.metrics import Metrics, StateCollector
-from ccqueue.asterisk.ivr_runner import IvrRunner
-from ccqueue.core.errors import CallbackRefused, CcqueueError
-from ccqueue.core.ivr import IvrTree
 from ccqueue.numbers import check_allowed, normalize
 from ccqueue.reload import reload
 from ccqueue.store import RecordWriter
-from ccqueue.store.restore import CallbacksNotRestored, restore_callbacks
+from ccqueue.store.restore import (
+    CallbacksNotRestored,
+    close_unfollowed_calls,
+    restore_callbacks,
+)
 
 log = structlog.get_logger("ccqueue.app")
 
@@ -138,14 +144,26 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
 
 
 async def _restore_callbacks(daemon: Daemon) -> None:
-    """Open callbacks back in line; PostgreSQL being down delays this, never drops it."""
+    """Open callbacks back in line, and calls an earlier process left open closed;
+    PostgreSQL being down delays this, never drops it."""
+    started_at = time.time()
     while True:
         try:
             await restore_callbacks(daemon.dsn, daemon.engine.post, spool_replayed=daemon.writer.wait_spool_replayed)
-            return
+            break
         except CallbacksNotRestored as exc:
             log.error("callbacks_not_restored_yet", error=str(exc), hint="retrying; calls are served meanwhile")
             await asyncio.sleep(10)
+    for _attempt in range(5):
+        try:
+            closed = await close_unfollowed_calls(daemon.dsn, started_at=started_at)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("unfollowed_calls_not_closed_yet", error=str(exc))
+            await asyncio.sleep(10)
+            continue
+        if closed:
+            log.warning("unfollowed_calls_closed", count=len(closed), hint="a previous ccqueue process stopped without closing them")
+        return
 
 
 async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:

@@ -24,9 +24,9 @@ import structlog
 
 from ccqueue.core import events as ev
 from ccqueue.core.records import CallbackRecord
-from ccqueue.store.tables import load_open_callbacks
+from ccqueue.store.tables import load_open_callbacks, to_timestamp
 
-__all__ = ["CallbacksNotRestored", "restore_callbacks"]
+__all__ = ["CallbacksNotRestored", "close_unfollowed_calls", "restore_callbacks"]
 
 
 class CallbacksNotRestored(RuntimeError):
@@ -115,3 +115,40 @@ async def _load(dsn: str, connect_timeout_s: float) -> tuple[CallbackRecord, ...
         return tuple(await load_open_callbacks(conn))
     finally:
         await conn.close()
+
+
+# Calls a previous ccqueue process left open (it was killed, or the machine went down):
+# nobody follows them any more. Each gets a last timeline event and a final summary,
+# as a graceful stop would have written: answered if an agent had it, failed if not.
+_CLOSE_UNFOLLOWED = """
+WITH open AS (
+    SELECT call_id FROM calls WHERE outcome = 'waiting' AND arrived_at < $1 FOR UPDATE
+), last AS (
+    SELECT o.call_id, coalesce(max(e.seq), -1) + 1 AS seq
+    FROM open o LEFT JOIN call_events e ON e.call_id = o.call_id GROUP BY o.call_id
+), noted AS (
+    INSERT INTO call_events (event_id, call_id, seq, at, kind, data)
+    SELECT call_id || ':' || seq, call_id, seq, $1, 'call_unfollowed',
+           '{"reason": "ccqueue restarted: the call was left open by the process before"}'::jsonb
+    FROM last
+    ON CONFLICT DO NOTHING
+)
+UPDATE calls SET
+    version = version + 1,
+    outcome = CASE WHEN answered_at IS NULL THEN 'failed' ELSE 'answered' END,
+    ended_at = CASE WHEN answered_at IS NULL THEN $1 ELSE ended_at END
+WHERE call_id IN (SELECT call_id FROM open)
+RETURNING call_id
+"""
+
+
+async def close_unfollowed_calls(dsn: str, *, started_at: float, connect_timeout_s: float = 5.0) -> list[str]:
+    """Close the calls an earlier process left open (arrived before ``started_at``);
+    returns their ids. Run after the spool is replayed, like the callbacks' restore."""
+    conn = await asyncpg.connect(dsn, timeout=connect_timeout_s)
+    try:
+        async with conn.transaction():
+            rows = await conn.fetch(_CLOSE_UNFOLLOWED, to_timestamp(started_at))
+    finally:
+        await conn.close()
+    return [row["call_id"] for row in rows]

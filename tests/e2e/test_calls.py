@@ -205,3 +205,31 @@ async def test_stopping_ccqueue_hands_waiting_caller_to_the_apology_and_closes_t
     assert kinds[-1] == "call_ended"
     intervals = await fetch(daemon.dsn, "select state, reason from agent_state_intervals where agent_id = 'agent3' order by started_at")
     assert [(r["state"], r["reason"]) for r in intervals] == [("available", None), ("paused", "meeting")]
+
+
+async def test_a_killed_ccqueue_leaves_no_caller_in_silence_and_the_next_start_closes_its_records(
+    daemon: Daemon, probe: AmiProbe
+) -> None:
+    import signal
+
+    mark = len(probe.events)
+    caller = await probe.call_hotline(caller="+15550108")
+    await probe.wait_for(match(Event="MusicOnHoldStart", Uniqueid=f"{caller}-hl"), timeout=15, since=mark, what="music on hold")
+    row = await wait_row(daemon.dsn, CALL_BY_CHANNEL, "Local/100@hotline", check=lambda r: r["caller"] == "+15550108")
+    assert daemon.proc is not None
+    daemon.proc.send_signal(signal.SIGKILL)  # no graceful stop: nothing is closed
+    daemon.proc.wait(timeout=5)
+    played = await probe.wait_for(
+        lambda m: match(Event="Newexten", Uniqueid=f"{caller}-hl", Application="Playback")(m),
+        timeout=10, since=mark, what="the apology after ccqueue died",
+    )
+    assert played["AppData"] == "ccqueue/unavailable"
+    (still,) = await fetch(daemon.dsn, "select outcome from calls where call_id = $1", row["call_id"])
+    assert still["outcome"] == "waiting"  # the dead process could not say more
+    daemon.start()
+    closed = await wait_row(
+        daemon.dsn, "select * from calls where call_id = $1", row["call_id"], check=lambda r: r["outcome"] == "failed"
+    )
+    assert closed["ended_at"] is not None and closed["version"] == row["version"] + 1
+    kinds = [k for k, _ in await timeline(daemon.dsn, row["call_id"])]
+    assert kinds[-1] == "call_unfollowed" and kinds.count("call_unfollowed") == 1

@@ -428,7 +428,7 @@ async def test_answered_agent_pulls_caller_out_of_agi_into_bridge(
     assert caller_in["BridgeUniqueid"] == agent_in["BridgeUniqueid"]
     assert caller_in["Channel"] == chan
     # the caller is in the bridge at the priority after AGI()
-    assert (caller_in["Context"], caller_in["Priority"]) == ("hotline", "4")
+    assert (caller_in["Context"], caller_in["Priority"]) == ("hotline", "4")  # the priority after AGI()
     await in_thread(lambda: phone.wait_event("CALL_ESTABLISHED", 5))
     assert phone.in_call
     assert any(name.startswith("PJSIP/agent1-") for name in sandbox.channels())
