@@ -59,7 +59,7 @@ from ccqueue.core.records import (
     SurveyRecord,
 )
 from ccqueue.core.routing import QueuePolicy, Router
-from ccqueue.core.skills import RoutingStep, SkillRequirement
+from ccqueue.core.skills import RoutingStep, SkillRequirement, meets
 from ccqueue.core.waiting import Overflow
 
 __all__ = [
@@ -94,6 +94,7 @@ class Acd(WaitingMixin, CallbacksMixin):
         # ccqueue.core.callbacks).
         self.callbacks: dict[str, CallbackRecord] = {}
         self._callback_of: dict[tuple[str, str], str] = {}
+        self._ringing = {}
         self._derive(settings)
         for agent in settings.agents.values():
             self._add_agent(agent)
@@ -109,11 +110,20 @@ class Acd(WaitingMixin, CallbacksMixin):
         # Per queue, the other queues whose callers wait for some of its agents and go
         # first (routing rule 2: a higher or equal priority), with the agents shared.
         self._rivals: dict[str, list[tuple[str, list[str]]]] = {queue: [] for queue in settings.queues}
+        theirs_by = {other: set(theirs) for other, theirs in self._members.items()}
         for queue, mine in self._members.items():
-            for other, theirs in self._members.items():
+            for other, theirs in theirs_by.items():
                 shared = [agent_id for agent_id in mine if agent_id in theirs]
                 if other != queue and shared and settings.queues[other].priority >= settings.queues[queue].priority:
                     self._rivals[queue].append((other, shared))
+        self._eligible = {
+            queue: frozenset(a for a in members if meets(settings.agents[a].skills, settings.queues[queue].steps[-1]))
+            for queue, members in self._members.items()
+        }
+        # Counted afresh from the agents' states (none yet when the core is built).
+        self._staff_counts = {queue: [0, 0, 0] for queue in settings.queues}
+        self._shared_serving = {}
+        self._staff_flags = {}
 
     def _replace_settings(self, new: AcdSettings, now: float, out: list[cmd.Command]) -> None:
         """A reloaded configuration takes over at once, or not at all.
@@ -155,6 +165,8 @@ class Acd(WaitingMixin, CallbacksMixin):
             else:
                 self._add_agent(agent)
         self._derive(new)
+        for status in self.agents.values():
+            self._restaff(status, now)
 
     # ------------------------------------------------------------------ queries
 
@@ -621,6 +633,7 @@ class Acd(WaitingMixin, CallbacksMixin):
     def _move(self, agent: AgentStatus, trigger: AgentTrigger, now: float, out: list[cmd.Command], *, reason: str | None = None) -> None:
         was, was_since, was_reason = agent.state, agent.since, agent.reason
         agent.move(trigger, now=now, reason=reason)
+        self._restaff(agent, now)  # a deferred pause changes who serves, not the state
         if (agent.state, agent.reason) == (was, was_reason) and agent.since == was_since:
             return
         if agent.state is AgentState.AVAILABLE and was is not AgentState.AVAILABLE:
@@ -649,6 +662,7 @@ class Acd(WaitingMixin, CallbacksMixin):
         self._sync_router(agent, now)
 
     def _sync_router(self, agent: AgentStatus, now: float) -> None:
+        self._restaff(agent, now)
         if agent.state is AgentState.AVAILABLE and agent.missed_until <= now and agent.device_ok:
             self.router.agent_ready(agent.agent_id, idle_since=agent.idle_since)
         else:
@@ -676,16 +690,20 @@ class Acd(WaitingMixin, CallbacksMixin):
                 self._event(call, "agent_offered", now, out, agent=agent_id, offer_id=offer_id)
                 self._ring_agent(
                     Offer(offer_id=offer_id, call_id=call.call_id, agent_id=agent_id, expires_at=0.0, offered_at=now),
+                    queue=settings.name,
                     ring_timeout_s=settings.ring_timeout_s,
                     caller_id=call.caller,
                     now=now,
                     out=out,
                 )
 
-    def _ring_agent(self, offer: Offer, *, ring_timeout_s: float, caller_id: str, now: float, out: list[cmd.Command]) -> None:
+    def _ring_agent(
+        self, offer: Offer, *, queue: str, ring_timeout_s: float, caller_id: str, now: float, out: list[cmd.Command]
+    ) -> None:
         """Ring the offer's agent: the offer is live until Asterisk reports on it, or its backstop."""
         offer.expires_at = now + ring_timeout_s + OFFER_GRACE_S
         self.offers[offer.offer_id] = offer
+        self._ringing[offer.offer_id] = (queue, offer.call_id)
         self._start_timer(offer.expires_at, "offer", offer.offer_id)
         self._move(self.agents[offer.agent_id], AgentTrigger.OFFER, now, out)
         out.append(

@@ -32,6 +32,15 @@ class AcdBase:
     _rivals: dict[str, list[tuple[str, list[str]]]]
     _recent: dict[tuple[str, str], tuple[str, float]]
     _recent_horizon: float
+    # Kept up to date as agents change, so that an arrival does not scan every agent
+    # (acd_waiting): per queue [staffed, serving, busy]; serving agents shared by two
+    # queues; each agent's last (staffed, serving, busy); who meets each queue's widest
+    # step; and the offers ringing now (offer id -> queue, the call or callback in line).
+    _staff_counts: dict[str, list[int]]
+    _shared_serving: dict[tuple[str, str], int]
+    _staff_flags: dict[str, tuple[bool, bool, bool]]
+    _eligible: dict[str, frozenset[str]]
+    _ringing: dict[str, tuple[str, str]]
 
     # acd
     def _start_timer(self, at: float, kind: str, key: str) -> None:
@@ -62,13 +71,18 @@ class AcdBase:
     def _sync_router(self, agent: AgentStatus, now: float) -> None:
         raise NotImplementedError
 
-    def _ring_agent(self, offer: Offer, *, ring_timeout_s: float, caller_id: str, now: float, out: list[cmd.Command]) -> None:
+    def _ring_agent(
+        self, offer: Offer, *, queue: str, ring_timeout_s: float, caller_id: str, now: float, out: list[cmd.Command]
+    ) -> None:
         raise NotImplementedError
 
     def _agent_call_over(self, agent_id: str, queue: str | None, now: float, out: list[cmd.Command]) -> float:
         raise NotImplementedError
 
     # acd_waiting
+    def _restaff(self, agent: AgentStatus, now: float) -> None:
+        raise NotImplementedError
+
     def _leave_line(self, call: Call, now: float, out: list[cmd.Command]) -> None:
         raise NotImplementedError
 

@@ -163,6 +163,7 @@ class CallbacksMixin(AcdBase):
         )
         self._ring_agent(
             offer,
+            queue=record.queue,
             ring_timeout_s=self.settings.queues[record.queue].ring_timeout_s,
             caller_id=f"Callback {record.number} ({record.attempts + 1})",
             now=now,

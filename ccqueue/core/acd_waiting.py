@@ -11,11 +11,10 @@ from typing import Any
 from ccqueue.core import callbacks as cb
 from ccqueue.core import commands as cmd
 from ccqueue.core.acd_base import AcdBase
-from ccqueue.core.agent_state import AgentState
-from ccqueue.core.calls import Call, CallState, Offer, QueueSettings, finite
+from ccqueue.core.agent_state import AgentState, AgentStatus
+from ccqueue.core.calls import Call, CallState, QueueSettings, finite
 from ccqueue.core.ewt import Estimate, Rival
 from ccqueue.core.records import CallOutcome
-from ccqueue.core.skills import meets
 from ccqueue.core.waiting import (
     MAX_HOPS,
     Destination,
@@ -125,65 +124,72 @@ class WaitingMixin(AcdBase):
         """Tell the estimator who serves ``queue`` and its rivals; return the rivals.
 
         At equal priority every rival caller already waiting goes first: it has waited
-        longer than one who just arrived (routing rule 2).
+        longer than one who just arrived (routing rule 2). The counts are kept as agents
+        change (``_restaff``), so this costs one step per rival, not one per agent.
         """
-        agents = self.agents
-
-        def serving(agent_id: str) -> bool:
-            status = agents[agent_id]
-            # Away, or leaving: a pause or log-out waits for the agent's call to end.
-            return status.state not in (AgentState.LOGGED_OUT, AgentState.PAUSED) and status.deferred is None
-
-        def tell(name: str) -> None:
-            present = busy = 0
-            for agent_id in self._members[name]:
-                if serving(agent_id):
-                    present += 1
-                    status = agents[agent_id]
-                    busy += status.state is not AgentState.AVAILABLE or status.missed_until > now or not status.device_ok
-            self.ewt.staffing(name, agents=present, busy=busy, now=now)
-
-        tell(queue)
+        _, present, busy = self._staff_counts[queue]
+        self.ewt.staffing(queue, agents=present, busy=busy, now=now)
         rivals = []
         priority = self.settings.queues[queue].priority
-        for other, shared in self._rivals[queue]:
-            tell(other)
+        for other, _shared in self._rivals[queue]:
+            _, present, busy = self._staff_counts[other]
+            self.ewt.staffing(other, agents=present, busy=busy, now=now)
             rivals.append(
                 Rival(
                     queue=other,
                     waiting=self.router.waiting(other),
-                    shared=sum(1 for agent_id in shared if serving(agent_id)),
+                    shared=self._shared_serving.get((queue, other), 0),
                     overtakes=self.settings.queues[other].priority > priority,
                 )
             )
         return rivals
 
-    def _in_line(self, queue: str) -> int:
-        """Callers and callbacks of ``queue`` not yet answered: waiting, or with an agent
-        ringing for them (a ring that comes to nothing puts them back in line)."""
-        ringing = {
-            offer.call_id
-            for offer in self.offers.values()
-            if not offer.claimed and self._queue_of_offer(offer) == queue
-        }
-        return self.router.waiting(queue) + len(ringing)
+    def _restaff(self, agent: AgentStatus, now: float) -> None:
+        """Keep the per-queue counts of staffed, serving and busy agents (and of serving
+        agents two queues share) in step with one agent's change.
 
-    def _queue_of_offer(self, offer: Offer) -> str | None:
-        if offer.callback_id is not None:
-            record = self.callbacks.get(offer.callback_id)
-            return record.queue if record else None
-        call = self.calls.get(offer.call_id)
-        return call.queue if call else None
+        Staffed: logged in and not paused (admission). Serving: staffed and not about to
+        leave — a pause or log-out waits for the agent's call to end (the estimate).
+        Busy: serving but not free for a call now (a call, a ring, wrap-up, a missed-call
+        cool-down, or a phone that is in use).
+        """
+        staffed = agent.state not in (AgentState.LOGGED_OUT, AgentState.PAUSED)
+        serving = staffed and agent.deferred is None
+        busy = serving and (agent.state is not AgentState.AVAILABLE or agent.missed_until > now or not agent.device_ok)
+        new = (staffed, serving, busy)
+        old = self._staff_flags.get(agent.agent_id, (False, False, False))
+        if new == old:
+            return
+        self._staff_flags[agent.agent_id] = new
+        queues = [q for q in self.settings.agents[agent.agent_id].queues if q in self._staff_counts]
+        for queue in queues:
+            counts = self._staff_counts[queue]
+            if agent.agent_id in self._eligible[queue]:
+                counts[0] += new[0] - old[0]
+            counts[1] += new[1] - old[1]
+            counts[2] += new[2] - old[2]
+        if new[1] != old[1]:
+            for queue in queues:
+                for other in queues:
+                    if other != queue:
+                        key = (queue, other)
+                        self._shared_serving[key] = self._shared_serving.get(key, 0) + (new[1] - old[1])
 
     def _staffed(self, queue: str) -> int:
         """Agents logged in, not paused, who hold the skills of the queue's widest step."""
-        widest = self.settings.queues[queue].steps[-1]
-        count = 0
-        for agent_id in self._members[queue]:
-            state = self.agents[agent_id].state
-            if state not in (AgentState.LOGGED_OUT, AgentState.PAUSED) and meets(self.settings.agents[agent_id].skills, widest):
-                count += 1
-        return count
+        return self._staff_counts[queue][0]
+
+    def _in_line(self, queue: str) -> int:
+        """Callers and callbacks of ``queue`` not yet answered: waiting, or with an agent
+        ringing for them (a ring that comes to nothing puts them back in line)."""
+        ringing = set()
+        for offer_id, (ringing_queue, key) in list(self._ringing.items()):
+            offer = self.offers.get(offer_id)
+            if offer is None or offer.claimed:  # settled since: forget it
+                del self._ringing[offer_id]
+            elif ringing_queue == queue:
+                ringing.add(key)
+        return self.router.waiting(queue) + len(ringing)
 
     def _check_forecast(self, call: Call, settings: QueueSettings, estimate: Estimate, now: float, out: list[cmd.Command]) -> None:
         limit = settings.admission.divert_ewt_s

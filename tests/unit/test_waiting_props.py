@@ -8,12 +8,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from types import MappingProxyType
+
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
 from ccqueue.core.acd import Acd, CallState
+from ccqueue.core.agent_state import AgentState
 from ccqueue.core.callbacks import ROUTER_PREFIX
 from ccqueue.core.errors import CcqueueError
 from ccqueue.core.waiting import Admission
@@ -34,11 +38,30 @@ op = st.one_of(
     st.tuples(st.just("dial"), st.sampled_from(["ANSWER", "BUSY", "NOANSWER"])),
     st.tuples(st.just("end"), st.integers(0, 30)),
     st.tuples(st.just("wait"), st.integers(1, 120)),
+    st.tuples(st.just("pause"), st.integers(1, 3)),
+    st.tuples(st.just("unpause"), st.integers(1, 3)),
+    st.tuples(st.just("phone_busy"), st.integers(1, 3)),
+    st.tuples(st.just("phone_free"), st.integers(1, 3)),
 )
 
 
-def check(acd: Acd, out: list[cmd.Command], places: dict[str, float]) -> None:
+def staffing_by_scan(acd: Acd, now: float) -> dict[str, list[int]]:
+    """The per-queue [staffed, serving, busy] counts, the slow way: every agent looked at."""
+    counts = {queue: [0, 0, 0] for queue in acd.settings.queues}
+    for agent_id, status in acd.agents.items():
+        staffed = status.state not in (AgentState.LOGGED_OUT, AgentState.PAUSED)
+        serving = staffed and status.deferred is None
+        busy = serving and (status.state is not AgentState.AVAILABLE or status.missed_until > now or not status.device_ok)
+        for queue in acd.settings.agents[agent_id].queues:
+            counts[queue][0] += staffed
+            counts[queue][1] += serving
+            counts[queue][2] += busy
+    return counts
+
+
+def check(acd: Acd, out: list[cmd.Command], places: dict[str, float], now: float) -> None:
     """``places``: what the test itself knows of each one's place (its caller's arrival)."""
+    assert acd._staff_counts == staffing_by_scan(acd, now)  # kept as agents change, never drifting
     assert acd.router.waiting("support") <= MAX_WAITING
     in_line = acd.router.waiting_calls("support")
     for command in out:
@@ -52,7 +75,14 @@ def check(acd: Acd, out: list[cmd.Command], places: dict[str, float]) -> None:
 @example([("login", 1), ("arrive", 0), ("arrive", 0), ("arrive", 0), ("callback", 1), ("ring_fail", 0), ("wait", 30)])
 @given(st.lists(op, min_size=5, max_size=60))
 def test_limits_hold_and_nothing_jumps_the_line(ops: list[tuple[str, object]]) -> None:
-    acd = make_acd(agents=3, admission=Admission(max_waiting=MAX_WAITING))
+    for cooldown in (0.0, 30.0):  # a missed call makes the agent busy for a while, or not
+        run(ops, cooldown)
+
+
+def run(ops: list[tuple[str, object]], cooldown: float) -> None:
+    settings = make_acd(agents=3, admission=Admission(max_waiting=MAX_WAITING)).settings
+    queues = {name: replace(q, missed_cooldown_s=cooldown) for name, q in settings.queues.items()}
+    acd = Acd(replace(settings, queues=MappingProxyType(queues)))
     now, n = 0.0, 0
     offers: list[str] = []
     claimed: list[str] = []
@@ -74,9 +104,13 @@ def test_limits_hold_and_nothing_jumps_the_line(ops: list[tuple[str, object]]) -
                     call = waiting[int(arg) % len(waiting)]  # type: ignore[call-overload]
                     out = acd.handle(ev.CallbackRequested(callback_id=f"k{call.call_id}", number=call.caller, call_id=call.call_id), now)
                     places[f"{ROUTER_PREFIX}k{call.call_id}"] = places[call.call_id]
-            elif kind in ("login", "logout"):
-                action = ev.AgentAction.LOGIN if kind == "login" else ev.AgentAction.LOGOUT
-                out = acd.handle(ev.AgentRequested(agent_id=f"a{arg}", action=action), now)
+            elif kind in ("login", "logout", "pause", "unpause"):
+                action = ev.AgentAction(kind)
+                reason = "break" if action is ev.AgentAction.PAUSE else None
+                out = acd.handle(ev.AgentRequested(agent_id=f"a{arg}", action=action, reason=reason), now)
+            elif kind in ("phone_busy", "phone_free"):
+                state = "INUSE" if kind == "phone_busy" else "NOT_INUSE"
+                out = acd.handle(ev.DeviceStateChanged(device=f"PJSIP/a{arg}", state=state), now)
             elif kind in ("answer", "ring_fail") and offers:
                 offer_id = offers.pop(int(arg) % len(offers))  # type: ignore[call-overload]
                 if kind == "answer":
@@ -94,4 +128,4 @@ def test_limits_hold_and_nothing_jumps_the_line(ops: list[tuple[str, object]]) -
         except CcqueueError:
             continue  # an illegal request (logging out twice...) changes nothing
         offers.extend(c.offer_id for c in out if isinstance(c, cmd.OriginateAgent))
-        check(acd, out, places)
+        check(acd, out, places, now)
