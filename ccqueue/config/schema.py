@@ -133,8 +133,8 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
         "leave_without_agents": "Whether waiting callers go to overflow.no_agents when the last such agent "
         "pauses or logs out.",
         "max_wait_s": "Seconds a caller may wait before going to overflow.max_wait.",
-        "divert_wait_s": "An estimated wait above this many seconds (at entry or at an announcement) sends "
-        "the caller to overflow.forecast, once.",
+        "divert_wait_s": "An estimated wait above this many seconds (at entry, then at each announcement or "
+        "every 30 s) sends the caller to overflow.forecast, once.",
     },
     "Overflows": {
         "full": "Where a caller over max_waiting or max_per_agent goes.",

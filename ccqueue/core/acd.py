@@ -192,11 +192,16 @@ class Acd(WaitingMixin, CallbacksMixin):
         if kind == "offer":
             offer = self.offers.get(key)
             return offer is not None and not offer.claimed and offer.expires_at == at
-        if kind in ("announce", "periodic", "max_wait", "cb_offer"):
+        if kind in ("announce", "periodic", "max_wait", "cb_offer", "forecast"):
             call = self.calls.get(key)
             if call is None or call.state not in (CallState.WAITING, CallState.OFFERING):
                 return False
-            times = {"announce": call.announce_at, "periodic": call.periodic_at, "max_wait": call.max_wait_at}
+            times = {
+                "announce": call.announce_at,
+                "periodic": call.periodic_at,
+                "max_wait": call.max_wait_at,
+                "forecast": call.forecast_at,
+            }
             return at == times.get(kind, call.callback_offer_at)
         if kind in ("cb_ready", "cb_expire"):
             record = self.callbacks.get(key)
@@ -445,7 +450,7 @@ class Acd(WaitingMixin, CallbacksMixin):
         call.agent_id = offer.agent_id
         call.answered_at = now
         call.offered_at = offer.offered_at
-        call.announce_at = call.periodic_at = call.max_wait_at = call.callback_offer_at = None
+        call.announce_at = call.periodic_at = call.max_wait_at = call.callback_offer_at = call.forecast_at = None
         self.ewt.call_answered(call.queue or "", waited_s=now - call.arrived_at, rang_s=now - offer.offered_at, now=now)
         self._event(call, "call_answered", now, out, agent=offer.agent_id, offer_id=offer.offer_id)
         self._summary(call, out)
@@ -604,6 +609,8 @@ class Acd(WaitingMixin, CallbacksMixin):
                 call = self.calls[key]
                 if call.state is CallState.WAITING:  # one ringing now gets its chance first
                     self._overflow(call, Overflow.MAX_WAIT, now, out, waited_s=now - call.arrived_at)
+            elif kind == "forecast":
+                self._forecast_again(self.calls[key], now, out)
             elif kind == "cb_offer":
                 call = self.calls[key]
                 if call.state is CallState.WAITING:

@@ -86,6 +86,9 @@ class AcdBase:
     def _leave_line(self, call: Call, now: float, out: list[cmd.Command]) -> None:
         raise NotImplementedError
 
+    def _forecast_again(self, call: Call, now: float, out: list[cmd.Command]) -> None:
+        raise NotImplementedError
+
     # acd_callbacks
     def _ask_about_callback(self, call: Call, out: list[cmd.Command], *, release_if_declined: bool) -> None:
         raise NotImplementedError

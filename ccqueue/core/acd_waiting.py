@@ -16,6 +16,7 @@ from ccqueue.core.calls import Call, CallState, QueueSettings, finite
 from ccqueue.core.ewt import Estimate, Rival
 from ccqueue.core.records import CallOutcome
 from ccqueue.core.waiting import (
+    FORECAST_EVERY_S,
     MAX_HOPS,
     Destination,
     DestinationKind,
@@ -111,6 +112,22 @@ class WaitingMixin(AcdBase):
         if policy is not None and policy.offer_after_s is not None and settings.callback_key:
             call.callback_offer_at = call.arrived_at + policy.offer_after_s
             self._start_timer(call.callback_offer_at, "cb_offer", call.call_id)
+        if settings.admission.divert_ewt_s is not None and call.announce_at is None:
+            self._forecast_later(call, now)
+
+    def _forecast_later(self, call: Call, now: float) -> None:
+        """Without announcements, the forecast is looked at again every FORECAST_EVERY_S."""
+        call.forecast_at = now + FORECAST_EVERY_S
+        self._start_timer(call.forecast_at, "forecast", call.call_id)
+
+    def _forecast_again(self, call: Call, now: float, out: list[cmd.Command]) -> None:
+        if call.diverted:
+            return
+        if call.state is CallState.WAITING:
+            settings = self.settings.queues[call.queue or ""]
+            self._check_forecast(call, settings, self.estimate(call.call_id, now), now, out)
+        if not call.diverted:
+            self._forecast_later(call, now)
 
     def estimate(self, call_id: str, now: float, *, min_history: int | None = None) -> Estimate:
         """The wait ahead of a caller (or a callback) in line, from the present state."""
@@ -258,7 +275,7 @@ class WaitingMixin(AcdBase):
         if call.in_line:
             self.router.dequeue(call.call_id)
             call.in_line = False
-        call.announce_at = call.periodic_at = call.max_wait_at = call.callback_offer_at = None
+        call.announce_at = call.periodic_at = call.max_wait_at = call.callback_offer_at = call.forecast_at = None
 
     def _announce(self, call: Call, now: float, out: list[cmd.Command]) -> None:
         settings = self.settings.queues[call.queue or ""]

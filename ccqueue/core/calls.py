@@ -118,6 +118,7 @@ class Call:
     periodic_next: int = 0
     max_wait_at: float | None = None
     callback_offer_at: float | None = None
+    forecast_at: float | None = None
     diverted: bool = False  # the forecast diversion is offered once
     callback_offered: bool = False  # the caller is in the callback dialog now
 

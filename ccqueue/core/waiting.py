@@ -34,6 +34,9 @@ from dataclasses import dataclass, field
 from ccqueue.core.commands import Prompt
 
 MAX_HOPS = 3
+# Without announcements (which look at it each time), how often a waiting caller's
+# forecast is looked at again for the diversion.
+FORECAST_EVERY_S = 30.0
 # An interval this narrow is announced whatever its ratio to the estimate: nobody is
 # misled by "about 2 minutes" that turns out to be 3.
 MIN_SPREAD_S = 120.0

@@ -406,3 +406,26 @@ def test_skills_set_in_the_ivr_decide_who_may_take_the_call() -> None:
     # Not answered: back in line with the same requirement; a1 is still not offered it.
     out = acd.handle(ev.OfferFailed(offer_id=offer.offer_id, failure=ev.RingFailure.NO_ANSWER), 20.0)
     assert [o.agent_id for o in of(cmd.OriginateAgent, out)] == ["a2"]
+
+
+def test_without_announcements_the_forecast_is_looked_at_again_while_waiting() -> None:
+    admission = Admission(divert_ewt_s=150, destinations={Overflow.FORECAST: Destination(kind=DestinationKind.CALLBACK)})
+    acd = make_acd(agents=2, admission=admission)
+    login(acd, "a1", 0.0)
+    now = 0.0
+    for n in range(25):  # calls of about 200 s, one agent
+        answer(acd, arrive(acd, 100 + n, now), now + 1)
+        acd.handle(ev.ChannelHungUp(uniqueid=f"u{100 + n}"), now + 200)
+        now += 203
+        acd.tick(now)
+    login(acd, "a2", now)
+    answer(acd, arrive(acd, 1, now + 1), now + 2)
+    answer(acd, arrive(acd, 2, now + 3), now + 4)
+    out = arrive(acd, 3, now + 5)  # two serving agents, both busy: about 100 s, under 150
+    assert of(cmd.OfferCallback, out) == []
+    # One agent will leave after this call: one agent serves the line now, about 200 s.
+    acd.handle(ev.AgentRequested(agent_id="a1", action=ev.AgentAction.LOGOUT), now + 10)
+    out = acd.tick(now + 5 + 30)
+    (offer,) = of(cmd.OfferCallback, out)
+    assert offer.call_id == "c3" and events(out)["call_overflowed"]["reason"] == "forecast"
+    assert of(cmd.OfferCallback, acd.tick(now + 5 + 60)) == []  # once

@@ -127,5 +127,6 @@ def run(ops: list[tuple[str, object]], cooldown: float) -> None:
                 out = acd.tick(now)
         except CcqueueError:
             continue  # an illegal request (logging out twice...) changes nothing
+        out = out + acd.tick(now)  # as the engine does at each deadline: the core is up to date
         offers.extend(c.offer_id for c in out if isinstance(c, cmd.OriginateAgent))
         check(acd, out, places, now)
