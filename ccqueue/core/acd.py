@@ -108,14 +108,15 @@ class Acd(WaitingMixin, CallbacksMixin):
             queue: [a.agent_id for a in settings.agents.values() if queue in a.queues] for queue in settings.queues
         }
         # Per queue, the other queues whose callers wait for some of its agents and go
-        # first (routing rule 2: a higher or equal priority), with the agents shared.
-        self._rivals: dict[str, list[tuple[str, list[str]]]] = {queue: [] for queue in settings.queues}
+        # first (routing rule 2: a higher or equal priority). How many of the shared
+        # agents serve now is kept in _shared_serving.
+        self._rivals: dict[str, list[str]] = {queue: [] for queue in settings.queues}
         theirs_by = {other: set(theirs) for other, theirs in self._members.items()}
         for queue, mine in self._members.items():
             for other, theirs in theirs_by.items():
-                shared = [agent_id for agent_id in mine if agent_id in theirs]
-                if other != queue and shared and settings.queues[other].priority >= settings.queues[queue].priority:
-                    self._rivals[queue].append((other, shared))
+                shares = any(agent_id in theirs for agent_id in mine)
+                if other != queue and shares and settings.queues[other].priority >= settings.queues[queue].priority:
+                    self._rivals[queue].append(other)
         self._eligible = {
             queue: frozenset(a for a in members if meets(settings.agents[a].skills, settings.queues[queue].steps[-1]))
             for queue, members in self._members.items()

@@ -29,7 +29,7 @@ class AcdBase:
     callbacks: dict[str, CallbackRecord]  # open callbacks: their latest record
     _callback_of: dict[tuple[str, str], str]  # (queue, number) -> its open callback
     _members: dict[str, list[str]]  # queue -> agents who serve it
-    _rivals: dict[str, list[tuple[str, list[str]]]]
+    _rivals: dict[str, list[str]]  # queue -> the queues whose callers go first for shared agents
     _recent: dict[tuple[str, str], tuple[str, float]]
     _recent_horizon: float
     # Kept up to date as agents change, so that an arrival does not scan every agent

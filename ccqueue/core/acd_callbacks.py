@@ -88,9 +88,7 @@ class CallbacksMixin(AcdBase):
                 call_id=e.call_id,
             )
             self._callback_write(record, out)
-            self._callback_of[(queue, e.number)] = record.callback_id
-            self._start_timer(record.expires_at, "cb_expire", record.callback_id)
-            self._callback_ready(record, now)
+            self._callback_open(record, now)
         out.append(cmd.CallbackQueued(callback=record, duplicate=existing is not None))
         if call is not None:
             self._event(call, "callback_booked", now, out, callback_id=record.callback_id, duplicate=existing is not None)
@@ -135,10 +133,15 @@ class CallbacksMixin(AcdBase):
             self._callback_write(record, out)
         else:
             self.callbacks[record.callback_id] = record
-        self._callback_of[(record.queue, record.number)] = record.callback_id
         if record.expires_at <= now:
             self._callback_closed(record, CallbackStatus.EXPIRED, now, out)
             return
+        self._callback_open(record, now)
+
+    def _callback_open(self, record: CallbackRecord, now: float) -> None:
+        """An open callback: the one of its number and queue, with its expiry, in line
+        (or waiting for its window)."""
+        self._callback_of[(record.queue, record.number)] = record.callback_id
         self._start_timer(record.expires_at, "cb_expire", record.callback_id)
         self._callback_ready(record, now)
 

@@ -148,7 +148,7 @@ class WaitingMixin(AcdBase):
         self.ewt.staffing(queue, agents=present, busy=busy, now=now)
         rivals = []
         priority = self.settings.queues[queue].priority
-        for other, _shared in self._rivals[queue]:
+        for other in self._rivals[queue]:
             _, present, busy = self._staff_counts[other]
             self.ewt.staffing(other, agents=present, busy=busy, now=now)
             rivals.append(

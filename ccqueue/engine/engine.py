@@ -128,9 +128,7 @@ class Engine:
                     self._records.submit(record)
                     if self._on_record is not None:
                         self._on_record(record)
-                case cmd.PlayToCaller() | cmd.HoldCaller() | cmd.ReleaseCaller() | cmd.AnnounceToCaller():
-                    self._callers.deliver(command)
-                case cmd.RunIvr() | cmd.OfferCallback() | cmd.RecordMessage():
+                case _ if isinstance(command, cmd.CALLER_COMMANDS):
                     self._callers.deliver(command)
                 case cmd.CallbackQueued(callback=callback, duplicate=duplicate):
                     log.info("callback_queued", callback_id=callback.callback_id, queue=callback.queue, duplicate=duplicate)

@@ -10,7 +10,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from ccqueue.sim.run import CallRow, Simulation
-from ccqueue.sim.scenario import Scenario, ScenarioError, ScenarioProblem, parse_scenario
+from ccqueue.sim.scenario import (
+    Scenario,
+    ScenarioError,
+    ScenarioProblem,
+    parse_scenario,
+)
 from ccqueue.sim.summary import summarise
 
 __all__ = [

@@ -37,7 +37,12 @@ from dataclasses import dataclass
 from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
 from ccqueue.core.acd import Acd, CallState
-from ccqueue.core.records import CallbackRecord, CallEventRecord, CallOutcome, CallRecord
+from ccqueue.core.records import (
+    CallbackRecord,
+    CallEventRecord,
+    CallOutcome,
+    CallRecord,
+)
 from ccqueue.sim.scenario import Distribution, Scenario
 
 __all__ = ["CallRow", "Simulation"]
@@ -76,7 +81,6 @@ class CallRow:
     ended_at: float | None = None  # when the answered call ended
     agent_id: str | None = None
     patience_s: float = math.inf
-    refused: bool = False  # not admitted to the queue (admission limits)
     released: str | None = None  # why ccqueue let the caller go unanswered: "refused", "overflowed", "callback", "voicemail"
 
     @property
@@ -248,9 +252,7 @@ class Simulation:
         self._apply(out)
         call = acd.calls.get(call_id)
         estimate = call.ewt_at_entry if call is not None else None
-        if estimate is None:  # refused at the door: no wait was promised
-            row.refused = True
-        else:
+        if estimate is not None:  # None: refused at the door, no wait was promised
             row.ewt_s, row.ewt_low_s, row.ewt_high_s = estimate.seconds, estimate.low, estimate.high
             row.ewt_confident = estimate.confident
         row.holdtime_s = self.holdtime[queue]

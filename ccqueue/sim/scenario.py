@@ -26,7 +26,17 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ccqueue.config.callbacks import Callbacks
-from ccqueue.config.models import Agent, AgentId, Ami, Asterisk, Config, Hotline, Queue, QueueName, SkillLevels
+from ccqueue.config.models import (
+    Agent,
+    AgentId,
+    Ami,
+    Asterisk,
+    Config,
+    Hotline,
+    Queue,
+    QueueName,
+    SkillLevels,
+)
 from ccqueue.config.problems import describe_value, did_you_mean, dotted
 from ccqueue.config.translate import known_keys
 from ccqueue.core.acd import AcdSettings
