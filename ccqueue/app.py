@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 
 from ccqueue.asterisk.agi import AgiServer
 from ccqueue.asterisk.ivr_runner import IvrRunner
+from ccqueue.asterisk.session_check import parse_allow
 from ccqueue.asterisk.telephony import AsteriskTelephony
 from ccqueue.config import Config
 from ccqueue.core.acd import Acd
@@ -113,6 +114,8 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
     agi = AgiServer(
         ask=ask,
         post=post,
+        channel_status=telephony.channel_status,
+        allowed_peers=parse_allow(config.asterisk.agi.allow),
         agent_for_endpoint=lambda endpoint: holder["engine"].acd.agent_for_endpoint(endpoint),
         callback_key=lambda: callbacks.key if (callbacks := daemon_ref[0].config.callbacks) is not None else None,
         normalize_number=normalize_number,

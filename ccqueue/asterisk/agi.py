@@ -7,8 +7,13 @@ Two scripts:
   until an agent's ``Bridge()`` pulls the channel out — Asterisk then fails the AGI
   command in progress and the session ends — or the caller hangs up.
 - ``claim``: an answered agent leg asks for its caller. The engine's single task decides;
-  the answer is set as channel variables for the agent context (``CCQ_CALLER_CHAN`` or
-  ``CCQ_CLAIM=lost``).
+  the answer is set as channel variables for the agent context (``CCQ_CALLER_UID``, the
+  caller's uniqueid, or ``CCQ_CLAIM=lost``).
+
+A session is served only once ``session_check`` believes it: from an allowed address, with
+well-formed values, for a channel Asterisk itself reports running that script. Nothing a
+session or a caller sent is ever spliced into an application's arguments: the caller is
+referred to by its uniqueid, checked, never by its channel name.
 
 panoramisk's ``Request`` is used for the command exchange. The accept loop is our own:
 panoramisk's reads the headers in a loop that never sees end-of-file (a client that
@@ -19,14 +24,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 import structlog
 from panoramisk.fast_agi import Request
 
+from ccqueue.asterisk.ami import AmiUnavailable
 from ccqueue.asterisk.paths import spool_path
+from ccqueue.asterisk.session_check import UNIQUEID, ChannelStatus, malformed, peer_allowed, verdict
 from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
 from ccqueue.core.errors import CcqueueError
@@ -47,6 +55,9 @@ NUMBER_MAX_DIGITS = 16
 
 Ask = Callable[[ev.Event], Awaitable[list[cmd.Command]]]
 Post = Callable[[ev.Event], None]
+# Asks Asterisk (AMI Status) about a live channel by its uniqueid; None: no such channel.
+ChannelLookup = Callable[[str], Awaitable[ChannelStatus | None]]
+Networks = Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
 
 
 class CallerSession:
@@ -69,6 +80,8 @@ class AgiServer:
         *,
         ask: Ask,
         post: Post,
+        channel_status: ChannelLookup,
+        allowed_peers: Networks,
         agent_for_endpoint: Callable[[str], str | None] = lambda _endpoint: None,
         new_call_id: Callable[[], str] | None = None,
         callback_key: Callable[[], str | None] = lambda: None,
@@ -79,6 +92,12 @@ class AgiServer:
         self._survey_for = survey_for
         self._ask = ask
         self._post = post
+        self._channel_status = channel_status
+        self._allowed_peers = tuple(allowed_peers)
+        # Channels with a session open now (uniqueid), and the uniqueid of each waiting
+        # caller's channel by name: a claim bridges the agent to the uniqueid.
+        self._open: set[str] = set()
+        self._uniqueid_by_channel: dict[str, str] = {}
         self._callback_key = callback_key
         self._normalize_number = normalize_number
         self._ivr = ivr
@@ -106,15 +125,26 @@ class AgiServer:
         session.instructions.put_nowait(command)
 
     async def handle_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        uniqueid = None
         try:
+            peer = writer.get_extra_info("peername")
+            if not peer_allowed(peer, self._allowed_peers):
+                log.warning("agi_peer_refused", peer=str(peer), hint="not in asterisk.agi.allow")
+                return
             async with asyncio.timeout(HEADER_TIMEOUT_S):
                 headers = await _read_headers(reader)
             script = headers.get("agi_network_script", "").split("?")[0].strip("/")
             route = self._routes.get(script)
             if route is None:
-                log.warning("agi_unknown_script", script=script)
+                log.warning("agi_unknown_script", script=script[:64])
                 return
-            await route(Request(app=None, headers=headers, reader=reader, writer=writer))
+            uniqueid = await self._believe(script, headers)
+            if uniqueid is None:
+                return
+            try:
+                await route(Request(app=None, headers=headers, reader=reader, writer=writer))
+            finally:
+                self._open.discard(uniqueid)
         except (TimeoutError, ConnectionError, asyncio.IncompleteReadError, EOFError) as exc:
             log.info("agi_session_dropped", error=type(exc).__name__)
         except Exception:
@@ -124,23 +154,59 @@ class AgiServer:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
+    async def _believe(self, script: str, headers: dict[str, str]) -> str | None:
+        """The uniqueid of the channel a session is for, once Asterisk has confirmed it
+        runs that script now; None (logged, and a refused call recorded where the channel
+        is real) when the session is not to be served."""
+        uniqueid = headers.get("agi_uniqueid", "")
+        channel = headers.get("agi_channel", "")
+        bound = log.bind(script=script, uniqueid=uniqueid[:160], channel=channel[:200])
+        if not UNIQUEID.fullmatch(uniqueid):
+            bound.warning("agi_session_refused", reason="uniqueid malformed")
+            return None
+        try:
+            status = await self._channel_status(uniqueid)
+        except AmiUnavailable as exc:
+            bound.warning("agi_session_refused", reason="Asterisk could not be asked", error=str(exc))
+            return None
+        contradiction = verdict(script, headers, status)
+        if contradiction is not None:
+            # Not a session Asterisk opened: nothing changes, nothing is recorded.
+            bound.warning("agi_session_forged", reason=contradiction)
+            return None
+        if uniqueid in self._open:
+            bound.warning("agi_session_forged", reason="a session is already open for this channel")
+            return None
+        reason = malformed(headers)
+        if reason is not None:
+            bound.warning("agi_session_refused", reason=reason)
+            if script == "inbound":  # a real caller: its call is recorded as refused
+                self._post(self._arrival(headers, refused=reason))
+            return None
+        self._open.add(uniqueid)
+        return uniqueid
+
+    def _arrival(self, headers: dict[str, str], *, refused: str | None = None) -> ev.CallArrived:
+        caller = headers.get("agi_callerid", "")
+        if caller in ("unknown", "<unknown>"):
+            caller = ""
+        return ev.CallArrived(
+            call_id=self._new_call_id(),
+            hotline=headers.get("agi_extension", ""),
+            caller=caller,
+            channel=headers.get("agi_channel", ""),
+            uniqueid=headers.get("agi_uniqueid", ""),
+            refused=refused,
+        )
+
     # --- scripts ------------------------------------------------------------------
 
     async def _inbound(self, request: Request) -> None:
-        h = request.headers
-        call_id = self._new_call_id()
-        caller = h.get("agi_callerid", "")
-        if caller in ("unknown", "<unknown>"):
-            caller = ""
-        arrived = ev.CallArrived(
-            call_id=call_id,
-            hotline=h.get("agi_extension", ""),
-            caller=caller,
-            channel=h.get("agi_channel", ""),
-            uniqueid=h.get("agi_uniqueid", ""),
-        )
+        arrived = self._arrival(request.headers)
+        call_id = arrived.call_id
         session = CallerSession(call_id)
         self.sessions[call_id] = session
+        self._uniqueid_by_channel[arrived.channel] = arrived.uniqueid
         bound = log.bind(call_id=call_id, channel=arrived.channel)
         try:
             await request.send_command(f"SET VARIABLE CCQ_CALL_ID {call_id}")
@@ -150,6 +216,8 @@ class AgiServer:
             await self._serve(request, session, arrived.caller, bound)
         finally:
             del self.sessions[call_id]
+            if self._uniqueid_by_channel.get(arrived.channel) == arrived.uniqueid:
+                del self._uniqueid_by_channel[arrived.channel]
             self._post(ev.CallerSessionEnded(call_id=call_id))
 
     async def _serve(
@@ -304,10 +372,13 @@ class AgiServer:
             await request.send_command(f"SET VARIABLE CCQ_CB_NUMBER {answer.callback_number or ''}")
             await request.send_command("SET VARIABLE CCQ_CLAIM callback")
             return
-        if answer is None or answer.caller_channel is None:
+        # The agent is bridged to the caller's uniqueid, which Asterisk confirmed when the
+        # caller's session opened; a caller whose session is gone is lost.
+        caller = None if answer is None or answer.caller_channel is None else self._uniqueid_by_channel.get(answer.caller_channel)
+        if caller is None:
             await request.send_command("SET VARIABLE CCQ_CLAIM lost")
             return
-        await request.send_command(f"SET VARIABLE CCQ_CALLER_CHAN {answer.caller_channel}")
+        await request.send_command(f"SET VARIABLE CCQ_CALLER_UID {caller}")
         await request.send_command("SET VARIABLE CCQ_CLAIM granted")
 
     async def _survey(self, request: Request) -> None:

@@ -7,14 +7,23 @@ name it, and an Originate is never sent twice for one offer.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import structlog
 from panoramisk.message import Message
 
-from ccqueue.asterisk.ami import AmiClient
-from ccqueue.asterisk.translate import IncompleteMessage, device_states, live_uniqueids, ring_failure, translate_event
+from ccqueue.asterisk.ami import AmiClient, AmiUnavailable
+from ccqueue.asterisk.session_check import ChannelStatus
+from ccqueue.asterisk.translate import (
+    IncompleteMessage,
+    channel_status,
+    device_states,
+    live_uniqueids,
+    ring_failure,
+    translate_event,
+)
 from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
 
@@ -22,6 +31,9 @@ log = structlog.get_logger("ccqueue.telephony")
 
 # Time past the ring timeout to wait for the OriginateResponse before giving up on it.
 ORIGINATE_SLACK_S = 10.0
+# How long a new FastAGI session may wait for the AMI link (to confirm its channel) and
+# for Asterisk's answer; past it the session is refused and the dialplan apologises.
+STATUS_WAIT_S = 5.0
 
 
 class AsteriskTelephony:
@@ -56,6 +68,21 @@ class AsteriskTelephony:
             log.warning("originate_refused", offer_id=command.offer_id, asterisk_says=messages[0].get("Message", ""))
             return ev.RingFailure.UNREACHABLE
         return ring_failure(final)
+
+    async def channel_status(self, uniqueid: str) -> ChannelStatus | None:
+        """What Asterisk reports of the live channel ``uniqueid`` (None: no such channel).
+
+        Sent without panoramisk's list mode: a refusal ("No such channel") is then one
+        error response that completes the action, instead of a list that never ends.
+        """
+        if not self.ami.ready.is_set():  # a session may open while the link comes back
+            try:
+                async with asyncio.timeout(STATUS_WAIT_S):
+                    await self.ami.ready.wait()
+            except TimeoutError:
+                raise AmiUnavailable("AMI is not connected") from None
+        answer = await self.ami.send({"Action": "Status", "Channel": uniqueid}, timeout=STATUS_WAIT_S)
+        return channel_status(answer if isinstance(answer, list) else [answer], uniqueid)
 
     async def redirect(self, channel: str, *, context: str, exten: str, priority: str) -> None:
         await self.ami.send(

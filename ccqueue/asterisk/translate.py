@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ccqueue.asterisk.session_check import ChannelStatus
 from ccqueue.core import events as ev
 
 # OriginateResponse 'Reason' codes (Asterisk's enum ast_control_frame_type subset used by
@@ -80,3 +81,17 @@ def live_uniqueids(status_events: list[Mapping[str, str]]) -> frozenset[str]:
         for m in status_events
         if (m.get("Event") or "").lower() == "coreshowchannel" and m.get("Uniqueid")
     )
+
+
+def channel_status(answer: list[Mapping[str, str]], uniqueid: str) -> ChannelStatus | None:
+    """The channel a ``Status`` answer for ``uniqueid`` reports; None when Asterisk has no
+    such channel (an error answer) or reports another one."""
+    for m in answer:
+        if (m.get("Event") or "").lower() == "status" and m.get("Uniqueid") == uniqueid:
+            return ChannelStatus(
+                channel=str(m.get("Channel") or ""),
+                uniqueid=uniqueid,
+                application=str(m.get("Application") or ""),
+                data=str(m.get("Data") or ""),
+            )
+    return None

@@ -18,6 +18,7 @@ Rules kept here:
 from __future__ import annotations
 
 import enum
+import ipaddress
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
@@ -86,11 +87,25 @@ class Ami(Frozen):
     secret: Annotated[SecretStr, Field(min_length=1)]
 
 
+def _network(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address or network (e.g. 192.0.2.10 or 192.0.2.0/24)") from None
+    return value
+
+
+Network = Annotated[str, AfterValidator(_network)]
+
+
 class Agi(Frozen):
     """Where ccqueue listens for FastAGI sessions (one per call)."""
 
     host: NonEmpty = "127.0.0.1"
     port: Port = 4573
+    # The addresses Asterisk connects from; a session from anywhere else is closed unread.
+    # Loopback by default, where the sandbox and a one-box install run Asterisk.
+    allow: tuple[Network, ...] = Field(default=("127.0.0.0/8", "::1/128"), min_length=1)
 
 
 class Asterisk(Frozen):

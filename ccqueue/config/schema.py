@@ -87,6 +87,8 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
     "Agi": {
         "host": "Address ccqueue listens on for FastAGI.",
         "port": "TCP port ccqueue listens on for FastAGI (the dialplan's CCQ_AGI points here).",
+        "allow": "Addresses or networks Asterisk connects from (e.g. 192.0.2.10, 192.0.2.0/24); "
+        "a FastAGI session from anywhere else is closed unread.",
     },
     "Http": {
         "host": "Address of the HTTP API, /metrics and the wallboard (loopback unless told otherwise).",

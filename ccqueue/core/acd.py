@@ -318,6 +318,10 @@ class Acd(WaitingMixin, CallbacksMixin):
         self.calls[e.call_id] = call
         self._by_uniqueid[e.uniqueid] = e.call_id
         self._event(call, "call_arrived", now, out, caller=e.caller, hotline=e.hotline, channel=e.channel)
+        if e.refused is not None:
+            self._event(call, "session_refused", now, out, reason=e.refused)
+            self._end_call(call, CallOutcome.REFUSED, now, out, reason=e.refused)
+            return
         if hotline is not None and hotline.ivr is not None:
             call.state = CallState.IVR
             self._summary(call, out)

@@ -31,8 +31,11 @@ class CallArrived:
     call_id: str
     hotline: str
     caller: str  # the caller's number as Asterisk gave it ('' when withheld)
-    channel: str  # Asterisk channel name, for Bridge()
-    uniqueid: str  # Asterisk uniqueid, to match AMI events
+    channel: str  # Asterisk channel name: data for the records, never dialplan text
+    uniqueid: str  # Asterisk uniqueid, to match AMI events and to bridge the caller
+    # Set when the session was refused before the caller reached ccqueue (values that do
+    # not validate): the call is only recorded, and the dialplan apologises.
+    refused: str | None = None
 
     def __post_init__(self) -> None:
         _require(call_id=self.call_id, hotline=self.hotline, channel=self.channel, uniqueid=self.uniqueid)

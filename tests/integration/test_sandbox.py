@@ -160,7 +160,7 @@ def test_dialplan_has_exactly_the_ccqueue_contexts() -> None:
     assert globals_["CCQ_AGI"] == ["agi://127.0.0.1:4573"]
     assert '#tryinclude "ccqueue-globals.conf"' in text
     assert "AGI(${CCQ_AGI}/inbound)" in text and "AGI(${CCQ_AGI}/claim)" in text
-    assert "Playback(ccqueue/unavailable)" in text and "Bridge(${CCQ_CALLER_CHAN},F(ccqueue-survey^s^1))" in text
+    assert "Playback(ccqueue/unavailable)" in text and "Bridge(${CCQ_CALLER_UID},F(ccqueue-survey^s^1))" in text
     assert "AGI(${CCQ_AGI}/survey)" in text and "Dial(${CCQ_DIAL})" in text
 
 
@@ -396,10 +396,12 @@ async def test_answered_agent_pulls_caller_out_of_agi_into_bridge(
 ) -> None:
     await in_thread(lambda: reset_phone(phone))
     caller_chan: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    caller_uid: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     results: list[dict[str, Any]] = []
 
     async def inbound(request: Any) -> None:
         caller_chan.set_result(request.headers["agi_channel"])
+        caller_uid.set_result(request.headers["agi_uniqueid"])
         for _ in range(10):
             r = await request.send_command("EXEC MusicOnHold default,20")
             results.append(r)
@@ -410,7 +412,8 @@ async def test_answered_agent_pulls_caller_out_of_agi_into_bridge(
     async def claim(request: Any) -> None:
         offer = await request.send_command("GET VARIABLE CCQ_OFFER")
         assert offer["result"] == ("1", "x")
-        await request.send_command(f'SET VARIABLE CCQ_CALLER_CHAN "{await caller_chan}"')
+        # The agent leg is bridged to the caller's uniqueid, never to its channel name.
+        await request.send_command(f"SET VARIABLE CCQ_CALLER_UID {await caller_uid}")
 
     agi.update(inbound=inbound, claim=claim)
     resp = await ami.originate(Channel="Local/100@hotline", Context="ccqueue-test-caller", Exten="wait",
@@ -465,12 +468,12 @@ async def test_caller_hangup_in_bridge_ends_agent_leg(
     caller_chan: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
     async def inbound(request: Any) -> None:
-        caller_chan.set_result(request.headers["agi_channel"])
+        caller_chan.set_result(request.headers["agi_uniqueid"])
         while "error" not in await request.send_command("EXEC MusicOnHold default,20"):
             pass
 
     async def claim(request: Any) -> None:
-        await request.send_command(f'SET VARIABLE CCQ_CALLER_CHAN "{await caller_chan}"')
+        await request.send_command(f'SET VARIABLE CCQ_CALLER_UID "{await caller_chan}"')
 
     agi.update(inbound=inbound, claim=claim)
     t0 = time.monotonic()

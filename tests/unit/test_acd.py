@@ -391,3 +391,17 @@ def test_shutdown_hands_waiting_callers_to_the_apology_and_closes_every_record()
     assert summaries["c1"].outcome is CallOutcome.ANSWERED and summaries["c1"].ended_at is None
     intervals = {(i.agent_id, i.state, i.ended_at) for i in records(AgentStateRecord, out)}
     assert intervals == {("a1", "on_call", 10.0), ("a2", "paused", 10.0)}
+
+
+def test_a_session_refused_at_the_door_is_recorded_and_never_routed() -> None:
+    acd = make_acd()
+    login(acd, "a1", 0)
+    out = acd.handle(
+        ev.CallArrived(call_id="c1", hotline="100", caller="+1555", channel="Local/100,F(x)@hotline-1;2", uniqueid="u1",
+                       refused="channel name malformed"),
+        1,
+    )
+    assert of(cmd.OriginateAgent, out) == [] and of(cmd.ReleaseCaller, out) == []  # the dialplan apologises
+    assert [r.kind for r in records(CallEventRecord, out)] == ["call_arrived", "session_refused", "call_ended"]
+    assert records(CallRecord, out)[-1].outcome is CallOutcome.REFUSED
+    assert acd.calls == {}

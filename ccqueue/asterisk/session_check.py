@@ -1,0 +1,94 @@
+"""Who may open a FastAGI session, and for which channel.
+
+A FastAGI session is a TCP connection that announces a channel in its headers; nothing in
+the protocol proves that Asterisk opened it. So a session is believed only when:
+
+1. it comes from an address Asterisk is allowed to connect from (``asterisk.agi.allow``);
+2. its values are well formed: the uniqueid (which ccqueue uses to refer to the channel in
+   ``Bridge()`` and AMI actions, never the name) is a plain token, the channel name holds
+   no dialplan punctuation, the script is one ccqueue serves;
+3. Asterisk, asked over AMI (``Status``), reports that very channel — same uniqueid, same
+   name — running ``AGI()`` for that very script at this moment.
+
+A session that fails 1 or 3 is not a call: it is closed with a log line and changes
+nothing. A real call whose values do not validate (2) is refused with a record, and the
+dialplan plays the apology.
+
+Pure functions; the AMI question is asked by the caller of ``verdict``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+# Asterisk's own uniqueids are "<epoch>.<sequence>"; ccqueue's Originates and the tests'
+# probes set ChannelIds of letters, digits, '.', '_' and '-'. Asterisk caps them at 150.
+UNIQUEID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,149}")
+# "<technology>/<resource>", e.g. PJSIP/agent1-0000002a, Local/100@hotline-00000001;2.
+# No ',', '(', ')', '&', '^', '|', quotes, spaces or '$' — the characters that would mean
+# something to an application's argument parser or to the dialplan's expression engine.
+CHANNEL = re.compile(r"[A-Za-z0-9_]{1,20}/[A-Za-z0-9_.@+*#:=~-]{1,180}(?:;[12])?")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelStatus:
+    """What Asterisk reports of a live channel (AMI ``Status``)."""
+
+    channel: str
+    uniqueid: str
+    application: str
+    data: str
+
+
+def parse_allow(entries: Iterable[str]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """The networks FastAGI accepts connections from (entries already validated)."""
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+
+
+def peer_allowed(peer: object, allowed: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    """Whether a socket's peer address (``getpeername()``) is in one of the networks."""
+    if not isinstance(peer, tuple) or not peer or not isinstance(peer[0], str):
+        return False  # a UNIX socket or an unknown family: not Asterisk over TCP
+    try:
+        address = ipaddress.ip_address(peer[0].split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in allowed)
+
+
+def malformed(headers: Mapping[str, str]) -> str | None:
+    """Why a session's channel values cannot be used, or None when they can."""
+    uniqueid = headers.get("agi_uniqueid", "")
+    if not UNIQUEID.fullmatch(uniqueid):
+        return "uniqueid malformed"
+    if not CHANNEL.fullmatch(headers.get("agi_channel", "")):
+        return "channel name malformed"
+    return None
+
+
+def script_of(agi_data: str) -> str:
+    """The script an ``AGI()`` application's argument names: ``agi://host:port/feature,login``
+    → ``feature``."""
+    url = agi_data.split(",", 1)[0].strip()
+    return urlsplit(url).path.strip("/").split("?", 1)[0]
+
+
+def verdict(script: str, headers: Mapping[str, str], status: ChannelStatus | None) -> str | None:
+    """Why Asterisk's report contradicts the session, or None when it confirms it."""
+    if status is None:
+        return "no such channel"
+    if status.uniqueid != headers.get("agi_uniqueid"):
+        return "uniqueid differs"
+    if status.channel != headers.get("agi_channel"):
+        return "channel name differs"
+    if status.application.lower() != "agi":
+        return f"channel is running {status.application or 'nothing'}, not AGI"
+    if script_of(status.data) != script:
+        return "channel runs another AGI script"
+    return None
