@@ -236,12 +236,12 @@ def test_reconnect_settles_what_ended_while_ami_was_down() -> None:
     ended = {r.call_id: r.outcome for r in records(CallRecord, out)}
     assert ended == {"c1": CallOutcome.ABANDONED}
     assert "c2" in acd.calls
-    assert offer.offer_id not in acd.offers
+    assert offer.offer_id not in {o.offer_id for o in acd.live_offers()}
 
 
 # --- skills, strategies, returning customers, auto-pause, device state ---------------
 
-from ccqueue.core.routing import QueuePolicy, Strategy  # noqa: E402
+from ccqueue.core.routing import Strategy  # noqa: E402
 from ccqueue.core.skills import RoutingStep, SkillRequirement  # noqa: E402
 
 
@@ -286,13 +286,14 @@ def test_skill_requirement_holds_until_the_step_widens() -> None:
 
 
 def test_ring_all_first_answer_wins_and_the_others_stop_ringing() -> None:
-    acd = make_acd(agents=3)
-    acd.settings = AcdSettings(
-        queues=MappingProxyType({"support": QueueSettings(name="support", strategy=Strategy.RING_ALL)}),
-        agents=acd.settings.agents,
-        hotlines=acd.settings.hotlines,
+    base = make_acd(agents=3).settings
+    acd = Acd(
+        AcdSettings(
+            queues=MappingProxyType({"support": QueueSettings(name="support", strategy=Strategy.RING_ALL)}),
+            agents=base.agents,
+            hotlines=base.hotlines,
+        )
     )
-    acd.router.set_queues([QueuePolicy(name="support", strategy=Strategy.RING_ALL)])
     for a in ("a1", "a2", "a3"):
         login(acd, a, 0.0)
     offers = of(cmd.OriginateAgent, arrive(acd, 1, 1.0))
@@ -341,11 +342,13 @@ def test_returning_customer_falls_back_to_everyone_after_the_wait() -> None:
 
 
 def test_auto_pause_after_misses_with_reason_and_reset_on_answer() -> None:
-    acd = make_acd(agents=1, cooldown=0)
-    acd.settings = AcdSettings(
-        queues=MappingProxyType({"support": QueueSettings(name="support", missed_cooldown_s=0, auto_pause_after=2, auto_pause_window_s=60)}),
-        agents=acd.settings.agents,
-        hotlines=acd.settings.hotlines,
+    base = make_acd(agents=1, cooldown=0).settings
+    acd = Acd(
+        AcdSettings(
+            queues=MappingProxyType({"support": QueueSettings(name="support", missed_cooldown_s=0, auto_pause_after=2, auto_pause_window_s=60)}),
+            agents=base.agents,
+            hotlines=base.hotlines,
+        )
     )
     login(acd, "a1", 0.0)
     (o1,) = of(cmd.OriginateAgent, arrive(acd, 1, 1.0))
@@ -391,3 +394,51 @@ def test_shutdown_hands_waiting_callers_to_the_apology_and_closes_every_record()
     assert summaries["c1"].outcome is CallOutcome.ANSWERED and summaries["c1"].ended_at is None
     intervals = {(i.agent_id, i.state, i.ended_at) for i in records(AgentStateRecord, out)}
     assert intervals == {("a1", "on_call", 10.0), ("a2", "paused", 10.0)}
+
+
+# -- a call's transition table --------------------------------------------------------
+
+from ccqueue.core.calls import CALL_TRANSITIONS, Call, CallTrigger  # noqa: E402
+from ccqueue.core.errors import IllegalCallTransition  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("state", "trigger"),
+    [(s, t) for s in CallState for t in CallTrigger if t not in CALL_TRANSITIONS[s]],
+)
+def test_an_illegal_call_move_names_the_state_and_trigger_and_changes_nothing(state: CallState, trigger: CallTrigger) -> None:
+    call = Call(call_id="c1", hotline="100", caller="+1", channel="ch", uniqueid="u1", queue=None, arrived_at=0.0, state=state)
+    with pytest.raises(IllegalCallTransition) as raised:
+        call.move(trigger)
+    assert (raised.value.state, raised.value.trigger) == (state.value, trigger.value)
+    assert f"is {state.value} cannot {trigger.value}" in str(raised.value)
+    assert raised.value.error_id == "call-state-illegal"
+    assert call.state is state
+
+
+def test_a_call_moves_only_through_the_table() -> None:
+    call = Call(call_id="c1", hotline="100", caller="+1", channel="ch", uniqueid="u1", queue=None, arrived_at=0.0)
+    for trigger, expected in [
+        (CallTrigger.JOIN, CallState.WAITING),
+        (CallTrigger.OFFER, CallState.OFFERING),
+        (CallTrigger.RING_ENDED, CallState.WAITING),
+        (CallTrigger.OFFER, CallState.OFFERING),
+        (CallTrigger.ANSWER, CallState.CONNECTED),
+        (CallTrigger.END, CallState.ENDED),
+    ]:
+        call.move(trigger)
+        assert call.state is expected
+
+
+def test_no_part_of_the_core_sets_a_call_state_by_hand() -> None:
+    import pathlib
+    import re
+
+    core = pathlib.Path(__file__).resolve().parents[2] / "ccqueue" / "core"
+    bare = [
+        f"{path.name}:{n}"
+        for path in sorted(core.glob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"\bcall\.state\s*=[^=]", line)
+    ]
+    assert bare == []

@@ -159,14 +159,14 @@ class Distributor(RuleBasedStateMachine):
     @invariant()
     def ringing_agents_have_one_live_offer(self) -> None:
         for agent in self.acd.agents.values():
-            offers = [o for o in self.acd.offers.values() if o.agent_id == agent.agent_id and not o.claimed]
+            offers = [o for o in self.acd.live_offers() if o.agent_id == agent.agent_id and not o.claimed]
             assert len(offers) == (1 if agent.state is AgentState.RINGING else 0), (agent, offers)
 
     @invariant()
     def offering_calls_have_offers_and_waiting_calls_none(self) -> None:
         for call in self.acd.calls.values():
             if call.state is CallState.OFFERING:
-                assert call.offer_ids and all(o in self.acd.offers for o in call.offer_ids)
+                assert call.offer_ids and all(o in {x.offer_id for x in self.acd.live_offers()} for o in call.offer_ids)
             if call.state is CallState.WAITING:
                 assert not call.offer_ids
 
