@@ -30,6 +30,7 @@ from ccqueue.asterisk.paths import spool_path
 from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
 from ccqueue.core.errors import CcqueueError
+from ccqueue.core.replies import ClaimAnswer, Reply
 
 log = structlog.get_logger("ccqueue.agi")
 
@@ -45,7 +46,7 @@ CHOICE_TIMEOUT_MS = 6000
 NUMBER_TIMEOUT_MS = 15000
 NUMBER_MAX_DIGITS = 16
 
-Ask = Callable[[ev.Event], Awaitable[list[cmd.Command]]]
+Ask = Callable[[ev.Event], Awaitable[Reply | None]]
 Post = Callable[[ev.Event], None]
 
 
@@ -297,8 +298,8 @@ class AgiServer:
         if not offer_id:
             await request.send_command("SET VARIABLE CCQ_CLAIM lost")
             return
-        commands = await self._ask(ev.OfferClaimed(offer_id=offer_id))
-        answer = next((c for c in commands if isinstance(c, cmd.AnswerClaim) and c.offer_id == offer_id), None)
+        reply = await self._ask(ev.OfferClaimed(offer_id=offer_id))
+        answer = reply if isinstance(reply, ClaimAnswer) and reply.offer_id == offer_id else None
         if answer is not None and answer.dial is not None:
             await request.send_command(f'SET VARIABLE CCQ_DIAL "{answer.dial}"')
             await request.send_command(f"SET VARIABLE CCQ_CB_NUMBER {answer.callback_number or ''}")

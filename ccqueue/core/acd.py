@@ -14,7 +14,8 @@ the timers run after every event:
 Rules kept here:
 
 1. Events in, commands out: ``handle(event, now)`` and ``tick(now)`` return commands and
-   never perform I/O. ``next_deadline()`` tells the engine when to call ``tick`` next, so
+   never perform I/O; ``handle_with_reply`` adds the reply for whoever asked
+   (``replies``). ``next_deadline()`` tells the engine when to call ``tick`` next, so
    nothing polls.
 2. Every event type has one handler in ``_handlers``; after it, due timers run and then
    the router's choices are rung (except on shutdown).
@@ -49,6 +50,7 @@ from ccqueue.core.ledger import CallLedger
 from ccqueue.core.offers import Offers
 from ccqueue.core.reception import Reception
 from ccqueue.core.records import CallbackRecord
+from ccqueue.core.replies import Handled, Reply
 from ccqueue.core.roster import Roster
 from ccqueue.core.routing import QueuePolicy, Router
 from ccqueue.core.staffing import Staffing
@@ -68,7 +70,8 @@ __all__ = [
     "QueueSettings",
 ]
 
-Handler = Callable[[Any, float, list[cmd.Command]], None]
+# An event's handler: the event, now, the commands so far; the reply to the asker, if any.
+Handler = Callable[[Any, float, list[cmd.Command]], Reply | None]
 
 
 class Acd:
@@ -144,14 +147,19 @@ class Acd:
     # ------------------------------------------------------------------ the engine's API
 
     def handle(self, event: ev.Event, now: float) -> list[cmd.Command]:
+        """The commands ``event`` comes to (its reply, if any, is left out)."""
+        return self.handle_with_reply(event, now).commands
+
+    def handle_with_reply(self, event: ev.Event, now: float) -> Handled:
+        """The commands ``event`` comes to, and the reply for whoever put it in."""
         out: list[cmd.Command] = []
         if isinstance(event, ev.ShutdownRequested):
             self._shut_down(now, out)
-            return out
-        self._handlers[type(event)](event, now, out)
+            return Handled(out)
+        reply = self._handlers[type(event)](event, now, out)
         self._timers.run_due(now, out)
         self._switchboard.dispatch(now, out)
-        return out
+        return Handled(out, reply)
 
     def tick(self, now: float) -> list[cmd.Command]:
         out: list[cmd.Command] = []

@@ -25,6 +25,7 @@ from ccqueue.core.errors import CallbackRefused, UnknownCallback
 from ccqueue.core.ledger import CallLedger
 from ccqueue.core.offers import Offers
 from ccqueue.core.records import CallbackRecord, CallbackStatus, CallOutcome
+from ccqueue.core.replies import CallbackBooked, CallbackClosed, ClaimAnswer
 from ccqueue.core.roster import Roster
 from ccqueue.core.routing import Router
 from ccqueue.core.timers import TimerKind, Timers
@@ -89,7 +90,7 @@ class CallbackDesk:
             outcome = CallOutcome.OVERFLOWED if call.hops or call.max_wait_at else CallOutcome.REFUSED
             self._book.end(call, outcome, now, out, reason="callback declined")
 
-    def requested(self, e: ev.CallbackRequested, now: float, out: list[cmd.Command]) -> None:
+    def requested(self, e: ev.CallbackRequested, now: float, out: list[cmd.Command]) -> CallbackBooked:
         policy = self._settings.callbacks
         call = self._book.get(e.call_id) if e.call_id else None
         if e.call_id is not None and (call is None or call.state not in (*_IN_QUEUE, CallState.IVR)):
@@ -124,12 +125,12 @@ class CallbackDesk:
             )
             self._write(record, out)
             self._open(record, now)
-        out.append(cmd.CallbackQueued(callback=record, duplicate=existing is not None))
         if call is not None:
             self._ledger.event(call, "callback_booked", now, out, callback_id=record.callback_id, duplicate=existing is not None)
             self._admission.leave_line(call, now, out)
             out.append(cmd.ReleaseCaller(call_id=call.call_id, sound="ccqueue/callback-booked", reason="callback booked"))
             self._book.end(call, CallOutcome.CALLBACK, now, out, reason="callback booked")
+        return CallbackBooked(callback=record, duplicate=existing is not None)
 
     # ------------------------------------------------------------------ the line
 
@@ -150,7 +151,7 @@ class CallbackDesk:
             priority=self._settings.queues[record.queue].priority,
         )
 
-    def cancelled(self, e: ev.CallbackCancelled, now: float, out: list[cmd.Command]) -> None:
+    def cancelled(self, e: ev.CallbackCancelled, now: float, out: list[cmd.Command]) -> CallbackClosed:
         record = self.callbacks.get(e.callback_id)
         if record is None:
             raise UnknownCallback(e.callback_id)
@@ -160,7 +161,7 @@ class CallbackDesk:
         for offer in mine:
             self._offers.withdraw_one(offer, out, reason="callback cancelled")
             self._roster.release(offer.agent_id, now, out, missed=False)
-        self._close(record, CallbackStatus.CANCELLED, out)
+        return CallbackClosed(callback=self._close(record, CallbackStatus.CANCELLED, out))
 
     def restored(self, e: ev.CallbacksRestored, now: float, out: list[cmd.Command]) -> None:
         for record in e.callbacks:
@@ -217,22 +218,19 @@ class CallbackDesk:
             out=out,
         )
 
-    def claimed(self, offer: Offer, now: float, out: list[cmd.Command]) -> None:
+    def claimed(self, offer: Offer, now: float, out: list[cmd.Command]) -> ClaimAnswer:
         record = self.callbacks.get(offer.callback_id or "")
         policy = self._settings.callbacks
         if record is None or record.status is not CallbackStatus.DIALING or offer.claimed or policy is None:
-            out.append(cmd.AnswerClaim(offer_id=offer.offer_id, caller_channel=None, reason="callback no longer live"))
-            return
+            return ClaimAnswer(offer_id=offer.offer_id, caller_channel=None, reason="callback no longer live")
         offer.claimed = True
         self._roster.answered(offer.agent_id, now, out)
-        out.append(
-            cmd.AnswerClaim(
-                offer_id=offer.offer_id,
-                caller_channel=None,
-                reason="callback: the agent calls the customer",
-                dial=policy.dial_string(record.number),
-                callback_number=record.number,
-            )
+        return ClaimAnswer(
+            offer_id=offer.offer_id,
+            caller_channel=None,
+            reason="callback: the agent calls the customer",
+            dial=policy.dial_string(record.number),
+            callback_number=record.number,
         )
 
     def dialed(self, e: ev.DialEnded, now: float, out: list[cmd.Command]) -> None:
@@ -296,9 +294,11 @@ class CallbackDesk:
     def _expired(self, callback_id: str, now: float, out: list[cmd.Command]) -> None:
         self._close(self.callbacks[callback_id], CallbackStatus.EXPIRED, out)
 
-    def _close(self, record: CallbackRecord, status: CallbackStatus, out: list[cmd.Command]) -> None:
+    def _close(self, record: CallbackRecord, status: CallbackStatus, out: list[cmd.Command]) -> CallbackRecord:
         self._router.dequeue(cb.router_id(record.callback_id))
-        self._write(cb.revise(record, status=status, next_attempt_at=None), out)
+        closed = cb.revise(record, status=status, next_attempt_at=None)
+        self._write(closed, out)
+        return closed
 
     def _write(self, record: CallbackRecord, out: list[cmd.Command]) -> None:
         if record.status.open:

@@ -27,6 +27,7 @@ from ccqueue.core.ewt import WaitEstimator
 from ccqueue.core.ledger import CallLedger
 from ccqueue.core.offers import Offers
 from ccqueue.core.records import CallOutcome
+from ccqueue.core.replies import ClaimAnswer
 from ccqueue.core.roster import Roster
 from ccqueue.core.routing import Router
 from ccqueue.core.timers import TimerKind, Timers
@@ -89,16 +90,14 @@ class Switchboard:
                     out=out,
                 )
 
-    def claimed(self, e: ev.OfferClaimed, now: float, out: list[cmd.Command]) -> None:
+    def claimed(self, e: ev.OfferClaimed, now: float, out: list[cmd.Command]) -> ClaimAnswer:
         """An agent answered and its leg asks for the caller (rules 1 and 2)."""
         offer = self._offers.get(e.offer_id)
         if offer is not None and offer.callback_id is not None:
-            self._desk.claimed(offer, now, out)
-            return
+            return self._desk.claimed(offer, now, out)
         call = self._book.get(offer.call_id) if offer else None
         if offer is None or call is None or call.state is not CallState.OFFERING or offer.offer_id not in call.offer_ids:
-            out.append(cmd.AnswerClaim(offer_id=e.offer_id, caller_channel=None, reason="offer no longer live"))
-            return
+            return ClaimAnswer(offer_id=e.offer_id, caller_channel=None, reason="offer no longer live")
         offer.claimed = True
         call.offer_ids.discard(offer.offer_id)
         self._offers.withdraw(call, now, out, kind="offer_withdrawn", reason="another agent answered first")
@@ -112,7 +111,7 @@ class Switchboard:
         self._ewt.call_answered(call.queue or "", waited_s=now - call.arrived_at, rang_s=now - offer.offered_at, now=now)
         self._ledger.event(call, "call_answered", now, out, agent=offer.agent_id, offer_id=offer.offer_id)
         self._ledger.summary(call, out)
-        out.append(cmd.AnswerClaim(offer_id=offer.offer_id, caller_channel=call.channel, reason="claim granted"))
+        return ClaimAnswer(offer_id=offer.offer_id, caller_channel=call.channel, reason="claim granted")
 
     def failed(self, e: ev.OfferFailed, now: float, out: list[cmd.Command]) -> None:
         self._offer_failed(e.offer_id, e.failure, now, out)

@@ -43,6 +43,7 @@ from ccqueue.core.records import (
     CallOutcome,
     CallRecord,
 )
+from ccqueue.core.replies import ClaimAnswer
 from ccqueue.sim.scenario import Distribution, Scenario
 
 __all__ = ["CallRow", "Simulation"]
@@ -180,7 +181,10 @@ class Simulation:
             offer = self._offers.get(arg)
             if offer is None or not offer.live:
                 return False
-            self._apply(acd.handle(ev.OfferClaimed(offer_id=arg), now))
+            handled = acd.handle_with_reply(ev.OfferClaimed(offer_id=arg), now)
+            if isinstance(handled.reply, ClaimAnswer):  # the agent leg learns first, as over FastAGI
+                self._answered(handled.reply)
+            self._apply(handled.commands)
         elif kind == _RING_OUT:
             offer = self._offers.pop(arg, None)
             if offer is None or not offer.live:
@@ -275,13 +279,6 @@ class Simulation:
                     self._push(now + delay, _CLAIM, command.offer_id)
                 else:
                     self._push(now + command.ring_timeout_s, _RING_OUT, command.offer_id)
-            elif kind is cmd.AnswerClaim:
-                assert isinstance(command, cmd.AnswerClaim)
-                offer = self._offers.pop(command.offer_id, None)
-                if offer is not None and command.caller_channel is not None:
-                    self._connected(offer)
-                elif offer is not None and command.dial is not None:
-                    self._dial_customer(command.offer_id)
             elif kind is cmd.OfferCallback:
                 assert isinstance(command, cmd.OfferCallback)
                 self._callback_choice(command)
@@ -300,6 +297,13 @@ class Simulation:
                 offer = self._offers.pop(command.uniqueid, None)
                 if offer is not None:
                     offer.live = False
+
+    def _answered(self, answer: ClaimAnswer) -> None:
+        offer = self._offers.pop(answer.offer_id, None)
+        if offer is not None and answer.caller_channel is not None:
+            self._connected(offer)
+        elif offer is not None and answer.dial is not None:
+            self._dial_customer(answer.offer_id)
 
     def _released(self, call_id: str) -> None:
         """The caller leaves unanswered by ccqueue's decision (or after giving up)."""

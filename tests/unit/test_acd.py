@@ -12,6 +12,7 @@ from ccqueue.core.acd import Acd, AcdSettings, AgentSettings, CallState, Hotline
 from ccqueue.core.agent_state import AgentState
 from ccqueue.core.errors import IllegalTransition, UnknownAgent
 from ccqueue.core.records import AgentStateRecord, CallEventRecord, CallOutcome, CallRecord
+from ccqueue.core.replies import ClaimAnswer
 
 
 def make_acd(agents: int = 2, *, ring: float = 15, wrapup: float = 5, cooldown: float = 10) -> Acd:
@@ -35,6 +36,12 @@ def arrive(acd: Acd, n: int, now: float) -> list[cmd.Command]:
         ev.CallArrived(call_id=f"c{n}", hotline="100", caller=f"+7900{n}", channel=f"Local/100-{n};2", uniqueid=f"u{n}"),
         now,
     )
+
+
+def claim_reply(acd: Acd, offer_id: str, now: float) -> ClaimAnswer:
+    reply = acd.handle_with_reply(ev.OfferClaimed(offer_id=offer_id), now).reply
+    assert isinstance(reply, ClaimAnswer) and reply.offer_id == offer_id
+    return reply
 
 
 def login(acd: Acd, agent: str, now: float) -> list[cmd.Command]:
@@ -75,12 +82,10 @@ def test_answer_bridges_once_and_second_claim_is_refused() -> None:
     acd = make_acd()
     login(acd, "a1", 0.0)
     (offer,) = of(cmd.OriginateAgent, arrive(acd, 1, 1.0))
-    out = acd.handle(ev.OfferClaimed(offer_id=offer.offer_id), 3.0)
-    (claim,) = of(cmd.AnswerClaim, out)
-    assert claim.caller_channel == "Local/100-1;2"
+    handled = acd.handle_with_reply(ev.OfferClaimed(offer_id=offer.offer_id), 3.0)
+    assert handled.reply == ClaimAnswer(offer_id=offer.offer_id, caller_channel="Local/100-1;2", reason="claim granted")
     assert acd.agents["a1"].state is AgentState.ON_CALL
-    again = of(cmd.AnswerClaim, acd.handle(ev.OfferClaimed(offer_id=offer.offer_id), 3.1))
-    assert again[0].caller_channel is None
+    assert claim_reply(acd, offer.offer_id, 3.1).caller_channel is None
 
 
 def test_hangup_ends_call_answered_then_wrap_up_then_available() -> None:
@@ -134,7 +139,7 @@ def test_caller_hangs_up_while_agent_rings_cancels_leg_and_frees_agent() -> None
     assert records(CallRecord, out)[-1].outcome is CallOutcome.ABANDONED
     assert acd.agents["a1"].state is AgentState.AVAILABLE
     # A late claim (the agent answered just as the caller left) is refused.
-    assert of(cmd.AnswerClaim, acd.handle(ev.OfferClaimed(offer_id=offer.offer_id), 8.1))[0].caller_channel is None
+    assert claim_reply(acd, offer.offer_id, 8.1).caller_channel is None
     # And the agent takes the next caller at once: no cooldown, not its fault.
     assert of(cmd.OriginateAgent, arrive(acd, 2, 9.0))[0].agent_id == "a1"
 
@@ -299,15 +304,16 @@ def test_ring_all_first_answer_wins_and_the_others_stop_ringing() -> None:
     offers = of(cmd.OriginateAgent, arrive(acd, 1, 1.0))
     assert sorted(o.agent_id for o in offers) == ["a1", "a2", "a3"]
     winner = next(o for o in offers if o.agent_id == "a2")
-    out = acd.handle(ev.OfferClaimed(offer_id=winner.offer_id), 2.0)
-    assert of(cmd.AnswerClaim, out)[0].caller_channel == "Local/100-1;2"
+    handled = acd.handle_with_reply(ev.OfferClaimed(offer_id=winner.offer_id), 2.0)
+    out = handled.commands
+    assert isinstance(handled.reply, ClaimAnswer) and handled.reply.caller_channel == "Local/100-1;2"
     assert sorted(h.uniqueid for h in of(cmd.HangupChannel, out)) == sorted(o.offer_id for o in offers if o is not winner)
     assert {a: acd.agents[a].state for a in ("a1", "a2", "a3")} == {
         "a1": AgentState.AVAILABLE, "a2": AgentState.ON_CALL, "a3": AgentState.AVAILABLE,
     }
     # A losing leg that answered a moment later is refused.
     loser = next(o for o in offers if o.agent_id == "a1")
-    assert of(cmd.AnswerClaim, acd.handle(ev.OfferClaimed(offer_id=loser.offer_id), 2.1))[0].caller_channel is None
+    assert claim_reply(acd, loser.offer_id, 2.1).caller_channel is None
 
 
 def test_returning_customer_goes_to_their_last_agent_first() -> None:
