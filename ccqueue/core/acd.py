@@ -9,7 +9,8 @@ the timers run after every event:
 - ``staffing``: who is staffed, serving, busy per queue; ``roster``: agents' moves;
 - ``offers``: agents' phones ringing; ``reception``: arrivals and the IVR's hand-over;
 - ``admission``: joining a queue, overflow, announcements, forecast;
-- ``callback_desk``: callbacks; ``switchboard``: rings, claims, failures, hang-ups.
+- ``callback_desk``: callbacks; ``switchboard``: rings, claims, failures, hang-ups;
+- ``views``: the read model, frozen values for HTTP, metrics and the simulator.
 
 Rules kept here:
 
@@ -56,6 +57,7 @@ from ccqueue.core.routing import QueuePolicy, Router
 from ccqueue.core.staffing import Staffing
 from ccqueue.core.switchboard import Switchboard
 from ccqueue.core.timers import Timers
+from ccqueue.core.views import ReadModel
 
 __all__ = [
     "DEVICE_FREE",
@@ -121,6 +123,8 @@ class Acd:
             timers=timers,
         )
         self._reception = reception = Reception(settings, book=book, admission=admission, roster=roster, ledger=ledger)
+        # What everything outside the core reads (views rule 2).
+        self.views = ReadModel(settings, book=book, roster=roster, desk=desk)
         self._handlers: dict[type[Any], Handler] = {
             ev.CallArrived: reception.arrived,
             ev.CallRouted: reception.routed,
@@ -177,6 +181,8 @@ class Acd:
     def settings(self) -> AcdSettings:
         return self._settings
 
+    # The parts' live state, for the core's own tests; everything else reads ``views``.
+
     @property
     def calls(self) -> dict[str, Call]:
         return self._book.calls
@@ -201,17 +207,10 @@ class Acd:
         return self._staffing.counts()
 
     def waiting(self, queue: str) -> int:
-        return sum(
-            1
-            for c in self._book.calls.values()
-            if c.queue == queue and c.state in (CallState.WAITING, CallState.OFFERING)
-        )
+        return self.views.waiting(queue)
 
     def agent_counts(self) -> dict[AgentState, int]:
-        counts = dict.fromkeys(AgentState, 0)
-        for a in self._roster.agents.values():
-            counts[a.state] += 1
-        return counts
+        return self.views.agent_counts()
 
     # ------------------------------------------------------------------ composed steps
 
@@ -256,7 +255,7 @@ class Acd:
         self._settings = new
         self.router.set_queues([_policy(q) for q in new.queues.values()])
         self._roster.reconfigure(new, now)
-        for part in (self._book, self._offers, self._admission, self._desk, self._switchboard, self._reception):
+        for part in (self._book, self._offers, self._admission, self._desk, self._switchboard, self._reception, self.views):
             part.reconfigure(new)
         self._staffing.reconfigure(new)  # counted afresh from the agents' states
         self._roster.restaff_all(now)

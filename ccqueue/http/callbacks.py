@@ -52,7 +52,7 @@ _FIELDS = frozenset({"number", "queue", "not_before", "not_after"})
 
 
 class _Engine(Protocol):
-    acd: Any  # holds ``callbacks``: the open callbacks by id
+    acd: Any  # its ``views``: the open callbacks
 
     async def ask(self, event: Any) -> Reply | None: ...
 
@@ -108,14 +108,14 @@ def callback_routes(
     @routes.get("/api/callbacks")
     async def list_callbacks(request: web.Request) -> web.Response:
         queue = request.query.get("queue")
-        records = [r for r in engine.acd.callbacks.values() if queue is None or r.queue == queue]
+        records = engine.acd.views.callbacks(queue)
         records.sort(key=lambda r: (r.place_at, r.requested_at, r.callback_id))
         return web.json_response([callback_view(r) for r in records])
 
     @routes.get("/api/callbacks/{callback_id}")
     async def get_callback(request: web.Request) -> web.Response:
         callback_id = request.match_info["callback_id"]
-        record = engine.acd.callbacks.get(callback_id)
+        record = engine.acd.views.callback(callback_id)
         if record is None:
             raise UnknownCallback(callback_id)
         return web.json_response(callback_view(record))

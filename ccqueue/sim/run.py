@@ -159,7 +159,7 @@ class Simulation:
                         raise RuntimeError(f"acd.next_deadline() stays at {deadline} after a tick at {self.now}")
                     repeated = True
                 continue
-            if at > limit or (at > end and scenario.drain and self._unsettled == 0 and not acd.callbacks):
+            if at > limit or (at > end and scenario.drain and self._unsettled == 0 and not acd.views.callbacks()):
                 break
             at, _, kind, arg = heapq.heappop(heap)
             self.now = at
@@ -195,7 +195,7 @@ class Simulation:
             row.ended_at = now
             self._apply(acd.handle(ev.ChannelHungUp(uniqueid=row.uniqueid, cause="normal clearing"), now))
         elif kind == _PATIENCE:
-            call = acd.calls.get(arg)
+            call = acd.views.caller(arg)
             if call is None or call.state not in (CallState.WAITING, CallState.OFFERING):
                 return False
             row = self.rows[arg]
@@ -254,7 +254,7 @@ class Simulation:
                 if command.record.kind == "call_queued":
                     row.position = int(command.record.data["position"])
         self._apply(out)
-        call = acd.calls.get(call_id)
+        call = acd.views.caller(call_id)
         estimate = call.ewt_at_entry if call is not None else None
         if estimate is not None:  # None: refused at the door, no wait was promised
             row.ewt_s, row.ewt_low_s, row.ewt_high_s = estimate.seconds, estimate.low, estimate.high
