@@ -54,3 +54,37 @@ def test_views_are_frozen_values_of_the_moment() -> None:
     assert agent.state is AgentState.LOGGED_OUT  # the view taken before does not move
     assert acd.views.agent("a1") is not None and acd.views.agent("a1").state is AgentState.RINGING  # type: ignore[union-attr]
     assert acd.views.agent("nobody") is None and acd.views.caller("nobody") is None
+
+
+def core_imports() -> dict[str, set[str]]:
+    """Each core module and the core modules it imports (type-checking imports too)."""
+    import ast
+
+    graph: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "ccqueue" / "core").glob("*.py")):
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ccqueue.core"):
+                if node.module == "ccqueue.core":
+                    deps |= {alias.name for alias in node.names}
+                else:
+                    deps.add(node.module.removeprefix("ccqueue.core."))
+        graph[path.stem] = deps - {path.stem}
+    return graph
+
+
+def test_the_core_modules_import_one_another_without_a_circle() -> None:
+    graph = core_imports()
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, " -> ".join((*path, module))
+        if module in done:
+            return
+        for dep in sorted(graph.get(module, ())):
+            visit(dep, (*path, module))
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, ())
+    assert "acd" not in graph["events"]
