@@ -79,7 +79,7 @@ def router_scene(acd: Acd) -> Router:
     router = Router([QueuePolicy(name=n, strategy=Strategy.LONGEST_IDLE) for n in acd.settings.queues])
     for agent in acd.settings.agents.values():
         router.upsert_agent(agent.agent_id, queues=agent.queues, skills={})
-    for call in acd.calls.values():
+    for call in acd.views.waiting_callers():
         if call.answered_at is None and call.queue is not None:
             router.enqueue(call.call_id, queue=call.queue, arrived_at=call.arrived_at)
     return router

@@ -53,21 +53,21 @@ class StateCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         acd = self._acd()
         waiting = GaugeMetricFamily("ccqueue_callers_waiting", "Callers waiting for an agent, per queue.", labels=["queue"])
-        for name in sorted(acd.settings.queues):
-            waiting.add_metric([name], acd.waiting(name))
+        for queue in acd.views.queues():
+            waiting.add_metric([queue.name], queue.waiting)
         yield waiting
         callbacks = GaugeMetricFamily(
             "ccqueue_callbacks_open", "Callbacks waiting for their turn or being made, per queue and status.", labels=["queue", "status"]
         )
         open_by: dict[tuple[str, str], int] = {}
-        for record in acd.callbacks.values():
+        for record in acd.views.callbacks():
             key = (record.queue, record.status.value)
             open_by[key] = open_by.get(key, 0) + 1
         for (queue, status), count in sorted(open_by.items()):
             callbacks.add_metric([queue, status], count)
         yield callbacks
         agents = GaugeMetricFamily("ccqueue_agents", "Configured agents by state.", labels=["state"])
-        for state, count in acd.agent_counts().items():
+        for state, count in acd.views.agent_counts().items():
             agents.add_metric([state.value], count)
         yield agents
         up = GaugeMetricFamily("ccqueue_link_up", "1 when the link to a peer is usable.", labels=["peer"])

@@ -38,6 +38,7 @@ from ccqueue.asterisk.session_check import UNIQUEID, ChannelStatus, malformed, p
 from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
 from ccqueue.core.errors import CcqueueError
+from ccqueue.core.replies import ClaimAnswer, Reply
 
 log = structlog.get_logger("ccqueue.agi")
 
@@ -53,7 +54,7 @@ CHOICE_TIMEOUT_MS = 6000
 NUMBER_TIMEOUT_MS = 15000
 NUMBER_MAX_DIGITS = 16
 
-Ask = Callable[[ev.Event], Awaitable[list[cmd.Command]]]
+Ask = Callable[[ev.Event], Awaitable[Reply | None]]
 Post = Callable[[ev.Event], None]
 # Asks Asterisk (AMI Status) about a live channel by its uniqueid; None: no such channel.
 ChannelLookup = Callable[[str], Awaitable[ChannelStatus | None]]
@@ -94,10 +95,8 @@ class AgiServer:
         self._post = post
         self._channel_status = channel_status
         self._allowed_peers = tuple(allowed_peers)
-        # Channels with a session open now (uniqueid), and the uniqueid of each waiting
-        # caller's channel by name: a claim bridges the agent to the uniqueid.
+        # The channels (uniqueids) with a session open now: one session per channel.
         self._open: set[str] = set()
-        self._uniqueid_by_channel: dict[str, str] = {}
         self._callback_key = callback_key
         self._normalize_number = normalize_number
         self._ivr = ivr
@@ -206,7 +205,6 @@ class AgiServer:
         call_id = arrived.call_id
         session = CallerSession(call_id)
         self.sessions[call_id] = session
-        self._uniqueid_by_channel[arrived.channel] = arrived.uniqueid
         bound = log.bind(call_id=call_id, channel=arrived.channel)
         try:
             await request.send_command(f"SET VARIABLE CCQ_CALL_ID {call_id}")
@@ -216,8 +214,6 @@ class AgiServer:
             await self._serve(request, session, arrived.caller, bound)
         finally:
             del self.sessions[call_id]
-            if self._uniqueid_by_channel.get(arrived.channel) == arrived.uniqueid:
-                del self._uniqueid_by_channel[arrived.channel]
             self._post(ev.CallerSessionEnded(call_id=call_id))
 
     async def _serve(
@@ -365,17 +361,17 @@ class AgiServer:
         if not offer_id:
             await request.send_command("SET VARIABLE CCQ_CLAIM lost")
             return
-        commands = await self._ask(ev.OfferClaimed(offer_id=offer_id))
-        answer = next((c for c in commands if isinstance(c, cmd.AnswerClaim) and c.offer_id == offer_id), None)
+        reply = await self._ask(ev.OfferClaimed(offer_id=offer_id))
+        answer = reply if isinstance(reply, ClaimAnswer) and reply.offer_id == offer_id else None
         if answer is not None and answer.dial is not None:
             await request.send_command(f'SET VARIABLE CCQ_DIAL "{answer.dial}"')
             await request.send_command(f"SET VARIABLE CCQ_CB_NUMBER {answer.callback_number or ''}")
             await request.send_command("SET VARIABLE CCQ_CLAIM callback")
             return
         # The agent is bridged to the caller's uniqueid, which Asterisk confirmed when the
-        # caller's session opened; a caller whose session is gone is lost.
-        caller = None if answer is None or answer.caller_channel is None else self._uniqueid_by_channel.get(answer.caller_channel)
-        if caller is None:
+        # caller's session opened (and which is a plain token): never to a channel name.
+        caller = None if answer is None else answer.caller_uniqueid
+        if caller is None or not UNIQUEID.fullmatch(caller):
             await request.send_command("SET VARIABLE CCQ_CLAIM lost")
             return
         await request.send_command(f"SET VARIABLE CCQ_CALLER_UID {caller}")

@@ -35,6 +35,7 @@ from ccqueue.asterisk.paths import spool_path
 from ccqueue.core import events as ev
 from ccqueue.core import ivr
 from ccqueue.core.ivr import IvrTree
+from ccqueue.core.replies import Reply
 
 log = structlog.get_logger("ccqueue.ivr")
 
@@ -50,7 +51,7 @@ TRANSFER_RING_S = 60
 SURVEY_TIMEOUT_S = 5.0
 SURVEY_TRIES = 2
 
-Ask = Callable[[ev.Event], Awaitable[list[Any]]]
+Ask = Callable[[ev.Event], Awaitable[Reply | None]]  # the core's reply, if any
 Post = Callable[[ev.Event], None]
 
 

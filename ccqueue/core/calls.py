@@ -1,7 +1,12 @@
 """The core's plain values: the settings a configuration becomes, calls and offers.
 
-``ccqueue.core.acd`` re-exports them; they live here so that the distributor's parts
-(``acd``, ``acd_waiting``, ``acd_callbacks``) share them without importing each other.
+Rules kept here:
+
+1. A call's every move is one row of ``CALL_TRANSITIONS`` and goes through
+   ``Call.move``; anything else raises ``IllegalCallTransition`` naming the state and
+   the trigger, and changes nothing (as ``agent_state.TRANSITIONS`` does for agents).
+2. These are values: no part of the distributor is imported here, so every part (and
+   ``events``) can import them.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ccqueue.core import callbacks as cb
+from ccqueue.core.errors import IllegalCallTransition
 from ccqueue.core.ewt import Estimate
 from ccqueue.core.records import CallOutcome
 from ccqueue.core.routing import Strategy
@@ -87,6 +93,33 @@ class CallState(enum.Enum):
     ENDED = "ended"
 
 
+class CallTrigger(enum.Enum):
+    ENTER_IVR = "enter_ivr"  # the hotline's IVR, or an overflow destination that is an IVR
+    JOIN = "join"  # into a queue's line (from the door, the IVR, or another queue by overflow)
+    OFFER = "offer"  # an agent's phone rings for it
+    RING_ENDED = "ring_ended"  # every ring came to nothing: back in line, same place
+    ANSWER = "answer"  # an agent's claim was granted
+    END = "end"
+
+
+_S, _T = CallState, CallTrigger
+
+# A call starts WAITING at the door (before it is in line: ``Call.in_line``).
+CALL_TRANSITIONS: dict[CallState, dict[CallTrigger, CallState]] = {
+    _S.WAITING: {_T.ENTER_IVR: _S.IVR, _T.JOIN: _S.WAITING, _T.OFFER: _S.OFFERING, _T.END: _S.ENDED},
+    _S.IVR: {_T.JOIN: _S.WAITING, _T.ENTER_IVR: _S.IVR, _T.END: _S.ENDED},  # refused after the IVR: another IVR
+    _S.OFFERING: {
+        _T.ANSWER: _S.CONNECTED,
+        _T.RING_ENDED: _S.WAITING,
+        _T.JOIN: _S.WAITING,  # overflow to another queue while a ring is withdrawn
+        _T.ENTER_IVR: _S.IVR,
+        _T.END: _S.ENDED,
+    },
+    _S.CONNECTED: {_T.END: _S.ENDED},
+    _S.ENDED: {},
+}
+
+
 @dataclass(slots=True, kw_only=True)
 class Call:
     call_id: str
@@ -121,6 +154,13 @@ class Call:
     forecast_at: float | None = None
     diverted: bool = False  # the forecast diversion is offered once
     callback_offered: bool = False  # the caller is in the callback dialog now
+
+    def move(self, trigger: CallTrigger) -> None:
+        """Apply ``trigger`` (rule 1); raises ``IllegalCallTransition`` and changes nothing if illegal."""
+        new = CALL_TRANSITIONS[self.state].get(trigger)
+        if new is None:
+            raise IllegalCallTransition(state=self.state.value, trigger=trigger.value)
+        self.state = new
 
 
 @dataclass(slots=True, kw_only=True)

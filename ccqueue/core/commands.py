@@ -76,14 +76,6 @@ class RecordMessage:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CallbackQueued:
-    """The answer to a CallbackRequested: the callback that holds this number's place."""
-
-    callback: CallbackRecord
-    duplicate: bool  # True: one was already pending for this number and queue
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class HoldCaller:
     """Keep a waiting caller on music on hold until an agent pulls it into a bridge."""
 
@@ -121,17 +113,6 @@ class HangupChannel:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AnswerClaim:
-    """Answer an agent leg's claim: bridge it to ``caller_channel``, or refuse."""
-
-    offer_id: str
-    caller_channel: str | None  # None: refused (or a callback), see dial
-    reason: str
-    dial: str | None = None  # a callback: the agent leg dials this (the customer) itself
-    callback_number: str | None = None  # said to the agent before dialling
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class RedirectCaller:
     """Move a caller out of its AGI session to a dialplan location (at once, even mid-prompt)."""
 
@@ -163,7 +144,6 @@ Command = (
     | ReleaseCaller
     | OriginateAgent
     | HangupChannel
-    | AnswerClaim
     | RedirectCaller
     | NotifyAgentPaused
     | Write
@@ -171,7 +151,6 @@ Command = (
     | RunIvr
     | OfferCallback
     | RecordMessage
-    | CallbackQueued
 )
 
 CALLER_COMMANDS = (PlayToCaller, HoldCaller, ReleaseCaller, AnnounceToCaller, RunIvr, OfferCallback, RecordMessage)

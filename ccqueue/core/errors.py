@@ -45,6 +45,18 @@ class InternalError(CcqueueError):
     error_id = "internal"
 
 
+class IllegalCallTransition(InternalError):
+    """A call asked to move where ``calls.CALL_TRANSITIONS`` has no row: a bug of ours,
+    never the caller's (calls move only on the core's own decisions)."""
+
+    error_id = "call-state-illegal"
+
+    def __init__(self, *, state: str, trigger: str) -> None:
+        super().__init__(f"a call that is {state} cannot {trigger}", state=state, trigger=trigger)
+        self.state = state
+        self.trigger = trigger
+
+
 class UnknownCallback(RequestError):
     error_id = "callback-unknown"
 

@@ -10,12 +10,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ccqueue.core.calls import AcdSettings
 from ccqueue.core.records import CallbackRecord
-
-if TYPE_CHECKING:
-    from ccqueue.core.acd import AcdSettings
 
 
 def _require(**fields: str) -> None:

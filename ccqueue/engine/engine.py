@@ -1,7 +1,7 @@
 """The engine: one task owns all mutable state.
 
 Adapters (AMI, FastAGI, HTTP) only put events on the inbox — ``post`` for facts,
-``ask`` when they need the decision back (an agent leg's claim, an API request). The
+``ask`` when they need the core's reply back (an agent leg's claim, an API request). The
 engine's loop takes one event at a time, asks the core, and hands each command to the
 adapter that carries it out. Between events it sleeps until the core's next deadline,
 so timers are exact and nothing polls.
@@ -26,6 +26,7 @@ from ccqueue.core import events as ev
 from ccqueue.core.acd import Acd
 from ccqueue.core.errors import CcqueueError
 from ccqueue.core.records import Record
+from ccqueue.core.replies import CallbackBooked, ClaimAnswer, Reply
 
 log = structlog.get_logger("ccqueue.engine")
 
@@ -49,7 +50,7 @@ class RecordSink(Protocol):
 @dataclass(slots=True)
 class _Envelope:
     event: ev.Event
-    reply: asyncio.Future[list[cmd.Command]] | None = field(default=None)
+    reply: asyncio.Future[Reply | None] | None = field(default=None)
 
 
 class Engine:
@@ -79,9 +80,9 @@ class Engine:
     def post(self, event: ev.Event) -> None:
         self._inbox.put_nowait(_Envelope(event))
 
-    async def ask(self, event: ev.Event) -> list[cmd.Command]:
-        """Post ``event`` and wait for the commands it produced (or the error it raised)."""
-        reply: asyncio.Future[list[cmd.Command]] = asyncio.get_running_loop().create_future()
+    async def ask(self, event: ev.Event) -> Reply | None:
+        """Post ``event`` and wait for the core's reply to it (or the error it raised)."""
+        reply: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
         self._inbox.put_nowait(_Envelope(event, reply))
         return await reply
 
@@ -110,16 +111,21 @@ class Engine:
     def _handle(self, envelope: _Envelope) -> None:
         self.events_handled += 1
         try:
-            commands = self.acd.handle(envelope.event, self._clock())
+            handled = self.acd.handle_with_reply(envelope.event, self._clock())
         except CcqueueError as exc:
             if envelope.reply is not None and not envelope.reply.done():
                 envelope.reply.set_exception(exc)
             else:
                 log.warning("event_refused", event=type(envelope.event).__name__, error_id=exc.error_id, error=str(exc))
             return
-        self._execute(commands)
+        self._execute(handled.commands)
+        match handled.reply:
+            case ClaimAnswer() as answer:
+                log.info("claim_answered", offer_id=answer.offer_id, granted=answer.caller_uniqueid is not None, reason=answer.reason)
+            case CallbackBooked(callback=callback, duplicate=duplicate):
+                log.info("callback_queued", callback_id=callback.callback_id, queue=callback.queue, duplicate=duplicate)
         if envelope.reply is not None and not envelope.reply.done():
-            envelope.reply.set_result(commands)
+            envelope.reply.set_result(handled.reply)
 
     def _execute(self, commands: list[cmd.Command]) -> None:
         for command in commands:
@@ -130,8 +136,6 @@ class Engine:
                         self._on_record(record)
                 case _ if isinstance(command, cmd.CALLER_COMMANDS):
                     self._callers.deliver(command)
-                case cmd.CallbackQueued(callback=callback, duplicate=duplicate):
-                    log.info("callback_queued", callback_id=callback.callback_id, queue=callback.queue, duplicate=duplicate)
                 case cmd.OriginateAgent():
                     log.info("agent_offered", call_id=command.call_id, agent=command.agent_id, offer_id=command.offer_id)
                     self._spawn(self._originate(command))
@@ -143,8 +147,6 @@ class Engine:
                     self._spawn(self._hangup(command.uniqueid))
                 case cmd.NotifyAgentPaused():
                     log.warning("agent_auto_paused", agent=command.agent_id, reason=command.reason)
-                case cmd.AnswerClaim():
-                    log.info("claim_answered", offer_id=command.offer_id, granted=command.caller_channel is not None, reason=command.reason)
 
     def _spawn(self, coro: Any) -> None:
         if self._tasks is None:  # not running (unit tests drive _handle directly)

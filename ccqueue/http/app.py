@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from ccqueue.config.callbacks import Callbacks
 from ccqueue.core import events as ev
 from ccqueue.core.errors import CcqueueError
+from ccqueue.core.views import AgentView
 from ccqueue.engine.engine import Engine
 from ccqueue.http.callbacks import callback_routes
 
@@ -50,17 +51,15 @@ async def _errors(request: web.Request, handler: Callable[[web.Request], Any]) -
         return _error(STATUS_BY_ERROR.get(exc.error_id, 400), exc.error_id, str(exc))
 
 
-def _agent_view(engine: Engine, agent_id: str) -> dict[str, Any]:
-    status = engine.acd.agents[agent_id]
-    settings = engine.acd.settings.agents[agent_id]
+def _agent_view(agent: AgentView) -> dict[str, Any]:
     return {
-        "id": agent_id,
-        "name": settings.name,
-        "state": status.state.value,
-        "since": status.since,
-        "reason": status.reason,
-        "pending": status.deferred.value if status.deferred else None,
-        "queues": list(settings.queues),
+        "id": agent.agent_id,
+        "name": agent.name,
+        "state": agent.state.value,
+        "since": agent.since,
+        "reason": agent.reason,
+        "pending": agent.pending_action,
+        "queues": list(agent.queues),
     }
 
 
@@ -98,14 +97,15 @@ def build_app(
 
     @routes.get("/api/agents")
     async def agents(_request: web.Request) -> web.Response:
-        return web.json_response([_agent_view(engine, a) for a in sorted(engine.acd.agents)])
+        return web.json_response([_agent_view(a) for a in engine.acd.views.agents()])
 
     @routes.get("/api/agents/{agent_id}")
     async def agent(request: web.Request) -> web.Response:
         agent_id = request.match_info["agent_id"]
-        if agent_id not in engine.acd.agents:
+        view = engine.acd.views.agent(agent_id)
+        if view is None:
             return _error(404, "agent-unknown", f"no agent {agent_id!r} is configured")
-        return web.json_response(_agent_view(engine, agent_id))
+        return web.json_response(_agent_view(view))
 
     @routes.post("/api/agents/{agent_id}/{action:login|logout|pause|unpause}")
     async def agent_action(request: web.Request) -> web.Response:
@@ -117,14 +117,14 @@ def build_app(
             if isinstance(reason, web.Response):
                 return reason
         await engine.ask(ev.AgentRequested(agent_id=agent_id, action=action, reason=reason))
-        return web.json_response(_agent_view(engine, agent_id))
+        view = engine.acd.views.agent(agent_id)
+        if view is None:  # removed by a reload meanwhile
+            return _error(404, "agent-unknown", f"no agent {agent_id!r} is configured")
+        return web.json_response(_agent_view(view))
 
     @routes.get("/api/queues")
     async def queues(_request: web.Request) -> web.Response:
-        acd = engine.acd
-        return web.json_response(
-            [{"name": name, "waiting": acd.waiting(name)} for name in sorted(acd.settings.queues)]
-        )
+        return web.json_response([{"name": q.name, "waiting": q.waiting} for q in engine.acd.views.queues()])
 
     @routes.get("/wallboard")
     async def wallboard(_request: web.Request) -> web.FileResponse:
@@ -132,31 +132,24 @@ def build_app(
 
     @routes.get("/api/wallboard")
     async def wallboard_data(_request: web.Request) -> web.Response:
-        acd, now = engine.acd, time.time()
-        oldest: dict[str, float] = {}
-        for call in acd.calls.values():
-            if call.queue is not None and call.answered_at is None:
-                oldest[call.queue] = max(oldest.get(call.queue, 0.0), now - call.arrived_at)
+        views, now = engine.acd.views, time.time()
         totals = ended_calls()
-        callbacks: dict[str, int] = {}
-        for record in acd.callbacks.values():
-            callbacks[record.queue] = callbacks.get(record.queue, 0) + 1
         return web.json_response(
             {
                 "now": now,
                 "health": health(),
                 "queues": [
                     {
-                        "name": name,
-                        "waiting": acd.waiting(name),
-                        "longest_wait_s": round(oldest.get(name, 0.0), 1),
-                        "callbacks": callbacks.get(name, 0),  # open: waiting for their turn or being made
-                        "answered": totals.get((name, "answered"), 0),
-                        "abandoned": totals.get((name, "abandoned"), 0),
+                        "name": q.name,
+                        "waiting": q.waiting,
+                        "longest_wait_s": round(max(0.0, now - q.oldest_arrival) if q.oldest_arrival is not None else 0.0, 1),
+                        "callbacks": q.callbacks_open,  # open: waiting for their turn or being made
+                        "answered": totals.get((q.name, "answered"), 0),
+                        "abandoned": totals.get((q.name, "abandoned"), 0),
                     }
-                    for name in sorted(acd.settings.queues)
+                    for q in views.queues()
                 ],
-                "agents": [_agent_view(engine, a) for a in sorted(acd.agents)],
+                "agents": [_agent_view(a) for a in views.agents()],
             }
         )
 

@@ -31,7 +31,6 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from ccqueue.config.callbacks import Callbacks
-from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
 from ccqueue.core.errors import (
     CallbackRefused,
@@ -40,6 +39,7 @@ from ccqueue.core.errors import (
     UnknownCallback,
 )
 from ccqueue.core.records import CallbackRecord
+from ccqueue.core.replies import CallbackBooked, CallbackClosed, Reply
 from ccqueue.numbers import check_allowed, normalize
 
 __all__ = ["MAX_AHEAD_S", "callback_routes", "callback_view"]
@@ -52,9 +52,9 @@ _FIELDS = frozenset({"number", "queue", "not_before", "not_after"})
 
 
 class _Engine(Protocol):
-    acd: Any  # holds ``callbacks``: the open callbacks by id
+    acd: Any  # its ``views``: the open callbacks
 
-    async def ask(self, event: Any) -> list[cmd.Command]: ...
+    async def ask(self, event: Any) -> Reply | None: ...
 
 
 def callback_view(record: CallbackRecord) -> dict[str, Any]:
@@ -94,11 +94,11 @@ def callback_routes(
             raise CallbackRefused("callbacks are not set up on this server")
         number = check_allowed(normalize(body["number"], region=config.region), config.allowed)
         not_before, not_after = _window(body, now=clock())
-        commands = await engine.ask(
+        reply = await engine.ask(
             _event(callback_id=uuid.uuid4().hex, number=number, queue=body["queue"],
                    not_before=not_before, not_after=not_after)
         )
-        queued = _queued(commands)
+        queued = _booked(reply)
         view = {**callback_view(queued.callback), "duplicate": queued.duplicate}
         if queued.duplicate:
             return web.json_response(view, status=200)
@@ -108,14 +108,14 @@ def callback_routes(
     @routes.get("/api/callbacks")
     async def list_callbacks(request: web.Request) -> web.Response:
         queue = request.query.get("queue")
-        records = [r for r in engine.acd.callbacks.values() if queue is None or r.queue == queue]
+        records = engine.acd.views.callbacks(queue)
         records.sort(key=lambda r: (r.place_at, r.requested_at, r.callback_id))
         return web.json_response([callback_view(r) for r in records])
 
     @routes.get("/api/callbacks/{callback_id}")
     async def get_callback(request: web.Request) -> web.Response:
         callback_id = request.match_info["callback_id"]
-        record = engine.acd.callbacks.get(callback_id)
+        record = engine.acd.views.callback(callback_id)
         if record is None:
             raise UnknownCallback(callback_id)
         return web.json_response(callback_view(record))
@@ -123,8 +123,8 @@ def callback_routes(
     @routes.delete("/api/callbacks/{callback_id}")
     async def cancel_callback(request: web.Request) -> web.Response:
         callback_id = request.match_info["callback_id"]
-        commands = await engine.ask(ev.CallbackCancelled(callback_id=callback_id))
-        return web.json_response(callback_view(_written(commands, callback_id)))
+        reply = await engine.ask(ev.CallbackCancelled(callback_id=callback_id))
+        return web.json_response(callback_view(_closed(reply, callback_id)))
 
     return routes
 
@@ -200,19 +200,14 @@ def _event(**fields: Any) -> ev.CallbackRequested:
 # -- reading the answer ------------------------------------------------------------------
 
 
-def _queued(commands: list[cmd.Command]) -> cmd.CallbackQueued:
-    for command in commands:
-        if isinstance(command, cmd.CallbackQueued):
-            return command
+def _booked(reply: Reply | None) -> CallbackBooked:
+    if isinstance(reply, CallbackBooked):
+        return reply
     raise InternalError("the engine took the callback request without saying where it is queued")
 
 
-def _written(commands: list[cmd.Command], callback_id: str) -> CallbackRecord:
-    """The last record of ``callback_id`` the engine asked to write."""
-    records = [
-        c.record for c in commands
-        if isinstance(c, cmd.Write) and isinstance(c.record, CallbackRecord) and c.record.callback_id == callback_id
-    ]
-    if not records:
-        raise InternalError(f"the engine cancelled callback {callback_id!r} without recording it")
-    return records[-1]
+def _closed(reply: Reply | None, callback_id: str) -> CallbackRecord:
+    """The last record of the cancelled callback, as the core answered."""
+    if isinstance(reply, CallbackClosed) and reply.callback.callback_id == callback_id:
+        return reply.callback
+    raise InternalError(f"the engine cancelled callback {callback_id!r} without recording it")

@@ -43,6 +43,7 @@ from ccqueue.core.records import (
     CallOutcome,
     CallRecord,
 )
+from ccqueue.core.replies import ClaimAnswer
 from ccqueue.sim.scenario import Distribution, Scenario
 
 __all__ = ["CallRow", "Simulation"]
@@ -158,7 +159,7 @@ class Simulation:
                         raise RuntimeError(f"acd.next_deadline() stays at {deadline} after a tick at {self.now}")
                     repeated = True
                 continue
-            if at > limit or (at > end and scenario.drain and self._unsettled == 0 and not acd.callbacks):
+            if at > limit or (at > end and scenario.drain and self._unsettled == 0 and not acd.views.callbacks()):
                 break
             at, _, kind, arg = heapq.heappop(heap)
             self.now = at
@@ -180,7 +181,10 @@ class Simulation:
             offer = self._offers.get(arg)
             if offer is None or not offer.live:
                 return False
-            self._apply(acd.handle(ev.OfferClaimed(offer_id=arg), now))
+            handled = acd.handle_with_reply(ev.OfferClaimed(offer_id=arg), now)
+            if isinstance(handled.reply, ClaimAnswer):  # the agent leg learns first, as over FastAGI
+                self._answered(handled.reply)
+            self._apply(handled.commands)
         elif kind == _RING_OUT:
             offer = self._offers.pop(arg, None)
             if offer is None or not offer.live:
@@ -191,7 +195,7 @@ class Simulation:
             row.ended_at = now
             self._apply(acd.handle(ev.ChannelHungUp(uniqueid=row.uniqueid, cause="normal clearing"), now))
         elif kind == _PATIENCE:
-            call = acd.calls.get(arg)
+            call = acd.views.caller(arg)
             if call is None or call.state not in (CallState.WAITING, CallState.OFFERING):
                 return False
             row = self.rows[arg]
@@ -250,7 +254,7 @@ class Simulation:
                 if command.record.kind == "call_queued":
                     row.position = int(command.record.data["position"])
         self._apply(out)
-        call = acd.calls.get(call_id)
+        call = acd.views.caller(call_id)
         estimate = call.ewt_at_entry if call is not None else None
         if estimate is not None:  # None: refused at the door, no wait was promised
             row.ewt_s, row.ewt_low_s, row.ewt_high_s = estimate.seconds, estimate.low, estimate.high
@@ -275,13 +279,6 @@ class Simulation:
                     self._push(now + delay, _CLAIM, command.offer_id)
                 else:
                     self._push(now + command.ring_timeout_s, _RING_OUT, command.offer_id)
-            elif kind is cmd.AnswerClaim:
-                assert isinstance(command, cmd.AnswerClaim)
-                offer = self._offers.pop(command.offer_id, None)
-                if offer is not None and command.caller_channel is not None:
-                    self._connected(offer)
-                elif offer is not None and command.dial is not None:
-                    self._dial_customer(command.offer_id)
             elif kind is cmd.OfferCallback:
                 assert isinstance(command, cmd.OfferCallback)
                 self._callback_choice(command)
@@ -300,6 +297,13 @@ class Simulation:
                 offer = self._offers.pop(command.uniqueid, None)
                 if offer is not None:
                     offer.live = False
+
+    def _answered(self, answer: ClaimAnswer) -> None:
+        offer = self._offers.pop(answer.offer_id, None)
+        if offer is not None and answer.caller_uniqueid is not None:
+            self._connected(offer)
+        elif offer is not None and answer.dial is not None:
+            self._dial_customer(answer.offer_id)
 
     def _released(self, call_id: str) -> None:
         """The caller leaves unanswered by ccqueue's decision (or after giving up)."""

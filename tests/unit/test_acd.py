@@ -12,6 +12,7 @@ from ccqueue.core.acd import Acd, AcdSettings, AgentSettings, CallState, Hotline
 from ccqueue.core.agent_state import AgentState
 from ccqueue.core.errors import IllegalTransition, UnknownAgent
 from ccqueue.core.records import AgentStateRecord, CallEventRecord, CallOutcome, CallRecord
+from ccqueue.core.replies import ClaimAnswer
 
 
 def make_acd(agents: int = 2, *, ring: float = 15, wrapup: float = 5, cooldown: float = 10) -> Acd:
@@ -35,6 +36,12 @@ def arrive(acd: Acd, n: int, now: float) -> list[cmd.Command]:
         ev.CallArrived(call_id=f"c{n}", hotline="100", caller=f"+7900{n}", channel=f"Local/100-{n};2", uniqueid=f"u{n}"),
         now,
     )
+
+
+def claim_reply(acd: Acd, offer_id: str, now: float) -> ClaimAnswer:
+    reply = acd.handle_with_reply(ev.OfferClaimed(offer_id=offer_id), now).reply
+    assert isinstance(reply, ClaimAnswer) and reply.offer_id == offer_id
+    return reply
 
 
 def login(acd: Acd, agent: str, now: float) -> list[cmd.Command]:
@@ -75,12 +82,10 @@ def test_answer_bridges_once_and_second_claim_is_refused() -> None:
     acd = make_acd()
     login(acd, "a1", 0.0)
     (offer,) = of(cmd.OriginateAgent, arrive(acd, 1, 1.0))
-    out = acd.handle(ev.OfferClaimed(offer_id=offer.offer_id), 3.0)
-    (claim,) = of(cmd.AnswerClaim, out)
-    assert claim.caller_channel == "Local/100-1;2"
+    handled = acd.handle_with_reply(ev.OfferClaimed(offer_id=offer.offer_id), 3.0)
+    assert handled.reply == ClaimAnswer(offer_id=offer.offer_id, caller_uniqueid="u1", reason="claim granted")
     assert acd.agents["a1"].state is AgentState.ON_CALL
-    again = of(cmd.AnswerClaim, acd.handle(ev.OfferClaimed(offer_id=offer.offer_id), 3.1))
-    assert again[0].caller_channel is None
+    assert claim_reply(acd, offer.offer_id, 3.1).caller_uniqueid is None
 
 
 def test_hangup_ends_call_answered_then_wrap_up_then_available() -> None:
@@ -134,7 +139,7 @@ def test_caller_hangs_up_while_agent_rings_cancels_leg_and_frees_agent() -> None
     assert records(CallRecord, out)[-1].outcome is CallOutcome.ABANDONED
     assert acd.agents["a1"].state is AgentState.AVAILABLE
     # A late claim (the agent answered just as the caller left) is refused.
-    assert of(cmd.AnswerClaim, acd.handle(ev.OfferClaimed(offer_id=offer.offer_id), 8.1))[0].caller_channel is None
+    assert claim_reply(acd, offer.offer_id, 8.1).caller_uniqueid is None
     # And the agent takes the next caller at once: no cooldown, not its fault.
     assert of(cmd.OriginateAgent, arrive(acd, 2, 9.0))[0].agent_id == "a1"
 
@@ -236,12 +241,12 @@ def test_reconnect_settles_what_ended_while_ami_was_down() -> None:
     ended = {r.call_id: r.outcome for r in records(CallRecord, out)}
     assert ended == {"c1": CallOutcome.ABANDONED}
     assert "c2" in acd.calls
-    assert offer.offer_id not in acd.offers
+    assert offer.offer_id not in {o.offer_id for o in acd.live_offers()}
 
 
 # --- skills, strategies, returning customers, auto-pause, device state ---------------
 
-from ccqueue.core.routing import QueuePolicy, Strategy  # noqa: E402
+from ccqueue.core.routing import Strategy  # noqa: E402
 from ccqueue.core.skills import RoutingStep, SkillRequirement  # noqa: E402
 
 
@@ -286,27 +291,29 @@ def test_skill_requirement_holds_until_the_step_widens() -> None:
 
 
 def test_ring_all_first_answer_wins_and_the_others_stop_ringing() -> None:
-    acd = make_acd(agents=3)
-    acd.settings = AcdSettings(
-        queues=MappingProxyType({"support": QueueSettings(name="support", strategy=Strategy.RING_ALL)}),
-        agents=acd.settings.agents,
-        hotlines=acd.settings.hotlines,
+    base = make_acd(agents=3).settings
+    acd = Acd(
+        AcdSettings(
+            queues=MappingProxyType({"support": QueueSettings(name="support", strategy=Strategy.RING_ALL)}),
+            agents=base.agents,
+            hotlines=base.hotlines,
+        )
     )
-    acd.router.set_queues([QueuePolicy(name="support", strategy=Strategy.RING_ALL)])
     for a in ("a1", "a2", "a3"):
         login(acd, a, 0.0)
     offers = of(cmd.OriginateAgent, arrive(acd, 1, 1.0))
     assert sorted(o.agent_id for o in offers) == ["a1", "a2", "a3"]
     winner = next(o for o in offers if o.agent_id == "a2")
-    out = acd.handle(ev.OfferClaimed(offer_id=winner.offer_id), 2.0)
-    assert of(cmd.AnswerClaim, out)[0].caller_channel == "Local/100-1;2"
+    handled = acd.handle_with_reply(ev.OfferClaimed(offer_id=winner.offer_id), 2.0)
+    out = handled.commands
+    assert isinstance(handled.reply, ClaimAnswer) and handled.reply.caller_uniqueid == "u1"
     assert sorted(h.uniqueid for h in of(cmd.HangupChannel, out)) == sorted(o.offer_id for o in offers if o is not winner)
     assert {a: acd.agents[a].state for a in ("a1", "a2", "a3")} == {
         "a1": AgentState.AVAILABLE, "a2": AgentState.ON_CALL, "a3": AgentState.AVAILABLE,
     }
     # A losing leg that answered a moment later is refused.
     loser = next(o for o in offers if o.agent_id == "a1")
-    assert of(cmd.AnswerClaim, acd.handle(ev.OfferClaimed(offer_id=loser.offer_id), 2.1))[0].caller_channel is None
+    assert claim_reply(acd, loser.offer_id, 2.1).caller_uniqueid is None
 
 
 def test_returning_customer_goes_to_their_last_agent_first() -> None:
@@ -341,11 +348,13 @@ def test_returning_customer_falls_back_to_everyone_after_the_wait() -> None:
 
 
 def test_auto_pause_after_misses_with_reason_and_reset_on_answer() -> None:
-    acd = make_acd(agents=1, cooldown=0)
-    acd.settings = AcdSettings(
-        queues=MappingProxyType({"support": QueueSettings(name="support", missed_cooldown_s=0, auto_pause_after=2, auto_pause_window_s=60)}),
-        agents=acd.settings.agents,
-        hotlines=acd.settings.hotlines,
+    base = make_acd(agents=1, cooldown=0).settings
+    acd = Acd(
+        AcdSettings(
+            queues=MappingProxyType({"support": QueueSettings(name="support", missed_cooldown_s=0, auto_pause_after=2, auto_pause_window_s=60)}),
+            agents=base.agents,
+            hotlines=base.hotlines,
+        )
     )
     login(acd, "a1", 0.0)
     (o1,) = of(cmd.OriginateAgent, arrive(acd, 1, 1.0))
@@ -405,3 +414,51 @@ def test_a_session_refused_at_the_door_is_recorded_and_never_routed() -> None:
     assert [r.kind for r in records(CallEventRecord, out)] == ["call_arrived", "session_refused", "call_ended"]
     assert records(CallRecord, out)[-1].outcome is CallOutcome.REFUSED
     assert acd.calls == {}
+
+
+# -- a call's transition table --------------------------------------------------------
+
+from ccqueue.core.calls import CALL_TRANSITIONS, Call, CallTrigger  # noqa: E402
+from ccqueue.core.errors import IllegalCallTransition  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("state", "trigger"),
+    [(s, t) for s in CallState for t in CallTrigger if t not in CALL_TRANSITIONS[s]],
+)
+def test_an_illegal_call_move_names_the_state_and_trigger_and_changes_nothing(state: CallState, trigger: CallTrigger) -> None:
+    call = Call(call_id="c1", hotline="100", caller="+1", channel="ch", uniqueid="u1", queue=None, arrived_at=0.0, state=state)
+    with pytest.raises(IllegalCallTransition) as raised:
+        call.move(trigger)
+    assert (raised.value.state, raised.value.trigger) == (state.value, trigger.value)
+    assert f"is {state.value} cannot {trigger.value}" in str(raised.value)
+    assert raised.value.error_id == "call-state-illegal"
+    assert call.state is state
+
+
+def test_a_call_moves_only_through_the_table() -> None:
+    call = Call(call_id="c1", hotline="100", caller="+1", channel="ch", uniqueid="u1", queue=None, arrived_at=0.0)
+    for trigger, expected in [
+        (CallTrigger.JOIN, CallState.WAITING),
+        (CallTrigger.OFFER, CallState.OFFERING),
+        (CallTrigger.RING_ENDED, CallState.WAITING),
+        (CallTrigger.OFFER, CallState.OFFERING),
+        (CallTrigger.ANSWER, CallState.CONNECTED),
+        (CallTrigger.END, CallState.ENDED),
+    ]:
+        call.move(trigger)
+        assert call.state is expected
+
+
+def test_no_part_of_the_core_sets_a_call_state_by_hand() -> None:
+    import pathlib
+    import re
+
+    core = pathlib.Path(__file__).resolve().parents[2] / "ccqueue" / "core"
+    bare = [
+        f"{path.name}:{n}"
+        for path in sorted(core.glob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"\bcall\.state\s*=[^=]", line)
+    ]
+    assert bare == []

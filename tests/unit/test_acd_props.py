@@ -19,6 +19,7 @@ from ccqueue.core.acd import Acd, AcdSettings, AgentSettings, CallState, Hotline
 from ccqueue.core.agent_state import AgentState
 from ccqueue.core.errors import RequestError
 from ccqueue.core.records import CallOutcome, CallRecord
+from ccqueue.core.replies import ClaimAnswer
 from ccqueue.core.routing import Strategy
 from ccqueue.core.skills import RoutingStep, SkillRequirement
 
@@ -72,6 +73,16 @@ class Distributor(RuleBasedStateMachine):
         self.arrived: dict[str, float] = {}
         self.every_offer: list[str] = []  # including cancelled ones: a leg may answer late
 
+    def claim(self, offer_id: str) -> None:
+        handled = self.acd.handle_with_reply(ev.OfferClaimed(offer_id=offer_id), self.now)
+        answer = handled.reply
+        assert isinstance(answer, ClaimAnswer) and answer.offer_id == offer_id
+        if answer.caller_uniqueid is not None:
+            call_id = answer.offer_id.rsplit(".", 1)[0]
+            assert call_id not in self.granted, "a caller was connected twice"
+            self.granted[call_id] = answer.offer_id
+        self.apply(handled.commands)
+
     def apply(self, out: list[cmd.Command]) -> None:
         for c in out:
             if isinstance(c, cmd.OriginateAgent):
@@ -84,10 +95,6 @@ class Distributor(RuleBasedStateMachine):
                 self.every_offer.append(c.offer_id)
             elif isinstance(c, cmd.HangupChannel):
                 self.live_offers.pop(c.uniqueid, None)
-            elif isinstance(c, cmd.AnswerClaim) and c.caller_channel is not None:
-                call_id = c.offer_id.rsplit(".", 1)[0]
-                assert call_id not in self.granted, "a caller was connected twice"
-                self.granted[call_id] = c.offer_id
             elif isinstance(c, cmd.Write) and isinstance(c.record, CallRecord):
                 if c.record.outcome is not CallOutcome.WAITING:
                     self.finals[c.record.call_id] = self.finals.get(c.record.call_id, 0) + 1
@@ -122,7 +129,7 @@ class Distributor(RuleBasedStateMachine):
     def agent_answers(self, data: st.DataObject) -> None:
         offer_id = data.draw(st.sampled_from(sorted(self.live_offers)))
         self.live_offers.pop(offer_id)
-        self.apply(self.acd.handle(ev.OfferClaimed(offer_id=offer_id), self.now))
+        self.claim(offer_id)
 
     @precondition(lambda self: self.every_offer)
     @rule(data=st.data())
@@ -131,7 +138,7 @@ class Distributor(RuleBasedStateMachine):
         # refused once): the claim must be refused, never connect a caller twice.
         offer_id = data.draw(st.sampled_from(self.every_offer))
         if offer_id not in self.live_offers:
-            self.apply(self.acd.handle(ev.OfferClaimed(offer_id=offer_id), self.now))
+            self.claim(offer_id)
 
     @precondition(lambda self: self.live_offers)
     @rule(data=st.data(), failure=st.sampled_from(list(ev.RingFailure)))
@@ -159,14 +166,14 @@ class Distributor(RuleBasedStateMachine):
     @invariant()
     def ringing_agents_have_one_live_offer(self) -> None:
         for agent in self.acd.agents.values():
-            offers = [o for o in self.acd.offers.values() if o.agent_id == agent.agent_id and not o.claimed]
+            offers = [o for o in self.acd.live_offers() if o.agent_id == agent.agent_id and not o.claimed]
             assert len(offers) == (1 if agent.state is AgentState.RINGING else 0), (agent, offers)
 
     @invariant()
     def offering_calls_have_offers_and_waiting_calls_none(self) -> None:
         for call in self.acd.calls.values():
             if call.state is CallState.OFFERING:
-                assert call.offer_ids and all(o in self.acd.offers for o in call.offer_ids)
+                assert call.offer_ids and all(o in {x.offer_id for x in self.acd.live_offers()} for o in call.offer_ids)
             if call.state is CallState.WAITING:
                 assert not call.offer_ids
 

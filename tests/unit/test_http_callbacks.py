@@ -15,10 +15,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
 from ccqueue.config.callbacks import Callbacks
-from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
 from ccqueue.core.errors import CallbackRefused, UnknownCallback
 from ccqueue.core.records import CallbackRecord, CallbackStatus
+from ccqueue.core.replies import CallbackBooked, CallbackClosed, Reply
 from ccqueue.http.app import STATUS_BY_ERROR, _errors, build_app
 from ccqueue.http.callbacks import MAX_AHEAD_S, callback_routes
 
@@ -33,9 +33,15 @@ class FakeEngine:
     def __init__(self, queues: tuple[str, ...] = ("support", "sales")) -> None:
         self.queues = queues
         self.asked: list[Any] = []
-        self.acd = SimpleNamespace(callbacks={})
+        self.open: dict[str, CallbackRecord] = {}  # as the core's callback desk keeps them
+        self.acd = SimpleNamespace(
+            views=SimpleNamespace(
+                callbacks=lambda queue=None: [r for r in self.open.values() if queue is None or r.queue == queue],
+                callback=self.open.get,
+            )
+        )
 
-    async def ask(self, event: Any) -> list[cmd.Command]:
+    async def ask(self, event: Any) -> Reply:
         self.asked.append(event)
         if isinstance(event, ev.CallbackRequested):
             return self._requested(event)
@@ -43,12 +49,12 @@ class FakeEngine:
             return self._cancelled(event)
         raise AssertionError(f"unexpected {event!r}")
 
-    def _requested(self, event: ev.CallbackRequested) -> list[cmd.Command]:
+    def _requested(self, event: ev.CallbackRequested) -> Reply:
         if event.queue not in self.queues:
             raise CallbackRefused(f"no queue {event.queue!r}", queue=event.queue)
-        for record in self.acd.callbacks.values():
+        for record in self.open.values():
             if (record.queue, record.number) == (event.queue, event.number):
-                return [cmd.CallbackQueued(callback=record, duplicate=True)]
+                return CallbackBooked(callback=record, duplicate=True)
         assert event.queue is not None
         record = CallbackRecord(
             callback_id=event.callback_id, version=1, queue=event.queue, number=event.number,
@@ -56,15 +62,15 @@ class FakeEngine:
             not_before=event.not_before, expires_at=event.not_after or NOW + 14400,
             attempts=0, next_attempt_at=None, call_id=None, agent=None, result=None,
         )
-        self.acd.callbacks[record.callback_id] = record
-        return [cmd.Write(record=record), cmd.CallbackQueued(callback=record, duplicate=False)]
+        self.open[record.callback_id] = record
+        return CallbackBooked(callback=record, duplicate=False)
 
-    def _cancelled(self, event: ev.CallbackCancelled) -> list[cmd.Command]:
-        record = self.acd.callbacks.pop(event.callback_id, None)
+    def _cancelled(self, event: ev.CallbackCancelled) -> Reply:
+        record = self.open.pop(event.callback_id, None)
         if record is None:
             raise UnknownCallback(event.callback_id)
         closed = dataclasses.replace(record, version=record.version + 1, status=CallbackStatus.CANCELLED)
-        return [cmd.Write(record=closed)]
+        return CallbackClosed(callback=closed)
 
 
 @pytest.fixture
@@ -167,7 +173,7 @@ async def test_a_bad_request_gets_a_clear_error_and_queues_nothing(
     answer = await r.json()
     assert (r.status, answer["error"]) == (status, error), answer
     assert answer["message"]
-    assert engine.acd.callbacks == {}
+    assert engine.open == {}
     if error != "callback-refused":  # refused by the core itself
         assert requested(engine) == []
 

@@ -13,6 +13,7 @@ from ccqueue.core.acd import Acd, AcdSettings, AgentSettings, CallState, Hotline
 from ccqueue.core.callbacks import CallbackPolicy
 from ccqueue.core.errors import CallbackRefused, UnknownCallback
 from ccqueue.core.records import CallbackRecord, CallbackStatus, CallEventRecord, CallOutcome, CallRecord
+from ccqueue.core.replies import CallbackBooked, ClaimAnswer, Handled
 from ccqueue.core.waiting import (
     Admission,
     Announcements,
@@ -226,8 +227,12 @@ def test_periodic_messages_rotate() -> None:
 
 
 def request(acd: Acd, now: float, *, call_id: str | None = None, number: str = "+15550000001", cb_id: str = "k1", **kw: object) -> list[cmd.Command]:
+    return booking(acd, now, call_id=call_id, number=number, cb_id=cb_id, **kw).commands
+
+
+def booking(acd: Acd, now: float, *, call_id: str | None = None, number: str = "+15550000001", cb_id: str = "k1", **kw: object) -> Handled:
     queue = None if call_id else "support"
-    return acd.handle(ev.CallbackRequested(callback_id=cb_id, number=number, call_id=call_id, queue=queue, **kw), now)  # type: ignore[arg-type]
+    return acd.handle_with_reply(ev.CallbackRequested(callback_id=cb_id, number=number, call_id=call_id, queue=queue, **kw), now)  # type: ignore[arg-type]
 
 
 def test_the_callback_key_offers_a_callback_and_booking_keeps_the_callers_place() -> None:
@@ -238,8 +243,9 @@ def test_the_callback_key_offers_a_callback_and_booking_keeps_the_callers_place(
     out = acd.handle(ev.CallerPressed(call_id="c2", digit="1"), 20.0)
     (offer,) = of(cmd.OfferCallback, out)
     assert offer.number == "+15550000002" and not offer.release_if_declined
-    out = request(acd, 25.0, call_id="c2", number="+15550000002")
-    (queued,) = of(cmd.CallbackQueued, out)
+    handled = booking(acd, 25.0, call_id="c2", number="+15550000002")
+    out, queued = handled.commands, handled.reply
+    assert isinstance(queued, CallbackBooked)
     assert queued.callback.place_at == 5.0 and not queued.duplicate
     assert of(cmd.ReleaseCaller, out)[0].sound == "ccqueue/callback-booked"
     assert records(CallRecord, out)[-1].outcome is CallOutcome.CALLBACK
@@ -254,9 +260,9 @@ def test_a_callback_reserves_an_agent_then_dials_and_retries_on_busy() -> None:
     (orig,) = of(cmd.OriginateAgent, out)
     assert orig.caller_id.startswith("Callback +15550000001")
     assert acd.callbacks["k1"].status is CallbackStatus.DIALING
-    out = acd.handle(ev.OfferClaimed(offer_id=orig.offer_id), 3.0)
-    (claim,) = of(cmd.AnswerClaim, out)
-    assert claim.caller_channel is None and claim.dial == "PJSIP/15550000001@trunk,30" and claim.callback_number == "+15550000001"
+    claim = acd.handle_with_reply(ev.OfferClaimed(offer_id=orig.offer_id), 3.0).reply
+    assert isinstance(claim, ClaimAnswer)
+    assert claim.caller_uniqueid is None and claim.dial == "PJSIP/15550000001@trunk,30" and claim.callback_number == "+15550000001"
     out = acd.handle(ev.DialEnded(uniqueid=orig.offer_id, status="BUSY"), 5.0)
     (rec,) = records(CallbackRecord, out)
     assert (rec.status, rec.attempts, rec.next_attempt_at, rec.result) == (CallbackStatus.PENDING, 1, 65.0, "BUSY")
@@ -290,8 +296,8 @@ def test_attempts_run_out_and_an_unanswering_agent_is_not_an_attempt() -> None:
 def test_one_open_callback_per_number_and_queue() -> None:
     acd = make_acd()
     request(acd, 0.0)
-    out = request(acd, 1.0, cb_id="k2")
-    (queued,) = of(cmd.CallbackQueued, out)
+    queued = booking(acd, 1.0, cb_id="k2").reply
+    assert isinstance(queued, CallbackBooked)
     assert queued.duplicate and queued.callback.callback_id == "k1"
     assert list(acd.callbacks) == ["k1"]
 

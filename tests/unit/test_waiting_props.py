@@ -61,7 +61,7 @@ def staffing_by_scan(acd: Acd, now: float) -> dict[str, list[int]]:
 
 def check(acd: Acd, out: list[cmd.Command], places: dict[str, float], now: float) -> None:
     """``places``: what the test itself knows of each one's place (its caller's arrival)."""
-    assert acd._staff_counts == staffing_by_scan(acd, now)  # kept as agents change, never drifting
+    assert acd.staff_counts() == staffing_by_scan(acd, now)  # kept as agents change, never drifting
     assert acd.router.waiting("support") <= MAX_WAITING
     in_line = acd.router.waiting_calls("support")
     for command in out:
