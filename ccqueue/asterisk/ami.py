@@ -13,6 +13,19 @@ connection ourselves, because its ``Manager``:
 
 Wrong credentials are reported once per attempt as ``ami_login_failed`` with Asterisk's
 own message, and the retry waits the longest backoff: an administrator sees it at once.
+
+After the login the link is ``starting`` until the start-up actions (``on_ready``) have
+their answers; only then is it ``ready``. Asterisk accepts logins about 0.35 s after it
+starts, before every action is registered: in that window ``DeviceStateList`` answers
+``Invalid/unknown command``. Asterisk's ``FullyBooted`` event would say when the boot is
+over, but it only reaches users with the ``system`` read right, which ccqueue's user does
+not have on purpose. So a start-up list that is refused is asked again every
+``STARTUP_RETRY_S`` until ``STARTUP_DEADLINE_S`` (``ami_asterisk_booting`` is logged once
+per link).
+
+Nothing that goes wrong in one connection ends ``run``: a refused start-up, an action left
+unanswered, a surprise in the protocol are logged once (``ami_session_failed`` with an
+``error_id``), the link is dropped and made again with backoff.
 """
 
 from __future__ import annotations
@@ -33,10 +46,41 @@ _wire_log = logging.getLogger("ccqueue.ami.wire")
 
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 10.0
+# Start-up lists refused while Asterisk boots are asked again this often. On Asterisk 22
+# the window between the first accepted login and the last registered action is about
+# 0.1-0.2 s; a full boot with autoload takes about 5 s, so the deadline leaves room for a
+# slow machine and still reports an Asterisk that never offers the action.
+STARTUP_RETRY_S = 0.2
+STARTUP_DEADLINE_S = 30.0
+STARTUP_ACTION_TIMEOUT_S = 10.0
+# Responses that refuse an action (panoramisk's ``Message.success`` is the opposite set).
+_REFUSALS = frozenset({"error", "fail", "failure"})
 
 
 class AmiUnavailable(Exception):
     """The action could not be sent or its answer was lost with the link."""
+
+    error_id = "ami-unavailable"
+
+
+class AmiStartupRefused(AmiUnavailable):
+    """Asterisk kept refusing a start-up list (still booting, or the action is missing)."""
+
+    error_id = "ami-startup-refused"
+
+
+class _Action(actions.Action):
+    """panoramisk's action, except that a list action refused outright is answered.
+
+    For an action sent ``as_list`` panoramisk 1.4 waits for the list's items even when the
+    only answer is ``Response: Error``, so the caller would wait for its whole timeout.
+    """
+
+    @property
+    def multi(self) -> bool:
+        if self.as_list and (self.responses[0].get("Response") or "").lower() in _REFUSALS:
+            return False
+        return bool(super().multi)
 
 
 class _Everything:
@@ -73,9 +117,10 @@ class AmiClient:
         self._protocol: AMIProtocol | None = None
         self._lost: asyncio.Event = asyncio.Event()
         self._pending: set[asyncio.Future[Any]] = set()
-        self.ready = asyncio.Event()  # logged in and usable
-        self.state = "connecting"  # connecting | ready | auth_failed | down
+        self.ready = asyncio.Event()  # logged in, start-up actions answered: usable
+        self.state = "connecting"  # connecting | starting | ready | auth_failed | down
         self.connects = 0
+        self._booting_logged = False  # ami_asterisk_booting is logged once per link
 
     # --- the factory side of panoramisk's protocol ---------------------------------
     forgetable_actions = _Everything()
@@ -92,6 +137,8 @@ class AmiClient:
 
     def connection_lost(self, _exc: object) -> None:
         self._lost.set()
+        # Whoever waits for an answer learns now, not at its own deadline.
+        self._fail_pending()
 
     # --- public ---------------------------------------------------------------------
 
@@ -99,13 +146,28 @@ class AmiClient:
         """Connect, log in, keep alive; reconnect with backoff forever (until cancelled)."""
         backoff = BACKOFF_FIRST_S
         while True:
+            connects = self.connects
             try:
                 ok = await self._session()
                 backoff = BACKOFF_FIRST_S if ok else BACKOFF_MAX_S
             except OSError as exc:
-                if self.state != "down":
+                if self.connects != connects:  # logged in, then the socket failed
+                    log.warning(
+                        "ami_session_failed", host=self.host, port=self.port, error_id="ami-session-failed", error=repr(exc)
+                    )
+                elif self.state != "down":
                     log.warning("ami_unreachable", host=self.host, port=self.port, error=str(exc))
                 self.state = "down"
+            except AmiUnavailable as exc:
+                self.state = "down"
+                log.warning("ami_session_failed", host=self.host, port=self.port, error_id=exc.error_id, error=str(exc))
+            except Exception as exc:  # noqa: BLE001 - a surprise in one link must not end the daemon
+                self.state = "down"
+                log.error(
+                    "ami_session_failed", host=self.host, port=self.port, error_id="ami-session-failed",
+                    error=repr(exc), exc_info=True,
+                )
+            log.debug("ami_reconnect_scheduled", in_s=backoff)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX_S)
 
@@ -116,12 +178,37 @@ class AmiClient:
             raise AmiUnavailable("AMI is not connected")
         return await self._send(protocol, action, timeout=timeout)
 
+    async def startup_list(self, action: str, *, complete: str) -> list[Message]:
+        """For ``on_ready``: the items of a list action, once Asterisk gives the whole list.
+
+        A refusal (Asterisk still booting) is asked again until ``STARTUP_DEADLINE_S``;
+        then ``AmiStartupRefused``. The answer always starts with Asterisk's acceptance
+        and ends with the ``complete`` event, so an empty list is a real one.
+        """
+        protocol = self._protocol
+        if protocol is None or self.state != "starting":
+            raise AmiUnavailable("AMI is not starting up")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STARTUP_DEADLINE_S
+        while True:
+            answer = await self._send(protocol, {"Action": action, "_as_list": True}, timeout=STARTUP_ACTION_TIMEOUT_S)
+            messages: list[Message] = answer if isinstance(answer, list) else [answer]
+            if _is_whole_list(messages, complete):
+                return messages
+            says = messages[0].get("Message", "") if messages else ""
+            if not self._booting_logged:
+                self._booting_logged = True
+                log.info("ami_asterisk_booting", action=action, asterisk_says=says, retry_s=STARTUP_RETRY_S)
+            if loop.time() + STARTUP_RETRY_S > deadline:
+                raise AmiStartupRefused(f"{action} refused for {STARTUP_DEADLINE_S:g} s; Asterisk says: {says!r}")
+            await asyncio.sleep(STARTUP_RETRY_S)
+
     # --- internals ------------------------------------------------------------------
 
     async def _send(self, protocol: AMIProtocol, action: Mapping[str, Any], *, timeout: float) -> Any:
         as_list = bool(action.get("_as_list"))
         fields = {k: v for k, v in action.items() if not k.startswith("_")}
-        future = protocol.send(actions.Action(fields, as_list=as_list or None), as_list=as_list or None)
+        future = protocol.send(_Action(fields, as_list=as_list or None), as_list=as_list or None)
         self._pending.add(future)
         try:
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
@@ -161,24 +248,32 @@ class AmiClient:
                 )
                 return False
             self.connects += 1
-            self.state = "ready"
-            self.ready.set()
+            self.state = "starting"
+            self._booting_logged = False
             log.info("ami_connected", host=self.host, port=self.port, connects=self.connects)
             if self._on_ready is not None:
                 await self._on_ready()
+            # Usable only now: the start-up actions told what Asterisk has.
+            self.state = "ready"
+            self.ready.set()
+            log.info("ami_ready", host=self.host, port=self.port)
             await self._keepalive(protocol)
             return True
         finally:
             self.ready.clear()
             if self.state == "ready":
-                self.state = "down"
                 log.warning("ami_link_lost", host=self.host, port=self.port)
+            if self.state in ("starting", "ready"):
+                self.state = "down"
             self._protocol = None
-            for future in self._pending:
-                if not future.done():
-                    future.set_exception(AmiUnavailable("AMI link lost"))
+            self._fail_pending()
             with contextlib.suppress(Exception):
                 protocol.close()
+
+    def _fail_pending(self) -> None:
+        for future in self._pending:
+            if not future.done():
+                future.set_exception(AmiUnavailable("AMI link lost"))
 
     async def _keepalive(self, protocol: AMIProtocol) -> None:
         while True:
@@ -193,3 +288,12 @@ class AmiClient:
             except AmiUnavailable:
                 log.warning("ami_ping_unanswered", timeout_s=self.ping_timeout_s)
                 return
+
+
+def _is_whole_list(messages: list[Message], complete: str) -> bool:
+    """Whether a list action's answer is Asterisk's acceptance, the items, then ``complete``."""
+    return (
+        len(messages) >= 2
+        and (messages[0].get("Response") or "").lower() == "success"
+        and (messages[-1].get("Event") or "").lower() == complete.lower()
+    )

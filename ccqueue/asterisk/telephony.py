@@ -102,10 +102,12 @@ class AsteriskTelephony:
             self._post(event)
 
     async def _on_ready(self) -> None:
-        answer = await self.ami.send({"Action": "CoreShowChannels", "_as_list": True}, timeout=10)
-        messages = answer if isinstance(answer, list) else [answer]
-        self._post(ev.AsteriskReconnected(live_uniqueids=live_uniqueids(messages)))
-        # Phones that registered or went busy while we were away.
-        answer = await self.ami.send({"Action": "DeviceStateList", "_as_list": True}, timeout=10)
-        for state in device_states(answer if isinstance(answer, list) else [answer]):
+        # Phones that registered or went busy while we were away. Asked first: Asterisk
+        # registers DeviceStateList late in its boot, so its whole list also says that
+        # Asterisk is past the window where it accepts logins but not yet every action.
+        for state in device_states(await self.ami.startup_list("DeviceStateList", complete="DeviceStateListComplete")):
             self._post(state)
+        # The core settles every call missing from this list: it is told only from a whole
+        # list, never from a refusal (which would read as "no channel is alive").
+        channels = await self.ami.startup_list("CoreShowChannels", complete="CoreShowChannelsComplete")
+        self._post(ev.AsteriskReconnected(live_uniqueids=live_uniqueids(channels)))

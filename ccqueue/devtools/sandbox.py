@@ -132,15 +132,24 @@ class AsteriskSandbox:
         self._paths = self._parse_paths(self._inst("configure", *args).stdout)
         return self._paths
 
-    def start(self, timeout: float = 60.0) -> int:
-        """Start Asterisk and wait until it is fully booted; returns its pid."""
+    def start(self, timeout: float = 60.0, *, wait: bool = True) -> int:
+        """Start Asterisk and wait until it is fully booted; returns its pid.
+
+        ``wait=False`` returns as soon as the process runs (call ``wait_booted`` later):
+        the wait polls Asterisk's CLI, which would load the machine while Asterisk boots.
+        """
         pid = int(self._inst("start").stdout.strip().splitlines()[-1])
+        if wait:
+            self.wait_booted(timeout)
+        return pid
+
+    def wait_booted(self, timeout: float = 60.0) -> None:
+        """Wait until Asterisk is fully booted; stop it if it does not get there."""
         try:
             self._inst("wait", "--timeout", str(int(timeout)), timeout=timeout + 15)
         except SandboxError:
             self.stop()
             raise
-        return pid
 
     def stop(self, timeout: float = 15.0) -> None:
         self._inst("stop", "--timeout", str(int(timeout)), timeout=timeout + 15)

@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import pytest
 from panoramisk.ami_protocol import AMIProtocol
 
+from ccqueue.asterisk import ami
 from ccqueue.asterisk.ami import AmiClient, AmiUnavailable
+from ccqueue.asterisk.telephony import AsteriskTelephony
 from ccqueue.asterisk.translate import IncompleteMessage, live_uniqueids, ring_failure, translate_event
 from ccqueue.core import events as ev
 
@@ -112,15 +115,40 @@ def test_live_uniqueids_from_core_show_channels() -> None:
 # --- the link, against a scripted peer ---------------------------------------------
 
 
-class ScriptedAmi:
-    """A loopback AMI peer: accepts a login (or refuses it), answers or ignores actions."""
+# What Asterisk 22 answers, in its boot window, to an action it has not registered yet.
+UNKNOWN = "Invalid/unknown command: {action}. Use Action: ListCommands to show available commands."
 
-    def __init__(self, *, secret: str, ignore: frozenset[str] = frozenset()) -> None:
+# List actions the scripted peer answers as Asterisk does: the event that ends the list
+# and the items in it.
+LISTS: dict[str, tuple[str, list[dict[str, str]]]] = {
+    "DeviceStateList": ("DeviceStateListComplete", [{"Event": "DeviceStateChange", "Device": "PJSIP/agent1", "State": "NOT_INUSE"}]),
+    "CoreShowChannels": ("CoreShowChannelsComplete", [{"Event": "CoreShowChannel", "Channel": "PJSIP/x-1", "Uniqueid": "c1"}]),
+}
+
+
+class ScriptedAmi:
+    """A loopback AMI peer: accepts a login (or refuses it), answers or ignores actions.
+
+    ``refuse`` maps an action to how many times it is first refused as unknown (as
+    Asterisk does while it boots); ``drop_on`` closes the connection when an action comes.
+    """
+
+    def __init__(
+        self,
+        *,
+        secret: str,
+        ignore: frozenset[str] = frozenset(),
+        refuse: Mapping[str, int] | None = None,
+        drop_on: frozenset[str] = frozenset(),
+    ) -> None:
         self.secret = secret
         self.ignore = ignore
+        self.refuse = dict(refuse or {})
+        self.drop_on = drop_on
         self.received: list[dict[str, str]] = []
         self.writers: list[asyncio.StreamWriter] = []
         self.server: asyncio.Server | None = None
+        self.on_action: Callable[[str], None] = lambda action: None
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.writers.append(writer)
@@ -131,15 +159,35 @@ class ScriptedAmi:
                 fields = dict(line.split(": ", 1) for line in block.decode().strip().split("\r\n") if ": " in line)
                 self.received.append(fields)
                 action, action_id = fields.get("Action", ""), fields.get("ActionID", "")
+                self.on_action(action)
+                if action in self.drop_on:
+                    writer.close()
+                    return
                 if action in self.ignore:
                     continue
-                if action == "Login":
+                if self.refuse.get(action, 0) > 0:
+                    self.refuse[action] -= 1
+                    status, message = "Error", UNKNOWN.format(action=action)
+                elif action in LISTS:
+                    writer.write(self.whole_list(action, action_id).encode())
+                    await writer.drain()
+                    continue
+                elif action == "Login":
                     ok = fields.get("Secret") == self.secret
                     status, message = ("Success", "Authentication accepted") if ok else ("Error", "Authentication failed")
                 else:
                     status, message = "Success", "ok"
                 writer.write(f"Response: {status}\r\nActionID: {action_id}\r\nMessage: {message}\r\n\r\n".encode())
                 await writer.drain()
+
+    @staticmethod
+    def whole_list(action: str, action_id: str) -> str:
+        complete, items = LISTS[action]
+        blocks = [{"Response": "Success", "EventList": "start", "Message": "Items will follow"}]
+        blocks += [{**item, "ActionID": action_id} for item in items]
+        blocks.append({"Event": complete, "EventList": "Complete", "ListItems": str(len(items))})
+        blocks[0]["ActionID"] = blocks[-1]["ActionID"] = action_id
+        return "".join("".join(f"{k}: {v}\r\n" for k, v in b.items()) + "\r\n" for b in blocks)
 
     def drop_connections(self) -> None:
         for w in self.writers:
@@ -225,3 +273,169 @@ async def test_silent_link_is_dropped_by_the_ping_deadline(peer: Callable[..., S
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+# --- start-up after the login: Asterisk's boot window, silent actions, surprises --------
+
+
+@pytest.fixture
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reconnects and start-up deadlines short enough for a unit test."""
+    monkeypatch.setattr(ami, "BACKOFF_FIRST_S", 0.05)
+    monkeypatch.setattr(ami, "BACKOFF_MAX_S", 0.2)
+    monkeypatch.setattr(ami, "STARTUP_ACTION_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(ami, "STARTUP_DEADLINE_S", 0.5)
+
+
+def telephony(port: int, posted: list[ev.Event]) -> AsteriskTelephony:
+    return AsteriskTelephony(
+        host="127.0.0.1", port=port, username="ccqueue", secret="s", agent_context="agent", post=posted.append
+    )
+
+
+def count(peer: ScriptedAmi, action: str) -> int:
+    return sum(1 for r in peer.received if r.get("Action") == action)
+
+
+async def test_start_up_list_refused_while_asterisk_boots_is_asked_again(
+    peer: Callable[..., ScriptedAmi], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Asterisk takes the login and CoreShowChannels but does not know DeviceStateList yet.
+    p = peer(secret="s", refuse={"DeviceStateList": 3})
+    port = await start(p)
+    posted: list[ev.Event] = []
+    phone = telephony(port, posted)
+    states_when_asked: list[str] = []
+    p.on_action = lambda action: states_when_asked.append(phone.ami.state) if action == "DeviceStateList" else None
+    task = asyncio.create_task(phone.run())
+    try:
+        started = time.monotonic()
+        await asyncio.wait_for(phone.ami.ready.wait(), 5)
+        # Refused three times, retried every STARTUP_RETRY_S, answered on the fourth:
+        # nobody waited for an answer that would never come.
+        assert time.monotonic() - started < 3 * ami.STARTUP_RETRY_S + 1
+        assert count(p, "DeviceStateList") == 4
+        assert states_when_asked == ["starting"] * 4  # /healthz says not ready meanwhile
+        assert phone.ami.state == "ready" and phone.ami.connects == 1  # one link, never dropped
+        assert posted == [
+            ev.DeviceStateChanged(device="PJSIP/agent1", state="NOT_INUSE"),
+            ev.AsteriskReconnected(live_uniqueids=frozenset({"c1"})),
+        ]
+        out = capsys.readouterr().out
+        assert out.count("ami_asterisk_booting") == 1 and "Invalid/unknown command: DeviceStateList" in out
+        assert "ami_session_failed" not in out
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_refused_list_action_is_answered_at_once(peer: Callable[..., ScriptedAmi]) -> None:
+    p = peer(secret="s", refuse={"DeviceStateList": 1})
+    port = await start(p)
+    client = AmiClient(host="127.0.0.1", port=port, username="ccqueue", secret="s", on_event=lambda m: None)
+    task = asyncio.create_task(client.run())
+    try:
+        await asyncio.wait_for(client.ready.wait(), 5)
+        # One Error message, not a list: it ends the action (panoramisk alone would wait).
+        answer = await client.send({"Action": "DeviceStateList", "_as_list": True}, timeout=2)
+        assert not isinstance(answer, list)
+        assert answer.get("Response") == "Error" and "Invalid/unknown command" in answer.get("Message")
+        whole = await client.send({"Action": "DeviceStateList", "_as_list": True}, timeout=2)
+        assert [m.get("Response") or m.get("Event") for m in whole] == ["Success", "DeviceStateChange", "DeviceStateListComplete"]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_core_is_not_told_of_a_reconnect_from_a_refused_channel_list(
+    peer: Callable[..., ScriptedAmi], quick_retries: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A refusal would read as "no channel alive" and end every call: it must never get through.
+    p = peer(secret="s", refuse={"CoreShowChannels": 1000})
+    port = await start(p)
+    posted: list[ev.Event] = []
+    phone = telephony(port, posted)
+    task = asyncio.create_task(phone.run())
+    try:
+        await wait_until(lambda: phone.ami.connects >= 3, timeout=10)  # given up, dropped, again
+        assert not task.done()
+        assert not any(isinstance(e, ev.AsteriskReconnected) for e in posted)
+        assert phone.ami.state != "ready"
+        out = capsys.readouterr().out
+        assert "ami_session_failed" in out and "ami-startup-refused" in out
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_start_up_action_never_answered_drops_the_link_and_tries_again(
+    peer: Callable[..., ScriptedAmi], quick_retries: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    p = peer(secret="s", ignore=frozenset({"DeviceStateList"}))
+    port = await start(p)
+    posted: list[ev.Event] = []
+    phone = telephony(port, posted)
+    task = asyncio.create_task(phone.run())
+    try:
+        await wait_until(lambda: phone.ami.connects >= 3, timeout=10)
+        assert not task.done()
+        assert not phone.ami.ready.is_set() and posted == []
+        out = capsys.readouterr().out
+        assert "ami_session_failed" in out and "ami-unavailable" in out and "no answer to DeviceStateList" in out
+        # Asterisk comes to its senses: the next link gets through.
+        p.ignore = frozenset()
+        await asyncio.wait_for(phone.ami.ready.wait(), 5)
+        assert posted[-1] == ev.AsteriskReconnected(live_uniqueids=frozenset({"c1"}))
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_link_lost_during_start_up_is_noticed_at_once(peer: Callable[..., ScriptedAmi], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ami, "BACKOFF_FIRST_S", 0.05)
+    p = peer(secret="s", drop_on=frozenset({"DeviceStateList"}))
+    port = await start(p)
+    phone = telephony(port, [])
+    task = asyncio.create_task(phone.run())
+    try:
+        started = time.monotonic()
+        await wait_until(lambda: phone.ami.connects >= 2, timeout=5)
+        # Not after the start-up action's 10 s deadline: the lost link fails it.
+        assert time.monotonic() - started < 2
+        assert not task.done()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.parametrize(
+    "surprise",
+    [RuntimeError("surprise"), KeyError("Uniqueid"), ValueError("bad header"), AmiUnavailable("gone"), TimeoutError()],
+    ids=type,
+)
+async def test_run_survives_any_exception_from_a_session(
+    peer: Callable[..., ScriptedAmi], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], surprise: Exception
+) -> None:
+    monkeypatch.setattr(ami, "BACKOFF_FIRST_S", 0.05)
+    p = peer(secret="s")
+    port = await start(p)
+    calls: list[int] = []
+
+    async def on_ready() -> None:
+        calls.append(1)
+        if len(calls) <= 2:
+            raise surprise
+
+    client = AmiClient(host="127.0.0.1", port=port, username="ccqueue", secret="s", on_event=lambda m: None, on_ready=on_ready)
+    task = asyncio.create_task(client.run())
+    try:
+        await asyncio.wait_for(client.ready.wait(), 5)
+        assert not task.done() and client.state == "ready" and client.connects == 3
+        out = capsys.readouterr().out
+        assert out.count("ami_session_failed") == 2  # once per failed link
+        assert getattr(surprise, "error_id", "ami-session-failed") in out
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    # Only a cancellation ends it.
+    assert task.cancelled()
