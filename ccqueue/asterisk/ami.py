@@ -41,6 +41,8 @@ from panoramisk import actions
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
+from ccqueue.core.errors import AsteriskMisbehaved
+
 log = structlog.get_logger("ccqueue.ami")
 _wire_log = logging.getLogger("ccqueue.ami.wire")
 
@@ -57,7 +59,7 @@ STARTUP_ACTION_TIMEOUT_S = 10.0
 _REFUSALS = frozenset({"error", "fail", "failure"})
 
 
-class AmiUnavailable(Exception):
+class AmiUnavailable(AsteriskMisbehaved):
     """The action could not be sent or its answer was lost with the link."""
 
     error_id = "ami-unavailable"

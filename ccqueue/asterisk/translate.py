@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 from ccqueue.asterisk.session_check import ChannelStatus
 from ccqueue.core import events as ev
+from ccqueue.core.errors import AsteriskMisbehaved
 
 # OriginateResponse 'Reason' codes (Asterisk's enum ast_control_frame_type subset used by
 # the originate code): 0 failed, 1 hung up, 3 ring timeout, 4 answered, 5 busy,
@@ -28,8 +29,10 @@ _RING_FAILURES = {
 }
 
 
-class IncompleteMessage(ValueError):
-    pass
+class IncompleteMessage(AsteriskMisbehaved, ValueError):
+    """An AMI message without a field it must carry."""
+
+    error_id = "ami-message-incomplete"
 
 
 def _field(message: Mapping[str, str], name: str) -> str:

@@ -38,6 +38,7 @@ from typing import Any
 import yaml
 
 from ccqueue.config.asterisk_conf import Entry, Section, parse
+from ccqueue.core.errors import InputError
 
 __all__ = ["ImportAsteriskError", "ImportResult", "configure_parser", "convert", "main", "run"]
 
@@ -135,7 +136,7 @@ _ANNOUNCEMENT_OPTIONS = frozenset(
 _NO_EQUIVALENT = "ccqueue has no equivalent setting"
 
 
-class ImportAsteriskError(Exception):
+class ImportAsteriskError(InputError):
     """The input cannot be read at all (missing, a directory, no permission)."""
 
     error_id = "import-unreadable"

@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ccqueue.core.errors import InputError
+
 if TYPE_CHECKING:
     from ccqueue.config.yamlfile import KeyPath, LocationMap
 
@@ -41,7 +43,7 @@ class Problem:
         return f"{where}: {self.message}"
 
 
-class ConfigError(Exception):
+class ConfigError(InputError):
     """The configuration cannot be used; `problems` lists every reason."""
 
     error_id = "config-invalid"

@@ -1,7 +1,14 @@
 """One tree of errors, split by who is at fault, each with a stable public ``error_id``.
 
-The ids are public API (the HTTP layer maps them to status codes in one table); the
-messages are for people and may change.
+- ``RequestError``: the sender of a request is at fault (an unknown agent, an illegal move);
+- ``InputError``: an administrator's file is (a configuration, a scenario, an import);
+- ``ExternalError``: something ccqueue depends on misbehaved (Asterisk, PostgreSQL, the disk);
+- ``InternalError``: ccqueue itself is (a state the code should never reach).
+
+Every error of the package derives from ``CcqueueError`` and sets its ``error_id`` on the
+class, never per instance. The ids are public API (the HTTP layer maps each to a status
+code in one table, and a test proves the table complete); messages are for people and
+may change.
 """
 
 from __future__ import annotations
@@ -37,6 +44,24 @@ class IllegalTransition(RequestError):
         super().__init__(f"an agent that is {state} cannot {trigger}", state=state, trigger=trigger)
         self.state = state
         self.trigger = trigger
+
+
+class InputError(CcqueueError):
+    """An administrator's file cannot be used (it says where, with every problem)."""
+
+    error_id = "input-invalid"
+
+
+class ExternalError(CcqueueError):
+    """Something ccqueue depends on failed or misbehaved; often worth trying again."""
+
+    error_id = "external"
+
+
+class AsteriskMisbehaved(ExternalError):
+    """Asterisk answered what it should not have, or did not answer."""
+
+    error_id = "asterisk-misbehaved"
 
 
 class InternalError(CcqueueError):

@@ -31,6 +31,7 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
 
+from ccqueue.core.errors import InternalError
 from ccqueue.core.schedule import Schedule, is_open
 
 __all__ = [
@@ -384,7 +385,7 @@ class Step:
         return isinstance(self.action, FINAL)
 
 
-class IvrError(Exception):
+class IvrError(InternalError):
     """A result fed that the machine did not ask for; nothing changed."""
 
     error_id = "ivr-result-unexpected"

@@ -83,11 +83,51 @@ FairKey = tuple[int, float, float, str]
 
 
 class RoutingError(RequestError, ValueError):
-    """A request the router refuses; nothing was changed. ``error_id`` is stable."""
+    """A request the router refuses; nothing was changed. Each reason is a subclass with
+    its own stable ``error_id``."""
 
-    def __init__(self, error_id: str, message: str) -> None:
-        super().__init__(message)
-        self.error_id = error_id
+    error_id = "routing-refused"
+
+
+class BadTime(RoutingError):
+    error_id = "bad-time"
+
+
+class DuplicateQueue(RoutingError):
+    error_id = "duplicate-queue"
+
+
+class QueueHasCalls(RoutingError):
+    error_id = "queue-has-calls"
+
+
+class BadAgent(RoutingError):
+    error_id = "bad-agent"
+
+
+class BadCall(RoutingError):
+    error_id = "bad-call"
+
+
+class DuplicateCall(RoutingError):
+    error_id = "duplicate-call"
+
+
+class UnknownRoutingAgent(RoutingError):
+    error_id = "unknown-agent"
+
+
+class UnknownCall(RoutingError):
+    error_id = "unknown-call"
+
+
+class UnknownQueue(RoutingError):
+    error_id = "unknown-queue"
+
+
+class ClockWentBack(RoutingError):
+    error_id = "clock-went-back"
+
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -156,7 +196,7 @@ def _owner_at(call: _Call, now: float) -> str | None:
 
 def _check_time(value: float, what: str) -> None:
     if not math.isfinite(value):
-        raise RoutingError("bad-time", f"{what} must be a finite time, got {value}")
+        raise BadTime(f"{what} must be a finite time, got {value}")
 
 
 class Router:
@@ -185,11 +225,11 @@ class Router:
         policies: dict[str, QueuePolicy] = {}
         for policy in queues:
             if policy.name in policies:
-                raise RoutingError("duplicate-queue", f"queue {policy.name!r} is given twice")
+                raise DuplicateQueue(f"queue {policy.name!r} is given twice")
             policies[policy.name] = policy
         stranded = sorted({call.queue for call in self._calls.values()} - policies.keys())
         if stranded:
-            raise RoutingError("queue-has-calls", f"queues {stranded} still have waiting calls")
+            raise QueueHasCalls(f"queues {stranded} still have waiting calls")
         self._queues = {
             name: _Queue(policy=policy, ready=ReadyLists(policy.strategy)) for name, policy in policies.items()
         }
@@ -217,11 +257,11 @@ class Router:
     ) -> None:
         """Add an agent or change its queues, skills or LINEAR ``order``; keeps its state."""
         if not isinstance(agent_id, str) or not agent_id:
-            raise RoutingError("bad-agent", "an agent needs an id")
+            raise BadAgent("an agent needs an id")
         try:
             levels = check_levels(skills, f"agent {agent_id!r}")
         except ValueError as exc:
-            raise RoutingError("bad-agent", str(exc)) from exc
+            raise BadAgent(str(exc)) from exc
         names = frozenset(queues)
         agent = self._agents.get(agent_id)
         if agent is None:
@@ -294,20 +334,20 @@ class Router:
     ) -> None:
         """Add a waiting call. ``steps`` replaces the queue's steps for this call."""
         if not isinstance(call_id, str) or not call_id:
-            raise RoutingError("bad-call", "a call needs an id")
+            raise BadCall("a call needs an id")
         if call_id in self._calls:
-            raise RoutingError("duplicate-call", f"call {call_id!r} is already waiting")
+            raise DuplicateCall(f"call {call_id!r} is already waiting")
         target = self._queue(queue)
         _check_time(arrived_at, "arrived_at")
         if preferred_until is not None:
             _check_time(preferred_until, "preferred_until")
         if isinstance(priority, bool) or not isinstance(priority, int):
-            raise RoutingError("bad-call", f"call {call_id!r}: priority must be an integer")
+            raise BadCall(f"call {call_id!r}: priority must be an integer")
         if steps is not None:
             try:
                 steps = check_steps(steps, f"call {call_id!r}")
             except ValueError as exc:
-                raise RoutingError("bad-call", str(exc)) from exc
+                raise BadCall(str(exc)) from exc
             for step in steps:
                 if target.ready.reference(step, self._agents):
                     self._layout += 1
@@ -470,26 +510,26 @@ class Router:
     def _agent(self, agent_id: str) -> AgentRecord:
         agent = self._agents.get(agent_id)
         if agent is None:
-            raise RoutingError("unknown-agent", f"no agent {agent_id!r}")
+            raise UnknownRoutingAgent(f"no agent {agent_id!r}")
         return agent
 
     def _call(self, call_id: str) -> _Call:
         call = self._calls.get(call_id)
         if call is None:
-            raise RoutingError("unknown-call", f"call {call_id!r} is not waiting")
+            raise UnknownCall(f"call {call_id!r} is not waiting")
         return call
 
     def _queue(self, name: str) -> _Queue:
         queue = self._queues.get(name)
         if queue is None:
-            raise RoutingError("unknown-queue", f"no queue {name!r}")
+            raise UnknownQueue(f"no queue {name!r}")
         return queue
 
     def _advance(self, now: float) -> None:
         """Move the clock to ``now``; calls whose step or window ended get re-placed."""
         _check_time(now, "now")
         if now < self._now:
-            raise RoutingError("clock-went-back", f"now {now} is before the last assign at {self._now}")
+            raise ClockWentBack(f"now {now} is before the last assign at {self._now}")
         self._now = now
         timers = self._timers
         while timers and timers[0][0] <= now:

@@ -40,6 +40,7 @@ from ccqueue.config.models import (
 from ccqueue.config.problems import describe_value, did_you_mean, dotted
 from ccqueue.config.translate import known_keys
 from ccqueue.core.acd import AcdSettings
+from ccqueue.core.errors import InputError
 from ccqueue.engine.settings import acd_settings
 
 __all__ = [
@@ -66,7 +67,7 @@ class ScenarioProblem:
         return f"{dotted(self.path)}: {self.message}" if self.path else self.message
 
 
-class ScenarioError(ValueError):
+class ScenarioError(InputError, ValueError):
     """The scenario cannot be simulated; ``problems`` lists every reason."""
 
     error_id = "scenario-invalid"

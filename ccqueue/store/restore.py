@@ -23,13 +23,14 @@ import asyncpg
 import structlog
 
 from ccqueue.core import events as ev
+from ccqueue.core.errors import ExternalError
 from ccqueue.core.records import CallbackRecord
 from ccqueue.store.tables import load_open_callbacks, to_timestamp
 
 __all__ = ["CallbacksNotRestored", "close_unfollowed_calls", "restore_callbacks"]
 
 
-class CallbacksNotRestored(RuntimeError):
+class CallbacksNotRestored(ExternalError, RuntimeError):
     """The open callbacks could not be read from PostgreSQL."""
 
     error_id = "callbacks-not-restored"

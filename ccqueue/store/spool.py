@@ -38,6 +38,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+from ccqueue.core.errors import ExternalError
 from ccqueue.core.records import (
     AgentStateRecord,
     CallbackRecord,
@@ -75,7 +76,7 @@ def _serialised(method: _Method) -> _Method:
     return locked  # type: ignore[return-value]
 
 
-class SpoolBusy(RuntimeError):
+class SpoolBusy(ExternalError, RuntimeError):
     """Another writer holds this spool folder."""
 
     error_id = "spool-busy"

@@ -30,6 +30,7 @@ from typing import Any
 
 import asyncpg
 
+from ccqueue.core.errors import InternalError
 from ccqueue.core.records import (
     AgentStateRecord,
     CallbackRecord,
@@ -43,7 +44,7 @@ from ccqueue.core.records import (
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class InvalidRecord(ValueError):
+class InvalidRecord(InternalError, ValueError):
     """A record that no retry can write; it names the record's identity."""
 
     error_id = "record-invalid"
