@@ -72,8 +72,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ccqueue.asterisk.ami import AmiClient  # the path above makes a checkout importable
-from ccqueue.devtools.daemon import CcqueueProcess
-from ccqueue.devtools.sandbox import AsteriskSandbox
+from testbed.daemon import CcqueueProcess
+from testbed.sandbox import AsteriskSandbox
 from tests.support.postgres import PgServer, find_bindir
 
 INSTANCE = "bench"

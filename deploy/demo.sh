@@ -27,4 +27,4 @@ echo "demo: checking and installing dependencies (deploy/install-deps.sh)"
 bash "$REPO_DIR/deploy/install-deps.sh"
 
 # The demo's Python process stops everything it starts, by pid, on its way out.
-exec "$PYTHON" -m ccqueue.devtools.demo "$@"
+exec "$PYTHON" -m testbed.demo "$@"

@@ -17,12 +17,18 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ccqueue.core.errors import InputError
 
-if TYPE_CHECKING:
-    from ccqueue.config.yamlfile import KeyPath, LocationMap
+# Where a value sits in the YAML: keys and list indexes from the top.
+KeyPath = tuple[str | int, ...]
+
+
+class Locations(Protocol):
+    """Where each key path was read (``yamlfile.LocationMap``)."""
+
+    def find(self, path: KeyPath, *, at_key: bool = False) -> tuple[str, int | None]: ...
 
 __all__ = ["Collector", "ConfigError", "Problem", "closest", "describe_value", "did_you_mean", "dotted"]
 
@@ -111,7 +117,7 @@ def dotted(path: KeyPath) -> str:
 class Collector:
     """Problems found so far, placed by key path through a `LocationMap`."""
 
-    def __init__(self, locations: LocationMap) -> None:
+    def __init__(self, locations: Locations) -> None:
         self.locations = locations
         self.problems: list[Problem] = []
         self._reported: set[KeyPath] = set()

@@ -25,11 +25,10 @@ from pathlib import Path
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from ccqueue.config.problems import Problem, dotted
+from ccqueue.config.problems import KeyPath, Problem, dotted
 
 __all__ = ["KeyPath", "Location", "LocationMap", "ParsedFile", "read_yaml_file"]
 
-KeyPath = tuple[str | int, ...]
 
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import structlog
@@ -26,6 +25,7 @@ from ccqueue.core import events as ev
 from ccqueue.core.acd import Acd
 from ccqueue.core.errors import CcqueueError
 from ccqueue.core.records import Record
+from ccqueue.engine.inbox import Envelope, Inbox
 from ccqueue.core.replies import CallbackBooked, ClaimAnswer, Reply
 
 log = structlog.get_logger("ccqueue.engine")
@@ -47,12 +47,6 @@ class RecordSink(Protocol):
     def submit(self, record: Record) -> None: ...
 
 
-@dataclass(slots=True)
-class _Envelope:
-    event: ev.Event
-    reply: asyncio.Future[Reply | None] | None = field(default=None)
-
-
 class Engine:
     def __init__(
         self,
@@ -61,16 +55,17 @@ class Engine:
         telephony: Telephony,
         callers: Callers,
         records: RecordSink,
+        inbox: Inbox | None = None,
         on_record: Callable[[Record], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.acd = acd
+        self.inbox = inbox or Inbox()
         self._telephony = telephony
         self._callers = callers
         self._records = records
         self._on_record = on_record
         self._clock = clock
-        self._inbox: asyncio.Queue[_Envelope] = asyncio.Queue()
         self._tasks: asyncio.TaskGroup | None = None
         self.events_handled = 0
         self._pending: set[asyncio.Task[None]] = set()  # commands still talking to Asterisk
@@ -78,13 +73,10 @@ class Engine:
     # --- for adapters ------------------------------------------------------------
 
     def post(self, event: ev.Event) -> None:
-        self._inbox.put_nowait(_Envelope(event))
+        self.inbox.post(event)
 
     async def ask(self, event: ev.Event) -> Reply | None:
-        """Post ``event`` and wait for the core's reply to it (or the error it raised)."""
-        reply: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
-        self._inbox.put_nowait(_Envelope(event, reply))
-        return await reply
+        return await self.inbox.ask(event)
 
     # --- the loop ----------------------------------------------------------------
 
@@ -102,13 +94,13 @@ class Engine:
             timeout = None if deadline is None else max(0.0, deadline - self._clock())
             try:
                 async with asyncio.timeout(timeout):  # not wait_for: it can swallow a cancel
-                    envelope = await self._inbox.get()
+                    envelope = await self.inbox.get()
             except TimeoutError:
                 self._execute(self.acd.tick(self._clock()))
                 continue
             self._handle(envelope)
 
-    def _handle(self, envelope: _Envelope) -> None:
+    def _handle(self, envelope: Envelope) -> None:
         self.events_handled += 1
         try:
             handled = self.acd.handle_with_reply(envelope.event, self._clock())

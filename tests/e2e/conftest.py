@@ -24,9 +24,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from ccqueue.devtools.baresip import Softphone
-from ccqueue.devtools.daemon import CcqueueProcess
-from ccqueue.devtools.sandbox import AsteriskSandbox
+from testbed.baresip import Softphone
+from testbed.daemon import CcqueueProcess
+from testbed.sandbox import AsteriskSandbox
 from tests.support.probe import AmiProbe
 
 REPO = Path(__file__).resolve().parents[2]

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from ccqueue.devtools.sandbox import AsteriskSandbox
+from testbed.sandbox import AsteriskSandbox
 from tests.e2e.conftest import AMI_SECRET, AMI_USER, Daemon, free_block, running_asterisk, wait_row, write_config
 from tests.support.probe import AmiProbe, match
 

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from ccqueue.devtools.baresip import Softphone
-from ccqueue.devtools.sandbox import AsteriskSandbox
+from testbed.baresip import Softphone
+from testbed.sandbox import AsteriskSandbox
 from tests.e2e.conftest import RING_TIMEOUT_S, Daemon, fetch, wait_row
 from tests.support.probe import AmiProbe, match
 

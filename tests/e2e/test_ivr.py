@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from ccqueue.devtools.baresip import Softphone
-from ccqueue.devtools.sandbox import AsteriskSandbox
+from testbed.baresip import Softphone
+from testbed.sandbox import AsteriskSandbox
 from tests.e2e.conftest import CRM_PORT, Daemon, fetch, wait_row
 from tests.e2e.test_calls import login, timeline, until
 from tests.support.probe import AmiProbe, match

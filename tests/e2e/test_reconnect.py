@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ccqueue.devtools.sandbox import AsteriskSandbox
+from testbed.sandbox import AsteriskSandbox
 from tests.e2e.conftest import AMI_SECRET, AMI_USER, Daemon, free_block, running_asterisk, wait_row, write_config
 from tests.support.probe import AmiProbe, match
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from ccqueue.devtools.baresip import Softphone
-from ccqueue.devtools.sandbox import AsteriskSandbox
+from testbed.baresip import Softphone
+from testbed.sandbox import AsteriskSandbox
 from tests.e2e.conftest import HTTP_PORT, Daemon, wait_row
 from tests.e2e.test_calls import until
 from tests.support.probe import AmiProbe, match

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from ccqueue.devtools.baresip import Softphone
+from testbed.baresip import Softphone
 from tests.e2e.conftest import SIP_PORT, WIDEN_AFTER_S, Daemon, fetch, wait_row
 from tests.e2e.test_calls import login, until
 from tests.support.probe import AmiProbe, match

@@ -19,8 +19,8 @@ import pytest
 
 from ccqueue.config import load_config
 from ccqueue.core.schedule import is_open
-from ccqueue.devtools.baresip import Softphone
-from ccqueue.devtools.sandbox import REPO_DIR, AsteriskSandbox
+from testbed.baresip import Softphone
+from testbed.sandbox import REPO_DIR, AsteriskSandbox
 from ccqueue.engine.settings import schedules
 from tests.e2e.conftest import CRM_PORT, HTTP_PORT, Daemon, wait_row
 from tests.e2e.test_calls import timeline

@@ -13,9 +13,9 @@ import wave
 
 import pytest
 
-from ccqueue.devtools.baresip import Softphone
+from testbed.baresip import Softphone
 from ccqueue.core.waiting import announced_minutes
-from ccqueue.devtools.sandbox import REPO_DIR, AsteriskSandbox
+from testbed.sandbox import REPO_DIR, AsteriskSandbox
 from tests.e2e.conftest import Daemon, fetch, wait_row
 from tests.e2e.test_calls import timeline, until
 from tests.support.probe import AmiProbe, match

@@ -230,7 +230,7 @@ def sandbox(ports: SimpleNamespace) -> Any:
     reason = e2e_prerequisites()
     if reason:
         pytest.skip(reason)
-    from ccqueue.devtools.sandbox import AsteriskSandbox
+    from testbed.sandbox import AsteriskSandbox
 
     sbx = AsteriskSandbox(f"pytest-{ports.sip}", CONFIG_DIR, ami_port=ports.ami, sip_port=ports.sip,
                           agi_port=ports.agi, rtp_ports=(13000, 13199))
@@ -247,7 +247,7 @@ def sandbox(ports: SimpleNamespace) -> Any:
 
 @pytest.fixture(scope="module")
 def phone(sandbox: Any, ports: SimpleNamespace, project_config: Any) -> Any:
-    from ccqueue.devtools.baresip import Softphone
+    from testbed.baresip import Softphone
 
     agent = project_config.agents["agent1"]
     ph = Softphone(agent.id, agent.password.get_secret_value(), sip_server_port=ports.sip,

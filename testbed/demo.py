@@ -1,6 +1,6 @@
 """The one-command demo: every real part of ccqueue running on this machine.
 
-    python -m ccqueue.devtools.demo [--for SECONDS] [--per-minute N] ...
+    python -m testbed.demo [--for SECONDS] [--per-minute N] ...
 
 (``deploy/demo.sh`` installs what is needed first, then runs this.) On loopback only,
 with its files under ``var/demo/`` in the repository, it starts, in this order:
@@ -12,7 +12,7 @@ with its files under ``var/demo/`` in the repository, it starts, in this order:
 3. ``ccqueue run`` (HTTP on the configuration's port, 8080 by default);
 4. one baresip softphone per configured agent, registered and answering by itself,
    and logs every agent in through the HTTP API;
-5. the simulated caller stream (``ccqueue.devtools.callers``).
+5. the simulated caller stream (``testbed.callers``).
 
 Then it prints where to look, runs until Ctrl-C or ``--for`` seconds, and stops
 everything it started by pid, in reverse order, printing a summary of the ``calls``
@@ -45,12 +45,12 @@ from pathlib import Path
 from typing import Any
 
 from ccqueue.config import Config, ConfigError, load_config
-from ccqueue.devtools.baresip import Softphone, SoftphoneError
-from ccqueue.devtools.sandbox import SANDBOX_SCRIPT, AsteriskSandbox, SandboxError
+from testbed.baresip import Softphone, SoftphoneError
+from testbed.sandbox import SANDBOX_SCRIPT, AsteriskSandbox, SandboxError
 
 __all__ = ["main"]
 
-REPO_DIR = Path(__file__).resolve().parents[2]
+REPO_DIR = Path(__file__).resolve().parents[1]
 DEMO_DIR = REPO_DIR / "var" / "demo"
 INSTANCE = "demo"
 DEFAULT_PG_PORT = 55432
@@ -565,7 +565,7 @@ class Demo:
     def _start_callers(self) -> None:
         a = self.args
         cmd = [
-            sys.executable, "-u", "-m", "ccqueue.devtools.callers",
+            sys.executable, "-u", "-m", "testbed.callers",
             "--ami-port", str(self.ami_port), "--username", self.config.asterisk.ami.username,
             "--number", a.number, "--per-minute", str(a.per_minute),
             "--talk-mean-s", str(a.talk_mean_s), "--patience-mean-s", str(a.patience_mean_s),
@@ -579,7 +579,7 @@ class Demo:
                 cmd, cwd=REPO_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )
-        self.pidfile("callers").write(self.callers.pid, "ccqueue.devtools.callers")
+        self.pidfile("callers").write(self.callers.pid, "testbed.callers")
         self._push("caller stream", self._stop_callers)
         if not a.quiet:
             self._echo = LogEcho(log_path, "callers | ")
@@ -829,7 +829,7 @@ def main(argv: list[str] | None = None) -> int:
         except BlockingIOError:
             print("demo: another demo is starting in this folder right now; try again", file=sys.stderr)
             return 1
-        PidFile(demo.run_dir / "demo.pid").write(os.getpid(), "ccqueue.devtools.demo")
+        PidFile(demo.run_dir / "demo.pid").write(os.getpid(), "testbed.demo")
         demo.stop_leftovers()
         demo.start()
         demo.banner()

@@ -24,7 +24,7 @@ from pathlib import Path
 
 __all__ = ["AsteriskSandbox", "SandboxError", "SANDBOX_SCRIPT", "Contact"]
 
-REPO_DIR = Path(__file__).resolve().parents[2]
+REPO_DIR = Path(__file__).resolve().parents[1]
 SANDBOX_SCRIPT = REPO_DIR / "deploy" / "asterisk" / "sandbox.sh"
 
 

@@ -1,6 +1,6 @@
 """A stream of simulated callers dialling a hotline through Asterisk.
 
-    python -m ccqueue.devtools.callers --ami-port 5038 --username ccqueue --secret S \\
+    python -m testbed.callers --ami-port 5038 --username ccqueue --secret S \\
         --number 100 --per-minute 6 --talk-mean-s 20 --patience-mean-s 60 \\
         [--duration-s N] [--seed N]
 
@@ -347,7 +347,7 @@ async def _cancel(task: asyncio.Task[Any], *, attempts: int = 20, wait_s: float 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m ccqueue.devtools.callers",
+        prog="python -m testbed.callers",
         description="Simulated callers dialling a hotline through Asterisk (AMI Originate of Local channels).",
     )
     p.add_argument("--ami-host", default="127.0.0.1")
