@@ -50,6 +50,7 @@ def _setup_logging(*, json_logs: bool, level: str) -> None:
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
+    logging.captureWarnings(True)  # Python's warnings too, as log lines
     # Other libraries' debug chatter is not ccqueue's: they speak from INFO up.
     root.setLevel(max(logging.getLevelName(level.upper()), logging.INFO))
 
