@@ -32,7 +32,12 @@ from ccqueue.core.ivr import IvrTree
 from ccqueue.engine.engine import Engine
 from ccqueue.engine.settings import acd_settings, ivr_trees
 from ccqueue.http.app import IDLE_TIMEOUT_S, build_app
-from ccqueue.listen import HttpConnections, budget, listening_socket, raise_open_files_limit
+from ccqueue.listen import (
+    HttpConnections,
+    budget,
+    listening_socket,
+    raise_open_files_limit,
+)
 from ccqueue.metrics import Metrics, StateCollector
 from ccqueue.numbers import check_allowed, normalize
 from ccqueue.reload import reload

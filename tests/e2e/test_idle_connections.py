@@ -23,7 +23,14 @@ import pytest
 
 from ccqueue.devtools.baresip import Softphone
 from ccqueue.devtools.sandbox import AsteriskSandbox
-from tests.e2e.conftest import AGI_PORT, AMI_PORT, AMI_SECRET, AMI_USER, HTTP_PORT, Daemon
+from tests.e2e.conftest import (
+    AGI_PORT,
+    AMI_PORT,
+    AMI_SECRET,
+    AMI_USER,
+    HTTP_PORT,
+    Daemon,
+)
 from tests.support.probe import AmiProbe, match
 
 pytestmark = pytest.mark.e2e

@@ -120,7 +120,7 @@ async def test_a_waiting_caller_whose_peer_goes_silent_ends_its_call(
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(INBOUND)
     async with asyncio.timeout(5):  # answer until the caller is on hold, then fall silent
-        while not (line := await reader.readline()).startswith(b"WAIT FOR DIGIT"):
+        while not (await reader.readline()).startswith(b"WAIT FOR DIGIT"):
             writer.write(b"200 result=1\n")
     started = time.monotonic()
     closed, _ = await _closed_within(reader, 6)

@@ -30,7 +30,7 @@ def test_library_errors_and_tracebacks_are_json_lines(root_logging: None, capsys
     try:
         raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
     except OSError:
-        logging.getLogger("asyncpg.pool").error("connection lost", exc_info=True)
+        logging.getLogger("asyncpg.pool").exception("connection lost")
     loop = asyncio.new_event_loop()  # asyncio reports through the stdlib "asyncio" logger
     try:
         loop.call_exception_handler({"message": "socket.accept() out of system resource", "exception": OSError(24, "Too many open files")})
