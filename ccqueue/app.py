@@ -32,7 +32,13 @@ from ccqueue.core.errors import CallbackRefused, CcqueueError
 from ccqueue.core.ivr import IvrTree
 from ccqueue.engine.engine import Engine
 from ccqueue.engine.settings import acd_settings, ivr_trees
-from ccqueue.http.app import build_app
+from ccqueue.http.app import IDLE_TIMEOUT_S, build_app
+from ccqueue.listen import (
+    HttpConnections,
+    budget,
+    listening_socket,
+    raise_open_files_limit,
+)
 from ccqueue.metrics import Metrics, StateCollector
 from ccqueue.numbers import check_allowed, normalize
 from ccqueue.reload import reload
@@ -58,6 +64,7 @@ class Daemon:
     dsn: str = ""
     trees: Mapping[str, IvrTree] = field(default_factory=dict)  # the running IVR trees
     config_path: str = "config"  # reloaded from here (SIGHUP, POST /api/config/reload)
+    http_connections: HttpConnections = field(default_factory=HttpConnections)
 
     def health(self) -> dict[str, Any]:
         ami = self.telephony.ami.state
@@ -131,7 +138,9 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
             lambda: {"records_pending": writer.buffered, "records_spooled": writer.records_spooled},
         )
     )
+    http_connections = HttpConnections()
     web_app = build_app(
+        middlewares=(http_connections.track,),
         engine=engine,
         registry=registry,
         health=lambda: daemon_ref[0].health(),
@@ -140,7 +149,8 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         reload=lambda: reload(daemon_ref[0]),
     )
     daemon = Daemon(
-        config, engine, telephony, agi, writer, registry, web_app, dsn=dsn, trees=ivr_trees(config), config_path=config_path
+        config, engine, telephony, agi, writer, registry, web_app, dsn=dsn, trees=ivr_trees(config), config_path=config_path,
+        http_connections=http_connections,
     )
     daemon_ref.append(daemon)
     return daemon
@@ -186,11 +196,21 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGHUP, on_sighup)
     cfg = daemon.config
-    agi_server = await asyncio.start_server(daemon.agi.handle_connection, cfg.asterisk.agi.host, cfg.asterisk.agi.port)
-    runner = web.AppRunner(daemon.web_app, access_log=None)
+    # Descriptors: as many as the system allows, shared out so that HTTP clients can
+    # never take the ones Asterisk's FastAGI sessions need (ccqueue.listen).
+    soft_before, open_files = raise_open_files_limit()
+    shares = budget(open_files)
+    daemon.http_connections.limit = shares.http
+    log.info("open_files_limit", limit=open_files, raised_from=soft_before, http_connections=shares.http, agi_sessions=shares.agi)
+    agi_sock = listening_socket(cfg.asterisk.agi.host, cfg.asterisk.agi.port)
+    try:
+        http_sock = listening_socket(cfg.http.host, cfg.http.port)
+    except OSError:
+        agi_sock.close()
+        raise
+    runner = web.AppRunner(daemon.web_app, access_log=None, keepalive_timeout=IDLE_TIMEOUT_S)
     await runner.setup()
-    site = web.TCPSite(runner, cfg.http.host, cfg.http.port)
-    await site.start()
+    assert runner.server is not None
     log.info(
         "ccqueue_started",
         agi=f"{cfg.asterisk.agi.host}:{cfg.asterisk.agi.port}",
@@ -201,10 +221,11 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(daemon.writer.run(), name="record-writer")
             restore = tasks.create_task(_restore_callbacks(daemon), name="restore-callbacks")
+            http = tasks.create_task(daemon.http_connections.serve(http_sock, runner.server), name="http")
             others = [
                 tasks.create_task(daemon.engine.run(), name="engine"),
                 tasks.create_task(daemon.telephony.run(), name="ami"),
-                tasks.create_task(agi_server.serve_forever(), name="fastagi"),
+                tasks.create_task(daemon.agi.serve(agi_sock, max_sessions=shares.agi), name="fastagi"),
             ]
             await stop.wait()
             log.info("ccqueue_stopping")
@@ -216,7 +237,9 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
                 task.cancel()
             # Last: everything the engine decided is written (or spooled) before exit.
             await daemon.writer.close(timeout=10)
+            http.cancel()
     finally:
-        agi_server.close()
+        agi_sock.close()
+        http_sock.close()
         await runner.cleanup()
         log.info("ccqueue_stopped")

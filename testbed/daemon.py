@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -20,13 +21,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 class CcqueueProcess:
-    def __init__(self, *, config: Path, dsn: str, http_port: int, log_path: Path, spool_dir: Path, log_args: tuple[str, ...] = ()) -> None:
+    def __init__(self, *, config: Path, dsn: str, http_port: int, log_path: Path, spool_dir: Path, log_args: tuple[str, ...] = (),
+                 open_files: int | None = None) -> None:
         self.config = config
         self.dsn = dsn
         self.base_url = f"http://127.0.0.1:{http_port}"
         self.log_path = log_path
         self.spool_dir = spool_dir
         self.log_args = log_args
+        self.open_files = open_files  # RLIMIT_NOFILE (soft and hard) of the process, if given
         self.proc: subprocess.Popen[bytes] | None = None
 
     def http(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
@@ -49,11 +52,18 @@ class CcqueueProcess:
     def start(self, timeout: float = 20.0) -> None:
         """Start ``ccqueue run`` and wait until it is healthy (its AMI link is up)."""
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        limit = self.open_files
+
+        def limit_open_files() -> None:  # runs in the child, before ccqueue starts
+            if limit is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
         with open(self.log_path, "ab") as log_file:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "ccqueue.cli", *self.log_args, "run", "-c", str(self.config),
                  "--dsn", self.dsn, "--spool-dir", str(self.spool_dir)],
                 cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                preexec_fn=limit_open_files if limit is not None else None,  # noqa: PLW1509 (only setrlimit)
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -18,6 +18,12 @@ referred to by its uniqueid, checked, never by its channel name.
 panoramisk's ``Request`` is used for the command exchange. The accept loop is our own:
 panoramisk's reads the headers in a loop that never sees end-of-file (a client that
 connects and closes would spin it) and swallows cancellation.
+
+Every read has a deadline, so a peer that stops talking cannot hold a session: the
+headers within ``HEADER_TIMEOUT_S``, and each command's answer within the time the
+command may take by itself (``answer_deadline_s``). A caller waits in a session for
+minutes, but always inside commands of bounded length (hold segments of
+``HOLD_SEGMENT_MS``), each answered by Asterisk as it ends.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import re
+import socket
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
@@ -37,13 +45,24 @@ from ccqueue.asterisk.paths import spool_path
 from ccqueue.asterisk.session_check import UNIQUEID, ChannelStatus, malformed, peer_allowed, verdict
 from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
-from ccqueue.core.errors import CcqueueError
+from ccqueue.core.errors import AsteriskMisbehaved, CcqueueError
 from ccqueue.core.replies import ClaimAnswer, Reply
+from ccqueue.listen import Tally, accept_forever
 
 log = structlog.get_logger("ccqueue.agi")
 
 HEADER_TIMEOUT_S = 5.0
 HEADER_MAX_BYTES = 16384
+# The longest line read from a FastAGI peer (headers and answers alike); Asterisk's own
+# buffer for a line is 2 KiB (AGI_BUF_LEN).
+AGI_LINE_LIMIT = 64 * 1024
+# How late Asterisk may answer a command beyond the time the command itself may take.
+# Asterisk answers at once (SET VARIABLE) or when the command's own wait ends.
+ANSWER_SLACK_S = 10.0
+# A prompt's length is not known here; no prompt of a call centre lasts this long.
+PLAYBACK_MAX_S = 180.0
+# EXEC Dial (an IVR transfer) returns when the conversation ends.
+CONVERSATION_MAX_S = 4 * 3600.0
 # A hold segment: music on hold plays in the background (SET MUSIC ON) while the session
 # waits this long for a key before it looks for new instructions. An agent's Bridge()
 # interrupts it at once, so it never delays a call; it bounds how late an announcement
@@ -123,6 +142,40 @@ class AgiServer:
                 return
         session.instructions.put_nowait(command)
 
+    async def serve(self, sock: socket.socket, *, max_sessions: int) -> None:
+        """Accept FastAGI sessions on ``sock``, at most ``max_sessions`` at a time.
+
+        Beyond the cap a connection is closed at once: Asterisk's AGI() then fails and
+        the dialplan plays its apology, which beats a caller held in silence. Sessions
+        still open when this is cancelled are ended together, and counted in one line.
+        """
+        loop = asyncio.get_running_loop()
+        sessions: set[asyncio.Task[None]] = set()
+        refused = Tally("agi_sessions_refused", limit=max_sessions)
+
+        async def admit(conn: socket.socket) -> None:
+            if len(sessions) >= max_sessions:
+                conn.close()
+                refused.add("at the session cap")
+                return
+            reader = asyncio.StreamReader(limit=AGI_LINE_LIMIT)
+            transport, protocol = await loop.connect_accepted_socket(lambda: asyncio.StreamReaderProtocol(reader), conn)
+            writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+            task = loop.create_task(self.handle_connection(reader, writer))
+            sessions.add(task)
+            task.add_done_callback(sessions.discard)
+
+        try:
+            await accept_forever(sock, admit, name="fastagi")
+        finally:
+            refused.close()
+            open_sessions = list(sessions)
+            for task in open_sessions:
+                task.cancel()
+            if open_sessions:
+                await asyncio.gather(*open_sessions, return_exceptions=True)
+                log.info("agi_sessions_closed", count=len(open_sessions), hint="ccqueue is stopping")
+
     async def handle_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         uniqueid = None
         try:
@@ -141,9 +194,13 @@ class AgiServer:
             if uniqueid is None:
                 return
             try:
-                await route(Request(app=None, headers=headers, reader=reader, writer=writer))
+                await route(BoundedRequest(app=None, headers=headers, reader=reader, writer=writer))
             finally:
                 self._open.discard(uniqueid)
+        except AgiPeerSilent as exc:
+            log.info("agi_session_dropped", error="peer-silent", command=exc.command, waited_s=exc.waited_s)
+        except AgiHeadersRefused as exc:
+            log.info("agi_session_refused", error="headers-refused", reason=str(exc))
         except (TimeoutError, ConnectionError, asyncio.IncompleteReadError, EOFError) as exc:
             log.info("agi_session_dropped", error=type(exc).__name__)
         except Exception:
@@ -454,16 +511,75 @@ def _variable(result: dict[str, object]) -> str:
     return data if value == "1" else ""
 
 
+class AgiHeadersRefused(AsteriskMisbehaved):
+    """The peer's headers are not acceptable (too large); the session is closed."""
+
+    error_id = "agi-headers-refused"
+
+
+class AgiPeerSilent(AsteriskMisbehaved):
+    """The peer did not answer a command within its deadline."""
+
+    error_id = "agi-peer-silent"
+
+    def __init__(self, command: str, waited_s: float) -> None:
+        super().__init__(f"no answer to {command} within {waited_s:g} s")
+        self.command = command
+        self.waited_s = waited_s
+
+
+_MS_ARG = re.compile(r"-?\d+")
+
+
+def answer_deadline_s(command: str) -> float:
+    """How long Asterisk may take to answer ``command``: its own wait, plus slack.
+
+    WAIT FOR DIGIT and GET DATA give their waits in milliseconds (GET DATA's per key),
+    RECORD FILE its longest recording; prompts take ``PLAYBACK_MAX_S`` at most.
+    """
+    words = command.split()
+    verb = " ".join(words[:3]).upper()
+    numbers = [int(w) for w in words if _MS_ARG.fullmatch(w)]
+    if verb.startswith("WAIT FOR DIGIT"):
+        return max(numbers[0], 0) / 1000 + ANSWER_SLACK_S if numbers else PLAYBACK_MAX_S
+    if verb.startswith("GET DATA"):
+        timeout_ms, keys = (numbers + [0, 1])[:2] if numbers else (0, 1)
+        return PLAYBACK_MAX_S + max(timeout_ms, 0) / 1000 * max(keys, 1) + ANSWER_SLACK_S
+    if verb.startswith("RECORD FILE"):
+        return PLAYBACK_MAX_S + (max(numbers[0], 0) / 1000 if numbers else PLAYBACK_MAX_S) + ANSWER_SLACK_S
+    if verb.startswith("EXEC DIAL"):
+        return CONVERSATION_MAX_S
+    if verb.startswith(("STREAM FILE", "SAY ", "CONTROL STREAM", "EXEC", "GET OPTION")):
+        return PLAYBACK_MAX_S + ANSWER_SLACK_S
+    return ANSWER_SLACK_S
+
+
+class BoundedRequest(Request):
+    """panoramisk's ``Request`` with a deadline on every command's answer."""
+
+    async def send_command(self, command: str) -> dict[str, object]:
+        waited_s = answer_deadline_s(command)
+        try:
+            async with asyncio.timeout(waited_s):
+                result: dict[str, object] = await super().send_command(command)
+        except TimeoutError:
+            raise AgiPeerSilent(" ".join(command.split()[:2]), waited_s) from None
+        return result
+
+
 async def _read_headers(reader: asyncio.StreamReader) -> dict[str, str]:
     headers: dict[str, str] = {}
     size = 0
     while True:
-        line = await reader.readline()
+        try:
+            line = await reader.readline()
+        except ValueError:  # a line past the reader's limit (LimitOverrunError inside)
+            raise AgiHeadersRefused("a header line past the line limit") from None
         if not line:
             raise EOFError("AGI client closed before sending its headers")
         size += len(line)
         if size > HEADER_MAX_BYTES:
-            raise EOFError("AGI headers too large")
+            raise AgiHeadersRefused(f"headers longer than {HEADER_MAX_BYTES} bytes")
         text = line.decode("utf-8", "replace").rstrip("\r\n")
         if not text:
             return headers

@@ -14,6 +14,7 @@ fire-and-forget.
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -69,6 +70,10 @@ class Engine:
         self._tasks: asyncio.TaskGroup | None = None
         self.events_handled = 0
         self._pending: set[asyncio.Task[None]] = set()  # commands still talking to Asterisk
+        # While stopping, commands sent to Asterisk (and those that failed) are counted
+        # here and logged once, not once per call: hundreds of callers may be waiting.
+        self._stop_sent: collections.Counter[str] | None = None
+        self._stop_failures: collections.Counter[str] | None = None
 
     # --- for adapters ------------------------------------------------------------
 
@@ -132,10 +137,16 @@ class Engine:
                     log.info("agent_offered", call_id=command.call_id, agent=command.agent_id, offer_id=command.offer_id)
                     self._spawn(self._originate(command))
                 case cmd.RedirectCaller():
-                    log.info("caller_redirected", call_id=command.call_id, to=f"{command.context},{command.exten},{command.priority}")
+                    if self._stop_sent is not None:
+                        self._stop_sent["callers_redirected"] += 1
+                    else:
+                        log.info("caller_redirected", call_id=command.call_id, to=f"{command.context},{command.exten},{command.priority}")
                     self._spawn(self._redirect(command))
                 case cmd.HangupChannel():
-                    log.info("channel_hangup_requested", uniqueid=command.uniqueid, reason=command.reason)
+                    if self._stop_sent is not None:
+                        self._stop_sent["channels_hung_up"] += 1
+                    else:
+                        log.info("channel_hangup_requested", uniqueid=command.uniqueid, reason=command.reason)
                     self._spawn(self._hangup(command.uniqueid))
                 case cmd.NotifyAgentPaused():
                     log.warning("agent_auto_paused", agent=command.agent_id, reason=command.reason)
@@ -161,17 +172,38 @@ class Engine:
         try:
             await self._telephony.redirect(command.channel, context=command.context, exten=command.exten, priority=command.priority)
         except Exception as exc:
+            if self._stop_failures is not None:
+                self._stop_failures[f"redirect: {exc}"] += 1
+                return
             log.warning("redirect_failed", call_id=command.call_id, error=str(exc))
 
     async def shut_down(self, timeout: float = 5.0) -> None:
-        """Let the core close every call and agent state, and wait for what it asked of Asterisk."""
-        async with asyncio.timeout(timeout):
-            await self.ask(ev.ShutdownRequested())
-            while self._pending:
-                await asyncio.sleep(0.02)
+        """Let the core close every call and agent state, and wait for what it asked of Asterisk.
+
+        Hundreds of callers may be waiting: what was sent, and what failed, is logged as
+        one summary each.
+        """
+        self._stop_sent = sent = collections.Counter()
+        self._stop_failures = failures = collections.Counter()
+        try:
+            async with asyncio.timeout(timeout):
+                await self.ask(ev.ShutdownRequested())
+                while self._pending:
+                    await asyncio.sleep(0.02)
+        finally:
+            self._stop_sent = self._stop_failures = None
+            log.info("shutdown_commands_sent", callers_redirected=sent["callers_redirected"], channels_hung_up=sent["channels_hung_up"])
+            if failures:
+                log.warning(
+                    "shutdown_commands_failed", count=sum(failures.values()), errors=dict(failures.most_common(5)),
+                    hint="the dialplan plays those callers the apology once their FastAGI sessions close",
+                )
 
     async def _hangup(self, uniqueid: str) -> None:
         try:
             await self._telephony.hangup(uniqueid)
         except Exception as exc:
+            if self._stop_failures is not None:
+                self._stop_failures[f"hangup: {exc}"] += 1
+                return
             log.warning("hangup_failed", uniqueid=uniqueid, error=str(exc))

@@ -2,17 +2,20 @@
 
 Handlers only translate: a request becomes a core event put on the engine's inbox with
 ``ask``; the answer (or the core's error) becomes JSON. Status codes for the core's
-errors live in one table here, ``STATUS_BY_ERROR``; the error ids are public API.
+errors live in one table here, ``STATUS_BY_ERROR``; the error ids are public API. Every
+error answer is JSON ``{"error": id, "message": ...}``, aiohttp's own (no such route,
+wrong method, body too large) included: ``ERROR_BY_STATUS`` names those.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -33,6 +36,25 @@ STATUS_BY_ERROR: dict[str, int] = {
     "callback-refused": 409,
     "internal": 500,
 }
+# aiohttp's own errors, by status (any other status answers "http-<status>").
+ERROR_BY_STATUS: dict[int, str] = {
+    400: "bad-request",
+    404: "not-found",
+    405: "method-not-allowed",
+    408: "request-timeout",
+    413: "body-too-large",
+    415: "unsupported-media-type",
+    500: "internal",
+}
+# A request body must arrive within this (a client that trickles it holds a connection).
+BODY_TIMEOUT_S = 10.0
+# An idle connection, or one whose request headers are not complete, is closed after
+# this (aiohttp's keepalive_timeout, armed from the moment a connection is accepted).
+# Apache's KeepAliveTimeout is 5 s, nginx's keepalive_timeout 75 s and its
+# client_header_timeout 60 s; Prometheus scrapes every 15 s and reconnects if need be.
+IDLE_TIMEOUT_S = 15.0
+
+log = structlog.get_logger("ccqueue.http")
 
 MAX_REASON_CHARS = 64
 STATIC = Path(__file__).parent / "static"
@@ -45,10 +67,38 @@ def _error(status: int, error_id: str, message: str) -> web.Response:
 @web.middleware
 async def _errors(request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
     try:
+        if request.body_exists:  # read here, under a deadline; handlers get it cached
+            try:
+                async with asyncio.timeout(BODY_TIMEOUT_S):
+                    await request.read()
+            except TimeoutError:
+                return _error(408, "request-timeout", f"the request body did not arrive within {BODY_TIMEOUT_S:g} s")
         response: web.StreamResponse = await handler(request)
         return response
     except CcqueueError as exc:
         return _error(STATUS_BY_ERROR.get(exc.error_id, 400), exc.error_id, str(exc))
+    except web.HTTPException as exc:
+        if exc.status < 400:  # a redirect is an answer, not an error
+            raise
+        return _http_error(request, exc)
+    except Exception:
+        log.exception("http_request_failed", method=request.method, path=request.path)
+        return _error(500, "internal", "the request failed; the log says why")
+
+
+def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
+    """aiohttp's own error (no such route, wrong method, body too large) as JSON."""
+    error_id = ERROR_BY_STATUS.get(exc.status, f"http-{exc.status}")
+    if exc.status == 404:
+        message = f"nothing at {request.path}"
+    elif exc.status == 405:
+        message = f"{request.method} is not allowed on {request.path}"
+    else:  # aiohttp's text says what was wrong (e.g. the size limit), else its reason
+        message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+    response = _error(exc.status, error_id, message)
+    if "Allow" in exc.headers:
+        response.headers["Allow"] = exc.headers["Allow"]
+    return response
 
 
 def _agent_view(agent: AgentView) -> dict[str, Any]:
@@ -71,8 +121,9 @@ def build_app(
     ended_calls: Callable[[], dict[tuple[str, str], int]] = dict,
     callbacks_config: Callable[[], Callbacks | None] = lambda: None,
     reload: Callable[[], Awaitable[Any]] | None = None,
+    middlewares: tuple[Any, ...] = (),
 ) -> web.Application:
-    app = web.Application(middlewares=[_errors], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[*middlewares, _errors], client_max_size=64 * 1024)
     routes = web.RouteTableDef()
 
     @routes.post("/api/config/reload")
@@ -159,11 +210,11 @@ def build_app(
 
 
 async def _pause_reason(request: web.Request) -> str | web.Response:
-    if not request.can_read_body:
+    if not request.body_exists:
         return "break"
     try:
         body = await request.json()
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
         return _error(400, "bad-request", "the body must be JSON, e.g. {\"reason\": \"lunch\"}")
     reason = body.get("reason", "break") if isinstance(body, dict) else None
     if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON_CHARS:

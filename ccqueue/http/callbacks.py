@@ -134,11 +134,11 @@ def callback_routes(
 
 async def _json_object(request: web.Request) -> dict[str, Any]:
     example = '{"number": "+15550100", "queue": "support"}'
-    if not request.can_read_body:
+    if not request.body_exists:
         raise RequestError(f"the body must be a JSON object, e.g. {example}")
     try:
         body = await request.json()
-    except ValueError:  # not JSON, or not UTF-8
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
         raise RequestError(f"the body is not JSON; expected e.g. {example}") from None
     if not isinstance(body, dict):
         raise RequestError(f"the body must be a JSON object, e.g. {example}")

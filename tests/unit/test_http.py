@@ -134,3 +134,28 @@ async def test_wallboard_page_and_data(client: tuple[TestClient, Engine]) -> Non
     data = await (await c.get("/api/wallboard")).json()
     assert data["queues"][0]["name"] == "support" and data["queues"][0]["callbacks"] == 0
     assert data["agents"][0]["id"] == "agent1"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "error"),
+    [
+        ("POST", "/api/agents/agent1/pause", b'{"reason": "\xff\xfe"}', 400, "bad-request"),  # not UTF-8
+        ("POST", "/api/agents/agent1/pause", b"[" * 5000 + b"]" * 5000, 400, "bad-request"),  # nested too deep
+        ("POST", "/api/callbacks", b"[" * 5000 + b"]" * 5000, 400, "bad-request"),
+        ("GET", "/no/such/route", None, 404, "not-found"),
+        ("DELETE", "/healthz", None, 405, "method-not-allowed"),
+        ("POST", "/api/agents/agent1/pause", b"x" * (65 * 1024), 413, "body-too-large"),
+    ],
+    ids=["not-utf8", "nested-5000", "callback-nested-5000", "no-route", "wrong-method", "body-too-large"],
+)
+async def test_every_error_is_json_with_a_stable_id(
+    client: tuple[TestClient, Engine], method: str, path: str, body: bytes | None, status: int, error: str
+) -> None:
+    c, engine = client
+    await c.post("/api/agents/agent1/login")
+    r = await c.request(method, path, data=body, headers={"Content-Type": "application/json"})
+    assert r.status == status
+    assert r.content_type == "application/json"
+    answer = await r.json()
+    assert answer["error"] == error and answer["message"], answer
+    assert engine.acd.agents["agent1"].state.value == "available"  # nothing changed
