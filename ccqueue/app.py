@@ -13,7 +13,7 @@ import contextlib
 import signal
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,13 @@ from ccqueue.asterisk.ivr_runner import IvrRunner
 from ccqueue.asterisk.session_check import parse_allow
 from ccqueue.asterisk.telephony import AsteriskTelephony
 from ccqueue.config import Config
+from ccqueue.config.callbacks import Callbacks
+from ccqueue.config.running import RunningConfig, Snapshot
 from ccqueue.core.acd import Acd
 from ccqueue.core.errors import CallbackRefused, CcqueueError
 from ccqueue.core.ivr import IvrTree
 from ccqueue.engine.engine import Engine
+from ccqueue.engine.inbox import Inbox
 from ccqueue.engine.settings import acd_settings, ivr_trees
 from ccqueue.http.app import IDLE_TIMEOUT_S, build_app
 from ccqueue.listen import (
@@ -41,7 +44,7 @@ from ccqueue.listen import (
 )
 from ccqueue.metrics import Metrics, StateCollector
 from ccqueue.numbers import check_allowed, normalize
-from ccqueue.reload import reload
+from ccqueue.reload import Reloader
 from ccqueue.store import RecordWriter
 from ccqueue.store.restore import (
     CallbacksNotRestored,
@@ -54,17 +57,21 @@ log = structlog.get_logger("ccqueue.app")
 
 @dataclass
 class Daemon:
-    config: Config
+    running: RunningConfig
+    inbox: Inbox
     engine: Engine
     telephony: AsteriskTelephony
     agi: AgiServer
     writer: RecordWriter
     registry: CollectorRegistry
     web_app: web.Application
+    reloader: Reloader
+    http_connections: HttpConnections
     dsn: str = ""
-    trees: Mapping[str, IvrTree] = field(default_factory=dict)  # the running IVR trees
-    config_path: str = "config"  # reloaded from here (SIGHUP, POST /api/config/reload)
-    http_connections: HttpConnections = field(default_factory=HttpConnections)
+
+    @property
+    def config(self) -> Config:
+        return self.running.now.config
 
     def health(self) -> dict[str, Any]:
         ami = self.telephony.ami.state
@@ -80,20 +87,15 @@ class Daemon:
 
 
 def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "config") -> Daemon:
+    """Every long-lived object, in dependency order: the inbox and the running
+    configuration first, then the core, the adapters that post to the inbox, the engine
+    that reads it, and the HTTP side that reads the views."""
+    inbox = Inbox()
+    running = RunningConfig(Snapshot(config=config, trees=ivr_trees(config)), path=Path(config_path))
     acd = Acd(acd_settings(config))
     writer = RecordWriter(dsn, spool_dir=spool_dir)
     registry = CollectorRegistry()
     metrics = Metrics(registry)
-
-    # The engine and its adapters refer to each other; the adapters get the engine's
-    # inbox through these two small closures, bound once the engine exists.
-    holder: dict[str, Engine] = {}
-
-    def post(event: Any) -> None:
-        holder["engine"].post(event)
-
-    async def ask(event: Any) -> Any:
-        return await holder["engine"].ask(event)
 
     ami = config.asterisk.ami
     telephony = AsteriskTelephony(
@@ -102,13 +104,18 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         username=ami.username,
         secret=ami.secret.get_secret_value(),
         agent_context=config.asterisk.agent_context,
-        post=post,
+        post=inbox.post,
     )
+
+    # Settings a reload may change are read from the running configuration when used.
+    def callbacks() -> Callbacks | None:
+        return running.now.config.callbacks
+
     def normalize_number(raw: str) -> str:
-        callbacks = daemon_ref[0].config.callbacks  # the running configuration's
-        if callbacks is None:
+        policy = callbacks()
+        if policy is None:
             raise CallbackRefused("callbacks are not set up")
-        return check_allowed(normalize(raw, region=callbacks.region), callbacks.allowed)
+        return check_allowed(normalize(raw, region=policy.region), policy.allowed)
 
     def callback_number(raw: str) -> str | None:
         try:
@@ -116,43 +123,67 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         except CcqueueError:
             return None
 
-    daemon_ref: list[Daemon] = []
-    ivr_runner = IvrRunner(trees=lambda: daemon_ref[0].trees, ask=ask, post=post, callback_number=callback_number)
+    def callback_key() -> str | None:
+        policy = callbacks()
+        return policy.key if policy is not None else None
+
+    def survey_for(number: str) -> bool:
+        hotline = running.now.config.hotlines.get(number)
+        return hotline is not None and hotline.survey
+
+    def trees() -> Mapping[str, IvrTree]:
+        return running.now.trees
+
+    ivr_runner = IvrRunner(trees=trees, ask=inbox.ask, post=inbox.post, callback_number=callback_number)
     agi = AgiServer(
-        ask=ask,
-        post=post,
+        ask=inbox.ask,
+        post=inbox.post,
         channel_status=telephony.channel_status,
         allowed_peers=parse_allow(config.asterisk.agi.allow),
-        agent_for_endpoint=lambda endpoint: holder["engine"].acd.agent_for_endpoint(endpoint),
-        callback_key=lambda: callbacks.key if (callbacks := daemon_ref[0].config.callbacks) is not None else None,
+        agent_for_endpoint=acd.agent_for_endpoint,
+        callback_key=callback_key,
         normalize_number=normalize_number,
         ivr=ivr_runner,
-        survey_for=lambda number: (h := daemon_ref[0].config.hotlines.get(number)) is not None and h.survey,
+        survey_for=survey_for,
     )
-    engine = Engine(acd, telephony=telephony, callers=agi, records=writer, on_record=metrics.on_record)
-    holder["engine"] = engine
+    engine = Engine(acd, inbox=inbox, telephony=telephony, callers=agi, records=writer, on_record=metrics.on_record)
+    reloader = Reloader(running, ask=inbox.ask)
     registry.register(
         StateCollector(
-            lambda: engine.acd,
+            acd.views,
             lambda: {"asterisk_ami": telephony.ami.state == "ready", "postgresql": writer.connected},
             lambda: {"records_pending": writer.buffered, "records_spooled": writer.records_spooled},
         )
     )
     http_connections = HttpConnections()
+    daemon: Daemon | None = None
+
+    def health() -> dict[str, Any]:
+        assert daemon is not None
+        return daemon.health()
+
     web_app = build_app(
         middlewares=(http_connections.track,),
         engine=engine,
         registry=registry,
-        health=lambda: daemon_ref[0].health(),
+        health=health,
         ended_calls=lambda: dict(metrics.ended),
-        callbacks_config=lambda: daemon_ref[0].config.callbacks,
-        reload=lambda: reload(daemon_ref[0]),
+        callbacks_config=callbacks,
+        reload=reloader.reload,
     )
     daemon = Daemon(
-        config, engine, telephony, agi, writer, registry, web_app, dsn=dsn, trees=ivr_trees(config), config_path=config_path,
+        running=running,
+        inbox=inbox,
+        engine=engine,
+        telephony=telephony,
+        agi=agi,
+        writer=writer,
+        registry=registry,
+        web_app=web_app,
+        reloader=reloader,
         http_connections=http_connections,
+        dsn=dsn,
     )
-    daemon_ref.append(daemon)
     return daemon
 
 
@@ -188,8 +219,8 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
             loop.add_signal_handler(sig, stop.set)
     reloads: set[asyncio.Task[Any]] = set()
 
-    def on_sighup() -> None:  # the result is logged by reload()
-        task = loop.create_task(reload(daemon))
+    def on_sighup() -> None:  # the result is logged by the reloader
+        task = loop.create_task(daemon.reloader.reload())
         reloads.add(task)
         task.add_done_callback(reloads.discard)
 

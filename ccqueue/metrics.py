@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from ccqueue.core.acd import Acd
+from ccqueue.core.views import ReadModel
 from ccqueue.core.agent_state import AgentState
 from ccqueue.core.records import CallOutcome, CallRecord, Record
 
@@ -45,29 +45,29 @@ class Metrics:
 class StateCollector(Collector):
     """Callers waiting per queue, agents by state, and the links' health."""
 
-    def __init__(self, acd: Callable[[], Acd], links: Callable[[], dict[str, bool]], writer_stats: Callable[[], dict[str, int]]) -> None:
-        self._acd = acd
+    def __init__(self, views: ReadModel, links: Callable[[], dict[str, bool]], writer_stats: Callable[[], dict[str, int]]) -> None:
+        self._views = views
         self._links = links
         self._writer_stats = writer_stats
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        acd = self._acd()
+        views = self._views
         waiting = GaugeMetricFamily("ccqueue_callers_waiting", "Callers waiting for an agent, per queue.", labels=["queue"])
-        for queue in acd.views.queues():
+        for queue in views.queues():
             waiting.add_metric([queue.name], queue.waiting)
         yield waiting
         callbacks = GaugeMetricFamily(
             "ccqueue_callbacks_open", "Callbacks waiting for their turn or being made, per queue and status.", labels=["queue", "status"]
         )
         open_by: dict[tuple[str, str], int] = {}
-        for record in acd.views.callbacks():
+        for record in views.callbacks():
             key = (record.queue, record.status.value)
             open_by[key] = open_by.get(key, 0) + 1
         for (queue, status), count in sorted(open_by.items()):
             callbacks.add_metric([queue, status], count)
         yield callbacks
         agents = GaugeMetricFamily("ccqueue_agents", "Configured agents by state.", labels=["state"])
-        for state, count in acd.views.agent_counts().items():
+        for state, count in views.agent_counts().items():
             agents.add_metric([state.value], count)
         yield agents
         up = GaugeMetricFamily("ccqueue_link_up", "1 when the link to a peer is usable.", labels=["peer"])

@@ -18,24 +18,21 @@ Rules kept here:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
 from ccqueue.config import ConfigError, load_config
+from ccqueue.config.running import RunningConfig, Snapshot
 from ccqueue.core import events as ev
 from ccqueue.core.errors import CcqueueError
 from ccqueue.engine.settings import acd_settings, ivr_trees
 
-if TYPE_CHECKING:
-    from ccqueue.app import Daemon
-
 log = structlog.get_logger("ccqueue.reload")
 
 RESTART_SECTIONS = ("asterisk", "http", "database")
-_lock = asyncio.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,28 +51,34 @@ class ReloadResult:
         }
 
 
-async def reload(daemon: Daemon) -> ReloadResult:
-    """Load ``daemon.config_path`` again and let it take over (rules 1-5)."""
-    async with _lock:
-        path = daemon.config_path
-        try:
-            new = await asyncio.to_thread(load_config, Path(path))
-        except ConfigError as exc:
-            problems = tuple(str(p) for p in exc.problems)
-            log.warning("reload_refused", error_id=exc.error_id, problems=list(problems))
-            return ReloadResult(applied=False, problems=problems, error_id=exc.error_id)
-        old = daemon.config
-        restart = tuple(name for name in RESTART_SECTIONS if getattr(new, name) != getattr(old, name))
-        if restart:
-            new = new.model_copy(update={name: getattr(old, name) for name in restart})
-        try:
-            settings = acd_settings(new)
-            trees = ivr_trees(new)
-            await daemon.engine.ask(ev.SettingsReplaced(settings=settings))
-        except CcqueueError as exc:
-            log.warning("reload_refused", error_id=exc.error_id, error=str(exc))
-            return ReloadResult(applied=False, problems=(str(exc),), error_id=exc.error_id)
-        daemon.config = new
-        daemon.trees = trees
-        log.info("config_reloaded", path=str(path), files=list(new.files), needs_restart=list(restart))
-        return ReloadResult(applied=True, needs_restart=restart)
+class Reloader:
+    """Loads the configuration folder again and lets it take over (rules 1-5)."""
+
+    def __init__(self, running: RunningConfig, *, ask: Callable[[ev.Event], Awaitable[object]]) -> None:
+        self._running = running
+        self._ask = ask
+        self._lock = asyncio.Lock()  # rule 5
+
+    async def reload(self) -> ReloadResult:
+        async with self._lock:
+            path = self._running.path
+            try:
+                new = await asyncio.to_thread(load_config, path)
+            except ConfigError as exc:
+                problems = tuple(str(p) for p in exc.problems)
+                log.warning("reload_refused", error_id=exc.error_id, problems=list(problems))
+                return ReloadResult(applied=False, problems=problems, error_id=exc.error_id)
+            old = self._running.now.config
+            restart = tuple(name for name in RESTART_SECTIONS if getattr(new, name) != getattr(old, name))
+            if restart:
+                new = new.model_copy(update={name: getattr(old, name) for name in restart})
+            try:
+                settings = acd_settings(new)
+                trees = ivr_trees(new)
+                await self._ask(ev.SettingsReplaced(settings=settings))
+            except CcqueueError as exc:
+                log.warning("reload_refused", error_id=exc.error_id, error=str(exc))
+                return ReloadResult(applied=False, problems=(str(exc),), error_id=exc.error_id)
+            self._running.replace(Snapshot(config=new, trees=trees))
+            log.info("config_reloaded", path=str(path), files=list(new.files), needs_restart=list(restart))
+            return ReloadResult(applied=True, needs_restart=restart)

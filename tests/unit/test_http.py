@@ -65,7 +65,7 @@ async def client() -> AsyncIterator[tuple[TestClient, Engine]]:
     registry = CollectorRegistry()
     metrics = Metrics(registry)
     engine = Engine(Acd(settings), telephony=RecordingTelephony(), callers=NoCallers(), records=Records(), on_record=metrics.on_record)
-    registry.register(StateCollector(lambda: engine.acd, lambda: {"asterisk_ami": True}, lambda: {"records_pending": 0}))
+    registry.register(StateCollector(engine.acd.views, lambda: {"asterisk_ami": True}, lambda: {"records_pending": 0}))
     app = build_app(engine=engine, registry=registry, health=lambda: {"status": "ok", "ami": "ready", "database": "ready"}, ended_calls=lambda: dict(metrics.ended))
     task = asyncio.create_task(engine.run())
     async with TestClient(TestServer(app)) as c:
