@@ -2,9 +2,9 @@
 
 Handlers only translate: a request becomes a core event put on the engine's inbox with
 ``ask``; the answer (or the core's error) becomes JSON. Status codes for the core's
-errors live in one table here, ``STATUS_BY_ERROR``; the error ids are public API. Every
-error answer is JSON ``{"error": id, "message": ...}``, aiohttp's own (no such route,
-wrong method, body too large) included: ``ERROR_BY_STATUS`` names those.
+errors live in one table, ``ccqueue.http.errors.STATUS_BY_ERROR``; the error ids are
+public API. Every error answer is JSON ``{"error": id, "message": ...}``, aiohttp's own
+(no such route, wrong method, body too large) included: ``ERROR_BY_STATUS`` names those.
 """
 
 from __future__ import annotations
@@ -25,27 +25,8 @@ from ccqueue.core.errors import CcqueueError
 from ccqueue.core.views import AgentView
 from ccqueue.engine.engine import Engine
 from ccqueue.http.callbacks import callback_routes
+from ccqueue.http.errors import ERROR_BY_STATUS, status_of
 
-STATUS_BY_ERROR: dict[str, int] = {
-    "agent-unknown": 404,
-    "agent-state-illegal": 409,
-    "bad-request": 400,
-    "callback-number-invalid": 422,
-    "callback-number-not-allowed": 403,
-    "callback-unknown": 404,
-    "callback-refused": 409,
-    "internal": 500,
-}
-# aiohttp's own errors, by status (any other status answers "http-<status>").
-ERROR_BY_STATUS: dict[int, str] = {
-    400: "bad-request",
-    404: "not-found",
-    405: "method-not-allowed",
-    408: "request-timeout",
-    413: "body-too-large",
-    415: "unsupported-media-type",
-    500: "internal",
-}
 # A request body must arrive within this (a client that trickles it holds a connection).
 BODY_TIMEOUT_S = 10.0
 # An idle connection, or one whose request headers are not complete, is closed after
@@ -76,7 +57,7 @@ async def _errors(request: web.Request, handler: Callable[[web.Request], Any]) -
         response: web.StreamResponse = await handler(request)
         return response
     except CcqueueError as exc:
-        return _error(STATUS_BY_ERROR.get(exc.error_id, 400), exc.error_id, str(exc))
+        return _error(status_of(exc.error_id), exc.error_id, str(exc))
     except web.HTTPException as exc:
         if exc.status < 400:  # a redirect is an answer, not an error
             raise
@@ -132,7 +113,7 @@ def build_app(
         if reload is None:
             return _error(404, "not-found", "reload is not available here")
         result = await reload()
-        status = 200 if result.applied else 422 if result.error_id == "config-invalid" else 409
+        status = 200 if result.applied else status_of(result.error_id or "reload-refused")
         return web.json_response(result.as_json(), status=status)
 
     @routes.get("/healthz")

@@ -16,7 +16,7 @@ Rules kept here:
 4. Times in answers are epoch seconds, as everywhere in the API.
 5. Only open callbacks (pending or dialing) are known here: they are what the engine
    holds. A closed one is in PostgreSQL's ``callbacks`` table.
-6. Errors are the core's error tree; ``ccqueue.http.app.STATUS_BY_ERROR`` maps them.
+6. Errors are the core's error tree; ``ccqueue.http.errors.STATUS_BY_ERROR`` maps them.
 """
 
 from __future__ import annotations

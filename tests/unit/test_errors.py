@@ -64,3 +64,19 @@ def test_exceptions_raised_on_purpose_are_in_the_tree() -> None:
             ):
                 strays.append(f"{mod.__name__}.{attr}")
     assert strays == []
+
+
+def test_the_http_table_has_a_status_for_every_error() -> None:
+    from ccqueue.http.errors import ERROR_BY_STATUS, STATUS_BY_ERROR
+
+    missing = sorted(cls.error_id for cls in all_errors() if cls.error_id not in STATUS_BY_ERROR)
+    assert missing == []
+    assert all(400 <= status <= 599 for status in STATUS_BY_ERROR.values())
+    assert set(ERROR_BY_STATUS.values()) <= set(STATUS_BY_ERROR)
+    # The sender's faults are 4xx, the rest 5xx (an administrator's file: 422 through the API).
+    for cls in all_errors():
+        status = STATUS_BY_ERROR[cls.error_id]
+        if issubclass(cls, (RequestError, InputError)):
+            assert 400 <= status < 500, cls
+        elif cls is not CcqueueError:
+            assert status >= 500, cls

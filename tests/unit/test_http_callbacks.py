@@ -19,7 +19,8 @@ from ccqueue.core import events as ev
 from ccqueue.core.errors import CallbackRefused, UnknownCallback
 from ccqueue.core.records import CallbackRecord, CallbackStatus
 from ccqueue.core.replies import CallbackBooked, CallbackClosed, Reply
-from ccqueue.http.app import STATUS_BY_ERROR, _errors, build_app
+from ccqueue.http.app import _errors, build_app
+from ccqueue.http.errors import STATUS_BY_ERROR
 from ccqueue.http.callbacks import MAX_AHEAD_S, callback_routes
 
 NOW = 1_760_000_000.0

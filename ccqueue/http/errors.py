@@ -1,0 +1,75 @@
+"""Every error id → its HTTP status: the one table (``tests/unit/test_errors.py`` proves
+that each error of the package has a row).
+
+Grouped as the error tree is: the sender's fault (4xx), an administrator's file (422),
+something ccqueue depends on (502/503/504), ccqueue's own fault (500).
+"""
+
+from __future__ import annotations
+
+STATUS_BY_ERROR: dict[str, int] = {
+    # the base of the tree: an error nobody classified is ours
+    "ccqueue-error": 500,
+    # a request's sender is at fault
+    "bad-request": 400,
+    "agent-unknown": 404,
+    "agent-state-illegal": 409,
+    "callback-unknown": 404,
+    "callback-refused": 409,
+    "callback-number-invalid": 422,
+    "callback-number-not-allowed": 403,
+    "reload-refused": 409,
+    "routing-refused": 409,
+    "bad-time": 400,
+    "bad-agent": 400,
+    "bad-call": 400,
+    "duplicate-queue": 409,
+    "duplicate-call": 409,
+    "queue-has-calls": 409,
+    "unknown-agent": 404,
+    "unknown-call": 404,
+    "unknown-queue": 404,
+    "clock-went-back": 409,
+    # an administrator's file cannot be used
+    "input-invalid": 422,
+    "config-invalid": 422,
+    "scenario-invalid": 422,
+    "import-unreadable": 422,
+    # something ccqueue depends on failed or misbehaved
+    "external": 503,
+    "asterisk-misbehaved": 502,
+    "ami-unavailable": 503,
+    "ami-startup-refused": 503,
+    "ami-message-incomplete": 502,
+    "agi-headers-refused": 502,
+    "agi-peer-silent": 504,
+    "spool-busy": 503,
+    "callbacks-not-restored": 503,
+    # ccqueue's own fault
+    "internal": 500,
+    "call-state-illegal": 500,
+    "ivr-result-unexpected": 500,
+    "record-invalid": 500,
+    # the HTTP layer's own (aiohttp's answers, turned into JSON)
+    "not-found": 404,
+    "method-not-allowed": 405,
+    "request-timeout": 408,
+    "body-too-large": 413,
+    "unsupported-media-type": 415,
+}
+
+# aiohttp's own errors, by status (any other status answers "http-<status>").
+ERROR_BY_STATUS: dict[int, str] = {
+    400: "bad-request",
+    404: "not-found",
+    405: "method-not-allowed",
+    408: "request-timeout",
+    413: "body-too-large",
+    415: "unsupported-media-type",
+    500: "internal",
+}
+
+
+def status_of(error_id: str) -> int:
+    """The HTTP status of an error id; an id missing from the table is a bug of ours."""
+    return STATUS_BY_ERROR.get(error_id, 500)
