@@ -2,9 +2,11 @@
 
 Renders the parts of an Asterisk config folder that depend on ccqueue's own
 configuration: the AMI user ccqueue logs in as (``manager.conf``), one PJSIP
-endpoint per agent (``pjsip.conf``), the RTP port range (``rtp.conf``) and the
+endpoint per agent (``pjsip.conf``), the RTP port range (``rtp.conf``), the
 dialplan globals that tell the dialplan where ccqueue's FastAGI server is
-(``ccqueue-globals.conf``, included by ``dialplan/extensions.conf``).
+(``ccqueue-globals.conf``) and the guard callbacks leave through to the trunk
+(``ccqueue-callback-out.conf``, see ``ccqueue.asterisk.guard``); both are included
+by ``dialplan/extensions.conf``.
 
 The static parts (modules, logger, music on hold) are files in
 ``deploy/asterisk/etc``; ``deploy/asterisk/sandbox.sh configure`` puts both
@@ -23,6 +25,8 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+from ccqueue.asterisk.guard import GUARD_FILE, guard_conf
 
 __all__ = ["render_asterisk_config", "main", "AGENT_FROM_CONTEXT", "SIP_HOST"]
 
@@ -224,6 +228,7 @@ def render_asterisk_config(
         "pjsip.conf": _pjsip_conf(cfg, sip_port),
         "rtp.conf": _rtp_conf(rtp_ports),
         "ccqueue-globals.conf": _globals_conf(cfg, agi_port),
+        GUARD_FILE: guard_conf(getattr(cfg, "callbacks", None)),
     }
 
 
