@@ -28,6 +28,7 @@ Rules kept here:
 from __future__ import annotations
 
 import re
+from typing import NoReturn
 
 __all__ = ["MAX_REPEAT", "NUMBER_CHARS", "PatternNotPortable", "to_posix"]
 
@@ -200,7 +201,6 @@ class _Translator:
                  "b": "a word boundary", "B": "a non-boundary", "A": "a start anchor", "Z": "an end anchor"}
         name = known.get(nxt, "an escape")
         self._refuse(f"'\\{nxt}' ({name}{' in a class' if in_class else ''})", "use \\d, [0-9] or \\+")
-        raise AssertionError  # unreachable: _refuse raises
 
     def _literal(self, ch: str) -> frozenset[str]:
         if ch not in NUMBER_CHARS:
@@ -226,7 +226,7 @@ class _Translator:
                 if n is not None and n > MAX_REPEAT:
                     self._refuse(f"a repeat count of {n} (POSIX promises at most {MAX_REPEAT})")
             self.pos = found.end()
-            out = "{%d}" % low_n if not comma else "{%d,%s}" % (low_n, "" if high_n is None else high_n)
+            out = f"{{{low_n}}}" if not comma else f"{{{low_n},{'' if high_n is None else high_n}}}"
         else:
             return ""
         after = self._peek()
@@ -241,7 +241,7 @@ class _Translator:
     def _peek(self) -> str:
         return self.text[self.pos] if self.pos < self.end else ""
 
-    def _refuse(self, what: str, hint: str = "") -> None:
+    def _refuse(self, what: str, hint: str = "") -> NoReturn:
         message = (f"{what}, at character {self.mark + 1}: the dialplan guard checks numbers with Asterisk's "
                    "REGEX() (POSIX), which cannot say the same")
         raise PatternNotPortable(f"{message}; {hint}" if hint else message)

@@ -36,7 +36,7 @@ from typing import Any
 from ccqueue.config.callbacks import GUARD_CONTEXT
 from ccqueue.number_patterns import to_posix
 
-__all__ = ["GUARD_FILE", "REFUSED_TECH", "guard_conf", "guard_condition"]
+__all__ = ["GUARD_FILE", "REFUSED_TECH", "guard_condition", "guard_conf"]
 
 GUARD_FILE = "ccqueue-callback-out.conf"
 # A channel technology no Asterisk has: Dial() to it fails (rule 2).
@@ -85,8 +85,8 @@ def guard_conf(callbacks: Any) -> str:
         lines += [f";   {p}  ->  {to_posix(p)}" for p in allowed]
         lines += [
             f"exten => _+X.,1,GotoIf({condition}?dial)",
-            " same => n,Log(WARNING,ccqueue: callback to +${FILTER(0-9,${EXTEN})} refused: "
-            "not a number callbacks.allowed allows)",
+            (" same => n,Log(WARNING,ccqueue: callback to +${FILTER(0-9,${EXTEN})} refused: "
+             "not a number callbacks.allowed allows)"),
             " same => n,Hangup(21)",
             f" same => n(dial),Dial(${{IF({condition}?{tech}:{REFUSED_TECH})}}/{resource})",
             ' same => n,GotoIf($["${DIALSTATUS}" = "BUSY"]?busy)',

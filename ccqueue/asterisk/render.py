@@ -253,9 +253,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rtp-ports", type=_port_range, default=(10000, 10999), metavar="FIRST-LAST")
     args = parser.parse_args(argv)
 
-    from ccqueue.config import load_config
+    from ccqueue.config import ConfigError, load_config
 
-    cfg = load_config(args.config)
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:  # e.g. an allowed pattern the guard could not check: file:line each
+        print(f"render: {args.config} is not a valid configuration; nothing written\n{exc}", file=sys.stderr)
+        return 1
     try:
         files = render_asterisk_config(
             cfg,

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ccqueue.asterisk.guard import GUARD_FILE, REFUSED_TECH, guard_conf
+from ccqueue.asterisk.render import main as render_main
 from ccqueue.asterisk.render import render_asterisk_config
 from ccqueue.config import load_config
 from ccqueue.config.callbacks import GUARD_CONTEXT, Callbacks
@@ -85,7 +86,7 @@ def test_the_extension_reaches_arguments_only_through_regex_and_filter() -> None
     for line in priorities(text):
         for found in re.finditer(r"\$\{EXTEN\}", line):
             before = line[: found.start()]
-            assert before.endswith('" ') or before.endswith("FILTER(0-9,"), line
+            assert before.endswith(('" ', "FILTER(0-9,")), line
 
 
 def test_number_and_digits_are_filled_in_from_the_filtered_extension() -> None:
@@ -118,3 +119,20 @@ def test_the_guard_is_rendered_with_the_asterisk_config_and_ccqueue_dials_throug
 def test_the_dialplan_includes_the_guard() -> None:
     text = (Path(__file__).resolve().parents[2] / "dialplan" / "extensions.conf").read_text()
     assert f'#tryinclude "{GUARD_FILE}"' in text.splitlines()
+
+
+def test_render_refuses_a_pattern_the_guard_cannot_check_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "ccqueue.yaml").write_text(
+        "asterisk:\n  ami: {username: ccqueue, secret: s3cret}\nqueues:\n  support:\n"
+        "callbacks:\n  dial: PJSIP/{digits}@trunk\n  caller_id: '400'\n  region: US\n"
+        "  allowed:\n    - '\\+1\\d{10}'\n    - '\\+44\\w+'\n",
+        encoding="utf-8",
+    )
+    assert render_main(["--config", str(config), "--out", str(tmp_path / "out")]) == 1
+    assert not (tmp_path / "out").exists()
+    err = capsys.readouterr().err
+    assert f"{config / 'ccqueue.yaml'}:11: callbacks.allowed.1: '\\w' (a word character), at character 5" in err
