@@ -2,9 +2,11 @@
 
 Renders the parts of an Asterisk config folder that depend on ccqueue's own
 configuration: the AMI user ccqueue logs in as (``manager.conf``), one PJSIP
-endpoint per agent (``pjsip.conf``), the RTP port range (``rtp.conf``) and the
+endpoint per agent (``pjsip.conf``), the RTP port range (``rtp.conf``), the
 dialplan globals that tell the dialplan where ccqueue's FastAGI server is
-(``ccqueue-globals.conf``, included by ``dialplan/extensions.conf``).
+(``ccqueue-globals.conf``) and the guard callbacks leave through to the trunk
+(``ccqueue-callback-out.conf``, see ``ccqueue.asterisk.guard``); both are included
+by ``dialplan/extensions.conf``.
 
 The static parts (modules, logger, music on hold) are files in
 ``deploy/asterisk/etc``; ``deploy/asterisk/sandbox.sh configure`` puts both
@@ -23,6 +25,8 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+from ccqueue.asterisk.guard import GUARD_FILE, guard_conf
 
 __all__ = ["render_asterisk_config", "main", "AGENT_FROM_CONTEXT", "SIP_HOST"]
 
@@ -224,6 +228,7 @@ def render_asterisk_config(
         "pjsip.conf": _pjsip_conf(cfg, sip_port),
         "rtp.conf": _rtp_conf(rtp_ports),
         "ccqueue-globals.conf": _globals_conf(cfg, agi_port),
+        GUARD_FILE: guard_conf(getattr(cfg, "callbacks", None)),
     }
 
 
@@ -248,9 +253,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rtp-ports", type=_port_range, default=(10000, 10999), metavar="FIRST-LAST")
     args = parser.parse_args(argv)
 
-    from ccqueue.config import load_config
+    from ccqueue.config import ConfigError, load_config
 
-    cfg = load_config(args.config)
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:  # e.g. an allowed pattern the guard could not check: file:line each
+        print(f"render: {args.config} is not a valid configuration; nothing written\n{exc}", file=sys.stderr)
+        return 1
     try:
         files = render_asterisk_config(
             cfg,

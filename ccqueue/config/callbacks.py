@@ -8,11 +8,17 @@ Rules kept here:
   (E.164, with '+') or ``{digits}`` (the same without '+'). It is the technology and
   resource only, as Dial() takes them ("PJSIP/{digits}@trunk"); the ring timeout is
   ``ring_timeout_s``, so a ',' (Dial's argument separator) or '&' (ring several at
-  once) is refused, as is any other ``{placeholder}``.
+  once) is refused, as is any other ``{placeholder}``, and any character the dialplan
+  would read as syntax ('$', ';', quotes, brackets, backslashes).
+- ccqueue never dials ``dial`` itself: it dials ``GUARD_DIAL``, the dialplan guard
+  generated from this section (``ccqueue.asterisk.guard``), which checks the number
+  against ``allowed`` once more and only then dials ``dial``. So ``dial`` may not
+  lead into the guard.
 - ``allowed`` lists regular expressions, each over the whole E.164 number
   (``re.fullmatch``): only numbers matching one are ever dialled. There is no
   "allow everything" default: the administrator writes at least one. A pattern that
-  does not compile is reported with its file and line.
+  does not compile, or that the guard could not check with the same meaning
+  (``ccqueue.number_patterns``), is reported with its file and line.
 - ``region`` is where a number written without '+' is read (an ISO 3166 code that
   phonenumbers knows: "US", "DE", "RU").
 - Retry, expiry and ring times are in seconds.
@@ -29,11 +35,19 @@ from pydantic import AfterValidator, Field
 
 from ccqueue.config.base import Frozen
 from ccqueue.config.problems import did_you_mean
+from ccqueue.number_patterns import PatternNotPortable, to_posix
 
-__all__ = ["DIAL_PLACEHOLDERS", "Callbacks"]
+__all__ = ["DIAL_PLACEHOLDERS", "GUARD_CONTEXT", "GUARD_DIAL", "Callbacks"]
 
 DIAL_PLACEHOLDERS = ("{number}", "{digits}")
 _DIAL_SHAPE = re.compile(r"[A-Za-z0-9_-]+/\S+")  # TECH/resource, as Dial() takes it
+# What a dial string may hold besides its placeholders: enough for PJSIP/SIP/IAX2/Local
+# resources (user@host:port, /options), nothing the dialplan reads as syntax.
+_DIAL_CHARS = re.compile(r"[A-Za-z0-9_.@/:+=%~!*#-]+")
+# The dialplan context that checks a callback number again and dials the trunk, and
+# what ccqueue dials to reach it (deploy: ccqueue.asterisk.guard writes the context).
+GUARD_CONTEXT = "ccqueue-callback-out"
+GUARD_DIAL = f"Local/{{number}}@{GUARD_CONTEXT}"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -49,6 +63,13 @@ def _check_dial(template: str) -> str:
         raise ValueError("the dial string takes only the placeholders {number} and {digits}")
     if not _DIAL_SHAPE.fullmatch(sample):
         raise ValueError("expected a dial string like 'PJSIP/{digits}@trunk' (technology/resource, no spaces)")
+    if not _DIAL_CHARS.fullmatch(sample):
+        odd = sorted(set(re.sub(_DIAL_CHARS, "", sample)))
+        raise ValueError(f"the dial string may not contain {' '.join(repr(c) for c in odd)}: the dialplan guard "
+                         "writes it into the dialplan, which would read it as syntax")
+    if f"@{GUARD_CONTEXT}" in sample:
+        raise ValueError(f"the dial string is the trunk: ccqueue already dials through {GUARD_CONTEXT}, "
+                         "which dials this string")
     return template
 
 
@@ -57,6 +78,10 @@ def _check_pattern(pattern: str) -> str:
         re.compile(pattern)
     except re.error as exc:
         raise ValueError(f"not a regular expression: {exc}") from None
+    try:
+        to_posix(pattern)
+    except PatternNotPortable as exc:
+        raise ValueError(str(exc)) from None
     return pattern
 
 

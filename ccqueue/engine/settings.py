@@ -12,7 +12,7 @@ from types import MappingProxyType
 
 from ccqueue.config import Config, models
 from ccqueue.config import ivr as ivr_models
-from ccqueue.config.callbacks import Callbacks
+from ccqueue.config.callbacks import GUARD_DIAL, Callbacks
 from ccqueue.core import ivr
 from ccqueue.core.acd import AcdSettings, AgentSettings, HotlineSettings, QueueSettings
 from ccqueue.core.callbacks import CallbackPolicy
@@ -88,8 +88,9 @@ def _announcements(a: models.Announce | None) -> Announcements | None:
 def _callbacks(c: Callbacks | None) -> CallbackPolicy | None:
     if c is None:
         return None
+    # Through the dialplan guard, which checks the number again and dials c.dial.
     return CallbackPolicy(
-        dial=c.dial,
+        dial=GUARD_DIAL,
         allowed=tuple(c.allowed),
         caller_id=c.caller_id,
         max_attempts=c.max_attempts,

@@ -35,6 +35,7 @@ STATUS_BY_ERROR: dict[str, int] = {
     "config-invalid": 422,
     "scenario-invalid": 422,
     "import-unreadable": 422,
+    "pattern-not-portable": 422,
     # something ccqueue depends on failed or misbehaved
     "external": 503,
     "asterisk-misbehaved": 502,

@@ -143,7 +143,7 @@ def test_render_main_writes_the_files_from_the_project_config(tmp_path: Path) ->
     assert render_main(["--config", str(CONFIG_DIR), "--out", str(tmp_path), "--sip-port", "15060",
                         "--agi-port", "14573", "--rtp-ports", "11000-11099"]) == 0
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["ccqueue-globals.conf", "manager.conf", "pjsip.conf", "rtp.conf"]
+    assert names == ["ccqueue-callback-out.conf", "ccqueue-globals.conf", "manager.conf", "pjsip.conf", "rtp.conf"]
     pjsip = (tmp_path / "pjsip.conf").read_text()
     assert "[agent1]" in pjsip and "bind = 127.0.0.1:15060" in pjsip
     assert "CCQ_AGI = agi://127.0.0.1:14573" in (tmp_path / "ccqueue-globals.conf").read_text()
