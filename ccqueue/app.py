@@ -27,11 +27,11 @@ from ccqueue.asterisk.ivr_runner import IvrRunner
 from ccqueue.asterisk.session_check import parse_allow
 from ccqueue.asterisk.telephony import AsteriskTelephony
 from ccqueue.config import Config
+from ccqueue.config.to_core import acd_settings, ivr_trees
 from ccqueue.core.acd import Acd
 from ccqueue.core.errors import CallbackRefused, CcqueueError
 from ccqueue.core.ivr import IvrTree
 from ccqueue.engine.engine import Engine
-from ccqueue.engine.settings import acd_settings, ivr_trees
 from ccqueue.http.app import build_app
 from ccqueue.metrics import Metrics, StateCollector
 from ccqueue.numbers import check_allowed, normalize

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from ccqueue.config import ConfigError, load_config
+from ccqueue.config.to_core import acd_settings, ivr_trees
 from ccqueue.core import events as ev
 from ccqueue.core.errors import CcqueueError
-from ccqueue.engine.settings import acd_settings, ivr_trees
 
 if TYPE_CHECKING:
     from ccqueue.app import Daemon
