@@ -3,8 +3,8 @@
 Rules kept here:
 
 - The core knows nothing of pydantic or YAML (it imports nothing outside itself); this
-  is the one place that maps the one onto the other, and only the configuration
-  package imports it.
+  is the one place that maps the one onto the other, for the daemon, a reload and the
+  simulator alike.
 - A default is stated once, in the core's settings: the models take theirs from there
   (``ccqueue.config.models``), and a section left out (``returning_customer``,
   ``auto_pause``, ``announce``, ``callbacks``) leaves the core's own values.
