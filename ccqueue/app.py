@@ -29,12 +29,12 @@ from ccqueue.asterisk.telephony import AsteriskTelephony
 from ccqueue.config import Config
 from ccqueue.config.callbacks import Callbacks
 from ccqueue.config.running import RunningConfig, Snapshot
+from ccqueue.config.to_core import acd_settings, ivr_trees
 from ccqueue.core.acd import Acd
 from ccqueue.core.errors import CallbackRefused, CcqueueError
 from ccqueue.core.ivr import IvrTree
 from ccqueue.engine.engine import Engine
 from ccqueue.engine.inbox import Inbox
-from ccqueue.engine.settings import acd_settings, ivr_trees
 from ccqueue.http.app import IDLE_TIMEOUT_S, build_app
 from ccqueue.listen import (
     HttpConnections,

@@ -26,9 +26,9 @@ import structlog
 
 from ccqueue.config import ConfigError, load_config
 from ccqueue.config.running import RunningConfig, Snapshot
+from ccqueue.config.to_core import acd_settings, ivr_trees
 from ccqueue.core import events as ev
 from ccqueue.core.errors import CcqueueError
-from ccqueue.engine.settings import acd_settings, ivr_trees
 
 log = structlog.get_logger("ccqueue.reload")
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 import string
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 import phonenumbers
 from pydantic import AfterValidator, Field
@@ -36,6 +36,7 @@ from pydantic import AfterValidator, Field
 from ccqueue.config.base import Frozen
 from ccqueue.config.problems import did_you_mean
 from ccqueue.number_patterns import PatternNotPortable, to_posix
+from ccqueue.core.callbacks import CallbackPolicy
 
 __all__ = ["DIAL_PLACEHOLDERS", "GUARD_CONTEXT", "GUARD_DIAL", "Callbacks"]
 
@@ -106,6 +107,8 @@ Pattern = Annotated[str, Field(min_length=1), AfterValidator(_check_pattern)]
 PositiveSeconds = Annotated[float, Field(gt=0)]
 # A key on the phone's keypad (DTMF); '*' and '#' included.
 DtmfKey = Literal["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#"]
+# The core's policy as it is when not told otherwise: the defaults below are its own.
+_POLICY = CallbackPolicy(dial="-", allowed=())
 
 
 class Callbacks(Frozen):
@@ -116,15 +119,12 @@ class Callbacks(Frozen):
     region: Annotated[str, AfterValidator(_check_region)]
     # YAML gives a list; the tuple keeps the section frozen.
     allowed: tuple[Pattern, ...] = Field(strict=False, min_length=1)
-    max_attempts: Annotated[int, Field(ge=1)] = 3
-    # Five minutes between attempts, four hours to live: a customer who asked in the
-    # afternoon is not rung in the evening. Genesys' and Avaya's callback defaults are
-    # of the same order (retries minutes apart, a same-day expiry).
-    retry_delay_s: Seconds = 300.0
-    expire_s: PositiveSeconds = 4 * 3600.0
-    ring_timeout_s: PositiveSeconds = 30.0  # how long the customer's phone rings
-    key: DtmfKey = "1"  # pressed while waiting: "call me back instead"
-    offer_after_s: PositiveSeconds | None = None  # offer a callback after this wait; None: only the key
+    max_attempts: Annotated[int, Field(ge=1)] = _POLICY.max_attempts
+    retry_delay_s: Seconds = _POLICY.retry_delay_s
+    expire_s: PositiveSeconds = _POLICY.expire_s
+    ring_timeout_s: PositiveSeconds = _POLICY.ring_timeout_s  # how long the customer's phone rings
+    key: DtmfKey = cast(DtmfKey, _POLICY.key)  # pressed while waiting: "call me back instead"
+    offer_after_s: PositiveSeconds | None = _POLICY.offer_after_s  # offer a callback after this wait; None: only the key
 
     def dial_string(self, e164: str) -> str:
         """The trunk's dial string for ``e164`` (no ring timeout: Dial() takes that apart)."""

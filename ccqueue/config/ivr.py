@@ -36,6 +36,7 @@ from pydantic import (
 )
 
 from ccqueue.config.base import Frozen, name_rule, read_only
+from ccqueue.core.ivr import DEFAULT_MAX_VISITS
 from ccqueue.core.schedule import parse_range
 
 __all__ = [
@@ -355,7 +356,7 @@ class IvrTree(Frozen):
     entry: NodeRef
     nodes: NodeMap
     transfer_allowed: Annotated[tuple[Pattern, ...], Field(strict=False)] = ()
-    max_visits: Annotated[int, Field(ge=5, le=500)] = 50
+    max_visits: Annotated[int, Field(ge=5, le=500)] = DEFAULT_MAX_VISITS
 
 
 Schedules = Annotated[Mapping[Name, Schedule], AfterValidator(read_only)]

@@ -13,15 +13,18 @@ Rules kept here:
 - The models see the configuration after the loader has resolved ``*_env``
   references and filled in each queue's name and each agent's id from their keys;
   cross-references are checked by the loader, where file and line are known.
+- A default the core's settings also have is taken from them (``_QUEUE`` and the
+  others below): the core states it once, with its reason, and a key left out of the
+  YAML means what the core does when not told (``ccqueue.config.to_core`` maps a
+  `Config` onto the core's settings).
 """
 
 from __future__ import annotations
 
-import enum
 import ipaddress
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import (
     AfterValidator,
@@ -36,6 +39,9 @@ from pydantic import (
 from ccqueue.config.base import Frozen, name_rule, read_only
 from ccqueue.config.callbacks import Callbacks
 from ccqueue.config.ivr import Schedules, Trees
+from ccqueue.core.calls import AgentSettings, HotlineSettings, QueueSettings
+from ccqueue.core.skills import Strategy
+from ccqueue.core.waiting import Admission, Announcements
 
 __all__ = [
     "AgentId",
@@ -54,16 +60,12 @@ __all__ = [
 ]
 
 
-class Strategy(enum.StrEnum):
-    """How a queue picks among free agents. New strategies are new members."""
-
-    LONGEST_IDLE = "longest_idle"
-    FEWEST_CALLS = "fewest_calls"
-    ROUND_ROBIN = "round_robin"
-    LINEAR = "linear"
-    RANDOM = "random"
-    BEST_SKILL = "best_skill"
-    RING_ALL = "ring_all"
+# The core's settings as they are when not told otherwise: the defaults below are theirs.
+_QUEUE = QueueSettings(name="-")
+_ADMISSION = Admission()
+_ANNOUNCE = Announcements()
+_AGENT = AgentSettings(agent_id="-", name="-", endpoint="-", queues=())
+_HOTLINE = HotlineSettings(number="-", queue=None)
 
 
 # Queue names appear in metrics labels and URLs; agent ids become SIP usernames.
@@ -76,6 +78,7 @@ HotlineNumber = Annotated[
 Port = Annotated[int, Field(ge=1, le=65535)]
 Seconds = Annotated[float, Field(ge=0)]
 NonEmpty = Annotated[str, Field(min_length=1)]
+Language = Literal["en", "ru"]
 
 
 class Ami(Frozen):
@@ -131,8 +134,9 @@ class Hotline(Frozen):
 
     queue: str | None = None
     ivr: str | None = None
-    language: Literal["en", "ru"] = "en"  # the prompts' language until the caller or the IVR picks another
-    greeting: NonEmpty = "ccqueue/welcome"  # a sound file name, as Playback() takes it
+    # The prompts' language until the caller or the IVR picks another.
+    language: Language = cast(Language, _HOTLINE.language)
+    greeting: NonEmpty = cast(str, _HOTLINE.greeting)  # a sound file name, as Playback() takes it
     survey: bool = False  # after the agent hangs up, the caller rates the call
 
     @model_validator(mode="after")
@@ -168,8 +172,8 @@ class AutoPause(Frozen):
     """After ``after_misses`` unanswered offers within ``window_s``, pause the agent."""
 
     after_misses: Annotated[int, Field(ge=1)] = 3
-    window_s: Annotated[float, Field(gt=0)] = 600.0
-    reason: NonEmpty = "missed-calls"
+    window_s: Annotated[float, Field(gt=0)] = _QUEUE.auto_pause_window_s
+    reason: NonEmpty = _QUEUE.auto_pause_reason
 
 
 class Destination(Frozen):
@@ -194,8 +198,8 @@ class Limits(Frozen):
 
     max_waiting: Annotated[int, Field(ge=1)] | None = None
     max_per_agent: Annotated[float, Field(gt=0)] | None = None  # per staffed agent
-    join_without_agents: bool = True  # join when nobody who could answer is logged in
-    leave_without_agents: bool = False  # callers leave when the last such agent goes
+    join_without_agents: bool = _ADMISSION.join_without_agents  # join when nobody who could answer is logged in
+    leave_without_agents: bool = _ADMISSION.leave_without_agents  # callers leave when the last such agent goes
     max_wait_s: Annotated[float, Field(gt=0)] | None = None
     divert_wait_s: Annotated[float, Field(gt=0)] | None = None  # forecast diversion threshold
 
@@ -212,36 +216,35 @@ class Overflows(Frozen):
 class Announce(Frozen):
     """What a waiting caller is told, and when."""
 
-    first_after_s: Seconds = 30.0
-    every_s: Annotated[float, Field(gt=0)] | None = 60.0  # None: once
-    position: bool = True
-    wait: bool = True
+    first_after_s: Seconds = _ANNOUNCE.first_after_s
+    every_s: Annotated[float, Field(gt=0)] | None = _ANNOUNCE.every_s  # None: once
+    position: bool = _ANNOUNCE.position
+    wait: bool = _ANNOUNCE.wait
     # The wait is not announced when its 80 % interval is wider than this times itself.
-    max_spread: Annotated[float, Field(gt=0)] = 1.0
-    min_history: Annotated[int, Field(ge=0)] = 20  # ended calls before a wait is said at all
-    periodic: tuple[NonEmpty, ...] = Field(default=(), strict=False)  # sounds, in turn
-    periodic_every_s: Annotated[float, Field(gt=0)] | None = None
+    max_spread: Annotated[float, Field(gt=0)] = _ANNOUNCE.max_spread
+    min_history: Annotated[int, Field(ge=0)] = _ANNOUNCE.min_history  # ended calls before a wait is said at all
+    periodic: tuple[NonEmpty, ...] = Field(default=_ANNOUNCE.periodic, strict=False)  # sounds, in turn
+    periodic_every_s: Annotated[float, Field(gt=0)] | None = _ANNOUNCE.periodic_every_s
 
 
 class Queue(Frozen):
     name: str
     # An enum takes its value from YAML's plain string, so this field is not strict.
-    strategy: Strategy = Field(default=Strategy.LONGEST_IDLE, strict=False)
-    # Asterisk's app_queue rings an agent 15 s by default ("timeout" in queues.conf).
-    ring_timeout_s: Annotated[float, Field(gt=0)] = 15.0
-    wrapup_s: Seconds = 5.0
-    missed_cooldown_s: Seconds = 10.0
-    moh_class: NonEmpty = "default"
+    strategy: Strategy = Field(default=_QUEUE.strategy, strict=False)
+    ring_timeout_s: Annotated[float, Field(gt=0)] = _QUEUE.ring_timeout_s  # app_queue's 'timeout' (queues.conf)
+    wrapup_s: Seconds = _QUEUE.wrapup_s
+    missed_cooldown_s: Seconds = _QUEUE.missed_cooldown_s
+    moh_class: NonEmpty = _QUEUE.moh_class
     # Across the queues an agent serves: a minute waited here counts as `weight` minutes.
-    weight: Annotated[float, Field(gt=0)] = 1.0
-    priority: int = 0  # higher goes first, across all the agent's queues
+    weight: Annotated[float, Field(gt=0)] = _QUEUE.weight
+    priority: int = _QUEUE.priority  # higher goes first, across all the agent's queues
     steps: tuple[RoutingStep, ...] = Field(default_factory=lambda: (RoutingStep(),), strict=False, min_length=1)
     returning_customer: ReturningCustomer | None = None
     auto_pause: AutoPause | None = None
     limits: Limits = Limits()
     overflow: Overflows = Overflows()
     announce: Announce | None = None  # None: no announcements
-    callback_key: bool = True  # the callbacks key works while waiting in this queue
+    callback_key: bool = _QUEUE.callback_key  # the callbacks key works while waiting in this queue
 
     @field_validator("steps")
     @classmethod
@@ -260,9 +263,9 @@ class Agent(Frozen):
     password: Annotated[SecretStr, Field(min_length=1)]  # SIP password of the agent's endpoint
     # YAML gives a list; the tuple keeps the agent frozen.
     queues: tuple[str, ...] = Field(default=(), strict=False)
-    wrapup_s: Seconds | None = None  # overrides the queue's wrap-up when set
+    wrapup_s: Seconds | None = _AGENT.wrapup_s  # overrides the queue's wrap-up when set
     skills: SkillLevels = Field(default_factory=lambda: MappingProxyType({}))
-    order: int = 0  # position for the `linear` strategy (smallest first)
+    order: int = _AGENT.order  # position for the `linear` strategy (smallest first)
     endpoint: NonEmpty | None = None  # dial string; default PJSIP/<agent id>
 
 

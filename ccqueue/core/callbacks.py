@@ -33,9 +33,12 @@ class CallbackPolicy:
     allowed: tuple[str, ...]  # regular expressions over the E.164 number
     caller_id: str = ""
     max_attempts: int = 3
+    # Five minutes between attempts, four hours to live: a customer who asked in the
+    # afternoon is not rung in the evening. Genesys' and Avaya's callback defaults are
+    # of the same order (retries minutes apart, a same-day expiry).
     retry_delay_s: float = 300.0
     expire_s: float = 4 * 3600.0
-    ring_timeout_s: float = 30.0
+    ring_timeout_s: float = 30.0  # how long the customer's phone rings
     key: str = "1"  # pressed while waiting: "call me back instead"
     offer_after_s: float | None = None  # offered to every caller still waiting this long
 

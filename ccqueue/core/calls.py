@@ -45,7 +45,10 @@ class QueueSettings:
     priority: int = 0
     steps: tuple[RoutingStep, ...] = (RoutingStep(),)
     returning_window_s: float | None = None  # None: no returning-customer preference
-    returning_wait_s: float = 20.0
+    # How long a preferred agent is waited for before the call goes to everyone: a
+    # returning customer's (with returning_window_s), or one the IVR chose (0: the
+    # IVR's choice holds for as long as the call waits).
+    returning_wait_s: float = 0.0
     auto_pause_after: int | None = None  # None: never auto-pause
     auto_pause_window_s: float = 600.0
     auto_pause_reason: str = "missed-calls"

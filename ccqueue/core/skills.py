@@ -197,8 +197,9 @@ def step_ends(steps: Sequence[RoutingStep], arrived_at: float) -> tuple[float, .
 # ---------------------------------------------------------------- strategies
 
 
-class Strategy(enum.Enum):
-    """How a queue picks among eligible ready agents (rule 5)."""
+class Strategy(enum.StrEnum):
+    """How a queue picks among eligible ready agents (rule 5). The values are the
+    configuration's words (``strategy: ring_all``); a new strategy is a new member."""
 
     LONGEST_IDLE = "longest_idle"
     FEWEST_CALLS = "fewest_calls"

@@ -10,8 +10,8 @@ Rules kept here:
 - ``queues`` takes the schema of ``config/queues.yaml`` and is checked by the very
   model that checks it (``ccqueue.config.models.Queue``); agents given by id take the
   schema of ``config/agents.yaml`` (``name`` and ``password`` may be left out). The
-  core's settings are then built by the engine's own mapping
-  (``ccqueue.engine.settings.acd_settings``), so a queue simulates as it would run.
+  core's settings are then built by the configuration's own mapping
+  (``ccqueue.config.to_core.acd_settings``), so a queue simulates as it would run.
 """
 
 from __future__ import annotations
@@ -38,10 +38,11 @@ from ccqueue.config.models import (
     SkillLevels,
 )
 from ccqueue.config.problems import describe_value, did_you_mean, dotted
+from ccqueue.config.to_core import acd_settings
 from ccqueue.config.translate import known_keys
 from ccqueue.core.acd import AcdSettings
 from ccqueue.core.errors import InputError
-from ccqueue.engine.settings import acd_settings
+from ccqueue.core.callbacks import CallbackPolicy
 
 __all__ = [
     "AgentPlan",
@@ -122,16 +123,21 @@ class AgentEntryModel(_Strict):
     logout_s: Positive | None = None
 
 
+# The core's callback policy when not told otherwise: a scenario's defaults are a
+# configuration's.
+_POLICY = CallbackPolicy(dial="-", allowed=())
+
+
 class SimCallbacks(_Strict):
     """Callbacks in a simulation: how callers answer the offer, and customers the phone."""
 
     accept: Annotated[float, Field(ge=0, le=1)] = 1.0  # share of callers offered one who take it
     answer: Annotated[float, Field(ge=0, le=1)] = 0.9  # share of attempts the customer answers
     ring_s: Positive = 10.0  # how long the customer's phone rings before an answer
-    max_attempts: Annotated[int, Field(ge=1)] = 3
-    retry_delay_s: Seconds = 300.0
-    expire_s: Positive = 14400.0
-    offer_after_s: Positive | None = None
+    max_attempts: Annotated[int, Field(ge=1)] = _POLICY.max_attempts
+    retry_delay_s: Seconds = _POLICY.retry_delay_s
+    expire_s: Positive = _POLICY.expire_s
+    offer_after_s: Positive | None = _POLICY.offer_after_s
 
 
 class ScenarioModel(_Strict):

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from ccqueue.config import load_config
+from ccqueue.config.to_core import schedules
 from ccqueue.core.schedule import is_open
 from testbed.baresip import Softphone
 from testbed.sandbox import REPO_DIR, AsteriskSandbox
-from ccqueue.engine.settings import schedules
 from tests.e2e.conftest import CRM_PORT, HTTP_PORT, Daemon, wait_row
 from tests.e2e.test_calls import timeline
 from tests.e2e.test_ivr import Crm, crm_server

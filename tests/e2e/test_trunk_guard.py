@@ -20,7 +20,7 @@ import pytest
 from ccqueue.config import load_config
 from testbed.baresip import Softphone
 from testbed.sandbox import AsteriskSandbox
-from ccqueue.engine.settings import acd_settings
+from ccqueue.config.to_core import acd_settings
 from tests.support.probe import AmiProbe
 
 pytestmark = pytest.mark.e2e

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import pathlib
 import re
+import sys
 from types import MappingProxyType
 
 import pytest
@@ -58,8 +60,6 @@ def test_views_are_frozen_values_of_the_moment() -> None:
 
 def core_imports() -> dict[str, set[str]]:
     """Each core module and the core modules it imports (type-checking imports too)."""
-    import ast
-
     graph: dict[str, set[str]] = {}
     for path in sorted((ROOT / "ccqueue" / "core").glob("*.py")):
         deps: set[str] = set()
@@ -88,3 +88,23 @@ def test_the_core_modules_import_one_another_without_a_circle() -> None:
     for module in sorted(graph):
         visit(module, ())
     assert "acd" not in graph["events"]
+
+
+def test_the_core_imports_only_itself_and_the_standard_library() -> None:
+    # The configuration maps itself onto the core (ccqueue.config.to_core), never the reverse.
+    outside: list[str] = []
+    for path in sorted((ROOT / "ccqueue" / "core").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            outside += [
+                f"{path.name}: {name}"
+                for name in names
+                if not (name == "ccqueue.core" or name.startswith("ccqueue.core."))
+                and name.split(".")[0] not in sys.stdlib_module_names | {"__future__"}
+            ]
+    assert outside == []

@@ -13,7 +13,7 @@ from ccqueue.asterisk.render import main as render_main
 from ccqueue.asterisk.render import render_asterisk_config
 from ccqueue.config import load_config
 from ccqueue.config.callbacks import GUARD_CONTEXT, Callbacks
-from ccqueue.engine.settings import acd_settings
+from ccqueue.config.to_core import acd_settings
 from tests.unit.test_number_patterns import posix, posix_matches
 
 CALLBACKS = Callbacks(dial="PJSIP/{digits}@trunk", caller_id="400", region="US",

@@ -10,9 +10,9 @@ import pytest
 
 from ccqueue.config import ConfigError, load_config
 from ccqueue.config.ivr_checks import SoundCatalog, sounds_in
+from ccqueue.config.to_core import acd_settings, ivr_trees
 from ccqueue.core import ivr
 from ccqueue.core.schedule import is_open
-from ccqueue.engine.settings import acd_settings, ivr_trees
 
 REPO = Path(__file__).resolve().parents[2]
 SOUNDS = SoundCatalog(project=frozenset({"welcome", "menu", "leave-message"}), asterisk=frozenset({"vm-goodbye", "pm-invalid-option", "beep"}))

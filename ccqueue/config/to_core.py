@@ -1,23 +1,37 @@
 """The validated configuration, turned into the core's own plain settings.
 
-The core knows nothing of pydantic or YAML; this is the one place that maps one onto the
-other.
+Rules kept here:
+
+- The core knows nothing of pydantic or YAML (it imports nothing outside itself); this
+  is the one place that maps the one onto the other, for the daemon, a reload and the
+  simulator alike.
+- A default is stated once, in the core's settings: the models take theirs from there
+  (``ccqueue.config.models``), and a section left out (``returning_customer``,
+  ``auto_pause``, ``announce``, ``callbacks``) leaves the core's own values.
+  ``tests/unit/test_config_core.py`` checks that a configuration left to its defaults
+  becomes exactly the core's default settings.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import zoneinfo
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from ccqueue.config import Config, models
 from ccqueue.config import ivr as ivr_models
+from ccqueue.config import models
 from ccqueue.config.callbacks import GUARD_DIAL, Callbacks
+from ccqueue.config.models import Config
 from ccqueue.core import ivr
-from ccqueue.core.acd import AcdSettings, AgentSettings, HotlineSettings, QueueSettings
 from ccqueue.core.callbacks import CallbackPolicy
+from ccqueue.core.calls import (
+    AcdSettings,
+    AgentSettings,
+    HotlineSettings,
+    QueueSettings,
+)
 from ccqueue.core.ivr import IvrTree
-from ccqueue.core.routing import Strategy
 from ccqueue.core.schedule import Schedule, TimeRange, parse_range
 from ccqueue.core.skills import RoutingStep, SkillRequirement
 from ccqueue.core.waiting import (
@@ -27,6 +41,8 @@ from ccqueue.core.waiting import (
     DestinationKind,
     Overflow,
 )
+
+__all__ = ["acd_settings", "ivr_trees", "schedules"]
 
 
 def _requirements(levels: Mapping[str, int]) -> tuple[SkillRequirement, ...]:
@@ -102,52 +118,57 @@ def _callbacks(c: Callbacks | None) -> CallbackPolicy | None:
     )
 
 
+def _queue(name: str, q: models.Queue) -> QueueSettings:
+    queue = QueueSettings(
+        name=name,
+        strategy=q.strategy,
+        ring_timeout_s=q.ring_timeout_s,
+        wrapup_s=q.wrapup_s,
+        missed_cooldown_s=q.missed_cooldown_s,
+        moh_class=q.moh_class,
+        weight=q.weight,
+        priority=q.priority,
+        steps=tuple(
+            RoutingStep(requirements=_requirements(st.require), any_of=_requirements(st.any_of), duration_s=st.duration_s)
+            for st in q.steps
+        ),
+        admission=_admission(q),
+        announcements=_announcements(q.announce),
+        callback_key=q.callback_key,
+    )
+    # A section left out keeps the core's values: no preference, no auto-pause.
+    if (returning := q.returning_customer) is not None:
+        queue = dataclasses.replace(queue, returning_window_s=returning.window_s, returning_wait_s=returning.wait_s)
+    if (pause := q.auto_pause) is not None:
+        queue = dataclasses.replace(
+            queue, auto_pause_after=pause.after_misses, auto_pause_window_s=pause.window_s, auto_pause_reason=pause.reason
+        )
+    return queue
+
+
+def _agent(agent_id: str, a: models.Agent) -> AgentSettings:
+    return AgentSettings(
+        agent_id=agent_id,
+        name=a.name,
+        endpoint=a.endpoint or f"PJSIP/{agent_id}",
+        queues=tuple(a.queues),
+        wrapup_s=a.wrapup_s,
+        skills=MappingProxyType(dict(a.skills)),
+        order=a.order,
+    )
+
+
 def acd_settings(config: Config) -> AcdSettings:
-    queues = {
-        name: QueueSettings(
-            name=name,
-            strategy=Strategy[q.strategy.name],
-            ring_timeout_s=q.ring_timeout_s,
-            wrapup_s=q.wrapup_s,
-            missed_cooldown_s=q.missed_cooldown_s,
-            moh_class=q.moh_class,
-            weight=q.weight,
-            priority=q.priority,
-            steps=tuple(
-                RoutingStep(requirements=_requirements(st.require), any_of=_requirements(st.any_of), duration_s=st.duration_s)
-                for st in q.steps
-            ),
-            returning_window_s=q.returning_customer.window_s if q.returning_customer else None,
-            returning_wait_s=q.returning_customer.wait_s if q.returning_customer else 0.0,
-            auto_pause_after=q.auto_pause.after_misses if q.auto_pause else None,
-            auto_pause_window_s=q.auto_pause.window_s if q.auto_pause else 0.0,
-            auto_pause_reason=q.auto_pause.reason if q.auto_pause else "missed-calls",
-            admission=_admission(q),
-            announcements=_announcements(q.announce),
-            callback_key=q.callback_key,
-        )
-        for name, q in config.queues.items()
-    }
-    agents = {
-        agent_id: AgentSettings(
-            agent_id=agent_id,
-            name=a.name,
-            endpoint=a.endpoint or f"PJSIP/{agent_id}",
-            queues=tuple(a.queues),
-            wrapup_s=a.wrapup_s,
-            skills=MappingProxyType(dict(a.skills)),
-            order=a.order,
-        )
-        for agent_id, a in config.agents.items()
-    }
-    hotlines = {
-        number: HotlineSettings(number=number, queue=h.queue, greeting=h.greeting, ivr=h.ivr, language=h.language)
-        for number, h in config.hotlines.items()
-    }
+    """The distributor's settings: queues, agents, hotlines and the callback policy."""
     return AcdSettings(
-        queues=MappingProxyType(queues),
-        agents=MappingProxyType(agents),
-        hotlines=MappingProxyType(hotlines),
+        queues=MappingProxyType({name: _queue(name, q) for name, q in config.queues.items()}),
+        agents=MappingProxyType({agent_id: _agent(agent_id, a) for agent_id, a in config.agents.items()}),
+        hotlines=MappingProxyType(
+            {
+                number: HotlineSettings(number=number, queue=h.queue, greeting=h.greeting, ivr=h.ivr, language=h.language)
+                for number, h in config.hotlines.items()
+            }
+        ),
         callbacks=_callbacks(config.callbacks),
     )
 
