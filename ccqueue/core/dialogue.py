@@ -29,8 +29,8 @@ __all__ = [
     "Action",
     "CallbackNumberDialog",
     "Collect",
-    "DialogueError",
     "Dialled",
+    "DialogueError",
     "Gone",
     "Hangup",
     "Heard",
@@ -206,7 +206,7 @@ _ANSWERS: dict[type[Any], tuple[type[Any], ...]] = {
 
 def answers(result: Result, action: Action) -> bool:
     """Whether ``result`` is a possible answer to ``action``."""
-    return isinstance(result, Gone) or isinstance(result, _ANSWERS[type(action)])
+    return isinstance(result, (Gone, *_ANSWERS[type(action)]))
 
 
 def _check(result: Result, asked: Action | None, dialog: str) -> Action:

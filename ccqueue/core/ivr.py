@@ -32,7 +32,16 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
 
-from ccqueue.core.dialogue import Collect, Heard, Play, Pressed, Say, SayFormat, SetLanguage, TimedOut
+from ccqueue.core.dialogue import (
+    Collect,
+    Heard,
+    Play,
+    Pressed,
+    Say,
+    SayFormat,
+    SetLanguage,
+    TimedOut,
+)
 from ccqueue.core.schedule import Schedule, is_open
 
 __all__ = [
