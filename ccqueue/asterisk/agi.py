@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -243,7 +244,7 @@ class AgiServer:
                 session.holding = moh_class
                 return True
             case cmd.PlayToCaller(sound=sound):
-                return await self._play(session, (cmd.Prompt(kind="sound", value=sound),))
+                return await self._play(session, (dlg.Play(prompts=(sound,)),))
             case cmd.AnnounceToCaller(reason=reason):
                 latest = session.announcements.pop(reason, instruction)
                 if not await self._set_language(player, latest.language):
@@ -281,14 +282,7 @@ class AgiServer:
         False when the caller has left."""
         keys = self._callback_key() or ""
         for prompt in prompts:
-            action: dlg.Action
-            if prompt.kind == "number":
-                action = dlg.Say(format=dlg.SayFormat.NUMBER, value=prompt.value, interruptible_by=keys)
-            elif prompt.kind == "digits":
-                action = dlg.Say(format=dlg.SayFormat.DIGITS, value=prompt.value, interruptible_by=keys)
-            else:
-                action = dlg.Play(prompts=(prompt.value,), interruptible_by=keys)
-            heard = await session.player.perform(action)
+            heard = await session.player.perform(dataclasses.replace(prompt, interruptible_by=keys))
             if isinstance(heard, dlg.Gone):
                 return False
             if self._pressed(session, heard):

@@ -42,7 +42,7 @@ from ccqueue.config.models import (
     QueueName,
     SkillLevels,
 )
-from ccqueue.config.problems import describe_value, did_you_mean, dotted
+from ccqueue.config.problems import Collector, describe_value, did_you_mean, dotted
 from ccqueue.config.translate import known_keys
 from ccqueue.core.acd import AcdSettings
 from ccqueue.core.ivr import IvrTree
@@ -347,7 +347,8 @@ def _ivr_sections(
         if found is not None:
             trees[name] = found
     sections = {"ivr": dict(trees_raw), "schedules": dict(schedules_raw), "queues": dict(written)}
-    check_ivr(sections, _IvrProblems(problems), sounds=SoundCatalog())
+    # The checks only add and look up problems: `_IvrProblems` does that much of a Collector.
+    check_ivr(sections, typing.cast(Collector, _IvrProblems(problems)), sounds=SoundCatalog())
     return trees, schedules
 
 
