@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from ccqueue.core import ivr
+from ccqueue.core.dialogue import Collect, Heard, Play, Pressed, Say, SetLanguage, TimedOut
 from ccqueue.core.ivr import (
     BranchNode,
     CallbackNode,
@@ -40,7 +41,6 @@ from ccqueue.core.ivr import (
     TransferNode,
     VoicemailNode,
 )
-from ccqueue.core.dialogue import Collect, Heard, Play, Pressed, Say, SetLanguage, TimedOut
 from ccqueue.core.schedule import Schedule, parse_range
 
 NOW = 1_750_000_000.0
