@@ -20,14 +20,7 @@ from typing import Any
 
 from ccqueue.core import commands as cmd
 from ccqueue.core.call_book import CallBook
-from ccqueue.core.calls import (
-    AcdSettings,
-    Call,
-    CallState,
-    CallTrigger,
-    QueueSettings,
-    finite,
-)
+from ccqueue.core.calls import AcdSettings, Call, CallState, CallTrigger, QueueSettings, finite
 from ccqueue.core.dialogue import Play
 from ccqueue.core.ewt import Estimate, Rival, WaitEstimator
 from ccqueue.core.ledger import CallLedger
