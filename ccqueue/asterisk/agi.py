@@ -1,11 +1,15 @@
 """The FastAGI server: one TCP session per call, on loopback.
 
-Two scripts:
+Its scripts:
 
 - ``inbound``: a caller from the hotline. The session announces the call to the engine
-  and then does what the engine asks of this caller (prompts, music on hold, release),
-  until an agent's ``Bridge()`` pulls the channel out — Asterisk then fails the AGI
-  command in progress and the session ends — or the caller hangs up.
+  and then does what the engine asks of this caller (prompts, music on hold, the IVR,
+  the callback-number dialog, release), until an agent's ``Bridge()`` pulls the channel
+  out — Asterisk then fails the AGI command in progress and the session ends — or the
+  caller hangs up. Everything the caller hears and presses goes through the session's
+  `DialoguePlayer` (``ccqueue.core.dialogue``'s vocabulary), which alone decides that
+  the caller is gone.
+- ``survey``: a caller whose agent hung up first rates the call (`SurveyDialog`).
 - ``claim``: an answered agent leg asks for its caller. The engine's single task decides;
   the answer is set as channel variables for the agent context (``CCQ_CALLER_UID``, the
   caller's uniqueid, or ``CCQ_CLAIM=lost``).
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import re
 import socket
@@ -41,9 +46,11 @@ import structlog
 from panoramisk.fast_agi import Request
 
 from ccqueue.asterisk.ami import AmiUnavailable
+from ccqueue.asterisk.dialogue_player import DialoguePlayer, converse
 from ccqueue.asterisk.paths import spool_path
 from ccqueue.asterisk.session_check import UNIQUEID, ChannelStatus, malformed, peer_allowed, verdict
 from ccqueue.core import commands as cmd
+from ccqueue.core import dialogue as dlg
 from ccqueue.core import events as ev
 from ccqueue.core.errors import AsteriskMisbehaved, CcqueueError
 from ccqueue.core.replies import ClaimAnswer, Reply
@@ -67,11 +74,7 @@ CONVERSATION_MAX_S = 4 * 3600.0
 # waits this long for a key before it looks for new instructions. An agent's Bridge()
 # interrupts it at once, so it never delays a call; it bounds how late an announcement
 # starts.
-HOLD_SEGMENT_MS = 2000
-# The callback dialog: how long the caller has to press a key, and to key a number.
-CHOICE_TIMEOUT_MS = 6000
-NUMBER_TIMEOUT_MS = 15000
-NUMBER_MAX_DIGITS = 16
+HOLD_SEGMENT_S = 2.0
 
 Ask = Callable[[ev.Event], Awaitable[Reply | None]]
 Post = Callable[[ev.Event], None]
@@ -83,12 +86,11 @@ Networks = Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
 class CallerSession:
     """What the engine has asked of one waiting caller, in order."""
 
-    def __init__(self, call_id: str) -> None:
+    def __init__(self, call_id: str, player: DialoguePlayer) -> None:
         self.call_id = call_id
+        self.player = player  # the caller's line: language set, whether music plays
         self.instructions: asyncio.Queue[cmd.Command] = asyncio.Queue()
         self.holding: str | None = None  # MOH class while on hold
-        self.music_on = False  # whether Asterisk is playing it now (a prompt stops it)
-        self.language = "en"
         # The newest announcement of each kind not yet started: a caller who is still
         # hearing one is not given a backlog of stale ones, only the latest.
         self.announcements: dict[str, cmd.AnnounceToCaller] = {}
@@ -260,7 +262,7 @@ class AgiServer:
     async def _inbound(self, request: Request) -> None:
         arrived = self._arrival(request.headers)
         call_id = arrived.call_id
-        session = CallerSession(call_id)
+        session = CallerSession(call_id, DialoguePlayer(request))
         self.sessions[call_id] = session
         bound = log.bind(call_id=call_id, channel=arrived.channel)
         try:
@@ -268,142 +270,115 @@ class AgiServer:
             if self._survey_for(arrived.hotline):
                 await request.send_command("SET VARIABLE CCQ_SURVEY yes")
             await self._ask(arrived)
-            await self._serve(request, session, arrived.caller, bound)
+            await self._serve(session, arrived, bound)
         finally:
             del self.sessions[call_id]
             self._post(ev.CallerSessionEnded(call_id=call_id))
 
-    async def _serve(
-        self, request: Request, session: CallerSession, caller: str, log: structlog.typing.FilteringBoundLogger
-    ) -> None:
+    async def _serve(self, session: CallerSession, arrived: ev.CallArrived, log: structlog.typing.FilteringBoundLogger) -> None:
         """Carry out the engine's instructions for one caller until it leaves the session."""
+        player = session.player
         while True:
             if session.instructions.empty() and session.holding is not None:
-                if not session.music_on:
-                    await request.send_command(f"SET MUSIC ON {session.holding}")
-                    session.music_on = True
-                result = await request.send_command(f"WAIT FOR DIGIT {HOLD_SEGMENT_MS}")
-                if _gone(result):
-                    log.info("agi_caller_left_session", agi_error=result.get("error"))
+                heard = dlg.Heard() if player.music_on else await player.perform(dlg.Hold(moh_class=session.holding))
+                if not isinstance(heard, dlg.Gone):
+                    heard = await player.perform(dlg.Listen(timeout_s=HOLD_SEGMENT_S))
+                if isinstance(heard, dlg.Gone):
+                    log.info("agi_caller_left_session", agi_error=heard.detail)
                     return
-                self._pressed(session, result)
+                self._pressed(session, heard)
                 continue
             instruction = await session.instructions.get()
-            if not await self._carry_out(request, session, caller, instruction):
+            if not await self._carry_out(session, arrived, instruction):
                 log.info("agi_caller_left_session", instruction=type(instruction).__name__)
                 return
 
-    async def _carry_out(self, request: Request, session: CallerSession, caller: str, instruction: cmd.Command) -> bool:
+    async def _carry_out(self, session: CallerSession, arrived: ev.CallArrived, instruction: cmd.Command) -> bool:
         """One instruction; False when the caller has left the session (bridged or gone)."""
+        player = session.player
         match instruction:
             case cmd.HoldCaller(moh_class=moh_class):
                 session.holding = moh_class
                 return True
             case cmd.PlayToCaller(sound=sound):
-                return await self._play(request, session, (cmd.Prompt(kind="sound", value=sound),))
+                return await self._play(session, (dlg.Play(prompts=(sound,)),))
             case cmd.AnnounceToCaller(reason=reason):
                 latest = session.announcements.pop(reason, instruction)
-                await self._set_language(request, session, latest.language)
-                return await self._play(request, session, latest.prompts)
+                if not await self._set_language(player, latest.language):
+                    return False
+                return await self._play(session, latest.prompts)
             case cmd.OfferCallback():
-                return await self._offer_callback(request, session, instruction)
+                return await self._offer_callback(session, instruction)
             case cmd.RecordMessage(path=path, max_s=max_s, language=language):
-                await self._set_language(request, session, language)
-                session.music_on = False
-                await request.send_command('STREAM FILE ccqueue/leave-message ""')
-                await request.send_command('STREAM FILE beep ""')
-                path = await spool_path(request, path)
-                await request.send_command(f'RECORD FILE {path} wav "#" {int(max_s * 1000)} s=5')
-                await request.send_command("HANGUP")
+                await self._set_language(player, language)
+                await player.perform(dlg.Play(prompts=("ccqueue/leave-message", "beep")))
+                path = await spool_path(player.request, path)
+                await player.perform(dlg.Record(path=path, max_s=max_s, beep=False))
+                await player.perform(dlg.Hangup())
                 return False
             case cmd.RunIvr(entry=entry, language=language):
-                session.music_on = False
                 if self._ivr is None:
                     log.error("ivr_not_available", call_id=session.call_id, entry=entry)
-                    await request.send_command('STREAM FILE ccqueue/unavailable ""')
-                    await request.send_command("HANGUP")
+                    await player.perform(dlg.Play(prompts=("ccqueue/unavailable",)))
+                    await player.perform(dlg.Hangup())
                     return False
-                await self._ivr.run(request, call_id=session.call_id, entry=entry, caller=caller, language=language)
+                await self._ivr.run(
+                    player, call_id=session.call_id, entry=entry, caller=arrived.caller, hotline=arrived.hotline,
+                    language=language,
+                )  # fmt: skip
                 return True
             case cmd.ReleaseCaller(sound=sound):
-                session.music_on = False
                 if sound:
-                    await request.send_command(f'STREAM FILE {sound} ""')
-                await request.send_command("HANGUP")
+                    await player.perform(dlg.Play(prompts=(sound,)))
+                await player.perform(dlg.Hangup())
                 return False
         return True
 
-    async def _play(self, request: Request, session: CallerSession, prompts: tuple[cmd.Prompt, ...]) -> bool:
-        """Play prompts in order; the callback key (if any) stops them and is reported."""
-        key = self._callback_key() or ""
-        session.music_on = False  # a prompt stops the background music
+    async def _play(self, session: CallerSession, prompts: tuple[cmd.Prompt, ...]) -> bool:
+        """Play prompts in order; the callback key (if any) stops them and is reported.
+        False when the caller has left."""
+        keys = self._callback_key() or ""
         for prompt in prompts:
-            if prompt.kind == "number":
-                result = await request.send_command(f'SAY NUMBER {prompt.value} "{key}"')
-            elif prompt.kind == "digits":
-                result = await request.send_command(f'SAY DIGITS {prompt.value} "{key}"')
-            else:
-                result = await request.send_command(f'STREAM FILE {prompt.value} "{key}"')
-            if _gone(result):
+            heard = await session.player.perform(dataclasses.replace(prompt, interruptible_by=keys))
+            if isinstance(heard, dlg.Gone):
                 return False
-            if self._pressed(session, result):
+            if self._pressed(session, heard):
                 break
         return True
 
-    def _pressed(self, session: CallerSession, result: dict[str, object]) -> bool:
-        digit = _digit(result)
-        if digit is not None:
-            self._post(ev.CallerPressed(call_id=session.call_id, digit=digit))
-        return digit is not None
+    def _pressed(self, session: CallerSession, heard: dlg.Result) -> bool:
+        if isinstance(heard, dlg.Pressed):
+            self._post(ev.CallerPressed(call_id=session.call_id, digit=heard.digits))
+            return True
+        return False
 
-    async def _set_language(self, request: Request, session: CallerSession, language: str) -> None:
-        if language != session.language:
-            await request.send_command(f"SET VARIABLE CHANNEL(language) {language}")
-            session.language = language
+    @staticmethod
+    async def _set_language(player: DialoguePlayer, language: str) -> bool:
+        """The channel's prompts in ``language``; False when the caller has left."""
+        if language == player.language:
+            return True
+        return not isinstance(await player.perform(dlg.SetLanguage(language=language)), dlg.Gone)
 
-    async def _offer_callback(self, request: Request, session: CallerSession, offer: cmd.OfferCallback) -> bool:
-        """Read the caller's number back; confirm it, or key another. Nothing is booked
-        unless the caller pressed a key for it and the number passed validation."""
-        await self._set_language(request, session, offer.language)
-        session.music_on = False
-        number, gone = await self._callback_number(request, offer.number)
-        if gone:
+    async def _offer_callback(self, session: CallerSession, offer: cmd.OfferCallback) -> bool:
+        """Read the caller's number back; confirm it, or key another (`CallbackNumberDialog`).
+        Nothing is booked unless the caller pressed a key for it and the number passed
+        validation."""
+        player = session.player
+        if not await self._set_language(player, offer.language):
             return False
-        if number is not None:
+        chosen = await converse(player, dlg.CallbackNumberDialog(own=offer.number, normalise=self._normalized))
+        if chosen.caller_left:
+            return False
+        if chosen.number is not None:
             try:
-                await self._ask(ev.CallbackRequested(callback_id=uuid.uuid4().hex, number=number, call_id=session.call_id))
+                await self._ask(ev.CallbackRequested(callback_id=uuid.uuid4().hex, number=chosen.number, call_id=session.call_id))
                 return True  # the engine releases the caller with the confirmation
             except CcqueueError as exc:
                 log.info("callback_refused", call_id=session.call_id, error_id=exc.error_id)
-                await request.send_command('STREAM FILE ccqueue/callback-invalid ""')
+                await player.perform(dlg.Play(prompts=(dlg.CALLBACK_INVALID,)))
         # Declined: the caller waits on (its music resumes), or is released by the engine.
         await self._ask(ev.CallbackDeclined(call_id=session.call_id))
         return True
-
-    async def _callback_number(self, request: Request, own: str) -> tuple[str | None, bool]:
-        """The number the caller confirms or keys, normalised (None: none), and whether
-        the caller left the session meanwhile."""
-        own_ok = self._normalized(own) if own else None
-        if own_ok is not None:
-            for command in ('STREAM FILE ccqueue/callback-offer ""', f'SAY DIGITS {own_ok.lstrip("+")} ""'):
-                if _gone(await request.send_command(command)):
-                    return None, True
-            result = await request.send_command(f"GET DATA ccqueue/callback-confirm-keys {CHOICE_TIMEOUT_MS} 1")
-            if _gone(result):
-                return None, True
-            choice = _value(result)[0]
-            if choice == "1":
-                return own_ok, False
-            if choice != "2":
-                return None, False
-        result = await request.send_command(f"GET DATA ccqueue/callback-enter {NUMBER_TIMEOUT_MS} {NUMBER_MAX_DIGITS}")
-        if _gone(result):
-            return None, True
-        keyed = _value(result)[0]
-        number = self._normalized(keyed) if keyed.isdigit() else None
-        if keyed and number is None:
-            await request.send_command('STREAM FILE ccqueue/callback-invalid ""')
-        return number, False
 
     def _normalized(self, raw: str) -> str | None:
         if self._normalize_number is None:
@@ -439,12 +414,13 @@ class AgiServer:
         result = await request.send_command("GET VARIABLE CCQ_CALL_ID")
         call_id = _variable(result)
         wanted = _variable(await request.send_command("GET VARIABLE CCQ_SURVEY")) == "yes"
-        if not call_id or not wanted or self._ivr is None:
+        if not call_id or not wanted:
             await request.send_command("HANGUP")
             return
         language = _variable(await request.send_command("GET VARIABLE CHANNEL(language)")) or "en"
-        await self._ivr.run_survey(request, call_id=call_id, language=language)
-        await request.send_command("HANGUP")
+        player = DialoguePlayer(request, language=language)
+        await take_survey(player, self._post, call_id=call_id, language=language)
+        await player.perform(dlg.Hangup())
 
     async def _feature(self, request: Request) -> None:
         """A feature code dialled from an agent's phone: log in, log out, pause, unpause."""
@@ -481,13 +457,19 @@ FEATURE_PROMPTS = {
 class IvrHost(Protocol):
     """What the caller sessions need of the IVR runner."""
 
-    async def run(self, request: Request, *, call_id: str, entry: str, caller: str, language: str) -> None: ...
-    async def run_survey(self, request: Request, *, call_id: str, language: str) -> None: ...
+    async def run(
+        self, player: DialoguePlayer, *, call_id: str, entry: str, caller: str, hotline: str, language: str
+    ) -> None: ...
 
 
-def _gone(result: dict[str, object]) -> bool:
-    """The command failed: an agent's Bridge() took the caller, or the caller hung up."""
-    return "error" in result
+async def take_survey(player: DialoguePlayer, post: Post, *, call_id: str, language: str) -> None:
+    """Ask the post-call survey in ``language`` and post the answers (what was answered
+    before a hang-up is kept; an unanswered question is None)."""
+    await player.perform(dlg.SetLanguage(language=language))
+    done = await converse(player, dlg.SurveyDialog())
+    if done.rating is None and done.recommend is None:
+        log.info("survey_unanswered", call_id=call_id)
+    post(ev.SurveyAnswered(call_id=call_id, rating=done.rating, recommend=done.recommend))
 
 
 def _value(result: dict[str, object]) -> tuple[str, str]:
@@ -496,13 +478,6 @@ def _value(result: dict[str, object]) -> tuple[str, str]:
     if isinstance(answer, tuple) and len(answer) == 2:
         return str(answer[0]), str(answer[1])
     return "", ""
-
-
-def _digit(result: dict[str, object]) -> str | None:
-    """The key a WAIT FOR DIGIT / STREAM FILE / SAY result reports (an ASCII code), if any."""
-    value, _ = _value(result)
-    code = int(value) if value.isdigit() else 0
-    return chr(code) if 0 < code < 128 and chr(code) in "0123456789*#ABCD" else None
 
 
 def _variable(result: dict[str, object]) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 from ccqueue.core import commands as cmd
 from ccqueue.core.call_book import CallBook
 from ccqueue.core.calls import AcdSettings, Call, CallState, CallTrigger, QueueSettings, finite
+from ccqueue.core.dialogue import Play
 from ccqueue.core.ewt import Estimate, Rival, WaitEstimator
 from ccqueue.core.ledger import CallLedger
 from ccqueue.core.offers import Offers
@@ -374,7 +375,7 @@ class Admission:
         sound = announce.periodic[call.periodic_next % len(announce.periodic)]
         call.periodic_next += 1
         out.append(
-            cmd.AnnounceToCaller(call_id=call.call_id, prompts=(cmd.Prompt(kind="sound", value=sound),), language=call.language, reason="periodic")
+            cmd.AnnounceToCaller(call_id=call.call_id, prompts=(Play(prompts=(sound,)),), language=call.language, reason="periodic")
         )
 
     def _max_wait(self, call_id: str, now: float, out: list[cmd.Command]) -> None:

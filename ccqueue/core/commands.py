@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ccqueue.core.dialogue import Play, Say
 from ccqueue.core.records import CallbackRecord, Record
 
 
@@ -20,12 +21,10 @@ class PlayToCaller:
     sound: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Prompt:
-    """One piece of an announcement: a sound file, or a number or digits said aloud."""
-
-    kind: str  # "sound" | "number" | "digits"
-    value: str
+Prompt = Play | Say
+"""One piece of an announcement, in the caller dialogue's words (``ccqueue.core.dialogue``):
+a sound file played, or a number or digits said. The adapter makes it interruptible by
+the callback key."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

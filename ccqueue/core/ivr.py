@@ -5,11 +5,13 @@ Rules kept here:
 1. No I/O, no clock: `IvrCall.start` returns the first `Step`; the adapter carries out
    its action and hands the result to `IvrCall.feed`, which returns the next `Step`.
    Time (for schedules) is an argument of both.
-2. A step's action either asks for something (`PlayPrompts`, `ReadDigits`, `SayValue`,
-   `FetchJson`, `SetLanguage`) and expects one kind of result back, or ends the walk
-   (`RouteToQueue`, `RequestCallback`, `LeaveMessage`, `TransferCall`, `HangUp`).
-   Feeding a result the machine did not ask for raises `IvrError` naming both, and
-   changes nothing.
+2. A step's action either asks something of the caller in the shared caller vocabulary
+   (`ccqueue.core.dialogue`: `Play`, `Collect`, `Say`, `SetLanguage`) or of a CRM
+   (`FetchJson`), and expects one kind of result back (`Heard`, `Pressed`/`TimedOut`,
+   `LookupAnswered`/`LookupFailed`), or ends the walk (`RouteToQueue`,
+   `RequestCallback`, `LeaveMessage`, `TransferCall`, `HangUp`). Feeding a result the
+   machine did not ask for raises `IvrError` naming both, and changes nothing. A caller
+   who is `Gone` is the adapter's to handle: the walk simply stops.
 3. Every node entered and every input read is a timeline entry of the step it happened
    in, for the adapter to record with the call.
 4. No caller loops for ever: a menu or collect gives up after its retries and goes to
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import enum
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,16 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
 
+from ccqueue.core.dialogue import (
+    Collect,
+    Heard,
+    Play,
+    Pressed,
+    Say,
+    SayFormat,
+    SetLanguage,
+    TimedOut,
+)
 from ccqueue.core.errors import InternalError
 from ccqueue.core.schedule import Schedule, is_open
 
@@ -39,8 +50,6 @@ __all__ = [
     "CallbackNode",
     "CollectNode",
     "Condition",
-    "Digits",
-    "Done",
     "FetchJson",
     "GotoNode",
     "HangUp",
@@ -56,15 +65,11 @@ __all__ = [
     "LookupNode",
     "MenuNode",
     "PlayNode",
-    "PlayPrompts",
     "QueueNode",
-    "ReadDigits",
     "RequestCallback",
     "RouteToQueue",
     "SayFormat",
     "SayNode",
-    "SayValue",
-    "SetLanguage",
     "SetNode",
     "Step",
     "TimelineEntry",
@@ -87,12 +92,6 @@ def _empty() -> Mapping[str, str]:
 
 
 # --- the tree ---------------------------------------------------------------------------
-
-
-class SayFormat(enum.Enum):
-    NUMBER = "number"
-    DIGITS = "digits"
-    DATE = "date"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -265,36 +264,11 @@ class IvrTree:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PlayPrompts:
-    prompts: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ReadDigits:
-    """Play ``prompts`` (any key cuts them short and counts), then read up to
-    ``max_digits`` keys, waiting ``timeout_s`` for each; ``terminator`` ends early."""
-
-    prompts: tuple[str, ...]
-    timeout_s: float
-    max_digits: int
-    terminator: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SayValue:
-    format: SayFormat
-    value: str  # digits; for a date, epoch seconds
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class FetchJson:
+    """Ask the CRM (an adapter's I/O, not the caller's): answered by a lookup result."""
+
     url: str
     timeout_s: float
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SetLanguage:
-    language: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -331,20 +305,10 @@ class HangUp:
     reason: str
 
 
-Request = PlayPrompts | ReadDigits | SayValue | FetchJson | SetLanguage
+Request = Play | Collect | Say | FetchJson | SetLanguage
 Outcome = RouteToQueue | RequestCallback | LeaveMessage | TransferCall | HangUp
 Action = Request | Outcome
 FINAL = (RouteToQueue, RequestCallback, LeaveMessage, TransferCall, HangUp)
-
-
-@dataclass(frozen=True, slots=True)
-class Done:
-    """A prompt was played, a value said, a language set."""
-
-
-@dataclass(frozen=True, slots=True)
-class Digits:
-    value: str  # '' when the caller pressed nothing in time
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,14 +321,15 @@ class LookupFailed:
     reason: str  # "timeout", "status 500", "bad json", ...
 
 
-Result = Done | Digits | LookupAnswered | LookupFailed
+Result = Heard | Pressed | TimedOut | LookupAnswered | LookupFailed
 
-# What each request is answered with (rule 2).
+# What each request is answered with (rule 2). Prompts are not interruptible here: a
+# key during a `Play` is not asked for.
 _EXPECTED: dict[type[Any], tuple[type[Any], ...]] = {
-    PlayPrompts: (Done,),
-    SayValue: (Done,),
-    SetLanguage: (Done,),
-    ReadDigits: (Digits,),
+    Play: (Heard,),
+    Say: (Heard,),
+    SetLanguage: (Heard,),
+    Collect: (Pressed, TimedOut),
     FetchJson: (LookupAnswered, LookupFailed),
 }
 
@@ -503,7 +468,7 @@ class IvrCall:
         """The action a node asks for, or the name of the node to go on to."""
         match node:
             case PlayNode(prompts=prompts):
-                return PlayPrompts(prompts=prompts)
+                return Play(prompts=prompts)
             case MenuNode() | CollectNode():
                 return self._read(node, retry=False)
             case SayNode():
@@ -542,13 +507,13 @@ class IvrCall:
                 return HangUp(prompts=prompts, reason=reason)
         raise TypeError(f"not an IVR node: {node!r}")  # pragma: no cover - the union is closed
 
-    def _read(self, node: MenuNode | CollectNode, *, retry: bool) -> ReadDigits:
+    def _read(self, node: MenuNode | CollectNode, *, retry: bool) -> Collect:
         prompts: tuple[str, ...] = (node.prompt,)
         if retry and node.invalid_prompt:
             prompts = (node.invalid_prompt, node.prompt)
         if isinstance(node, MenuNode):
-            return ReadDigits(prompts=prompts, timeout_s=node.timeout_s, max_digits=1)
-        return ReadDigits(
+            return Collect(prompts=prompts, timeout_s=node.timeout_s, max_digits=1)
+        return Collect(
             prompts=prompts, timeout_s=node.timeout_s, max_digits=node.max_length, terminator=node.terminator
         )
 
@@ -562,7 +527,7 @@ class IvrCall:
         if said is None:
             self._note("ivr_say_skipped", node=self.node_name, variable=node.variable)
             return node.next
-        return SayValue(format=node.format, value=said)
+        return Say(format=node.format, value=said)
 
     def _branch(self, node: BranchNode, now: float) -> str:
         for index, condition in enumerate(node.conditions):
@@ -593,9 +558,9 @@ class IvrCall:
         return self._choose_language(chosen)
 
     @staticmethod
-    def _ask_language(node: LanguageNode) -> ReadDigits:
+    def _ask_language(node: LanguageNode) -> Collect:
         prompts = (node.prompt,) if node.prompt else ()
-        return ReadDigits(prompts=prompts, timeout_s=node.timeout_s, max_digits=1)
+        return Collect(prompts=prompts, timeout_s=node.timeout_s, max_digits=1)
 
     def _choose_language(self, language: str) -> SetLanguage:
         self.language = self.variables["language"] = language
@@ -625,14 +590,16 @@ class IvrCall:
     def _answer(self, asked: Action, result: Result, now: float) -> Action:
         node = self.tree.nodes[self.node_name]
         match node, result:
-            case (MenuNode() | CollectNode() | LanguageNode()), Digits(value=digits):
+            case (MenuNode() | CollectNode() | LanguageNode()), Pressed(digits=digits):
                 return self._digits(node, digits, now)
+            case (MenuNode() | CollectNode() | LanguageNode()), TimedOut():
+                return self._digits(node, "", now)
             case LookupNode(), LookupAnswered(body=body):
                 return self._looked_up(node, body, now)
             case LookupNode(), LookupFailed(reason=reason):
                 self._note("ivr_lookup", node=self.node_name, ok=False, reason=reason)
                 return self._enter(node.on_failure, now)
-            case (PlayNode() | SayNode() | LanguageNode()), Done():
+            case (PlayNode() | SayNode() | LanguageNode()), Heard():
                 return self._enter(node.next, now)
         raise IvrError(f"{type(result).__name__} does not answer {type(asked).__name__} at {self.node_name!r}")
 

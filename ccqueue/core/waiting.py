@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ccqueue.core.commands import Prompt
+from ccqueue.core.dialogue import Play, Say, SayFormat
 
 MAX_HOPS = 3
 # Without announcements (which look at it each time), how often a waiting caller's
@@ -99,13 +100,21 @@ def refusal(admission: Admission, *, waiting: int, staffed: int) -> Overflow | N
     return None
 
 
+def _sound(name: str) -> Play:
+    return Play(prompts=(name,))
+
+
+def _number(value: int) -> Say:
+    return Say(format=SayFormat.NUMBER, value=str(value))
+
+
 def position_prompts(position: int) -> tuple[Prompt, ...]:
     if position <= 1:
-        return (Prompt(kind="sound", value="queue-youarenext"),)
+        return (_sound("queue-youarenext"),)
     return (
-        Prompt(kind="sound", value="queue-thereare"),
-        Prompt(kind="number", value=str(position)),
-        Prompt(kind="sound", value="queue-callswaiting"),
+        _sound("queue-thereare"),
+        _number(position),
+        _sound("queue-callswaiting"),
     )
 
 
@@ -129,13 +138,13 @@ def wait_prompts(
     minutes = announced_minutes(seconds)
     if minutes == 0:
         return (
-            Prompt(kind="sound", value="queue-holdtime"),
-            Prompt(kind="sound", value="queue-less-than"),
-            Prompt(kind="number", value="1"),
-            Prompt(kind="sound", value="queue-minute"),
+            _sound("queue-holdtime"),
+            _sound("queue-less-than"),
+            _number(1),
+            _sound("queue-minute"),
         )
     return (
-        Prompt(kind="sound", value="queue-holdtime"),
-        Prompt(kind="number", value=str(minutes)),
-        Prompt(kind="sound", value="queue-minute" if minutes == 1 else "queue-minutes"),
+        _sound("queue-holdtime"),
+        _number(minutes),
+        _sound("queue-minute" if minutes == 1 else "queue-minutes"),
     )

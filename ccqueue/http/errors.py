@@ -50,6 +50,7 @@ STATUS_BY_ERROR: dict[str, int] = {
     "internal": 500,
     "call-state-illegal": 500,
     "ivr-result-unexpected": 500,
+    "dialogue-result-unexpected": 500,
     "record-invalid": 500,
     # the HTTP layer's own (aiohttp's answers, turned into JSON)
     "not-found": 404,

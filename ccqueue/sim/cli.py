@@ -103,6 +103,14 @@ def _readable(path: str, figures: dict[str, Any]) -> str:
         f"{figures['agents']} agent(s), seed {figures['seed']}",
         *_block(figures, ""),
     ]
+    walked = figures.get("ivr")
+    if walked is not None:
+        routed = ", ".join(f"{q} {n}" for q, n in walked["to_queues"].items()) or "none"
+        lines.append(
+            f"IVR: {walked['callers']} callers; to queues: {routed}; finished in the IVR {walked['finished_in_ivr']}, "
+            f"callbacks booked {walked['callbacks_booked']}, messages {walked['voicemail']}; "
+            f"mean time to a queue {_s(walked['mean_to_queue_s'])}"
+        )
     for name, own in figures.get("per_queue", {}).items():
         lines.append(f"queue {name}:")
         lines.extend(_block(own, "  "))

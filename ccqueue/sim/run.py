@@ -19,7 +19,15 @@ Rules kept here:
    the queue's ring timeout); it then talks for a draw of ``handle_time`` and the caller
    hangs up; the queue's wrap-up follows, as the core decides. A caller not yet
    answered hangs up when its patience (a draw, or never) runs out.
-5. Two estimates are recorded for every caller at the moment it joins: ccqueue's
+5. The IVR. A caller of a scenario's IVR walks the very IVR machine a live call does
+   (``ccqueue.core.ivr``), fed on the virtual clock: each prompt or value said takes
+   ``prompt_s``, each key ``key_s``; at a menu, collect or language node the caller
+   presses a key drawn from the scenario's shares for that node (or nothing, and the
+   node's timeout passes). A CRM look-up fails at once (no CRM is simulated). The walk
+   ends as live, by telling the core where the call goes (`CallRouted`,
+   `CallbackRequested`, `CallFinished`); the caller's patience starts when it joins a
+   queue.
+6. Two estimates are recorded for every caller at the moment it joins: ccqueue's
    (``ccqueue.core.ewt.WaitEstimator``, fed only with what the engine would see) and
    app_queue's ``holdtime``, moved on every answer as Asterisk does
    (``holdtime = (3 * holdtime + wait) / 4``, from 0, announced as is). Both are then
@@ -35,8 +43,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ccqueue.core import commands as cmd
+from ccqueue.core import dialogue as dlg
 from ccqueue.core import events as ev
+from ccqueue.core import ivr
 from ccqueue.core.acd import Acd, CallState
+from ccqueue.core.errors import CcqueueError
 from ccqueue.core.records import (
     CallbackRecord,
     CallEventRecord,
@@ -44,12 +55,12 @@ from ccqueue.core.records import (
     CallRecord,
 )
 from ccqueue.core.replies import ClaimAnswer
-from ccqueue.sim.scenario import Distribution, Scenario
+from ccqueue.sim.scenario import VIA_IVR, Distribution, IvrPlan, Scenario
 
 __all__ = ["CallRow", "Simulation"]
 
 # Event kinds, in no particular order; the heap orders by time and then by ``seq``.
-_ARRIVE, _LOGIN, _LOGOUT, _CLAIM, _RING_OUT, _TALK_END, _PATIENCE, _DIAL_END, _CALLBACK_END = range(9)
+_ARRIVE, _LOGIN, _LOGOUT, _CLAIM, _RING_OUT, _TALK_END, _PATIENCE, _DIAL_END, _CALLBACK_END, _IVR, _IVR_FINISH = range(11)
 # When draining, stop anyway this long after the end of the day: a queue nobody serves
 # and nobody leaves never empties.
 _DRAIN_LIMIT_S = 86_400.0
@@ -59,6 +70,8 @@ _RELEASES = {
     CallOutcome.OVERFLOWED: "overflowed",
     CallOutcome.CALLBACK: "callback",
     CallOutcome.VOICEMAIL: "voicemail",
+    CallOutcome.SELF_SERVICE: "self_service",
+    CallOutcome.TRANSFERRED: "transferred",
 }
 
 
@@ -67,7 +80,7 @@ class CallRow:
     """One simulated caller: what it was told on joining and what then happened."""
 
     call_id: str
-    queue: str
+    queue: str  # VIA_IVR until the IVR sends the caller to a queue
     uniqueid: str
     arrived_at: float
     position: int = 0
@@ -82,7 +95,10 @@ class CallRow:
     ended_at: float | None = None  # when the answered call ended
     agent_id: str | None = None
     patience_s: float = math.inf
-    released: str | None = None  # why ccqueue let the caller go unanswered: "refused", "overflowed", "callback", "voicemail"
+    released: str | None = None  # why ccqueue let the caller go unanswered: "refused", "overflowed", "callback",
+    # "voicemail", "self_service", "transferred"
+    ivr_path: tuple[str, ...] = ()  # the IVR nodes the caller went through, in order
+    ivr_s: float = 0.0  # time in the IVR before joining the queue (arrived_at is then the joining)
 
     @property
     def wait_s(self) -> float | None:
@@ -130,6 +146,11 @@ class Simulation:
         # Callbacks: the caller's choice, the customer's phone, and how each one ended.
         self._choice_rng = random.Random(f"{seed}:callbacks")
         self.callback_results: dict[str, str] = {}  # callback id -> last status written
+        # The IVR: each walk in progress, with the result its caller gives when the
+        # action under way ends.
+        self._ivr_rng = random.Random(f"{seed}:ivr")
+        self._walks: dict[str, tuple[ivr.IvrCall, ivr.Result]] = {}
+        self._finishes: dict[str, ev.CallFinished] = {}  # told the core once the goodbye or message is over
 
     # ------------------------------------------------------------------ the loop
 
@@ -211,6 +232,11 @@ class Simulation:
                 self._apply(acd.handle(ev.ChannelHungUp(uniqueid=offer_id, cause="no answer"), now))
         elif kind == _CALLBACK_END:
             self._apply(acd.handle(ev.ChannelHungUp(uniqueid=arg, cause="normal clearing"), now))
+        elif kind == _IVR:
+            walk, result = self._walks.pop(arg)
+            self._walk(arg, walk, walk.feed(result, now=now))
+        elif kind == _IVR_FINISH:
+            self._apply(acd.handle(self._finishes.pop(arg), now))
         elif kind == _LOGIN:
             self._apply(acd.handle(ev.AgentRequested(agent_id=arg, action=ev.AgentAction.LOGIN), now))
         elif kind == _LOGOUT:
@@ -249,6 +275,15 @@ class Simulation:
             ),
             now,
         )
+        if queue == VIA_IVR:
+            self._apply(out)  # a RunIvr among them starts the walk
+        else:
+            self._joined(row, out)
+        self._next_arrival(queue, now)
+
+    def _joined(self, row: CallRow, out: list[cmd.Command]) -> None:
+        """The caller is in a queue (or was refused at its door): what it was told, its patience."""
+        now, acd, call_id = self.now, self.acd, row.call_id
         for command in out:  # the place the core gave the caller, before any agent took it
             if isinstance(command, cmd.Write) and isinstance(command.record, CallEventRecord):
                 if command.record.kind == "call_queued":
@@ -259,11 +294,112 @@ class Simulation:
         if estimate is not None:  # None: refused at the door, no wait was promised
             row.ewt_s, row.ewt_low_s, row.ewt_high_s = estimate.seconds, estimate.low, estimate.high
             row.ewt_confident = estimate.confident
-        row.holdtime_s = self.holdtime[queue]
-        if self._patience is not None:
+        row.holdtime_s = self.holdtime.get(row.queue, math.nan)
+        if self._patience is not None and call is not None and call.state in (CallState.WAITING, CallState.OFFERING):
             row.patience_s = self._patience()
             self._push(now + row.patience_s, _PATIENCE, call_id)
-        self._next_arrival(queue, now)
+
+    # ------------------------------------------------------------------ the IVR
+
+    def _start_walk(self, command: cmd.RunIvr) -> None:
+        plan = self.scenario.ivr
+        tree = None if plan is None else plan.trees.get(command.entry)
+        if tree is None:  # parse_scenario checks every tree named: not reached
+            raise RuntimeError(f"no IVR tree {command.entry!r} in this scenario")
+        n = command.call_id.lstrip("c")
+        walk = ivr.IvrCall(tree, caller=f"+1555{int(n):07d}" if n.isdigit() else "", language=command.language,
+                           hotline=self.scenario.hotline_of[VIA_IVR])  # fmt: skip
+        self._walk(command.call_id, walk, walk.start(now=self.now))
+
+    def _walk(self, call_id: str, walk: ivr.IvrCall, step: ivr.Step) -> None:
+        """Go on through the walk until the caller spends time on an action, or it ends."""
+        plan = self.scenario.ivr
+        assert plan is not None
+        row = self.rows[call_id]
+        while True:
+            row.ivr_path += tuple(e.data["node"] for e in step.timeline if e.kind == "ivr_node")
+            for entry in step.timeline:
+                self._apply(self.acd.handle(ev.CallProgressed(call_id=call_id, kind=entry.kind, data=dict(entry.data)), self.now))
+            if step.final:
+                self._walk_ended(row, step.action, plan)
+                return
+            result, spent = self._caller_does(walk, step.action, plan)
+            if spent > 0:
+                self._walks[call_id] = (walk, result)
+                self._push(self.now + spent, _IVR, call_id)
+                return
+            step = walk.feed(result, now=self.now)
+
+    def _caller_does(self, walk: ivr.IvrCall, action: ivr.Action, plan: IvrPlan) -> tuple[ivr.Result, float]:
+        """What the caller answers to ``action``, and after how long."""
+        match action:
+            case dlg.Play(prompts=prompts):
+                return dlg.Heard(), plan.prompt_s * len(prompts)
+            case dlg.Say():
+                return dlg.Heard(), plan.prompt_s
+            case dlg.SetLanguage():
+                return dlg.Heard(), 0.0
+            case ivr.FetchJson():
+                return ivr.LookupFailed("no CRM in a simulation"), 0.0
+            case dlg.Collect(prompts=prompts, timeout_s=timeout_s):
+                key = self._key(plan, walk.node_name)
+                heard = plan.prompt_s * len(prompts)
+                if not key:
+                    return dlg.TimedOut(), heard + timeout_s
+                return dlg.Pressed(key), heard + plan.key_s * len(key)
+        raise TypeError(f"not an IVR request: {action!r}")
+
+    def _key(self, plan: IvrPlan, node: str) -> str:
+        """The key the caller presses at ``node``, drawn by the scenario's shares ('' none)."""
+        shares = plan.keys.get(node)
+        if not shares:
+            return ""
+        draw = self._ivr_rng.random()
+        for key, share in shares:
+            draw -= share
+            if draw < 0:
+                return key
+        return shares[-1][0]
+
+    def _walk_ended(self, row: CallRow, outcome: ivr.Action, plan: IvrPlan) -> None:
+        now, acd, call_id = self.now, self.acd, row.call_id
+        match outcome:
+            case ivr.RouteToQueue():
+                row.queue = outcome.queue
+                row.ivr_s, row.arrived_at = now - row.arrived_at, now  # waits count from joining the queue
+                routed = ev.CallRouted(call_id=call_id, queue=outcome.queue, priority=outcome.priority,
+                                       language=outcome.language, preferred_agent=outcome.preferred_agent,
+                                       attributes=dict(outcome.variables),
+                                       skills=dict(outcome.skills) if outcome.skills is not None else None)  # fmt: skip
+                self._joined(row, acd.handle(routed, now))
+            case ivr.RequestCallback(queue=queue, number=number):
+                try:
+                    self._apply(acd.handle(ev.CallbackRequested(callback_id=f"k{call_id}", number=number,
+                                                                call_id=call_id, queue=queue), now))  # fmt: skip
+                except CcqueueError as exc:  # e.g. no callbacks in this scenario
+                    self._finish(call_id, ev.Finish.SELF_SERVICE, exc.error_id)
+            case ivr.LeaveMessage(max_s=max_s):
+                data = {"path": f"sim/{call_id}.wav", "max_s": max_s, "caller_hung_up": False}
+                self._later_finish(call_id, min(max_s, plan.message_s) + (plan.prompt_s if outcome.prompt else 0.0),
+                                   ev.Finish.VOICEMAIL, "ivr", data)  # fmt: skip
+            case ivr.TransferCall(to=to, context=context):
+                self._finish(call_id, ev.Finish.TRANSFERRED, "ivr", {"to": to, "context": context, "status": "ANSWER"})
+            case ivr.HangUp(prompts=prompts, reason=reason):
+                self._later_finish(call_id, plan.prompt_s * len(prompts), ev.Finish.SELF_SERVICE, reason, {})
+
+    def _later_finish(self, call_id: str, after_s: float, finish: ev.Finish, reason: str, data: dict[str, object]) -> None:
+        # The caller still hears the goodbye or leaves the message: the core is told when
+        # that is over, as the live IVR runner tells it.
+        self._finish(call_id, finish, reason, data, at=self.now + after_s)
+
+    def _finish(
+        self, call_id: str, finish: ev.Finish, reason: str, data: dict[str, object] | None = None, *, at: float | None = None
+    ) -> None:
+        if at is not None and at > self.now:
+            self._finishes[call_id] = ev.CallFinished(call_id=call_id, finish=finish, reason=reason, data=data or {})
+            self._push(at, _IVR_FINISH, call_id)
+            return
+        self._apply(self.acd.handle(ev.CallFinished(call_id=call_id, finish=finish, reason=reason, data=data or {}), self.now))
 
     # ------------------------------------------------------------------ commands
 
@@ -279,6 +415,9 @@ class Simulation:
                     self._push(now + delay, _CLAIM, command.offer_id)
                 else:
                     self._push(now + command.ring_timeout_s, _RING_OUT, command.offer_id)
+            elif kind is cmd.RunIvr:
+                assert isinstance(command, cmd.RunIvr)
+                self._start_walk(command)
             elif kind is cmd.OfferCallback:
                 assert isinstance(command, cmd.OfferCallback)
                 self._callback_choice(command)

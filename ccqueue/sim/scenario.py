@@ -12,6 +12,9 @@ Rules kept here:
   schema of ``config/agents.yaml`` (``name`` and ``password`` may be left out). The
   core's settings are then built by the configuration's own mapping
   (``ccqueue.config.to_core.acd_settings``), so a queue simulates as it would run.
+- ``ivr`` takes trees and schedules in the schema of ``config/ivr.yaml``, checked by the
+  same models and cross-checks (``ccqueue.config.ivr_checks``; sounds are not looked
+  for). ``keys`` gives, per input node, the share of callers pressing each key.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from ccqueue.config import ivr as ivr_models
 from ccqueue.config.callbacks import Callbacks
+from ccqueue.config.ivr_checks import SoundCatalog, check_ivr
 from ccqueue.config.models import (
     Agent,
     AgentId,
@@ -37,16 +42,19 @@ from ccqueue.config.models import (
     QueueName,
     SkillLevels,
 )
-from ccqueue.config.problems import describe_value, did_you_mean, dotted
-from ccqueue.config.to_core import acd_settings
+from ccqueue.config.problems import Collector, describe_value, did_you_mean, dotted
+from ccqueue.config.to_core import acd_settings, ivr_trees
 from ccqueue.config.translate import known_keys
 from ccqueue.core.acd import AcdSettings
-from ccqueue.core.errors import InputError
 from ccqueue.core.callbacks import CallbackPolicy
+from ccqueue.core.errors import InputError
+from ccqueue.core.ivr import IvrTree
 
 __all__ = [
     "AgentPlan",
+    "VIA_IVR",
     "Distribution",
+    "IvrPlan",
     "Scenario",
     "ScenarioError",
     "ScenarioProblem",
@@ -55,6 +63,11 @@ __all__ = [
 ]
 
 KeyPath = tuple[str | int, ...]
+# The arrivals (and rows) of callers who start in the IVR rather than in a queue; not a
+# queue name (those are a-z, 0-9, '_' and '-').
+VIA_IVR = "(ivr)"
+IVR_HOTLINE = "300"
+NO_KEY = "none"
 Seconds = Annotated[float, Field(ge=0)]
 Positive = Annotated[float, Field(gt=0)]
 
@@ -140,6 +153,19 @@ class SimCallbacks(_Strict):
     offer_after_s: Positive | None = _POLICY.offer_after_s
 
 
+class SimIvr(_Strict):
+    """Callers who start in an IVR tree, and what they press there."""
+
+    trees: Mapping[str, Any]  # as under ``ivr:`` in config/ivr.yaml
+    tree: str | None = None  # the tree callers start in; needed when there are several
+    schedules: Mapping[str, Any] = Field(default_factory=dict)  # as in config/ivr.yaml
+    language: Literal["en", "ru"] = "en"
+    prompt_s: Positive = 3.0  # how long each prompt (or value said) plays
+    key_s: Positive = 1.0  # how long a caller takes for each key
+    message_s: Positive = 20.0  # how long a message left in a voicemail node lasts (at most its max_s)
+    keys: Mapping[str, Mapping[str, Annotated[float, Field(ge=0, le=1)]]] = Field(default_factory=dict)
+
+
 class ScenarioModel(_Strict):
     seed: int = 0
     duration_s: Positive
@@ -151,6 +177,7 @@ class ScenarioModel(_Strict):
     answer_delay_s: Seconds = 0.0
     drain: bool = True
     callbacks: SimCallbacks | None = None
+    ivr: SimIvr | None = None
 
 
 # ---------------------------------------------------------------------- the result
@@ -178,6 +205,19 @@ class AgentPlan:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class IvrPlan:
+    """The IVR of a simulated hotline: its trees, timings and the callers' keys."""
+
+    entry: str  # the tree callers start in
+    trees: Mapping[str, IvrTree]
+    language: str
+    prompt_s: float
+    key_s: float
+    message_s: float
+    keys: Mapping[str, tuple[tuple[str, float], ...]]  # node -> (key or '', share), shares summing to 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Scenario:
     seed: int
     duration_s: float
@@ -190,6 +230,7 @@ class Scenario:
     answer_delay_s: float
     drain: bool
     callbacks: SimCallbacks | None = None
+    ivr: IvrPlan | None = None
 
 
 # ---------------------------------------------------------------------- checking
@@ -248,19 +289,33 @@ def parse_scenario(data: object) -> Scenario:
     queues = _queues(written, problems, check_empty="queues" not in broken)
     agents, plans = _agents(section("agents", {"count": 1}), queues, tuple(written), problems)
     duration_s = top.duration_s if top is not None else math.inf
-    arrivals = _arrivals(section("arrivals", []), queues, tuple(written), duration_s, problems)
+    ivr_raw = section("ivr", None)
+    trees, schedules = _ivr_sections(ivr_raw, written, problems) if isinstance(ivr_raw, Mapping) else ({}, {})
+    via_ivr = isinstance(ivr_raw, Mapping)
+    sim_ivr = top.ivr if top is not None else None
+    entry = ""
+    if sim_ivr is not None:
+        entry = _entry_tree(sim_ivr, problems)
+        _check_keys(sim_ivr, trees, problems)
+    arrivals = _arrivals(section("arrivals", []), queues, tuple(written), duration_s, problems, via_ivr=via_ivr)
     handle_time = _distribution(section("handle_time", None), ("handle_time",), problems, allow_none=True)
     patience = _distribution(section("patience", None), ("patience",), problems, allow_none=True)
     if problems.items or top is None or handle_time is None:
         raise ScenarioError(problems.items)
 
     hotline_of = {name: str(100 + i) for i, name in enumerate(queues)}
+    hotlines = {number: Hotline(queue=name) for name, number in hotline_of.items()}
+    if sim_ivr is not None:
+        hotline_of[VIA_IVR] = IVR_HOTLINE
+        hotlines[IVR_HOTLINE] = Hotline(ivr=entry, language=sim_ivr.language)
     config = Config(
         asterisk=Asterisk(ami=Ami(username="sim", secret="sim")),  # type: ignore[arg-type]
-        hotlines=MappingProxyType({number: Hotline(queue=name) for name, number in hotline_of.items()}),
+        hotlines=MappingProxyType(hotlines),
         queues=MappingProxyType(queues),
         agents=MappingProxyType(agents),
         callbacks=_callbacks(top.callbacks),
+        schedules=MappingProxyType(schedules),
+        ivr=MappingProxyType(trees),
     )
     return Scenario(
         seed=top.seed,
@@ -274,7 +329,104 @@ def parse_scenario(data: object) -> Scenario:
         answer_delay_s=top.answer_delay_s,
         drain=top.drain,
         callbacks=top.callbacks,
+        ivr=None if sim_ivr is None else _ivr_plan(sim_ivr, entry, ivr_trees(config)),
     )
+
+
+def _ivr_sections(
+    raw: Mapping[str, Any], written: Mapping[str, Any], problems: _Problems
+) -> tuple[dict[str, ivr_models.IvrTree], dict[str, ivr_models.Schedule]]:
+    """The trees and schedules, each checked by config/ivr.yaml's models and cross-checks."""
+    trees_raw = raw.get("trees")
+    schedules_raw = raw.get("schedules") or {}
+    trees: dict[str, ivr_models.IvrTree] = {}
+    schedules: dict[str, ivr_models.Schedule] = {}
+    if not isinstance(trees_raw, Mapping) or not isinstance(schedules_raw, Mapping):
+        return trees, schedules  # the section's own model has said so
+    if not trees_raw:
+        problems.add(("ivr", "trees"), "at least one tree is needed")
+    for name, data in schedules_raw.items():
+        found = problems.validate(ivr_models.Schedule, data, ("ivr", "schedules", name))
+        if found is not None:
+            schedules[name] = found
+    for name, data in trees_raw.items():
+        found = problems.validate(ivr_models.IvrTree, data, ("ivr", "trees", name))
+        if found is not None:
+            trees[name] = found
+    sections = {"ivr": dict(trees_raw), "schedules": dict(schedules_raw), "queues": dict(written)}
+    # The checks only add and look up problems: `_IvrProblems` does that much of a Collector.
+    check_ivr(sections, typing.cast(Collector, _IvrProblems(problems)), sounds=SoundCatalog())
+    return trees, schedules
+
+
+class _IvrProblems:
+    """``ccqueue.config.ivr_checks``'s collector, placing its problems under ``ivr``."""
+
+    def __init__(self, problems: _Problems) -> None:
+        self._problems = problems
+        self._reported: set[KeyPath] = set()
+
+    @staticmethod
+    def _where(path: KeyPath) -> KeyPath:
+        head, rest = path[:1], path[1:]
+        if head == ("ivr",):
+            return ("ivr", "trees", *rest)
+        if head == ("schedules",):
+            return ("ivr", "schedules", *rest)
+        return path
+
+    def add(self, path: KeyPath, message: str, *, at: KeyPath | None = None, at_key: bool = False) -> None:
+        self._problems.add(self._where(path), message)
+        self._reported.add(path)
+
+    def mark_reported(self, path: KeyPath) -> None:
+        self._reported.add(path)
+
+    def is_reported(self, path: KeyPath) -> bool:
+        return any(path[:end] in self._reported for end in range(1, len(path) + 1))
+
+
+def _entry_tree(sim: SimIvr, problems: _Problems) -> str:
+    names = list(sim.trees)
+    if sim.tree is None:
+        if len(names) > 1:
+            problems.add(("ivr", "tree"), f"say which tree callers start in: there are {len(names)}")
+        return names[0] if names else ""
+    if sim.tree not in sim.trees:
+        problems.add(("ivr", "tree"), f"no tree '{sim.tree}' under ivr.trees{did_you_mean(sim.tree, names)}")
+    return sim.tree
+
+
+def _check_keys(sim: SimIvr, trees: Mapping[str, ivr_models.IvrTree], problems: _Problems) -> None:
+    """Each ``keys`` entry names an input node (menu, collect, language by key), with
+    shares of keys it can take that add up to 1."""
+    inputs: dict[str, int] = {}  # node name -> most keys it reads
+    for tree in trees.values():
+        for name, node in tree.nodes.items():
+            if node.menu is not None or (node.language is not None and node.language.keys):
+                inputs[name] = max(inputs.get(name, 0), 1)
+            elif node.collect is not None:
+                inputs[name] = max(inputs.get(name, 0), node.collect.max_length)
+    for node_name, shares in sim.keys.items():
+        path: KeyPath = ("ivr", "keys", node_name)
+        if node_name not in inputs:
+            problems.add(path, f"no menu, collect or language-by-key node '{node_name}'{did_you_mean(node_name, inputs)}")
+            continue
+        for key in shares:
+            if key != NO_KEY and (not all(c in "0123456789*#" for c in key) or not 1 <= len(key) <= inputs[node_name]):
+                problems.add(path + (key,), f"a key is 0-9, '*' or '#' (up to {inputs[node_name]} of them here), or '{NO_KEY}'")
+        total = sum(shares.values())
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            problems.add(path, f"the shares add up to {total:g}, not 1")
+
+
+def _ivr_plan(sim: SimIvr, entry: str, trees: Mapping[str, IvrTree]) -> IvrPlan:
+    keys = {node: tuple(("" if key == NO_KEY else key, share) for key, share in shares.items())
+            for node, shares in sim.keys.items()}  # fmt: skip
+    return IvrPlan(
+        entry=entry, trees=trees, language=sim.language, prompt_s=sim.prompt_s, key_s=sim.key_s,
+        message_s=sim.message_s, keys=MappingProxyType(keys),
+    )  # fmt: skip
 
 
 def _callbacks(sim: SimCallbacks | None) -> Callbacks | None:
@@ -397,9 +549,13 @@ def _agents(
 
 
 def _arrivals(
-    raw: object, queues: Mapping[str, Queue], written: Collection[str], duration_s: float, problems: _Problems
+    raw: object, queues: Mapping[str, Queue], written: Collection[str], duration_s: float, problems: _Problems,
+    *, via_ivr: bool = False,
 ) -> dict[str, tuple[Segment, ...]]:
-    """Per queue, the Poisson rate segments in the order written, back to back from 0."""
+    """Per queue, the Poisson rate segments in the order written, back to back from 0.
+
+    With an IVR, a segment naming no queue is of callers who start in it (`VIA_IVR`).
+    """
     segments: dict[str, list[Segment]] = {}
     items = raw if isinstance(raw, list) else []
     for i, item in enumerate(items):
@@ -408,7 +564,9 @@ def _arrivals(
         if segment is None:
             continue
         queue = segment.queue
-        if queue is None:
+        if queue is None and via_ivr:
+            queue = VIA_IVR
+        elif queue is None:
             if len(written) > 1:
                 problems.add(path + ("queue",), f"say which queue: there are {len(written)}")
                 continue
@@ -416,7 +574,7 @@ def _arrivals(
         elif queue not in written:
             problems.add(path + ("queue",), f"no queue '{queue}' in this scenario{did_you_mean(queue, written)}")
             continue
-        if queue not in queues:
+        if queue not in queues and queue != VIA_IVR:
             continue  # the queue has a problem of its own
         earlier = segments.setdefault(queue, [])
         start = earlier[-1].until_s if earlier else 0.0

@@ -10,6 +10,10 @@ Definitions kept here (``docs/simulator.md`` says the same):
   serving has none), the error of each estimate given on joining against the wait that
   caller then had: ``mae_s`` the mean absolute error, ``bias_s`` the mean signed error
   (positive: the estimate was too long). Both estimators are scored on the same callers.
+- ``ivr`` (callers of a scenario's IVR): how many reached each queue, finished in the
+  IVR (served or transferred), booked a callback or left a message there; the mean time
+  from the call to joining a queue; the last IVR node of each walk, most common first.
+  Their waits count from joining the queue.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ccqueue.sim.run import CallRow
+from ccqueue.sim.scenario import VIA_IVR
 
 __all__ = ["summarise"]
 
@@ -32,7 +37,8 @@ def _rounded(value: float, digits: int = 3) -> float | None:
 def _counts(rows: Sequence[CallRow]) -> dict[str, Any]:
     answered = [r for r in rows if r.answered_at is not None]
     abandoned = sum(1 for r in rows if r.abandoned_at is not None)
-    released = {kind: sum(1 for r in rows if r.released == kind) for kind in ("refused", "overflowed", "callback", "voicemail")}
+    kinds = ("refused", "overflowed", "callback", "voicemail", "self_service", "transferred")
+    released = {kind: sum(1 for r in rows if r.released == kind) for kind in kinds}
     waits = [r.answered_at - r.arrived_at for r in answered if r.answered_at is not None]
     settled = len(answered) + abandoned
     within = sum(1 for w in waits if w <= SERVICE_LEVEL_S)
@@ -44,6 +50,7 @@ def _counts(rows: Sequence[CallRow]) -> dict[str, Any]:
         "overflowed": released["overflowed"],
         "callbacks_booked": released["callback"],
         "voicemail": released["voicemail"],
+        "ivr_finished": released["self_service"] + released["transferred"],  # served or sent on by the IVR
         "still_waiting": len(rows) - settled - sum(released.values()),
         "mean_wait_s": _rounded(sum(waits) / len(waits)) if waits else 0.0,
         "max_wait_s": _rounded(max(waits, default=0.0)),
@@ -82,13 +89,34 @@ def _ewt(rows: Sequence[CallRow]) -> dict[str, Any]:
     }
 
 
+def _ivr(walked: Sequence[CallRow]) -> dict[str, Any]:
+    """Callers who started in the IVR: where they went, and how long it took them."""
+    routed = [r for r in walked if r.queue != VIA_IVR]
+    ends: dict[str, int] = {}
+    for r in walked:
+        end = r.ivr_path[-1] if r.ivr_path else "-"
+        ends[end] = ends.get(end, 0) + 1
+    return {
+        "callers": len(walked),
+        "to_queues": {q: sum(1 for r in routed if r.queue == q) for q in sorted({r.queue for r in routed})},
+        "finished_in_ivr": sum(1 for r in walked if r.released in ("self_service", "transferred")),
+        "callbacks_booked": sum(1 for r in walked if r.queue == VIA_IVR and r.released == "callback"),
+        "voicemail": sum(1 for r in walked if r.queue == VIA_IVR and r.released == "voicemail"),
+        "mean_to_queue_s": _rounded(sum(r.ivr_s for r in routed) / len(routed)) if routed else None,
+        "last_node": dict(sorted(ends.items(), key=lambda item: (-item[1], item[0]))),
+    }
+
+
 def summarise(rows: Sequence[CallRow], callbacks: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The figures of a run: totals, per queue, the EWT comparison, and how callbacks ended."""
     result = _counts(rows)
     if callbacks:
         result["callbacks"] = {status: sum(1 for s in callbacks.values() if s == status) for status in sorted(set(callbacks.values()))}
     result["ewt"] = _ewt(rows)
-    queues = sorted({r.queue for r in rows})
+    walked = [r for r in rows if r.ivr_path]
+    if walked:
+        result["ivr"] = _ivr(walked)
+    queues = sorted({r.queue for r in rows if r.queue != VIA_IVR})
     if len(queues) > 1:
         result["per_queue"] = {
             q: {**_counts(mine), "ewt": _ewt(mine)} for q in queues for mine in [[r for r in rows if r.queue == q]]

@@ -10,13 +10,12 @@ from typing import Any
 import pytest
 
 from ccqueue.core import ivr
+from ccqueue.core.dialogue import Collect, Heard, Play, Pressed, Say, SetLanguage, TimedOut
 from ccqueue.core.ivr import (
     BranchNode,
     CallbackNode,
     CollectNode,
     Condition,
-    Digits,
-    Done,
     FetchJson,
     GotoNode,
     HangUp,
@@ -31,15 +30,11 @@ from ccqueue.core.ivr import (
     LookupNode,
     MenuNode,
     PlayNode,
-    PlayPrompts,
     QueueNode,
-    ReadDigits,
     RequestCallback,
     RouteToQueue,
     SayFormat,
     SayNode,
-    SayValue,
-    SetLanguage,
     SetNode,
     Step,
     TransferCall,
@@ -88,8 +83,8 @@ def kinds(steps: list[Step]) -> list[str]:
 
 
 def test_play_then_queue() -> None:
-    _, steps = walk(tree(start=PlayNode(prompts=("a", "b"), next="q")), Done())
-    assert steps[0].action == PlayPrompts(prompts=("a", "b"))
+    _, steps = walk(tree(start=PlayNode(prompts=("a", "b"), next="q")), Heard())
+    assert steps[0].action == Play(prompts=("a", "b"))
     assert steps[1].action == RouteToQueue(queue="support", priority=None, language="en", preferred_agent=None,
                                            variables=MappingProxyType({}))
     assert steps[1].final
@@ -98,37 +93,37 @@ def test_play_then_queue() -> None:
 
 
 def test_menu_key_leads_to_its_node() -> None:
-    _, steps = walk(tree(start=menu()), Digits("1"))
-    assert steps[0].action == ReadDigits(prompts=("menu",), timeout_s=5.0, max_digits=1)
+    _, steps = walk(tree(start=menu()), Pressed("1"))
+    assert steps[0].action == Collect(prompts=("menu",), timeout_s=5.0, max_digits=1)
     assert isinstance(steps[1].action, RouteToQueue)
     assert kinds(steps) == ["ivr_node", "ivr_key", "ivr_node"]
     assert steps[1].timeline[0].data == {"node": "start", "keys": "1"}
 
 
 def test_invalid_key_replays_with_the_invalid_prompt_then_gives_up() -> None:
-    _, steps = walk(tree(start=menu()), Digits("9"), Digits("8"), Digits("7"))
-    assert steps[1].action == ReadDigits(prompts=("invalid", "menu"), timeout_s=5.0, max_digits=1)
+    _, steps = walk(tree(start=menu()), Pressed("9"), Pressed("8"), Pressed("7"))
+    assert steps[1].action == Collect(prompts=("invalid", "menu"), timeout_s=5.0, max_digits=1)
     assert steps[2].action == steps[1].action
     assert steps[3].action == HangUp(prompts=("vm-goodbye",), reason="bye")
     assert kinds(steps[3:]) == ["ivr_key", "ivr_invalid", "ivr_exhausted", "ivr_node"]
 
 
 def test_no_input_replays_the_prompt_alone_then_gives_up() -> None:
-    _, steps = walk(tree(start=menu(retries=1)), Digits(""), Digits(""))
-    assert steps[1].action == ReadDigits(prompts=("menu",), timeout_s=5.0, max_digits=1)
+    _, steps = walk(tree(start=menu(retries=1)), TimedOut(), TimedOut())
+    assert steps[1].action == Collect(prompts=("menu",), timeout_s=5.0, max_digits=1)
     assert isinstance(steps[2].action, HangUp)
     assert kinds(steps[1:]) == ["ivr_no_input", "ivr_no_input", "ivr_exhausted", "ivr_node"]
 
 
 def test_a_valid_key_after_a_wrong_one_still_counts() -> None:
-    _, steps = walk(tree(start=menu()), Digits("9"), Digits(""), Digits("1"))
+    _, steps = walk(tree(start=menu()), Pressed("9"), TimedOut(), Pressed("1"))
     assert isinstance(steps[-1].action, RouteToQueue)
 
 
 def test_retries_start_again_at_each_menu() -> None:
     first = menu(keys={"1": "second"}, retries=1)
     second = menu(retries=1)
-    _, steps = walk(tree(start=first, second=second), Digits("9"), Digits("1"), Digits("9"), Digits("1"))
+    _, steps = walk(tree(start=first, second=second), Pressed("9"), Pressed("1"), Pressed("9"), Pressed("1"))
     assert isinstance(steps[-1].action, RouteToQueue)
 
 
@@ -136,21 +131,21 @@ def test_retries_start_again_at_each_menu() -> None:
 
 
 def test_collect_stores_valid_digits() -> None:
-    call, steps = walk(tree(start=collect()), Digits("12345"))
-    assert steps[0].action == ReadDigits(prompts=("enter",), timeout_s=5.0, max_digits=6, terminator="#")
+    call, steps = walk(tree(start=collect()), Pressed("12345"))
+    assert steps[0].action == Collect(prompts=("enter",), timeout_s=5.0, max_digits=6, terminator="#")
     assert call.variables["account"] == "12345"
     assert isinstance(steps[1].action, RouteToQueue) and steps[1].action.variables == {"account": "12345"}
 
 
 @pytest.mark.parametrize("digits", ["123", "1234567", "12*4", ""])
 def test_collect_refuses_wrong_length_or_pattern(digits: str) -> None:
-    call, steps = walk(tree(start=collect(retries=0)), Digits(digits))
+    call, steps = walk(tree(start=collect(retries=0)), Pressed(digits))
     assert isinstance(steps[1].action, HangUp)
     assert "account" not in call.variables
 
 
 def test_collect_without_pattern_takes_any_keys_of_the_right_length() -> None:
-    call, _ = walk(tree(start=collect(pattern=None)), Digits("12*4"))
+    call, _ = walk(tree(start=collect(pattern=None)), Pressed("12*4"))
     assert call.variables["account"] == "12*4"
 
 
@@ -161,8 +156,8 @@ def test_collect_without_pattern_takes_any_keys_of_the_right_length() -> None:
 )  # fmt: skip
 def test_say_a_variable(fmt: SayFormat, value: str, said: str) -> None:
     t = tree(entry="s", s=SetNode(variables={"v": value}, next="say"), say=SayNode(variable="v", format=fmt, next="q"))
-    _, steps = walk(t, Done())
-    assert steps[0].action == SayValue(format=fmt, value=said)
+    _, steps = walk(t, Heard())
+    assert steps[0].action == Say(format=fmt, value=said)
     assert isinstance(steps[1].action, RouteToQueue)
 
 
@@ -204,7 +199,7 @@ def test_the_time_is_the_time_of_the_branch_not_of_the_start() -> None:
     t = tree(start=menu(keys={"1": "hours"}), hours=hours_tree().nodes["start"])
     call = IvrCall(t, caller="1", language="en")
     call.start(now=berlin(2025, 12, 22, 17, 59))
-    assert isinstance(call.feed(Digits("1"), now=berlin(2025, 12, 22, 18, 1)).action, HangUp)
+    assert isinstance(call.feed(Pressed("1"), now=berlin(2025, 12, 22, 18, 1)).action, HangUp)
 
 
 @pytest.mark.parametrize(
@@ -247,7 +242,7 @@ def test_lookup_url_is_filled_and_quoted() -> None:
 
 def test_lookup_answer_sets_variables_priority_agent_and_language() -> None:
     body = {"name": "Ann", "profile": {"vip": True}, "agent": "alice", "lang": "ru", "other": 1}
-    _, steps = walk(crm_tree(), LookupAnswered(body), Done())
+    _, steps = walk(crm_tree(), LookupAnswered(body), Heard())
     assert steps[1].action == SetLanguage(language="ru")
     final = steps[2].action
     assert final == RouteToQueue(queue="support", priority=5, language="ru", preferred_agent="alice",
@@ -273,15 +268,15 @@ def test_lookup_failure_takes_on_failure() -> None:
 
 def test_language_menu() -> None:
     node = LanguageNode(keys={"1": "en", "2": "ru"}, prompt="lang", next="q", retries=1)
-    _, steps = walk(tree(start=node), Digits("5"), Digits("2"), Done())
-    assert steps[0].action == ReadDigits(prompts=("lang",), timeout_s=5.0, max_digits=1)
+    _, steps = walk(tree(start=node), Pressed("5"), Pressed("2"), Heard())
+    assert steps[0].action == Collect(prompts=("lang",), timeout_s=5.0, max_digits=1)
     assert steps[2].action == SetLanguage(language="ru")
     assert isinstance(steps[3].action, RouteToQueue) and steps[3].action.language == "ru"
 
 
 def test_language_menu_gives_up_keeping_the_language() -> None:
     node = LanguageNode(keys={"1": "en", "2": "ru"}, prompt="lang", next="q", retries=1)
-    _, steps = walk(tree(start=node), Digits(""), Digits(""))
+    _, steps = walk(tree(start=node), TimedOut(), TimedOut())
     assert isinstance(steps[-1].action, RouteToQueue) and steps[-1].action.language == "en"
 
 
@@ -299,7 +294,7 @@ def test_callback_to_the_caller_or_a_collected_number() -> None:
     assert steps[0].action == RequestCallback(queue="support", number="+4930123")
     t = tree(start=collect(variable="number", next="cb", pattern=None),
              cb=CallbackNode(queue="support", number_variable="number"))  # fmt: skip
-    _, steps = walk(t, Digits("55501"))
+    _, steps = walk(t, Pressed("55501"))
     assert steps[1].action == RequestCallback(queue="support", number="55501")
 
 
@@ -358,7 +353,7 @@ def test_a_caller_pressing_keys_round_a_loop_ends_at_the_bound() -> None:
     for _ in range(100):
         if step.final:
             break
-        step = call.feed(Digits("1") if isinstance(step.action, ReadDigits) else Done(), now=NOW)
+        step = call.feed(Pressed("1") if isinstance(step.action, Collect) else Heard(), now=NOW)
     assert step.action == HangUp(prompts=("vm-goodbye",), reason="visit-limit")
     assert call.visits == 7
 
@@ -366,15 +361,15 @@ def test_a_caller_pressing_keys_round_a_loop_ends_at_the_bound() -> None:
 def test_a_result_that_was_not_asked_for_is_refused_and_changes_nothing() -> None:
     call = IvrCall(tree(start=menu()), caller="", language="en")
     with pytest.raises(IvrError, match="not started"):
-        call.feed(Done(), now=NOW)
+        call.feed(Heard(), now=NOW)
     call.start(now=NOW)
-    with pytest.raises(IvrError, match="Done does not answer ReadDigits"):
-        call.feed(Done(), now=NOW)
+    with pytest.raises(IvrError, match="Heard does not answer Collect"):
+        call.feed(Heard(), now=NOW)
     with pytest.raises(IvrError):
         call.start(now=NOW)
-    assert isinstance(call.feed(Digits("1"), now=NOW).action, RouteToQueue)
+    assert isinstance(call.feed(Pressed("1"), now=NOW).action, RouteToQueue)
     with pytest.raises(IvrError, match="RouteToQueue"):
-        call.feed(Digits("1"), now=NOW)
+        call.feed(Pressed("1"), now=NOW)
 
 
 def test_a_tree_needs_its_entry() -> None:

@@ -12,6 +12,7 @@ from ccqueue.config import ConfigError, load_config
 from ccqueue.config.ivr_checks import SoundCatalog, sounds_in
 from ccqueue.config.to_core import acd_settings, ivr_trees
 from ccqueue.core import ivr
+from ccqueue.core.dialogue import Play
 from ccqueue.core.schedule import is_open
 
 REPO = Path(__file__).resolve().parents[2]
@@ -95,7 +96,7 @@ def test_the_shipped_sample_tree_loads_and_converts() -> None:
     tree = ivr_trees(config)["main"]
     call = ivr.IvrCall(tree, caller="+4930123", language="en")
     step = call.start(now=0.0)
-    assert step.action == ivr.PlayPrompts(prompts=("ccqueue/ivr-welcome",))
+    assert step.action == Play(prompts=("ccqueue/ivr-welcome",))
 
 
 def test_every_node_type_and_bare_hangup(tmp_path: Path) -> None:

@@ -20,6 +20,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from panoramisk.fast_agi import Request
 
+from ccqueue.asterisk.agi import take_survey
+from ccqueue.asterisk.dialogue_player import DialoguePlayer
 from ccqueue.asterisk.ivr_runner import IvrRunner
 from ccqueue.core import events as ev
 from ccqueue.core import ivr
@@ -141,7 +143,8 @@ async def walk(peer: FakeAsterisk, tree: IvrTree | None = None, *, caller: str =
                        messages_dir="/var/spool/msgs/", **(runner_options or {}))
 
     async def script(request: Request) -> None:
-        await runner.run(request, call_id="c1", entry="main", caller=caller, language="en")
+        await runner.run(DialoguePlayer(request), call_id="c1", entry="main", caller=caller, hotline="300",
+                         language="en")
 
     await session(peer, script)
     return engine
@@ -246,7 +249,7 @@ async def test_unknown_tree() -> None:
     runner = IvrRunner(trees=dict, ask=engine.ask, post=engine.post)
 
     async def script(request: Request) -> None:
-        await runner.run(request, call_id="c1", entry="gone", caller="1", language="en")
+        await runner.run(DialoguePlayer(request), call_id="c1", entry="gone", caller="1", hotline="300", language="en")
 
     await session(FakeAsterisk(), script)
     assert engine.asked == [ev.CallFinished(call_id="c1", finish=ev.Finish.SELF_SERVICE, reason="ivr-unknown")]
@@ -264,7 +267,7 @@ async def test_a_call_keeps_the_tree_it_started_with() -> None:
     peer = FakeAsterisk(["6", "1"], on_command=reload)
 
     async def script(request: Request) -> None:
-        await runner.run(request, call_id="c1", entry="main", caller="1", language="en")
+        await runner.run(DialoguePlayer(request), call_id="c1", entry="main", caller="1", hotline="300", language="en")
 
     await session(peer, script)
     assert running["main"] is replaced
@@ -338,10 +341,9 @@ async def test_a_crm_that_is_down_fails_at_once() -> None:
 
 async def survey(peer: FakeAsterisk) -> Engine:
     engine = Engine()
-    runner = IvrRunner(trees=dict, ask=engine.ask, post=engine.post)
 
     async def script(request: Request) -> None:
-        await runner.run_survey(request, call_id="c1", language="ru")
+        await take_survey(DialoguePlayer(request), engine.post, call_id="c1", language="ru")
 
     await session(peer, script)
     return engine

@@ -304,7 +304,8 @@ def test_callbacks_are_simulated_by_the_core_and_every_caller_is_accounted_for()
     result = simulate(data)
     booked = result["callbacks_booked"]
     assert booked > 50 and result["refused"] > 0
-    parts = ("answered", "abandoned", "refused", "overflowed", "callbacks_booked", "voicemail", "still_waiting")
+    parts = ("answered", "abandoned", "refused", "overflowed", "callbacks_booked", "voicemail", "ivr_finished",
+             "still_waiting")
     assert sum(result[p] for p in parts) == result["calls"]
     ended = result["callbacks"]
     assert sum(ended.values()) == booked

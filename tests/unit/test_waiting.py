@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from types import MappingProxyType
 
@@ -11,6 +12,7 @@ from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
 from ccqueue.core.acd import Acd, AcdSettings, AgentSettings, CallState, HotlineSettings, QueueSettings
 from ccqueue.core.callbacks import CallbackPolicy
+from ccqueue.core.dialogue import Play
 from ccqueue.core.errors import CallbackRefused, UnknownCallback
 from ccqueue.core.records import CallbackRecord, CallbackStatus, CallEventRecord, CallOutcome, CallRecord
 from ccqueue.core.replies import CallbackBooked, ClaimAnswer, Handled
@@ -26,6 +28,11 @@ from ccqueue.core.waiting import (
 )
 
 POLICY = CallbackPolicy(dial="PJSIP/{digits}@trunk", allowed=(r"\+1555\d{7}",), max_attempts=2, retry_delay_s=60, expire_s=3600)
+
+
+def spoken(prompts: Iterable[cmd.Prompt]) -> list[str]:
+    """The sounds and numbers of an announcement, in order."""
+    return [p.prompts[0] if isinstance(p, Play) else p.value for p in prompts]
 
 
 def make_acd(
@@ -106,9 +113,9 @@ def test_an_uncertain_or_wide_estimate_is_not_said() -> None:
     assert wait_prompts(300, 200, 400, confident=False, max_spread=1.0) is None
     assert wait_prompts(300, 0, 900, confident=True, max_spread=1.0) is None  # 900 s wide for 300
     said = wait_prompts(300, 200, 450, confident=True, max_spread=1.0)
-    assert said is not None and [p.value for p in said] == ["queue-holdtime", "5", "queue-minutes"]
+    assert said is not None and spoken(said) == ["queue-holdtime", "5", "queue-minutes"]
     short = wait_prompts(30, 10, 60, confident=True, max_spread=1.0)
-    assert short is not None and [p.value for p in short] == ["queue-holdtime", "queue-less-than", "1", "queue-minute"]
+    assert short is not None and spoken(short) == ["queue-holdtime", "queue-less-than", "1", "queue-minute"]
 
 
 # ---------------------------------------------------------------- admission
@@ -188,10 +195,10 @@ def test_position_is_announced_after_the_delay_then_periodically_and_not_while_r
     out = acd.tick(11.0)
     (say,) = [c for c in of(cmd.AnnounceToCaller, out) if c.call_id == "c2"]
     # Second in line; no history yet, so the wait is not said.
-    assert [p.value for p in say.prompts] == ["queue-thereare", "2", "queue-callswaiting"]
+    assert spoken(say.prompts) == ["queue-thereare", "2", "queue-callswaiting"]
     login(acd, "a1", 20.0)  # c1 is offered (rings until 35 at most); c2 moves up
     out = acd.tick(31.0)
-    said = {c.call_id: [p.value for p in c.prompts] for c in of(cmd.AnnounceToCaller, out)}
+    said = {c.call_id: spoken(c.prompts) for c in of(cmd.AnnounceToCaller, out)}
     assert said == {"c2": ["queue-youarenext"]}  # c1's phone rings: nothing said to it
 
 
@@ -211,7 +218,7 @@ def test_the_wait_is_said_once_the_queue_has_history() -> None:
     arrive(acd, 2, now + 2)
     out = acd.tick(now + 8)
     (say,) = of(cmd.AnnounceToCaller, out)
-    values = [p.value for p in say.prompts]
+    values = spoken(say.prompts)
     assert values[:1] == ["queue-youarenext"] and "queue-holdtime" in values
     assert events(out)["announced"]["ewt_s"] > 0
 
@@ -219,7 +226,7 @@ def test_the_wait_is_said_once_the_queue_has_history() -> None:
 def test_periodic_messages_rotate() -> None:
     acd = make_acd(announce=Announcements(first_after_s=1000, periodic=("m1", "m2"), periodic_every_s=10))
     arrive(acd, 1, 0.0)
-    played = [c.prompts[0].value for t in (10.0, 20.0, 30.0) for c in of(cmd.AnnounceToCaller, acd.tick(t))]
+    played = [spoken(c.prompts)[0] for t in (10.0, 20.0, 30.0) for c in of(cmd.AnnounceToCaller, acd.tick(t))]
     assert played == ["m1", "m2", "m1"]
 
 
