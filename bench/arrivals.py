@@ -33,10 +33,10 @@ from types import MappingProxyType
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ccqueue.core import events as ev  # noqa: E402  (the path above makes a checkout importable)
-from ccqueue.core.acd import Acd, AcdSettings, AgentSettings, HotlineSettings, QueueSettings  # noqa: E402
-from ccqueue.core.routing import QueuePolicy, Router, Strategy  # noqa: E402
-from ccqueue.core.waiting import Admission, Announcements  # noqa: E402
+from ccqueue.core import events as ev
+from ccqueue.core.acd import Acd, AcdSettings, AgentSettings, HotlineSettings, QueueSettings
+from ccqueue.core.routing import QueuePolicy, Router, Strategy
+from ccqueue.core.waiting import Admission, Announcements
 
 AGENTS = 3_000
 QUEUES = 30
@@ -63,9 +63,7 @@ def scene(seed: int = 7) -> tuple[Acd, list[str]]:
     now = 0.0
     for agent_id in agents:  # everyone logs in and takes a call: all busy
         acd.handle(ev.AgentRequested(agent_id=agent_id, action=ev.AgentAction.LOGIN), now)
-    n = 0
-    for name in names * (AGENTS // QUEUES + WAITING_PER_QUEUE):
-        n += 1
+    for n, name in enumerate(names * (AGENTS // QUEUES + WAITING_PER_QUEUE), 1):
         now += 0.001
         out = acd.handle(ev.CallArrived(call_id=f"w{n}", hotline=name, caller=f"+1555{n:07d}", channel=f"c{n}", uniqueid=f"u{n}"), now)
         for command in out:

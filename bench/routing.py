@@ -45,7 +45,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ccqueue.core.routing import (  # noqa: E402  (the path above makes a checkout importable)
+from ccqueue.core.routing import (
     Assignment,
     QueuePolicy,
     Router,
@@ -248,7 +248,7 @@ class Runner:
         decisions: list[Decision] = []
         self.now += TICK_S
         while (deadline := self.router.next_deadline()) is not None and deadline <= self.now:
-            wall, cpu, got = timed(lambda: decide(deadline))  # noqa: B023  (called at once)
+            wall, cpu, got = timed(lambda: decide(deadline))
             decisions.append(("step_expiry", wall, cpu, got))
             self.settle(got, at=deadline)
         now, roll = self.now, self.rng.random()

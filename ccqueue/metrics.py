@@ -14,9 +14,9 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from ccqueue.core.views import ReadModel
 from ccqueue.core.agent_state import AgentState
 from ccqueue.core.records import CallOutcome, CallRecord, Record
+from ccqueue.core.views import ReadModel
 
 
 class Metrics:

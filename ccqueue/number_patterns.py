@@ -102,7 +102,7 @@ class _Translator:
             parts.append(atom + self._quantifier())
         if not parts:
             self.mark = start
-            if self._peek() == "|" or start > 0 and self.text[start - 1] == "|":
+            if self._peek() == "|" or (start > 0 and self.text[start - 1] == "|"):
                 self._refuse("an empty alternative (POSIX leaves it undefined)")
             self._refuse("an empty group (POSIX leaves it undefined)" if self._peek() == ")" else "an empty pattern")
         return "".join(parts)

@@ -20,6 +20,7 @@ is ringing or in a call, or wait for an event.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -37,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["Softphone", "SoftphoneError", "PhoneEvent", "ensure_baresip"]
+__all__ = ["PhoneEvent", "Softphone", "SoftphoneError", "ensure_baresip"]
 
 MODULE_PATH = "/usr/lib/baresip/modules"
 # baresip hangs up a call when its audio source file ends, so the phone plays
@@ -200,7 +201,7 @@ ctrl_tcp_listen		127.0.0.1:{self.ctrl_port}
             raise SoftphoneError("already started")
         binary = ensure_baresip()
         self.write_config()
-        self._log_file = open(self.log_path, "ab", buffering=0)
+        self._log_file = open(self.log_path, "ab", buffering=0)  # noqa: SIM115 -- open for the phone's life, closed in stop()
         self._proc = subprocess.Popen(
             [binary, "-f", str(self.workdir)],
             stdin=subprocess.DEVNULL,
@@ -233,10 +234,8 @@ ctrl_tcp_listen		127.0.0.1:{self.ctrl_port}
         """Stop baresip (by its pid: TERM, then KILL) and close the control link."""
         self._closed = True
         if self._sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             self._sock.close()
             self._sock = None
         proc, self._proc = self._proc, None

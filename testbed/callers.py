@@ -317,7 +317,7 @@ class CallerStream:
         live = list(self._tasks)
         if live:
             self.say(f"stopping: hanging up {len(live)} caller(s) still on the line")
-            done, pending = await asyncio.wait(live, timeout=STOP_DEADLINE_S)
+            _done, pending = await asyncio.wait(live, timeout=STOP_DEADLINE_S)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)

@@ -63,7 +63,7 @@ class CcqueueProcess:
                 [sys.executable, "-m", "ccqueue.cli", *self.log_args, "run", "-c", str(self.config),
                  "--dsn", self.dsn, "--spool-dir", str(self.spool_dir)],
                 cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                preexec_fn=limit_open_files if limit is not None else None,  # noqa: PLW1509 (only setrlimit)
+                preexec_fn=limit_open_files if limit is not None else None,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

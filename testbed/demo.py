@@ -554,7 +554,7 @@ class Demo:
             if self.ccqueue.poll() is not None:
                 raise DemoError(f"ccqueue exited with {self.ccqueue.returncode}; see {log_path}:\n{_tail(log_path)}")
             with contextlib.suppress(OSError, ValueError):
-                status, body = http(self.base_url, "GET", "/healthz", timeout=2)
+                _status, body = http(self.base_url, "GET", "/healthz", timeout=2)
                 if isinstance(body, dict) and body.get("ami") == "ready":
                     return
             if time.monotonic() >= deadline:

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["AsteriskSandbox", "SandboxError", "SANDBOX_SCRIPT", "Contact"]
+__all__ = ["SANDBOX_SCRIPT", "AsteriskSandbox", "Contact", "SandboxError"]
 
 REPO_DIR = Path(__file__).resolve().parents[1]
 SANDBOX_SCRIPT = REPO_DIR / "deploy" / "asterisk" / "sandbox.sh"

@@ -518,7 +518,7 @@ def answer_deadline_s(command: str) -> float:
     if verb.startswith("WAIT FOR DIGIT"):
         return max(numbers[0], 0) / 1000 + ANSWER_SLACK_S if numbers else PLAYBACK_MAX_S
     if verb.startswith("GET DATA"):
-        timeout_ms, keys = (numbers + [0, 1])[:2] if numbers else (0, 1)
+        timeout_ms, keys = ([*numbers, 0, 1])[:2] if numbers else (0, 1)
         return PLAYBACK_MAX_S + max(timeout_ms, 0) / 1000 * max(keys, 1) + ANSWER_SLACK_S
     if verb.startswith("RECORD FILE"):
         return PLAYBACK_MAX_S + (max(numbers[0], 0) / 1000 if numbers else PLAYBACK_MAX_S) + ANSWER_SLACK_S

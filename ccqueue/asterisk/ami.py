@@ -163,7 +163,7 @@ class AmiClient:
             except AmiUnavailable as exc:
                 self.state = "down"
                 log.warning("ami_session_failed", host=self.host, port=self.port, error_id=exc.error_id, error=str(exc))
-            except Exception as exc:  # noqa: BLE001 - a surprise in one link must not end the daemon
+            except Exception as exc:
                 self.state = "down"
                 log.error(
                     "ami_session_failed", host=self.host, port=self.port, error_id="ami-session-failed",

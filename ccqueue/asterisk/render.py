@@ -28,7 +28,7 @@ from typing import Any
 
 from ccqueue.asterisk.guard import GUARD_FILE, guard_conf
 
-__all__ = ["render_asterisk_config", "main", "AGENT_FROM_CONTEXT", "SIP_HOST"]
+__all__ = ["AGENT_FROM_CONTEXT", "SIP_HOST", "main", "render_asterisk_config"]
 
 # Dialplan context for calls placed from agents' phones.
 AGENT_FROM_CONTEXT = "agents"

@@ -35,8 +35,8 @@ from pydantic import AfterValidator, Field
 
 from ccqueue.config.base import Frozen
 from ccqueue.config.problems import did_you_mean
-from ccqueue.number_patterns import PatternNotPortable, to_posix
 from ccqueue.core.callbacks import CallbackPolicy
+from ccqueue.number_patterns import PatternNotPortable, to_posix
 
 __all__ = ["DIAL_PLACEHOLDERS", "GUARD_CONTEXT", "GUARD_DIAL", "Callbacks"]
 

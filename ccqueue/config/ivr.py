@@ -85,7 +85,7 @@ def _date(value: object) -> object:
         except ValueError:
             raise ValueError(f"expected a date such as 2025-12-25, got {value!r}") from None
     if isinstance(value, dt.datetime):
-        raise ValueError("expected a date such as 2025-12-25, not a date and time")  # noqa: TRY004 - reported as a value error
+        raise ValueError("expected a date such as 2025-12-25, not a date and time")
     return value
 
 

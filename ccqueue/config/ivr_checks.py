@@ -198,9 +198,9 @@ def _check_tree(name: str, tree: Mapping[str, Any], context: _Context) -> None:
     known = sorted(raw_nodes)
     entry = tree.get("entry")
     if isinstance(entry, str) and entry not in raw_nodes:
-        context.collector.add(root + ("entry",), f"unknown node '{entry}'{did_you_mean(entry, known)}")
+        context.collector.add((*root, "entry"), f"unknown node '{entry}'{did_you_mean(entry, known)}")
     for node_name, node in nodes.items():
-        at = root + ("nodes", node_name)
+        at = (*root, "nodes", node_name)
         for path, target in edges(node):
             if target not in raw_nodes:
                 context.collector.add(at + path, f"unknown node '{target}'{did_you_mean(target, known)}")
@@ -219,14 +219,14 @@ def _check_node_names(at: KeyPath, node: Node, context: _Context) -> None:
         queue = getattr(node.body, field)
         if queue not in context.queues:
             message = f"unknown queue '{queue}'{did_you_mean(queue, context.queues)}"
-            context.collector.add(at + (node.type, field), message)
+            context.collector.add((*at, node.type, field), message)
     if context.schedules is not None and node.type == "branch":
         for index, condition in enumerate(node.body.conditions):
             for field in ("schedule_open", "schedule_closed"):
                 schedule = getattr(condition, field)
                 if schedule is not None and schedule not in context.schedules:
                     message = f"unknown schedule '{schedule}'{did_you_mean(schedule, context.schedules)}"
-                    context.collector.add(at + ("branch", "conditions", index, field), message)
+                    context.collector.add((*at, "branch", "conditions", index, field), message)
 
 
 def _check_node_sounds(at: KeyPath, node: Node, context: _Context) -> None:
@@ -249,7 +249,7 @@ def _check_transfers(root: KeyPath, tree: Mapping[str, Any], nodes: Mapping[str,
             continue  # a number from a variable is checked when the call reaches the node
         if not any(p.fullmatch(node.body.to) for p in patterns):
             message = f"'{node.body.to}' matches none of this tree's transfer_allowed patterns"
-            context.collector.add(root + ("nodes", node_name, "transfer", "to"), message)
+            context.collector.add((*root, "nodes", node_name, "transfer", "to"), message)
 
 
 def _check_reachable(root: KeyPath, entry: str, nodes: Mapping[str, Node], collector: Collector) -> None:
@@ -263,14 +263,14 @@ def _check_reachable(root: KeyPath, entry: str, nodes: Mapping[str, Node], colle
                 pending.append(target)
     for name in nodes:
         if name not in seen:
-            collector.add(root + ("nodes", name), f"node '{name}' cannot be reached from the entry '{entry}'", at_key=True)
+            collector.add((*root, "nodes", name), f"node '{name}' cannot be reached from the entry '{entry}'", at_key=True)
 
 
 def _check_loops(root: KeyPath, nodes: Mapping[str, Node], collector: Collector) -> None:
     busy = _cycles({name: _waiting_edges(node) for name, node in nodes.items()})
     for cycle in busy:
         message = f"these nodes go round without ever waiting for the caller: {' -> '.join([*cycle, cycle[0]])}"
-        collector.add(root + ("nodes", cycle[0]), message, at_key=True)
+        collector.add((*root, "nodes", cycle[0]), message, at_key=True)
     reported = {name for cycle in busy for name in cycle}
     for cycle in _cycles({name: _silent_edges(node) for name, node in nodes.items()}):
         if reported.isdisjoint(cycle):
@@ -278,7 +278,7 @@ def _check_loops(root: KeyPath, nodes: Mapping[str, Node], collector: Collector)
                 f"a caller who presses nothing goes round {' -> '.join([*cycle, cycle[0]])} for ever; "
                 "let on_exhausted lead somewhere that ends"
             )
-            collector.add(root + ("nodes", cycle[0]), message, at_key=True)
+            collector.add((*root, "nodes", cycle[0]), message, at_key=True)
 
 
 def _cycles(graph: Mapping[str, list[str]]) -> list[list[str]]:

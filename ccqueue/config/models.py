@@ -44,8 +44,8 @@ from ccqueue.core.skills import Strategy
 from ccqueue.core.waiting import Admission, Announcements
 
 __all__ = [
-    "AgentId",
     "Agent",
+    "AgentId",
     "Agi",
     "Ami",
     "Asterisk",

@@ -101,24 +101,24 @@ def _resolve_env(
         for name in given:
             if name != field:
                 del entry[name]
-        collector.add(path + (given[1],), f"give one of '{field}', '{env_field}' or '{file_field}', not several", at_key=True)
-        collector.mark_reported(path + (field,))
+        collector.add((*path, given[1]), f"give one of '{field}', '{env_field}' or '{file_field}', not several", at_key=True)
+        collector.mark_reported((*path, field))
         return
     if not given or given[0] == field:
         if required and not given:
             message = f"missing required key '{field}' (or '{env_field}' naming an environment variable, or '{file_field}' a file)"
-            collector.add(path + (field,), message, at=path, at_key=True)
+            collector.add((*path, field), message, at=path, at_key=True)
         return
     form = given[0]
-    form_path = path + (form,)
+    form_path = (*path, form)
     name = entry.pop(form)
     value = _env_value(name, env) if form == env_field else _file_value(name)
     if isinstance(value, str):
         entry[field] = value
-        collector.locations.copy_subtree(form_path, path + (field,))
+        collector.locations.copy_subtree(form_path, (*path, field))
         return
     collector.add(form_path, value[0])
-    collector.mark_reported(path + (field,))  # no value: do not also report it as missing
+    collector.mark_reported((*path, field))  # no value: do not also report it as missing
 
 
 def _env_value(name: object, env: Mapping[str, str]) -> str | tuple[str]:

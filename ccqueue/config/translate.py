@@ -62,7 +62,7 @@ def report_validation_error(error: ValidationError, collector: Collector) -> Non
             path: KeyPath = tuple(item["loc"])
             suggestion = closest(str(path[-1]), known_keys(path[:-1]))
             if suggestion is not None:
-                suggested.add(path[:-1] + (suggestion,))
+                suggested.add((*path[:-1], suggestion))
     for item in items:
         # A misspelt key is reported as unknown, with a suggestion; the key it was
         # meant to be is then not also reported as missing.

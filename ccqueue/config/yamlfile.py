@@ -150,7 +150,7 @@ class _Builder:
         # The constructors raise ConstructorError for unknown tags but plain
         # ValueError/OverflowError for values such as ``2020-13-45`` (a date that
         # does not exist) or ``!!int abc``; any failure here means an unreadable value.
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             reason = getattr(exc, "problem", None) or str(exc) or type(exc).__name__
             self.unreadable_value(path, node, f"cannot read this value: {reason}")
             return None
@@ -159,8 +159,8 @@ class _Builder:
         items: list[object] = []
         for index, item in enumerate(node.value):
             line = item.start_mark.line + 1
-            self.locations.record(path + (index,), Location(self.file, line, line))
-            items.append(self.value(item, path + (index,)))
+            self.locations.record((*path, index), Location(self.file, line, line))
+            items.append(self.value(item, (*path, index)))
         return items
 
     def mapping(self, node: MappingNode, path: KeyPath) -> dict[str, object]:
@@ -178,7 +178,7 @@ class _Builder:
             line = key_node.start_mark.line + 1
             if key in first_line:
                 message = f"duplicate key '{key}' (first written at line {first_line[key]})"
-                self.problem(path + (key,), key_node, message)
+                self.problem((*path, key), key_node, message)
                 continue
             first_line[key] = line
             own.append((key, key_node, value_node))
@@ -191,8 +191,8 @@ class _Builder:
                 result.update(merged)
         for key, key_node, value_node in own:
             location = Location(self.file, key_node.start_mark.line + 1, value_node.start_mark.line + 1)
-            self.locations.record(path + (key,), location)
-            result[key] = self.value(value_node, path + (key,))
+            self.locations.record((*path, key), location)
+            result[key] = self.value(value_node, (*path, key))
         return result
 
     def _merge_sources(self, node: Node, path: KeyPath) -> list[Node]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ccqueue.core.dialogue import Play, Say
-from ccqueue.core.records import CallbackRecord, Record
+from ccqueue.core.records import Record
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

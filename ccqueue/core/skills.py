@@ -148,7 +148,7 @@ def meets(skills: Mapping[str, int], step: RoutingStep) -> bool:
             return False
     if not step.any_of:
         return True
-    for req in step.any_of:
+    for req in step.any_of:  # noqa: SIM110 -- a plain loop: this runs per agent per routing decision
         if skills.get(req.skill, 0) >= req.min_level:
             return True
     return False

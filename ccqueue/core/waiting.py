@@ -124,7 +124,7 @@ def announced_minutes(seconds: float) -> int:
         return 0
     minutes = seconds / 60.0
     step = 1 if minutes <= 10 else 5 if minutes <= 30 else 10
-    return max(1, int(math.floor(minutes / step + 0.5)) * step)
+    return max(1, math.floor(minutes / step + 0.5) * step)
 
 
 def wait_prompts(

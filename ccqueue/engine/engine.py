@@ -26,8 +26,8 @@ from ccqueue.core import events as ev
 from ccqueue.core.acd import Acd
 from ccqueue.core.errors import CcqueueError
 from ccqueue.core.records import Record
-from ccqueue.engine.inbox import Envelope, Inbox
 from ccqueue.core.replies import CallbackBooked, ClaimAnswer, Reply
+from ccqueue.engine.inbox import Envelope, Inbox
 
 log = structlog.get_logger("ccqueue.engine")
 

@@ -51,8 +51,8 @@ from ccqueue.core.errors import InputError
 from ccqueue.core.ivr import IvrTree
 
 __all__ = [
-    "AgentPlan",
     "VIA_IVR",
+    "AgentPlan",
     "Distribution",
     "IvrPlan",
     "Scenario",
@@ -414,7 +414,7 @@ def _check_keys(sim: SimIvr, trees: Mapping[str, ivr_models.IvrTree], problems: 
             continue
         for key in shares:
             if key != NO_KEY and (not all(c in "0123456789*#" for c in key) or not 1 <= len(key) <= inputs[node_name]):
-                problems.add(path + (key,), f"a key is 0-9, '*' or '#' (up to {inputs[node_name]} of them here), or '{NO_KEY}'")
+                problems.add((*path, key), f"a key is 0-9, '*' or '#' (up to {inputs[node_name]} of them here), or '{NO_KEY}'")
         total = sum(shares.values())
         if not math.isclose(total, 1.0, abs_tol=1e-6):
             problems.add(path, f"the shares add up to {total:g}, not 1")
@@ -462,7 +462,7 @@ def _queues(raw: Mapping[str, Any], problems: _Problems, *, check_empty: bool) -
             problems.add(path, f"expected a mapping, got {describe_value(fields)}")
             continue
         if "name" in fields:
-            problems.add(path + ("name",), "unknown key 'name' (the key above is the queue's name)")
+            problems.add((*path, "name"), "unknown key 'name' (the key above is the queue's name)")
             continue
         queue = problems.validate(Queue, {**fields, "name": name}, path)
         if queue is not None:
@@ -483,7 +483,7 @@ def _agents(
     if isinstance(raw, Mapping) and "count" in raw:
         groups: list[tuple[KeyPath, object]] = [(path, raw)]
     elif isinstance(raw, list):
-        groups = [(path + (i,), g) for i, g in enumerate(raw)]
+        groups = [((*path, i), g) for i, g in enumerate(raw)]
         if not raw:
             problems.add(path, "at least one agent group is needed")
     elif isinstance(raw, Mapping):
@@ -491,11 +491,11 @@ def _agents(
         id_check = _type_check(AgentId)
         for agent_id, fields in raw.items():
             if not id_check(agent_id):
-                problems.add(path + (agent_id,), "an agent id uses only a-z, 0-9 and '_'")
+                problems.add((*path, agent_id), "an agent id uses only a-z, 0-9 and '_'")
                 continue
-            entry = problems.validate(AgentEntryModel, {} if fields is None else fields, path + (agent_id,))
+            entry = problems.validate(AgentEntryModel, {} if fields is None else fields, (*path, agent_id))
             if entry is not None:
-                entries.append((path + (agent_id,), agent_id, entry))
+                entries.append(((*path, agent_id), agent_id, entry))
         if not raw:
             problems.add(path, "at least one agent is needed")
     else:
@@ -517,16 +517,16 @@ def _agents(
     for where, agent_id, spec in entries:
         member_of = tuple(written) if spec.queues is None else spec.queues
         if not member_of and spec.queues is not None and where not in reported:
-            problems.add(where + ("queues",), "this agent serves no queue")
+            problems.add((*where, "queues"), "this agent serves no queue")
             reported.add(where)
         for i, queue in enumerate(member_of):
-            if queue not in written and where + ("queues", i) not in reported:
+            if queue not in written and (*where, "queues", i) not in reported:
                 problems.add(
-                    where + ("queues", i), f"no queue '{queue}' in this scenario{did_you_mean(queue, written)}"
+                    (*where, "queues", i), f"no queue '{queue}' in this scenario{did_you_mean(queue, written)}"
                 )
-                reported.add(where + ("queues", i))
+                reported.add((*where, "queues", i))
         if spec.logout_s is not None and spec.logout_s <= spec.login_s and where not in reported:
-            problems.add(where + ("logout_s",), f"must be after login_s ({spec.login_s})")
+            problems.add((*where, "logout_s"), f"must be after login_s ({spec.login_s})")
             reported.add(where)
         agent = problems.validate(
             Agent,
@@ -568,18 +568,18 @@ def _arrivals(
             queue = VIA_IVR
         elif queue is None:
             if len(written) > 1:
-                problems.add(path + ("queue",), f"say which queue: there are {len(written)}")
+                problems.add((*path, "queue"), f"say which queue: there are {len(written)}")
                 continue
             queue = next(iter(written), None)
         elif queue not in written:
-            problems.add(path + ("queue",), f"no queue '{queue}' in this scenario{did_you_mean(queue, written)}")
+            problems.add((*path, "queue"), f"no queue '{queue}' in this scenario{did_you_mean(queue, written)}")
             continue
         if queue not in queues and queue != VIA_IVR:
             continue  # the queue has a problem of its own
         earlier = segments.setdefault(queue, [])
         start = earlier[-1].until_s if earlier else 0.0
         if segment.until_s <= start:
-            problems.add(path + ("until_s",), f"must be after the previous segment of '{queue}' ends ({start})")
+            problems.add((*path, "until_s"), f"must be after the previous segment of '{queue}' ends ({start})")
             continue
         earlier.append(Segment(start_s=start, until_s=min(segment.until_s, duration_s), per_s=segment.per_minute / 60))
     return {queue: tuple(s for s in found if s.until_s > s.start_s) for queue, found in segments.items()}
@@ -592,10 +592,10 @@ def _distribution(raw: object, path: KeyPath, problems: _Problems, *, allow_none
     if found is None:
         return None
     if found.distribution == "lognormal" and found.sigma is None:
-        problems.add(path + ("sigma",), "a lognormal needs sigma (the standard deviation of ln x)")
+        problems.add((*path, "sigma"), "a lognormal needs sigma (the standard deviation of ln x)")
         return None
     if found.distribution != "lognormal" and found.sigma is not None:
-        problems.add(path + ("sigma",), f"only a lognormal takes sigma, not {found.distribution}")
+        problems.add((*path, "sigma"), f"only a lognormal takes sigma, not {found.distribution}")
         return None
     return Distribution(kind=found.distribution, mean_s=found.mean_s, sigma=found.sigma or 0.0)
 

@@ -24,6 +24,7 @@ Rules kept here:
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import fcntl
 import functools
@@ -199,10 +200,8 @@ class Spool:
         """Close the current segment; the next append starts a new one."""
         if self._current is not None:
             current, self._current = self._current, None
-            try:
+            with contextlib.suppress(OSError):  # its complete lines are on disk already (fsync'd)
                 current.close()
-            except OSError:
-                pass  # its complete lines are on disk already (fsync'd)
 
     @_serialised
     def reject(self, reason: str, *, raw: str) -> None:

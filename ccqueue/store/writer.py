@@ -232,7 +232,7 @@ class RecordWriter:
                 self._dsn, min_size=1, max_size=1,
                 timeout=self._connect_timeout_s, command_timeout=self._command_timeout_s,
             )
-        except Exception as exc:  # noqa: BLE001 - any failure to connect is retried
+        except Exception as exc:
             self._disconnect(exc, during="connect")
             return
         self._log.info("record_store_connected")
@@ -252,7 +252,7 @@ class RecordWriter:
                     self.batches_failed += 1
                     self._log.warning("record_batch_refused", error=repr(exc), size=len(batch))
                     written = await self._write_one_by_one(conn, batch)
-        except Exception as exc:  # noqa: BLE001 - transient: spool, reconnect later
+        except Exception as exc:
             self.batches_failed += 1
             self._disconnect(exc, during="write")
             return False
@@ -293,7 +293,7 @@ class RecordWriter:
         try:
             async with asyncio.timeout(POOL_CLOSE_TIMEOUT_S):
                 await pool.close()
-        except Exception:  # noqa: BLE001 - closing a broken pool (or a timeout)
+        except Exception:
             pool.terminate()
 
     # -- the spool -------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ async def test_answered_call_is_bridged_to_longest_idle_agent_and_recorded(
     await until(lambda: phones["agent2"].call_state == "in_call", what="agent2's phone in the call")
     assert phones["agent1"].call_state == "idle"
 
-    status, agents = daemon.http("GET", "/api/agents")
+    _status, agents = daemon.http("GET", "/api/agents")
     states = {a["id"]: a["state"] for a in agents}
     assert states["agent2"] == "on_call" and states["agent1"] == "available"
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from ccqueue.config import load_config
+from ccqueue.config.to_core import acd_settings
 from testbed.baresip import Softphone
 from testbed.sandbox import AsteriskSandbox
-from ccqueue.config.to_core import acd_settings
 from tests.support.probe import AmiProbe
 
 pytestmark = pytest.mark.e2e

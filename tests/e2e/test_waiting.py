@@ -13,8 +13,8 @@ import wave
 
 import pytest
 
-from testbed.baresip import Softphone
 from ccqueue.core.waiting import announced_minutes
+from testbed.baresip import Softphone
 from testbed.sandbox import REPO_DIR, AsteriskSandbox
 from tests.e2e.conftest import Daemon, fetch, wait_row
 from tests.e2e.test_calls import timeline, until

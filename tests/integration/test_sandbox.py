@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from ccqueue.asterisk.render import AMI_READ, AMI_WRITE, main as render_main, render_asterisk_config
+from ccqueue.asterisk.render import AMI_READ, AMI_WRITE, render_asterisk_config
+from ccqueue.asterisk.render import main as render_main
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO / "config"

@@ -7,6 +7,7 @@ live offer, and every call that ended was summarised exactly once with a final o
 
 from __future__ import annotations
 
+import contextlib
 from types import MappingProxyType
 
 from hypothesis import settings
@@ -119,10 +120,8 @@ class Distributor(RuleBasedStateMachine):
     @rule(agent=st.sampled_from(sorted(SKILLS)), action=st.sampled_from(list(ev.AgentAction)))
     def agent_request(self, agent: str, action: ev.AgentAction) -> None:
         reason = "break" if action is ev.AgentAction.PAUSE else None
-        try:
+        with contextlib.suppress(RequestError):  # refused, and (checked by the invariants) nothing changed
             self.apply(self.acd.handle(ev.AgentRequested(agent_id=agent, action=action, reason=reason), self.now))
-        except RequestError:
-            pass  # refused, and (checked by the invariants) nothing changed
 
     @precondition(lambda self: self.live_offers)
     @rule(data=st.data())

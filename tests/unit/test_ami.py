@@ -11,6 +11,7 @@ import contextlib
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from typing import ClassVar
 
 import pytest
 from panoramisk.ami_protocol import AMIProtocol
@@ -38,7 +39,7 @@ class Collector:
     """Plays panoramisk's factory role for a bare AMIProtocol."""
 
     forgetable_actions = ("ping",)
-    awaiting_actions: list[object] = []
+    awaiting_actions: ClassVar[list[object]] = []
 
     def __init__(self) -> None:
         self.events: list[ev.Event] = []

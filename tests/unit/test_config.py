@@ -294,7 +294,7 @@ def test_yaml_syntax_error_has_its_line(tmp_path: Path) -> None:
 
 def test_alias_bombs_and_loops_are_problems(tmp_path: Path) -> None:
     bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdef", "bcdefg")
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdef", "bcdefg", strict=False)
     )
     problem = only_problem(tmp_path, {**BASE, "bomb.yaml": bomb})
     assert Path(problem.file).name == "bomb.yaml" and "aliases" in problem.message

@@ -8,7 +8,6 @@ import pkgutil
 import ccqueue
 from ccqueue.core.errors import CcqueueError, ExternalError, InputError, InternalError, RequestError
 
-
 # Exceptions that end a control flow rather than report an error.
 CONTROL_FLOW = {"ccqueue.asterisk.ivr_runner.CallerGone"}
 

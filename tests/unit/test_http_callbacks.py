@@ -20,8 +20,8 @@ from ccqueue.core.errors import CallbackRefused, UnknownCallback
 from ccqueue.core.records import CallbackRecord, CallbackStatus
 from ccqueue.core.replies import CallbackBooked, CallbackClosed, Reply
 from ccqueue.http.app import _errors, build_app
-from ccqueue.http.errors import STATUS_BY_ERROR
 from ccqueue.http.callbacks import MAX_AHEAD_S, callback_routes
+from ccqueue.http.errors import STATUS_BY_ERROR
 
 NOW = 1_760_000_000.0
 CONFIG = Callbacks(dial="PJSIP/{digits}@trunk", caller_id="+15550100", region="US",

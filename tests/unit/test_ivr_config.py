@@ -174,7 +174,7 @@ def test_problems_are_placed_at_file_line_and_key(case: str, tmp_path: Path) -> 
     tree, needle, key, message = BAD[case]
     found = problems(tmp_path, BASE + tree)
     line = line_of(BASE + tree, needle)
-    assert any(l == line and k == key and message in m for l, k, m in found), (line, found)
+    assert any(n == line and k == key and message in m for n, k, m in found), (line, found)
 
 
 SCHEDULE_BAD = {
@@ -193,7 +193,7 @@ def test_schedule_problems_are_placed(case: str, tmp_path: Path) -> None:
     text = BASE.replace(old, new) + TREE
     line = line_of(text, "time_zone:") if key == "schedules.office" else line_of(text, new)
     found = problems(tmp_path, text)
-    assert any(l == line and k == key and message in m for l, k, m in found), (line, found)
+    assert any(n == line and k == key and message in m for n, k, m in found), (line, found)
 
 
 def test_hotline_needs_a_queue_or_an_ivr_and_a_known_tree(tmp_path: Path) -> None:

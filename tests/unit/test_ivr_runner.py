@@ -99,7 +99,7 @@ async def session(peer: FakeAsterisk, script: Callable[[Request], Awaitable[None
     async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await script(Request(app=None, headers={"agi_extension": "300"}, reader=reader, writer=writer))
-        except Exception as exc:  # noqa: BLE001 - any failure is handed to the test below
+        except Exception as exc:
             failures.append(exc)
         finally:
             writer.close()
