@@ -12,7 +12,7 @@ from ccqueue.core import events as ev
 from ccqueue.core.acd import AgentSettings, CallState, QueueSettings
 from ccqueue.core.errors import ReloadRefused
 from ccqueue.core.waiting import Admission
-from tests.unit.test_waiting import arrive, login, make_acd, of
+from tests.unit.core.test_waiting import arrive, login, make_acd, of
 
 
 def test_waiting_callers_keep_their_places_under_new_queue_rules() -> None:

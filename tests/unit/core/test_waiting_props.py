@@ -21,7 +21,7 @@ from ccqueue.core.agent_state import AgentState
 from ccqueue.core.callbacks import ROUTER_PREFIX
 from ccqueue.core.errors import CcqueueError
 from ccqueue.core.waiting import Admission
-from tests.unit.test_waiting import make_acd
+from tests.unit.core.test_waiting import make_acd
 
 MAX_WAITING = 4
 

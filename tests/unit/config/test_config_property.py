@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from ccqueue.config import SECTIONS, Config, ConfigError, load_config
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 KNOWN_KEYS = [
     *SECTIONS,

@@ -21,7 +21,7 @@ from ccqueue.config.import_asterisk import convert
 from ccqueue.config.schema import DRAFT, NAME_PATTERNS, config_schema, main, render
 from ccqueue.config.yamlfile import read_yaml_file
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SHIPPED_SCHEMA = REPO / "docs" / "config-schema.json"
 CONFIGURATION_DOC = REPO / "docs" / "configuration.md"
 SCHEMA = config_schema()

@@ -10,7 +10,7 @@ from panoramisk.utils import parse_agi_result
 
 from ccqueue.asterisk.dialogue_player import DialoguePlayer, _gone, converse
 from ccqueue.core import dialogue as dlg
-from tests.unit.test_ivr_runner import DEAD, HANGUP, FakeAsterisk, session
+from tests.unit.asterisk.test_ivr_runner import DEAD, HANGUP, FakeAsterisk, session
 
 
 def normalise(raw: str) -> str | None:

@@ -454,7 +454,7 @@ def test_no_part_of_the_core_sets_a_call_state_by_hand() -> None:
     import pathlib
     import re
 
-    core = pathlib.Path(__file__).resolve().parents[2] / "ccqueue" / "core"
+    core = pathlib.Path(__file__).resolve().parents[3] / "ccqueue" / "core"
     bare = [
         f"{path.name}:{n}"
         for path in sorted(core.glob("*.py"))

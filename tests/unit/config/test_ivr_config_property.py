@@ -10,9 +10,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.test_config_property import assert_loads_or_explains
+from tests.unit.config.test_config_property import assert_loads_or_explains
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 BASE = {"asterisk": {"ami": {"username": "u", "secret": "s"}}, "queues": {"support": None},
         "hotlines": {"300": {"ivr": "main"}}}  # fmt: skip
 WORDS = [

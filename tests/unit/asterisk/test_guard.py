@@ -14,7 +14,7 @@ from ccqueue.asterisk.render import render_asterisk_config
 from ccqueue.config import load_config
 from ccqueue.config.callbacks import GUARD_CONTEXT, Callbacks
 from ccqueue.config.to_core import acd_settings
-from tests.unit.test_number_patterns import posix, posix_matches
+from tests.unit.config.test_number_patterns import posix, posix_matches
 
 CALLBACKS = Callbacks(dial="PJSIP/{digits}@trunk", caller_id="400", region="US",
                      allowed=(r"\+1202555\d{4}", r"\+44(?:7\d{9}|20\d{8})"))
@@ -117,7 +117,7 @@ def test_the_guard_is_rendered_with_the_asterisk_config_and_ccqueue_dials_throug
 
 
 def test_the_dialplan_includes_the_guard() -> None:
-    text = (Path(__file__).resolve().parents[2] / "dialplan" / "extensions.conf").read_text()
+    text = (Path(__file__).resolve().parents[3] / "dialplan" / "extensions.conf").read_text()
     assert f'#tryinclude "{GUARD_FILE}"' in text.splitlines()
 
 

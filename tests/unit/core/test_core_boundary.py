@@ -16,7 +16,7 @@ from ccqueue.core.acd import Acd, AcdSettings, AgentSettings, HotlineSettings, Q
 from ccqueue.core.agent_state import AgentState
 from ccqueue.core.calls import CallState
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[3]
 # The parts' live state, and anything private of the facade.
 INTERNALS = re.compile(r"\bacd\.(calls|agents|callbacks|offers|live_offers|_\w+)\b")
 

@@ -15,7 +15,7 @@ import yaml
 from ccqueue.sim import CallRow, ScenarioError, Simulation, parse_scenario, simulate
 from ccqueue.sim.cli import main
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "docs" / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[3] / "docs" / "scenarios"
 
 
 def scenario(**changes: Any) -> dict[str, Any]:
@@ -300,7 +300,7 @@ def test_callbacks_are_simulated_by_the_core_and_every_caller_is_accounted_for()
 
     from ccqueue.sim import simulate
 
-    data = yaml.safe_load((Path(__file__).parents[2] / "docs" / "scenarios" / "callbacks_overflow.yaml").read_text())
+    data = yaml.safe_load((Path(__file__).parents[3] / "docs" / "scenarios" / "callbacks_overflow.yaml").read_text())
     result = simulate(data)
     booked = result["callbacks_booked"]
     assert booked > 50 and result["refused"] > 0

@@ -523,7 +523,7 @@ print(out)
 
 
 def test_same_decisions_whatever_the_hash_seed() -> None:
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
 
     def run(hash_seed: str) -> str:
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}

@@ -15,7 +15,7 @@ from ccqueue.core import ivr
 from ccqueue.core.dialogue import Play
 from ccqueue.core.schedule import is_open
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SOUNDS = SoundCatalog(project=frozenset({"welcome", "menu", "leave-message"}), asterisk=frozenset({"vm-goodbye", "pm-invalid-option", "beep"}))
 
 BASE = """\

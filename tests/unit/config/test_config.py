@@ -10,7 +10,7 @@ import pytest
 
 from ccqueue.config import Config, ConfigError, Problem, Strategy, load_config
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 _BASE_INDENTED = {
     "ccqueue.yaml": """\
