@@ -113,7 +113,7 @@ class Engine:
             if envelope.reply is not None and not envelope.reply.done():
                 envelope.reply.set_exception(exc)
             else:
-                log.warning("event_refused", event=type(envelope.event).__name__, error_id=exc.error_id, error=str(exc))
+                log.warning("event_refused", event_type=type(envelope.event).__name__, error_id=exc.error_id, error=str(exc))
             return
         self._execute(handled.commands)
         match handled.reply:

@@ -10,7 +10,8 @@ from panoramisk.utils import parse_agi_result
 
 from ccqueue.asterisk.dialogue_player import DialoguePlayer, _gone, converse
 from ccqueue.core import dialogue as dlg
-from tests.unit.asterisk.test_ivr_runner import DEAD, HANGUP, FakeAsterisk, session
+from tests.support.fakes import DEAD, HANGUP, FakeAsterisk
+from tests.support.fakes import agi_session as session
 
 
 def normalise(raw: str) -> str | None:

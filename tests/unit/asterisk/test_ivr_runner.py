@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from types import MappingProxyType
 from typing import Any
 
@@ -26,91 +26,12 @@ from ccqueue.asterisk.ivr_runner import IvrRunner
 from ccqueue.core import events as ev
 from ccqueue.core import ivr
 from ccqueue.core.ivr import IvrTree
+from tests.support.fakes import FakeAsterisk, RecordingInbox, agi_session
 from tests.support.postgres import free_port
 
-HANGUP = "HANGUP"
-DEAD = "511 Command Not Permitted on a dead channel or intercept routine"
-
-
-class FakeAsterisk:
-    """Answers AGI commands for one scripted caller and keeps the transcript."""
-
-    def __init__(self, keys: list[str] | None = None, *, hang_up_on: str | None = None,
-                 replies: dict[str, str] | None = None, on_command: Callable[[str], None] | None = None) -> None:
-        self.keys = list(keys or [])
-        self.hang_up_on = hang_up_on  # a command prefix: the caller hangs up instead of answering it
-        self.replies = replies or {}
-        self.on_command = on_command
-        self.commands: list[str] = []
-        self.gone = False
-
-    def reply(self, command: str) -> str:
-        if self.on_command:
-            self.on_command(command)
-        if self.gone:
-            return DEAD
-        if self.hang_up_on and command.startswith(self.hang_up_on):
-            self.gone = True
-            return HANGUP
-        for prefix, answer in self.replies.items():
-            if command.startswith(prefix):
-                return answer
-        if command.startswith("STREAM FILE"):
-            escape = command.rsplit(" ", 1)[1].strip('"')
-            if escape and self.keys and self.keys[0] != "-" and self.keys[0] in escape:
-                return f"200 result={ord(self.keys.pop(0))} endpos=800"
-            return "200 result=0 endpos=8000"
-        if command.startswith("WAIT FOR DIGIT"):
-            key = self.keys.pop(0) if self.keys else "-"
-            return "200 result=0" if key == "-" else f"200 result={ord(key)}"
-        return "200 result=0"
-
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while line := await reader.readline():
-            command = line.decode().rstrip("\n")
-            self.commands.append(command)
-            writer.write((self.reply(command) + "\n").encode())
-            await writer.drain()
-        writer.close()
-
-
-class Engine:
-    """What the runner talks to: records every event."""
-
-    def __init__(self) -> None:
-        self.asked: list[ev.Event] = []
-        self.posted: list[ev.Event] = []
-
-    async def ask(self, event: ev.Event) -> list[Any]:
-        self.asked.append(event)
-        return []
-
-    def post(self, event: ev.Event) -> None:
-        self.posted.append(event)
-
-    def kinds(self) -> list[str]:
-        return [e.kind for e in self.posted if isinstance(e, ev.CallProgressed)]
-
-
-async def session(peer: FakeAsterisk, script: Callable[[Request], Awaitable[None]]) -> None:
-    """Run `script` as ccqueue's side of one FastAGI session with `peer` as Asterisk."""
-    failures: list[Exception] = []
-
-    async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await script(Request(app=None, headers={"agi_extension": "300"}, reader=reader, writer=writer))
-        except Exception as exc:
-            failures.append(exc)
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(accepted, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    async with server, asyncio.timeout(20):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        await peer.serve(reader, writer)
-    if failures:
-        raise failures[0]
+# The shared stand-ins, under the names these tests have always used.
+Engine = RecordingInbox
+session = agi_session
 
 
 def make_tree(crm_url: str = "http://127.0.0.1:9/none", lookup_timeout_s: float = 1.0) -> IvrTree:

@@ -16,41 +16,12 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
-from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
 from ccqueue.core.acd import Acd, AcdSettings, AgentSettings, HotlineSettings, QueueSettings
-from ccqueue.core.records import Record
 from ccqueue.engine.engine import Engine
 from ccqueue.http.app import build_app
 from ccqueue.metrics import Metrics, StateCollector
-
-
-class RecordingTelephony:
-    def __init__(self) -> None:
-        self.originated: list[cmd.OriginateAgent] = []
-
-    async def originate_agent(self, command: cmd.OriginateAgent) -> ev.RingFailure | None:
-        self.originated.append(command)
-        return None
-
-    async def hangup(self, uniqueid: str) -> None:
-        return None
-
-    async def redirect(self, channel: str, *, context: str, exten: str, priority: str) -> None:
-        return None
-
-
-class Records:
-    def __init__(self) -> None:
-        self.records: list[Record] = []
-
-    def submit(self, record: Record) -> None:
-        self.records.append(record)
-
-
-class NoCallers:
-    def deliver(self, command: cmd.Command) -> None:
-        return None
+from tests.support.fakes import RecordingCallers, RecordingTelephony, Records
 
 
 @pytest.fixture
@@ -64,7 +35,7 @@ async def client() -> AsyncIterator[tuple[TestClient, Engine]]:
     )
     registry = CollectorRegistry()
     metrics = Metrics(registry)
-    engine = Engine(Acd(settings), telephony=RecordingTelephony(), callers=NoCallers(), records=Records(), on_record=metrics.on_record)
+    engine = Engine(Acd(settings), telephony=RecordingTelephony(), callers=RecordingCallers(), records=Records(), on_record=metrics.on_record)
     registry.register(StateCollector(engine.acd.views, lambda: {"asterisk_ami": True}, lambda: {"records_pending": 0}))
     app = build_app(engine=engine, registry=registry, health=lambda: {"status": "ok", "ami": "ready", "database": "ready"}, ended_calls=lambda: dict(metrics.ended))
     task = asyncio.create_task(engine.run())
