@@ -26,8 +26,13 @@ from prometheus_client.registry import Collector
 
 from ccqueue.config.models import Config, Queue, ServiceLevel
 from ccqueue.core.agent_state import AgentState
-from ccqueue.core.records import AgentStateRecord, CallOutcome, CallRecord, Record
-from ccqueue.core.records import CallbackStatus
+from ccqueue.core.records import (
+    AgentStateRecord,
+    CallbackStatus,
+    CallOutcome,
+    CallRecord,
+    Record,
+)
 from ccqueue.core.views import ReadModel
 
 # Outcomes of a call that waited in a queue (refused calls never joined one; the IVR's
@@ -133,8 +138,8 @@ class Metrics:
         for queue in config.queues:
             for outcome in FINAL_OUTCOMES:
                 self.calls.labels(queue=queue, outcome=outcome.value)
-            for outcome in WAIT_OUTCOMES:
-                self.wait.labels(queue=queue, outcome=outcome.value)
+            for waited in WAIT_OUTCOMES:
+                self.wait.labels(queue=queue, outcome=waited.value)
             self.handle.labels(queue=queue)
             for result in SL_RESULTS:
                 self.sl_calls.labels(queue=queue, result=result)
@@ -330,11 +335,11 @@ class StateCollector(Collector):
             up.add_metric([peer], 1.0 if ok else 0.0)
         yield up
         stats = self._writer_stats()
-        for key, help_text in (
+        for stat, help_text in (
             ("records_pending", "Records submitted but not yet in PostgreSQL."),
             ("records_spooled", "Records spooled to disk while PostgreSQL was unreachable."),
         ):
-            yield GaugeMetricFamily(f"ccqueue_{key}", help_text, value=stats.get(key, 0))
+            yield GaugeMetricFamily(f"ccqueue_{stat}", help_text, value=stats.get(stat, 0))
         build = GaugeMetricFamily("ccqueue_build_info", "Always 1; the running ccqueue's version in a label.", labels=["version"])
         build.add_metric([version()], 1.0)
         yield build
