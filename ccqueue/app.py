@@ -95,7 +95,8 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
     acd = Acd(acd_settings(config))
     writer = RecordWriter(dsn, spool_dir=spool_dir)
     registry = CollectorRegistry()
-    metrics = Metrics(registry)
+    # The service-level objectives are read from the running configuration, so a reload applies them.
+    metrics = Metrics(registry, config=lambda: running.now.config)
 
     ami = config.asterisk.ami
     telephony = AsteriskTelephony(
@@ -153,6 +154,7 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
             acd.views,
             lambda: {"asterisk_ami": telephony.ami.state == "ready", "postgresql": writer.connected},
             lambda: {"records_pending": writer.buffered, "records_spooled": writer.records_spooled},
+            metrics=metrics,
         )
     )
     http_connections = HttpConnections()

@@ -315,6 +315,7 @@ class _Converter:
             "strategy": self._strategy,
             "timeout": self._timeout,
             "wrapuptime": self._wrapuptime,
+            "servicelevel": self._servicelevel,
             "musicclass": self._music,
             "music": self._music,
             "musiconhold": self._music,
@@ -334,7 +335,7 @@ class _Converter:
         settings.setdefault("ring_timeout_s", _ASTERISK_RING_TIMEOUT_S)
         settings.setdefault("wrapup_s", 0)
         settings.setdefault("moh_class", "default")
-        order = ("strategy", "ring_timeout_s", "wrapup_s", "moh_class", "priority", "auto_pause")
+        order = ("strategy", "ring_timeout_s", "wrapup_s", "moh_class", "priority", "auto_pause", "service_level")
         draft.settings = {key: settings[key] for key in order if key in settings}
 
     def _queue_name(self, section: Section) -> str:
@@ -390,6 +391,17 @@ class _Converter:
             self._note(entry, subject, f"wrapuptime = {entry.value}: not a number of seconds; app_queue's 0 kept")
         else:
             draft.settings["wrapup_s"] = seconds
+
+    def _servicelevel(self, draft: _QueueDraft, entry: Entry, subject: str) -> None:
+        # app_queue's servicelevel is the "answered within" of its SL statistics; ccqueue
+        # measures every queue, so 0 (app_queue's "not measured") leaves ccqueue's default.
+        seconds = _integer(entry.value)
+        if seconds is None or seconds < 0:
+            self._note(entry, subject, f"servicelevel = {entry.value}: not a number of seconds; ccqueue's 20 s kept")
+        elif seconds == 0:
+            self._note(entry, subject, "servicelevel = 0 (not measured): ccqueue measures every queue; its 20 s kept")
+        else:
+            draft.settings["service_level"] = {"answer_within_s": seconds}
 
     def _music(self, draft: _QueueDraft, entry: Entry, subject: str) -> None:
         if entry.value:

@@ -56,6 +56,7 @@ __all__ = [
     "Http",
     "Queue",
     "QueueName",
+    "ServiceLevel",
     "Strategy",
 ]
 
@@ -227,6 +228,13 @@ class Announce(Frozen):
     periodic_every_s: Annotated[float, Field(gt=0)] | None = _ANNOUNCE.periodic_every_s
 
 
+class ServiceLevel(Frozen):
+    """The queue's service-level objective: ``target`` of the calls answered within ``answer_within_s``."""
+
+    answer_within_s: Annotated[float, Field(gt=0)] = 20.0
+    target: Annotated[float, Field(gt=0, le=1)] = 0.8
+
+
 class Queue(Frozen):
     name: str
     # An enum takes its value from YAML's plain string, so this field is not strict.
@@ -245,6 +253,9 @@ class Queue(Frozen):
     overflow: Overflows = Overflows()
     announce: Announce | None = None  # None: no announcements
     callback_key: bool = _QUEUE.callback_key  # the callbacks key works while waiting in this queue
+    # Reporting only (metrics and reports; routing never reads them).
+    service_level: ServiceLevel = ServiceLevel()
+    short_abandon_s: Seconds = 5.0  # a caller who hangs up sooner is a short abandon, not held against the SL
 
     @field_validator("steps")
     @classmethod

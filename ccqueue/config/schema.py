@@ -125,6 +125,13 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
         "polite message and a hang-up.",
         "announce": "Position and estimated-wait announcements, and periodic messages; left out: none.",
         "callback_key": "Whether the callbacks key works while waiting in this queue.",
+        "service_level": "The service-level objective the metrics and reports measure this queue against.",
+        "short_abandon_s": "A caller who hangs up within this many seconds of arriving is a short abandon: "
+        "counted, but not against the service level.",
+    },
+    "ServiceLevel": {
+        "answer_within_s": "Seconds within which a call counts as answered in time (app_queue's servicelevel).",
+        "target": "Share of calls (0 to 1, e.g. 0.8) to answer within answer_within_s; under it, the SL alert fires.",
     },
     "Limits": {
         "max_waiting": "At most this many callers (and callbacks) wait; the next goes to overflow.full.",

@@ -12,6 +12,10 @@ Rules kept here:
    every ``FORECAST_EVERY_S`` when the queue has none.
 4. The wait estimate is told who serves the queue and its rivals from the staffing
    counts, at the cost of one step per rival queue, never one per agent.
+5. The limits are kept at the door: a caller (or a new booking) is let in only while
+   fewer than ``max_waiting`` callers and callbacks are in line or ringing an agent. A
+   callback coming back to its place after an attempt (the agent missed it, the
+   customer was busy) was let in already, and is not turned away now.
 """
 
 from __future__ import annotations

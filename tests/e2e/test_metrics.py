@@ -1,4 +1,5 @@
-"""A real Prometheus scrapes ccqueue's /metrics while a real call happens."""
+"""A real Prometheus scrapes ccqueue's /metrics while a real call happens, with the
+shipped rules loaded; every query of the shipped Grafana dashboard then returns data."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import HTTP_PORT, Daemon, free_block, wait_row
+from tests.support.dashboard import RULES, queries
 from tests.support.probe import AmiProbe, match
 
 pytestmark = pytest.mark.e2e
@@ -25,8 +27,10 @@ def prometheus(tmp_path: Path, daemon: Daemon) -> Iterator[str]:
     binary = shutil.which("prometheus")
     assert binary, "the Debian package prometheus is needed (deploy/install-deps.sh installs it)"
     port = free_block(1)
+    shutil.copy(RULES, tmp_path / "rules.yml")
     (tmp_path / "prometheus.yml").write_text(
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        "rule_files: [rules.yml]\n"
         "scrape_configs:\n"
         f"  - job_name: ccqueue\n    static_configs: [{{targets: ['127.0.0.1:{HTTP_PORT}']}}]\n"
     )
@@ -48,13 +52,26 @@ def prometheus(tmp_path: Path, daemon: Daemon) -> Iterator[str]:
             proc.wait(timeout=5)
 
 
+def api(base: str, path: str, **params: str) -> dict:
+    url = f"{base}/api/v1/{path}?" + urllib.parse.urlencode(params)
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return dict(json.loads(response.read())["data"])
+
+
 def query(base: str, promql: str) -> list[dict]:
-    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return list(json.loads(response.read())["data"]["result"])
+        return list(api(base, "query", query=promql)["result"])
     except OSError:
         return []  # not up yet
+
+
+async def wait_data(base: str, promql: str, timeout: float = 20) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := query(base, promql):
+            return result
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"no data for {promql}")
 
 
 async def wait_value(base: str, promql: str, expected: float, timeout: float = 30) -> None:
@@ -86,3 +103,30 @@ async def test_prometheus_scrapes_agents_waiting_callers_and_outcomes(
     await probe.hangup(caller)
     await wait_row(daemon.dsn, "select * from calls where caller = $1", "+15550301", check=lambda r: r["ended_at"] is not None)
     await wait_value(prometheus, 'ccqueue_calls_total{queue="support",outcome="answered"}', 1)
+    # Wrap-up (1 s in the test configuration) over: the handle time is known.
+    await wait_value(prometheus, 'ccqueue_handle_seconds_count{queue="support"}', 1)
+    await wait_value(prometheus, 'ccqueue_service_level_window_calls{queue="support",window="15m"}', 1)
+
+    # Every query of the shipped dashboard returns data from the real scrapes, and those
+    # the call moved show it.
+    values: dict[str, list[float]] = {}
+    for title, promql in queries():
+        result = await wait_data(prometheus, promql)
+        values.setdefault(title, []).extend(float(r["value"][1]) for r in result)
+    moved = (
+        "Average speed of answer (15 min)",
+        "Average handle time (15 min)",
+        "Calls ended (15 min) by outcome",
+        "Service level calls (15 min)",
+        "Occupancy (15 min)",
+        "Wait, 90th percentile (answered, 15 min)",
+        "Agents logged in, by queue",
+        "Version",
+    )
+    for title in moved:
+        assert any(v > 0 for v in values[title]), (title, values[title])
+    # The shipped rules evaluate without error on real series.
+    groups = api(prometheus, "rules")["groups"]
+    rules = [rule for group in groups for rule in group["rules"]]
+    assert len(rules) >= 10
+    assert all(rule["health"] == "ok" for rule in rules), [(r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"]

@@ -36,7 +36,7 @@ MINIMAL_CCQUEUE_YAML = "asterisk:\n  ami:\n    username: ccqueue\n    secret: s3
 
 # Settings of the sample's [markq] that ccqueue carries over, and those whose
 # sample value is what ccqueue does anyway; every other one must be in the notes.
-CARRIED = {"musicclass", "strategy", "timeout", "wrapuptime", "autopause", "member", "weight"}
+CARRIED = {"musicclass", "strategy", "timeout", "wrapuptime", "autopause", "member", "weight", "servicelevel"}
 SAME_AS_CCQUEUE = {
     "maxlen",  # 0: no limit
     "autofill",  # yes
@@ -128,6 +128,7 @@ def test_the_sample_with_its_markq_example_switched_on(root: Path, tmp_path: Pat
         "wrapup_s": 15,
         "moh_class": "default",
         "auto_pause": {"after_misses": 1},
+        "service_level": {"answer_within_s": 60},  # servicelevel = 60
         "steps": [{"require": {"markq": 2}, "duration_s": 15}, {}],  # penalty 0 first, then 10
     }
     config = load(result, tmp_path)

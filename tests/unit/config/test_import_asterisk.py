@@ -112,7 +112,9 @@ OPTIONS: list[tuple[str, dict[str, Any], tuple[str, ...] | None]] = [
     ("joinempty = paused,inuse", {}, ("joinempty", "not carried over")),
     ("leavewhenempty = inuse", {}, ("leavewhenempty", "not carried over")),
     ("retry = 5", {}, ("retry = 5", "not carried over")),
-    ("servicelevel = 60", {}, ("servicelevel = 60", "not carried over")),
+    ("servicelevel = 60", {"service_level": {"answer_within_s": 60}}, None),
+    ("servicelevel = 0", {}, ("servicelevel = 0", "20 s kept")),
+    ("servicelevel = soon", {}, ("servicelevel = soon", "20 s kept")),
     ("Announce-Frequency = 90", {}, ("announce-frequency = 90",)),  # option names have no case
 ]
 
