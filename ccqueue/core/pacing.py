@@ -108,6 +108,9 @@ class PacingSettings:
     # An agent is about to free up when its expected remaining talk and wrap-up is
     # shorter than this quantile of the ring-to-answer times: early answers count.
     soon_free_quantile: float = 0.25
+    # How fast the learnt extra capacity moves (agents per live answer; see rule 2).
+    learning_rate: float = 0.05
+    max_extra_agents: float = 5.0
 
     def __post_init__(self) -> None:
         problems = [
@@ -132,6 +135,8 @@ class PacingSettings:
                 ("recent_dials", self.recent_dials < 1),
                 ("recent_calls", self.recent_calls < 1),
                 ("soon_free_quantile", not 0.0 <= self.soon_free_quantile <= 1.0),
+                ("learning_rate", not 0.0 <= self.learning_rate <= 1.0),
+                ("max_extra_agents", self.max_extra_agents < 0),
             )
             if bad
         ]
@@ -267,6 +272,12 @@ class _Recent:
             return self._prior
         return self._sorted[min(len(self._sorted) - 1, int(q * len(self._sorted)))]
 
+    def survival(self, elapsed: float) -> float:
+        """The share of samples longer than ``elapsed`` (the prior's step when empty)."""
+        if not self._sorted:
+            return 1.0 if elapsed < self._prior else 0.0
+        return 1.0 - bisect.bisect_right(self._sorted, elapsed) / len(self._sorted)
+
     def mean_residual(self, elapsed: float) -> float:
         """Mean of ``value - elapsed`` over the samples longer than ``elapsed``."""
         if not self._sorted:
@@ -319,8 +330,10 @@ class Pacer:
         self._outcomes: deque[int] = deque()  # 1 for a live answer, 0 for any other end
         self._humans = 0
         self._ring = _Recent(s.recent_calls, s.prior_ring_s)
+        self._other_ends = _Recent(s.recent_dials, s.ring_timeout_s)  # ring times of dials no person answered
         self._talk = _Recent(s.recent_calls, s.prior_talk_s)
         self._wrap = _Recent(s.recent_calls, s.prior_wrap_s)
+        self._extra = 0.0  # learnt capacity beyond the agents free and about to be (rule 2)
         self._handlers: dict[type, Callable[[Observation], None]] = {
             DialEnded: self._dial_ended,
             HumanAnswered: self._human_answered,
@@ -347,6 +360,7 @@ class Pacer:
             self._live_answer(event.at)
             self._abandon(event.at)
         self._outcome(0)
+        self._other_ends.add(event.ring_s)
 
     def _human_answered(self, event: Observation) -> None:
         assert isinstance(event, HumanAnswered)
@@ -358,6 +372,8 @@ class Pacer:
         assert isinstance(event, AgentConnected)
         if event.wait_s > self.settings.connect_deadline_s:  # joined too late: abandoned all the same
             self._abandon(event.at)
+        else:
+            self._learn(abandoned=False)
 
     def _call_abandoned(self, event: Observation) -> None:
         assert isinstance(event, CallAbandoned)
@@ -375,6 +391,14 @@ class Pacer:
     def _abandon(self, at: float) -> None:
         self._abandons.add(at)
         self._abandons_long.add(at)
+        self._learn(abandoned=True)
+
+    def _learn(self, *, abandoned: bool) -> None:
+        """Move the extra capacity so that the share of live answers abandoned settles
+        at the aim (a stochastic approximation: each answer nudges it)."""
+        s = self.settings
+        step = s.learning_rate * (s.aim - (1.0 if abandoned else 0.0))
+        self._extra = min(s.max_extra_agents, max(0.0, self._extra + step))
 
     # -- measures --------------------------------------------------------------------
 
@@ -450,14 +474,33 @@ class Pacer:
         per_agent = math.floor(s.max_lines_per_agent * (free_agents + soon_free) + 1e-9)
         return max(0, min(per_agent, s.max_lines) - in_flight)
 
-    def decide(self, now: float, *, free_agents: int, soon_free: int = 0, in_flight: int = 0) -> int:
+    def person_chance(self, ringing_for: float) -> float:
+        """The chance that a dial still unanswered after ``ringing_for`` seconds is a
+        person: the answer rate, weighed by who is still ringing by then (a dial that
+        rang longer than people take to answer is most likely nobody)."""
+        p = self.answer_rate()
+        person = p * self._ring.survival(ringing_for)
+        other = (1.0 - p) * self._other_ends.survival(ringing_for)
+        return person / (person + other) if person + other > 0 else 0.0
+
+    def decide(
+        self,
+        now: float,
+        *,
+        free_agents: int,
+        soon_free: int = 0,
+        in_flight: int = 0,
+        ringing_for: Iterable[float] | None = None,
+    ) -> int:
         """How many new dials to start now.
 
         ``free_agents``: agents ready for a call and not held by a dial; ``soon_free``:
         agents about to free up (see ``is_soon_free``); ``in_flight``: dials not yet
         resolved (ringing, in answering-machine detection, or answered by a person who
         waits for an agent). Progressive dials hold their agent, so they are not free
-        agents and the count of them in flight plays no part.
+        agents and the count of them in flight plays no part. ``ringing_for``: how long
+        each of the dials in flight not yet answered has rung, if known; the model then
+        weighs each by ``person_chance`` (the worst case of rule 1 does not).
         """
         if min(free_agents, soon_free, in_flight) < 0:
             raise InputError("pacing counts must not be negative", free_agents=free_agents, soon_free=soon_free, in_flight=in_flight)
@@ -471,11 +514,19 @@ class Pacer:
         worst = self.budget(now) + free_agents - in_flight
         if worst <= 0:
             return 0
-        rate_pct = max(1, min(99, round(self.answer_rate() * 100)))
-        aim_permille = round(self.aim(now) * 1000)
-        total_cap = in_flight + min(cap, worst)
-        total = _most_dials(free_agents + soon_free, rate_pct, aim_permille, total_cap)
-        return max(0, min(total - in_flight, cap, worst))
+        p = self.answer_rate()
+        rate_pct = max(1, min(99, round(p * 100)))
+        # The dials in flight as so many fresh dials: answered ones are persons for sure.
+        likely = in_flight
+        if ringing_for is not None:
+            ringing = list(ringing_for)
+            persons = in_flight - len(ringing) + sum(self.person_chance(t) for t in ringing)
+            likely = min(in_flight, round(persons / p))
+        total_cap = likely + min(cap, worst)
+        aim = self.aim(now)
+        extra = math.floor(self._extra * aim / s.aim) if s.aim > 0 else 0
+        total = _most_dials(free_agents + soon_free + extra, rate_pct, round(aim * 1000), total_cap)
+        return max(0, min(total - likely, cap, worst))
 
 
 def count_soon_free(pacer: Pacer, *, talking_for: Iterable[float], wrap_left: Iterable[float]) -> int:

@@ -107,6 +107,7 @@ class Floor:
     logged_in: int = 0
     talk_starts: dict[int, float] = field(default_factory=dict)  # agent -> call start
     wrap_ends: dict[int, float] = field(default_factory=dict)  # agent -> wrap-up end
+    ringing_since: dict[int, float] = field(default_factory=dict)  # dial not yet answered -> start
 
 
 class Dialler(Protocol):
@@ -134,7 +135,13 @@ class PacerDialler:
             talking_for=[now - t for a, t in floor.talk_starts.items() if a not in floor.wrap_ends],
             wrap_left=[end - now for end in floor.wrap_ends.values()],
         )
-        return self.pacer.decide(now, free_agents=floor.free, soon_free=soon, in_flight=floor.in_flight)
+        return self.pacer.decide(
+            now,
+            free_agents=floor.free,
+            soon_free=soon,
+            in_flight=floor.in_flight,
+            ringing_for=[now - t for t in floor.ringing_since.values()],
+        )
 
     def observe(self, event: pc.Observation) -> None:
         self.pacer.observe(event)
@@ -197,9 +204,9 @@ class OutboundRun:
         answer time), ending at any moment: the ratio only rises when an abandon comes
         in or an answer leaves, so windows ending at each answer and just before each
         answer leaves are enough."""
-        times = [t for t, _ in self.answers if until is None or t <= until]
-        flags = [a for t, a in self.answers if until is None or t <= until]
-        ends = sorted(set(times) | {t + window_s - 1e-6 for t in times})
+        times = [t for t, _ in self.answers]
+        flags = [a for _, a in self.answers]
+        ends = sorted(e for e in set(times) | {t + window_s - 1e-6 for t in times} if until is None or e <= until)
         worst, lo, hi, live, dropped = 0.0, 0, 0, 0, 0
         for end in ends:
             while hi < len(times) and times[hi] <= end:
@@ -271,6 +278,7 @@ def run(scenario: OutboundScenario, dialler: Dialler, contacts: Contacts | None 
             next_contact += 1
             kind, resolve_s, _, _ = contacts[dial]
             dials[dial] = (dial, now, held)
+            floor.ringing_since[dial] = now
             floor.in_flight += 1
             days[day].dials += 1
             at(now + resolve_s, _RESOLVE, dial)
@@ -296,6 +304,8 @@ def run(scenario: OutboundScenario, dialler: Dialler, contacts: Contacts | None 
         if kind == _RESOLVE:
             contact_kind, ring, _, misjudged = contacts[dials[arg][0]]
             _, started, held = dials[arg]
+            if contact_kind == HUMAN and not misjudged:
+                del floor.ringing_since[arg]  # answered: the engine knows; detection still to come otherwise
             if contact_kind == HUMAN and misjudged:
                 at(now + s.amd_s, _AMD_DONE, arg)  # a person, but AMD will hang up on them
             elif contact_kind == HUMAN:
@@ -318,6 +328,7 @@ def run(scenario: OutboundScenario, dialler: Dialler, contacts: Contacts | None 
                 at(now + s.amd_s, _AMD_DONE, arg)
             else:
                 del dials[arg]
+                del floor.ringing_since[arg]
                 floor.in_flight -= 1
                 release(held)
                 result = pc.DialResult.BUSY if contact_kind == BUSY else pc.DialResult.NO_ANSWER
@@ -325,6 +336,7 @@ def run(scenario: OutboundScenario, dialler: Dialler, contacts: Contacts | None 
         elif kind == _AMD_DONE:
             contact_kind = contacts[dials[arg][0]][0]
             _, started, held = dials.pop(arg)
+            del floor.ringing_since[arg]
             floor.in_flight -= 1
             release(held)
             days[day].machines += 1
