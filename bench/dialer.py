@@ -35,8 +35,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ccqueue.core import pacing as pc  # noqa: E402  (the path above makes a checkout importable)
-from ccqueue.sim.outbound import DAY_S, Contacts, Dialler, OutboundRun, OutboundScenario, PacerDialler, VicidialDialler, run  # noqa: E402
+from ccqueue.core import pacing as pc
+from ccqueue.sim.outbound import (
+    DAY_S,
+    Contacts,
+    Dialler,
+    OutboundRun,
+    OutboundScenario,
+    PacerDialler,
+    VicidialDialler,
+    run,
+)
 
 DAYS = 30
 CEILING = 0.03

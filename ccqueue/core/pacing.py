@@ -29,7 +29,9 @@ Rules kept here:
    ceiling, so it is too, and its window is kept for the record.
 2. The model steers, the budget bounds. Predictive pacing picks the most dials for
    which the expected calls left without an agent stay under the *aim*, a share of
-   expected live answers; the aim shrinks to nothing as the measured 24 h ratio nears
+   expected live answers, counting the agents free, those about to be, and a learnt
+   extra (nudged on every live answer so that the share abandoned settles at the aim);
+   the aim, and the extra with it, shrink to nothing as the measured 24 h ratio nears
    the ceiling, which is progressive pacing without the held agent.
 3. Time is an argument and nothing reads a clock; the part holds only counts, recent
    samples and timestamps, and answers the same for the same events.

@@ -276,7 +276,7 @@ def run(scenario: OutboundScenario, dialler: Dialler, contacts: Contacts | None 
                 held = -1
             dial = next_contact
             next_contact += 1
-            kind, resolve_s, _, _ = contacts[dial]
+            resolve_s = contacts[dial][1]
             dials[dial] = (dial, now, held)
             floor.ringing_since[dial] = now
             floor.in_flight += 1

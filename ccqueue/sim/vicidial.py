@@ -24,7 +24,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ccqueue.core.pacing import AgentConnected, CallAbandoned, HumanAnswered, Observation
+from ccqueue.core.pacing import (
+    AgentConnected,
+    CallAbandoned,
+    HumanAnswered,
+    Observation,
+)
 
 __all__ = ["AdaptiveDialLevel", "AdaptiveSettings"]
 

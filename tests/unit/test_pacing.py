@@ -138,7 +138,7 @@ def test_a_dial_that_rang_past_the_answers_is_likely_nobody() -> None:
 
 @pytest.mark.parametrize(
     "changes",
-    [dict(ceiling=0.0), dict(safety_margin=0.04), dict(aim=0.05), dict(max_lines_per_agent=0.5), dict(ring_timeout_s=10.0)],
+    [{"ceiling": 0.0}, {"safety_margin": 0.04}, {"aim": 0.05}, {"max_lines_per_agent": 0.5}, {"ring_timeout_s": 10.0}],
 )
 def test_settings_out_of_range_are_refused(changes: dict[str, float]) -> None:
     with pytest.raises(InputError) as caught:
