@@ -263,6 +263,7 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
             await stop.wait()
             log.info("ccqueue_stopping")
             try:  # waiting callers hear the apology, every open record is closed
+                daemon.agi.stopping()
                 await daemon.engine.shut_down(timeout=5)
             except TimeoutError:
                 log.warning("shutdown_incomplete", hint="some callers or records may not have been settled")

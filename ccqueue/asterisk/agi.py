@@ -118,6 +118,7 @@ class AgiServer:
         self._allowed_peers = tuple(allowed_peers)
         # The channels (uniqueids) with a session open now: one session per channel.
         self._open: set[str] = set()
+        self._stopping = False
         self._callback_key = callback_key
         self._normalize_number = normalize_number
         self._ivr = ivr
@@ -284,14 +285,25 @@ class AgiServer:
                 if not isinstance(heard, dlg.Gone):
                     heard = await player.perform(dlg.Listen(timeout_s=HOLD_SEGMENT_S))
                 if isinstance(heard, dlg.Gone):
-                    log.info("agi_caller_left_session", agi_error=heard.detail)
+                    self._left(log, agi_error=heard.detail)
                     return
                 self._pressed(session, heard)
                 continue
             instruction = await session.instructions.get()
             if not await self._carry_out(session, arrived, instruction):
-                log.info("agi_caller_left_session", instruction=type(instruction).__name__)
+                self._left(log, instruction=type(instruction).__name__)
                 return
+
+    def stopping(self) -> None:
+        """ccqueue is stopping: every waiting caller is about to leave its session at once,
+        which the engine reports in one summary; the sessions stay quiet about it."""
+        self._stopping = True
+
+    def _left(self, log: structlog.typing.FilteringBoundLogger, **why: object) -> None:
+        if self._stopping:
+            log.debug("agi_caller_left_session", **why)
+        else:
+            log.info("agi_caller_left_session", **why)
 
     async def _carry_out(self, session: CallerSession, arrived: ev.CallArrived, instruction: cmd.Command) -> bool:
         """One instruction; False when the caller has left the session (bridged or gone)."""
