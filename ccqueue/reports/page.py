@@ -10,15 +10,16 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from ccqueue.reports.period import GroupBy
 from ccqueue.reports.query import Report
-from ccqueue.reports.render import DASH, _period_line, columns, for_people
+from ccqueue.reports.render import DASH, columns, for_people, group_label, period_line
 
 _CSS = """
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:#1d2733;margin:0;background:#f4f6f9}
 main{max-width:1320px;margin:0 auto;padding:24px 28px}
 h1{font-size:22px;margin:0 0 4px}
 .sub{color:#5b6878;margin:0 0 20px}
-.tiles{display:grid;grid-template-columns:repeat(auto-fit,minmax(140px,1fr));gap:12px;margin-bottom:20px}
+.tiles{display:grid;grid-template-columns:repeat(auto-fit,minmax(118px,1fr));gap:12px;margin-bottom:20px}
 .tile{background:#fff;border-radius:8px;padding:12px 14px;box-shadow:0 1px 2px rgba(0,0,0,.08)}
 .tile b{display:block;font-size:24px;font-weight:600}
 .tile span{color:#5b6878;font-size:12px;text-transform:uppercase;letter-spacing:.04em}
@@ -47,11 +48,20 @@ def _target(report: Report) -> float:
     return fallback.target if fallback else 0.8
 
 
-def _short_label(label: str, many_days: bool) -> str:
-    # "2026-03-02T08:30" reads as "08:30" when the chart covers one day.
-    if "T" in label and not many_days:
-        return label.split("T", 1)[1]
-    return label
+def _axis_label(group: object, *, one_day: bool) -> str:
+    # "2026-03-02 08:30" reads as "08:30" when the chart covers one day.
+    label = group_label(group)
+    return label[11:] if one_day and len(label) == 16 and label[10] == " " else label
+
+
+def _nice_tick(raw: float) -> int:
+    """The smallest of 1, 2, 5, 10, 20, 50, ... at least ``raw``: round axis labels."""
+    magnitude = 1
+    while True:
+        for factor in (1, 2, 5):
+            if factor * magnitude >= raw:
+                return factor * magnitude
+        magnitude *= 10
 
 
 def chart(report: Report) -> str:
@@ -60,18 +70,18 @@ def chart(report: Report) -> str:
     left, right, top, bottom = 54, 54, 16, 58
     plot_w, plot_h = width - left - right, height - top - bottom
     n = max(len(rows), 1)
-    peak = max([row["offered"] for row in rows] + [1])
-    step = 10 ** max(len(str(peak)) - 1, 0)
-    scale_max = ((peak + step - 1) // step) * step or 1
+    peak = max([row["answered"] + row["abandoned"] + row["short_abandoned"] for row in rows] + [1])
+    tick = _nice_tick(peak / 4)
+    scale_max = tick * 4
     slot = plot_w / n
     bar = max(min(slot * 0.7, 48), 1.5)
-    many_days = len({str(r["group"]).split("T")[0] for r in rows}) > 1
+    one_day = report.by is GroupBy.INTERVAL and len({str(r["group"])[:10] for r in rows}) == 1
     parts = [f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="Calls and service level per group" '
              f'xmlns="http://www.w3.org/2000/svg" font-family="system-ui,Arial,sans-serif" font-size="11">']
     for i in range(5):  # grid and both axes' ticks
         y = top + plot_h - plot_h * i / 4
         parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e6e9ee"/>')
-        parts.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end" fill="#5b6878">{scale_max * i // 4}</text>')
+        parts.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end" fill="#5b6878">{tick * i}</text>')
         parts.append(f'<text x="{left + plot_w + 8}" y="{y + 4:.1f}" fill="{_SL}">{25 * i} %</text>')
     parts.append(f'<text x="14" y="{top + plot_h / 2:.0f}" transform="rotate(-90 14 {top + plot_h / 2:.0f})" '
                  f'text-anchor="middle" fill="#5b6878">calls</text>')
@@ -92,7 +102,7 @@ def chart(report: Report) -> str:
         if row["service_level"] is not None:
             sl_points.append((centre, top + plot_h * (1 - row["service_level"])))
         if i % label_every == 0:
-            label = escape(_short_label(str(row["group"]), many_days))
+            label = escape(_axis_label(row["group"], one_day=one_day))
             parts.append(f'<text x="{centre:.1f}" y="{top + plot_h + 16}" text-anchor="end" fill="#394656" '
                          f'transform="rotate(-35 {centre:.1f} {top + plot_h + 16})">{label}</text>')
     target_y = top + plot_h * (1 - _target(report))
@@ -119,7 +129,7 @@ def _tiles(report: Report) -> str:
         _tile("Offered", str(t["offered"])),
         _tile("Answered", str(t["answered"])),
         _tile(f"Service level (target {100 * _target(report):.0f} %)", for_people(sl, "pct"), tone),
-        _tile("Abandoned", f'{t["abandoned"]} + {t["short_abandoned"]} short'),
+        _tile(f'Abandoned (+{t["short_abandoned"]} short)', str(t["abandoned"])),
         _tile("ASA", for_people(t["asa_s"], "dur")),
         _tile("AHT", for_people(t["aht_s"], "dur")),
         _tile("Longest wait", for_people(t["longest_wait_s"], "dur")),
@@ -138,17 +148,17 @@ def _table(report: Report) -> str:
         out = []
         for key, _, kind in cols:
             text = for_people(row.get(key), kind)
-            empty = ' class="empty"' if text == DASH or text == "0" else ""
+            empty = ' class="empty"' if text in (DASH, "0", "0:00") else ""
             out.append(f"<td{empty}>{escape(text)}</td>")
         return "".join(out)
 
-    lines += [f"<tr><td>{escape(str(row['group']))}</td>{cells(row)}</tr>" for row in report.rows]
+    lines += [f"<tr><td>{escape(group_label(row['group']))}</td>{cells(row)}</tr>" for row in report.rows]
     lines.append(f'</tbody><tfoot><tr class="total"><td>Total</td>{cells(report.total)}</tr></tfoot>')
     return "<table>" + "".join(lines) + "</table>"
 
 
 def render_html(report: Report) -> str:
-    title = f"Contact centre report — {_period_line(report)}"
+    title = f"Contact centre report — {period_line(report)}"
     legend = (f'<div class="legend"><span><i style="background:{_ANSWERED}"></i>answered</span>'
               f'<span><i style="background:{_ABANDONED}"></i>abandoned</span>'
               f'<span><i style="background:{_SHORT}"></i>short abandons</span>'
@@ -158,7 +168,7 @@ def render_html(report: Report) -> str:
         "<!DOCTYPE html>\n"
         f'<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
         f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>'
-        f"<body><main><h1>Contact centre report</h1><p class=\"sub\">{escape(_period_line(report))}</p>"
+        f"<body><main><h1>Contact centre report</h1><p class=\"sub\">{escape(period_line(report))}</p>"
         f"{_tiles(report)}"
         f"<section><h2>Calls and service level by {escape(report.by.value)}</h2>{chart(report)}{legend}</section>"
         f'<section><h2>Figures</h2><div class="scroll">{_table(report)}</div></section>'

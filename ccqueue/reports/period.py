@@ -81,7 +81,9 @@ class Period:
         out = []
         moment = first
         while moment < end:
-            out.append(moment)
+            # A local time that does not exist (skipped when summer time starts) is no interval.
+            if moment.replace(tzinfo=self.zone).astimezone(UTC).astimezone(self.zone).replace(tzinfo=None) == moment:
+                out.append(moment)
             moment += step
         return out
 

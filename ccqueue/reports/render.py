@@ -81,10 +81,16 @@ def for_people(value: Any, kind: str) -> str:
     return str(value)
 
 
-def _period_line(report: Report) -> str:
+def group_label(group: object) -> str:
+    """``2026-03-02T08:30`` as people write it: ``2026-03-02 08:30``."""
+    text = str(group)
+    return text.replace("T", " ", 1) if len(text) == 16 and text[10] == "T" else text
+
+
+def period_line(report: Report) -> str:
     zone = report.period.zone
-    start = report.period.start.astimezone(zone).isoformat(timespec="minutes")
-    end = report.period.end.astimezone(zone).isoformat(timespec="minutes")
+    start = report.period.start.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    end = report.period.end.astimezone(zone).strftime("%Y-%m-%d %H:%M")
     by = f"{report.by.value} ({report.interval_min} min)" if report.by is GroupBy.INTERVAL else report.by.value
     return f"{start} – {end} ({report.period.tz_name}), by {by}"
 
@@ -92,7 +98,7 @@ def _period_line(report: Report) -> str:
 def render_table(report: Report) -> str:
     cols = columns(report)
     head = [report.by.value, *(h for _, h, _ in cols)]
-    body = [[str(row["group"]), *(for_people(row.get(k), kind) for k, _, kind in cols)]
+    body = [[group_label(row["group"]), *(for_people(row.get(k), kind) for k, _, kind in cols)]
             for row in [*report.rows, report.total]]
     widths = [max(len(line[i]) for line in [head, *body]) for i in range(len(head))]
 
@@ -100,7 +106,7 @@ def render_table(report: Report) -> str:
         return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
 
     rule = "  ".join("-" * w for w in widths)
-    out = [f"ccqueue report: {_period_line(report)}", "", line(head), rule]
+    out = [f"ccqueue report: {period_line(report)}", "", line(head), rule]
     out += [line(cells) for cells in body[:-1]]
     out += [rule, line(body[-1])]
     return "\n".join(out) + "\n"
