@@ -41,11 +41,11 @@ import asyncpg
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from ccqueue.reports.cli import produce  # noqa: E402
-from ccqueue.reports.period import GroupBy, parse_period  # noqa: E402
-from ccqueue.reports.query import Objective  # noqa: E402
-from ccqueue.store import migrate  # noqa: E402
-from tests.support.postgres import PgServer, find_bindir  # noqa: E402
+from ccqueue.reports.cli import produce
+from ccqueue.reports.period import GroupBy, parse_period
+from ccqueue.reports.query import Objective
+from ccqueue.store import migrate
+from tests.support.postgres import PgServer, find_bindir
 
 FIRST_DAY = date(2026, 2, 1)
 DAY_TARGET_S, MONTH_TARGET_S = 2.0, 10.0
@@ -159,7 +159,7 @@ async def load(dsn: str, days: int, per_day: int, agents: int) -> dict[str, int]
         await conn.execute("VACUUM ANALYZE")
         counts = {}
         for table in ("calls", "call_events", "agent_state_intervals", "surveys", "callbacks"):
-            counts[table] = await conn.fetchval(f"SELECT count(*) FROM {table}")  # noqa: S608 - fixed names
+            counts[table] = await conn.fetchval(f"SELECT count(*) FROM {table}")
         return counts
     finally:
         await conn.close()

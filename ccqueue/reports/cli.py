@@ -77,7 +77,7 @@ async def produce(dsn: str, period: Period, by: GroupBy, interval_min: int,
     """Connect, (store the configuration's objectives,) report, disconnect."""
     try:
         conn = await asyncpg.connect(dsn, timeout=10, server_settings=REPORT_SESSION)
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise DatabaseUnavailable(f"cannot reach PostgreSQL: {exc}") from exc
     try:
         if objectives is not None:

@@ -76,8 +76,8 @@ def chart(report: Report) -> str:
     slot = plot_w / n
     bar = max(min(slot * 0.7, 48), 1.5)
     one_day = report.by is GroupBy.INTERVAL and len({str(r["group"])[:10] for r in rows}) == 1
-    parts = [f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="Calls and service level per group" '
-             f'xmlns="http://www.w3.org/2000/svg" font-family="system-ui,Arial,sans-serif" font-size="11">']
+    parts = [(f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="Calls and service level per group" '
+              f'xmlns="http://www.w3.org/2000/svg" font-family="system-ui,Arial,sans-serif" font-size="11">')]
     for i in range(5):  # grid and both axes' ticks
         y = top + plot_h - plot_h * i / 4
         parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e6e9ee"/>')

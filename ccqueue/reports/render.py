@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from html import escape
 from typing import Any
 
 from ccqueue.reports.period import GroupBy
@@ -61,7 +60,7 @@ def columns(report: Report) -> tuple[tuple[str, str, str], ...]:
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return DASH
-    whole = int(round(seconds))
+    whole = round(seconds)
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
