@@ -37,6 +37,7 @@ thead th{background:#eef1f5;color:#394656;font-weight:600;position:sticky;top:0}
 tbody tr:nth-child(even){background:#fafbfc}
 tr.total td{font-weight:600;border-top:2px solid #394656;background:#eef1f5}
 td.empty{color:#a0a9b5}
+td.list{white-space:normal;text-align:left;min-width:170px}
 footer{color:#8a94a3;font-size:12px}
 """
 
@@ -148,8 +149,8 @@ def _table(report: Report) -> str:
         out = []
         for key, _, kind in cols:
             text = for_people(row.get(key), kind)
-            empty = ' class="empty"' if text in (DASH, "0", "0:00") else ""
-            out.append(f"<td{empty}>{escape(text)}</td>")
+            css = "empty" if text in (DASH, "0", "0:00") else "list" if kind == "pauses" else ""
+            out.append(f'<td class="{css}">{escape(text)}</td>' if css else f"<td>{escape(text)}</td>")
         return "".join(out)
 
     lines += [f"<tr><td>{escape(group_label(row['group']))}</td>{cells(row)}</tr>" for row in report.rows]
