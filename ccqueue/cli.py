@@ -1,4 +1,4 @@
-"""The ``ccqueue`` command: check, migrate, run, simulate, import-asterisk, schema.
+"""The ``ccqueue`` command: check, migrate, run, simulate, import-asterisk, schema, report.
 
 Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage.
 """
@@ -152,6 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("schema", help="print the JSON Schema of the configuration files")
     schema.configure_parser(p)
     p.set_defaults(func=schema.run)
+
+    from ccqueue.reports import cli as report_cli
+
+    p = sub.add_parser("report", help="contact-centre figures over a period, from PostgreSQL")
+    report_cli.configure_parser(p)
+    p.set_defaults(func=report_cli.run)
 
     p = sub.add_parser("simulate", help="run a scenario through the real core on a virtual clock")
     p.add_argument("scenario", help="scenario YAML (see docs/simulator.md)")

@@ -8,7 +8,10 @@ REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # debootstrap: builds the Asterisk sandbox. baresip-core: the agents' softphones.
 # postgresql: the record store (tests start throwaway clusters from its binaries).
 # prometheus: the real scraper the metrics tests point at /metrics.
-PACKAGES=(debootstrap debian-archive-keyring baresip-core postgresql prometheus curl ca-certificates)
+# chromium, chromium-driver: a real headless browser that opens `ccqueue report`'s HTML
+# page in the tests (through selenium, a test extra).
+PACKAGES=(debootstrap debian-archive-keyring baresip-core postgresql prometheus curl ca-certificates
+          chromium chromium-driver)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -30,6 +30,9 @@ STATUS_BY_ERROR: dict[str, int] = {
     "unknown-call": 404,
     "unknown-queue": 404,
     "clock-went-back": 409,
+    "report-date-invalid": 400,
+    "report-period-invalid": 400,
+    "report-timezone-unknown": 400,
     # an administrator's file cannot be used
     "input-invalid": 422,
     "config-invalid": 422,
@@ -46,6 +49,8 @@ STATUS_BY_ERROR: dict[str, int] = {
     "agi-peer-silent": 504,
     "spool-busy": 503,
     "callbacks-not-restored": 503,
+    "report-database-unavailable": 503,
+    "report-schema-outdated": 503,
     # ccqueue's own fault
     "internal": 500,
     "call-state-illegal": 500,
