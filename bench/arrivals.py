@@ -51,11 +51,12 @@ def scene(seed: int = 7) -> tuple[Acd, list[str]]:
     names = [f"q{i}" for i in range(QUEUES)]
     admission = Admission(max_waiting=60, max_per_agent=3, max_wait_s=900, divert_ewt_s=3600)
     queues = {
-        n: QueueSettings(name=n, admission=admission, announcements=Announcements(first_after_s=30, every_s=60))
-        for n in names
+        n: QueueSettings(name=n, admission=admission, announcements=Announcements(first_after_s=30, every_s=60)) for n in names
     }
     agents = {
-        f"a{i}": AgentSettings(agent_id=f"a{i}", name=f"A{i}", endpoint=f"PJSIP/a{i}", queues=tuple(rng.sample(names, QUEUES_PER_AGENT)))
+        f"a{i}": AgentSettings(
+            agent_id=f"a{i}", name=f"A{i}", endpoint=f"PJSIP/a{i}", queues=tuple(rng.sample(names, QUEUES_PER_AGENT))
+        )
         for i in range(AGENTS)
     }
     hotlines = {n: HotlineSettings(number=n, queue=n, greeting=None) for n in names}
@@ -65,7 +66,9 @@ def scene(seed: int = 7) -> tuple[Acd, list[str]]:
         acd.handle(ev.AgentRequested(agent_id=agent_id, action=ev.AgentAction.LOGIN), now)
     for n, name in enumerate(names * (AGENTS // QUEUES + WAITING_PER_QUEUE), 1):
         now += 0.001
-        out = acd.handle(ev.CallArrived(call_id=f"w{n}", hotline=name, caller=f"+1555{n:07d}", channel=f"c{n}", uniqueid=f"u{n}"), now)
+        out = acd.handle(
+            ev.CallArrived(call_id=f"w{n}", hotline=name, caller=f"+1555{n:07d}", channel=f"c{n}", uniqueid=f"u{n}"), now
+        )
         for command in out:
             offer_id = getattr(command, "offer_id", None)
             if offer_id and type(command).__name__ == "OriginateAgent":
@@ -103,7 +106,9 @@ def main() -> None:
                 now += 0.01
                 name = names[i % QUEUES]
                 if kind == "acd":
-                    event = ev.CallArrived(call_id=f"t{n}", hotline=name, caller=f"+1666{n:07d}", channel=f"t{n}", uniqueid=f"tu{n}")
+                    event = ev.CallArrived(
+                        call_id=f"t{n}", hotline=name, caller=f"+1666{n:07d}", channel=f"t{n}", uniqueid=f"tu{n}"
+                    )
                     start = time.perf_counter()
                     acd.handle(event, now)
                     timings[kind].append(time.perf_counter() - start)
@@ -122,8 +127,10 @@ def main() -> None:
         print(f"{kind:6}: one arrival, median {med:8.1f} µs, p99 {tail:8.1f} µs ({len(values)} arrivals)")
     figures["ratio_median"] = round(figures["acd_median_us"] / figures["router_median_us"], 1)
     figures["arrivals_per_s_at_median"] = round(1e6 / figures["acd_median_us"])
-    print(f"the whole arrival costs {figures['ratio_median']}x the routing decision alone "
-          f"(at the median: {figures['arrivals_per_s_at_median']} arrivals a second on one core)")
+    print(
+        f"the whole arrival costs {figures['ratio_median']}x the routing decision alone "
+        f"(at the median: {figures['arrivals_per_s_at_median']} arrivals a second on one core)"
+    )
     print(json.dumps(figures))
 
 

@@ -101,9 +101,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], int]] = {
     "day_shape_patient": (_scenario({"count": 20}, _day(5.5), seed=8), 1),
     # Lognormal talk times (spread 1.0: many short calls, a few very long), heavy load.
     "lognormal_heavy": (
-        _scenario(
-            {"count": 10}, _flat(3.05), handle={"distribution": "lognormal", "mean_s": 180, "sigma": 1.0}, seed=9
-        ),
+        _scenario({"count": 10}, _flat(3.05), handle={"distribution": "lognormal", "mean_s": 180, "sigma": 1.0}, seed=9),
         2,
     ),
     # Lognormal talk and lognormal patience, 20 agents who take 3 s to pick up.

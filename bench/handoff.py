@@ -92,11 +92,35 @@ TARGET_P90_RATIO = 0.2
 AGENT_LEG = re.compile(r"^Local/(?P<agent>b\d+)@bench-agent-(?P<seq>[0-9a-f]+);(?P<half>[12])$")
 CALLER_LEG = re.compile(r"^Local/\d+@(?:hotline|bench-appqueue)-[0-9a-f]+;2$")
 KEPT_EVENTS = frozenset(
-    {"newchannel", "newstate", "hangup", "bridgeenter", "bridgeleave", "newexten", "devicestatechange",
-     "queuecallerjoin", "queuecallerleave", "agentcalled", "agentconnect", "agentringnoanswer"}
+    {
+        "newchannel",
+        "newstate",
+        "hangup",
+        "bridgeenter",
+        "bridgeleave",
+        "newexten",
+        "devicestatechange",
+        "queuecallerjoin",
+        "queuecallerleave",
+        "agentcalled",
+        "agentconnect",
+        "agentringnoanswer",
+    }
 )
-KEPT_HEADERS = ("Event", "Channel", "Uniqueid", "ChannelState", "Application", "AppData", "Context",
-                "BridgeUniqueid", "Device", "State", "Queue", "Cause")
+KEPT_HEADERS = (
+    "Event",
+    "Channel",
+    "Uniqueid",
+    "ChannelState",
+    "Application",
+    "AppData",
+    "Context",
+    "BridgeUniqueid",
+    "Device",
+    "State",
+    "Queue",
+    "Cause",
+)
 
 
 # ---- the scene, in configuration ----------------------------------------------------------
@@ -204,8 +228,9 @@ class Recorder:
         self.stamped = self.unstamped = 0
         self.total = 0  # every event Asterisk sent, kept or not
         self.by_name: Counter[str] = Counter()
-        self.client = AmiClient(host="127.0.0.1", port=AMI_PORT, username=AMI_USER, secret=AMI_SECRET,
-                                on_event=self._on_event, events="on")
+        self.client = AmiClient(
+            host="127.0.0.1", port=AMI_PORT, username=AMI_USER, secret=AMI_SECRET, on_event=self._on_event, events="on"
+        )
         self._task: asyncio.Task[None] | None = None
 
     def _on_event(self, message: Any) -> None:
@@ -273,8 +298,12 @@ class Daemon(CcqueueProcess):
 
     def __init__(self, config: Path, dsn: str, workdir: Path) -> None:
         super().__init__(
-            config=config, dsn=dsn, http_port=HTTP_PORT, log_path=workdir / "ccqueue.log",
-            spool_dir=workdir / "spool", log_args=("--json-logs", "--log-level", "info"),
+            config=config,
+            dsn=dsn,
+            http_port=HTTP_PORT,
+            log_path=workdir / "ccqueue.log",
+            spool_dir=workdir / "spool",
+            log_args=("--json-logs", "--log-level", "info"),
         )
 
     def login(self, agent_ids: list[str]) -> None:
@@ -371,8 +400,7 @@ def _spent(before: float | None, after: float | None) -> float | None:
     return None if before is None or after is None else after - before
 
 
-async def run_ccqueue(recorder: Recorder, sandbox: AsteriskSandbox, daemon: Daemon, args: argparse.Namespace,
-                      tag: str) -> Run:
+async def run_ccqueue(recorder: Recorder, sandbox: AsteriskSandbox, daemon: Daemon, args: argparse.Namespace, tag: str) -> Run:
     run = Run("ccqueue")
     await asyncio.to_thread(daemon.start)
     try:
@@ -514,13 +542,17 @@ def analyse(run: Run, events: list[Seen]) -> Result:
     res.calls = len(calls)
     res.unanswered_legs = sum(1 for leg in legs if leg.up2 is None)
     res.lost_claims = sum(1 for leg in legs if leg.lost)
-    res.device_events = sum(1 for e in events if e.name == "devicestatechange" and run.started <= e.at <= run.ended
-                            and e.h["Device"].startswith("Local/b"))
+    res.device_events = sum(
+        1
+        for e in events
+        if e.name == "devicestatechange" and run.started <= e.at <= run.ended and e.h["Device"].startswith("Local/b")
+    )
     if not calls:
         return res
     last_start = max(leg.up2 for leg in calls if leg.up2 is not None)
     res.span_s = max(leg.hangup2 for leg in calls if leg.hangup2 is not None) - min(
-        leg.up2 for leg in calls if leg.up2 is not None)
+        leg.up2 for leg in calls if leg.up2 is not None
+    )
     by_agent: dict[str, list[Leg]] = {}
     for leg in calls:
         by_agent.setdefault(leg.agent, []).append(leg)
@@ -579,8 +611,10 @@ def segments(result: Result, logged: Logged) -> list[tuple[str, list[float]]]:
 def fmt(values: list[float]) -> str:
     if not values:
         return "n/a"
-    return (f"median {statistics.median(values) * 1000:7.1f} ms, p90 {percentile(values, 0.9) * 1000:7.1f} ms, "
-            f"max {max(values) * 1000:7.1f} ms")
+    return (
+        f"median {statistics.median(values) * 1000:7.1f} ms, p90 {percentile(values, 0.9) * 1000:7.1f} ms, "
+        f"max {max(values) * 1000:7.1f} ms"
+    )
 
 
 def print_timeline(result: Result, logged: Logged) -> None:
@@ -616,8 +650,7 @@ async def measure(sandbox: AsteriskSandbox, daemon: Daemon, args: argparse.Names
     async with Recorder() as recorder:
         await settle(sandbox)
         for round_no in range(args.rounds):
-            order = ["ccqueue", "app_queue"] if (round_no % 2 == 0) == (args.first == "ccqueue") else [
-                "app_queue", "ccqueue"]
+            order = ["ccqueue", "app_queue"] if (round_no % 2 == 0) == (args.first == "ccqueue") else ["app_queue", "ccqueue"]
             for system in order:
                 tag = f"{system.replace('_', '')}{round_no}"
                 began = time.monotonic()
@@ -629,10 +662,12 @@ async def measure(sandbox: AsteriskSandbox, daemon: Daemon, args: argparse.Names
                 state = "all served" if run.complete else f"NOT all served within {RUN_DEADLINE_S:.0f} s"
                 cpu = "" if run.cpu_s is None else f", ccqueue used {run.cpu_s:.1f} s CPU"
                 ast = "" if run.asterisk_cpu_s is None else f", Asterisk {run.asterisk_cpu_s:.1f} s CPU"
-                print(f"run {round_no + 1} {system}: {run.placed} callers placed, {state} in "
-                      f"{run.ended - run.started:.1f} s ({time.monotonic() - began:.1f} s with set-up){cpu}{ast}; "
-                      f"{run.ami_events} AMI events ({', '.join(f'{k} {n}' for k, n in run.ami_top)}, ...)",
-                      flush=True)
+                print(
+                    f"run {round_no + 1} {system}: {run.placed} callers placed, {state} in "
+                    f"{run.ended - run.started:.1f} s ({time.monotonic() - began:.1f} s with set-up){cpu}{ast}; "
+                    f"{run.ami_events} AMI events ({', '.join(f'{k} {n}' for k, n in run.ami_top)}, ...)",
+                    flush=True,
+                )
         if recorder.unstamped:
             print(f"note: {recorder.unstamped} events had no Timestamp header; their arrival time was used")
     return runs, recorder
@@ -669,14 +704,23 @@ def main() -> int:
     parser.add_argument("--agents", type=int, default=10)
     parser.add_argument("--callers", type=int, default=60)
     parser.add_argument("--talk-s", type=float, default=3.0)
-    parser.add_argument("--talk-spread-s", type=float, default=1.0,
-                        help="each call lasts --talk-s +- half this, at random (0: every call lasts exactly --talk-s)")
-    parser.add_argument("--app-queue-retry", type=int, default=1,
-                        help="app_queue's 'retry' (s); 1 is the smallest it accepts (0 means its default, 5)")
+    parser.add_argument(
+        "--talk-spread-s",
+        type=float,
+        default=1.0,
+        help="each call lasts --talk-s +- half this, at random (0: every call lasts exactly --talk-s)",
+    )
+    parser.add_argument(
+        "--app-queue-retry",
+        type=int,
+        default=1,
+        help="app_queue's 'retry' (s); 1 is the smallest it accepts (0 means its default, 5)",
+    )
     parser.add_argument("--rounds", type=int, default=2, help="each round runs both systems (order alternates)")
     parser.add_argument("--first", choices=("ccqueue", "app_queue"), default="ccqueue")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the work folder (config, ccqueue log, the AMI events as events.jsonl)")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the work folder (config, ccqueue log, the AMI events as events.jsonl)"
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("handoff: needs root (the Asterisk sandbox uses chroot)", file=sys.stderr)
@@ -702,8 +746,7 @@ def main() -> int:
     config = work / "config"
     write_ccqueue_config(config, args.agents)
     pg = PgServer(bindir, Path(tempfile.mkdtemp(prefix="ccqueue-handoff-pg-")))
-    sandbox = AsteriskSandbox(INSTANCE, config, ami_port=AMI_PORT, sip_port=SIP_PORT, agi_port=AGI_PORT,
-                              rtp_ports=RTP_PORTS)
+    sandbox = AsteriskSandbox(INSTANCE, config, ami_port=AMI_PORT, sip_port=SIP_PORT, agi_port=AGI_PORT, rtp_ports=RTP_PORTS)
     daemon = Daemon(config, "", work)
     with contextlib.ExitStack() as stack:
         stack.callback(lambda: None if args.keep else shutil.rmtree(work, ignore_errors=True))
@@ -711,22 +754,30 @@ def main() -> int:
         pg.init()
         pg.start()
         daemon.dsn = pg.create_database("handoff")
-        subprocess.run([sys.executable, "-m", "ccqueue.cli", "migrate", "--dsn", daemon.dsn], cwd=REPO, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "ccqueue.cli", "migrate", "--dsn", daemon.dsn], cwd=REPO, check=True, capture_output=True
+        )
         sandbox.build()
         if sandbox.running:
             sandbox.stop()  # a leftover of an interrupted run: start from a fresh config
         paths = sandbox.configure()
-        add_bench_files(Path(paths["ETC"]), agents=args.agents, talk_s=args.talk_s, jitter_s=args.talk_spread_s,
-                        retry_s=args.app_queue_retry)
+        add_bench_files(
+            Path(paths["ETC"]), agents=args.agents, talk_s=args.talk_s, jitter_s=args.talk_spread_s, retry_s=args.app_queue_retry
+        )
         stack.callback(sandbox.stop)
         args.asterisk_pid = sandbox.start()  # for its CPU time per run
         stack.callback(daemon.stop)
-        talk = f"{args.talk_s:g} s" if args.talk_spread_s <= 0 else (
-            f"{args.talk_s - args.talk_spread_s / 2:g}..{args.talk_s + args.talk_spread_s / 2:g} s")
-        print(f"scene: {args.agents} agents (Local channels, answering at once, talking {talk}), a backlog of "
-              f"{args.callers} callers, {args.rounds} round(s); app_queue retry={args.app_queue_retry}; "
-              f"Asterisk instance '{INSTANCE}' ready after {time.monotonic() - began:.1f} s", flush=True)
+        talk = (
+            f"{args.talk_s:g} s"
+            if args.talk_spread_s <= 0
+            else (f"{args.talk_s - args.talk_spread_s / 2:g}..{args.talk_s + args.talk_spread_s / 2:g} s")
+        )
+        print(
+            f"scene: {args.agents} agents (Local channels, answering at once, talking {talk}), a backlog of "
+            f"{args.callers} callers, {args.rounds} round(s); app_queue retry={args.app_queue_retry}; "
+            f"Asterisk instance '{INSTANCE}' ready after {time.monotonic() - began:.1f} s",
+            flush=True,
+        )
         runs, recorder = asyncio.run(measure(sandbox, daemon, args))
         events = recorder.events
         if args.keep:
@@ -751,9 +802,11 @@ def main() -> int:
     for r in (cq, aq):
         print(f"  {r.system:>9}: {len(r.bridge_gaps):3d} gaps, {fmt(r.bridge_gaps)}")
     for r in (cq, aq):
-        print(f"  {r.system:>9}: {r.calls}/{expected} calls answered by {r.agents_used} agents in {r.span_s:.1f} s "
-              f"(first answer to last hang-up); {r.unanswered_legs} unanswered agent legs, {r.lost_claims} lost claims; "
-              f"{len(r.open_idle)} agents idle at the end with no next call ({fmt(r.open_idle)})")
+        print(
+            f"  {r.system:>9}: {r.calls}/{expected} calls answered by {r.agents_used} agents in {r.span_s:.1f} s "
+            f"(first answer to last hang-up); {r.unanswered_legs} unanswered agent legs, {r.lost_claims} lost claims; "
+            f"{len(r.open_idle)} agents idle at the end with no next call ({fmt(r.open_idle)})"
+        )
     for r in (cq, aq):
         print(f"{r.system} handoff, step by step:")
         for name, values in segments(r, logged if r.system == "ccqueue" else Logged()):
@@ -801,12 +854,13 @@ def main() -> int:
     }
     mr, pr = figures["gap_median_ratio"], figures["gap_p90_ratio"]
     figures["target_met"] = bool(
-        mr is not None and pr is not None and mr <= TARGET_MEDIAN_RATIO and pr <= TARGET_P90_RATIO
-        and figures["all_served"]
+        mr is not None and pr is not None and mr <= TARGET_MEDIAN_RATIO and pr <= TARGET_P90_RATIO and figures["all_served"]
     )
     figures["bench_s"] = round(time.monotonic() - began, 1)
-    print(f"ratios ccqueue/app_queue: median {mr}, p90 {pr} (target <= {TARGET_MEDIAN_RATIO}, <= {TARGET_P90_RATIO}): "
-          f"{'met' if figures['target_met'] else 'NOT met'}; bench ran {figures['bench_s']} s")
+    print(
+        f"ratios ccqueue/app_queue: median {mr}, p90 {pr} (target <= {TARGET_MEDIAN_RATIO}, <= {TARGET_P90_RATIO}): "
+        f"{'met' if figures['target_met'] else 'NOT met'}; bench ran {figures['bench_s']} s"
+    )
     print(json.dumps(figures))
     return 0
 

@@ -49,8 +49,12 @@ from tests.support.postgres import PgServer, find_bindir
 
 FIRST_DAY = date(2026, 2, 1)
 DAY_TARGET_S, MONTH_TARGET_S = 2.0, 10.0
-QUEUES = {"support": Objective(), "sales": Objective(answer_within_s=10, target=0.9, short_abandon_s=3),
-          "billing": Objective(answer_within_s=30), "vip": Objective(answer_within_s=5, target=0.95)}
+QUEUES = {
+    "support": Objective(),
+    "sales": Objective(answer_within_s=10, target=0.9, short_abandon_s=3),
+    "billing": Objective(answer_within_s=30),
+    "vip": Objective(answer_within_s=5, target=0.95),
+}
 
 # One statement per table, all reading the same per-call draw (``bench_calls``), so the
 # rows agree with each other the way the engine's do.
@@ -151,8 +155,7 @@ DROP TABLE bench_shaped;
 async def load(dsn: str, days: int, per_day: int, agents: int) -> dict[str, int]:
     conn = await asyncpg.connect(dsn)
     try:
-        fill = {"first_day": FIRST_DAY.isoformat(), "per_day": per_day, "total": days * per_day,
-                "agents": agents, "days": days}
+        fill = {"first_day": FIRST_DAY.isoformat(), "per_day": per_day, "total": days * per_day, "agents": agents, "days": days}
         await conn.execute("SET maintenance_work_mem = '256MB'; SET work_mem = '64MB'")
         await conn.execute(_DRAW.format(**fill))
         await conn.execute(_LOAD.format(**fill))
@@ -175,17 +178,22 @@ async def timed(dsn: str, start: str, end: str, groupings: tuple[GroupBy, ...]) 
 async def measure(dsn: str, days: int) -> dict[str, float]:
     last_day = date.fromordinal(FIRST_DAY.toordinal() + days - 1).isoformat()
     figures: dict[str, float] = {}
-    for name, start, groupings in (("day", last_day, (GroupBy.INTERVAL,)),
-                                   ("month", FIRST_DAY.isoformat(), (GroupBy.DAY,)),
-                                   ("day_agent", last_day, (GroupBy.AGENT,)),
-                                   ("month_agent", FIRST_DAY.isoformat(), (GroupBy.AGENT,))):
+    for name, start, groupings in (
+        ("day", last_day, (GroupBy.INTERVAL,)),
+        ("month", FIRST_DAY.isoformat(), (GroupBy.DAY,)),
+        ("day_agent", last_day, (GroupBy.AGENT,)),
+        ("month_agent", FIRST_DAY.isoformat(), (GroupBy.AGENT,)),
+    ):
         first, _ = await timed(dsn, start, last_day, groupings)
         second, reports = await timed(dsn, start, last_day, groupings)
         total = reports[0].total
-        print(f"{name} report ({start} .. {last_day}, by {' + '.join(g.value for g in groupings)}): "
-              f"{second:.2f} s (first run {first:.2f} s); offered {total['offered']}, answered {total['answered']}, "
-              f"SL {100 * (total['service_level'] or 0):.1f} %, ASA {total['asa_s'] or 0:.1f} s, "
-              f"AHT {total['aht_s'] or 0:.1f} s", flush=True)
+        print(
+            f"{name} report ({start} .. {last_day}, by {' + '.join(g.value for g in groupings)}): "
+            f"{second:.2f} s (first run {first:.2f} s); offered {total['offered']}, answered {total['answered']}, "
+            f"SL {100 * (total['service_level'] or 0):.1f} %, ASA {total['asa_s'] or 0:.1f} s, "
+            f"AHT {total['aht_s'] or 0:.1f} s",
+            flush=True,
+        )
         figures[f"{name}_report_s"] = round(second, 3)
         figures[f"{name}_report_first_s"] = round(first, 3)
         if not name.endswith("_agent"):
@@ -213,9 +221,12 @@ def main(argv: list[str] | None = None) -> int:
         loading = time.monotonic()
         counts = asyncio.run(load(dsn, args.days, args.calls_per_day, args.agents))
         load_s = time.monotonic() - loading
-        print(f"loaded {counts['calls']} calls, {counts['call_events']} events, "
-              f"{counts['agent_state_intervals']} agent intervals, {counts['surveys']} surveys, "
-              f"{counts['callbacks']} callbacks in {load_s:.0f} s", flush=True)
+        print(
+            f"loaded {counts['calls']} calls, {counts['call_events']} events, "
+            f"{counts['agent_state_intervals']} agent intervals, {counts['surveys']} surveys, "
+            f"{counts['callbacks']} callbacks in {load_s:.0f} s",
+            flush=True,
+        )
         figures = asyncio.run(measure(dsn, args.days))
     finally:
         pg.remove()

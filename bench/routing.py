@@ -110,8 +110,14 @@ def req(skill: str, level: int) -> SkillRequirement:
 
 def build_scene(rng: random.Random) -> Scene:
     skills = [f"s{i:03d}" for i in range(SKILLS)]
-    strategies = [Strategy.LONGEST_IDLE, Strategy.FEWEST_CALLS, Strategy.BEST_SKILL, Strategy.LINEAR,
-                  Strategy.ROUND_ROBIN, Strategy.RANDOM]
+    strategies = [
+        Strategy.LONGEST_IDLE,
+        Strategy.FEWEST_CALLS,
+        Strategy.BEST_SKILL,
+        Strategy.LINEAR,
+        Strategy.ROUND_ROBIN,
+        Strategy.RANDOM,
+    ]
     policies: list[QueuePolicy] = []
     queue_skills: dict[str, tuple[str, str, str]] = {}
     for i in range(BUSY_QUEUES + QUIET_QUEUES):
@@ -124,8 +130,7 @@ def build_scene(rng: random.Random) -> Scene:
             RoutingStep(requirements=(req(primary, 1),)),
         )
         strategy = Strategy.RING_ALL if i == 7 else strategies[i % len(strategies)]
-        policies.append(QueuePolicy(name=name, strategy=strategy, weight=rng.choice((1.0, 1.0, 1.5, 2.0)),
-                                    steps=steps))
+        policies.append(QueuePolicy(name=name, strategy=strategy, weight=rng.choice((1.0, 1.0, 1.5, 2.0)), steps=steps))
     busy = [p.name for p in policies[:BUSY_QUEUES]]
     quiet = [p.name for p in policies[BUSY_QUEUES:]]
     agents: list[tuple[str, list[str], dict[str, int], int]] = []
@@ -155,16 +160,18 @@ def build_scene(rng: random.Random) -> Scene:
     return Scene(policies=policies, agents=agents, calls=calls, members=members)
 
 
-def random_call(rng: random.Random, call_id: str, queues: list[str], members: dict[str, list[str]],
-                arrived_at: float, skills: list[str]) -> CallSpec:
+def random_call(
+    rng: random.Random, call_id: str, queues: list[str], members: dict[str, list[str]], arrived_at: float, skills: list[str]
+) -> CallSpec:
     queue = rng.choice(queues)
     roll = rng.random()
     if roll < 0.05:  # a returning customer
-        return CallSpec(call_id, queue, arrived_at, preferred_agent=rng.choice(members[queue]),
-                        preferred_until=arrived_at + 30.0)
+        return CallSpec(call_id, queue, arrived_at, preferred_agent=rng.choice(members[queue]), preferred_until=arrived_at + 30.0)
     if roll < 0.08:  # the IVR chose the skills
-        steps = (RoutingStep(requirements=(req(rng.choice(skills), 2),), duration_s=20.0),
-                 RoutingStep(requirements=(req(skills[int(queue[1:])], 1),)))
+        steps = (
+            RoutingStep(requirements=(req(rng.choice(skills), 2),), duration_s=20.0),
+            RoutingStep(requirements=(req(skills[int(queue[1:])], 1),)),
+        )
         return CallSpec(call_id, queue, arrived_at, steps=steps)
     return CallSpec(call_id, queue, arrived_at, priority=1 if roll > 0.95 else 0)
 
@@ -189,7 +196,7 @@ class Runner:
             self.router.upsert_agent(agent_id, queues=queues, skills=held, order=order)
         for spec in scene.calls:
             self.put(spec)
-        quiet_agents = [a for a, *_ in scene.agents[AGENTS - QUIET_AGENTS:]]
+        quiet_agents = [a for a, *_ in scene.agents[AGENTS - QUIET_AGENTS :]]
         for agent_id in random.Random(3).sample(quiet_agents, QUIET_READY):
             self.router.agent_ready(agent_id, idle_since=START - 60.0)
         self.router.assign(self.now)
@@ -204,9 +211,15 @@ class Runner:
             self.settle(got, at=self.now)
 
     def put(self, spec: CallSpec) -> None:
-        self.router.enqueue(spec.call_id, queue=spec.queue, arrived_at=spec.arrived_at, priority=spec.priority,
-                            preferred_agent=spec.preferred_agent, preferred_until=spec.preferred_until,
-                            steps=spec.steps)
+        self.router.enqueue(
+            spec.call_id,
+            queue=spec.queue,
+            arrived_at=spec.arrived_at,
+            priority=spec.priority,
+            preferred_agent=spec.preferred_agent,
+            preferred_until=spec.preferred_until,
+            steps=spec.steps,
+        )
         self.specs[spec.call_id] = spec
         self.slot[spec.call_id] = len(self.waiting)
         self.waiting.append(spec.call_id)
@@ -296,8 +309,10 @@ def main() -> None:
     fast = Runner(scene)
     build_s = time.perf_counter() - t0
     slow = Runner(scene)
-    print(f"scene: {AGENTS} agents, {SKILLS} skills, {BUSY_QUEUES + QUIET_QUEUES} queues, "
-          f"{len(fast.waiting)} waiting calls, {QUIET_READY} ready agents; router built in {build_s:.2f} s")
+    print(
+        f"scene: {AGENTS} agents, {SKILLS} skills, {BUSY_QUEUES + QUIET_QUEUES} queues, "
+        f"{len(fast.waiting)} waiting calls, {QUIET_READY} ready agents; router built in {build_s:.2f} s"
+    )
     t0 = time.perf_counter()
     fast.warm_up()
     slow.warm_up()
@@ -336,19 +351,28 @@ def main() -> None:
                     scans.append(slow_ns / 1000)
     pooled = [value for decisions in rounds for value in decisions]
     for kind, values in sorted(by_kind.items()):
-        print(f"{kind:>20}: {len(values):5d} decisions, median {statistics.median(values):7.1f} µs, "
-              f"p99 {percentile(values, 0.99):7.1f} µs")
+        print(
+            f"{kind:>20}: {len(values):5d} decisions, median {statistics.median(values):7.1f} µs, "
+            f"p99 {percentile(values, 0.99):7.1f} µs"
+        )
     p50, p99 = statistics.median(pooled), percentile(pooled, 0.99)
     cpu_p50, cpu_p99 = statistics.median(cpu), percentile(cpu, 0.99)
-    print(f"{'ready + arrivals':>20}: {len(pooled):5d} decisions, median {p50:7.1f} µs, p99 {p99:7.1f} µs; "
-          f"{assigned} assignments in all")
-    print(f"{'the same, CPU time':>20}: {len(cpu):5d} decisions, median {cpu_p50:7.1f} µs, p99 {cpu_p99:7.1f} µs "
-          f"(load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs)")
-    print("  per round (p99 / median µs): "
-          + ", ".join(f"{percentile(d, 0.99):.0f} / {statistics.median(d):.0f}" for d in rounds))
+    print(
+        f"{'ready + arrivals':>20}: {len(pooled):5d} decisions, median {p50:7.1f} µs, p99 {p99:7.1f} µs; "
+        f"{assigned} assignments in all"
+    )
+    print(
+        f"{'the same, CPU time':>20}: {len(cpu):5d} decisions, median {cpu_p50:7.1f} µs, p99 {cpu_p99:7.1f} µs "
+        f"(load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs)"
+    )
+    print(
+        "  per round (p99 / median µs): " + ", ".join(f"{percentile(d, 0.99):.0f} / {statistics.median(d):.0f}" for d in rounds)
+    )
     s50, s99 = statistics.median(scans), percentile(scans, 0.99)
-    print(f"{'scan_assign':>20}: {len(scans):5d} decisions, median {s50:7.1f} µs, p99 {s99:7.1f} µs; "
-          f"the twin agreed on all {agreed} decisions")
+    print(
+        f"{'scan_assign':>20}: {len(scans):5d} decisions, median {s50:7.1f} µs, p99 {s99:7.1f} µs; "
+        f"the twin agreed on all {agreed} decisions"
+    )
     print(f"speed-up of assign over scan_assign: {s99 / p99:.0f}x at p99, {s50 / p50:.0f}x at the median")
 
     rng = random.Random(5)
@@ -366,22 +390,37 @@ def main() -> None:
             storm_assigned += len(got)
             fast.settle(got, at=fast.now)
     storm_s = time.perf_counter() - started
-    print(f"storm: {STORM} agent state changes with assign after each in {storm_s:.3f} s "
-          f"({storm_s / STORM * 1e6:.1f} µs each, {storm_assigned} assignments)")
+    print(
+        f"storm: {STORM} agent state changes with assign after each in {storm_s:.3f} s "
+        f"({storm_s / STORM * 1e6:.1f} µs each, {storm_assigned} assignments)"
+    )
     total_s = time.perf_counter() - began
     print(f"bench ran {total_s:.1f} s")
-    print(json.dumps({
-        "agents": AGENTS, "skills": SKILLS, "queues": BUSY_QUEUES + QUIET_QUEUES, "waiting_calls": CALLS,
-        "decision_p50_us": round(p50, 1), "decision_p99_us": round(p99, 1),
-        "decision_cpu_p50_us": round(cpu_p50, 1), "decision_cpu_p99_us": round(cpu_p99, 1),
-        **{f"{kind}_p50_us": round(statistics.median(v), 1) for kind, v in sorted(by_kind.items())},
-        **{f"{kind}_p99_us": round(percentile(v, 0.99), 1) for kind, v in sorted(by_kind.items())},
-        "scan_p50_us": round(s50, 1), "scan_p99_us": round(s99, 1),
-        "speedup_p99": round(s99 / p99, 1), "speedup_p50": round(s50 / p50, 1),
-        "state_storm_s": round(storm_s, 3), "decisions": len(pooled), "rounds": ROUNDS,
-        "scan_decisions": len(scans),
-        "bench_s": round(total_s, 1),
-    }))
+    print(
+        json.dumps(
+            {
+                "agents": AGENTS,
+                "skills": SKILLS,
+                "queues": BUSY_QUEUES + QUIET_QUEUES,
+                "waiting_calls": CALLS,
+                "decision_p50_us": round(p50, 1),
+                "decision_p99_us": round(p99, 1),
+                "decision_cpu_p50_us": round(cpu_p50, 1),
+                "decision_cpu_p99_us": round(cpu_p99, 1),
+                **{f"{kind}_p50_us": round(statistics.median(v), 1) for kind, v in sorted(by_kind.items())},
+                **{f"{kind}_p99_us": round(percentile(v, 0.99), 1) for kind, v in sorted(by_kind.items())},
+                "scan_p50_us": round(s50, 1),
+                "scan_p99_us": round(s99, 1),
+                "speedup_p99": round(s99 / p99, 1),
+                "speedup_p50": round(s50 / p50, 1),
+                "state_storm_s": round(storm_s, 3),
+                "decisions": len(pooled),
+                "rounds": ROUNDS,
+                "scan_decisions": len(scans),
+                "bench_s": round(total_s, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -208,7 +208,9 @@ async def _restore_callbacks(daemon: Daemon) -> None:
             await asyncio.sleep(10)
             continue
         if closed:
-            log.warning("unfollowed_calls_closed", count=len(closed), hint="a previous ccqueue process stopped without closing them")
+            log.warning(
+                "unfollowed_calls_closed", count=len(closed), hint="a previous ccqueue process stopped without closing them"
+            )
         return
 
 

@@ -94,7 +94,9 @@ class Tally:
         self._flush = None
         if self._counts:
             counts, self._counts = dict(self._counts), collections.Counter()
-            getattr(log, self._level)(self._event, count=sum(counts.values()), reasons=counts, within_s=SUMMARY_EVERY_S, **self._context)
+            getattr(log, self._level)(
+                self._event, count=sum(counts.values()), reasons=counts, within_s=SUMMARY_EVERY_S, **self._context
+            )
 
     def close(self) -> None:
         if self._flush is not None:
@@ -155,7 +157,9 @@ class HttpConnections:
         self._refused: Tally | None = None
 
     @web.middleware
-    async def track(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    async def track(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
         """Mark the connection busy while its request is handled (it is then never evicted)."""
         protocol = request.protocol
         self._busy.add(protocol)

@@ -229,7 +229,9 @@ class Metrics:
             "Calls the rolling service level counts (its denominator), by queue and window.",
             labels=["queue", "window"],
         )
-        target = GaugeMetricFamily("ccqueue_service_level_target", "The service-level objective's target share.", labels=["queue"])
+        target = GaugeMetricFamily(
+            "ccqueue_service_level_target", "The service-level objective's target share.", labels=["queue"]
+        )
         within = GaugeMetricFamily(
             "ccqueue_service_level_answer_within_seconds", "The service-level objective's answer time.", labels=["queue"]
         )
@@ -283,7 +285,9 @@ class StateCollector(Collector):
         queues = views.queues()
         waiting = GaugeMetricFamily("ccqueue_callers_waiting", "Callers waiting for an agent, per queue.", labels=["queue"])
         longest = GaugeMetricFamily(
-            "ccqueue_longest_wait_seconds", "Seconds the longest-waiting unanswered caller has waited, per queue.", labels=["queue"]
+            "ccqueue_longest_wait_seconds",
+            "Seconds the longest-waiting unanswered caller has waited, per queue.",
+            labels=["queue"],
         )
         for queue in queues:
             waiting.add_metric([queue.name], queue.waiting)
@@ -291,7 +295,9 @@ class StateCollector(Collector):
         yield waiting
         yield longest
         callbacks = GaugeMetricFamily(
-            "ccqueue_callbacks_open", "Callbacks waiting for their turn or being made, per queue and status.", labels=["queue", "status"]
+            "ccqueue_callbacks_open",
+            "Callbacks waiting for their turn or being made, per queue and status.",
+            labels=["queue", "status"],
         )
         open_by: dict[tuple[str, str], int] = {(q.name, s.value): 0 for q in queues for s in _OPEN_CALLBACKS}
         for record in views.callbacks():
@@ -305,7 +311,9 @@ class StateCollector(Collector):
             agents.add_metric([state.value], count)
         yield agents
         by_queue = GaugeMetricFamily(
-            "ccqueue_queue_agents", "Agents serving each queue, by state (an agent counts in each of its queues).", labels=["queue", "state"]
+            "ccqueue_queue_agents",
+            "Agents serving each queue, by state (an agent counts in each of its queues).",
+            labels=["queue", "state"],
         )
         counts = {(q.name, s): 0 for q in queues for s in AgentState}
         agent_views = views.agents()

@@ -134,8 +134,14 @@ class _Translator:
             self.pos = close + 1
         elif self._peek() == "?":
             kind = {
-                "?=": "a look-ahead", "?!": "a look-ahead", "?<=": "a look-behind", "?<!": "a look-behind",
-                "?P=": "a back-reference", "?(": "a conditional group", "?>": "an atomic group", "?#": "a comment",
+                "?=": "a look-ahead",
+                "?!": "a look-ahead",
+                "?<=": "a look-behind",
+                "?<!": "a look-behind",
+                "?P=": "a back-reference",
+                "?(": "a conditional group",
+                "?>": "an atomic group",
+                "?#": "a comment",
             }
             for opener, name in kind.items():
                 if self.text.startswith(opener, self.pos):
@@ -201,8 +207,16 @@ class _Translator:
             return frozenset("+")
         if nxt.isdigit():
             self._refuse(f"'\\{nxt}' (a back-reference or an octal escape)")
-        known = {"w": "a word character", "W": "a non-word character", "s": "white space", "S": "non-space",
-                 "b": "a word boundary", "B": "a non-boundary", "A": "a start anchor", "Z": "an end anchor"}
+        known = {
+            "w": "a word character",
+            "W": "a non-word character",
+            "s": "white space",
+            "S": "non-space",
+            "b": "a word boundary",
+            "B": "a non-boundary",
+            "A": "a start anchor",
+            "Z": "an end anchor",
+        }
         name = known.get(nxt, "an escape")
         self._refuse(f"'\\{nxt}' ({name}{' in a class' if in_class else ''})", "use \\d, [0-9] or \\+")
 
@@ -246,8 +260,10 @@ class _Translator:
         return self.text[self.pos] if self.pos < self.end else ""
 
     def _refuse(self, what: str, hint: str = "") -> NoReturn:
-        message = (f"{what}, at character {self.mark + 1}: the dialplan guard checks numbers with Asterisk's "
-                   "REGEX() (POSIX), which cannot say the same")
+        message = (
+            f"{what}, at character {self.mark + 1}: the dialplan guard checks numbers with Asterisk's "
+            "REGEX() (POSIX), which cannot say the same"
+        )
         raise PatternNotPortable(f"{message}; {hint}" if hint else message)
 
 

@@ -81,9 +81,7 @@ def normalize(raw: str, *, region: str) -> str:
     if parsed.extension:
         raise NumberRejected(f"{_shown(text)} has an extension, which cannot be dialled", number=text)
     if not phonenumbers.is_valid_number(parsed):
-        raise NumberRejected(
-            f"{_shown(text)} is not a valid phone number (wrong length, or a range not in use)", number=text
-        )
+        raise NumberRejected(f"{_shown(text)} is not a valid phone number (wrong length, or a range not in use)", number=text)
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     if len(e164) - 1 > E164_MAX_DIGITS:
         raise NumberRejected(f"{_shown(text)} is longer than the {E164_MAX_DIGITS} digits E.164 allows", number=text)

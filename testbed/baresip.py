@@ -300,7 +300,7 @@ ctrl_tcp_listen		127.0.0.1:{self.ctrl_port}
                 end = colon + 1 + size
                 if len(buf) < end + 1:
                     break
-                payload, buf = buf[colon + 1:end], buf[end + 1:]
+                payload, buf = buf[colon + 1 : end], buf[end + 1 :]
                 try:
                     msg = json.loads(payload)
                 except ValueError:
@@ -312,9 +312,7 @@ ctrl_tcp_listen		127.0.0.1:{self.ctrl_port}
             if msg.get("response"):
                 self._responses[str(msg.get("token", ""))] = msg
             elif msg.get("event"):
-                self._events.append(
-                    PhoneEvent(str(msg.get("type", "")), str(msg.get("param", "")), time.monotonic(), msg)
-                )
+                self._events.append(PhoneEvent(str(msg.get("type", "")), str(msg.get("param", "")), time.monotonic(), msg))
             self._lock.notify_all()
 
     def command(self, cmd: str, params: str = "", timeout: float = 5.0) -> dict[str, Any]:

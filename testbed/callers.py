@@ -175,8 +175,7 @@ class CallerStream:
         caller.arrived = time.monotonic()
         self.totals.arrived += 1
         self.say(
-            f"caller {caller.number} {caller.caller_id} arrived "
-            f"(patience {caller.patience_s:.0f} s, talk {caller.talk_s:.0f} s)"
+            f"caller {caller.number} {caller.caller_id} arrived (patience {caller.patience_s:.0f} s, talk {caller.talk_s:.0f} s)"
         )
         try:
             await self._originate(caller)
@@ -248,17 +247,11 @@ class CallerStream:
         if caller.bridged.is_set():
             caller.outcome = "talked"
             self.totals.talked += 1
-            self.say(
-                f"caller {caller.number} {caller.caller_id} hung up after talking "
-                f"{now - (caller.bridged_at or now):.1f} s"
-            )
+            self.say(f"caller {caller.number} {caller.caller_id} hung up after talking {now - (caller.bridged_at or now):.1f} s")
         else:
             caller.outcome = "abandoned"
             self.totals.abandoned += 1
-            self.say(
-                f"caller {caller.number} {caller.caller_id} hung up (abandoned) after waiting "
-                f"{now - caller.arrived:.1f} s"
-            )
+            self.say(f"caller {caller.number} {caller.caller_id} hung up (abandoned) after waiting {now - caller.arrived:.1f} s")
 
     # ---- the stream ---------------------------------------------------------------------
 
@@ -353,8 +346,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ami-host", default="127.0.0.1")
     p.add_argument("--ami-port", type=int, default=5038)
     p.add_argument("--username", default="ccqueue")
-    p.add_argument("--secret", default=os.environ.get("CCQUEUE_AMI_SECRET"),
-                   help="AMI secret (default: $CCQUEUE_AMI_SECRET)")
+    p.add_argument("--secret", default=os.environ.get("CCQUEUE_AMI_SECRET"), help="AMI secret (default: $CCQUEUE_AMI_SECRET)")
     p.add_argument("--number", default="100", help="hotline number to dial (default 100)")
     p.add_argument("--per-minute", type=float, default=6.0, help="mean arrivals per minute (Poisson)")
     p.add_argument("--talk-mean-s", type=float, default=20.0, help="mean talk time once bridged")

@@ -21,8 +21,17 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 class CcqueueProcess:
-    def __init__(self, *, config: Path, dsn: str, http_port: int, log_path: Path, spool_dir: Path, log_args: tuple[str, ...] = (),
-                 open_files: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        config: Path,
+        dsn: str,
+        http_port: int,
+        log_path: Path,
+        spool_dir: Path,
+        log_args: tuple[str, ...] = (),
+        open_files: int | None = None,
+    ) -> None:
         self.config = config
         self.dsn = dsn
         self.base_url = f"http://127.0.0.1:{http_port}"
@@ -60,9 +69,24 @@ class CcqueueProcess:
 
         with open(self.log_path, "ab") as log_file:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "ccqueue.cli", *self.log_args, "run", "-c", str(self.config),
-                 "--dsn", self.dsn, "--spool-dir", str(self.spool_dir)],
-                cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                [
+                    sys.executable,
+                    "-m",
+                    "ccqueue.cli",
+                    *self.log_args,
+                    "run",
+                    "-c",
+                    str(self.config),
+                    "--dsn",
+                    self.dsn,
+                    "--spool-dir",
+                    str(self.spool_dir),
+                ],
+                cwd=REPO,
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 preexec_fn=limit_open_files if limit is not None else None,
             )
         deadline = time.monotonic() + timeout

@@ -174,9 +174,7 @@ def port_owner(port: int, proto: str) -> str:
     """Who listens on ``port`` (from ``ss``), or '' when it cannot tell."""
     flag = "-t" if proto == "tcp" else "-u"
     try:
-        out = subprocess.run(
-            ["ss", "-Hlnp", flag, f"sport = :{port}"], capture_output=True, text=True, timeout=5
-        ).stdout
+        out = subprocess.run(["ss", "-Hlnp", flag, f"sport = :{port}"], capture_output=True, text=True, timeout=5).stdout
     except (OSError, subprocess.TimeoutExpired):
         return ""
     m = re.search(r'users:\(\("([^"]+)",pid=(\d+)', out)
@@ -251,8 +249,14 @@ class Postgres:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env["LC_ALL"] = "C"
         proc = subprocess.run(
-            cmd, cwd=self.base, capture_output=True, text=True, env=env, timeout=timeout,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            cmd,
+            cwd=self.base,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         if check and proc.returncode != 0:
             raise DemoError(f"{tool} failed ({proc.returncode}): {proc.stderr.strip()}\n{self.log_tail()}")
@@ -265,7 +269,9 @@ class Postgres:
             return ""
 
     def running(self) -> bool:
-        return (self.data / "PG_VERSION").exists() and self._tool("pg_ctl", "status", "-D", str(self.data), check=False).returncode == 0
+        return (self.data / "PG_VERSION").exists() and self._tool(
+            "pg_ctl", "status", "-D", str(self.data), check=False
+        ).returncode == 0
 
     def pid(self) -> int | None:
         try:
@@ -282,13 +288,11 @@ class Postgres:
         if not (self.data / "PG_VERSION").exists():
             if self.data.exists():
                 shutil.rmtree(self.data)
-            self._tool("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                       "--locale=C", "--no-sync")
+            self._tool("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
 
     def start(self) -> int:
         options = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c synchronous_commit=off"
-        self._tool("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data), "-l", str(self.log), "-o", options,
-                   timeout=90)
+        self._tool("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data), "-l", str(self.log), "-o", options, timeout=90)
         pid = self.pid()
         if pid is None:
             raise DemoError(f"PostgreSQL started but wrote no pid:\n{self.log_tail()}")
@@ -301,9 +305,29 @@ class Postgres:
 
     def psql(self, sql: str, db: str = DB_NAME) -> str:
         proc = subprocess.run(
-            [str(self.bindir / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
-             "-p", str(self.port), "-U", "postgres", "-d", db, "-c", sql],
-            capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+            [
+                str(self.bindir / "psql"),
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                db,
+                "-c",
+                sql,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            stdin=subprocess.DEVNULL,
             env={**{k: v for k, v in os.environ.items() if not k.startswith("PG")}, "LC_ALL": "C"},
         )
         if proc.returncode != 0:
@@ -361,8 +385,9 @@ class Demo:
         self.sip_port = args.sip_port
         self.base_url = f"http://127.0.0.1:{self.http_port}"
         self.agents = {a: agent.password.get_secret_value() for a, agent in sorted(config.agents.items())}
-        self.sandbox = AsteriskSandbox(INSTANCE, self.config_dir, ami_port=self.ami_port, sip_port=self.sip_port,
-                                       agi_port=self.agi_port)
+        self.sandbox = AsteriskSandbox(
+            INSTANCE, self.config_dir, ami_port=self.ami_port, sip_port=self.sip_port, agi_port=self.agi_port
+        )
         self._sandbox_env = {"PYTHON": sys.executable, **os.environ}
         self.pg: Postgres | None = None
         self.ccqueue: subprocess.Popen[bytes] | None = None
@@ -439,11 +464,13 @@ class Demo:
         for port, proto, what in wanted:
             if not port_free(port, proto):
                 owner = port_owner(port, proto)
-                taken.append(f"  127.0.0.1:{port}/{proto} for {what} is already taken"
-                             + (f" by {owner}" if owner else ""))
+                taken.append(f"  127.0.0.1:{port}/{proto} for {what} is already taken" + (f" by {owner}" if owner else ""))
         if taken:
-            raise PortTaken("cannot start the demo: a port it needs is in use:\n" + "\n".join(taken)
-                            + "\nstop that program (or change the port in the configuration) and try again")
+            raise PortTaken(
+                "cannot start the demo: a port it needs is in use:\n"
+                + "\n".join(taken)
+                + "\nstop that program (or change the port in the configuration) and try again"
+            )
         port = self.args.pg_port
         if not port_free(port, "tcp"):
             owner = port_owner(port, "tcp")
@@ -473,7 +500,11 @@ class Demo:
         say(f"started PostgreSQL (pid {pid}) on 127.0.0.1:{pg.port}, data in {pg.data}")
         migrate = subprocess.run(
             [sys.executable, "-m", "ccqueue.cli", "migrate", "--dsn", pg.dsn],
-            cwd=REPO_DIR, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+            cwd=REPO_DIR,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
         )
         if migrate.returncode != 0:
             raise DemoError(f"ccqueue migrate failed:\n{migrate.stderr}{migrate.stdout}")
@@ -489,14 +520,21 @@ class Demo:
 
         # 3. ccqueue
         self._start_ccqueue(pg.dsn)
-        say(f"started ccqueue (pid {self.ccqueue.pid if self.ccqueue else '?'}): HTTP {self.base_url}, "
-            f"FastAGI 127.0.0.1:{self.agi_port}")
+        say(
+            f"started ccqueue (pid {self.ccqueue.pid if self.ccqueue else '?'}): HTTP {self.base_url}, "
+            f"FastAGI 127.0.0.1:{self.agi_port}"
+        )
 
         # 4. the agents' phones, then log the agents in
         for n, (agent, password) in enumerate(self.agents.items()):
             sip, ctrl = self.phone_ports(n)
             phone = Softphone(
-                agent, password, sip_server_port=self.sip_port, listen_port=sip, ctrl_port=ctrl, audio_file=REPO_DIR / "sounds" / "en" / "agent-silence.wav",
+                agent,
+                password,
+                sip_server_port=self.sip_port,
+                listen_port=sip,
+                ctrl_port=ctrl,
+                audio_file=REPO_DIR / "sounds" / "en" / "agent-silence.wav",
                 workdir=self.phones_dir / agent,
             )
             self.phones[agent] = phone
@@ -515,23 +553,34 @@ class Demo:
 
         # 5. the callers
         self._start_callers()
-        say(f"started caller stream (pid {self.callers.pid if self.callers else '?'}): "
-            f"~{self.args.per_minute:g} callers/min to {self.args.number}")
+        say(
+            f"started caller stream (pid {self.callers.pid if self.callers else '?'}): "
+            f"~{self.args.per_minute:g} callers/min to {self.args.number}"
+        )
         self.up_in_s = time.monotonic() - began
 
     def _start_asterisk(self) -> None:
         # A session of its own: Ctrl-C in the terminal reaches the demo, which then
         # stops Asterisk last, after the callers and ccqueue.
         proc = subprocess.run(
-            ["bash", str(SANDBOX_SCRIPT), "start", "--instance", INSTANCE], capture_output=True, text=True,
-            timeout=60, stdin=subprocess.DEVNULL, start_new_session=True, env=self._sandbox_env,
+            ["bash", str(SANDBOX_SCRIPT), "start", "--instance", INSTANCE],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=self._sandbox_env,
         )
         if proc.returncode != 0:
             raise DemoError(f"starting Asterisk failed:\n{proc.stderr}{proc.stdout}")
         self.asterisk_pid = int(proc.stdout.split()[-1])
         proc = subprocess.run(
             ["bash", str(SANDBOX_SCRIPT), "wait", "--instance", INSTANCE, "--timeout", "60"],
-            capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL, env=self._sandbox_env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            stdin=subprocess.DEVNULL,
+            env=self._sandbox_env,
         )
         if proc.returncode != 0:
             raise DemoError(f"Asterisk did not boot:\n{proc.stderr}{proc.stdout}")
@@ -542,9 +591,23 @@ class Demo:
         env.pop("CCQUEUE_DSN", None)
         with open(log_path, "wb") as log:  # each run starts a fresh log
             self.ccqueue = subprocess.Popen(
-                [sys.executable, "-m", "ccqueue.cli", "run", "-c", str(self.config_dir), "--dsn", dsn,
-                 "--spool-dir", str(self.spool)],
-                cwd=REPO_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                [
+                    sys.executable,
+                    "-m",
+                    "ccqueue.cli",
+                    "run",
+                    "-c",
+                    str(self.config_dir),
+                    "--dsn",
+                    dsn,
+                    "--spool-dir",
+                    str(self.spool),
+                ],
+                cwd=REPO_DIR,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
         self.pidfile("ccqueue").write(self.ccqueue.pid, "ccqueue.cli")
@@ -558,17 +621,30 @@ class Demo:
                 if isinstance(body, dict) and body.get("ami") == "ready":
                     return
             if time.monotonic() >= deadline:
-                raise DemoError(f"ccqueue not connected to Asterisk within {HEALTH_TIMEOUT_S:.0f} s; "
-                                f"see {log_path}:\n{_tail(log_path)}")
+                raise DemoError(
+                    f"ccqueue not connected to Asterisk within {HEALTH_TIMEOUT_S:.0f} s; see {log_path}:\n{_tail(log_path)}"
+                )
             time.sleep(0.2)
 
     def _start_callers(self) -> None:
         a = self.args
         cmd = [
-            sys.executable, "-u", "-m", "testbed.callers",
-            "--ami-port", str(self.ami_port), "--username", self.config.asterisk.ami.username,
-            "--number", a.number, "--per-minute", str(a.per_minute),
-            "--talk-mean-s", str(a.talk_mean_s), "--patience-mean-s", str(a.patience_mean_s),
+            sys.executable,
+            "-u",
+            "-m",
+            "testbed.callers",
+            "--ami-port",
+            str(self.ami_port),
+            "--username",
+            self.config.asterisk.ami.username,
+            "--number",
+            a.number,
+            "--per-minute",
+            str(a.per_minute),
+            "--talk-mean-s",
+            str(a.talk_mean_s),
+            "--patience-mean-s",
+            str(a.patience_mean_s),
         ]
         if a.seed is not None:
             cmd += ["--seed", str(a.seed)]
@@ -576,8 +652,13 @@ class Demo:
         log_path = self.logs / "callers.log"
         with open(log_path, "wb") as log:
             self.callers = subprocess.Popen(
-                cmd, cwd=REPO_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                cmd,
+                cwd=REPO_DIR,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         self.pidfile("callers").write(self.callers.pid, "testbed.callers")
         self._push("caller stream", self._stop_callers)
@@ -727,8 +808,7 @@ class Demo:
             *(f"    {a:<11} {rel(p.log_path)}" for a, p in self.phones.items()),
             f"    PostgreSQL  {rel(pg.log)}",
             "",
-            ("Stop with Ctrl-C." if self.args.for_s is None
-             else f"Running for {self.args.for_s:g} s (Ctrl-C stops it sooner)."),
+            ("Stop with Ctrl-C." if self.args.for_s is None else f"Running for {self.args.for_s:g} s (Ctrl-C stops it sooner)."),
             "",
         ]
         say("\n".join(lines))
@@ -749,21 +829,34 @@ def _parser() -> argparse.ArgumentParser:
         prog="deploy/demo.sh",
         description="Run ccqueue with Asterisk, PostgreSQL, a softphone per agent and simulated callers.",
     )
-    p.add_argument("--for", dest="for_s", type=float, default=None, metavar="SECONDS",
-                   help="stop by itself after this many seconds (default: run until Ctrl-C)")
+    p.add_argument(
+        "--for",
+        dest="for_s",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop by itself after this many seconds (default: run until Ctrl-C)",
+    )
     p.add_argument("--per-minute", type=float, default=6.0, help="mean callers per minute (default 6)")
     p.add_argument("--talk-mean-s", type=float, default=20.0, help="mean talk time, seconds (default 20)")
-    p.add_argument("--patience-mean-s", type=float, default=60.0,
-                   help="mean time a caller waits before hanging up, seconds (default 60)")
+    p.add_argument(
+        "--patience-mean-s", type=float, default=60.0, help="mean time a caller waits before hanging up, seconds (default 60)"
+    )
     p.add_argument("--seed", type=int, default=None, help="random seed of the caller stream")
     p.add_argument("--number", default="100", help="hotline number the callers dial (default 100)")
     p.add_argument("--config", default=str(REPO_DIR / "config"), help="configuration folder (default config/)")
     p.add_argument("--sip-port", type=int, default=5060, help="Asterisk's SIP port (default 5060)")
-    p.add_argument("--pg-port", type=int, default=DEFAULT_PG_PORT,
-                   help=f"PostgreSQL port (default {DEFAULT_PG_PORT}; a free one if taken)")
+    p.add_argument(
+        "--pg-port", type=int, default=DEFAULT_PG_PORT, help=f"PostgreSQL port (default {DEFAULT_PG_PORT}; a free one if taken)"
+    )
     p.add_argument("--fresh-db", action="store_true", help="start from an empty database")
-    p.add_argument("--status-every", type=float, default=15.0, metavar="SECONDS",
-                   help="print a status line this often (0: never; default 15)")
+    p.add_argument(
+        "--status-every",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="print a status line this often (0: never; default 15)",
+    )
     p.add_argument("--quiet", action="store_true", help="do not echo the caller stream's lines")
     return p
 

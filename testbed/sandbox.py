@@ -82,15 +82,17 @@ class AsteriskSandbox:
         cmd = ["bash", str(self.script), *args]
         try:
             proc = subprocess.run(
-                cmd, env=self._env, capture_output=True, text=True, timeout=timeout,
+                cmd,
+                env=self._env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
                 stdin=subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired as exc:
             raise SandboxError(f"{' '.join(args)}: timed out after {timeout} s") from exc
         if check and proc.returncode != 0:
-            raise SandboxError(
-                f"sandbox.sh {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}{proc.stdout}"
-            )
+            raise SandboxError(f"sandbox.sh {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}{proc.stdout}")
         return proc
 
     def _inst(self, command: str, *args: str, timeout: float = 120.0, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -166,8 +166,12 @@ class AmiClient:
             except Exception as exc:
                 self.state = "down"
                 log.error(
-                    "ami_session_failed", host=self.host, port=self.port, error_id="ami-session-failed",
-                    error=repr(exc), exc_info=True,
+                    "ami_session_failed",
+                    host=self.host,
+                    port=self.port,
+                    error_id="ami-session-failed",
+                    error=repr(exc),
+                    exc_info=True,
                 )
             log.debug("ami_reconnect_scheduled", in_s=backoff)
             await asyncio.sleep(backoff)

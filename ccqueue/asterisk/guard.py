@@ -85,8 +85,10 @@ def guard_conf(callbacks: Any) -> str:
         lines += [f";   {p}  ->  {to_posix(p)}" for p in allowed]
         lines += [
             f"exten => _+X.,1,GotoIf({condition}?dial)",
-            (" same => n,Log(WARNING,ccqueue: callback to +${FILTER(0-9,${EXTEN})} refused: "
-             "not a number callbacks.allowed allows)"),
+            (
+                " same => n,Log(WARNING,ccqueue: callback to +${FILTER(0-9,${EXTEN})} refused: "
+                "not a number callbacks.allowed allows)"
+            ),
             " same => n,Hangup(21)",
             f" same => n(dial),Dial(${{IF({condition}?{tech}:{REFUSED_TECH})}}/{resource})",
             ' same => n,GotoIf($["${DIALSTATUS}" = "BUSY"]?busy)',

@@ -93,9 +93,7 @@ class IvrRunner:
 
     # --- the walk ---------------------------------------------------------------------------
 
-    async def run(
-        self, player: DialoguePlayer, *, call_id: str, entry: str, caller: str, hotline: str, language: str
-    ) -> None:
+    async def run(self, player: DialoguePlayer, *, call_id: str, entry: str, caller: str, hotline: str, language: str) -> None:
         """Take the caller through tree `entry`; ends by asking the engine where the call goes."""
         bound = log.bind(call_id=call_id, ivr=entry)
         tree = self._trees().get(entry)

@@ -72,8 +72,7 @@ def _value(text: str, what: str) -> str:
 def _section(name: str, what: str) -> str:
     if not _SECTION_NAME.match(name):
         raise ValueError(
-            f"{what} {name!r} cannot name an Asterisk section "
-            "(letters, digits, '_', '.', '-'; at most 80 characters)"
+            f"{what} {name!r} cannot name an Asterisk section (letters, digits, '_', '.', '-'; at most 80 characters)"
         )
     return name
 

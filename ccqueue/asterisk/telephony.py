@@ -37,7 +37,9 @@ STATUS_WAIT_S = 5.0
 
 
 class AsteriskTelephony:
-    def __init__(self, *, host: str, port: int, username: str, secret: str, agent_context: str, post: Callable[[ev.Event], None]) -> None:
+    def __init__(
+        self, *, host: str, port: int, username: str, secret: str, agent_context: str, post: Callable[[ev.Event], None]
+    ) -> None:
         self.agent_context = agent_context
         self._post = post
         self.ami = AmiClient(

@@ -80,9 +80,7 @@ def device_states(answer: list[Mapping[str, str]]) -> list[ev.DeviceStateChanged
 def live_uniqueids(status_events: list[Mapping[str, str]]) -> frozenset[str]:
     """The uniqueids listed by a CoreShowChannels answer."""
     return frozenset(
-        str(m.get("Uniqueid"))
-        for m in status_events
-        if (m.get("Event") or "").lower() == "coreshowchannel" and m.get("Uniqueid")
+        str(m.get("Uniqueid")) for m in status_events if (m.get("Event") or "").lower() == "coreshowchannel" and m.get("Uniqueid")
     )
 
 

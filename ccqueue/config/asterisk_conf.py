@@ -183,9 +183,7 @@ class _Reader:
             text = _read_text(Path(name), self.notes, shown=shown)
             if text is None:
                 if kind == "include":  # #tryinclude exists for files that may be missing
-                    self.notes.append(
-                        Note(where, "file", f"#include {shown}: cannot be read; its settings are missing")
-                    )
+                    self.notes.append(Note(where, "file", f"#include {shown}: cannot be read; its settings are missing"))
                 continue
             out.extend(self.lines(text, shown, Path(name).parent, depth=depth + 1))
         return out

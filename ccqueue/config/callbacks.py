@@ -56,8 +56,7 @@ def _check_dial(template: str) -> str:
     if not any(placeholder in template for placeholder in DIAL_PLACEHOLDERS):
         raise ValueError("the dial string must contain {number} or {digits}, where the customer's number goes")
     if "," in template or "&" in template:
-        raise ValueError("the dial string is one destination without options: no ',' or '&' "
-                         "(the ring time is ring_timeout_s)")
+        raise ValueError("the dial string is one destination without options: no ',' or '&' (the ring time is ring_timeout_s)")
     sample = template.replace("{number}", "+15550100").replace("{digits}", "15550100")
     others = [field for _, field, _, _ in string.Formatter().parse(sample.replace("}}", "")) if field]
     if "{" in sample or "}" in sample or others:
@@ -66,11 +65,12 @@ def _check_dial(template: str) -> str:
         raise ValueError("expected a dial string like 'PJSIP/{digits}@trunk' (technology/resource, no spaces)")
     if not _DIAL_CHARS.fullmatch(sample):
         odd = sorted(set(re.sub(_DIAL_CHARS, "", sample)))
-        raise ValueError(f"the dial string may not contain {' '.join(repr(c) for c in odd)}: the dialplan guard "
-                         "writes it into the dialplan, which would read it as syntax")
+        raise ValueError(
+            f"the dial string may not contain {' '.join(repr(c) for c in odd)}: the dialplan guard "
+            "writes it into the dialplan, which would read it as syntax"
+        )
     if f"@{GUARD_CONTEXT}" in sample:
-        raise ValueError(f"the dial string is the trunk: ccqueue already dials through {GUARD_CONTEXT}, "
-                         "which dials this string")
+        raise ValueError(f"the dial string is the trunk: ccqueue already dials through {GUARD_CONTEXT}, which dials this string")
     return template
 
 

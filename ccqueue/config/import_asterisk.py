@@ -153,9 +153,7 @@ class ImportResult:
     password_variables: list[str] = field(default_factory=list)  # one per agent, to set before `check`
 
 
-def convert(
-    source: str | os.PathLike[str], *, origin: str = "queues.conf", include_dir: str | None = None
-) -> ImportResult:
+def convert(source: str | os.PathLike[str], *, origin: str = "queues.conf", include_dir: str | None = None) -> ImportResult:
     """Turn a ``queues.conf`` into ccqueue YAML.
 
     A path (`os.PathLike`) is read as a file; its ``#include``s resolve next to it.
@@ -241,9 +239,7 @@ _ALIASES = {"music": "musicclass", "musiconhold": "musicclass"}
 def _effective(entries: list[Entry]) -> list[Entry]:
     """The entries that count: every ``member``, and of any other setting its last value."""
     last = {_ALIASES.get(e.option, e.option): index for index, e in enumerate(entries)}
-    return [
-        e for index, e in enumerate(entries) if e.option == "member" or last[_ALIASES.get(e.option, e.option)] == index
-    ]
+    return [e for index, e in enumerate(entries) if e.option == "member" or last[_ALIASES.get(e.option, e.option)] == index]
 
 
 def _canonical(value: str) -> str:
@@ -370,8 +366,7 @@ class _Converter:
             self._note(
                 entry,
                 subject,
-                "strategy = wrandom: carried over as random; member penalties weighted app_queue's "
-                "draw, ccqueue draws evenly",
+                "strategy = wrandom: carried over as random; member penalties weighted app_queue's draw, ccqueue draws evenly",
             )
         draft.strategy_source = source
         draft.settings["strategy"] = _STRATEGIES[source]
@@ -538,9 +533,7 @@ class _Converter:
                 continue
             where = queue.members[0].where
             if queue.strategy_source == "wrandom":
-                self.notes.append(
-                    _Note(where, f"queue {queue.name}", "member penalties (wrandom weights) not carried over")
-                )
+                self.notes.append(_Note(where, f"queue {queue.name}", "member penalties (wrandom weights) not carried over"))
                 continue
             tiers = min(len(penalties), _MAX_TIERS)
             level = {p: max(tiers - i, 1) for i, p in enumerate(penalties)}
@@ -715,9 +708,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"ccqueue: cannot write to {out}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILED
-    print(
-        f"ccqueue: wrote {targets[0]} ({len(result.queues)} queue(s)) and {targets[1]} ({len(result.agents)} agent(s))"
-    )
+    print(f"ccqueue: wrote {targets[0]} ({len(result.queues)} queue(s)) and {targets[1]} ({len(result.agents)} agent(s))")
     if result.password_variables:
         print("ccqueue: set the agents' SIP passwords in: " + " ".join(result.password_variables))
     print(f"ccqueue: {len(result.notes)} note(s):")

@@ -372,8 +372,15 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     },
     "WeeklyHours": {
         day: f"Open ranges on {name}, each HH:MM-HH:MM; an end not after its start runs past midnight."
-        for day, name in (("mon", "Mondays"), ("tue", "Tuesdays"), ("wed", "Wednesdays"), ("thu", "Thursdays"),
-                          ("fri", "Fridays"), ("sat", "Saturdays"), ("sun", "Sundays"))
+        for day, name in (
+            ("mon", "Mondays"),
+            ("tue", "Tuesdays"),
+            ("wed", "Wednesdays"),
+            ("thu", "Thursdays"),
+            ("fri", "Fridays"),
+            ("sat", "Saturdays"),
+            ("sun", "Sundays"),
+        )
     },
     "Holiday": {
         "date": "The date, written 2025-12-25.",
@@ -462,7 +469,10 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "retries": "Times the prompt is played again; then the language stays as it is.",
         "next": "The node after.",
     },
-    "ToQueue": {"name": "Queue (a key under queues).", "priority": "The call's priority there; left out: set's, else the queue's."},
+    "ToQueue": {
+        "name": "Queue (a key under queues).",
+        "priority": "The call's priority there; left out: set's, else the queue's.",
+    },
     "Callback": {
         "queue": "Queue the callback waits in (a key under queues).",
         "number_variable": "Variable holding the number to call (from collect); left out: the caller's number.",

@@ -33,9 +33,7 @@ __all__ = ["SECTIONS", "load_config"]
 SECTIONS: tuple[str, ...] = tuple(name for name in Config.model_fields if name != "files")
 
 
-def load_config(
-    path: str | Path, *, env: Mapping[str, str] | None = None, sounds: SoundCatalog | None = None
-) -> Config:
+def load_config(path: str | Path, *, env: Mapping[str, str] | None = None, sounds: SoundCatalog | None = None) -> Config:
     """Read, check and freeze the configuration at `path`.
 
     `env` is where ``*_env`` references are looked up (default: `os.environ`).

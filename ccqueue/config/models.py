@@ -73,9 +73,7 @@ _HOTLINE = HotlineSettings(number="-", queue=None)
 QueueName = Annotated[str, name_rule(r"[a-z0-9_-]+", "a queue name uses only a-z, 0-9, '_' and '-'")]
 AgentId = Annotated[str, name_rule(r"[a-z0-9_]+", "an agent id uses only a-z, 0-9 and '_'")]
 # A hotline is an exact number or extension, never an Asterisk pattern (``_X.``).
-HotlineNumber = Annotated[
-    str, name_rule(r"[0-9A-Za-z*#+]+", "a hotline number uses only digits, letters, '*', '#' and '+'")
-]
+HotlineNumber = Annotated[str, name_rule(r"[0-9A-Za-z*#+]+", "a hotline number uses only digits, letters, '*', '#' and '+'")]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Seconds = Annotated[float, Field(ge=0)]
 NonEmpty = Annotated[str, Field(min_length=1)]
@@ -289,12 +287,8 @@ class Config(Frozen):
     hotlines: Annotated[Mapping[HotlineNumber, Hotline], AfterValidator(read_only)] = Field(
         default_factory=lambda: MappingProxyType({})
     )
-    queues: Annotated[Mapping[QueueName, Queue], AfterValidator(read_only)] = Field(
-        default_factory=lambda: MappingProxyType({})
-    )
-    agents: Annotated[Mapping[AgentId, Agent], AfterValidator(read_only)] = Field(
-        default_factory=lambda: MappingProxyType({})
-    )
+    queues: Annotated[Mapping[QueueName, Queue], AfterValidator(read_only)] = Field(default_factory=lambda: MappingProxyType({}))
+    agents: Annotated[Mapping[AgentId, Agent], AfterValidator(read_only)] = Field(default_factory=lambda: MappingProxyType({}))
     callbacks: Callbacks | None = None  # None: no callbacks
     schedules: Schedules = Field(default_factory=lambda: MappingProxyType({}))
     ivr: Trees = Field(default_factory=lambda: MappingProxyType({}))

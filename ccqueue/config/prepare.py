@@ -36,9 +36,7 @@ _STATIC_ENV_FIELDS: tuple[tuple[KeyPath, str, bool], ...] = (
 _EMPTY_WHEN_NULL = ("asterisk", "http", "database", "hotlines", "queues", "agents", "schedules", "ivr")
 
 
-def prepare(
-    data: dict[str, object], env: Mapping[str, str], collector: Collector, *, check_references: bool = True
-) -> None:
+def prepare(data: dict[str, object], env: Mapping[str, str], collector: Collector, *, check_references: bool = True) -> None:
     """Normalise `data` for the models, reporting problems to `collector`.
 
     `check_references` is false when the queues may be in a file that could not
@@ -106,7 +104,9 @@ def _resolve_env(
         return
     if not given or given[0] == field:
         if required and not given:
-            message = f"missing required key '{field}' (or '{env_field}' naming an environment variable, or '{file_field}' a file)"
+            message = (
+                f"missing required key '{field}' (or '{env_field}' naming an environment variable, or '{file_field}' a file)"
+            )
             collector.add((*path, field), message, at=path, at_key=True)
         return
     form = given[0]

@@ -30,6 +30,7 @@ class Locations(Protocol):
 
     def find(self, path: KeyPath, *, at_key: bool = False) -> tuple[str, int | None]: ...
 
+
 __all__ = ["Collector", "ConfigError", "Problem", "closest", "describe_value", "did_you_mean", "dotted"]
 
 

@@ -139,8 +139,7 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
         "holding the widest step's skills).",
         "join_without_agents": "Whether callers may join while no agent who could answer is staffed "
         "(false: they go to overflow.no_agents).",
-        "leave_without_agents": "Whether waiting callers go to overflow.no_agents when the last such agent "
-        "pauses or logs out.",
+        "leave_without_agents": "Whether waiting callers go to overflow.no_agents when the last such agent pauses or logs out.",
         "max_wait_s": "Seconds a caller may wait before going to overflow.max_wait.",
         "divert_wait_s": "An estimated wait above this many seconds (at entry, then at each announcement or "
         "every 30 s) sends the caller to overflow.forecast, once.",
@@ -206,7 +205,7 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
         "retry_delay_s": "Seconds between two attempts.",
         "expire_s": "Seconds after the request when a callback not yet made expires.",
         "ring_timeout_s": "Seconds the customer's phone rings.",
-        "key": "Key a waiting caller presses to be called back instead (quote it: \"1\", \"*\").",
+        "key": 'Key a waiting caller presses to be called back instead (quote it: "1", "*").',
         "offer_after_s": "Offer waiting callers a callback after this many seconds; left out, only the key works.",
     },
 }
@@ -281,7 +280,9 @@ def _add_env_form(model: dict[str, Any], texts: dict[str, str], field: str, *, r
         model["required"].remove(field)
         model["oneOf"] = [{"required": [form]} for form in forms]
     else:
-        model["not"] = {"anyOf": [{"required": pair} for pair in ([forms[0], forms[1]], [forms[0], forms[2]], [forms[1], forms[2]])]}
+        model["not"] = {
+            "anyOf": [{"required": pair} for pair in ([forms[0], forms[1]], [forms[0], forms[2]], [forms[1], forms[2]])]
+        }
 
 
 def _name_keys(defs: dict[str, Any]) -> None:

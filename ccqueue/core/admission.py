@@ -233,7 +233,9 @@ class Admission:
         if not call.diverted:
             self._forecast_later(call, now)
 
-    def _check_forecast(self, call: Call, settings: QueueSettings, estimate: Estimate, now: float, out: list[cmd.Command]) -> None:
+    def _check_forecast(
+        self, call: Call, settings: QueueSettings, estimate: Estimate, now: float, out: list[cmd.Command]
+    ) -> None:
         limit = settings.admission.divert_ewt_s
         if limit is None or call.diverted or call.state is not CallState.WAITING:
             return
@@ -359,13 +361,19 @@ class Admission:
             prompts.extend(position_prompts(self._router.position(call.call_id)))
         said = None
         if announce.wait:
-            wait = wait_prompts(estimate.seconds, estimate.low, estimate.high, confident=estimate.confident, max_spread=announce.max_spread)
+            wait = wait_prompts(
+                estimate.seconds, estimate.low, estimate.high, confident=estimate.confident, max_spread=announce.max_spread
+            )
             if wait is not None:
                 prompts.extend(wait)
                 said = finite(estimate.seconds)
         if prompts:
             self._ledger.event(call, "announced", now, out, position=self._router.position(call.call_id), ewt_s=said)
-            out.append(cmd.AnnounceToCaller(call_id=call.call_id, prompts=tuple(prompts), language=call.language, reason="position and wait"))
+            out.append(
+                cmd.AnnounceToCaller(
+                    call_id=call.call_id, prompts=tuple(prompts), language=call.language, reason="position and wait"
+                )
+            )
         self._check_forecast(call, settings, estimate, now, out)
 
     def _periodic(self, call_id: str, now: float, out: list[cmd.Command]) -> None:
@@ -379,7 +387,9 @@ class Admission:
         sound = announce.periodic[call.periodic_next % len(announce.periodic)]
         call.periodic_next += 1
         out.append(
-            cmd.AnnounceToCaller(call_id=call.call_id, prompts=(Play(prompts=(sound,)),), language=call.language, reason="periodic")
+            cmd.AnnounceToCaller(
+                call_id=call.call_id, prompts=(Play(prompts=(sound,)),), language=call.language, reason="periodic"
+            )
         )
 
     def _max_wait(self, call_id: str, now: float, out: list[cmd.Command]) -> None:

@@ -67,8 +67,7 @@ TRANSITIONS: dict[AgentState, dict[AgentTrigger, AgentState]] = {
 
 # Requests taken while the agent is busy with a call, applied when it would be available.
 DEFERRABLE: dict[AgentState, frozenset[AgentTrigger]] = {
-    state: frozenset({T.PAUSE, T.LOGOUT, T.UNPAUSE})
-    for state in (S.RESERVED, S.RINGING, S.ON_CALL, S.WRAP_UP)
+    state: frozenset({T.PAUSE, T.LOGOUT, T.UNPAUSE}) for state in (S.RESERVED, S.RINGING, S.ON_CALL, S.WRAP_UP)
 }
 
 

@@ -177,5 +177,6 @@ class Offer:
     callback_id: str | None = None  # an offer of a callback rather than of a waiting caller
     dial_status: str | None = None  # a callback: the customer's Dial() result, once known
 
+
 def finite(value: float) -> float | None:
     return value if value == value and value not in (float("inf"), float("-inf")) else None

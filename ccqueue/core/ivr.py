@@ -513,9 +513,7 @@ class IvrCall:
             prompts = (node.invalid_prompt, node.prompt)
         if isinstance(node, MenuNode):
             return Collect(prompts=prompts, timeout_s=node.timeout_s, max_digits=1)
-        return Collect(
-            prompts=prompts, timeout_s=node.timeout_s, max_digits=node.max_length, terminator=node.terminator
-        )
+        return Collect(prompts=prompts, timeout_s=node.timeout_s, max_digits=node.max_length, terminator=node.terminator)
 
     def _say(self, node: SayNode) -> Action | str:
         value = self.variables.get(node.variable, "")
@@ -590,16 +588,16 @@ class IvrCall:
     def _answer(self, asked: Action, result: Result, now: float) -> Action:
         node = self.tree.nodes[self.node_name]
         match node, result:
-            case (MenuNode() | CollectNode() | LanguageNode()), Pressed(digits=digits):
+            case ((MenuNode() | CollectNode() | LanguageNode()), Pressed(digits=digits)):
                 return self._digits(node, digits, now)
-            case (MenuNode() | CollectNode() | LanguageNode()), TimedOut():
+            case ((MenuNode() | CollectNode() | LanguageNode()), TimedOut()):
                 return self._digits(node, "", now)
             case LookupNode(), LookupAnswered(body=body):
                 return self._looked_up(node, body, now)
             case LookupNode(), LookupFailed(reason=reason):
                 self._note("ivr_lookup", node=self.node_name, ok=False, reason=reason)
                 return self._enter(node.on_failure, now)
-            case (PlayNode() | SayNode() | LanguageNode()), Heard():
+            case ((PlayNode() | SayNode() | LanguageNode()), Heard()):
                 return self._enter(node.next, now)
         raise IvrError(f"{type(result).__name__} does not answer {type(asked).__name__} at {self.node_name!r}")
 

@@ -505,7 +505,9 @@ class Pacer:
         weighs each by ``person_chance`` (the worst case of rule 1 does not).
         """
         if min(free_agents, soon_free, in_flight) < 0:
-            raise InputError("pacing counts must not be negative", free_agents=free_agents, soon_free=soon_free, in_flight=in_flight)
+            raise InputError(
+                "pacing counts must not be negative", free_agents=free_agents, soon_free=soon_free, in_flight=in_flight
+            )
         s = self.settings
         if s.mode is Mode.PROGRESSIVE:
             return min(free_agents, s.max_lines)

@@ -29,9 +29,7 @@ from ccqueue.core.timers import TimerKind, Timers
 class Roster:
     """Agents: their states, their moves, their wrap-ups and cooldowns."""
 
-    def __init__(
-        self, settings: AcdSettings, *, router: Router, staffing: Staffing, ledger: CallLedger, timers: Timers
-    ) -> None:
+    def __init__(self, settings: AcdSettings, *, router: Router, staffing: Staffing, ledger: CallLedger, timers: Timers) -> None:
         self._router = router
         self._staffing = staffing
         self._ledger = ledger
@@ -103,9 +101,7 @@ class Roster:
         self.move(agent, AgentTrigger.ANSWER, now, out)
         self._router.note_call_answered(agent_id, now=now)
 
-    def release(
-        self, agent_id: str, now: float, out: list[cmd.Command], *, missed: bool, queue: str | None = None
-    ) -> None:
+    def release(self, agent_id: str, now: float, out: list[cmd.Command], *, missed: bool, queue: str | None = None) -> None:
         """A ring came to nothing (rule 2)."""
         agent = self.agents[agent_id]
         idle_since = agent.idle_since

@@ -129,7 +129,6 @@ class ClockWentBack(RoutingError):
     error_id = "clock-went-back"
 
 
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Assignment:
     """Offer ``call_id`` to these agents: one, or several for RING_ALL."""
@@ -230,9 +229,7 @@ class Router:
         stranded = sorted({call.queue for call in self._calls.values()} - policies.keys())
         if stranded:
             raise QueueHasCalls(f"queues {stranded} still have waiting calls")
-        self._queues = {
-            name: _Queue(policy=policy, ready=ReadyLists(policy.strategy)) for name, policy in policies.items()
-        }
+        self._queues = {name: _Queue(policy=policy, ready=ReadyLists(policy.strategy)) for name, policy in policies.items()}
         self._layout += 1
         for agent in self._agents.values():
             agent.entries.clear()  # the lists it sat in are gone
@@ -252,9 +249,7 @@ class Router:
             self._place(call, self._now)
             self._dirty_calls.add(call.call_id)
 
-    def upsert_agent(
-        self, agent_id: str, *, queues: Iterable[str], skills: Mapping[str, int], order: int = 0
-    ) -> None:
+    def upsert_agent(self, agent_id: str, *, queues: Iterable[str], skills: Mapping[str, int], order: int = 0) -> None:
         """Add an agent or change its queues, skills or LINEAR ``order``; keeps its state."""
         if not isinstance(agent_id, str) or not agent_id:
             raise BadAgent("an agent needs an id")

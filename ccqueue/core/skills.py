@@ -78,9 +78,7 @@ class SkillRequirement:
         if isinstance(self.min_level, bool) or not isinstance(self.min_level, int):
             raise ValueError(f"min_level of {self.skill!r} must be an integer")
         if not MIN_LEVEL <= self.min_level <= MAX_LEVEL:
-            raise ValueError(
-                f"min_level of {self.skill!r} must be within {MIN_LEVEL}..{MAX_LEVEL}, got {self.min_level}"
-            )
+            raise ValueError(f"min_level of {self.skill!r} must be within {MIN_LEVEL}..{MAX_LEVEL}, got {self.min_level}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

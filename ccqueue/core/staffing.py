@@ -33,9 +33,7 @@ class Staffing:
         """Work out what follows from the settings alone; the counts start afresh (the
         distributor restaffs every agent after this)."""
         self._settings = settings
-        members = {
-            queue: [a.agent_id for a in settings.agents.values() if queue in a.queues] for queue in settings.queues
-        }
+        members = {queue: [a.agent_id for a in settings.agents.values() if queue in a.queues] for queue in settings.queues}
         self._rivals: dict[str, list[str]] = {queue: [] for queue in settings.queues}
         theirs_by = {other: set(theirs) for other, theirs in members.items()}
         for queue, mine in members.items():

@@ -91,7 +91,9 @@ class ReadModel:
         for record in self._desk.callbacks.values():
             callbacks[record.queue] = callbacks.get(record.queue, 0) + 1
         return [
-            QueueView(name=name, waiting=waiting.get(name, 0), oldest_arrival=oldest.get(name), callbacks_open=callbacks.get(name, 0))
+            QueueView(
+                name=name, waiting=waiting.get(name, 0), oldest_arrival=oldest.get(name), callbacks_open=callbacks.get(name, 0)
+            )
             for name in sorted(self._settings.queues)
         ]
 

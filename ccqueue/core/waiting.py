@@ -127,9 +127,7 @@ def announced_minutes(seconds: float) -> int:
     return max(1, math.floor(minutes / step + 0.5) * step)
 
 
-def wait_prompts(
-    seconds: float, low: float, high: float, *, confident: bool, max_spread: float
-) -> tuple[Prompt, ...] | None:
+def wait_prompts(seconds: float, low: float, high: float, *, confident: bool, max_spread: float) -> tuple[Prompt, ...] | None:
     """The estimated-wait sentence, or None when it would not be honest to say one."""
     if not confident or not math.isfinite(seconds) or not math.isfinite(high):
         return None

@@ -118,7 +118,9 @@ class Engine:
         self._execute(handled.commands)
         match handled.reply:
             case ClaimAnswer() as answer:
-                log.info("claim_answered", offer_id=answer.offer_id, granted=answer.caller_uniqueid is not None, reason=answer.reason)
+                log.info(
+                    "claim_answered", offer_id=answer.offer_id, granted=answer.caller_uniqueid is not None, reason=answer.reason
+                )
             case CallbackBooked(callback=callback, duplicate=duplicate):
                 log.info("callback_queued", callback_id=callback.callback_id, queue=callback.queue, duplicate=duplicate)
         if envelope.reply is not None and not envelope.reply.done():
@@ -140,7 +142,11 @@ class Engine:
                     if self._stop_sent is not None:
                         self._stop_sent["callers_redirected"] += 1
                     else:
-                        log.info("caller_redirected", call_id=command.call_id, to=f"{command.context},{command.exten},{command.priority}")
+                        log.info(
+                            "caller_redirected",
+                            call_id=command.call_id,
+                            to=f"{command.context},{command.exten},{command.priority}",
+                        )
                     self._spawn(self._redirect(command))
                 case cmd.HangupChannel():
                     if self._stop_sent is not None:
@@ -170,7 +176,9 @@ class Engine:
 
     async def _redirect(self, command: cmd.RedirectCaller) -> None:
         try:
-            await self._telephony.redirect(command.channel, context=command.context, exten=command.exten, priority=command.priority)
+            await self._telephony.redirect(
+                command.channel, context=command.context, exten=command.exten, priority=command.priority
+            )
         except Exception as exc:
             if self._stop_failures is not None:
                 self._stop_failures[f"redirect: {exc}"] += 1
@@ -192,10 +200,14 @@ class Engine:
                     await asyncio.sleep(0.02)
         finally:
             self._stop_sent = self._stop_failures = None
-            log.info("shutdown_commands_sent", callers_redirected=sent["callers_redirected"], channels_hung_up=sent["channels_hung_up"])
+            log.info(
+                "shutdown_commands_sent", callers_redirected=sent["callers_redirected"], channels_hung_up=sent["channels_hung_up"]
+            )
             if failures:
                 log.warning(
-                    "shutdown_commands_failed", count=sum(failures.values()), errors=dict(failures.most_common(5)),
+                    "shutdown_commands_failed",
+                    count=sum(failures.values()),
+                    errors=dict(failures.most_common(5)),
                     hint="the dialplan plays those callers the apology once their FastAGI sessions close",
                 )
 

@@ -196,7 +196,7 @@ async def _pause_reason(request: web.Request) -> str | web.Response:
     try:
         body = await request.json()
     except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
-        return _error(400, "bad-request", "the body must be JSON, e.g. {\"reason\": \"lunch\"}")
+        return _error(400, "bad-request", 'the body must be JSON, e.g. {"reason": "lunch"}')
     reason = body.get("reason", "break") if isinstance(body, dict) else None
     if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON_CHARS:
         return _error(400, "bad-request", f"'reason' must be a non-empty string of at most {MAX_REASON_CHARS} characters")

@@ -95,8 +95,7 @@ def callback_routes(
         number = check_allowed(normalize(body["number"], region=config.region), config.allowed)
         not_before, not_after = _window(body, now=clock())
         reply = await engine.ask(
-            _event(callback_id=uuid.uuid4().hex, number=number, queue=body["queue"],
-                   not_before=not_before, not_after=not_after)
+            _event(callback_id=uuid.uuid4().hex, number=number, queue=body["queue"], not_before=not_before, not_after=not_after)
         )
         queued = _booked(reply)
         view = {**callback_view(queued.callback), "duplicate": queued.duplicate}

@@ -44,12 +44,17 @@ REPORT_SESSION = {"work_mem": "64MB", "jit": "off"}
 
 def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--dsn", default=None, help="PostgreSQL DSN (else CCQUEUE_DSN, else database.dsn of --config)")
-    parser.add_argument("-c", "--config", default=None,
-                        help="configuration: its queues' service-level objectives are stored for the report")
-    parser.add_argument("--from", dest="start", default=None, metavar="WHEN",
-                        help="a date or ISO time (default: today in --tz)")
-    parser.add_argument("--to", dest="end", default=None, metavar="WHEN",
-                        help="a date (included) or ISO time (excluded); default: one day after --from")
+    parser.add_argument(
+        "-c", "--config", default=None, help="configuration: its queues' service-level objectives are stored for the report"
+    )
+    parser.add_argument("--from", dest="start", default=None, metavar="WHEN", help="a date or ISO time (default: today in --tz)")
+    parser.add_argument(
+        "--to",
+        dest="end",
+        default=None,
+        metavar="WHEN",
+        help="a date (included) or ISO time (excluded); default: one day after --from",
+    )
     parser.add_argument("--tz", default="UTC", help="IANA time zone of dates, intervals and days (default UTC)")
     parser.add_argument("--by", default="interval", choices=[g.value for g in GroupBy])
     parser.add_argument("--interval", type=int, default=30, choices=INTERVALS_MIN, help="minutes per interval")
@@ -72,8 +77,9 @@ def objectives_from_config(config: Any) -> dict[str, Objective]:
     return found
 
 
-async def produce(dsn: str, period: Period, by: GroupBy, interval_min: int,
-                  objectives: Mapping[str, Objective] | None = None) -> Report:
+async def produce(
+    dsn: str, period: Period, by: GroupBy, interval_min: int, objectives: Mapping[str, Objective] | None = None
+) -> Report:
     """Connect, (store the configuration's objectives,) report, disconnect."""
     try:
         conn = await asyncpg.connect(dsn, timeout=10, server_settings=REPORT_SESSION)
@@ -118,8 +124,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             config = load_config(args.config)
         except ConfigError as exc:
-            print(f"ccqueue: {exc.error_id}: configuration {args.config} has {len(exc.problems)} problem(s):",
-                  file=sys.stderr)
+            print(f"ccqueue: {exc.error_id}: configuration {args.config} has {len(exc.problems)} problem(s):", file=sys.stderr)
             for problem in exc.problems:
                 print(f"  {problem}", file=sys.stderr)
             return EXIT_INPUT

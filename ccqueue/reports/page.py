@@ -77,38 +77,52 @@ def chart(report: Report) -> str:
     slot = plot_w / n
     bar = max(min(slot * 0.7, 48), 1.5)
     one_day = report.by is GroupBy.INTERVAL and len({str(r["group"])[:10] for r in rows}) == 1
-    parts = [(f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="Calls and service level per group" '
-              f'xmlns="http://www.w3.org/2000/svg" font-family="system-ui,Arial,sans-serif" font-size="11">')]
+    parts = [
+        (
+            f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="Calls and service level per group" '
+            f'xmlns="http://www.w3.org/2000/svg" font-family="system-ui,Arial,sans-serif" font-size="11">'
+        )
+    ]
     for i in range(5):  # grid and both axes' ticks
         y = top + plot_h - plot_h * i / 4
         parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e6e9ee"/>')
         parts.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end" fill="#5b6878">{tick * i}</text>')
         parts.append(f'<text x="{left + plot_w + 8}" y="{y + 4:.1f}" fill="{_SL}">{25 * i} %</text>')
-    parts.append(f'<text x="14" y="{top + plot_h / 2:.0f}" transform="rotate(-90 14 {top + plot_h / 2:.0f})" '
-                 f'text-anchor="middle" fill="#5b6878">calls</text>')
+    parts.append(
+        f'<text x="14" y="{top + plot_h / 2:.0f}" transform="rotate(-90 14 {top + plot_h / 2:.0f})" '
+        f'text-anchor="middle" fill="#5b6878">calls</text>'
+    )
     label_every = max(1, -(-n // 24))
     sl_points = []
     for i, row in enumerate(rows):
         x = left + slot * i + (slot - bar) / 2
         base = top + plot_h
-        for value, colour, what in ((row["answered"], _ANSWERED, "answered"),
-                                    (row["abandoned"], _ABANDONED, "abandoned"),
-                                    (row["short_abandoned"], _SHORT, "short abandons")):
+        for value, colour, what in (
+            (row["answered"], _ANSWERED, "answered"),
+            (row["abandoned"], _ABANDONED, "abandoned"),
+            (row["short_abandoned"], _SHORT, "short abandons"),
+        ):
             if value:
                 h = plot_h * value / scale_max
                 base -= h
-                parts.append(f'<rect x="{x:.1f}" y="{base:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="{colour}">'
-                             f'<title>{escape(str(row["group"]))}: {value} {what}</title></rect>')
+                parts.append(
+                    f'<rect x="{x:.1f}" y="{base:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="{colour}">'
+                    f"<title>{escape(str(row['group']))}: {value} {what}</title></rect>"
+                )
         centre = left + slot * i + slot / 2
         if row["service_level"] is not None:
             sl_points.append((centre, top + plot_h * (1 - row["service_level"])))
         if i % label_every == 0:
             label = escape(_axis_label(row["group"], one_day=one_day))
-            parts.append(f'<text x="{centre:.1f}" y="{top + plot_h + 16}" text-anchor="end" fill="#394656" '
-                         f'transform="rotate(-35 {centre:.1f} {top + plot_h + 16})">{label}</text>')
+            parts.append(
+                f'<text x="{centre:.1f}" y="{top + plot_h + 16}" text-anchor="end" fill="#394656" '
+                f'transform="rotate(-35 {centre:.1f} {top + plot_h + 16})">{label}</text>'
+            )
     target_y = top + plot_h * (1 - _target(report))
-    parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{target_y:.1f}" y2="{target_y:.1f}" '
-                 f'stroke="{_TARGET}" stroke-dasharray="6 4"/>')
+    parts.append(
+        f'<line x1="{left}" x2="{left + plot_w}" y1="{target_y:.1f}" y2="{target_y:.1f}" '
+        f'stroke="{_TARGET}" stroke-dasharray="6 4"/>'
+    )
     if len(sl_points) > 1:
         path = " ".join(f"{x:.1f},{y:.1f}" for x, y in sl_points)
         parts.append(f'<polyline points="{path}" fill="none" stroke="{_SL}" stroke-width="2.2"/>')
@@ -130,7 +144,7 @@ def _tiles(report: Report) -> str:
         _tile("Offered", str(t["offered"])),
         _tile("Answered", str(t["answered"])),
         _tile(f"Service level (target {100 * _target(report):.0f} %)", for_people(sl, "pct"), tone),
-        _tile(f'Abandoned (+{t["short_abandoned"]} short)', str(t["abandoned"])),
+        _tile(f"Abandoned (+{t['short_abandoned']} short)", str(t["abandoned"])),
         _tile("ASA", for_people(t["asa_s"], "dur")),
         _tile("AHT", for_people(t["aht_s"], "dur")),
         _tile("Longest wait", for_people(t["longest_wait_s"], "dur")),
@@ -160,16 +174,18 @@ def _table(report: Report) -> str:
 
 def render_html(report: Report) -> str:
     title = f"Contact centre report — {period_line(report)}"
-    legend = (f'<div class="legend"><span><i style="background:{_ANSWERED}"></i>answered</span>'
-              f'<span><i style="background:{_ABANDONED}"></i>abandoned</span>'
-              f'<span><i style="background:{_SHORT}"></i>short abandons</span>'
-              f'<span><i style="background:{_SL}"></i>service level (right axis)</span>'
-              f'<span><i style="background:{_TARGET}"></i>target</span></div>')
+    legend = (
+        f'<div class="legend"><span><i style="background:{_ANSWERED}"></i>answered</span>'
+        f'<span><i style="background:{_ABANDONED}"></i>abandoned</span>'
+        f'<span><i style="background:{_SHORT}"></i>short abandons</span>'
+        f'<span><i style="background:{_SL}"></i>service level (right axis)</span>'
+        f'<span><i style="background:{_TARGET}"></i>target</span></div>'
+    )
     return (
         "<!DOCTYPE html>\n"
         f'<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
         f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>'
-        f"<body><main><h1>Contact centre report</h1><p class=\"sub\">{escape(period_line(report))}</p>"
+        f'<body><main><h1>Contact centre report</h1><p class="sub">{escape(period_line(report))}</p>'
         f"{_tiles(report)}"
         f"<section><h2>Calls and service level by {escape(report.by.value)}</h2>{chart(report)}{legend}</section>"
         f'<section><h2>Figures</h2><div class="scroll">{_table(report)}</div></section>'

@@ -92,8 +92,7 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
-        raise UnknownTimeZone(f"unknown time zone {name!r} (an IANA name such as Europe/Paris or UTC)",
-                              tz=name) from exc
+        raise UnknownTimeZone(f"unknown time zone {name!r} (an IANA name such as Europe/Paris or UTC)", tz=name) from exc
 
 
 def _moment(text: str, tz: ZoneInfo, *, flag: str, end: bool) -> datetime:
@@ -105,8 +104,7 @@ def _moment(text: str, tz: ZoneInfo, *, flag: str, end: bool) -> datetime:
         else:
             moment = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise BadDate(f"{flag} {text!r} is neither a date (2026-03-01) nor an ISO time (2026-03-01T08:00)",
-                      value=text) from exc
+        raise BadDate(f"{flag} {text!r} is neither a date (2026-03-01) nor an ISO time (2026-03-01T08:00)", value=text) from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
     return moment
@@ -118,9 +116,11 @@ def parse_period(start: str | None, end: str | None, tz_name: str, *, today: dat
     first = _moment(start, tz, flag="--from", end=False) if start else datetime.combine(today, datetime.min.time(), tz)
     last = _moment(end, tz, flag="--to", end=True) if end else first + timedelta(days=1)
     if last <= first:
-        raise BadPeriod(f"the period is empty: --to ({last.isoformat()}) is not after --from ({first.isoformat()})",
-                        start=first.isoformat(), end=last.isoformat())
+        raise BadPeriod(
+            f"the period is empty: --to ({last.isoformat()}) is not after --from ({first.isoformat()})",
+            start=first.isoformat(),
+            end=last.isoformat(),
+        )
     if last - first > timedelta(days=MAX_PERIOD_DAYS):
-        raise BadPeriod(f"the period is longer than {MAX_PERIOD_DAYS} days", start=first.isoformat(),
-                        end=last.isoformat())
+        raise BadPeriod(f"the period is longer than {MAX_PERIOD_DAYS} days", start=first.isoformat(), end=last.isoformat())
     return Period(start=first.astimezone(UTC), end=last.astimezone(UTC), zone=tz)

@@ -123,8 +123,19 @@ def _label(value: Any) -> Any:
 def _call_figures(row: Mapping[str, Any] | None) -> dict[str, Any]:
     """Rule 2: a missing group is all zeros; ratios over nothing are None."""
     r: Mapping[str, Any] = row or {}
-    n = {k: int(r.get(k) or 0) for k in (*_CALL_FIGURES, "within_objective", "sl_counted", "rated", "satisfied",
-                                          "recommend_answers", "promoters", "detractors")}
+    n = {
+        k: int(r.get(k) or 0)
+        for k in (
+            *_CALL_FIGURES,
+            "within_objective",
+            "sl_counted",
+            "rated",
+            "satisfied",
+            "recommend_answers",
+            "promoters",
+            "detractors",
+        )
+    }
     nps = _ratio(n["promoters"] - n["detractors"], n["recommend_answers"])
     return {
         "offered": n["offered"],
@@ -167,18 +178,23 @@ def _agent_figures(times: list[asyncpg.Record]) -> dict[str, Any]:
     }
 
 
-async def build_report(
-    conn: asyncpg.Connection, period: Period, by: GroupBy, *, interval_min: int = 30
-) -> Report:
+async def build_report(conn: asyncpg.Connection, period: Period, by: GroupBy, *, interval_min: int = 30) -> Report:
     """Every group's figures and the total over ``period`` (rules 1-3)."""
     # Only the parameters a grouping uses: PostgreSQL cannot type one it never sees.
     args: tuple[Any, ...] = (period.start, period.end)
     if by.in_time:
         args += (period.tz_name,) + ((interval_min,) if by is GroupBy.INTERVAL else ())
-    calls_key = _key_sql(by, time_col="r.arrived_at", queue="r.queue", agent="r.agent", hotline="r.hotline",
-                         channel="r.channel_group")
-    cb_key = _key_sql(by, time_col="cb.requested_at", queue="cb.queue", agent="cb.agent", hotline="c.hotline",
-                      channel="regexp_replace(c.channel, '-[^-/]*$', '')")
+    calls_key = _key_sql(
+        by, time_col="r.arrived_at", queue="r.queue", agent="r.agent", hotline="r.hotline", channel="r.channel_group"
+    )
+    cb_key = _key_sql(
+        by,
+        time_col="cb.requested_at",
+        queue="cb.queue",
+        agent="cb.agent",
+        hotline="c.hotline",
+        channel="regexp_replace(c.channel, '-[^-/]*$', '')",
+    )
     call_rows = await conn.fetch(_CALLS.format(key=calls_key), *args)
     callback_rows = await conn.fetch(_CALLBACKS.format(key=cb_key), *args)
     agent_times = await conn.fetch(_AGENT_TIME, period.start, period.end) if by is GroupBy.AGENT else []
@@ -217,16 +233,17 @@ async def build_report(
             if by is GroupBy.AGENT:
                 figures.update(_agent_figures([]))
         label = key.date().isoformat() if by is GroupBy.DAY and isinstance(key, datetime) else key
-        rows.append({"group": _label(label.isoformat(timespec="minutes") if isinstance(label, datetime) else label),
-                     **figures})
+        rows.append({"group": _label(label.isoformat(timespec="minutes") if isinstance(label, datetime) else label), **figures})
     total = {"group": "total", **total}
     return Report(period=period, by=by, interval_min=interval_min, rows=rows, total=total)
 
 
 async def fetch_objectives(conn: asyncpg.Connection) -> dict[str, Objective]:
     rows = await conn.fetch("SELECT queue, answer_within_s, target, short_abandon_s FROM report_objectives")
-    return {r["queue"]: Objective(answer_within_s=r["answer_within_s"], target=r["target"],
-                                  short_abandon_s=r["short_abandon_s"]) for r in rows}
+    return {
+        r["queue"]: Objective(answer_within_s=r["answer_within_s"], target=r["target"], short_abandon_s=r["short_abandon_s"])
+        for r in rows
+    }
 
 
 async def store_objectives(conn: asyncpg.Connection, objectives: Mapping[str, Objective]) -> None:

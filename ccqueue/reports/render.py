@@ -97,8 +97,10 @@ def period_line(report: Report) -> str:
 def render_table(report: Report) -> str:
     cols = columns(report)
     head = [report.by.value, *(h for _, h, _ in cols)]
-    body = [[group_label(row["group"]), *(for_people(row.get(k), kind) for k, _, kind in cols)]
-            for row in [*report.rows, report.total]]
+    body = [
+        [group_label(row["group"]), *(for_people(row.get(k), kind) for k, _, kind in cols)]
+        for row in [*report.rows, report.total]
+    ]
     widths = [max(len(line[i]) for line in [head, *body]) for i in range(len(head))]
 
     def line(cells: list[str]) -> str:
@@ -123,23 +125,28 @@ def render_csv(report: Report) -> str:
     writer.writerow([report.by.value, *cols, *(f"pause_{r}_s" for r in reasons)])
     for row in [*report.rows, report.total]:
         pauses = row.get("pause_by_reason", {})
-        writer.writerow([row["group"], *("" if row.get(k) is None else _machine(row[k]) for k in cols),
-                         *(_machine(pauses.get(r, 0.0)) for r in reasons)])
+        writer.writerow(
+            [
+                row["group"],
+                *("" if row.get(k) is None else _machine(row[k]) for k in cols),
+                *(_machine(pauses.get(r, 0.0)) for r in reasons),
+            ]
+        )
     return buf.getvalue()
 
 
 def as_dict(report: Report) -> dict[str, Any]:
     def clean(row: dict[str, Any]) -> dict[str, Any]:
-        return {k: ({r: _machine(s) for r, s in v.items()} if isinstance(v, dict) else _machine(v))
-                for k, v in row.items()}
+        return {k: ({r: _machine(s) for r, s in v.items()} if isinstance(v, dict) else _machine(v)) for k, v in row.items()}
 
     return {
-        "period": {"from": report.period.start.isoformat(), "to": report.period.end.isoformat(),
-                   "tz": report.period.tz_name},
+        "period": {"from": report.period.start.isoformat(), "to": report.period.end.isoformat(), "tz": report.period.tz_name},
         "by": report.by.value,
         "interval_min": report.interval_min if report.by is GroupBy.INTERVAL else None,
-        "objectives": {q: {"answer_within_s": o.answer_within_s, "target": o.target,
-                           "short_abandon_s": o.short_abandon_s} for q, o in sorted(report.objectives.items())},
+        "objectives": {
+            q: {"answer_within_s": o.answer_within_s, "target": o.target, "short_abandon_s": o.short_abandon_s}
+            for q, o in sorted(report.objectives.items())
+        },
         "rows": [clean(row) for row in report.rows],
         "total": clean(report.total),
     }

@@ -32,7 +32,17 @@ from typing import Protocol
 
 from ccqueue.core import pacing as pc
 
-__all__ = ["Contacts", "DayFigures", "Dialler", "Floor", "OutboundRun", "OutboundScenario", "PacerDialler", "VicidialDialler", "run"]
+__all__ = [
+    "Contacts",
+    "DayFigures",
+    "Dialler",
+    "Floor",
+    "OutboundRun",
+    "OutboundScenario",
+    "PacerDialler",
+    "VicidialDialler",
+    "run",
+]
 
 DAY_S = 86_400.0
 HUMAN, MACHINE, BUSY, NO_ANSWER = range(4)

@@ -521,9 +521,7 @@ def _agents(
             reported.add(where)
         for i, queue in enumerate(member_of):
             if queue not in written and (*where, "queues", i) not in reported:
-                problems.add(
-                    (*where, "queues", i), f"no queue '{queue}' in this scenario{did_you_mean(queue, written)}"
-                )
+                problems.add((*where, "queues", i), f"no queue '{queue}' in this scenario{did_you_mean(queue, written)}")
                 reported.add((*where, "queues", i))
         if spec.logout_s is not None and spec.logout_s <= spec.login_s and where not in reported:
             problems.add((*where, "logout_s"), f"must be after login_s ({spec.login_s})")
@@ -549,8 +547,13 @@ def _agents(
 
 
 def _arrivals(
-    raw: object, queues: Mapping[str, Queue], written: Collection[str], duration_s: float, problems: _Problems,
-    *, via_ivr: bool = False,
+    raw: object,
+    queues: Mapping[str, Queue],
+    written: Collection[str],
+    duration_s: float,
+    problems: _Problems,
+    *,
+    via_ivr: bool = False,
 ) -> dict[str, tuple[Segment, ...]]:
     """Per queue, the Poisson rate segments in the order written, back to back from 0.
 

@@ -111,7 +111,9 @@ def summarise(rows: Sequence[CallRow], callbacks: Mapping[str, str] | None = Non
     """The figures of a run: totals, per queue, the EWT comparison, and how callbacks ended."""
     result = _counts(rows)
     if callbacks:
-        result["callbacks"] = {status: sum(1 for s in callbacks.values() if s == status) for status in sorted(set(callbacks.values()))}
+        result["callbacks"] = {
+            status: sum(1 for s in callbacks.values() if s == status) for status in sorted(set(callbacks.values()))
+        }
     result["ewt"] = _ewt(rows)
     walked = [r for r in rows if r.ivr_path]
     if walked:

@@ -60,19 +60,12 @@ def load_migrations(directory: Path | None = None) -> list[Migration]:
             raise ValueError(f"migration file {entry.name!r} is not named NNNN_name.sql")
         version = match["version"]
         if version in found:
-            raise ValueError(
-                f"migration version {version} used twice: "
-                f"{found[version].name!r} and {match['name']!r}"
-            )
-        found[version] = Migration(
-            version=version, name=match["name"], sql=entry.read_text(encoding="utf-8")
-        )
+            raise ValueError(f"migration version {version} used twice: {found[version].name!r} and {match['name']!r}")
+        found[version] = Migration(version=version, name=match["name"], sql=entry.read_text(encoding="utf-8"))
     return [found[version] for version in sorted(found)]
 
 
-async def migrate(
-    dsn: str, *, directory: Path | None = None, log: Any = None
-) -> list[str]:
+async def migrate(dsn: str, *, directory: Path | None = None, log: Any = None) -> list[str]:
     """Apply the migrations not applied yet; return the versions applied by this call."""
     log = log if log is not None else structlog.get_logger("ccqueue.store.migrate")
     migrations = load_migrations(directory)
@@ -87,9 +80,7 @@ async def migrate(
         await conn.close()
 
 
-async def _apply_pending(
-    conn: asyncpg.Connection, migrations: list[Migration], log: Any
-) -> list[str]:
+async def _apply_pending(conn: asyncpg.Connection, migrations: list[Migration], log: Any) -> list[str]:
     await conn.execute(_CREATE_LEDGER)
     applied = {row["version"] for row in await conn.fetch("SELECT version FROM schema_migrations")}
     done: list[str] = []
@@ -99,9 +90,7 @@ async def _apply_pending(
         async with conn.transaction():
             # No arguments: the simple query protocol runs the whole file at once.
             await conn.execute(migration.sql)
-            await conn.execute(
-                "INSERT INTO schema_migrations (version) VALUES ($1)", migration.version
-            )
+            await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", migration.version)
         log.info("migration_applied", version=migration.version, name=migration.name)
         done.append(migration.version)
     return done

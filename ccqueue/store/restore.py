@@ -62,14 +62,16 @@ async def restore_callbacks(
     """
     if attempts < 1:
         raise ValueError(f"attempts must be >= 1, got {attempts}")
-    log = (log if log is not None else structlog.get_logger("ccqueue.store.restore")).bind(
-        component="callback_restore"
-    )
+    log = (log if log is not None else structlog.get_logger("ccqueue.store.restore")).bind(component="callback_restore")
     if spool_replayed is not None:
         await _wait_for_replay(spool_replayed, replay_timeout_s)
     callbacks = await _load_with_retries(
-        dsn, attempts=attempts, backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s,
-        connect_timeout_s=connect_timeout_s, log=log,
+        dsn,
+        attempts=attempts,
+        backoff_initial_s=backoff_initial_s,
+        backoff_max_s=backoff_max_s,
+        connect_timeout_s=connect_timeout_s,
+        log=log,
     )
     post(ev.CallbacksRestored(callbacks=callbacks))
     log.info("callbacks_restored", count=len(callbacks))

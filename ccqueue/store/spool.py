@@ -236,8 +236,7 @@ class Spool:
                 records.append(decode_record(line.decode()))
             except _MALFORMED as exc:
                 rejected += 1
-                self.reject(f"{path.name}: undecodable line: {exc}",
-                            raw=line.decode(errors="replace"))
+                self.reject(f"{path.name}: undecodable line: {exc}", raw=line.decode(errors="replace"))
         torn = False
         if tail.strip():
             # An unterminated last line: a whole object that lost only its newline

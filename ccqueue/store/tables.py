@@ -70,20 +70,34 @@ def _event_row(record: CallEventRecord) -> tuple[Any, ...]:
         data = json.dumps(record.data, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise InvalidRecord(f"call event {record.event_id}: data is not JSON: {exc}") from exc
-    return (record.event_id, record.call_id, record.seq, to_timestamp(record.at),
-            record.kind, data)
+    return (record.event_id, record.call_id, record.seq, to_timestamp(record.at), record.kind, data)
 
 
 def _call_row(record: CallRecord) -> tuple[Any, ...]:
-    return (record.call_id, record.version, record.caller, record.hotline, record.queue,
-            record.agent, record.channel, to_timestamp(record.arrived_at),
-            to_timestamp(record.answered_at), to_timestamp(record.ended_at),
-            record.outcome.value)
+    return (
+        record.call_id,
+        record.version,
+        record.caller,
+        record.hotline,
+        record.queue,
+        record.agent,
+        record.channel,
+        to_timestamp(record.arrived_at),
+        to_timestamp(record.answered_at),
+        to_timestamp(record.ended_at),
+        record.outcome.value,
+    )
 
 
 def _interval_row(record: AgentStateRecord) -> tuple[Any, ...]:
-    return (record.interval_id, record.agent_id, record.state, record.reason,
-            to_timestamp(record.started_at), to_timestamp(record.ended_at))
+    return (
+        record.interval_id,
+        record.agent_id,
+        record.state,
+        record.reason,
+        to_timestamp(record.started_at),
+        to_timestamp(record.ended_at),
+    )
 
 
 def _survey_row(record: SurveyRecord) -> tuple[Any, ...]:
@@ -96,12 +110,22 @@ def _survey_row(record: SurveyRecord) -> tuple[Any, ...]:
 def _callback_row(record: CallbackRecord) -> tuple[Any, ...]:
     if not isinstance(record.status, CallbackStatus):
         raise InvalidRecord(f"callback {record.callback_id}: status {record.status!r} is not a CallbackStatus")
-    return (record.callback_id, record.version, record.queue, record.number,
-            record.status.value, to_timestamp(record.requested_at),
-            to_timestamp(record.place_at), to_timestamp(record.not_before),
-            to_timestamp(record.expires_at), record.attempts,
-            to_timestamp(record.next_attempt_at), record.call_id, record.agent,
-            record.result)
+    return (
+        record.callback_id,
+        record.version,
+        record.queue,
+        record.number,
+        record.status.value,
+        to_timestamp(record.requested_at),
+        to_timestamp(record.place_at),
+        to_timestamp(record.not_before),
+        to_timestamp(record.expires_at),
+        record.attempts,
+        to_timestamp(record.next_attempt_at),
+        record.call_id,
+        record.agent,
+        record.result,
+    )
 
 
 _INSERT_EVENTS = """
@@ -173,10 +197,8 @@ class _Table:
 _TABLES: dict[type[Any], _Table] = {
     CallEventRecord: _Table("call_events", lambda r: r.event_id, _event_row, _INSERT_EVENTS),
     CallRecord: _Table("calls", lambda r: r.call_id, _call_row, _UPSERT_CALLS, versioned=True),
-    AgentStateRecord: _Table("agent_state_intervals", lambda r: r.interval_id, _interval_row,
-                             _INSERT_INTERVALS),
-    CallbackRecord: _Table("callbacks", lambda r: r.callback_id, _callback_row, _UPSERT_CALLBACKS,
-                           versioned=True),
+    AgentStateRecord: _Table("agent_state_intervals", lambda r: r.interval_id, _interval_row, _INSERT_INTERVALS),
+    CallbackRecord: _Table("callbacks", lambda r: r.callback_id, _callback_row, _UPSERT_CALLBACKS, versioned=True),
     SurveyRecord: _Table("surveys", lambda r: r.call_id, _survey_row, _INSERT_SURVEYS),
 }
 
@@ -249,10 +271,7 @@ async def fetch_call_events(conn: asyncpg.Connection, call_id: str) -> list[dict
            FROM call_events WHERE call_id = $1 ORDER BY seq""",
         call_id,
     )
-    return [
-        {**dict(row), "at": to_epoch(row["at"]), "data": json.loads(row["data"])}
-        for row in rows
-    ]
+    return [{**dict(row), "at": to_epoch(row["at"]), "data": json.loads(row["data"])} for row in rows]
 
 
 _CALLBACK_COLUMNS = """callback_id, version, queue, number, status, requested_at, place_at,
@@ -282,8 +301,7 @@ async def load_open_callbacks(conn: asyncpg.Connection) -> list[CallbackRecord]:
     """Every callback still pending or dialing, by place in line (the oldest first)."""
     open_statuses = [status.value for status in CallbackStatus if status.open]
     rows = await conn.fetch(
-        f"SELECT {_CALLBACK_COLUMNS} FROM callbacks WHERE status = ANY($1::text[])"
-        " ORDER BY place_at, callback_id",
+        f"SELECT {_CALLBACK_COLUMNS} FROM callbacks WHERE status = ANY($1::text[]) ORDER BY place_at, callback_id",
         open_statuses,
     )
     return [_callback_record(row) for row in rows]
@@ -297,9 +315,7 @@ async def fetch_callback(conn: asyncpg.Connection, callback_id: str) -> Callback
 
 async def fetch_survey(conn: asyncpg.Connection, call_id: str) -> dict[str, Any] | None:
     """The ``surveys`` row of a call as a dict (``answered_at`` in epoch seconds), or None."""
-    row = await conn.fetchrow(
-        "SELECT call_id, rating, recommend, answered_at FROM surveys WHERE call_id = $1", call_id
-    )
+    row = await conn.fetchrow("SELECT call_id, rating, recommend, answered_at FROM surveys WHERE call_id = $1", call_id)
     if row is None:
         return None
     return {**dict(row), "answered_at": to_epoch(row["answered_at"])}

@@ -193,9 +193,7 @@ class RecordWriter:
             self._wakeup.clear()
             idle_until = None if self._pool is not None else self._next_connect_at
             await self._wait_wakeup(None if idle_until is None else idle_until - self._now())
-        if self._buffer and len(self._buffer) < self._batch_max and not (
-            self._flush_requested or self._closing
-        ):
+        if self._buffer and len(self._buffer) < self._batch_max and not (self._flush_requested or self._closing):
             self._wakeup.clear()  # let the batch fill for one flush interval
             await self._wait_wakeup(self._flush_interval_s)
 
@@ -229,8 +227,11 @@ class RecordWriter:
     async def _connect_and_replay(self) -> None:
         try:
             self._pool = await asyncpg.create_pool(
-                self._dsn, min_size=1, max_size=1,
-                timeout=self._connect_timeout_s, command_timeout=self._command_timeout_s,
+                self._dsn,
+                min_size=1,
+                max_size=1,
+                timeout=self._connect_timeout_s,
+                command_timeout=self._command_timeout_s,
             )
         except Exception as exc:
             self._disconnect(exc, during="connect")
@@ -282,9 +283,7 @@ class RecordWriter:
         delay = self._backoff_s
         self._next_connect_at = self._now() + delay
         self._backoff_s = min(self._backoff_s * 2, self._backoff_max_s)
-        self._log.warning(
-            "record_store_unavailable", during=during, error=repr(exc), retry_in_s=delay
-        )
+        self._log.warning("record_store_unavailable", during=during, error=repr(exc), retry_in_s=delay)
 
     async def _close_pool(self) -> None:
         pool, self._pool = self._pool, None
@@ -326,7 +325,7 @@ class RecordWriter:
                 self._log.warning("spool_torn_line_ignored", segment=path.name)
             records = segment.records
             for start in range(0, len(records), self._batch_max):
-                if not await self._write_batch(records[start:start + self._batch_max]):
+                if not await self._write_batch(records[start : start + self._batch_max]):
                     return  # kept on disk; replayed after the next reconnect
             await asyncio.to_thread(self.spool.remove, path)
             self.records_replayed += len(records)

@@ -151,7 +151,7 @@ def write_ivr_config(folder: Path, *, crm: int = CRM_PORT) -> None:
     zone = "Pacific/Auckland"
     today = dt.datetime.now(zoneinfo.ZoneInfo(zone)).date()
     holidays = "\n".join(f"      - {{date: {today + dt.timedelta(days=d)}, name: test day}}" for d in (-1, 0, 1))
-    every_day = "\n".join(f"      {day}: [\"00:00-24:00\"]" for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
+    every_day = "\n".join(f'      {day}: ["00:00-24:00"]' for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
     (folder / "ivr.yaml").write_text(
         f"""
 schedules:
@@ -254,9 +254,7 @@ def e2e_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @contextlib.contextmanager
-def running_asterisk(
-    name: str, config: Path, *, ami: int, sip: int, agi: int, rtp: tuple[int, int]
-) -> Iterator[AsteriskSandbox]:
+def running_asterisk(name: str, config: Path, *, ami: int, sip: int, agi: int, rtp: tuple[int, int]) -> Iterator[AsteriskSandbox]:
     """An Asterisk instance of this run's own, configured from ``config``, removed afterwards."""
     sandbox = AsteriskSandbox(f"{name}-{os.getpid()}", config, ami_port=ami, sip_port=sip, agi_port=agi, rtp_ports=rtp)
     sandbox.build()
@@ -271,9 +269,7 @@ def running_asterisk(
 
 @pytest.fixture(scope="session")
 def asterisk(e2e_config: Path) -> Iterator[AsteriskSandbox]:
-    with running_asterisk(
-        "e2e", e2e_config, ami=AMI_PORT, sip=SIP_PORT, agi=AGI_PORT, rtp=(RTP_BASE, RTP_BASE + 799)
-    ) as sandbox:
+    with running_asterisk("e2e", e2e_config, ami=AMI_PORT, sip=SIP_PORT, agi=AGI_PORT, rtp=(RTP_BASE, RTP_BASE + 799)) as sandbox:
         yield sandbox
 
 

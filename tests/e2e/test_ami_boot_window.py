@@ -95,8 +95,12 @@ async def test_asterisk_restarted_into_the_boot_window_never_ends_ccqueue(
     boot_asterisk: AsteriskSandbox, database: str, tmp_path: Path
 ) -> None:
     daemon = Daemon(
-        config=tmp_path / "config", dsn=database, http_port=HTTP, log_path=tmp_path / "ccqueue.log",
-        spool_dir=tmp_path / "spool", log_args=("--json-logs",),
+        config=tmp_path / "config",
+        dsn=database,
+        http_port=HTTP,
+        log_path=tmp_path / "ccqueue.log",
+        spool_dir=tmp_path / "spool",
+        log_args=("--json-logs",),
     )
     daemon.start()
     offset = FIRST_OFFSET_S
@@ -137,12 +141,16 @@ async def test_asterisk_restarted_into_the_boot_window_never_ends_ccqueue(
                 outcome, offset = "not listening", offset + OFFSET_STEP_S
             else:  # Asterisk had booted already: start later
                 outcome, offset = "booted", offset - OFFSET_STEP_S
-            rounds.append({
-                "round": n + 1, "outcome": outcome, "attempt_after_start_s": round(planned - started, 3),
-                "connected_after_attempt_s": round(at(connected) - planned, 3),
-                "ready_after_connected_s": round(ready - at(connected), 3),
-                "ready_after_start_s": round(ready - started, 3),
-            })
+            rounds.append(
+                {
+                    "round": n + 1,
+                    "outcome": outcome,
+                    "attempt_after_start_s": round(planned - started, 3),
+                    "connected_after_attempt_s": round(at(connected) - planned, 3),
+                    "ready_after_connected_s": round(ready - at(connected), 3),
+                    "ready_after_start_s": round(ready - started, 3),
+                }
+            )
 
             # A real call over the new link: on hold, hung up, recorded.
             number = f"+155504{n + 10:02d}"
@@ -150,7 +158,9 @@ async def test_asterisk_restarted_into_the_boot_window_never_ends_ccqueue(
                 caller = await probe.call_hotline(caller=number)
                 await probe.wait_for(match(Event="MusicOnHoldStart", Uniqueid=f"{caller}-hl"), timeout=15, what="caller on hold")
                 await probe.hangup(caller)
-            row = await wait_row(database, "select * from calls where caller = $1", number, check=lambda r: r["ended_at"] is not None)
+            row = await wait_row(
+                database, "select * from calls where caller = $1", number, check=lambda r: r["ended_at"] is not None
+            )
             assert row["outcome"] == "abandoned"
             alive(daemon)
 

@@ -56,7 +56,9 @@ async def test_answered_call_is_bridged_to_longest_idle_agent_and_recorded(
     # Greeting, then the agent answers and both legs enter one bridge.
     agent_enter = await probe.wait_for(
         lambda m: match(Event="BridgeEnter")(m) and (m.get("Channel") or "").startswith("PJSIP/agent2"),
-        timeout=20, since=mark, what="agent2 entering a bridge",
+        timeout=20,
+        since=mark,
+        what="agent2 entering a bridge",
     )
     caller_enter = await probe.wait_for(
         match(Event="BridgeEnter", Uniqueid=hotline_leg), timeout=5, since=mark, what="caller entering a bridge"
@@ -73,7 +75,9 @@ async def test_answered_call_is_bridged_to_longest_idle_agent_and_recorded(
     # The caller hangs up; the call is recorded as answered by agent2.
     await probe.hangup(caller)
     await probe.wait_for(match(Event="Hangup", Uniqueid=hotline_leg), timeout=10, since=mark)
-    row = await wait_row(daemon.dsn, "select * from calls where caller = $1", "+15550101", check=lambda r: r["ended_at"] is not None)
+    row = await wait_row(
+        daemon.dsn, "select * from calls where caller = $1", "+15550101", check=lambda r: r["ended_at"] is not None
+    )
     assert row["outcome"] == "answered"
     assert row["agent"] == "agent2" and row["queue"] == "support" and row["hotline"] == "100"
     assert row["arrived_at"] <= row["answered_at"] <= row["ended_at"]
@@ -100,25 +104,37 @@ async def test_ring_no_answer_moves_to_next_agent_and_caller_keeps_place(
 
     await probe.wait_for(
         lambda m: match(Event="Newchannel")(m) and (m.get("Channel") or "").startswith("PJSIP/agent1"),
-        timeout=15, since=mark, what="agent1 ringing",
+        timeout=15,
+        since=mark,
+        what="agent1 ringing",
     )
     agent2_enter = await probe.wait_for(
         lambda m: match(Event="BridgeEnter")(m) and (m.get("Channel") or "").startswith("PJSIP/agent2"),
-        timeout=RING_TIMEOUT_S + 15, since=mark, what="agent2 bridged after agent1 did not answer",
+        timeout=RING_TIMEOUT_S + 15,
+        since=mark,
+        what="agent2 bridged after agent1 did not answer",
     )
     assert time.monotonic() - started >= RING_TIMEOUT_S - 0.5
     assert agent2_enter
-    assert not probe.seen(lambda m: match(Event="BridgeEnter")(m) and (m.get("Channel") or "").startswith("PJSIP/agent1"), since=mark)
+    assert not probe.seen(
+        lambda m: match(Event="BridgeEnter")(m) and (m.get("Channel") or "").startswith("PJSIP/agent1"), since=mark
+    )
 
     _, agent1 = daemon.http("GET", "/api/agents/agent1")
     assert agent1["state"] == "available"  # free, but sitting out its missed-call cooldown
 
     await probe.hangup(caller)
-    row = await wait_row(daemon.dsn, "select * from calls where caller = $1", "+15550102", check=lambda r: r["ended_at"] is not None)
+    row = await wait_row(
+        daemon.dsn, "select * from calls where caller = $1", "+15550102", check=lambda r: r["ended_at"] is not None
+    )
     assert (row["outcome"], row["agent"]) == ("answered", "agent2")
     events = await timeline(daemon.dsn, row["call_id"])
     offers = [(k, d.get("agent"), d.get("failure")) for k, d in events if k in ("agent_offered", "offer_failed")]
-    assert offers == [("agent_offered", "agent1", None), ("offer_failed", "agent1", "no_answer"), ("agent_offered", "agent2", None)]
+    assert offers == [
+        ("agent_offered", "agent1", None),
+        ("offer_failed", "agent1", "no_answer"),
+        ("agent_offered", "agent2", None),
+    ]
 
     # The agent that did not answer is not offered the next call at once.
     mark = len(probe.events)
@@ -126,10 +142,14 @@ async def test_ring_no_answer_moves_to_next_agent_and_caller_keeps_place(
     caller2 = await probe.call_hotline(caller="+15550103")
     enter = await probe.wait_for(
         lambda m: match(Event="BridgeEnter")(m) and (m.get("Channel") or "").startswith("PJSIP/"),
-        timeout=15, since=mark, what="an agent bridged for the second caller",
+        timeout=15,
+        since=mark,
+        what="an agent bridged for the second caller",
     )
     assert enter["Channel"].startswith("PJSIP/agent3") or enter["Channel"].startswith("PJSIP/agent2")
-    assert not probe.seen(lambda m: match(Event="Newchannel")(m) and (m.get("Channel") or "").startswith("PJSIP/agent1"), since=mark)
+    assert not probe.seen(
+        lambda m: match(Event="Newchannel")(m) and (m.get("Channel") or "").startswith("PJSIP/agent1"), since=mark
+    )
     await probe.hangup(caller2)
 
 
@@ -137,11 +157,15 @@ async def test_caller_abandons_while_waiting(daemon: Daemon, probe: AmiProbe) ->
     # Nobody is logged in: the caller hears the greeting and music on hold, then gives up.
     mark = len(probe.events)
     caller = await probe.call_hotline(caller="+15550104")
-    moh = await probe.wait_for(match(Event="MusicOnHoldStart", Uniqueid=f"{caller}-hl"), timeout=15, since=mark, what="music on hold")
+    moh = await probe.wait_for(
+        match(Event="MusicOnHoldStart", Uniqueid=f"{caller}-hl"), timeout=15, since=mark, what="music on hold"
+    )
     assert moh["Class"] == "default"
     await asyncio.sleep(1.0)  # the caller listens to the music a moment, then gives up
     await probe.hangup(caller)
-    row = await wait_row(daemon.dsn, "select * from calls where caller = $1", "+15550104", check=lambda r: r["ended_at"] is not None)
+    row = await wait_row(
+        daemon.dsn, "select * from calls where caller = $1", "+15550104", check=lambda r: r["ended_at"] is not None
+    )
     assert row["outcome"] == "abandoned" and row["agent"] is None and row["answered_at"] is None
     assert 4.0 <= row["wait_s"] <= 15.0
     metrics = daemon.text("/metrics")
@@ -157,12 +181,16 @@ async def test_caller_hangs_up_while_agent_rings_cancels_the_agent_leg(
     caller = await probe.call_hotline(caller="+15550105")
     ring = await probe.wait_for(
         lambda m: match(Event="Newchannel")(m) and (m.get("Channel") or "").startswith("PJSIP/agent1"),
-        timeout=15, since=mark, what="agent1 ringing",
+        timeout=15,
+        since=mark,
+        what="agent1 ringing",
     )
     await until(lambda: phones["agent1"].call_state == "ringing", what="agent1's phone ringing")
     await probe.hangup(caller)
     await probe.wait_for(match(Event="Hangup", Uniqueid=ring["Uniqueid"]), timeout=5, since=mark, what="agent leg cancelled")
-    row = await wait_row(daemon.dsn, "select * from calls where caller = $1", "+15550105", check=lambda r: r["ended_at"] is not None)
+    row = await wait_row(
+        daemon.dsn, "select * from calls where caller = $1", "+15550105", check=lambda r: r["ended_at"] is not None
+    )
     assert row["outcome"] == "abandoned" and row["agent"] is None
     # The agent is free again at once, and its phone never joined a bridge.
     _, agent1 = daemon.http("GET", "/api/agents/agent1")
@@ -178,7 +206,9 @@ async def test_daemon_down_caller_hears_apology_not_dead_air(daemon: Daemon, pro
     caller = await probe.call_hotline(caller="+15550106")
     played = await probe.wait_for(
         lambda m: match(Event="Newexten", Uniqueid=f"{caller}-hl", Application="Playback")(m),
-        timeout=10, since=mark, what="the apology being played",
+        timeout=10,
+        since=mark,
+        what="the apology being played",
     )
     assert played["AppData"] == "ccqueue/unavailable"
     await probe.wait_for(match(Event="Hangup", Uniqueid=f"{caller}-hl"), timeout=15, since=mark)
@@ -196,14 +226,18 @@ async def test_stopping_ccqueue_hands_waiting_caller_to_the_apology_and_closes_t
     await asyncio.to_thread(daemon.stop)  # SIGTERM: a graceful stop
     played = await probe.wait_for(
         lambda m: match(Event="Newexten", Uniqueid=f"{caller}-hl", Application="Playback")(m),
-        timeout=10, since=mark, what="the apology after ccqueue stopped",
+        timeout=10,
+        since=mark,
+        what="the apology after ccqueue stopped",
     )
     assert played["AppData"] == "ccqueue/unavailable"
     rows = await fetch(daemon.dsn, "select outcome, ended_at from calls where caller = $1", "+15550107")
     assert [(r["outcome"], r["ended_at"] is not None) for r in rows] == [("failed", True)]
     kinds = [r["kind"] for r in await fetch(daemon.dsn, "select kind from call_events order by at, seq")]
     assert kinds[-1] == "call_ended"
-    intervals = await fetch(daemon.dsn, "select state, reason from agent_state_intervals where agent_id = 'agent3' order by started_at")
+    intervals = await fetch(
+        daemon.dsn, "select state, reason from agent_state_intervals where agent_id = 'agent3' order by started_at"
+    )
     assert [(r["state"], r["reason"]) for r in intervals] == [("available", None), ("paused", "meeting")]
 
 
@@ -221,7 +255,9 @@ async def test_a_killed_ccqueue_leaves_no_caller_in_silence_and_the_next_start_c
     daemon.proc.wait(timeout=5)
     played = await probe.wait_for(
         lambda m: match(Event="Newexten", Uniqueid=f"{caller}-hl", Application="Playback")(m),
-        timeout=10, since=mark, what="the apology after ccqueue died",
+        timeout=10,
+        since=mark,
+        what="the apology after ccqueue died",
     )
     assert played["AppData"] == "ccqueue/unavailable"
     (still,) = await fetch(daemon.dsn, "select outcome from calls where call_id = $1", row["call_id"])

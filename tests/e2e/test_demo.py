@@ -24,12 +24,18 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(360)]
 REPO = Path(__file__).resolve().parents[2]
 RUN_FOR_S = 45
 DEMO_ARGS = [
-    "--for", str(RUN_FOR_S),
-    "--per-minute", "20",
-    "--talk-mean-s", "8",  # short calls: each agent takes several in the run
-    "--patience-mean-s", "60",
-    "--seed", "7",
-    "--status-every", "10",
+    "--for",
+    str(RUN_FOR_S),
+    "--per-minute",
+    "20",
+    "--talk-mean-s",
+    "8",  # short calls: each agent takes several in the run
+    "--patience-mean-s",
+    "60",
+    "--seed",
+    "7",
+    "--status-every",
+    "10",
 ]
 # start-up (warm: ~5 s) + the run + stopping; a cold machine installs first
 DEMO_DEADLINE_S = 300
@@ -115,7 +121,10 @@ def test_demo_answers_calls_records_them_and_leaves_nothing_running() -> None:
     assert not left, f"still running after the demo: {left}; {context}"
     status = subprocess.run(
         ["bash", "deploy/asterisk/sandbox.sh", "status", "--instance", "demo"],
-        cwd=REPO, capture_output=True, text=True, timeout=30,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert status.returncode == 3 and status.stdout.strip() == "stopped", status.stdout + status.stderr
     pg_port = re.search(r"^started PostgreSQL \(pid \d+\) on 127\.0\.0\.1:(\d+)", out, re.M)

@@ -81,8 +81,12 @@ async def test_idle_sockets_beyond_the_descriptor_limit_do_not_stop_calls(
     for phone in phones.values():
         phone.set_answermode("auto")
     daemon = Daemon(
-        config=e2e_config, dsn=database, http_port=HTTP_PORT, log_path=tmp_path / "ccqueue.log",
-        spool_dir=tmp_path / "spool", open_files=OPEN_FILES,
+        config=e2e_config,
+        dsn=database,
+        http_port=HTTP_PORT,
+        log_path=tmp_path / "ccqueue.log",
+        spool_dir=tmp_path / "spool",
+        open_files=OPEN_FILES,
     )
     daemon.start()
     held: list[socket.socket] = []
@@ -105,11 +109,16 @@ async def test_idle_sockets_beyond_the_descriptor_limit_do_not_stop_calls(
             mark = len(probe.events)
             caller = await probe.call_hotline(caller="+15550601")
             placed = time.monotonic()
-            await probe.wait_for(match(Event="VarSet", Variable="CCQ_CALL_ID", Uniqueid=f"{caller}-hl"), timeout=3,
-                                 since=mark, what="the caller's FastAGI session")
+            await probe.wait_for(
+                match(Event="VarSet", Variable="CCQ_CALL_ID", Uniqueid=f"{caller}-hl"),
+                timeout=3,
+                since=mark,
+                what="the caller's FastAGI session",
+            )
             reached_s = time.monotonic() - placed
-            await probe.wait_for(match(Event="MusicOnHoldStart", Uniqueid=f"{caller}-hl"), timeout=10, since=mark,
-                                 what="the caller on hold")
+            await probe.wait_for(
+                match(Event="MusicOnHoldStart", Uniqueid=f"{caller}-hl"), timeout=10, since=mark, what="the caller on hold"
+            )
             on_hold_s = time.monotonic() - placed
 
             status, health = daemon.http("GET", "/healthz")
@@ -118,8 +127,9 @@ async def test_idle_sockets_beyond_the_descriptor_limit_do_not_stop_calls(
             # An agent logs in over the same HTTP listener and gets the caller.
             status, body = daemon.http("POST", "/api/agents/agent1/login")
             assert status == 200, body
-            await probe.wait_for(match(Event="BridgeEnter", Uniqueid=f"{caller}-hl"), timeout=15, since=mark,
-                                 what="the caller bridged to agent1")
+            await probe.wait_for(
+                match(Event="BridgeEnter", Uniqueid=f"{caller}-hl"), timeout=15, since=mark, what="the caller bridged to agent1"
+            )
             await probe.hangup(caller)
 
         # ccqueue closes every held socket within its deadlines.
@@ -159,15 +169,18 @@ async def test_stop_with_many_waiting_callers_logs_summaries(
 ) -> None:
     """Real callers through Asterisk, all waiting (nobody logged in), then SIGTERM: each
     is sent to the apology, and the log says so once, not once per caller."""
-    daemon = Daemon(config=e2e_config, dsn=database, http_port=HTTP_PORT, log_path=tmp_path / "ccqueue.log",
-                    spool_dir=tmp_path / "spool")
+    daemon = Daemon(
+        config=e2e_config, dsn=database, http_port=HTTP_PORT, log_path=tmp_path / "ccqueue.log", spool_dir=tmp_path / "spool"
+    )
     daemon.start()
     sessions = 60
     try:
         async with AmiProbe(port=AMI_PORT, username=AMI_USER, secret=AMI_SECRET) as probe:
             callers = await asyncio.gather(*(probe.call_hotline(caller=f"+1555070{n:04d}") for n in range(sessions)))
             for caller in callers:
-                await probe.wait_for(match(Event="MusicOnHoldStart", Uniqueid=f"{caller}-hl"), timeout=30, what=f"{caller} on hold")
+                await probe.wait_for(
+                    match(Event="MusicOnHoldStart", Uniqueid=f"{caller}-hl"), timeout=30, what=f"{caller} on hold"
+                )
             _, queues = daemon.http("GET", "/api/queues")
             assert {q["name"]: q["waiting"] for q in queues}["support"] == sessions
             lines_before = len(daemon.log_text().splitlines())

@@ -80,7 +80,9 @@ async def test_a_key_in_the_menu_reaches_the_skill_queue_and_an_agent_answers(
     assert '"0123456789*#"' in menu["Command"]  # every key cuts the prompt short and counts
     cut = await probe.wait_for(
         lambda m: match(Event="AGIExecEnd", Uniqueid=leg)(m) and "ivr-main-menu" in (m.get("Command") or ""),
-        timeout=15, since=mark, what="the menu prompt cut by the key",
+        timeout=15,
+        since=mark,
+        what="the menu prompt cut by the key",
     )
     played = float(cut["Timestamp"]) - float(menu["Timestamp"])
     assert played < 10.0, played  # the key (3 s in) cut the 14 s prompt short

@@ -36,9 +36,15 @@ def prometheus(tmp_path: Path, daemon: Daemon) -> Iterator[str]:
     )
     log = open(tmp_path / "prometheus.log", "wb")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(
-        [binary, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        [
+            binary,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
     )
     log.close()
     try:
@@ -85,9 +91,7 @@ async def wait_value(base: str, promql: str, expected: float, timeout: float = 3
     raise AssertionError(f"{promql} never became {expected}; last: {result}")
 
 
-async def test_prometheus_scrapes_agents_waiting_callers_and_outcomes(
-    daemon: Daemon, probe: AmiProbe, prometheus: str
-) -> None:
+async def test_prometheus_scrapes_agents_waiting_callers_and_outcomes(daemon: Daemon, probe: AmiProbe, prometheus: str) -> None:
     await wait_value(prometheus, 'up{job="ccqueue"}', 1)
     await wait_value(prometheus, 'ccqueue_link_up{peer="asterisk_ami"}', 1)
     # A caller waits with nobody logged in ...

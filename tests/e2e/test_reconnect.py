@@ -64,7 +64,9 @@ async def test_ami_reconnects_after_asterisk_restart_and_dropped_calls_are_recor
             await asyncio.sleep(0.2)
 
         # The caller Asterisk dropped is recorded as ended, once, and nobody waits any more.
-        row = await wait_row(database, "select * from calls where caller = $1", "+15550401", check=lambda r: r["ended_at"] is not None)
+        row = await wait_row(
+            database, "select * from calls where caller = $1", "+15550401", check=lambda r: r["ended_at"] is not None
+        )
         assert row["outcome"] == "abandoned"
         assert waiting(daemon) == 0
 
@@ -73,7 +75,9 @@ async def test_ami_reconnects_after_asterisk_restart_and_dropped_calls_are_recor
             caller = await probe.call_hotline(caller="+15550402")
             await probe.wait_for(match(Event="MusicOnHoldStart", Uniqueid=f"{caller}-hl"), timeout=15, what="caller on hold")
             await probe.hangup(caller)
-        row = await wait_row(database, "select * from calls where caller = $1", "+15550402", check=lambda r: r["ended_at"] is not None)
+        row = await wait_row(
+            database, "select * from calls where caller = $1", "+15550402", check=lambda r: r["ended_at"] is not None
+        )
         assert row["outcome"] == "abandoned"
         assert "ami_login_failed" not in daemon.log_text()
     finally:

@@ -32,9 +32,7 @@ def editable(
     shutil.copytree(e2e_config, folder)
     for phone in phones.values():
         phone.set_answermode("auto")
-    d = Daemon(
-        config=folder, dsn=database, http_port=HTTP_PORT, log_path=tmp_path / "ccqueue.log", spool_dir=tmp_path / "spool"
-    )
+    d = Daemon(config=folder, dsn=database, http_port=HTTP_PORT, log_path=tmp_path / "ccqueue.log", spool_dir=tmp_path / "spool")
     d.start()
     try:
         yield d, folder
@@ -77,13 +75,13 @@ async def test_a_waiting_call_survives_a_valid_reload_and_an_invalid_one_changes
     status, agent = daemon.http("POST", "/api/agents/agent1/login")
     assert status == 200, agent
     await probe.wait_for(match(Event="BridgeEnter", Uniqueid=f"{caller}-hl"), timeout=20, since=mark, what="the caller bridged")
-    row = await wait_row(daemon.dsn, "select * from calls where call_id = $1", waiting["call_id"], check=lambda r: r["answered_at"] is not None)
+    row = await wait_row(
+        daemon.dsn, "select * from calls where call_id = $1", waiting["call_id"], check=lambda r: r["answered_at"] is not None
+    )
     assert row["arrived_at"] == waiting["arrived_at"] and row["agent"] == "agent1"
 
 
-async def test_a_call_in_the_ivr_finishes_on_the_tree_it_started_with(
-    editable: tuple[Daemon, Path], probe: AmiProbe
-) -> None:
+async def test_a_call_in_the_ivr_finishes_on_the_tree_it_started_with(editable: tuple[Daemon, Path], probe: AmiProbe) -> None:
     daemon, folder = editable
     ivr = folder / "ivr.yaml"
     mark = len(probe.events)
@@ -91,7 +89,9 @@ async def test_a_call_in_the_ivr_finishes_on_the_tree_it_started_with(
     caller = await probe.call_hotline(number="500", script="ivr-key1", caller="+15550602")
     await probe.wait_for(
         lambda m: match(Event="AGIExecStart", Uniqueid=f"{caller}-hl")(m) and "ivr-main-menu" in (m.get("Command") or ""),
-        timeout=15, since=mark, what="the menu prompt",
+        timeout=15,
+        since=mark,
+        what="the menu prompt",
     )
     # While the caller is in the menu, key 1 is pointed at support instead.
     text = ivr.read_text()
@@ -102,15 +102,21 @@ async def test_a_call_in_the_ivr_finishes_on_the_tree_it_started_with(
     status, _ = daemon.http("POST", "/api/agents/agent1/login")
     assert status == 200
     await probe.wait_for(match(Event="BridgeEnter", Uniqueid=f"{caller}-hl"), timeout=25, since=mark, what="the caller bridged")
-    row = await wait_row(daemon.dsn, "select * from calls where caller = $1", "+15550602", check=lambda r: r["answered_at"] is not None)
+    row = await wait_row(
+        daemon.dsn, "select * from calls where caller = $1", "+15550602", check=lambda r: r["answered_at"] is not None
+    )
     assert row["queue"] == "billing"  # the tree it started with
 
     # A new caller gets the new tree.
     await probe.hangup(f"{caller}-hl")
     mark = len(probe.events)
     second = await probe.call_hotline(number="500", script="ivr-key1", caller="+15550603")
-    await probe.wait_for(match(Event="BridgeEnter", Uniqueid=f"{second}-hl"), timeout=30, since=mark, what="the second caller bridged")
-    row = await wait_row(daemon.dsn, "select * from calls where caller = $1", "+15550603", check=lambda r: r["answered_at"] is not None)
+    await probe.wait_for(
+        match(Event="BridgeEnter", Uniqueid=f"{second}-hl"), timeout=30, since=mark, what="the second caller bridged"
+    )
+    row = await wait_row(
+        daemon.dsn, "select * from calls where caller = $1", "+15550603", check=lambda r: r["answered_at"] is not None
+    )
     assert row["queue"] == "support"
 
 

@@ -22,13 +22,17 @@ pytestmark = pytest.mark.e2e
 
 
 def rang(probe: AmiProbe, agent: str, since: int) -> list[dict[str, str]]:
-    return probe.seen(lambda m: match(Event="Newchannel")(m) and (m.get("Channel") or "").startswith(f"PJSIP/{agent}-"), since=since)
+    return probe.seen(
+        lambda m: match(Event="Newchannel")(m) and (m.get("Channel") or "").startswith(f"PJSIP/{agent}-"), since=since
+    )
 
 
 async def bridged_agent(probe: AmiProbe, since: int, timeout: float) -> str:
     enter = await probe.wait_for(
         lambda m: match(Event="BridgeEnter")(m) and (m.get("Channel") or "").startswith("PJSIP/"),
-        timeout=timeout, since=since, what="an agent bridged",
+        timeout=timeout,
+        since=since,
+        what="an agent bridged",
     )
     return enter["Channel"].split("/")[1].rsplit("-", 1)[0]
 
@@ -43,7 +47,9 @@ async def test_skill_call_reaches_only_holders_and_widens_to_a_lower_level(daemo
     assert time.monotonic() - started >= WIDEN_AFTER_S - 0.5  # not before the step widened
     assert rang(probe, "agent3", mark) == []
     await probe.hangup(caller)
-    row = await wait_row(daemon.dsn, "select * from calls where caller = $1", "+15550201", check=lambda r: r["ended_at"] is not None)
+    row = await wait_row(
+        daemon.dsn, "select * from calls where caller = $1", "+15550201", check=lambda r: r["ended_at"] is not None
+    )
     assert (row["queue"], row["agent"], row["outcome"]) == ("billing", "agent2", "answered")
     assert (row["answered_at"] - row["arrived_at"]).total_seconds() >= WIDEN_AFTER_S - 0.5
 
@@ -80,7 +86,10 @@ async def test_returning_caller_reaches_their_last_agent(daemon: Daemon, probe: 
     )
     rows = await fetch(daemon.dsn, "select call_id, agent from calls where caller = $1 order by arrived_at", "+15550203")
     assert [r["agent"] for r in rows] == ["agent2", "agent2"]
-    kinds = [r["kind"] for r in await fetch(daemon.dsn, "select kind from call_events where call_id = $1 order by seq", rows[1]["call_id"])]
+    kinds = [
+        r["kind"]
+        for r in await fetch(daemon.dsn, "select kind from call_events where call_id = $1 order by seq", rows[1]["call_id"])
+    ]
     assert "returning_customer" in kinds
 
 
@@ -99,7 +108,9 @@ async def test_agent_who_misses_two_offers_is_paused_with_a_reason(
     _, queues = daemon.http("GET", "/api/queues")
     assert {q["name"]: q["waiting"] for q in queues}["billing"] == 1
     await probe.hangup(caller)
-    row = await wait_row(daemon.dsn, "select * from calls where caller = $1", "+15550204", check=lambda r: r["ended_at"] is not None)
+    row = await wait_row(
+        daemon.dsn, "select * from calls where caller = $1", "+15550204", check=lambda r: r["ended_at"] is not None
+    )
     events = await fetch(daemon.dsn, "select kind, data from call_events where call_id = $1 order by seq", row["call_id"])
     failures = [json.loads(e["data"])["failure"] for e in events if e["kind"] == "offer_failed"]
     assert failures == ["no_answer", "no_answer"]

@@ -23,7 +23,9 @@ pytestmark = pytest.mark.e2e
 SPLICED = "Local/100@hotline-0000beef;2,F(ccqueue-survey^s^1)&PJSIP/evil"
 
 
-async def forge(script: str, *, channel: str, uniqueid: str, args: tuple[str, ...] = (), seconds: float = 4) -> tuple[list[str], float]:
+async def forge(
+    script: str, *, channel: str, uniqueid: str, args: tuple[str, ...] = (), seconds: float = 4
+) -> tuple[list[str], float]:
     """Play Asterisk's side of a FastAGI session: send the headers, answer every command
     with success, until ccqueue closes the connection or ``seconds`` pass. Returns the
     commands ccqueue sent and how long it kept the connection open."""
@@ -79,7 +81,10 @@ async def test_a_forged_inbound_session_with_a_spliced_channel_changes_nothing(
     await asyncio.sleep(2)  # room for an offer to go out, had the session been believed
     assert agent_rang(probe, mark) == []
     _, agents = daemon.http("GET", "/api/agents")
-    assert {a["id"]: a["state"] for a in agents if a["id"] in ("agent1", "agent2")} == {"agent1": "available", "agent2": "available"}
+    assert {a["id"]: a["state"] for a in agents if a["id"] in ("agent1", "agent2")} == {
+        "agent1": "available",
+        "agent2": "available",
+    }
     assert await fetch(daemon.dsn, "select call_id from calls") == []
     assert "agi_session_forged" in daemon.log_text() and "no such channel" in daemon.log_text()
 
@@ -115,7 +120,9 @@ async def test_a_session_cannot_borrow_a_waiting_callers_channel(
     _, queues = daemon.http("GET", "/api/queues")
     assert {q["name"]: q["waiting"] for q in queues}["support"] == 1
     await probe.hangup(caller)
-    row = await wait_row(daemon.dsn, "select * from calls where caller = $1", "+15550811", check=lambda r: r["ended_at"] is not None)
+    row = await wait_row(
+        daemon.dsn, "select * from calls where caller = $1", "+15550811", check=lambda r: r["ended_at"] is not None
+    )
     assert row["outcome"] == "abandoned"
     assert len(await fetch(daemon.dsn, "select call_id from calls")) == 1
 
@@ -129,7 +136,9 @@ async def test_the_agent_is_bridged_to_the_callers_uniqueid_not_its_name(
     leg = f"{caller}-hl"
     bridge = await probe.wait_for(
         lambda m: match(Event="Newexten", Application="Bridge")(m) and (m.get("Channel") or "").startswith("PJSIP/agent1"),
-        timeout=20, since=mark, what="the agent leg's Bridge()",
+        timeout=20,
+        since=mark,
+        what="the agent leg's Bridge()",
     )
     assert bridge["AppData"] == f"{leg},F(ccqueue-survey^s^1)"
     await probe.wait_for(match(Event="BridgeEnter", Uniqueid=leg), timeout=5, since=mark, what="caller in the bridge")
@@ -163,9 +172,13 @@ async def test_a_real_channel_named_with_dialplan_punctuation_is_refused_and_rec
     # The dialplan apologises (AGI() returned without a call) and no agent rings.
     await probe.wait_for(
         match(Event="Newexten", Uniqueid="splice-1-hl", Application="Playback", AppData="ccqueue/unavailable"),
-        timeout=10, since=mark, what="the apology",
+        timeout=10,
+        since=mark,
+        what="the apology",
     )
-    row = await wait_row(daemon.dsn, "select * from calls where caller = $1", "+15550813", check=lambda r: r["ended_at"] is not None)
+    row = await wait_row(
+        daemon.dsn, "select * from calls where caller = $1", "+15550813", check=lambda r: r["ended_at"] is not None
+    )
     assert row["outcome"] == "refused"
     events = await timeline(daemon.dsn, row["call_id"])
     assert ("session_refused", {"reason": "channel name malformed"}) in events

@@ -63,11 +63,17 @@ async def test_a_vip_known_to_the_crm_goes_first_to_its_account_manager(shipped:
         caller = await probe.call_hotline(number="300", caller="+15550701")
         await probe.wait_for(
             lambda m: match(Event="BridgeEnter")(m) and (m.get("Channel") or "").startswith("PJSIP/agent2"),
-            timeout=30, since=mark, what="the account manager answering",
+            timeout=30,
+            since=mark,
+            what="the account manager answering",
         )
-        await probe.wait_for(match(Event="BridgeEnter", Uniqueid=f"{caller}-hl"), timeout=5, since=mark, what="the caller bridged")
+        await probe.wait_for(
+            match(Event="BridgeEnter", Uniqueid=f"{caller}-hl"), timeout=5, since=mark, what="the caller bridged"
+        )
     assert [number for number, _ in crm.asked] == ["+15550701"]
-    row = await wait_row(shipped.dsn, "select * from calls where caller = $1", "+15550701", check=lambda r: r["answered_at"] is not None)
+    row = await wait_row(
+        shipped.dsn, "select * from calls where caller = $1", "+15550701", check=lambda r: r["answered_at"] is not None
+    )
     assert (row["queue"], row["agent"]) == ("support", "agent2")
     events = await timeline(shipped.dsn, row["call_id"])
     nodes = [data["node"] for kind, data in events if kind == "ivr_node"]
@@ -86,14 +92,20 @@ async def test_an_unknown_caller_with_the_crm_down_takes_the_hours_branch(shippe
     # 1 in the closed menu is "leave a message".
     caller = await probe.call_hotline(number="300", script="callback", caller="+15550702")
     if opened:
-        await probe.wait_for(match(Event="BridgeEnter", Uniqueid=f"{caller}-hl"), timeout=40, since=mark, what="the caller bridged")
-        row = await wait_row(shipped.dsn, "select * from calls where caller = $1", "+15550702", check=lambda r: r["answered_at"] is not None)
+        await probe.wait_for(
+            match(Event="BridgeEnter", Uniqueid=f"{caller}-hl"), timeout=40, since=mark, what="the caller bridged"
+        )
+        row = await wait_row(
+            shipped.dsn, "select * from calls where caller = $1", "+15550702", check=lambda r: r["answered_at"] is not None
+        )
         assert row["queue"] == "support"
     else:
         # Closed: the closed menu's 1 is "leave a message"; the caller hangs up while recording.
         await probe.wait_for(
             lambda m: match(Event="AGIExecStart", Uniqueid=f"{caller}-hl")(m) and "RECORD FILE" in (m.get("Command") or ""),
-            timeout=40, since=mark, what="the message being recorded",
+            timeout=40,
+            since=mark,
+            what="the message being recorded",
         )
         await probe.hangup(f"{caller}-hl")
         row = await wait_row(

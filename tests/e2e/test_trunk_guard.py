@@ -103,8 +103,9 @@ async def test_an_originate_into_the_guard_at_any_priority_never_reaches_the_tru
     priorities = range(1, int(found.group(1)) + 1)
     mark = len(probe.events)
     for priority in priorities:
-        await originate(probe, Channel="Local/wait@ccqueue-test-caller", Context=GUARD_CONTEXT, Exten=exten,
-                        Priority=str(priority))
+        await originate(
+            probe, Channel="Local/wait@ccqueue-test-caller", Context=GUARD_CONTEXT, Exten=exten, Priority=str(priority)
+        )
     await assert_trunk_untouched(probe, asterisk, mark, f"{exten} at priorities {priorities}")
     started = probe.seen(lambda m: m.get("Event") == "Newexten" and m.get("Context") == GUARD_CONTEXT, since=mark)
     assert {m.get("Priority") for m in started} >= {str(p) for p in priorities}, "not every priority was run"
@@ -123,7 +124,9 @@ async def test_an_allowed_number_goes_through_the_guard_to_the_trunk(
         print(f"through the guard to the trunk in {(time.monotonic() - started) * 1000:.0f} ms: {rang['Channel']}")
         dial = await probe.wait_for(
             lambda m: m.get("Event") == "DialBegin" and m.get("DestChannel") == rang["Channel"],
-            timeout=5, since=mark, what="the trunk's Dial()",
+            timeout=5,
+            since=mark,
+            what="the trunk's Dial()",
         )
         # The stand-in trunk was dialled with the number's digits, by the guard.
         assert dial.get("Context") == "ccqueue-test-trunk" and dial.get("Exten") == ALLOWED.lstrip("+"), dial

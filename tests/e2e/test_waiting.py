@@ -37,13 +37,17 @@ async def test_a_full_queue_sends_the_next_caller_to_overflow(daemon: Daemon, pr
     await wait_row(daemon.dsn, CALL_BY_CHANNEL, "Local/400@hotline", check=lambda r: r["outcome"] == "waiting")
     second = await probe.call_hotline(number="400", caller="+15550402")
     await probe.wait_for(agi_command(f"{second}-hl", "ccqueue/queue-full"), timeout=10, since=mark, what="the refusal prompt")
-    await probe.wait_for(match(Event="Hangup", Uniqueid=f"{second}-hl"), timeout=15, since=mark, what="the refused caller released")
+    await probe.wait_for(
+        match(Event="Hangup", Uniqueid=f"{second}-hl"), timeout=15, since=mark, what="the refused caller released"
+    )
     refused = await wait_row(
         daemon.dsn, "select * from calls where caller = $1", "+15550402", check=lambda r: r["outcome"] == "refused"
     )
     kinds = [kind for kind, _ in await timeline(daemon.dsn, refused["call_id"])]
     assert "call_refused" in kinds and "call_queued" not in kinds
-    (row,) = await fetch(daemon.dsn, "select data from call_events where call_id = $1 and kind = 'call_refused'", refused["call_id"])
+    (row,) = await fetch(
+        daemon.dsn, "select data from call_events where call_id = $1 and kind = 'call_refused'", refused["call_id"]
+    )
     assert '"reason": "full"' in row["data"] and '"destination": "message"' in row["data"]
     still = await wait_row(daemon.dsn, "select * from calls where caller = $1", "+15550401")
     assert still["outcome"] == "waiting"
@@ -59,14 +63,14 @@ async def test_a_waiting_caller_hears_its_position_and_estimated_wait(
     assert status == 200
     mark = len(probe.events)
     first = await probe.call_hotline(number="400", caller="+15550404")
-    await probe.wait_for(match(Event="BridgeEnter", Uniqueid=f"{first}-hl"), timeout=20, since=mark, what="the first caller bridged")
+    await probe.wait_for(
+        match(Event="BridgeEnter", Uniqueid=f"{first}-hl"), timeout=20, since=mark, what="the first caller bridged"
+    )
     second = await probe.call_hotline(number="400", caller="+15550405")
     leg = f"{second}-hl"
     await probe.wait_for(agi_command(leg, "queue-youarenext"), timeout=15, since=mark, what="the position prompt")
     await probe.wait_for(agi_command(leg, "queue-holdtime"), timeout=10, since=mark, what="the wait prompt")
-    minutes = await probe.wait_for(
-        lambda m: agi_command(leg, "SAY NUMBER")(m), timeout=10, since=mark, what="the minutes said"
-    )
+    minutes = await probe.wait_for(lambda m: agi_command(leg, "SAY NUMBER")(m), timeout=10, since=mark, what="the minutes said")
     await probe.wait_for(agi_command(leg, "queue-minutes"), timeout=10, since=mark, what="'minutes'")
     said = int(minutes["Command"].split()[2])
     row = await wait_row(daemon.dsn, "select * from calls where caller = $1", "+15550405")
@@ -90,9 +94,14 @@ async def test_position_is_announced_and_an_agent_cuts_the_prompt_at_once(
     status, body = daemon.http("POST", "/api/agents/agent1/login")
     assert status == 200, body
     claim = await probe.wait_for(
-        lambda m: match(Event="AGIExecStart")(m) and (m.get("Channel") or "").startswith("PJSIP/agent1")
-        and "SET VARIABLE CCQ_CLAIM" in (m.get("Command") or ""),
-        timeout=15, since=mark, what="agent1's claim",
+        lambda m: (
+            match(Event="AGIExecStart")(m)
+            and (m.get("Channel") or "").startswith("PJSIP/agent1")
+            and "SET VARIABLE CCQ_CLAIM" in (m.get("Command") or "")
+        ),
+        timeout=15,
+        since=mark,
+        what="agent1's claim",
     )
     await probe.wait_for(match(Event="BridgeEnter", Uniqueid=leg), timeout=5, since=mark, what="the caller bridged")
     bridged = time.monotonic()
@@ -102,11 +111,14 @@ async def test_position_is_announced_and_an_agent_cuts_the_prompt_at_once(
         length = sound.getnframes() / sound.getframerate()
     assert bridged - started < length - 2.0, (bridged - started, length)
     played_out = [
-        m for m in probe.seen(match(Event="AGIExecEnd", Uniqueid=leg), since=mark)
+        m
+        for m in probe.seen(match(Event="AGIExecEnd", Uniqueid=leg), since=mark)
         if "queue-full" in (m.get("Command") or "") and not (m.get("Result") or "").startswith("-1")
     ]
     assert played_out == [], played_out
-    row = await wait_row(daemon.dsn, "select * from calls where caller = $1", "+15550403", check=lambda r: r["answered_at"] is not None)
+    row = await wait_row(
+        daemon.dsn, "select * from calls where caller = $1", "+15550403", check=lambda r: r["answered_at"] is not None
+    )
     assert row["agent"] == "agent1"
     kinds = [kind for kind, _ in await timeline(daemon.dsn, row["call_id"])]
     assert "announced" in kinds and "call_answered" in kinds
@@ -125,7 +137,9 @@ async def test_a_callback_keeps_its_place_survives_a_restart_and_rings_agent_the
     await probe.wait_for(match(Event="Hangup", Uniqueid=leg), timeout=15, since=mark, what="the caller released")
     booked = await wait_row(daemon.dsn, "select * from callbacks where number = $1", CUSTOMER)
     assert booked["status"] == "pending" and booked["queue"] == "support"
-    call = await wait_row(daemon.dsn, "select * from calls where caller = $1", CUSTOMER, check=lambda r: r["outcome"] == "callback")
+    call = await wait_row(
+        daemon.dsn, "select * from calls where caller = $1", CUSTOMER, check=lambda r: r["outcome"] == "callback"
+    )
     assert abs(booked["place_at"].timestamp() - call["arrived_at"].timestamp()) < 0.01  # the caller's own place
 
     # ccqueue restarts; the callback comes back from PostgreSQL.
@@ -144,13 +158,21 @@ async def test_a_callback_keeps_its_place_survives_a_restart_and_rings_agent_the
     status, body = daemon.http("POST", "/api/agents/agent1/login")
     assert status == 200 and body["state"] == "ringing", body  # reserved for the callback at once
     await probe.wait_for(
-        lambda m: match(Event="Newexten")(m) and (m.get("Channel") or "").startswith("PJSIP/agent1")
-        and m.get("Application") == "Playback" and "callback-for" in (m.get("AppData") or ""),
-        timeout=20, since=mark, what="agent1 told it is a callback",
+        lambda m: (
+            match(Event="Newexten")(m)
+            and (m.get("Channel") or "").startswith("PJSIP/agent1")
+            and m.get("Application") == "Playback"
+            and "callback-for" in (m.get("AppData") or "")
+        ),
+        timeout=20,
+        since=mark,
+        what="agent1 told it is a callback",
     )
     dial = await probe.wait_for(
         lambda m: match(Event="DialEnd")(m) and (m.get("Channel") or "").startswith("PJSIP/agent1"),
-        timeout=30, since=mark, what="the customer's phone answering",
+        timeout=30,
+        since=mark,
+        what="the customer's phone answering",
     )
     assert dial["DialStatus"] == "ANSWER"
     await until(lambda: phones["agent3"].call_state == "in_call", timeout=10, what="the customer's phone in the call")

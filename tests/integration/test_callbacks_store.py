@@ -42,9 +42,18 @@ T0 = 1_760_000_000.0
 
 def callback(callback_id: str, version: int = 1, **changes: Any) -> CallbackRecord:
     fields: dict[str, Any] = {
-        "queue": "support", "number": "+16502530000", "status": CallbackStatus.PENDING,
-        "requested_at": T0, "place_at": T0 - 30.5, "not_before": None, "expires_at": T0 + 14400,
-        "attempts": 0, "next_attempt_at": None, "call_id": "call-1", "agent": None, "result": None,
+        "queue": "support",
+        "number": "+16502530000",
+        "status": CallbackStatus.PENDING,
+        "requested_at": T0,
+        "place_at": T0 - 30.5,
+        "not_before": None,
+        "expires_at": T0 + 14400,
+        "attempts": 0,
+        "next_attempt_at": None,
+        "call_id": "call-1",
+        "agent": None,
+        "result": None,
     }
     fields.update(changes)
     return CallbackRecord(callback_id=callback_id, version=version, **fields)
@@ -96,8 +105,17 @@ async def test_writing_a_callback_again_changes_nothing(conn: asyncpg.Connection
 
 
 async def test_a_callback_round_trips_exactly(conn: asyncpg.Connection) -> None:
-    record = callback("a", 4, status=CallbackStatus.PENDING, not_before=T0 + 600.25, attempts=2,
-                      next_attempt_at=T0 + 900.5, agent="agent1", result="NOANSWER", call_id=None)
+    record = callback(
+        "a",
+        4,
+        status=CallbackStatus.PENDING,
+        not_before=T0 + 600.25,
+        attempts=2,
+        next_attempt_at=T0 + 900.5,
+        agent="agent1",
+        result="NOANSWER",
+        call_id=None,
+    )
     await write_records(conn, [record])
     assert await fetch_callback(conn, "a") == record
     assert await fetch_callback(conn, "missing") is None
@@ -128,8 +146,7 @@ async def test_load_open_returns_pending_and_dialing_by_place_in_line(conn: asyn
     open_ones = await load_open_callbacks(conn)
     assert [r.callback_id for r in open_ones] == ["early", "dialing", "late"]
     assert open_ones[1] == records[1]
-    await write_records(conn, [callback("early", 2, status=CallbackStatus.CANCELLED, place_at=T0 - 100,
-                                        number="+16502530002")])
+    await write_records(conn, [callback("early", 2, status=CallbackStatus.CANCELLED, place_at=T0 - 100, number="+16502530002")])
     assert [r.callback_id for r in await load_open_callbacks(conn)] == ["dialing", "late"]
 
 
@@ -148,19 +165,24 @@ async def test_a_callback_the_database_cannot_take_is_invalid_before_anything_is
 
 
 def test_a_callback_line_decodes_to_the_same_record() -> None:
-    for record in (callback("a"), callback("b", 7, status=CallbackStatus.DIALING, not_before=T0 + 1.5,
-                                           next_attempt_at=T0 + 2, agent="agent1", result="BUSY")):
+    for record in (
+        callback("a"),
+        callback(
+            "b", 7, status=CallbackStatus.DIALING, not_before=T0 + 1.5, next_attempt_at=T0 + 2, agent="agent1", result="BUSY"
+        ),
+    ):
         assert decode_record(encode_record(record)) == record
 
 
-async def test_callbacks_spooled_in_an_outage_are_replayed_once_newest_last(
-    pg_dsn: str, tmp_path: Path
-) -> None:
+async def test_callbacks_spooled_in_an_outage_are_replayed_once_newest_last(pg_dsn: str, tmp_path: Path) -> None:
     await migrate(pg_dsn)
     spool_dir = tmp_path / "spool"
     first = RecordWriter(nowhere(), spool_dir=spool_dir, **FAST_BACKOFF)
-    versions = [callback("a", 1), callback("a", 2, status=CallbackStatus.DIALING, agent="agent1"),
-                callback("a", 3, status=CallbackStatus.COMPLETED, attempts=1, result="ANSWER")]
+    versions = [
+        callback("a", 1),
+        callback("a", 2, status=CallbackStatus.DIALING, agent="agent1"),
+        callback("a", 3, status=CallbackStatus.COMPLETED, attempts=1, result="ANSWER"),
+    ]
     async with running(first):
         for record in versions:
             first.submit(record)
@@ -196,14 +218,18 @@ async def test_the_writer_says_when_its_spool_is_replayed(pg_dsn: str, tmp_path:
 # -- the restore at start-up ---------------------------------------------------------------------
 
 
-async def test_restore_waits_for_the_spool_and_posts_only_what_is_still_open(
-    pg_dsn: str, tmp_path: Path
-) -> None:
+async def test_restore_waits_for_the_spool_and_posts_only_what_is_still_open(pg_dsn: str, tmp_path: Path) -> None:
     await migrate(pg_dsn)
     conn = await asyncpg.connect(pg_dsn)
     try:  # in the database: two pending callbacks and a closed one
-        await write_records(conn, [callback("a", place_at=T0 + 5), callback("b", number="+16502530001"),
-                                   callback("old", 2, status=CallbackStatus.EXPIRED)])
+        await write_records(
+            conn,
+            [
+                callback("a", place_at=T0 + 5),
+                callback("b", number="+16502530001"),
+                callback("old", 2, status=CallbackStatus.EXPIRED),
+            ],
+        )
     finally:
         await conn.close()
     # In the spool only: "a" completed just before the crash, and a new one, "c".
@@ -218,7 +244,8 @@ async def test_restore_waits_for_the_spool_and_posts_only_what_is_still_open(
     writer = RecordWriter(pg_dsn, spool_dir=spool_dir)
     async with running(writer):
         restored = await asyncio.wait_for(
-            restore_callbacks(pg_dsn, posted.append, spool_replayed=writer.wait_spool_replayed), timeout=10)
+            restore_callbacks(pg_dsn, posted.append, spool_replayed=writer.wait_spool_replayed), timeout=10
+        )
     assert [r.callback_id for r in restored] == ["b", "c"]
     assert posted == [ev.CallbacksRestored(callbacks=restored)]
 
@@ -258,8 +285,9 @@ class Log:
 async def test_restore_retries_until_the_schema_is_there(pg_dsn: str) -> None:
     posted: list[ev.Event] = []
     log = Log()
-    restoring = asyncio.create_task(restore_callbacks(
-        pg_dsn, posted.append, attempts=50, backoff_initial_s=0.02, backoff_max_s=0.05, log=log))
+    restoring = asyncio.create_task(
+        restore_callbacks(pg_dsn, posted.append, attempts=50, backoff_initial_s=0.02, backoff_max_s=0.05, log=log)
+    )
     await eventually(lambda: "callback_restore_failed" in log.events)  # no table yet
     await migrate(pg_dsn)
     assert await asyncio.wait_for(restoring, timeout=10) == ()

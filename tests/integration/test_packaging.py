@@ -13,7 +13,9 @@ REPO = Path(__file__).resolve().parents[2]
 def test_a_wheel_holds_the_product_and_no_testbed(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
-        check=True, capture_output=True, timeout=300,
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     (wheel,) = tmp_path.glob("ccqueue-*.whl")
     names = zipfile.ZipFile(wheel).namelist()

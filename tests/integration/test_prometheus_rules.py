@@ -60,7 +60,9 @@ def test_every_dashboard_query_is_valid_promql(tmp_path: Path) -> None:
     # promtool parses expressions in rule files: each query becomes a recording rule.
     found = queries()
     assert len({title for title, _ in found}) >= 15
-    rules = {"groups": [{"name": "dashboard", "rules": [{"record": f"dashboard:q{i}", "expr": e} for i, (_, e) in enumerate(found)]}]}
+    rules = {
+        "groups": [{"name": "dashboard", "rules": [{"record": f"dashboard:q{i}", "expr": e} for i, (_, e) in enumerate(found)]}]
+    }
     (tmp_path / "dashboard.yml").write_text(yaml.safe_dump(rules))
     checked = promtool("check", "rules", "dashboard.yml", cwd=tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -93,9 +95,7 @@ def test_the_dashboard_and_the_rules_name_only_metrics_ccqueue_exposes(tmp_path:
     config = load_config(tmp_path / "ccqueue.yaml", env={})
     registry = CollectorRegistry()
     metrics = Metrics(registry, config=lambda: config)
-    registry.register(
-        StateCollector(Acd(acd_settings(config)).views, lambda: {"asterisk_ami": True}, dict, metrics=metrics)
-    )
+    registry.register(StateCollector(Acd(acd_settings(config)).views, lambda: {"asterisk_ami": True}, dict, metrics=metrics))
     exposed = {
         sample.name for family in text_string_to_metric_families(generate_latest(registry).decode()) for sample in family.samples
     }

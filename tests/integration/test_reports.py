@@ -50,12 +50,24 @@ class Seed:
     def event(self, call_id: str, when: float, kind: str, **data: object) -> None:
         seq = self._seq.get(call_id, 0)
         self._seq[call_id] = seq + 1
-        self.records.append(CallEventRecord(event_id=f"{call_id}:{seq}", call_id=call_id, seq=seq, at=when,
-                                            kind=kind, data=dict(data)))
+        self.records.append(
+            CallEventRecord(event_id=f"{call_id}:{seq}", call_id=call_id, seq=seq, at=when, kind=kind, data=dict(data))
+        )
 
-    def call(self, call_id: str, *, queue: str | None, arrived: float, queued: float | None = None,
-             answered: float | None = None, ended: float | None = None, outcome: CallOutcome,
-             agent: str | None = None, hotline: str = "100", channel: str = "PJSIP/trunk-0001") -> None:
+    def call(
+        self,
+        call_id: str,
+        *,
+        queue: str | None,
+        arrived: float,
+        queued: float | None = None,
+        answered: float | None = None,
+        ended: float | None = None,
+        outcome: CallOutcome,
+        agent: str | None = None,
+        hotline: str = "100",
+        channel: str = "PJSIP/trunk-0001",
+    ) -> None:
         self.event(call_id, arrived, "call_arrived", caller="+15550100", hotline=hotline, channel=channel)
         if queued is not None:
             self.event(call_id, queued, "call_queued", queue=queue, position=1)
@@ -63,59 +75,141 @@ class Seed:
             self.event(call_id, answered, "call_answered", agent=agent)
         if ended is not None:
             self.event(call_id, ended, "call_ended", outcome=outcome.value)
-        self.records.append(CallRecord(call_id=call_id, version=1, caller="+15550100", hotline=hotline,
-                                       queue=queue, agent=agent, arrived_at=arrived, answered_at=answered,
-                                       ended_at=ended, outcome=outcome, channel=channel))
+        self.records.append(
+            CallRecord(
+                call_id=call_id,
+                version=1,
+                caller="+15550100",
+                hotline=hotline,
+                queue=queue,
+                agent=agent,
+                arrived_at=arrived,
+                answered_at=answered,
+                ended_at=ended,
+                outcome=outcome,
+                channel=channel,
+            )
+        )
 
     def state(self, agent: str, state: str, start: float, end: float, reason: str | None = None) -> None:
         self._interval += 1
-        self.records.append(AgentStateRecord(interval_id=f"{agent}:{self._interval}", agent_id=agent, state=state,
-                                             reason=reason, started_at=start, ended_at=end))
+        self.records.append(
+            AgentStateRecord(
+                interval_id=f"{agent}:{self._interval}",
+                agent_id=agent,
+                state=state,
+                reason=reason,
+                started_at=start,
+                ended_at=end,
+            )
+        )
 
     def callback(self, callback_id: str, requested: float, status: CallbackStatus, call_id: str | None) -> None:
-        self.records.append(CallbackRecord(
-            callback_id=callback_id, version=1, queue="support", number="+16502530000", status=status,
-            requested_at=requested, place_at=requested, not_before=None, expires_at=requested + 86400,
-            attempts=1, next_attempt_at=None, call_id=call_id, agent="alice", result=None))
+        self.records.append(
+            CallbackRecord(
+                callback_id=callback_id,
+                version=1,
+                queue="support",
+                number="+16502530000",
+                status=status,
+                requested_at=requested,
+                place_at=requested,
+                not_before=None,
+                expires_at=requested + 86400,
+                attempts=1,
+                next_attempt_at=None,
+                call_id=call_id,
+                agent="alice",
+                result=None,
+            )
+        )
 
 
 def the_day() -> Seed:
     s = Seed()
     A, X, S = CallOutcome.ANSWERED, CallOutcome.ABANDONED, "support"
     # a1: 10 s in the IVR, then 15 s in the queue (within 20 s); talk 180 s, wrap-up 15 s.
-    s.call("a1", queue=S, arrived=at("08:00:00"), queued=at("08:00:10"), answered=at("08:00:25"),
-           ended=at("08:03:25"), outcome=A, agent="alice")
+    s.call(
+        "a1",
+        queue=S,
+        arrived=at("08:00:00"),
+        queued=at("08:00:10"),
+        answered=at("08:00:25"),
+        ended=at("08:03:25"),
+        outcome=A,
+        agent="alice",
+    )
     # a2: waits 40 s (late); talk 120 s, wrap-up 30 s.
-    s.call("a2", queue=S, arrived=at("08:05:00"), queued=at("08:05:00"), answered=at("08:05:40"),
-           ended=at("08:07:40"), outcome=A, agent="bob")
+    s.call(
+        "a2",
+        queue=S,
+        arrived=at("08:05:00"),
+        queued=at("08:05:00"),
+        answered=at("08:05:40"),
+        ended=at("08:07:40"),
+        outcome=A,
+        agent="bob",
+    )
     # a3: hangs up after 3 s: a short abandon (support: 5 s). a4: after 60 s, abandoned.
     s.call("a3", queue=S, arrived=at("08:10:00"), queued=at("08:10:02"), ended=at("08:10:05"), outcome=X)
     s.call("a4", queue=S, arrived=at("08:12:00"), queued=at("08:12:00"), ended=at("08:13:00"), outcome=X)
     # a5: waiting when ccqueue stopped: cut off after 90 s, not an abandon.
-    s.call("a5", queue=S, arrived=at("08:20:00"), queued=at("08:20:00"), ended=at("08:21:30"),
-           outcome=CallOutcome.FAILED)
+    s.call("a5", queue=S, arrived=at("08:20:00"), queued=at("08:20:00"), ended=at("08:21:30"), outcome=CallOutcome.FAILED)
     # a6: answered in 5 s, then ccqueue stopped: answered, cut off, no talk time known.
-    s.call("a6", queue=S, arrived=at("08:40:00"), queued=at("08:40:00"), answered=at("08:40:05"),
-           outcome=A, agent="alice")
+    s.call("a6", queue=S, arrived=at("08:40:00"), queued=at("08:40:00"), answered=at("08:40:05"), outcome=A, agent="alice")
     s.event("a6", at("09:00:00"), "call_unfollowed", reason="ccqueue stopped during the call")
     # t1: 60 s in support, moved to sales, answered 5 s later: waited 65 s; talk 60 s, no wrap-up.
     s.event("t1", at("08:50:00"), "call_arrived")
     s.event("t1", at("08:50:00"), "call_queued", queue=S)
-    s.event("t1", at("08:51:00"), "call_overflowed", queue=S, reason="max_wait", destination="queue",
-            target="sales")
-    s.call("t1", queue="sales", arrived=at("08:50:00"), queued=at("08:51:00"), answered=at("08:51:05"),
-           ended=at("08:52:05"), outcome=A, agent="bob", hotline="300", channel="PJSIP/carrier-00ab")
+    s.event("t1", at("08:51:00"), "call_overflowed", queue=S, reason="max_wait", destination="queue", target="sales")
+    s.call(
+        "t1",
+        queue="sales",
+        arrived=at("08:50:00"),
+        queued=at("08:51:00"),
+        answered=at("08:51:05"),
+        ended=at("08:52:05"),
+        outcome=A,
+        agent="bob",
+        hotline="300",
+        channel="PJSIP/carrier-00ab",
+    )
     # s2: sales, hangs up after 4 s: not short there (3 s), so it counts against SL.
-    s.call("s2", queue="sales", arrived=at("09:10:00"), queued=at("09:10:00"), ended=at("09:10:04"), outcome=X,
-           hotline="300", channel="PJSIP/carrier-00ac")
+    s.call(
+        "s2",
+        queue="sales",
+        arrived=at("09:10:00"),
+        queued=at("09:10:00"),
+        ended=at("09:10:04"),
+        outcome=X,
+        hotline="300",
+        channel="PJSIP/carrier-00ac",
+    )
     # i1: served by the IVR, never offered to a queue.
-    s.call("i1", queue=None, arrived=at("09:20:00"), ended=at("09:21:00"), outcome=CallOutcome.SELF_SERVICE,
-           hotline="300", channel="PJSIP/carrier-00ad")
+    s.call(
+        "i1",
+        queue=None,
+        arrived=at("09:20:00"),
+        ended=at("09:21:00"),
+        outcome=CallOutcome.SELF_SERVICE,
+        hotline="300",
+        channel="PJSIP/carrier-00ad",
+    )
     # o1: the next day in UTC, still 2 March in New York.
-    s.call("o1", queue=S, arrived=at("00:30:00", "2026-03-03"), queued=at("00:30:00", "2026-03-03"),
-           answered=at("00:30:10", "2026-03-03"), ended=at("00:31:10", "2026-03-03"), outcome=A, agent="bob")
-    s.records += [SurveyRecord(call_id="a1", rating=5, recommend=10, at=at("08:04:00")),
-                  SurveyRecord(call_id="a2", rating=3, recommend=6, at=at("08:08:00"))]
+    s.call(
+        "o1",
+        queue=S,
+        arrived=at("00:30:00", "2026-03-03"),
+        queued=at("00:30:00", "2026-03-03"),
+        answered=at("00:30:10", "2026-03-03"),
+        ended=at("00:31:10", "2026-03-03"),
+        outcome=A,
+        agent="bob",
+    )
+    s.records += [
+        SurveyRecord(call_id="a1", rating=5, recommend=10, at=at("08:04:00")),
+        SurveyRecord(call_id="a2", rating=3, recommend=6, at=at("08:08:00")),
+    ]
     s.callback("cb1", at("08:13:00"), CallbackStatus.COMPLETED, "a4")
     s.callback("cb2", at("09:00:00"), CallbackStatus.PENDING, None)
     # alice: a break across midnight (10 min of it today), two calls, lunch.
@@ -162,8 +256,13 @@ async def test_figures_by_queue_match_the_hand_count(seeded: str) -> None:
     rows = {row["group"]: row for row in rep.rows}
     assert set(rows) == {"sales", "support", "(none)"}
     support, sales, total = rows["support"], rows["sales"], rep.total
-    assert (support["offered"], support["answered"], support["abandoned"], support["short_abandoned"],
-            support["cut_off"]) == (6, 3, 1, 1, 2)
+    assert (support["offered"], support["answered"], support["abandoned"], support["short_abandoned"], support["cut_off"]) == (
+        6,
+        3,
+        1,
+        1,
+        2,
+    )
     assert support["service_level"] == approx(2 / 4)  # a1, a6 within 20 s; a1 a2 a6 a4 counted
     assert support["asa_s"] == approx((15 + 40 + 5) / 3)  # IVR time not counted
     assert support["aht_s"] == approx(((180 + 15) + (120 + 30)) / 2)  # a6's end is unknown
@@ -177,8 +276,14 @@ async def test_figures_by_queue_match_the_hand_count(seeded: str) -> None:
     assert sales["asa_s"] == approx(65) and sales["aht_s"] == approx(60) and sales["transfers"] == 1
     assert sales["csat"] is None and sales["nps"] is None
     assert rows["(none)"]["offered"] == 0
-    assert (total["offered"], total["answered"], total["abandoned"], total["short_abandoned"],
-            total["cut_off"], total["transfers"]) == (8, 4, 2, 1, 2, 1)
+    assert (
+        total["offered"],
+        total["answered"],
+        total["abandoned"],
+        total["short_abandoned"],
+        total["cut_off"],
+        total["transfers"],
+    ) == (8, 4, 2, 1, 2, 1)
     assert total["service_level"] == approx(2 / 6)
     assert total["asa_s"] == approx((15 + 40 + 5 + 65) / 4)
     assert total["aht_s"] == approx((195 + 150 + 60) / 3)
@@ -246,8 +351,7 @@ async def test_an_empty_period_gives_zeros(seeded: str) -> None:
     rep = await report(seeded, GroupBy.INTERVAL, start="2025-01-01", end="2025-01-01")
     assert len(rep.rows) == 48
     for row in [*rep.rows, rep.total]:
-        assert (row["offered"], row["answered"], row["abandoned"], row["callbacks_asked"], row["transfers"]) == (
-            0, 0, 0, 0, 0)
+        assert (row["offered"], row["answered"], row["abandoned"], row["callbacks_asked"], row["transfers"]) == (0, 0, 0, 0, 0)
         assert row["longest_wait_s"] == 0 and row["service_level"] is None and row["asa_s"] is None
     agents = await report(seeded, GroupBy.AGENT, start="2025-01-01", end="2025-01-01")
     assert agents.rows == [] and agents.total["logged_in_s"] == 0 and agents.total["occupancy"] is None
@@ -258,9 +362,14 @@ async def test_the_sql_view_gives_the_same_per_call_fields(seeded: str) -> None:
     conn = await asyncpg.connect(seeded)
     try:
         rows = {r["call_id"]: r for r in await conn.fetch("SELECT * FROM report_calls")}
-        plan = "\n".join(r[0] for r in await conn.fetch(
-            "EXPLAIN SELECT count(*) FROM report_calls_between($1, $2)",
-            datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 3, tzinfo=UTC)))
+        plan = "\n".join(
+            r[0]
+            for r in await conn.fetch(
+                "EXPLAIN SELECT count(*) FROM report_calls_between($1, $2)",
+                datetime(2026, 3, 2, tzinfo=UTC),
+                datetime(2026, 3, 3, tzinfo=UTC),
+            )
+        )
     finally:
         await conn.close()
     assert len(rows) == 10
@@ -279,16 +388,18 @@ async def test_the_sql_view_gives_the_same_per_call_fields(seeded: str) -> None:
 # -- the command ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("argv", "error_id"), [
-    (["--from", "2026-13-01"], "report-date-invalid"),
-    (["--from", "yesterday"], "report-date-invalid"),
-    (["--from", "2026-03-02", "--to", "2026-03-01"], "report-period-invalid"),
-    (["--from", "2026-03-02T10:00", "--to", "2026-03-02T10:00"], "report-period-invalid"),
-    (["--from", "2020-01-01", "--to", "2026-01-01"], "report-period-invalid"),
-    (["--tz", "Mars/Olympus_Mons"], "report-timezone-unknown"),
-])
-def test_bad_input_is_a_clear_error(argv: list[str], error_id: str, capsys: pytest.CaptureFixture[str],
-                                    tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("argv", "error_id"),
+    [
+        (["--from", "2026-13-01"], "report-date-invalid"),
+        (["--from", "yesterday"], "report-date-invalid"),
+        (["--from", "2026-03-02", "--to", "2026-03-01"], "report-period-invalid"),
+        (["--from", "2026-03-02T10:00", "--to", "2026-03-02T10:00"], "report-period-invalid"),
+        (["--from", "2020-01-01", "--to", "2026-01-01"], "report-period-invalid"),
+        (["--tz", "Mars/Olympus_Mons"], "report-timezone-unknown"),
+    ],
+)
+def test_bad_input_is_a_clear_error(argv: list[str], error_id: str, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     out = tmp_path / "r.html"
     code = ccqueue_main(["report", "--dsn", "postgresql://127.0.0.1:1/none", *argv, "--out", str(out)])
     err = capsys.readouterr().err
@@ -347,8 +458,21 @@ async def test_the_html_page_stands_alone_in_a_real_browser(seeded: str, tmp_pat
     from selenium.webdriver.chrome.service import Service
 
     page = tmp_path / "report.html"
-    argv = ["report", "--dsn", seeded, "--from", DAY, "--by", "interval", "--interval", "30",
-            "--format", "html", "--out", str(page)]
+    argv = [
+        "report",
+        "--dsn",
+        seeded,
+        "--from",
+        DAY,
+        "--by",
+        "interval",
+        "--interval",
+        "30",
+        "--format",
+        "html",
+        "--out",
+        str(page),
+    ]
     assert await asyncio.to_thread(ccqueue_main, argv) == 0
     html = page.read_text()
     assert "<script" not in html and "<link" not in html and "url(" not in html and "@import" not in html

@@ -55,7 +55,7 @@ def parse_conf(text: str) -> list[tuple[str, dict[str, list[str]]]]:
         if not line:
             continue
         if line.startswith("["):
-            sections.append((line[1:line.index("]")], {}))
+            sections.append((line[1 : line.index("]")], {}))
             continue
         key, _, value = line.partition("=")
         sections[-1][1].setdefault(key.strip().rstrip(">").strip(), []).append(value.lstrip(">").strip())
@@ -141,8 +141,23 @@ def test_render_rejects_bad_ports() -> None:
 
 
 def test_render_main_writes_the_files_from_the_project_config(tmp_path: Path) -> None:
-    assert render_main(["--config", str(CONFIG_DIR), "--out", str(tmp_path), "--sip-port", "15060",
-                        "--agi-port", "14573", "--rtp-ports", "11000-11099"]) == 0
+    assert (
+        render_main(
+            [
+                "--config",
+                str(CONFIG_DIR),
+                "--out",
+                str(tmp_path),
+                "--sip-port",
+                "15060",
+                "--agi-port",
+                "14573",
+                "--rtp-ports",
+                "11000-11099",
+            ]
+        )
+        == 0
+    )
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["ccqueue-callback-out.conf", "ccqueue-globals.conf", "manager.conf", "pjsip.conf", "rtp.conf"]
     pjsip = (tmp_path / "pjsip.conf").read_text()
@@ -154,8 +169,15 @@ def test_dialplan_has_exactly_the_ccqueue_contexts() -> None:
     text = (REPO / "dialplan" / "extensions.conf").read_text()
     names = [name for name, _ in parse_conf(text)]
     assert names == [
-        "general", "globals", "hotline", "ccqueue-agent", "ccqueue-transfer", "ccqueue-survey", "agents",
-        "ccqueue-test-caller", "ccqueue-test-trunk",
+        "general",
+        "globals",
+        "hotline",
+        "ccqueue-agent",
+        "ccqueue-transfer",
+        "ccqueue-survey",
+        "agents",
+        "ccqueue-test-caller",
+        "ccqueue-test-trunk",
     ]
     globals_ = dict(parse_conf(text))["globals"]
     assert globals_["CCQ_AGI"] == ["agi://127.0.0.1:4573"]
@@ -179,8 +201,16 @@ def test_static_templates_parse() -> None:
         parse_conf(path.read_text())
     modules = dict(parse_conf((REPO / "deploy" / "asterisk" / "etc" / "modules.conf").read_text()))["modules"]
     assert modules["autoload"] == ["yes"]
-    for needed in ("pbx_config.so", "res_agi.so", "chan_pjsip.so", "res_pjsip.so", "app_bridgewait.so",
-                   "res_musiconhold.so", "app_queue.so", "app_amd.so"):
+    for needed in (
+        "pbx_config.so",
+        "res_agi.so",
+        "chan_pjsip.so",
+        "res_pjsip.so",
+        "app_bridgewait.so",
+        "res_musiconhold.so",
+        "app_queue.so",
+        "app_amd.so",
+    ):
         assert needed not in modules["noload"]
     # noload lines for modules that listen on the network beyond SIP/AMI
     for off in ("chan_iax2.so", "pbx_dundi.so", "res_ari.so", "chan_unistim.so"):
@@ -215,8 +245,7 @@ def e2e_prerequisites() -> str | None:
 
 @pytest.fixture(scope="module")
 def ports() -> SimpleNamespace:
-    return SimpleNamespace(ami=free_port(), sip=free_port(), agi=free_port(),
-                           phone_sip=free_port(), phone_ctrl=free_port())
+    return SimpleNamespace(ami=free_port(), sip=free_port(), agi=free_port(), phone_sip=free_port(), phone_ctrl=free_port())
 
 
 @pytest.fixture(scope="module")
@@ -233,8 +262,9 @@ def sandbox(ports: SimpleNamespace) -> Any:
         pytest.skip(reason)
     from testbed.sandbox import AsteriskSandbox
 
-    sbx = AsteriskSandbox(f"pytest-{ports.sip}", CONFIG_DIR, ami_port=ports.ami, sip_port=ports.sip,
-                          agi_port=ports.agi, rtp_ports=(13000, 13199))
+    sbx = AsteriskSandbox(
+        f"pytest-{ports.sip}", CONFIG_DIR, ami_port=ports.ami, sip_port=ports.sip, agi_port=ports.agi, rtp_ports=(13000, 13199)
+    )
     sbx.build()
     sbx.configure()
     t0 = time.monotonic()
@@ -251,9 +281,15 @@ def phone(sandbox: Any, ports: SimpleNamespace, project_config: Any) -> Any:
     from testbed.baresip import Softphone
 
     agent = project_config.agents["agent1"]
-    ph = Softphone(agent.id, agent.password.get_secret_value(), sip_server_port=ports.sip,
-                   listen_port=ports.phone_sip, ctrl_port=ports.phone_ctrl, answermode="auto",
-                   audio_file=REPO / "sounds" / "en" / "agent-silence.wav")
+    ph = Softphone(
+        agent.id,
+        agent.password.get_secret_value(),
+        sip_server_port=ports.sip,
+        listen_port=ports.phone_sip,
+        ctrl_port=ports.phone_ctrl,
+        answermode="auto",
+        audio_file=REPO / "sounds" / "en" / "agent-silence.wav",
+    )
     ph.start()
     try:
         ph.wait_registered(15, check=lambda: sandbox.is_registered(agent.id))
@@ -303,8 +339,14 @@ async def ami(sandbox: Any, project_config: Any, ports: SimpleNamespace) -> Any:
     from panoramisk import Manager
 
     ami_cfg = project_config.asterisk.ami
-    manager = Manager(loop=asyncio.get_running_loop(), host="127.0.0.1", port=ports.ami,
-                      username=ami_cfg.username, secret=ami_cfg.secret.get_secret_value(), ping_delay=0)
+    manager = Manager(
+        loop=asyncio.get_running_loop(),
+        host="127.0.0.1",
+        port=ports.ami,
+        username=ami_cfg.username,
+        secret=ami_cfg.secret.get_secret_value(),
+        ping_delay=0,
+    )
     conn = Ami(manager)
     manager.register_event("*", conn.record)
     await asyncio.wait_for(manager.connect(), 10)
@@ -338,6 +380,7 @@ async def agi(ports: SimpleNamespace) -> Any:
             handler = routes.get(name)
             if handler is not None:
                 await handler(request)
+
         return dispatch
 
     app = Application(loop=asyncio.get_running_loop())
@@ -377,18 +420,21 @@ def test_sandbox_boots_and_reports(sandbox: Any) -> None:
 @pytest.mark.e2e
 async def test_unreachable_ccqueue_plays_unavailable(sandbox: Any, ami: Ami) -> None:
     # nothing listens on the AGI port
-    resp = await ami.originate(Channel="Local/100@hotline", Context="ccqueue-test-caller", Exten="wait",
-                               Timeout="10000", ChannelId="t-a-caller", OtherChannelId="t-a-hotline")
+    resp = await ami.originate(
+        Channel="Local/100@hotline",
+        Context="ccqueue-test-caller",
+        Exten="wait",
+        Timeout="10000",
+        ChannelId="t-a-caller",
+        OtherChannelId="t-a-hotline",
+    )
     assert resp["Response"] == "Success" and resp["Reason"] == "4"
     await ami.wait_for(Event="VarSet", Uniqueid="t-a-hotline", Variable="AGISTATUS", Value="FAILURE")
-    await ami.wait_for(Event="Newexten", Uniqueid="t-a-hotline", Application="Playback",
-                       AppData="ccqueue/unavailable")
+    await ami.wait_for(Event="Newexten", Uniqueid="t-a-hotline", Application="Playback", AppData="ccqueue/unavailable")
     hangup = await ami.wait_for(15, Event="Hangup", Uniqueid="t-a-hotline")
     assert hangup["Cause"] == "16"
     # the message was played, not skipped: no "file does not exist" warning
-    assert "ccqueue/unavailable" not in "".join(
-        line for line in sandbox.log_text().splitlines() if "WARNING" in line
-    )
+    assert "ccqueue/unavailable" not in "".join(line for line in sandbox.log_text().splitlines() if "WARNING" in line)
 
 
 @pytest.mark.e2e
@@ -417,15 +463,22 @@ async def test_answered_agent_pulls_caller_out_of_agi_into_bridge(
         await request.send_command(f"SET VARIABLE CCQ_CALLER_UID {await caller_uid}")
 
     agi.update(inbound=inbound, claim=claim)
-    resp = await ami.originate(Channel="Local/100@hotline", Context="ccqueue-test-caller", Exten="wait",
-                               Timeout="10000", ChannelId="t-b-caller", OtherChannelId="t-b-hotline",
-                               CallerID='"Test" <5551234>')
+    resp = await ami.originate(
+        Channel="Local/100@hotline",
+        Context="ccqueue-test-caller",
+        Exten="wait",
+        Timeout="10000",
+        ChannelId="t-b-caller",
+        OtherChannelId="t-b-hotline",
+        CallerID='"Test" <5551234>',
+    )
     assert resp["Reason"] == "4"
     chan = await asyncio.wait_for(caller_chan, 10)
     assert chan.startswith("Local/100@hotline-") and chan.endswith(";2")
 
-    resp = await ami.originate(Channel="PJSIP/agent1", Context="ccqueue-agent", Exten="s", Timeout="10000",
-                               ChannelId="t-b-agent", Variable="CCQ_OFFER=x")
+    resp = await ami.originate(
+        Channel="PJSIP/agent1", Context="ccqueue-agent", Exten="s", Timeout="10000", ChannelId="t-b-agent", Variable="CCQ_OFFER=x"
+    )
     assert (resp["Response"], resp["Reason"], resp["Uniqueid"]) == ("Success", "4", "t-b-agent")
     caller_in = await ami.wait_for(Event="BridgeEnter", Uniqueid="t-b-hotline")
     agent_in = await ami.wait_for(Event="BridgeEnter", Uniqueid="t-b-agent")
@@ -452,19 +505,15 @@ async def test_answered_agent_pulls_caller_out_of_agi_into_bridge(
     phone.hangup()
     await ami.wait_for(Event="BridgeLeave", Uniqueid="t-b-hotline")
     # The agent hung up first: Bridge's F option sends the caller on to the survey.
-    await ami.wait_for(Event="Newexten", Uniqueid="t-b-hotline", Context="ccqueue-survey", Priority="1",
-                       Application="AGI")
-    await ami.wait_for(Event="Newexten", Uniqueid="t-b-hotline", Context="ccqueue-survey", Priority="2",
-                       Application="Hangup")
+    await ami.wait_for(Event="Newexten", Uniqueid="t-b-hotline", Context="ccqueue-survey", Priority="1", Application="AGI")
+    await ami.wait_for(Event="Newexten", Uniqueid="t-b-hotline", Context="ccqueue-survey", Priority="2", Application="Hangup")
     await ami.wait_for(Event="Hangup", Uniqueid="t-b-hotline", Cause="16")
     await ami.wait_for(Event="VarSet", Uniqueid="t-b-agent", Variable="BRIDGERESULT", Value="SUCCESS")
     await ami.wait_for(Event="Hangup", Uniqueid="t-b-agent")
 
 
 @pytest.mark.e2e
-async def test_caller_hangup_in_bridge_ends_agent_leg(
-    sandbox: Any, ami: Ami, agi: dict[str, Handler], phone: Any
-) -> None:
+async def test_caller_hangup_in_bridge_ends_agent_leg(sandbox: Any, ami: Ami, agi: dict[str, Handler], phone: Any) -> None:
     await in_thread(lambda: reset_phone(phone))
     caller_chan: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
@@ -479,34 +528,37 @@ async def test_caller_hangup_in_bridge_ends_agent_leg(
     agi.update(inbound=inbound, claim=claim)
     t0 = time.monotonic()
     # this caller hangs up 5 s after answering
-    await ami.originate(Channel="Local/100@hotline", Context="ccqueue-test-caller", Exten="hangup5",
-                        Timeout="10000", ChannelId="t-c-caller", OtherChannelId="t-c-hotline")
+    await ami.originate(
+        Channel="Local/100@hotline",
+        Context="ccqueue-test-caller",
+        Exten="hangup5",
+        Timeout="10000",
+        ChannelId="t-c-caller",
+        OtherChannelId="t-c-hotline",
+    )
     await asyncio.wait_for(caller_chan, 10)
-    resp = await ami.originate(Channel="PJSIP/agent1", Context="ccqueue-agent", Exten="s", Timeout="10000",
-                               ChannelId="t-c-agent", Variable="CCQ_OFFER=y")
+    resp = await ami.originate(
+        Channel="PJSIP/agent1", Context="ccqueue-agent", Exten="s", Timeout="10000", ChannelId="t-c-agent", Variable="CCQ_OFFER=y"
+    )
     assert resp["Reason"] == "4"
     await ami.wait_for(Event="BridgeEnter", Uniqueid="t-c-agent")
     await ami.wait_for(10, Event="Hangup", Uniqueid="t-c-caller")
     await ami.wait_for(Event="BridgeLeave", Uniqueid="t-c-agent")
     await ami.wait_for(Event="VarSet", Uniqueid="t-c-agent", Variable="BRIDGERESULT", Value="SUCCESS")
-    await ami.wait_for(Event="Newexten", Uniqueid="t-c-agent", Context="ccqueue-agent", Priority="7",
-                       Application="Hangup")
+    await ami.wait_for(Event="Newexten", Uniqueid="t-c-agent", Context="ccqueue-agent", Priority="7", Application="Hangup")
     await ami.wait_for(Event="Hangup", Uniqueid="t-c-agent")
     await in_thread(lambda: phone.wait_event("CALL_CLOSED", 5, after=t0))
 
 
 @pytest.mark.e2e
-async def test_lost_claim_beeps_and_hangs_up(
-    sandbox: Any, ami: Ami, agi: dict[str, Handler], phone: Any
-) -> None:
+async def test_lost_claim_beeps_and_hangs_up(sandbox: Any, ami: Ami, agi: dict[str, Handler], phone: Any) -> None:
     await in_thread(lambda: reset_phone(phone))
 
     async def claim(request: Any) -> None:
         await request.send_command("SET VARIABLE CCQ_CLAIM lost")
 
     agi.update(claim=claim)
-    resp = await ami.originate(Channel="PJSIP/agent1", Context="ccqueue-agent", Exten="s", Timeout="10000",
-                               ChannelId="t-d-agent")
+    resp = await ami.originate(Channel="PJSIP/agent1", Context="ccqueue-agent", Exten="s", Timeout="10000", ChannelId="t-d-agent")
     assert resp["Reason"] == "4"
     await ami.wait_for(Event="Newexten", Uniqueid="t-d-agent", Application="Playback", AppData="beep")
     await ami.wait_for(Event="Hangup", Uniqueid="t-d-agent")
@@ -519,8 +571,9 @@ async def test_agent_no_answer_is_reason_3(sandbox: Any, ami: Ami, phone: Any) -
     phone.set_answermode("manual")
     try:
         t0 = time.monotonic()
-        resp = await ami.originate(Channel="PJSIP/agent1", Context="ccqueue-agent", Exten="s",
-                                   Timeout="3000", ChannelId="t-e-agent")
+        resp = await ami.originate(
+            Channel="PJSIP/agent1", Context="ccqueue-agent", Exten="s", Timeout="3000", ChannelId="t-e-agent"
+        )
         elapsed = time.monotonic() - t0
         assert (resp["Response"], resp["Reason"], resp["Uniqueid"]) == ("Failure", "3", "t-e-agent")
         assert resp["Channel"] == "PJSIP/agent1"  # the dial string, not a channel name
@@ -538,8 +591,9 @@ async def test_agent_rejecting_is_reason_0_cause_17(sandbox: Any, ami: Ami, phon
     phone.set_answermode("manual")
     try:
         t0 = time.monotonic()
-        pending = asyncio.ensure_future(ami.originate(Channel="PJSIP/agent1", Context="ccqueue-agent",
-                                                      Exten="s", Timeout="5000", ChannelId="t-f-agent"))
+        pending = asyncio.ensure_future(
+            ami.originate(Channel="PJSIP/agent1", Context="ccqueue-agent", Exten="s", Timeout="5000", ChannelId="t-f-agent")
+        )
         await in_thread(lambda: phone.wait_event("CALL_INCOMING", 5, after=t0))
         assert phone.ringing
         phone.hangup()
@@ -554,8 +608,7 @@ async def test_agent_rejecting_is_reason_0_cause_17(sandbox: Any, ami: Ami, phon
 @pytest.mark.e2e
 async def test_unregistered_agent_is_reason_0_without_a_channel(sandbox: Any, ami: Ami) -> None:
     assert not sandbox.is_registered("agent2")
-    resp = await ami.originate(Channel="PJSIP/agent2", Context="ccqueue-agent", Exten="s",
-                               Timeout="3000", ChannelId="t-g-agent")
+    resp = await ami.originate(Channel="PJSIP/agent2", Context="ccqueue-agent", Exten="s", Timeout="3000", ChannelId="t-g-agent")
     assert (resp["Response"], resp["Reason"], resp["Channel"]) == ("Failure", "0", "PJSIP/agent2")
     await asyncio.sleep(0.5)
     assert not ami.find(Uniqueid="t-g-agent", Event="Newchannel")
@@ -564,8 +617,14 @@ async def test_unregistered_agent_is_reason_0_without_a_channel(sandbox: Any, am
 @pytest.mark.e2e
 async def test_hangup_action_takes_the_uniqueid(sandbox: Any, ami: Ami) -> None:
     # no AGI server: the hotline side plays the 6 s "unavailable" message
-    await ami.originate(Channel="Local/100@hotline", Context="ccqueue-test-caller", Exten="wait",
-                        Timeout="10000", ChannelId="t-h-caller", OtherChannelId="t-h-hotline")
+    await ami.originate(
+        Channel="Local/100@hotline",
+        Context="ccqueue-test-caller",
+        Exten="wait",
+        Timeout="10000",
+        ChannelId="t-h-caller",
+        OtherChannelId="t-h-hotline",
+    )
     await ami.wait_for(Event="Newexten", Uniqueid="t-h-hotline", Application="Playback")
     resp = await ami.action({"Action": "Hangup", "Channel": "t-h-hotline", "Cause": "16"})
     assert (resp.get("Response"), resp.get("Message")) == ("Success", "Channel Hungup")

@@ -32,24 +32,29 @@ SHIPPED_VERSIONS = [migration.version for migration in load_migrations()]
 
 
 def event(call_id: str, seq: int, kind: str = "call_arrived", **data: object) -> CallEventRecord:
-    return CallEventRecord(event_id=f"{call_id}:{seq}", call_id=call_id, seq=seq,
-                           at=T0 + seq, kind=kind, data=dict(data))
+    return CallEventRecord(event_id=f"{call_id}:{seq}", call_id=call_id, seq=seq, at=T0 + seq, kind=kind, data=dict(data))
 
 
 def call(call_id: str, version: int, **changes: object) -> CallRecord:
     fields: dict[str, object] = {
-        "caller": "+15550100", "hotline": "100", "queue": "support", "agent": None,
-        "arrived_at": T0, "answered_at": None, "ended_at": None,
-        "outcome": CallOutcome.WAITING, "channel": "PJSIP/trunk-0001",
+        "caller": "+15550100",
+        "hotline": "100",
+        "queue": "support",
+        "agent": None,
+        "arrived_at": T0,
+        "answered_at": None,
+        "ended_at": None,
+        "outcome": CallOutcome.WAITING,
+        "channel": "PJSIP/trunk-0001",
     }
     fields.update(changes)
     return CallRecord(call_id=call_id, version=version, **fields)  # type: ignore[arg-type]
 
 
 def interval(agent_id: str, seq: int) -> AgentStateRecord:
-    return AgentStateRecord(interval_id=f"{agent_id}:{seq}", agent_id=agent_id,
-                            state="ready", reason=None, started_at=T0 + seq,
-                            ended_at=T0 + seq + 1)
+    return AgentStateRecord(
+        interval_id=f"{agent_id}:{seq}", agent_id=agent_id, state="ready", reason=None, started_at=T0 + seq, ended_at=T0 + seq + 1
+    )
 
 
 async def count(dsn: str, sql: str) -> int:
@@ -83,8 +88,9 @@ async def running(writer: RecordWriter) -> AsyncIterator[RecordWriter]:
 
 
 def spooled_lines(spool_dir: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for path in sorted(spool_dir.glob("segment-*.jsonl"))
-            for line in path.read_text().splitlines() if line]
+    return [
+        json.loads(line) for path in sorted(spool_dir.glob("segment-*.jsonl")) for line in path.read_text().splitlines() if line
+    ]
 
 
 async def schema_snapshot(dsn: str) -> list[tuple[object, ...]]:
@@ -113,8 +119,10 @@ async def test_migrate_twice_applies_nothing_the_second_time(pg_dsn: str) -> Non
     assert await migrate(pg_dsn) == []
     assert await schema_snapshot(pg_dsn) == before
     assert {name for kind, name, _ in before if kind == "index"} >= {
-        "calls_arrived_at_idx", "calls_queue_arrived_at_idx",
-        "agent_state_intervals_agent_started_idx", "call_events_call_id_seq_key",
+        "calls_arrived_at_idx",
+        "calls_queue_arrived_at_idx",
+        "agent_state_intervals_agent_started_idx",
+        "call_events_call_id_seq_key",
     }
     assert await count(pg_dsn, "SELECT count(*) FROM schema_migrations") == len(SHIPPED_VERSIONS)
 
@@ -148,13 +156,23 @@ async def conn(pg_dsn: str) -> AsyncIterator[asyncpg.Connection]:
 
 
 async def table_counts(conn: asyncpg.Connection) -> tuple[int, int, int]:
-    return tuple([await conn.fetchval(f"SELECT count(*) FROM {table}")  # type: ignore[return-value]
-                  for table in ("calls", "call_events", "agent_state_intervals")])
+    return tuple(
+        [
+            await conn.fetchval(f"SELECT count(*) FROM {table}")  # type: ignore[return-value]
+            for table in ("calls", "call_events", "agent_state_intervals")
+        ]
+    )
 
 
 async def test_write_records_twice_changes_nothing(conn: asyncpg.Connection) -> None:
-    batch = [event("c1", 0), event("c1", 1, "agent_offered", agent="a1"), call("c1", 1),
-             call("c2", 1), interval("a1", 0), interval("a1", 1)]
+    batch = [
+        event("c1", 0),
+        event("c1", 1, "agent_offered", agent="a1"),
+        call("c1", 1),
+        call("c2", 1),
+        interval("a1", 0),
+        interval("a1", 1),
+    ]
     await write_records(conn, batch)
     first = await table_counts(conn)
     await write_records(conn, batch)
@@ -171,8 +189,7 @@ async def test_older_call_summary_never_overwrites_newer(conn: asyncpg.Connectio
     assert (stored["version"], stored["outcome"], stored["agent"]) == (3, "answered", "a1")
     assert stored["answered_at"] == pytest.approx(T0 + 12.5)
     assert stored["wait_s"] == pytest.approx(12.5)
-    ended = call("c1", 4, agent="a1", answered_at=T0 + 12.5, ended_at=T0 + 90,
-                 outcome=CallOutcome.ANSWERED)
+    ended = call("c1", 4, agent="a1", answered_at=T0 + 12.5, ended_at=T0 + 90, outcome=CallOutcome.ANSWERED)
     await write_records(conn, [ended])
     assert (await fetch_call(conn, "c1"))["ended_at"] == pytest.approx(T0 + 90)  # type: ignore[index]
     assert await fetch_call(conn, "missing") is None
@@ -188,8 +205,7 @@ async def test_every_outcome_is_accepted(conn: asyncpg.Connection) -> None:
 async def test_call_events_are_append_only(conn: asyncpg.Connection) -> None:
     await write_records(conn, [event("c1", 1, "b", n=2), event("c1", 0, "a", n=1)])
     timeline = await fetch_call_events(conn, "c1")
-    assert [(e["seq"], e["kind"], e["data"]) for e in timeline] == [
-        (0, "a", {"n": 1}), (1, "b", {"n": 2})]
+    assert [(e["seq"], e["kind"], e["data"]) for e in timeline] == [(0, "a", {"n": 1}), (1, "b", {"n": 2})]
     assert timeline[0]["at"] == pytest.approx(T0)
     with pytest.raises(asyncpg.RaiseError, match="append-only"):
         await conn.execute("UPDATE call_events SET kind = 'x'")
@@ -201,12 +217,9 @@ async def test_call_events_are_append_only(conn: asyncpg.Connection) -> None:
 # -- RecordWriter --------------------------------------------------------------------------
 
 
-async def test_writer_sends_full_batches_at_once_and_flush_forces_the_rest(
-    pg_dsn: str, tmp_path: Path
-) -> None:
+async def test_writer_sends_full_batches_at_once_and_flush_forces_the_rest(pg_dsn: str, tmp_path: Path) -> None:
     await migrate(pg_dsn)
-    writer = RecordWriter(pg_dsn, spool_dir=tmp_path / "spool", batch_max=10,
-                          flush_interval_s=60.0)
+    writer = RecordWriter(pg_dsn, spool_dir=tmp_path / "spool", batch_max=10, flush_interval_s=60.0)
     async with running(writer):
         await eventually(lambda: writer.connected)
         for seq in range(10):
@@ -234,9 +247,7 @@ async def test_writer_rejects_bad_records_alone(pg_dsn: str, tmp_path: Path) -> 
     assert len((tmp_path / "spool" / "rejected.jsonl").read_text().splitlines()) == 2
 
 
-async def test_outage_spools_then_replays_every_record_once(
-    pg_server: PgServer, pg_dsn: str, tmp_path: Path
-) -> None:
+async def test_outage_spools_then_replays_every_record_once(pg_server: PgServer, pg_dsn: str, tmp_path: Path) -> None:
     await migrate(pg_dsn)
     spool_dir = tmp_path / "spool"
     writer = RecordWriter(pg_dsn, spool_dir=spool_dir, batch_max=50, **FAST_BACKOFF)
@@ -287,9 +298,7 @@ async def test_torn_last_spool_line_is_ignored(pg_dsn: str, tmp_path: Path) -> N
     assert seqs == [0, 1, 2, 3, 4, 6]
 
 
-async def test_restarted_writer_replays_what_an_earlier_one_spooled(
-    pg_dsn: str, tmp_path: Path
-) -> None:
+async def test_restarted_writer_replays_what_an_earlier_one_spooled(pg_dsn: str, tmp_path: Path) -> None:
     await migrate(pg_dsn)
     spool_dir = tmp_path / "spool"
     nowhere = f"postgresql://postgres@127.0.0.1:{free_port()}/none"
@@ -319,8 +328,7 @@ async def test_cancelled_or_unstarted_writer_spools_what_it_holds(tmp_path: Path
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert {line["event_id"] for line in spooled_lines(tmp_path / "a")} == {
-        "cancel:0", "cancel:1", "cancel:2"}
+    assert {line["event_id"] for line in spooled_lines(tmp_path / "a")} == {"cancel:0", "cancel:1", "cancel:2"}
 
     unstarted = RecordWriter(nowhere, spool_dir=tmp_path / "b")
     unstarted.submit(event("never", 0))

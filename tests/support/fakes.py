@@ -104,8 +104,14 @@ class FakeAsterisk:
     command (keys pressed as ``keys`` says, a hang-up on ``hang_up_on``) and keeps the
     transcript."""
 
-    def __init__(self, keys: list[str] | None = None, *, hang_up_on: str | None = None,
-                 replies: dict[str, str] | None = None, on_command: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        keys: list[str] | None = None,
+        *,
+        hang_up_on: str | None = None,
+        replies: dict[str, str] | None = None,
+        on_command: Callable[[str], None] | None = None,
+    ) -> None:
         self.keys = list(keys or [])
         self.hang_up_on = hang_up_on  # a command prefix: the caller hangs up instead of answering it
         self.replies = replies or {}
@@ -143,7 +149,9 @@ class FakeAsterisk:
         writer.close()
 
 
-async def agi_session(peer: FakeAsterisk, script: Callable[[Request], Awaitable[None]], *, headers: dict[str, str] | None = None) -> None:
+async def agi_session(
+    peer: FakeAsterisk, script: Callable[[Request], Awaitable[None]], *, headers: dict[str, str] | None = None
+) -> None:
     """Run ``script`` as ccqueue's side of one FastAGI session, over loopback, with
     ``peer`` playing Asterisk; a failure of the script is raised here."""
     failures: list[Exception] = []

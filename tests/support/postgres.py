@@ -96,8 +96,17 @@ class PgServer:
             shutil.chown(self.basedir, "postgres", "postgres")
         began = time.monotonic()
         self._run_server_tool(
-            "initdb", "-D", str(self.datadir), "-U", "postgres", "-A", "trust",
-            "-E", "UTF8", "--locale=C", "--no-sync",
+            "initdb",
+            "-D",
+            str(self.datadir),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
         )
         self.timings["initdb_s"] = time.monotonic() - began
 
@@ -108,8 +117,15 @@ class PgServer:
         began = time.monotonic()
         options = " ".join(f"-c {key}={value}" for key, value in _SERVER_SETTINGS.items())
         self._run_server_tool(
-            "pg_ctl", "start", "-W", "-D", str(self.datadir), "-l", str(self.logfile),
-            "-o", f"-p {self.port} -k {shlex.quote(str(self.basedir))} {options}",
+            "pg_ctl",
+            "start",
+            "-W",
+            "-D",
+            str(self.datadir),
+            "-l",
+            str(self.logfile),
+            "-o",
+            f"-p {self.port} -k {shlex.quote(str(self.basedir))} {options}",
         )
         self.running = True
         self._wait_ready(time.monotonic() + READY_DEADLINE_S)
@@ -141,10 +157,29 @@ class PgServer:
     def psql(self, sql: str, dbname: str = "postgres") -> str:
         """Run one statement as the superuser; return its unaligned output."""
         result = subprocess.run(
-            [str(self.bindir / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-             "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", dbname,
-             "-c", sql],
-            capture_output=True, text=True, check=False, env=self._client_env(),
+            [
+                str(self.bindir / "psql"),
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                dbname,
+                "-c",
+                sql,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=self._client_env(),
         )
         if result.returncode != 0:
             raise RuntimeError(f"psql failed ({result.returncode}): {result.stderr.strip()}")
@@ -153,8 +188,18 @@ class PgServer:
     # -- helpers -------------------------------------------------------------------
 
     def _wait_ready(self, deadline: float) -> None:
-        pg_isready = [str(self.bindir / "pg_isready"), "-q", "-h", "127.0.0.1",
-                      "-p", str(self.port), "-U", "postgres", "-d", "postgres"]
+        pg_isready = [
+            str(self.bindir / "pg_isready"),
+            "-q",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+        ]
         while True:
             status = subprocess.run(pg_isready, check=False, env=self._client_env())
             if status.returncode == 0:
@@ -168,13 +213,19 @@ class PgServer:
         if self._as_postgres:
             command = ["runuser", "-u", "postgres", "--", *command]
         result = subprocess.run(
-            command, cwd=self.basedir, capture_output=True, text=True, check=False,
+            command,
+            cwd=self.basedir,
+            capture_output=True,
+            text=True,
+            check=False,
             env=self._client_env(),
         )
         if result.returncode != 0:
             raise subprocess.CalledProcessError(
-                result.returncode, command,
-                output=result.stdout, stderr=f"{result.stderr}\n{self._log_tail()}",
+                result.returncode,
+                command,
+                output=result.stdout,
+                stderr=f"{result.stderr}\n{self._log_tail()}",
             )
 
     @staticmethod

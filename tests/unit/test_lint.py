@@ -1,5 +1,5 @@
-"""The code is linted as part of the suite: ruff's rules (pyproject ``[tool.ruff]``) and
-the architecture contracts (``[tool.importlinter]``: the core imports nothing outside
+"""The code is linted and formatted as part of the suite: ruff's rules and its format
+(pyproject ``[tool.ruff]``), and the architecture contracts (``[tool.importlinter]``: the core imports nothing outside
 itself and the standard library, the adapters do not import each other, no cycles)."""
 
 from __future__ import annotations
@@ -26,3 +26,8 @@ def test_the_import_contracts_are_kept() -> None:
     result = _run(lint_imports, "--no-cache")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr
     assert "BROKEN" not in result.stdout and "Contracts: 4 kept, 0 broken." in result.stdout
+
+
+def test_the_code_is_formatted() -> None:
+    result = _run(sys.executable, "-m", "ruff", "format", "--check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr

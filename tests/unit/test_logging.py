@@ -33,7 +33,9 @@ def test_library_errors_and_tracebacks_are_json_lines(root_logging: None, capsys
         logging.getLogger("asyncpg.pool").exception("connection lost")
     loop = asyncio.new_event_loop()  # asyncio reports through the stdlib "asyncio" logger
     try:
-        loop.call_exception_handler({"message": "socket.accept() out of system resource", "exception": OSError(24, "Too many open files")})
+        loop.call_exception_handler(
+            {"message": "socket.accept() out of system resource", "exception": OSError(24, "Too many open files")}
+        )
     finally:
         loop.close()
     logging.getLogger("aiohttp.server").debug("not ccqueue's chatter")

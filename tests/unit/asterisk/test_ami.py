@@ -122,7 +122,10 @@ UNKNOWN = "Invalid/unknown command: {action}. Use Action: ListCommands to show a
 # List actions the scripted peer answers as Asterisk does: the event that ends the list
 # and the items in it.
 LISTS: dict[str, tuple[str, list[dict[str, str]]]] = {
-    "DeviceStateList": ("DeviceStateListComplete", [{"Event": "DeviceStateChange", "Device": "PJSIP/agent1", "State": "NOT_INUSE"}]),
+    "DeviceStateList": (
+        "DeviceStateListComplete",
+        [{"Event": "DeviceStateChange", "Device": "PJSIP/agent1", "State": "NOT_INUSE"}],
+    ),
     "CoreShowChannels": ("CoreShowChannelsComplete", [{"Event": "CoreShowChannel", "Channel": "PJSIP/x-1", "Uniqueid": "c1"}]),
 }
 
@@ -223,7 +226,9 @@ async def wait_until(check: Callable[[], bool], timeout: float = 5) -> None:
             await asyncio.sleep(0.01)
 
 
-async def test_wrong_credentials_are_reported_clearly(peer: Callable[..., ScriptedAmi], capsys: pytest.CaptureFixture[str]) -> None:
+async def test_wrong_credentials_are_reported_clearly(
+    peer: Callable[..., ScriptedAmi], capsys: pytest.CaptureFixture[str]
+) -> None:
     p = peer(secret="right")
     port = await start(p)
     client = AmiClient(host="127.0.0.1", port=port, username="ccqueue", secret="wrong", on_event=lambda m: None)
@@ -265,8 +270,13 @@ async def test_silent_link_is_dropped_by_the_ping_deadline(peer: Callable[..., S
     p = peer(secret="s", ignore=frozenset({"Ping"}))
     port = await start(p)
     client = AmiClient(
-        host="127.0.0.1", port=port, username="ccqueue", secret="s", on_event=lambda m: None,
-        ping_interval_s=0.1, ping_timeout_s=0.2,
+        host="127.0.0.1",
+        port=port,
+        username="ccqueue",
+        secret="s",
+        on_event=lambda m: None,
+        ping_interval_s=0.1,
+        ping_timeout_s=0.2,
     )
     task = asyncio.create_task(client.run())
     try:
@@ -392,7 +402,9 @@ async def test_start_up_action_never_answered_drops_the_link_and_tries_again(
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def test_link_lost_during_start_up_is_noticed_at_once(peer: Callable[..., ScriptedAmi], monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_link_lost_during_start_up_is_noticed_at_once(
+    peer: Callable[..., ScriptedAmi], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(ami, "BACKOFF_FIRST_S", 0.05)
     p = peer(secret="s", drop_on=frozenset({"DeviceStateList"}))
     port = await start(p)

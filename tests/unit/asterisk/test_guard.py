@@ -16,8 +16,9 @@ from ccqueue.config.callbacks import GUARD_CONTEXT, Callbacks
 from ccqueue.config.to_core import acd_settings
 from tests.unit.config.test_number_patterns import posix, posix_matches
 
-CALLBACKS = Callbacks(dial="PJSIP/{digits}@trunk", caller_id="400", region="US",
-                     allowed=(r"\+1202555\d{4}", r"\+44(?:7\d{9}|20\d{8})"))
+CALLBACKS = Callbacks(
+    dial="PJSIP/{digits}@trunk", caller_id="400", region="US", allowed=(r"\+1202555\d{4}", r"\+44(?:7\d{9}|20\d{8})")
+)
 
 
 def priorities(text: str) -> list[str]:
@@ -70,7 +71,7 @@ def test_the_guard_checks_the_number_with_literal_patterns_and_dials_the_trunk()
         ("12025550188", False),  # no '+'
         ("+12025550188&PJSIP/x", False),
         ("+12025550188,,G(x)", False),
-        ("+1202555018\"8", False),
+        ('+1202555018"8', False),
     ],
 )
 def test_the_rendered_condition_allows_exactly_the_allowed_numbers(number: str, allowed: bool) -> None:

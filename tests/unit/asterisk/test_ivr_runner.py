@@ -56,16 +56,22 @@ def make_tree(crm_url: str = "http://127.0.0.1:9/none", lookup_timeout_s: float 
     return IvrTree(name="main", entry="menu", nodes=MappingProxyType(nodes), transfer_allowed=(r"2\d{3}",))
 
 
-async def walk(peer: FakeAsterisk, tree: IvrTree | None = None, *, caller: str = "+4930123",
-               runner_options: dict[str, Any] | None = None) -> Engine:
+async def walk(
+    peer: FakeAsterisk, tree: IvrTree | None = None, *, caller: str = "+4930123", runner_options: dict[str, Any] | None = None
+) -> Engine:
     engine = Engine()
     trees = {"main": tree or make_tree()}
-    runner = IvrRunner(trees=lambda: trees, ask=engine.ask, post=engine.post, clock=lambda: 1_750_000_000.0,
-                       messages_dir="/var/spool/msgs/", **(runner_options or {}))
+    runner = IvrRunner(
+        trees=lambda: trees,
+        ask=engine.ask,
+        post=engine.post,
+        clock=lambda: 1_750_000_000.0,
+        messages_dir="/var/spool/msgs/",
+        **(runner_options or {}),
+    )
 
     async def script(request: Request) -> None:
-        await runner.run(DialoguePlayer(request), call_id="c1", entry="main", caller=caller, hotline="300",
-                         language="en")
+        await runner.run(DialoguePlayer(request), call_id="c1", entry="main", caller=caller, hotline="300", language="en")
 
     await session(peer, script)
     return engine
@@ -161,8 +167,14 @@ async def test_transfer_dials_and_reports_the_status() -> None:
     peer = FakeAsterisk(["5"], replies={"GET VARIABLE DIALSTATUS": "200 result=1 (ANSWER)"})
     engine = await walk(peer)
     assert peer.commands[-2:] == ["EXEC Dial Local/2001@ccqueue-transfer,60", "GET VARIABLE DIALSTATUS"]
-    assert engine.asked == [ev.CallFinished(call_id="c1", finish=ev.Finish.TRANSFERRED, reason="ivr",
-                                            data={"to": "2001", "context": "ccqueue-transfer", "status": "ANSWER"})]
+    assert engine.asked == [
+        ev.CallFinished(
+            call_id="c1",
+            finish=ev.Finish.TRANSFERRED,
+            reason="ivr",
+            data={"to": "2001", "context": "ccqueue-transfer", "status": "ANSWER"},
+        )
+    ]
 
 
 async def test_unknown_tree() -> None:
@@ -232,8 +244,16 @@ async def crm() -> AsyncIterator[str]:
 
 async def test_crm_answer_sets_the_preferred_agent(crm: str) -> None:
     engine = await walk(FakeAsterisk(["2"]), make_tree(crm + "/ok"))
-    assert engine.asked == [ev.CallRouted(call_id="c1", queue="support", priority=7, language="en",
-                                          preferred_agent="alice", attributes={"name": "Ann", "agent": "alice"})]
+    assert engine.asked == [
+        ev.CallRouted(
+            call_id="c1",
+            queue="support",
+            priority=7,
+            language="en",
+            preferred_agent="alice",
+            attributes={"name": "Ann", "agent": "alice"},
+        )
+    ]
     lookups = [e.data for e in engine.posted if isinstance(e, ev.CallProgressed) and e.kind == "ivr_lookup"]
     assert lookups == [{"node": "crm", "ok": True, "variables": ["agent", "name"]}]
 

@@ -80,13 +80,18 @@ def test_the_script_an_agi_argument_names(data: str, script: str) -> None:
         (CONFIRMED, None),
         (None, "no such channel"),
         (ChannelStatus(channel=CONFIRMED.channel, uniqueid="other", application="AGI", data=CONFIRMED.data), "uniqueid differs"),
-        (ChannelStatus(channel="PJSIP/x-1", uniqueid=CONFIRMED.uniqueid, application="AGI", data=CONFIRMED.data), "channel name differs"),
+        (
+            ChannelStatus(channel="PJSIP/x-1", uniqueid=CONFIRMED.uniqueid, application="AGI", data=CONFIRMED.data),
+            "channel name differs",
+        ),
         (
             ChannelStatus(channel=CONFIRMED.channel, uniqueid=CONFIRMED.uniqueid, application="Bridge", data=""),
             "channel is running Bridge, not AGI",
         ),
         (
-            ChannelStatus(channel=CONFIRMED.channel, uniqueid=CONFIRMED.uniqueid, application="AGI", data="agi://h/feature,login"),
+            ChannelStatus(
+                channel=CONFIRMED.channel, uniqueid=CONFIRMED.uniqueid, application="AGI", data="agi://h/feature,login"
+            ),
             "channel runs another AGI script",
         ),
     ],
@@ -98,7 +103,13 @@ def test_asterisks_word(status: ChannelStatus | None, problem: str | None) -> No
 def test_a_status_answer_is_read_for_the_channel_asked_about() -> None:
     answer = [
         {"Response": "Success", "EventList": "start", "Message": "Channel status will follow"},
-        {"Event": "Status", "Channel": CONFIRMED.channel, "Uniqueid": CONFIRMED.uniqueid, "Application": "AGI", "Data": CONFIRMED.data},
+        {
+            "Event": "Status",
+            "Channel": CONFIRMED.channel,
+            "Uniqueid": CONFIRMED.uniqueid,
+            "Application": "AGI",
+            "Data": CONFIRMED.data,
+        },
         {"Event": "StatusComplete", "EventList": "Complete", "ListItems": "1"},
     ]
     assert channel_status(answer, CONFIRMED.uniqueid) == CONFIRMED
@@ -144,7 +155,12 @@ def _server(*, allowed: list[str], status: ChannelStatus | None) -> tuple[AgiSer
     return server, asked, posted
 
 
-FEATURE = {"agi_network_script": "feature", "agi_arg_1": "logout", "agi_uniqueid": "1796000000.3", "agi_channel": "PJSIP/agent1-00000003"}
+FEATURE = {
+    "agi_network_script": "feature",
+    "agi_arg_1": "logout",
+    "agi_uniqueid": "1796000000.3",
+    "agi_channel": "PJSIP/agent1-00000003",
+}
 
 
 async def test_a_session_from_an_address_not_allowed_is_closed_unread() -> None:

@@ -233,8 +233,14 @@ MISTAKES = [
     ("agents.yaml", "[support, sales]", "support", 5, "agents.alice.queues", ["list"]),
     ("queues.yaml", '"100"', "_1XX", 6, "hotlines._1XX", ["hotline number"]),
     ("queues.yaml", "  sales: {}", "  sales: {name: x}", 4, "queues.sales.name", ["unknown key 'name'"]),
-    ("ccqueue.yaml", "username: ccqueue", "username: ccqueue\n    username: other", 4, "asterisk.ami.username",
-     ["duplicate key", "line 3"]),
+    (
+        "ccqueue.yaml",
+        "username: ccqueue",
+        "username: ccqueue\n    username: other",
+        4,
+        "asterisk.ami.username",
+        ["duplicate key", "line 3"],
+    ),
     ("agents.yaml", "    name: Alice", "    name: Alice\n    name: Al", 4, "agents.alice.name", ["duplicate"]),
     ("queues.yaml", "sales: {}", "sales: {x: [1, 2}", 4, "", ["YAML syntax error"]),
     ("queues.yaml", "sales: {}", "sales: 2020-13-45", 4, "queues.sales", ["cannot read"]),
@@ -294,7 +300,8 @@ def test_yaml_syntax_error_has_its_line(tmp_path: Path) -> None:
 
 def test_alias_bombs_and_loops_are_problems(tmp_path: Path) -> None:
     bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdef", "bcdefg", strict=False)
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+        for p, c in zip("abcdef", "bcdefg", strict=False)
     )
     problem = only_problem(tmp_path, {**BASE, "bomb.yaml": bomb})
     assert Path(problem.file).name == "bomb.yaml" and "aliases" in problem.message
@@ -357,9 +364,7 @@ def test_routing_settings_load_and_unknown_skill_is_a_typo(tmp_path: Path) -> No
         "    returning_customer: {window_s: 600, wait_s: 15}\n"
         "    auto_pause: {after_misses: 2}\n"
     )
-    (tmp_path / "agents.yaml").write_text(
-        "agents:\n  a1: {name: A, password: p, queues: [billing], skills: {billing: 5}}\n"
-    )
+    (tmp_path / "agents.yaml").write_text("agents:\n  a1: {name: A, password: p, queues: [billing], skills: {billing: 5}}\n")
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path)
     (problem,) = info.value.problems

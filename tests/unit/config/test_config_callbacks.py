@@ -67,8 +67,7 @@ def test_no_section_or_an_empty_one_means_no_callbacks(tmp_path: Path) -> None:
 
 
 def test_every_setting_can_be_given(tmp_path: Path) -> None:
-    settings = ("max_attempts: 5", "retry_delay_s: 60", "expire_s: 7200", "ring_timeout_s: 25", "key: '*'",
-                "offer_after_s: 90")
+    settings = ("max_attempts: 5", "retry_delay_s: 60", "expire_s: 7200", "ring_timeout_s: 25", "key: '*'", "offer_after_s: 90")
     text = GOOD + "".join(f"  {line}\n" for line in settings)
     callbacks = load(tmp_path, text).callbacks  # type: ignore[attr-defined]
     assert (callbacks.max_attempts, callbacks.retry_delay_s, callbacks.expire_s) == (5, 60.0, 7200.0)
@@ -100,7 +99,7 @@ BAD = [
     ("  dial: Local/{number}@ccqueue-callback-out\n", 6, "callbacks.dial", "already dials through"),
     ("  region: us\n", 6, "callbacks.region", "did you mean 'US'?"),
     ("  region: XX\n", 6, "callbacks.region", "not a region code"),
-    ("  caller_id: \"a\\nb\"\n", 6, "callbacks.caller_id", "control characters"),
+    ('  caller_id: "a\\nb"\n', 6, "callbacks.caller_id", "control characters"),
     ("  allowed: []\n", 6, "callbacks.allowed", "at least 1"),
     ("  key: 1\n", 6, "callbacks.key", "'1'"),
     ("  key: '10'\n", 6, "callbacks.key", "'#'"),
@@ -135,6 +134,5 @@ def test_a_pattern_that_does_not_compile_is_named_with_its_line(tmp_path: Path) 
 
 def test_required_keys_are_named(tmp_path: Path) -> None:
     found = problems(tmp_path, "callbacks:\n  key: '2'\n")
-    assert sorted(p.key for p in found) == [
-        "callbacks.allowed", "callbacks.caller_id", "callbacks.dial", "callbacks.region"]
+    assert sorted(p.key for p in found) == ["callbacks.allowed", "callbacks.caller_id", "callbacks.dial", "callbacks.region"]
     assert {p.line for p in found} == {5}

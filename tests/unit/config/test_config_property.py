@@ -114,6 +114,4 @@ def test_mutated_shipped_config_loads_or_raises_config_error(data: st.DataObject
 
 
 def test_unmodified_shipped_documents_load() -> None:
-    assert_loads_or_explains(
-        {f"f{i}.yaml": yaml.safe_dump(doc) for i, doc in enumerate(shipped_documents())}, {}
-    )
+    assert_loads_or_explains({f"f{i}.yaml": yaml.safe_dump(doc) for i, doc in enumerate(shipped_documents())}, {})

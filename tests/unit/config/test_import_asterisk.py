@@ -79,9 +79,7 @@ def test_strategy(written: str, expected: str, noted: bool) -> None:
 
 def test_a_queue_without_settings_keeps_app_queue_defaults_where_ccqueue_differs() -> None:
     result = conf("[q]\n")
-    assert queues_of(result) == {
-        "q": {"strategy": "ring_all", "ring_timeout_s": 15, "wrapup_s": 0, "moh_class": "default"}
-    }
+    assert queues_of(result) == {"q": {"strategy": "ring_all", "ring_timeout_s": 15, "wrapup_s": 0, "moh_class": "default"}}
     assert agents_of(result) == {}
 
 
@@ -135,9 +133,7 @@ def test_queue_option(lines: str, expected: dict[str, Any], note: tuple[str, ...
 
 def test_a_note_names_file_line_queue_and_option() -> None:
     result = convert("[general]\n\n[support]\nstrategy = ringall\nmaxlen = 3\n", origin="queues.conf")
-    assert notes_about(result, "maxlen") == [
-        "queues.conf:5: queue support: maxlen = 3: not carried over: " + MAXLEN_REASON
-    ]
+    assert notes_about(result, "maxlen") == ["queues.conf:5: queue support: maxlen = 3: not carried over: " + MAXLEN_REASON]
 
 
 def test_general_settings_are_noted_unless_ccqueue_does_the_same() -> None:
@@ -407,9 +403,7 @@ def test_comments_block_comments_and_escaped_semicolons() -> None:
         """
     )
     assert queues_of(result)["q"]["ring_timeout_s"] == 20
-    assert agents_of(result) == {
-        "alice": {"name": "Alice; the first", "password_env": "CCQUEUE_SIP_ALICE", "queues": ["q"]}
-    }
+    assert agents_of(result) == {"alice": {"name": "Alice; the first", "password_env": "CCQUEUE_SIP_ALICE", "queues": ["q"]}}
     assert result.notes[:-1] == []  # only the hotlines reminder
 
 
@@ -471,9 +465,7 @@ def test_latin1_input_is_read_with_a_note(tmp_path: Path) -> None:
     path.write_bytes("[q]\nmember => PJSIP/jose,0,José\n".encode("latin-1"))
     result = convert(path)
     assert agents_of(result)["jose"]["name"] == "José"
-    assert notes_about(result, "Latin-1") == [
-        "queues.conf: file: not UTF-8; read as Latin-1 (check names with accents)"
-    ]
+    assert notes_about(result, "Latin-1") == ["queues.conf: file: not UTF-8; read as Latin-1 (check names with accents)"]
 
 
 def test_an_unreadable_path_raises() -> None:
@@ -526,10 +518,7 @@ def test_rich_input_loads_as_a_ccqueue_configuration(tmp_path: Path) -> None:
 def test_every_note_heads_one_of_the_generated_files() -> None:
     result = conf(RICH)
     headers = "".join(
-        line[2:]
-        for text in result.yaml_files.values()
-        for line in text.splitlines(keepends=True)
-        if line.startswith("#")
+        line[2:] for text in result.yaml_files.values() for line in text.splitlines(keepends=True) if line.startswith("#")
     )
     flat = " ".join(headers.split())
     for note in result.notes:

@@ -16,7 +16,9 @@ from ccqueue.core.dialogue import Play
 from ccqueue.core.schedule import is_open
 
 REPO = Path(__file__).resolve().parents[3]
-SOUNDS = SoundCatalog(project=frozenset({"welcome", "menu", "leave-message"}), asterisk=frozenset({"vm-goodbye", "pm-invalid-option", "beep"}))
+SOUNDS = SoundCatalog(
+    project=frozenset({"welcome", "menu", "leave-message"}), asterisk=frozenset({"vm-goodbye", "pm-invalid-option", "beep"})
+)
 
 BASE = """\
 asterisk:
@@ -100,7 +102,10 @@ def test_the_shipped_sample_tree_loads_and_converts() -> None:
 
 
 def test_every_node_type_and_bare_hangup(tmp_path: Path) -> None:
-    config = load(tmp_path, BASE + """\
+    config = load(
+        tmp_path,
+        BASE
+        + """\
 ivr:
   main:
     entry: a
@@ -119,7 +124,8 @@ ivr:
       l: {goto: z}
       m: {queue: {name: support}}
       z: {hangup:}
-""")
+""",
+    )
     nodes = ivr_trees(config)["main"].nodes
     assert nodes["j"] == ivr.VoicemailNode(max_s=120.0, prompt="ccqueue/leave-message")
     assert nodes["z"] == ivr.HangupNode()
@@ -128,40 +134,92 @@ ivr:
 
 
 BAD = {
-    "unknown node": (TREE.replace("on_exhausted: bye", "on_exhausted: by"), "on_exhausted: by}",
-                     "ivr.main.nodes.menu.menu.on_exhausted", "unknown node 'by'; did you mean 'bye'?"),
+    "unknown node": (
+        TREE.replace("on_exhausted: bye", "on_exhausted: by"),
+        "on_exhausted: by}",
+        "ivr.main.nodes.menu.menu.on_exhausted",
+        "unknown node 'by'; did you mean 'bye'?",
+    ),
     "unknown entry": (TREE.replace("entry: start", "entry: begin"), "entry: begin", "ivr.main.entry", "unknown node 'begin'"),
-    "unknown key target": (TREE.replace('"2": desk', '"2": dsk'), "dsk", "ivr.main.nodes.menu.menu.keys.2",
-                           "unknown node 'dsk'; did you mean 'desk'?"),
-    "unknown queue": (TREE.replace("name: support, priority", "name: sales, priority"), "sales",
-                      "ivr.main.nodes.support.queue.name", "unknown queue 'sales'"),
-    "unknown schedule": (TREE.replace("schedule_closed: office", "schedule_closed: ofice"), "ofice",
-                         "ivr.main.nodes.start.branch.conditions.0.schedule_closed",
-                         "unknown schedule 'ofice'; did you mean 'office'?"),
-    "pattern that does not compile": (TREE.replace("'\\+7.*'", "'(+7'"), "(+7",
-                                      "ivr.main.nodes.start.branch.conditions.1.caller_matches",
-                                      "the pattern does not compile"),
-    "unknown type": (TREE.replace("hangup: {prompts", "hangupp: {prompts"), "hangupp", "ivr.main.nodes.bye.hangupp",
-                     "unknown key 'hangupp'; did you mean 'hangup'?"),
-    "two types": (TREE.replace("      desk:\n", "      desk:\n        goto: bye\n"), "        goto: bye", "ivr.main.nodes.desk",
-                  "a node has exactly one type"),
-    "transfer not allowed": (TREE.replace('to: "2001"', 'to: "+4930123"'), "+4930123", "ivr.main.nodes.desk.transfer.to",
-                             "matches none of this tree's transfer_allowed"),
-    "missing sound": (TREE.replace("prompt: ccqueue/menu", "prompt: ccqueue/manu"), "manu",
-                      "ivr.main.nodes.menu.menu.prompt", "no sound 'ccqueue/manu'"),
-    "missing asterisk sound": (TREE.replace("prompts: [vm-goodbye]", "prompts: [vm-goodby]"), "vm-goodby]",
-                               "ivr.main.nodes.bye.hangup.prompts.0",
-                               "Asterisk has no sound 'vm-goodby'; did you mean 'vm-goodbye'?"),
-    "unreachable node": (TREE + "      lost:\n        goto: bye\n", "lost:", "ivr.main.nodes.lost",
-                         "node 'lost' cannot be reached from the entry 'start'"),
-    "loop without input": (TREE.replace("otherwise: menu", "otherwise: spin") + "      spin:\n        goto: start\n",
-                           "spin:", "ivr.main.nodes.spin",
-                           "these nodes go round without ever waiting for the caller: spin -> start -> spin"),
-    "loop of a silent caller": (TREE.replace("on_exhausted: bye", "on_exhausted: start"), "      menu:",
-                                "ivr.main.nodes.menu", "a caller who presses nothing goes round menu -> start -> menu for ever"),
+    "unknown key target": (
+        TREE.replace('"2": desk', '"2": dsk'),
+        "dsk",
+        "ivr.main.nodes.menu.menu.keys.2",
+        "unknown node 'dsk'; did you mean 'desk'?",
+    ),
+    "unknown queue": (
+        TREE.replace("name: support, priority", "name: sales, priority"),
+        "sales",
+        "ivr.main.nodes.support.queue.name",
+        "unknown queue 'sales'",
+    ),
+    "unknown schedule": (
+        TREE.replace("schedule_closed: office", "schedule_closed: ofice"),
+        "ofice",
+        "ivr.main.nodes.start.branch.conditions.0.schedule_closed",
+        "unknown schedule 'ofice'; did you mean 'office'?",
+    ),
+    "pattern that does not compile": (
+        TREE.replace("'\\+7.*'", "'(+7'"),
+        "(+7",
+        "ivr.main.nodes.start.branch.conditions.1.caller_matches",
+        "the pattern does not compile",
+    ),
+    "unknown type": (
+        TREE.replace("hangup: {prompts", "hangupp: {prompts"),
+        "hangupp",
+        "ivr.main.nodes.bye.hangupp",
+        "unknown key 'hangupp'; did you mean 'hangup'?",
+    ),
+    "two types": (
+        TREE.replace("      desk:\n", "      desk:\n        goto: bye\n"),
+        "        goto: bye",
+        "ivr.main.nodes.desk",
+        "a node has exactly one type",
+    ),
+    "transfer not allowed": (
+        TREE.replace('to: "2001"', 'to: "+4930123"'),
+        "+4930123",
+        "ivr.main.nodes.desk.transfer.to",
+        "matches none of this tree's transfer_allowed",
+    ),
+    "missing sound": (
+        TREE.replace("prompt: ccqueue/menu", "prompt: ccqueue/manu"),
+        "manu",
+        "ivr.main.nodes.menu.menu.prompt",
+        "no sound 'ccqueue/manu'",
+    ),
+    "missing asterisk sound": (
+        TREE.replace("prompts: [vm-goodbye]", "prompts: [vm-goodby]"),
+        "vm-goodby]",
+        "ivr.main.nodes.bye.hangup.prompts.0",
+        "Asterisk has no sound 'vm-goodby'; did you mean 'vm-goodbye'?",
+    ),
+    "unreachable node": (
+        TREE + "      lost:\n        goto: bye\n",
+        "lost:",
+        "ivr.main.nodes.lost",
+        "node 'lost' cannot be reached from the entry 'start'",
+    ),
+    "loop without input": (
+        TREE.replace("otherwise: menu", "otherwise: spin") + "      spin:\n        goto: start\n",
+        "spin:",
+        "ivr.main.nodes.spin",
+        "these nodes go round without ever waiting for the caller: spin -> start -> spin",
+    ),
+    "loop of a silent caller": (
+        TREE.replace("on_exhausted: bye", "on_exhausted: start"),
+        "      menu:",
+        "ivr.main.nodes.menu",
+        "a caller who presses nothing goes round menu -> start -> menu for ever",
+    ),
     "bad menu key": (TREE.replace('"2": desk', '"22": desk'), '"22"', "ivr.main.nodes.menu.menu.keys.22", "a key is one of"),
-    "bad sound name": (TREE.replace("prompts: [vm-goodbye]", "prompts: [vm-goodbye.gsm]"), "vm-goodbye.gsm",
-                       "ivr.main.nodes.bye.hangup.prompts.0", "no extension"),
+    "bad sound name": (
+        TREE.replace("prompts: [vm-goodbye]", "prompts: [vm-goodbye.gsm]"),
+        "vm-goodbye.gsm",
+        "ivr.main.nodes.bye.hangup.prompts.0",
+        "no extension",
+    ),
 }
 
 
@@ -197,9 +255,9 @@ def test_schedule_problems_are_placed(case: str, tmp_path: Path) -> None:
 
 
 def test_hotline_needs_a_queue_or_an_ivr_and_a_known_tree(tmp_path: Path) -> None:
-    both = BASE.replace('{ivr: main, language: ru}', '{ivr: main, queue: support}')
+    both = BASE.replace("{ivr: main, language: ru}", "{ivr: main, queue: support}")
     assert problems(tmp_path, both + TREE) == [(13, "hotlines.300", "a hotline has a queue or an ivr, exactly one")]
-    neither = BASE.replace('{ivr: main, language: ru}', '{language: ru}')
+    neither = BASE.replace("{ivr: main, language: ru}", "{language: ru}")
     assert problems(tmp_path, neither + TREE) == [(13, "hotlines.300", "a hotline has a queue or an ivr, exactly one")]
     unknown = BASE.replace("ivr: main", "ivr: mian")
     assert problems(tmp_path, unknown + TREE) == [(13, "hotlines.300.ivr", "unknown IVR tree 'mian'; did you mean 'main'?")]

@@ -113,9 +113,9 @@ _QUANTIFIERS = st.sampled_from(["", "", "*", "+", "?", "{2}", "{1,3}", "{2,}", "
 def _patterns() -> st.SearchStrategy[str]:
     def extend(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
         group = st.builds(lambda opener, body: f"{opener}{body})", st.sampled_from(["(", "(?:"]), inner)
-        return st.lists(st.tuples(_ATOMS | group, _QUANTIFIERS).map("".join), min_size=1, max_size=4).map(
-            "".join
-        ) | st.lists(inner, min_size=2, max_size=3).map("|".join)
+        return st.lists(st.tuples(_ATOMS | group, _QUANTIFIERS).map("".join), min_size=1, max_size=4).map("".join) | st.lists(
+            inner, min_size=2, max_size=3
+        ).map("|".join)
 
     return st.recursive(st.tuples(_ATOMS, _QUANTIFIERS).map("".join), extend, max_leaves=8)
 

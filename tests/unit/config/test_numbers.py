@@ -115,8 +115,7 @@ def test_no_input_crashes_normalize(raw: str, region: str) -> None:
 
 
 @given(
-    raw=st.text(alphabet="0123456789 +-()./", min_size=1, max_size=24)
-    | st.from_regex(r"\+?[0-9]{7,15}", fullmatch=True),
+    raw=st.text(alphabet="0123456789 +-()./", min_size=1, max_size=24) | st.from_regex(r"\+?[0-9]{7,15}", fullmatch=True),
     region=REGIONS,
 )
 def test_digit_strings_end_valid_or_refused(raw: str, region: str) -> None:

@@ -309,7 +309,9 @@ def test_ring_all_first_answer_wins_and_the_others_stop_ringing() -> None:
     assert isinstance(handled.reply, ClaimAnswer) and handled.reply.caller_uniqueid == "u1"
     assert sorted(h.uniqueid for h in of(cmd.HangupChannel, out)) == sorted(o.offer_id for o in offers if o is not winner)
     assert {a: acd.agents[a].state for a in ("a1", "a2", "a3")} == {
-        "a1": AgentState.AVAILABLE, "a2": AgentState.ON_CALL, "a3": AgentState.AVAILABLE,
+        "a1": AgentState.AVAILABLE,
+        "a2": AgentState.ON_CALL,
+        "a3": AgentState.AVAILABLE,
     }
     # A losing leg that answered a moment later is refused.
     loser = next(o for o in offers if o.agent_id == "a1")
@@ -351,7 +353,9 @@ def test_auto_pause_after_misses_with_reason_and_reset_on_answer() -> None:
     base = make_acd(agents=1, cooldown=0).settings
     acd = Acd(
         AcdSettings(
-            queues=MappingProxyType({"support": QueueSettings(name="support", missed_cooldown_s=0, auto_pause_after=2, auto_pause_window_s=60)}),
+            queues=MappingProxyType(
+                {"support": QueueSettings(name="support", missed_cooldown_s=0, auto_pause_after=2, auto_pause_window_s=60)}
+            ),
             agents=base.agents,
             hotlines=base.hotlines,
         )
@@ -406,8 +410,14 @@ def test_a_session_refused_at_the_door_is_recorded_and_never_routed() -> None:
     acd = make_acd()
     login(acd, "a1", 0)
     out = acd.handle(
-        ev.CallArrived(call_id="c1", hotline="100", caller="+1555", channel="Local/100,F(x)@hotline-1;2", uniqueid="u1",
-                       refused="channel name malformed"),
+        ev.CallArrived(
+            call_id="c1",
+            hotline="100",
+            caller="+1555",
+            channel="Local/100,F(x)@hotline-1;2",
+            uniqueid="u1",
+            refused="channel name malformed",
+        ),
         1,
     )
     assert of(cmd.OriginateAgent, out) == [] and of(cmd.ReleaseCaller, out) == []  # the dialplan apologises

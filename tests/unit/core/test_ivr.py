@@ -48,21 +48,42 @@ BYE = HangupNode(prompts=("vm-goodbye",), reason="bye")
 
 
 def tree(entry: str = "start", allowed: tuple[str, ...] = (), max_visits: int = 50, **nodes: ivr.IvrNode) -> IvrTree:
-    return IvrTree(name="t", entry=entry, nodes=MappingProxyType({"bye": BYE, "q": QueueNode(queue="support"), **nodes}),
-                   transfer_allowed=allowed, max_visits=max_visits)
+    return IvrTree(
+        name="t",
+        entry=entry,
+        nodes=MappingProxyType({"bye": BYE, "q": QueueNode(queue="support"), **nodes}),
+        transfer_allowed=allowed,
+        max_visits=max_visits,
+    )
 
 
 def menu(**changes: Any) -> MenuNode:
-    fields: dict[str, Any] = {"prompt": "menu", "keys": {"1": "q", "2": "bye"}, "timeout_s": 5.0, "retries": 2,
-                              "invalid_prompt": "invalid", "on_exhausted": "bye"}
+    fields: dict[str, Any] = {
+        "prompt": "menu",
+        "keys": {"1": "q", "2": "bye"},
+        "timeout_s": 5.0,
+        "retries": 2,
+        "invalid_prompt": "invalid",
+        "on_exhausted": "bye",
+    }
     fields.update(changes)
     return MenuNode(**fields)
 
 
 def collect(**changes: Any) -> CollectNode:
-    fields: dict[str, Any] = {"variable": "account", "prompt": "enter", "min_length": 4, "max_length": 6,
-                              "terminator": "#", "pattern": "[0-9]+", "timeout_s": 5.0, "retries": 1,
-                              "invalid_prompt": "invalid", "next": "q", "on_exhausted": "bye"}
+    fields: dict[str, Any] = {
+        "variable": "account",
+        "prompt": "enter",
+        "min_length": 4,
+        "max_length": 6,
+        "terminator": "#",
+        "pattern": "[0-9]+",
+        "timeout_s": 5.0,
+        "retries": 1,
+        "invalid_prompt": "invalid",
+        "next": "q",
+        "on_exhausted": "bye",
+    }
     fields.update(changes)
     return CollectNode(**fields)
 
@@ -85,8 +106,9 @@ def kinds(steps: list[Step]) -> list[str]:
 def test_play_then_queue() -> None:
     _, steps = walk(tree(start=PlayNode(prompts=("a", "b"), next="q")), Heard())
     assert steps[0].action == Play(prompts=("a", "b"))
-    assert steps[1].action == RouteToQueue(queue="support", priority=None, language="en", preferred_agent=None,
-                                           variables=MappingProxyType({}))
+    assert steps[1].action == RouteToQueue(
+        queue="support", priority=None, language="en", preferred_agent=None, variables=MappingProxyType({})
+    )
     assert steps[1].final
     assert [e.data["node"] for s in steps for e in s.timeline] == ["start", "q"]
     assert steps[0].timeline[0].data == {"tree": "t", "node": "start", "type": "play"}
@@ -202,9 +224,7 @@ def test_the_time_is_the_time_of_the_branch_not_of_the_start() -> None:
     assert isinstance(call.feed(Pressed("1"), now=berlin(2025, 12, 22, 18, 1)).action, HangUp)
 
 
-@pytest.mark.parametrize(
-    ("caller", "target"), [("+4930123", "q"), ("+7495123", "bye"), ("", "bye")]
-)
+@pytest.mark.parametrize(("caller", "target"), [("+4930123", "q"), ("+7495123", "bye"), ("", "bye")])
 def test_branch_on_the_callers_number(caller: str, target: str) -> None:
     t = tree(start=BranchNode(conditions=(Condition(goto="q", caller_matches=r"\+49.*"),), otherwise="bye"))
     _, steps = walk(t, caller=caller)

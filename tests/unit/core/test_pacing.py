@@ -73,7 +73,9 @@ def test_predictive_backs_off_as_the_ratio_nears_the_ceiling() -> None:
     abandons=st.integers(0, 30),
     mode=st.sampled_from(pc.Mode),
 )
-def test_decide_is_never_negative_nor_over_the_line_cap(free: int, soon: int, in_flight: int, answers: int, abandons: int, mode: pc.Mode) -> None:
+def test_decide_is_never_negative_nor_over_the_line_cap(
+    free: int, soon: int, in_flight: int, answers: int, abandons: int, mode: pc.Mode
+) -> None:
     pacer = pc.Pacer(pc.PacingSettings(mode=mode, max_lines=60))
     _answered(pacer, answers)
     for i in range(abandons):

@@ -21,7 +21,9 @@ def test_waiting_callers_keep_their_places_under_new_queue_rules() -> None:
         arrive(acd, n, float(n))
     new = replace(
         acd.settings,
-        queues=MappingProxyType({"support": QueueSettings(name="support", ring_timeout_s=20, admission=Admission(max_waiting=3))}),
+        queues=MappingProxyType(
+            {"support": QueueSettings(name="support", ring_timeout_s=20, admission=Admission(max_waiting=3))}
+        ),
     )
     acd.handle(ev.SettingsReplaced(settings=new), 10.0)
     assert acd.router.waiting_calls("support") == ["c1", "c2", "c3"]

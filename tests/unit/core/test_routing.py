@@ -27,8 +27,9 @@ def req(skill: str, level: int = 1) -> SkillRequirement:
     return SkillRequirement(skill=skill, min_level=level)
 
 
-def step(*requirements: SkillRequirement, any_of: tuple[SkillRequirement, ...] = (),
-         duration_s: float | None = None) -> RoutingStep:
+def step(
+    *requirements: SkillRequirement, any_of: tuple[SkillRequirement, ...] = (), duration_s: float | None = None
+) -> RoutingStep:
     return RoutingStep(requirements=requirements, any_of=any_of, duration_s=duration_s)
 
 
@@ -60,49 +61,129 @@ class StrategyCase:
 
 EN = {"en": 3}
 STRATEGY_CASES = [
-    StrategyCase("longest idle: smallest idle_since", Strategy.LONGEST_IDLE, (step(),),
-                 (AgentSpec("a", EN, idle_since=10), AgentSpec("b", EN, idle_since=5)), ("b",)),
-    StrategyCase("longest idle: agent_id breaks a tie", Strategy.LONGEST_IDLE, (step(),),
-                 (AgentSpec("b", EN, idle_since=5), AgentSpec("a", EN, idle_since=5)), ("a",)),
-    StrategyCase("fewest calls", Strategy.FEWEST_CALLS, (step(),),
-                 (AgentSpec("a", EN, idle_since=1, answered_at=(1, 2)), AgentSpec("b", EN, idle_since=9,
-                                                                                   answered_at=(3,))), ("b",)),
-    StrategyCase("fewest calls: then longest idle", Strategy.FEWEST_CALLS, (step(),),
-                 (AgentSpec("a", EN, idle_since=8, answered_at=(1,)), AgentSpec("b", EN, idle_since=2,
-                                                                                 answered_at=(3,))), ("b",)),
-    StrategyCase("round robin: never answered goes first", Strategy.ROUND_ROBIN, (step(),),
-                 (AgentSpec("a", EN, answered_at=(40,)), AgentSpec("c", EN, order=5)), ("c",)),
-    StrategyCase("round robin: oldest last answer", Strategy.ROUND_ROBIN, (step(),),
-                 (AgentSpec("a", EN, answered_at=(10, 50)), AgentSpec("b", EN, answered_at=(40,))), ("b",)),
-    StrategyCase("linear: smallest order", Strategy.LINEAR, (step(),),
-                 (AgentSpec("a", EN, order=2), AgentSpec("b", EN, order=1, idle_since=99)), ("b",)),
-    StrategyCase("best skill: highest level of the first required skill", Strategy.BEST_SKILL, (step(req("en")),),
-                 (AgentSpec("a", {"en": 3}), AgentSpec("b", {"en": 5}, idle_since=50)), ("b",)),
-    StrategyCase("best skill: equal levels, longest idle", Strategy.BEST_SKILL, (step(req("en")),),
-                 (AgentSpec("a", {"en": 4}, idle_since=7), AgentSpec("b", {"en": 4}, idle_since=3)), ("b",)),
+    StrategyCase(
+        "longest idle: smallest idle_since",
+        Strategy.LONGEST_IDLE,
+        (step(),),
+        (AgentSpec("a", EN, idle_since=10), AgentSpec("b", EN, idle_since=5)),
+        ("b",),
+    ),
+    StrategyCase(
+        "longest idle: agent_id breaks a tie",
+        Strategy.LONGEST_IDLE,
+        (step(),),
+        (AgentSpec("b", EN, idle_since=5), AgentSpec("a", EN, idle_since=5)),
+        ("a",),
+    ),
+    StrategyCase(
+        "fewest calls",
+        Strategy.FEWEST_CALLS,
+        (step(),),
+        (AgentSpec("a", EN, idle_since=1, answered_at=(1, 2)), AgentSpec("b", EN, idle_since=9, answered_at=(3,))),
+        ("b",),
+    ),
+    StrategyCase(
+        "fewest calls: then longest idle",
+        Strategy.FEWEST_CALLS,
+        (step(),),
+        (AgentSpec("a", EN, idle_since=8, answered_at=(1,)), AgentSpec("b", EN, idle_since=2, answered_at=(3,))),
+        ("b",),
+    ),
+    StrategyCase(
+        "round robin: never answered goes first",
+        Strategy.ROUND_ROBIN,
+        (step(),),
+        (AgentSpec("a", EN, answered_at=(40,)), AgentSpec("c", EN, order=5)),
+        ("c",),
+    ),
+    StrategyCase(
+        "round robin: oldest last answer",
+        Strategy.ROUND_ROBIN,
+        (step(),),
+        (AgentSpec("a", EN, answered_at=(10, 50)), AgentSpec("b", EN, answered_at=(40,))),
+        ("b",),
+    ),
+    StrategyCase(
+        "linear: smallest order",
+        Strategy.LINEAR,
+        (step(),),
+        (AgentSpec("a", EN, order=2), AgentSpec("b", EN, order=1, idle_since=99)),
+        ("b",),
+    ),
+    StrategyCase(
+        "best skill: highest level of the first required skill",
+        Strategy.BEST_SKILL,
+        (step(req("en")),),
+        (AgentSpec("a", {"en": 3}), AgentSpec("b", {"en": 5}, idle_since=50)),
+        ("b",),
+    ),
+    StrategyCase(
+        "best skill: equal levels, longest idle",
+        Strategy.BEST_SKILL,
+        (step(req("en")),),
+        (AgentSpec("a", {"en": 4}, idle_since=7), AgentSpec("b", {"en": 4}, idle_since=3)),
+        ("b",),
+    ),
     # Fewer agents hold "fr" than "en", so the router looks among the "fr" holders,
     # yet it must rank them by "en", the first required skill.
-    StrategyCase("best skill: ranked by the first skill, searched by the rarest", Strategy.BEST_SKILL,
-                 (step(req("en"), req("fr")),),
-                 (AgentSpec("a", {"en": 2, "fr": 5}), AgentSpec("b", {"en": 5, "fr": 1}, idle_since=9),
-                  AgentSpec("c", {"en": 3}), AgentSpec("d", {"en": 4})), ("b",)),
-    StrategyCase("best skill: any_of ranks by the best met skill", Strategy.BEST_SKILL,
-                 (step(any_of=(req("en", 2), req("fr", 2))),),
-                 (AgentSpec("a", {"en": 4, "fr": 1}), AgentSpec("b", {"en": 1, "fr": 4}, idle_since=-9),
-                  AgentSpec("c", {"fr": 2, "en": 5}, idle_since=20)), ("c",)),
-    StrategyCase("best skill: an unmet any_of level does not count", Strategy.BEST_SKILL,
-                 (step(any_of=(req("en", 2), req("fr", 5))),),
-                 (AgentSpec("a", {"en": 3, "fr": 4}), AgentSpec("b", {"en": 2}, idle_since=-1)), ("a",)),
-    StrategyCase("ring all: every eligible ready agent, longest idle first", Strategy.RING_ALL, (step(req("en", 2)),),
-                 (AgentSpec("a", EN, idle_since=9), AgentSpec("b", EN, idle_since=1), AgentSpec("c", {"en": 1})),
-                 ("b", "a")),
-    StrategyCase("ring all: any_of union", Strategy.RING_ALL, (step(any_of=(req("en"), req("fr"))),),
-                 (AgentSpec("a", {"en": 1}, idle_since=9), AgentSpec("b", {"fr": 1}, idle_since=1),
-                  AgentSpec("c", {"de": 1})), ("b", "a")),
-    StrategyCase("requirements: every one is needed", Strategy.LONGEST_IDLE, (step(req("en", 3), req("fr", 2)),),
-                 (AgentSpec("a", {"en": 5}), AgentSpec("b", {"en": 3, "fr": 2}, idle_since=9)), ("b",)),
-    StrategyCase("any_of: one is enough", Strategy.LONGEST_IDLE, (step(any_of=(req("en", 4), req("fr", 2))),),
-                 (AgentSpec("a", {"en": 3}), AgentSpec("b", {"fr": 2}, idle_since=9)), ("b",)),
+    StrategyCase(
+        "best skill: ranked by the first skill, searched by the rarest",
+        Strategy.BEST_SKILL,
+        (step(req("en"), req("fr")),),
+        (
+            AgentSpec("a", {"en": 2, "fr": 5}),
+            AgentSpec("b", {"en": 5, "fr": 1}, idle_since=9),
+            AgentSpec("c", {"en": 3}),
+            AgentSpec("d", {"en": 4}),
+        ),
+        ("b",),
+    ),
+    StrategyCase(
+        "best skill: any_of ranks by the best met skill",
+        Strategy.BEST_SKILL,
+        (step(any_of=(req("en", 2), req("fr", 2))),),
+        (
+            AgentSpec("a", {"en": 4, "fr": 1}),
+            AgentSpec("b", {"en": 1, "fr": 4}, idle_since=-9),
+            AgentSpec("c", {"fr": 2, "en": 5}, idle_since=20),
+        ),
+        ("c",),
+    ),
+    StrategyCase(
+        "best skill: an unmet any_of level does not count",
+        Strategy.BEST_SKILL,
+        (step(any_of=(req("en", 2), req("fr", 5))),),
+        (AgentSpec("a", {"en": 3, "fr": 4}), AgentSpec("b", {"en": 2}, idle_since=-1)),
+        ("a",),
+    ),
+    StrategyCase(
+        "ring all: every eligible ready agent, longest idle first",
+        Strategy.RING_ALL,
+        (step(req("en", 2)),),
+        (AgentSpec("a", EN, idle_since=9), AgentSpec("b", EN, idle_since=1), AgentSpec("c", {"en": 1})),
+        ("b", "a"),
+    ),
+    StrategyCase(
+        "ring all: any_of union",
+        Strategy.RING_ALL,
+        (step(any_of=(req("en"), req("fr"))),),
+        (AgentSpec("a", {"en": 1}, idle_since=9), AgentSpec("b", {"fr": 1}, idle_since=1), AgentSpec("c", {"de": 1})),
+        ("b", "a"),
+    ),
+    StrategyCase(
+        "requirements: every one is needed",
+        Strategy.LONGEST_IDLE,
+        (step(req("en", 3), req("fr", 2)),),
+        (AgentSpec("a", {"en": 5}), AgentSpec("b", {"en": 3, "fr": 2}, idle_since=9)),
+        ("b",),
+    ),
+    StrategyCase(
+        "any_of: one is enough",
+        Strategy.LONGEST_IDLE,
+        (step(any_of=(req("en", 4), req("fr", 2))),),
+        (AgentSpec("a", {"en": 3}), AgentSpec("b", {"fr": 2}, idle_since=9)),
+        ("b",),
+    ),
 ]
 
 
@@ -147,10 +228,12 @@ class FairCase:
 
 FAIR_CASES = [
     FairCase("higher priority first, however short its wait", (("c1", "low", 0, 0), ("c2", "high", 50, 1)), 60, "c2"),
-    FairCase("longer weighted wait: 30 s at weight 1 beats 10 s at weight 2",
-             (("c1", "low", 0, 0), ("c2", "high", 20, 0)), 30, "c1"),
-    FairCase("longer weighted wait: 60 s at weight 1 loses to 40 s at weight 2",
-             (("c1", "low", 0, 0), ("c2", "high", 20, 0)), 60, "c2"),
+    FairCase(
+        "longer weighted wait: 30 s at weight 1 beats 10 s at weight 2", (("c1", "low", 0, 0), ("c2", "high", 20, 0)), 30, "c1"
+    ),
+    FairCase(
+        "longer weighted wait: 60 s at weight 1 loses to 40 s at weight 2", (("c1", "low", 0, 0), ("c2", "high", 20, 0)), 60, "c2"
+    ),
     FairCase("equal weighted wait: earlier arrival", (("c2", "high", 15, 0), ("c1", "low", 0, 0)), 30, "c1"),
     FairCase("same queue, same arrival: call_id", (("c2", "low", 5, 0), ("c1", "low", 5, 0)), 30, "c1"),
 ]
@@ -481,13 +564,17 @@ def test_refusals_name_their_error_and_change_nothing(error_id: str, act: Callab
 
 def test_scan_assign_agrees_on_a_mixed_batch() -> None:
     def build() -> Router:
-        router = Router([
-            QueuePolicy(name="sales", strategy=Strategy.BEST_SKILL, steps=(step(req("en", 3), duration_s=20.0),
-                                                                           step(req("en")))),
-            QueuePolicy(name="support", strategy=Strategy.RING_ALL, weight=2.0),
-        ])
-        for i, (queues, level) in enumerate([(["sales"], 1), (["sales", "support"], 4), (["support"], 2),
-                                             (["sales"], 5), (["sales", "support"], 3)]):
+        router = Router(
+            [
+                QueuePolicy(
+                    name="sales", strategy=Strategy.BEST_SKILL, steps=(step(req("en", 3), duration_s=20.0), step(req("en")))
+                ),
+                QueuePolicy(name="support", strategy=Strategy.RING_ALL, weight=2.0),
+            ]
+        )
+        for i, (queues, level) in enumerate(
+            [(["sales"], 1), (["sales", "support"], 4), (["support"], 2), (["sales"], 5), (["sales", "support"], 3)]
+        ):
             router.upsert_agent(f"a{i}", queues=queues, skills={"en": level}, order=i)
             router.agent_ready(f"a{i}", idle_since=float(i))
         for i in range(4):
@@ -527,9 +614,7 @@ def test_same_decisions_whatever_the_hash_seed() -> None:
 
     def run(hash_seed: str) -> str:
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
-        done = subprocess.run(
-            [sys.executable, "-c", _SCENARIO], env=env, cwd=root, capture_output=True, text=True, check=True
-        )
+        done = subprocess.run([sys.executable, "-c", _SCENARIO], env=env, cwd=root, capture_output=True, text=True, check=True)
         return done.stdout
 
     first = run("1")
@@ -542,10 +627,12 @@ def test_worked_example_of_the_administrators_guide() -> None:
     """docs/routing.md, "A worked example": 10:00:00 is t = 60."""
 
     def build(c3_priority: int) -> Router:
-        router = Router([
-            QueuePolicy(name="billing", steps=(step(req("billing", 4), duration_s=30.0), step(req("billing", 2)))),
-            QueuePolicy(name="vip", strategy=Strategy.BEST_SKILL, weight=2.0, steps=(step(req("english", 3)),)),
-        ])
+        router = Router(
+            [
+                QueuePolicy(name="billing", steps=(step(req("billing", 4), duration_s=30.0), step(req("billing", 2)))),
+                QueuePolicy(name="vip", strategy=Strategy.BEST_SKILL, weight=2.0, steps=(step(req("english", 3)),)),
+            ]
+        )
         router.upsert_agent("ana", queues=["billing", "vip"], skills={"billing": 5, "english": 3})
         router.upsert_agent("ben", queues=["billing", "vip"], skills={"billing": 2, "english": 5})
         router.enqueue("c1", queue="billing", arrived_at=0.0)

@@ -122,8 +122,14 @@ class RoutingModel:
         self.agents[agent_id].answered += 1
         self.agents[agent_id].last_answered_at = self.now
 
-    def enqueue(self, queue: str, waited: float, priority: int, preferred: tuple[str, float | None] | None,
-                steps: tuple[RoutingStep, ...] | None) -> None:
+    def enqueue(
+        self,
+        queue: str,
+        waited: float,
+        priority: int,
+        preferred: tuple[str, float | None] | None,
+        steps: tuple[RoutingStep, ...] | None,
+    ) -> None:
         self.counter += 1
         arrived_at = self.now - waited
         agent, window = preferred if preferred is not None else (None, None)
@@ -132,9 +138,15 @@ class RoutingModel:
 
     def put(self, call: CallModel) -> None:
         for router in (self.fast, self.ref):
-            router.enqueue(call.call_id, queue=call.queue, arrived_at=call.arrived_at, priority=call.priority,
-                           preferred_agent=call.preferred_agent, preferred_until=call.preferred_until,
-                           steps=call.steps)
+            router.enqueue(
+                call.call_id,
+                queue=call.queue,
+                arrived_at=call.arrived_at,
+                priority=call.priority,
+                preferred_agent=call.preferred_agent,
+                preferred_until=call.preferred_until,
+                steps=call.steps,
+            )
         self.calls[call.call_id] = call
 
     def requeue(self, pick: int) -> None:
@@ -241,8 +253,9 @@ class RoutingModel:
 
     def check_reports(self) -> None:
         for queue in QUEUES:
-            mine = sorted((c for c in self.calls.values() if c.queue == queue),
-                          key=lambda c: (-c.priority, c.arrived_at, c.call_id))
+            mine = sorted(
+                (c for c in self.calls.values() if c.queue == queue), key=lambda c: (-c.priority, c.arrived_at, c.call_id)
+            )
             assert self.fast.waiting(queue) == len(mine)
             assert self.fast.waiting_calls(queue) == [c.call_id for c in mine]
             for place, call in enumerate(mine, start=1):
@@ -303,19 +316,26 @@ def policy_sets(draw: st.DrawFn) -> tuple[QueuePolicy, ...]:
 
 
 class RouterMachine(RuleBasedStateMachine):
-    @initialize(policies=policy_sets(), seed=st.integers(0, 3),
-                profiles=st.lists(st.tuples(memberships, skill_sets, st.integers(0, 3)),
-                                  min_size=len(AGENTS), max_size=len(AGENTS)))
-    def setup(self, policies: tuple[QueuePolicy, ...], seed: int,
-              profiles: list[tuple[frozenset[str], dict[str, int], int]]) -> None:
+    @initialize(
+        policies=policy_sets(),
+        seed=st.integers(0, 3),
+        profiles=st.lists(st.tuples(memberships, skill_sets, st.integers(0, 3)), min_size=len(AGENTS), max_size=len(AGENTS)),
+    )
+    def setup(
+        self, policies: tuple[QueuePolicy, ...], seed: int, profiles: list[tuple[frozenset[str], dict[str, int], int]]
+    ) -> None:
         self.model = RoutingModel(policies, seed)
         for agent_id, (queues, skills, order) in zip(AGENTS, profiles, strict=True):
             self.model.upsert(agent_id, queues, skills, order)
 
-    @rule(agent_id=st.sampled_from(AGENTS), queues=memberships, skills=skill_sets, order=st.integers(0, 3),
-          remove=st.sampled_from([False, False, False, True]))
-    def change_agent(self, agent_id: str, queues: frozenset[str], skills: dict[str, int], order: int,
-                     remove: bool) -> None:
+    @rule(
+        agent_id=st.sampled_from(AGENTS),
+        queues=memberships,
+        skills=skill_sets,
+        order=st.integers(0, 3),
+        remove=st.sampled_from([False, False, False, True]),
+    )
+    def change_agent(self, agent_id: str, queues: frozenset[str], skills: dict[str, int], order: int, remove: bool) -> None:
         if remove:
             self.model.remove(agent_id)
         else:
@@ -332,10 +352,16 @@ class RouterMachine(RuleBasedStateMachine):
         if answered:
             self.model.answered(agent_id)
 
-    @rule(calls=st.lists(st.tuples(st.sampled_from(QUEUES), halves, st.integers(0, 2), preferences,
-                                   st.none() | step_lists()), min_size=1, max_size=3))
-    def calls_arrive(self, calls: list[tuple[str, float, int, tuple[str, float | None] | None,
-                                             tuple[RoutingStep, ...] | None]]) -> None:
+    @rule(
+        calls=st.lists(
+            st.tuples(st.sampled_from(QUEUES), halves, st.integers(0, 2), preferences, st.none() | step_lists()),
+            min_size=1,
+            max_size=3,
+        )
+    )
+    def calls_arrive(
+        self, calls: list[tuple[str, float, int, tuple[str, float | None] | None, tuple[RoutingStep, ...] | None]]
+    ) -> None:
         for queue, waited, priority, preferred, steps in calls:
             self.model.enqueue(queue, waited, priority, preferred, steps)
 
@@ -388,16 +414,16 @@ def _random_steps(rng: random.Random) -> tuple[RoutingStep, ...]:
 
     count = rng.randint(1, 3)
     return tuple(
-        RoutingStep(requirements=group(), any_of=group(),
-                    duration_s=None if i == count - 1 else float(rng.randint(1, 30)))
+        RoutingStep(requirements=group(), any_of=group(), duration_s=None if i == count - 1 else float(rng.randint(1, 30)))
         for i in range(count)
     )
 
 
 def _random_policies(rng: random.Random) -> tuple[QueuePolicy, ...]:
     return tuple(
-        QueuePolicy(name=name, strategy=rng.choice(list(Strategy)), weight=rng.choice((0.5, 1.0, 2.0, 3.0)),
-                    steps=_random_steps(rng))
+        QueuePolicy(
+            name=name, strategy=rng.choice(list(Strategy)), weight=rng.choice((0.5, 1.0, 2.0, 3.0)), steps=_random_steps(rng)
+        )
         for name in QUEUES
     )
 

@@ -16,8 +16,11 @@ UTC = zoneinfo.ZoneInfo("UTC")
 NINE_TO_SIX = (parse_range("09:00-18:00"),)
 
 
-def schedule(zone: dt.tzinfo = BERLIN, weekly: dict[int, tuple[str, ...]] | None = None,
-             holidays: dict[dt.date, tuple[str, ...]] | None = None) -> Schedule:
+def schedule(
+    zone: dt.tzinfo = BERLIN,
+    weekly: dict[int, tuple[str, ...]] | None = None,
+    holidays: dict[dt.date, tuple[str, ...]] | None = None,
+) -> Schedule:
     days = {d: ("09:00-18:00",) for d in range(5)} if weekly is None else weekly
     return Schedule(
         name="office",

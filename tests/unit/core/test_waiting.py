@@ -43,7 +43,14 @@ def make_acd(
     callbacks: CallbackPolicy | None = POLICY,
     second: QueueSettings | None = None,
 ) -> Acd:
-    support = QueueSettings(name="support", ring_timeout_s=10, wrapup_s=2, missed_cooldown_s=0, admission=admission or Admission(), announcements=announce)
+    support = QueueSettings(
+        name="support",
+        ring_timeout_s=10,
+        wrapup_s=2,
+        missed_cooldown_s=0,
+        admission=admission or Admission(),
+        announcements=announce,
+    )
     queues = {"support": support}
     if second is not None:
         queues[second.name] = second
@@ -65,7 +72,9 @@ def make_acd(
 
 def arrive(acd: Acd, n: int, now: float, *, caller: str | None = None) -> list[cmd.Command]:
     number = caller if caller is not None else f"+1555000{n:04d}"
-    return acd.handle(ev.CallArrived(call_id=f"c{n}", hotline="100", caller=number, channel=f"Local/100-{n};2", uniqueid=f"u{n}"), now)
+    return acd.handle(
+        ev.CallArrived(call_id=f"c{n}", hotline="100", caller=number, channel=f"Local/100-{n};2", uniqueid=f"u{n}"), now
+    )
 
 
 def login(acd: Acd, agent: str, now: float) -> list[cmd.Command]:
@@ -103,7 +112,21 @@ def test_refusal_rules() -> None:
 
 
 @pytest.mark.parametrize(
-    ("seconds", "minutes"), [(0, 0), (59.9, 0), (60, 1), (89, 1), (91, 2), (600, 10), (629, 10), (700, 10), (780, 15), (1790, 30), (1900, 30), (2100, 40)]
+    ("seconds", "minutes"),
+    [
+        (0, 0),
+        (59.9, 0),
+        (60, 1),
+        (89, 1),
+        (91, 2),
+        (600, 10),
+        (629, 10),
+        (700, 10),
+        (780, 15),
+        (1790, 30),
+        (1900, 30),
+        (2100, 40),
+    ],
 )
 def test_announced_minutes_are_rounded_to_what_a_person_can_use(seconds: float, minutes: int) -> None:
     assert announced_minutes(seconds) == minutes
@@ -146,7 +169,12 @@ def test_per_agent_limit_counts_staffed_agents_only() -> None:
 
 def test_full_queue_overflows_to_another_queue_keeping_the_time_waited() -> None:
     sales = QueueSettings(name="sales", ring_timeout_s=10, wrapup_s=0, missed_cooldown_s=0)
-    acd = make_acd(admission=Admission(max_wait_s=30, destinations={Overflow.MAX_WAIT: Destination(kind=DestinationKind.QUEUE, target="sales")}), second=sales)
+    acd = make_acd(
+        admission=Admission(
+            max_wait_s=30, destinations={Overflow.MAX_WAIT: Destination(kind=DestinationKind.QUEUE, target="sales")}
+        ),
+        second=sales,
+    )
     arrive(acd, 1, 0.0)  # waits in support
     acd.handle(ev.CallArrived(call_id="s1", hotline="100", caller="+15550009999", channel="x", uniqueid="us1"), 5.0)
     acd.calls["s1"].queue  # noqa: B018 - arrived in support too
@@ -158,8 +186,11 @@ def test_full_queue_overflows_to_another_queue_keeping_the_time_waited() -> None
 
 
 def test_no_agents_destination_and_leaving_when_the_last_agent_goes() -> None:
-    admission = Admission(join_without_agents=False, leave_without_agents=True,
-                          destinations={Overflow.NO_AGENTS: Destination(kind=DestinationKind.MESSAGE, target="ccqueue/closed")})
+    admission = Admission(
+        join_without_agents=False,
+        leave_without_agents=True,
+        destinations={Overflow.NO_AGENTS: Destination(kind=DestinationKind.MESSAGE, target="ccqueue/closed")},
+    )
     acd = make_acd(admission=admission)
     out = arrive(acd, 1, 0.0)
     assert of(cmd.ReleaseCaller, out)[0].sound == "ccqueue/closed"
@@ -233,11 +264,15 @@ def test_periodic_messages_rotate() -> None:
 # ---------------------------------------------------------------- callbacks
 
 
-def request(acd: Acd, now: float, *, call_id: str | None = None, number: str = "+15550000001", cb_id: str = "k1", **kw: object) -> list[cmd.Command]:
+def request(
+    acd: Acd, now: float, *, call_id: str | None = None, number: str = "+15550000001", cb_id: str = "k1", **kw: object
+) -> list[cmd.Command]:
     return booking(acd, now, call_id=call_id, number=number, cb_id=cb_id, **kw).commands
 
 
-def booking(acd: Acd, now: float, *, call_id: str | None = None, number: str = "+15550000001", cb_id: str = "k1", **kw: object) -> Handled:
+def booking(
+    acd: Acd, now: float, *, call_id: str | None = None, number: str = "+15550000001", cb_id: str = "k1", **kw: object
+) -> Handled:
     queue = None if call_id else "support"
     return acd.handle_with_reply(ev.CallbackRequested(callback_id=cb_id, number=number, call_id=call_id, queue=queue, **kw), now)  # type: ignore[arg-type]
 
@@ -269,7 +304,9 @@ def test_a_callback_reserves_an_agent_then_dials_and_retries_on_busy() -> None:
     assert acd.callbacks["k1"].status is CallbackStatus.DIALING
     claim = acd.handle_with_reply(ev.OfferClaimed(offer_id=orig.offer_id), 3.0).reply
     assert isinstance(claim, ClaimAnswer)
-    assert claim.caller_uniqueid is None and claim.dial == "PJSIP/15550000001@trunk,30" and claim.callback_number == "+15550000001"
+    assert (
+        claim.caller_uniqueid is None and claim.dial == "PJSIP/15550000001@trunk,30" and claim.callback_number == "+15550000001"
+    )
     out = acd.handle(ev.DialEnded(uniqueid=orig.offer_id, status="BUSY"), 5.0)
     (rec,) = records(CallbackRecord, out)
     assert (rec.status, rec.attempts, rec.next_attempt_at, rec.result) == (CallbackStatus.PENDING, 1, 65.0, "BUSY")
@@ -342,9 +379,20 @@ def test_restored_callbacks_take_their_old_place_and_a_dialing_one_is_pending_ag
     acd = make_acd()
     arrive(acd, 1, 50.0)
     old = CallbackRecord(
-        callback_id="k9", version=4, queue="support", number="+15550000009", status=CallbackStatus.DIALING,
-        requested_at=10.0, place_at=10.0, not_before=None, expires_at=10_000.0, attempts=1,
-        next_attempt_at=None, call_id="c0", agent="a1", result="BUSY",
+        callback_id="k9",
+        version=4,
+        queue="support",
+        number="+15550000009",
+        status=CallbackStatus.DIALING,
+        requested_at=10.0,
+        place_at=10.0,
+        not_before=None,
+        expires_at=10_000.0,
+        attempts=1,
+        next_attempt_at=None,
+        call_id="c0",
+        agent="a1",
+        result="BUSY",
     )
     out = acd.handle(ev.CallbacksRestored(callbacks=(old,)), 60.0)
     (rec,) = records(CallbackRecord, out)

@@ -74,7 +74,19 @@ def check(acd: Acd, out: list[cmd.Command], places: dict[str, float], now: float
 
 
 @settings(max_examples=300, deadline=None)
-@example([("arrive", 0), ("arrive", 0), ("arrive", 0), ("arrive", 0), ("callback", 0), ("login", 1), ("answer", 0), ("arrive", 0), ("end", 0)])  # a callback back in line after its attempt
+@example(
+    [
+        ("arrive", 0),
+        ("arrive", 0),
+        ("arrive", 0),
+        ("arrive", 0),
+        ("callback", 0),
+        ("login", 1),
+        ("answer", 0),
+        ("arrive", 0),
+        ("end", 0),
+    ]
+)  # a callback back in line after its attempt
 @example([("arrive", 0), ("arrive", 0), ("callback", 0), ("login", 1)])  # a booked place, then an agent
 @example([("login", 1), ("arrive", 0), ("arrive", 0), ("arrive", 0), ("callback", 1), ("ring_fail", 0), ("wait", 30)])
 @given(st.lists(op, min_size=5, max_size=60))
@@ -98,7 +110,10 @@ def run(ops: list[tuple[str, object]], cooldown: float) -> None:
             if kind == "arrive":
                 n += 1
                 before = acd.router.waiting("support") + sum(1 for c in acd.calls.values() if c.state is CallState.OFFERING)
-                out = acd.handle(ev.CallArrived(call_id=f"c{n}", hotline="100", caller=f"+1555000{n:04d}", channel=f"ch{n}", uniqueid=f"u{n}"), now)
+                out = acd.handle(
+                    ev.CallArrived(call_id=f"c{n}", hotline="100", caller=f"+1555000{n:04d}", channel=f"ch{n}", uniqueid=f"u{n}"),
+                    now,
+                )
                 places[f"c{n}"] = now
                 if any(isinstance(c, cmd.Write) and getattr(c.record, "kind", "") == "call_queued" for c in out):
                     assert before < MAX_WAITING, f"c{n} admitted with {before} already in line"  # the door keeps the limit
@@ -109,7 +124,9 @@ def run(ops: list[tuple[str, object]], cooldown: float) -> None:
                 waiting = [c for c in acd.calls.values() if c.state is CallState.WAITING]
                 if waiting:
                     call = waiting[int(arg) % len(waiting)]  # type: ignore[call-overload]
-                    out = acd.handle(ev.CallbackRequested(callback_id=f"k{call.call_id}", number=call.caller, call_id=call.call_id), now)
+                    out = acd.handle(
+                        ev.CallbackRequested(callback_id=f"k{call.call_id}", number=call.caller, call_id=call.call_id), now
+                    )
                     places[f"{ROUTER_PREFIX}k{call.call_id}"] = places[call.call_id]
             elif kind in ("login", "logout", "pause", "unpause"):
                 action = ev.AgentAction(kind)

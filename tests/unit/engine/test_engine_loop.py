@@ -41,7 +41,11 @@ class Running:
         self.records = Records()
         self.seen: list[object] = []
         self.engine = Engine(
-            Acd(settings()), inbox=self.inbox, telephony=self.telephony, callers=self.callers, records=self.records,
+            Acd(settings()),
+            inbox=self.inbox,
+            telephony=self.telephony,
+            callers=self.callers,
+            records=self.records,
             on_record=self.seen.append,
         )
 

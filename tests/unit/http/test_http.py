@@ -35,9 +35,16 @@ async def client() -> AsyncIterator[tuple[TestClient, Engine]]:
     )
     registry = CollectorRegistry()
     metrics = Metrics(registry)
-    engine = Engine(Acd(settings), telephony=RecordingTelephony(), callers=RecordingCallers(), records=Records(), on_record=metrics.on_record)
+    engine = Engine(
+        Acd(settings), telephony=RecordingTelephony(), callers=RecordingCallers(), records=Records(), on_record=metrics.on_record
+    )
     registry.register(StateCollector(engine.acd.views, lambda: {"asterisk_ami": True}, lambda: {"records_pending": 0}))
-    app = build_app(engine=engine, registry=registry, health=lambda: {"status": "ok", "ami": "ready", "database": "ready"}, ended_calls=lambda: dict(metrics.ended))
+    app = build_app(
+        engine=engine,
+        registry=registry,
+        health=lambda: {"status": "ok", "ami": "ready", "database": "ready"},
+        ended_calls=lambda: dict(metrics.ended),
+    )
     task = asyncio.create_task(engine.run())
     async with TestClient(TestServer(app)) as c:
         yield c, engine
@@ -87,7 +94,7 @@ async def test_metrics_follow_prometheus_conventions(client: tuple[TestClient, E
         if 'ccqueue_calls_total{outcome="abandoned",queue="support"} 1.0' in text:
             break
         await asyncio.sleep(0.01)
-    assert "ccqueue_callers_waiting{queue=\"support\"} 0.0" in text
+    assert 'ccqueue_callers_waiting{queue="support"} 0.0' in text
     # The caller left while agent1 rang: one abandoned call, agent1 free again at once.
     assert 'ccqueue_calls_total{outcome="abandoned",queue="support"} 1.0' in text
     assert 'ccqueue_agents{state="available"} 1.0' in text

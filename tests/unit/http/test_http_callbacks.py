@@ -24,8 +24,9 @@ from ccqueue.http.callbacks import MAX_AHEAD_S, callback_routes
 from ccqueue.http.errors import STATUS_BY_ERROR
 
 NOW = 1_760_000_000.0
-CONFIG = Callbacks(dial="PJSIP/{digits}@trunk", caller_id="+15550100", region="US",
-                   allowed=(r"\+1([2-8]\d{2}|9[1-9]\d|90[1-9])[2-9]\d{6}",))  # not 900
+CONFIG = Callbacks(
+    dial="PJSIP/{digits}@trunk", caller_id="+15550100", region="US", allowed=(r"\+1([2-8]\d{2}|9[1-9]\d|90[1-9])[2-9]\d{6}",)
+)  # not 900
 
 
 class FakeEngine:
@@ -58,10 +59,20 @@ class FakeEngine:
                 return CallbackBooked(callback=record, duplicate=True)
         assert event.queue is not None
         record = CallbackRecord(
-            callback_id=event.callback_id, version=1, queue=event.queue, number=event.number,
-            status=CallbackStatus.PENDING, requested_at=NOW, place_at=event.not_before or NOW,
-            not_before=event.not_before, expires_at=event.not_after or NOW + 14400,
-            attempts=0, next_attempt_at=None, call_id=None, agent=None, result=None,
+            callback_id=event.callback_id,
+            version=1,
+            queue=event.queue,
+            number=event.number,
+            status=CallbackStatus.PENDING,
+            requested_at=NOW,
+            place_at=event.not_before or NOW,
+            not_before=event.not_before,
+            expires_at=event.not_after or NOW + 14400,
+            attempts=0,
+            next_attempt_at=None,
+            call_id=None,
+            agent=None,
+            result=None,
         )
         self.open[record.callback_id] = record
         return CallbackBooked(callback=record, duplicate=False)
@@ -100,12 +111,16 @@ async def test_a_request_is_normalised_queued_and_answered_201(client: TestClien
     r = await client.post("/api/callbacks", json={"number": "(650) 253-0000", "queue": "support"})
     body = await r.json()
     assert r.status == 201
-    assert (body["number"], body["queue"], body["status"], body["duplicate"]) == (
-        "+16502530000", "support", "pending", False)
+    assert (body["number"], body["queue"], body["status"], body["duplicate"]) == ("+16502530000", "support", "pending", False)
     assert r.headers["Location"] == f"/api/callbacks/{body['id']}"
     [event] = requested(engine)
     assert (event.number, event.queue, event.call_id, event.not_before, event.not_after) == (
-        "+16502530000", "support", None, None, None)
+        "+16502530000",
+        "support",
+        None,
+        None,
+        None,
+    )
     assert len(event.callback_id) == 32
 
 
@@ -152,8 +167,7 @@ BAD_REQUESTS = [
     ({"number": "+16502530000", "queue": "support", "not_before": True}, 400, "bad-request"),
     ({"number": "+16502530000", "queue": "support", "not_before": -5}, 400, "bad-request"),
     ({"number": "+16502530000", "queue": "support", "not_after": NOW - 1}, 400, "bad-request"),
-    ({"number": "+16502530000", "queue": "support", "not_before": NOW + 99, "not_after": NOW + 60}, 400,
-     "bad-request"),
+    ({"number": "+16502530000", "queue": "support", "not_before": NOW + 99, "not_after": NOW + 60}, 400, "bad-request"),
     ({"number": "+16502530000", "queue": "support", "not_before": NOW + MAX_AHEAD_S + 1}, 400, "bad-request"),
     ({"number": "call me", "queue": "support"}, 422, "callback-number-invalid"),
     ({"number": "+1 650 253 000", "queue": "support"}, 422, "callback-number-invalid"),
@@ -203,8 +217,11 @@ async def test_a_reloaded_configuration_applies_to_the_next_request(
 
 
 async def test_listing_shows_open_callbacks_by_place_and_filters_by_queue(client: TestClient) -> None:
-    for number, queue, not_before in [("+16502530001", "sales", NOW + 20), ("+16502530002", "support", NOW + 10),
-                                      ("+16502530003", "support", NOW + 30)]:
+    for number, queue, not_before in [
+        ("+16502530001", "sales", NOW + 20),
+        ("+16502530002", "support", NOW + 10),
+        ("+16502530003", "support", NOW + 30),
+    ]:
         r = await client.post("/api/callbacks", json={"number": number, "queue": queue, "not_before": not_before})
         assert r.status == 201
     everything = await (await client.get("/api/callbacks")).json()
@@ -214,8 +231,22 @@ async def test_listing_shows_open_callbacks_by_place_and_filters_by_queue(client
     assert await (await client.get("/api/callbacks?queue=none")).json() == []
     one = await (await client.get(f"/api/callbacks/{support[0]['id']}")).json()
     assert one == support[0]
-    assert set(one) == {"id", "version", "queue", "number", "status", "requested_at", "place_at", "not_before",
-                        "expires_at", "attempts", "next_attempt_at", "call_id", "agent", "result"}
+    assert set(one) == {
+        "id",
+        "version",
+        "queue",
+        "number",
+        "status",
+        "requested_at",
+        "place_at",
+        "not_before",
+        "expires_at",
+        "attempts",
+        "next_attempt_at",
+        "call_id",
+        "agent",
+        "result",
+    }
 
 
 async def test_cancelling_answers_the_cancelled_record(client: TestClient, engine: FakeEngine) -> None:
@@ -223,7 +254,11 @@ async def test_cancelling_answers_the_cancelled_record(client: TestClient, engin
     r = await client.delete(f"/api/callbacks/{created['id']}")
     cancelled = await r.json()
     assert (r.status, cancelled["id"], cancelled["status"], cancelled["version"]) == (
-        200, created["id"], "cancelled", created["version"] + 1)
+        200,
+        created["id"],
+        "cancelled",
+        created["version"] + 1,
+    )
     assert engine.asked[-1] == ev.CallbackCancelled(callback_id=created["id"])
     assert await (await client.get("/api/callbacks")).json() == []
     for request in (client.delete, client.get):
@@ -241,8 +276,12 @@ def test_the_error_ids_have_their_statuses() -> None:
 
 
 async def test_build_app_serves_the_callbacks_api_with_its_configuration(engine: FakeEngine) -> None:
-    app = build_app(engine=engine, registry=CollectorRegistry(), health=dict,  # type: ignore[arg-type]
-                    callbacks_config=lambda: CONFIG)
+    app = build_app(
+        engine=engine,
+        registry=CollectorRegistry(),
+        health=dict,  # type: ignore[arg-type]
+        callbacks_config=lambda: CONFIG,
+    )
     async with TestClient(TestServer(app)) as c:
         r = await c.post("/api/callbacks", json={"number": "+16502530000", "queue": "support"})
         assert r.status == 201

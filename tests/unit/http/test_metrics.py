@@ -89,7 +89,9 @@ class Fixture:
 
     def answered_call(self, call_id: str, arrive: float, answer: float, hang_up: float) -> None:
         """A caller of hotline 100 answered by alice (logged in at ``answer``) and hung up."""
-        self.handle(ev.CallArrived(call_id=call_id, hotline="100", caller="+1", channel=f"Local/{call_id}", uniqueid=call_id), arrive)
+        self.handle(
+            ev.CallArrived(call_id=call_id, hotline="100", caller="+1", channel=f"Local/{call_id}", uniqueid=call_id), arrive
+        )
         self.handle(ev.AgentRequested(agent_id="alice", action=ev.AgentAction.LOGIN), answer)
         (offer,) = self.acd.live_offers()
         self.handle(ev.OfferClaimed(offer_id=offer.offer_id), answer)
@@ -97,7 +99,9 @@ class Fixture:
         self.handle(ev.ChannelHungUp(uniqueid=call_id), hang_up)
 
     def abandoned_call(self, call_id: str, arrive: float, hang_up: float) -> None:
-        self.handle(ev.CallArrived(call_id=call_id, hotline="100", caller="+1", channel=f"Local/{call_id}", uniqueid=call_id), arrive)
+        self.handle(
+            ev.CallArrived(call_id=call_id, hotline="100", caller="+1", channel=f"Local/{call_id}", uniqueid=call_id), arrive
+        )
         self.handle(ev.ChannelHungUp(uniqueid=call_id), hang_up)
 
 
@@ -213,8 +217,16 @@ def test_longest_wait_agents_by_queue_and_time_in_state(fx: Fixture) -> None:
 
 def test_a_call_counts_once_whatever_the_rewrites(fx: Fixture) -> None:
     record = CallRecord(
-        call_id="x", version=3, caller="+1", hotline="100", queue="support", agent=None,
-        arrived_at=10.0, answered_at=None, ended_at=70.0, outcome=CallOutcome.ABANDONED,
+        call_id="x",
+        version=3,
+        caller="+1",
+        hotline="100",
+        queue="support",
+        agent=None,
+        arrived_at=10.0,
+        answered_at=None,
+        ended_at=70.0,
+        outcome=CallOutcome.ABANDONED,
     )
     fx.metrics.on_record(record)
     fx.metrics.on_record(record)  # a replay

@@ -74,9 +74,7 @@ def test_app_queue_holdtime_is_the_ewma_of_answered_waits_in_answer_order() -> N
     holdtime = 0.0
     told: dict[str, float] = {}
     answered = sorted((r for r in rows if r.answered_at is not None), key=lambda r: (r.answered_at, r.call_id))
-    events = sorted(
-        [(r.arrived_at, 0, r) for r in rows] + [(r.answered_at, 1, r) for r in answered], key=lambda e: (e[0], e[1])
-    )
+    events = sorted([(r.arrived_at, 0, r) for r in rows] + [(r.answered_at, 1, r) for r in answered], key=lambda e: (e[0], e[1]))
     for _, kind, row in events:
         if kind == 0:
             told[row.call_id] = holdtime
@@ -235,9 +233,7 @@ def test_missing_keys_and_a_queue_left_unsaid() -> None:
 
 
 def test_every_problem_is_listed_at_once() -> None:
-    found = problems(
-        scenario(queues={"support": {"wrapup_s": -1}}, arrivals=[{"until_s": 10, "per_minute": -1}], patience=5)
-    )
+    found = problems(scenario(queues={"support": {"wrapup_s": -1}}, arrivals=[{"until_s": 10, "per_minute": -1}], patience=5))
     assert {"queues.support.wrapup_s", "arrivals.0.per_minute", "patience"} <= set(found)
 
 
@@ -304,8 +300,7 @@ def test_callbacks_are_simulated_by_the_core_and_every_caller_is_accounted_for()
     result = simulate(data)
     booked = result["callbacks_booked"]
     assert booked > 50 and result["refused"] > 0
-    parts = ("answered", "abandoned", "refused", "overflowed", "callbacks_booked", "voicemail", "ivr_finished",
-             "still_waiting")
+    parts = ("answered", "abandoned", "refused", "overflowed", "callbacks_booked", "voicemail", "ivr_finished", "still_waiting")
     assert sum(result[p] for p in parts) == result["calls"]
     ended = result["callbacks"]
     assert sum(ended.values()) == booked

@@ -15,29 +15,39 @@ from ccqueue.reports.render import duration, for_people
 TODAY = date(2026, 3, 2)
 
 
-@pytest.mark.parametrize(("start", "end", "tz", "expected"), [
-    ("2026-03-02", None, "UTC", ("2026-03-02T00:00:00+00:00", "2026-03-03T00:00:00+00:00")),
-    ("2026-03-01", "2026-03-02", "UTC", ("2026-03-01T00:00:00+00:00", "2026-03-03T00:00:00+00:00")),
-    ("2026-03-02T08:00", "2026-03-02T09:30", "UTC", ("2026-03-02T08:00:00+00:00", "2026-03-02T09:30:00+00:00")),
-    ("2026-03-02", None, "Europe/Paris", ("2026-03-01T23:00:00+00:00", "2026-03-02T23:00:00+00:00")),
-    ("2026-03-02T08:00+02:00", "2026-03-02T10:00Z", "Europe/Paris",
-     ("2026-03-02T06:00:00+00:00", "2026-03-02T10:00:00+00:00")),
-    (None, None, "UTC", ("2026-03-02T00:00:00+00:00", "2026-03-03T00:00:00+00:00")),
-])
+@pytest.mark.parametrize(
+    ("start", "end", "tz", "expected"),
+    [
+        ("2026-03-02", None, "UTC", ("2026-03-02T00:00:00+00:00", "2026-03-03T00:00:00+00:00")),
+        ("2026-03-01", "2026-03-02", "UTC", ("2026-03-01T00:00:00+00:00", "2026-03-03T00:00:00+00:00")),
+        ("2026-03-02T08:00", "2026-03-02T09:30", "UTC", ("2026-03-02T08:00:00+00:00", "2026-03-02T09:30:00+00:00")),
+        ("2026-03-02", None, "Europe/Paris", ("2026-03-01T23:00:00+00:00", "2026-03-02T23:00:00+00:00")),
+        (
+            "2026-03-02T08:00+02:00",
+            "2026-03-02T10:00Z",
+            "Europe/Paris",
+            ("2026-03-02T06:00:00+00:00", "2026-03-02T10:00:00+00:00"),
+        ),
+        (None, None, "UTC", ("2026-03-02T00:00:00+00:00", "2026-03-03T00:00:00+00:00")),
+    ],
+)
 def test_periods(start: str | None, end: str | None, tz: str, expected: tuple[str, str]) -> None:
     period = parse_period(start, end, tz, today=TODAY)
     assert (period.start.isoformat(), period.end.isoformat()) == expected
     assert period.start.tzinfo is UTC
 
 
-@pytest.mark.parametrize(("start", "end", "tz", "error"), [
-    ("2026-02-30", None, "UTC", BadDate),
-    ("02/03/2026", None, "UTC", BadDate),
-    ("2026-03-02", "2026-03-01", "UTC", BadPeriod),
-    ("2024-01-01", "2026-01-01", "UTC", BadPeriod),
-    ("2026-03-02", None, "Not/AZone", UnknownTimeZone),
-    ("2026-03-02", None, "../../etc/passwd", UnknownTimeZone),
-])
+@pytest.mark.parametrize(
+    ("start", "end", "tz", "error"),
+    [
+        ("2026-02-30", None, "UTC", BadDate),
+        ("02/03/2026", None, "UTC", BadDate),
+        ("2026-03-02", "2026-03-01", "UTC", BadPeriod),
+        ("2024-01-01", "2026-01-01", "UTC", BadPeriod),
+        ("2026-03-02", None, "Not/AZone", UnknownTimeZone),
+        ("2026-03-02", None, "../../etc/passwd", UnknownTimeZone),
+    ],
+)
 def test_bad_periods_have_stable_ids(start: str, end: str | None, tz: str, error: type[Exception]) -> None:
     with pytest.raises(error) as raised:
         parse_period(start, end, tz, today=TODAY)
@@ -57,10 +67,12 @@ def test_buckets_follow_local_time_across_summer_time() -> None:
 
 
 def test_objectives_come_from_the_configuration_when_it_has_them() -> None:
-    config = SimpleNamespace(queues={
-        "sales": SimpleNamespace(service_level=SimpleNamespace(answer_within_s=10, target=0.9), short_abandon_s=3),
-        "support": SimpleNamespace(),  # a configuration without the keys: the defaults
-    })
+    config = SimpleNamespace(
+        queues={
+            "sales": SimpleNamespace(service_level=SimpleNamespace(answer_within_s=10, target=0.9), short_abandon_s=3),
+            "support": SimpleNamespace(),  # a configuration without the keys: the defaults
+        }
+    )
     assert objectives_from_config(config) == {
         "sales": Objective(answer_within_s=10.0, target=0.9, short_abandon_s=3.0),
         "support": Objective(answer_within_s=20.0, target=0.8, short_abandon_s=5.0),
