@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import logging
 import os
 import sys
@@ -122,9 +123,27 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return int(simulate_main([args.scenario, *(["--json"] if args.json else [])]))
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def version() -> str:
+    """The installed package's version (the checkout's, when it is not installed)."""
+    try:
+        return importlib.metadata.version("ccqueue")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ccqueue", description="Call queues and ACD for Asterisk")
-    parser.add_argument("--log-level", default=os.environ.get("CCQUEUE_LOG_LEVEL", "info"))
+    parser.add_argument(
+        "--log-level",
+        type=str.lower,
+        choices=LOG_LEVELS,
+        default=os.environ.get("CCQUEUE_LOG_LEVEL", "info").lower(),
+        help="debug, info (default), warning, error or critical; or CCQUEUE_LOG_LEVEL",
+    )
+    parser.add_argument("--version", action="version", version=f"ccqueue {version()}")
     parser.add_argument("--json-logs", action="store_true", help="log one JSON object per line")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -165,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_simulate)
 
     args = parser.parse_args(argv)
+    if args.log_level not in LOG_LEVELS:  # from CCQUEUE_LOG_LEVEL, which argparse does not check
+        parser.error(f"CCQUEUE_LOG_LEVEL: {args.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
     _setup_logging(json_logs=args.json_logs, level=args.log_level)
     return int(args.func(args))
 
