@@ -74,3 +74,20 @@ def test_staff_command(tmp_path, capsys) -> None:
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "staffing-forecast-invalid" in captured.err and f"{bad}:2" in captured.err
+
+
+def test_history_rows_give_loads_with_patience_from_waits_over_abandons() -> None:
+    from datetime import datetime
+
+    from ccqueue.reports.staffing import loads_from_history
+
+    rows = [
+        {"grp": datetime(2026, 3, 2, 9), "queue": "support", "calls": 100, "aht_s": 180.0, "waited_s": 1200.0, "abandoned": 10},
+        {"grp": datetime(2026, 3, 2, 9, 30), "queue": "support", "calls": 80, "aht_s": 170.0, "waited_s": 300.0, "abandoned": 0},
+        {"grp": datetime(2026, 3, 2, 10), "queue": "support", "calls": 5, "aht_s": None, "waited_s": 900.0, "abandoned": 5},
+    ]
+    loads = loads_from_history(rows, 30)
+    assert loads == [
+        Load("2026-03-02T09:00", "support", 100.0, 180.0, 120.0),
+        Load("2026-03-02T09:30", "support", 80.0, 170.0, None),
+    ]
