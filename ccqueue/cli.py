@@ -1,4 +1,4 @@
-"""The ``ccqueue`` command: check, migrate, run, simulate, import-asterisk, schema, report.
+"""The ``ccqueue`` command: check, migrate, run, simulate, import-asterisk, schema, report, staff.
 
 Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage.
 """
@@ -177,6 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("report", help="contact-centre figures over a period, from PostgreSQL")
     report_cli.configure_parser(p)
     p.set_defaults(func=report_cli.run)
+
+    from ccqueue.reports import staffing
+
+    p = sub.add_parser("staff", help="agents needed per interval and queue: Erlang C, Erlang A, checked in the simulator")
+    staffing.configure_parser(p)
+    p.set_defaults(func=staffing.run)
 
     p = sub.add_parser("simulate", help="run a scenario through the real core on a virtual clock")
     p.add_argument("scenario", help="scenario YAML (see docs/simulator.md)")
