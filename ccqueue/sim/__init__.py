@@ -49,4 +49,7 @@ def simulate(scenario: Mapping[str, Any] | Scenario) -> dict[str, Any]:
 def _run(parsed: Scenario) -> dict[str, Any]:
     simulation = Simulation(parsed)
     rows = simulation.run()
-    return summarise(rows, simulation.callback_results if parsed.callbacks is not None else None)
+    # A queue without announcements is left out: its callers are scored as if it had
+    # the product's default ones.
+    first = {name: q.announcements.first_after_s for name, q in parsed.settings.queues.items() if q.announcements is not None}
+    return summarise(rows, simulation.callback_results if parsed.callbacks is not None else None, first_announcement_s=first)

@@ -84,7 +84,8 @@ def _block(figures: dict[str, Any], indent: str) -> list[str]:
         f"({_pct(figures['abandon_rate'])}), still waiting {figures['still_waiting']}",
         f"{indent}mean wait {_s(figures['mean_wait_s'])}, longest {_s(figures['max_wait_s'])}, "
         f"service level {_pct(figures['service_level_20s'])} answered within 20 s",
-        f"{indent}estimated wait told on joining, against the wait then had ({ewt['callers']} answered callers):",
+        f"{indent}estimated wait told on joining, against the wait then had ({ewt['callers']} answered callers "
+        f"still waiting at the first announcement; {ewt['answered_before_announcement']} answered sooner):",
         f"{indent}  ccqueue    mean error {_s(ours['mae_s'])}, bias {_s(ours['bias_s'], signed=True)}, "
         f"{_pct(ours['within_interval'])} within its 80 % interval",
         f"{indent}  app_queue  mean error {_s(theirs['mae_s'])}, bias {_s(theirs['bias_s'], signed=True)} "
