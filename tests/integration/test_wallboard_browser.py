@@ -76,3 +76,17 @@ async def test_the_wallboard_updates_live_in_a_browser(tmp_path: Path) -> None:
                 shutil.copyfile(shot, keep)
         finally:
             await asyncio.to_thread(driver.quit)
+
+
+async def test_without_server_sent_events_the_page_polls() -> None:
+    async for b in _board():
+        await _busy_monday(b)
+        driver = await asyncio.to_thread(_driver)
+        try:
+            # A browser (or a proxy) without EventSource: the page falls back to polling.
+            driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": "delete window.EventSource;"})
+            await asyncio.to_thread(driver.get, str(b.client.make_url("/wallboard")))
+            await _wait_for(driver, "return document.getElementById('status').textContent.includes('polling');")
+            assert "<scri\u2022\u2022\u2022ipt>" in driver.find_element(By.ID, "callers").text
+        finally:
+            await asyncio.to_thread(driver.quit)

@@ -199,3 +199,12 @@ async def test_an_idle_stream_gets_heartbeats_and_outlives_the_idle_timeout(monk
             kinds = [(await _next_event(r.content))[0] for _ in range(4)]
             # Nothing changed: only heartbeats, and the stream is still open well past the idle timeout.
             assert kinds == ["comment"] * 4 and time.monotonic() - started >= 1.0
+
+
+async def test_streams_end_when_the_server_shuts_down(board: Board) -> None:
+    # Otherwise aiohttp's shutdown would wait for every open wallboard before ccqueue stops.
+    async with board.client.get("/api/wallboard/events") as r:
+        assert (await _next_event(r.content))[0] == "data"
+        await board.client.server.app.shutdown()
+        async with asyncio.timeout(2.0):
+            assert await r.content.read() == b""
