@@ -170,6 +170,7 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         registry=registry,
         health=health,
         ended_calls=lambda: dict(metrics.ended),
+        metrics=metrics,
         callbacks_config=callbacks,
         reload=reloader.reload,
     )

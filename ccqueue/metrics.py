@@ -73,6 +73,20 @@ class Objective:
     short_abandon_s: float
 
 
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A queue's rolling figures (docs/reports.md, "Definitions"); None where no call counts.
+
+    Short abandons are left out of every figure; the abandon share is of the calls the
+    service level counts (answered, plus abandoned after the short-abandon threshold)."""
+
+    service_level: float | None
+    answered: int
+    abandoned: int
+    asa_s: float | None
+    abandon_share: float | None
+
+
 class Metrics:
     """What the records say: calls, waits, handle times, service level, time in state."""
 
@@ -112,7 +126,9 @@ class Metrics:
         self._counted: set[str] = set()
         self._answered: set[str] = set()
         self._talk: dict[str, tuple[str, float]] = {}  # agent -> (queue, talk seconds) until its wrap-up ends
-        self._sl_events: dict[str, deque[tuple[float, str]]] = {}  # queue -> (at, result), the last hour
+        # queue -> (at, result, seconds waited), the last hour: rolling SL, ASA and abandons
+        self._sl_events: dict[str, deque[tuple[float, str, float]]] = {}
+        self._handled: dict[str, tuple[str, int]] = {}  # agent -> (local day, calls answered that day)
         self.state_seconds: dict[str, float] = {s.value: 0.0 for s in STAFFED}  # closed intervals
         self.ended: dict[tuple[str, str], int] = {}  # (queue, outcome) -> calls, for the wallboard
         self._prepared_for: Config | None = None
@@ -158,7 +174,9 @@ class Metrics:
             self._remember(self._answered, record.call_id)
             waited = max(0.0, record.answered_at - record.arrived_at)
             in_time = waited <= self.objective(queue).answer_within_s
-            self._sl(queue, record.answered_at, "answered_in_time" if in_time else "answered_late")
+            self._sl(queue, record.answered_at, "answered_in_time" if in_time else "answered_late", waited)
+            if record.agent is not None:
+                self._count_handled(record.agent, record.answered_at)
         if record.outcome is CallOutcome.WAITING or record.call_id in self._counted:
             return
         self._remember(self._counted, record.call_id)
@@ -171,8 +189,9 @@ class Metrics:
         if left_at is not None:
             self.wait.labels(queue=queue, outcome=record.outcome.value).observe(max(0.0, left_at - record.arrived_at))
         if record.outcome is CallOutcome.ABANDONED and record.ended_at is not None:
-            short = record.ended_at - record.arrived_at < self.objective(queue).short_abandon_s
-            self._sl(queue, record.ended_at, "short_abandoned" if short else "abandoned")
+            waited = max(0.0, record.ended_at - record.arrived_at)
+            short = waited < self.objective(queue).short_abandon_s
+            self._sl(queue, record.ended_at, "short_abandoned" if short else "abandoned", waited)
         if record.agent is not None and record.answered_at is not None and record.ended_at is not None:
             self._talk[record.agent] = (queue, max(0.0, record.ended_at - record.answered_at))
 
@@ -185,9 +204,19 @@ class Metrics:
             if talk is not None:  # the handle time is known once the wrap-up after the call is over
                 self.handle.labels(queue=talk[0]).observe(talk[1] + seconds)
 
-    def _sl(self, queue: str, at: float, result: str) -> None:
+    def _sl(self, queue: str, at: float, result: str, waited: float) -> None:
         self.sl_calls.labels(queue=queue, result=result).inc()
-        self._sl_events.setdefault(queue, deque()).append((at, result))
+        self._sl_events.setdefault(queue, deque()).append((at, result, waited))
+
+    def _count_handled(self, agent: str, answered_at: float) -> None:
+        day = time.strftime("%Y-%m-%d", time.localtime(answered_at))
+        before_day, count = self._handled.get(agent, (day, 0))
+        self._handled[agent] = (day, count + 1 if before_day == day else 1)
+
+    def handled_today(self, agent: str, now: float) -> int:
+        """Calls the agent answered since local midnight (as seen by this process)."""
+        day, count = self._handled.get(agent, ("", 0))
+        return count if day == time.strftime("%Y-%m-%d", time.localtime(now)) else 0
 
     @staticmethod
     def _remember(seen: set[str], call_id: str) -> None:
@@ -201,12 +230,35 @@ class Metrics:
         """(SL, calls it counts) over the last ``window_s``; SL is 1.0 when no call counts."""
         events = self._sl_events.get(queue, ())
         in_time = counted = 0
-        for at, result in events:
+        for at, result, _waited in events:
             if at < now - window_s or result == "short_abandoned":
                 continue
             counted += 1
             in_time += result == "answered_in_time"
         return (in_time / counted if counted else 1.0), counted
+
+    def window(self, queue: str, window_s: float, now: float) -> Window:
+        """The queue's service level, ASA and abandons over the last ``window_s``."""
+        self._prune(now)
+        answered = abandoned = in_time = 0
+        waited_total = 0.0
+        for at, result, waited in self._sl_events.get(queue, ()):
+            if at < now - window_s or result == "short_abandoned":
+                continue
+            if result == "abandoned":
+                abandoned += 1
+            else:
+                answered += 1
+                waited_total += waited
+                in_time += result == "answered_in_time"
+        counted = answered + abandoned
+        return Window(
+            service_level=in_time / counted if counted else None,
+            answered=answered,
+            abandoned=abandoned,
+            asa_s=waited_total / answered if answered else None,
+            abandon_share=abandoned / counted if counted else None,
+        )
 
     def _prune(self, now: float) -> None:
         horizon = now - max(SL_WINDOWS.values())
@@ -353,4 +405,4 @@ class StateCollector(Collector):
         yield build
 
 
-__all__ = ["AgentState", "Metrics", "Objective", "StateCollector", "version"]
+__all__ = ["AgentState", "Metrics", "Objective", "StateCollector", "Window", "version"]

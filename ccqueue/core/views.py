@@ -120,6 +120,16 @@ class ReadModel:
         )
         return [view for c in calls if (view := self.caller(c.call_id)) is not None]
 
+    def agents_calls(self) -> dict[str, CallerView]:
+        """The call each agent is ringing for or talking to, by agent id."""
+        return {
+            c.agent_id: view
+            for c in self._book.calls.values()
+            if c.agent_id is not None
+            and c.state in (CallState.OFFERING, CallState.CONNECTED)
+            and (view := self.caller(c.call_id)) is not None
+        }
+
     # ------------------------------------------------------------------ agents
 
     def agent_ids(self) -> list[str]:

@@ -10,6 +10,8 @@ public API. Every error answer is JSON ``{"error": id, "message": ...}``, aiohtt
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -26,6 +28,7 @@ from ccqueue.core.views import AgentView
 from ccqueue.engine.engine import Engine
 from ccqueue.http.callbacks import callback_routes
 from ccqueue.http.errors import ERROR_BY_STATUS, status_of
+from ccqueue.metrics import Metrics
 
 # A request body must arrive within this (a client that trickles it holds a connection).
 BODY_TIMEOUT_S = 10.0
@@ -34,6 +37,15 @@ BODY_TIMEOUT_S = 10.0
 # Apache's KeepAliveTimeout is 5 s, nginx's keepalive_timeout 75 s and its
 # client_header_timeout 60 s; Prometheus scrapes every 15 s and reconnects if need be.
 IDLE_TIMEOUT_S = 15.0
+
+# The wallboard: its rolling window, how far below the SL target is still amber (points),
+# how often its event stream looks for changes, the heartbeat that keeps proxies from
+# closing an idle stream (nginx's proxy_read_timeout is 60 s), and a stream's lifetime.
+WALLBOARD_WINDOW_S = 900.0
+WALLBOARD_AMBER_POINTS = 5.0
+WALLBOARD_TICK_S = 1.0
+WALLBOARD_HEARTBEAT_S = 15.0
+WALLBOARD_STREAM_S = 3600.0
 
 log = structlog.get_logger("ccqueue.http")
 
@@ -94,6 +106,27 @@ def _agent_view(agent: AgentView) -> dict[str, Any]:
     }
 
 
+def mask_number(number: str) -> str:
+    """A caller's number as the wallboard shows it: the country and area code and the last
+    four digits (+1555•••0100); a short number (an extension) is shown whole."""
+    if len(number) <= 8:
+        return number
+    return number[:5] + "\u2022\u2022\u2022" + number[-4:]
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _sl_colour(level: float | None, target: float | None) -> str:
+    """green at or above the target, amber within WALLBOARD_AMBER_POINTS below it, red below that."""
+    if level is None or target is None:
+        return "none"  # no call counted in the window
+    if level >= target:
+        return "green"
+    return "amber" if level >= target - WALLBOARD_AMBER_POINTS / 100 else "red"
+
+
 def build_app(
     *,
     engine: Engine,
@@ -101,6 +134,7 @@ def build_app(
     health: Callable[[], dict[str, Any]],
     ended_calls: Callable[[], dict[tuple[str, str], int]] = dict,
     callbacks_config: Callable[[], Callbacks | None] = lambda: None,
+    metrics: Metrics | None = None,
     reload: Callable[[], Awaitable[Any]] | None = None,
     middlewares: tuple[Any, ...] = (),
 ) -> web.Application:
@@ -122,7 +156,7 @@ def build_app(
         return web.json_response(body, status=200 if body.get("status") == "ok" else 503)
 
     @routes.get("/metrics")
-    async def metrics(_request: web.Request) -> web.Response:
+    async def prometheus(_request: web.Request) -> web.Response:
         response = web.Response(body=generate_latest(registry))
         response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
         return response
@@ -164,26 +198,108 @@ def build_app(
 
     @routes.get("/api/wallboard")
     async def wallboard_data(_request: web.Request) -> web.Response:
+        snapshot, _ = wallboard_snapshot()
+        return web.json_response(snapshot)
+
+    @routes.get("/api/wallboard/events")
+    async def wallboard_events(request: web.Request) -> web.StreamResponse:
+        """Server-Sent Events: a snapshot now, then one at most every WALLBOARD_TICK_S when
+        something changed, and a comment every WALLBOARD_HEARTBEAT_S so that proxies keep an
+        idle stream open. The stream ends after WALLBOARD_STREAM_S (EventSource reconnects)
+        or when the server stops. While it streams, the request is in progress: aiohttp's
+        idle timeout does not apply and the connection cap never evicts it."""
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        )
+        await response.prepare(request)
+        loop = asyncio.get_running_loop()
+        started = last_write = loop.time()
+        last_key: Any = None
+        try:
+            while not stopping.is_set() and loop.time() - started < WALLBOARD_STREAM_S:
+                snapshot, key = wallboard_snapshot()
+                if key != last_key:
+                    await response.write(b"data: " + json.dumps(snapshot, separators=(",", ":")).encode() + b"\n\n")
+                    last_key, last_write = key, loop.time()
+                elif loop.time() - last_write >= WALLBOARD_HEARTBEAT_S:
+                    await response.write(b": heartbeat\n\n")
+                    last_write = loop.time()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), WALLBOARD_TICK_S)
+        except (ConnectionResetError, ConnectionError):  # the page went away
+            return response
+        return response
+
+    stopping = asyncio.Event()
+
+    async def _stop_streams(_app: web.Application) -> None:
+        stopping.set()
+
+    app.on_shutdown.append(_stop_streams)
+
+    def wallboard_snapshot() -> tuple[dict[str, Any], Any]:
+        """The wallboard's figures, and a key that changes only when something shown changes
+        (not with the clock alone: the page counts waits and times in state up itself)."""
         views, now = engine.acd.views, time.time()
         totals = ended_calls()
-        return web.json_response(
+        queues = []
+        for q in views.queues():
+            figures = metrics.window(q.name, WALLBOARD_WINDOW_S, now) if metrics is not None else None
+            objective = metrics.objective(q.name) if metrics is not None else None
+            queues.append(
+                {
+                    "name": q.name,
+                    "waiting": q.waiting,
+                    "oldest_arrival": q.oldest_arrival,
+                    "longest_wait_s": round(max(0.0, now - q.oldest_arrival) if q.oldest_arrival is not None else 0.0, 1),
+                    "callbacks": q.callbacks_open,  # open: waiting for their turn or being made
+                    "answered": totals.get((q.name, "answered"), 0),
+                    "abandoned": totals.get((q.name, "abandoned"), 0),
+                    "window_s": WALLBOARD_WINDOW_S,
+                    "service_level": _rounded(figures.service_level, 4) if figures else None,
+                    "target": objective.target if objective else None,
+                    "answer_within_s": objective.answer_within_s if objective else None,
+                    "sl_colour": _sl_colour(figures.service_level if figures else None, objective.target if objective else None),
+                    "asa_s": _rounded(figures.asa_s, 1) if figures else None,
+                    "abandon_share": _rounded(figures.abandon_share, 4) if figures else None,
+                    "answered_window": figures.answered if figures else 0,
+                    "abandoned_window": figures.abandoned if figures else 0,
+                }
+            )
+        callers = [
             {
-                "now": now,
-                "health": health(),
-                "queues": [
-                    {
-                        "name": q.name,
-                        "waiting": q.waiting,
-                        "longest_wait_s": round(max(0.0, now - q.oldest_arrival) if q.oldest_arrival is not None else 0.0, 1),
-                        "callbacks": q.callbacks_open,  # open: waiting for their turn or being made
-                        "answered": totals.get((q.name, "answered"), 0),
-                        "abandoned": totals.get((q.name, "abandoned"), 0),
-                    }
-                    for q in views.queues()
-                ],
-                "agents": [_agent_view(a) for a in views.agents()],
+                "position": position,
+                "queue": c.queue,
+                "caller": mask_number(c.caller),
+                "state": c.state.value,
+                "arrived_at": c.arrived_at,
+                "wait_s": round(max(0.0, now - c.arrived_at), 1),
+                "estimate_s": round(c.ewt_at_entry.seconds) if c.ewt_at_entry is not None else None,
             }
+            for queue in views.queue_names()
+            for position, c in enumerate(views.waiting_callers(queue), start=1)
+        ]
+        on_calls = views.agents_calls()
+        agents = []
+        for a in views.agents():
+            call = on_calls.get(a.agent_id)
+            agents.append(
+                {
+                    **_agent_view(a),
+                    "in_state_s": round(max(0.0, now - a.since), 1),
+                    "handled_today": metrics.handled_today(a.agent_id, now) if metrics is not None else None,
+                    "call": None if call is None else {"caller": mask_number(call.caller), "queue": call.queue},
+                }
+            )
+        snapshot = {"now": now, "health": health(), "queues": queues, "callers": callers, "agents": agents}
+        # Everything but what the clock alone moves.
+        key = (
+            snapshot["health"],
+            [{k: v for k, v in q.items() if k != "longest_wait_s"} for q in queues],
+            [{k: v for k, v in c.items() if k != "wait_s"} for c in callers],
+            [{k: v for k, v in a.items() if k != "in_state_s"} for a in agents],
         )
+        return snapshot, key
 
     app.add_routes(routes)
     app.add_routes(callback_routes(engine=engine, callbacks_config=callbacks_config))
