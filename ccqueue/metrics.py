@@ -1,7 +1,7 @@
 """Prometheus metrics, in Prometheus's naming conventions.
 
 Counters and histograms are fed as records are written (a call counts once, when its
-summary first carries a final outcome). Gauges are read from the live state at scrape
+summary first carries its end). Gauges are read from the live state at scrape
 time by a collector, so they can never drift from it; the scrape runs on the engine's
 event loop, between two events, and so sees a consistent state.
 
@@ -125,7 +125,7 @@ class Metrics:
         )
         self._counted: set[str] = set()
         self._answered: set[str] = set()
-        self._talk: dict[str, tuple[str, float]] = {}  # agent -> (queue, talk seconds) until its wrap-up ends
+        self._talk: dict[str, tuple[str, float]] = {}  # call -> (queue, talk seconds) until its wrap-up ends
         # queue -> (at, result, seconds waited), the last hour: rolling SL, ASA and abandons
         self._sl_events: dict[str, deque[tuple[float, str, float]]] = {}
         self._handled: dict[str, tuple[str, int]] = {}  # agent -> (local day, calls answered that day)
@@ -170,14 +170,18 @@ class Metrics:
 
     def _on_call(self, record: CallRecord) -> None:
         queue = record.queue
+        # The wait runs from joining the first queue (IVR time excluded), as in the reports.
+        queued_at = record.queued_at
         if queue is not None and record.answered_at is not None and record.call_id not in self._answered:
             self._remember(self._answered, record.call_id)
-            waited = max(0.0, record.answered_at - record.arrived_at)
+            waited = max(0.0, record.answered_at - (record.arrived_at if queued_at is None else queued_at))
             in_time = waited <= self.objective(queue).answer_within_s
             self._sl(queue, record.answered_at, "answered_in_time" if in_time else "answered_late", waited)
             if record.agent is not None:
                 self._count_handled(record.agent, record.answered_at)
-        if record.outcome is CallOutcome.WAITING or record.call_id in self._counted:
+        # An answered call's summary carries its outcome from the answer on: it is
+        # counted when it ends.
+        if record.outcome is CallOutcome.WAITING or record.ended_at is None or record.call_id in self._counted:
             return
         self._remember(self._counted, record.call_id)
         key = (queue or "", record.outcome.value)
@@ -185,22 +189,25 @@ class Metrics:
         self.ended[key] = self.ended.get(key, 0) + 1
         if queue is None or record.outcome not in WAIT_OUTCOMES:
             return
+        if queued_at is None:
+            return  # never in a queue's line (a callback booked at the door): no wait
         left_at = record.answered_at if record.answered_at is not None else record.ended_at
-        if left_at is not None:
-            self.wait.labels(queue=queue, outcome=record.outcome.value).observe(max(0.0, left_at - record.arrived_at))
-        if record.outcome is CallOutcome.ABANDONED and record.ended_at is not None:
-            waited = max(0.0, record.ended_at - record.arrived_at)
+        waited = max(0.0, left_at - queued_at)
+        self.wait.labels(queue=queue, outcome=record.outcome.value).observe(waited)
+        if record.outcome is CallOutcome.ABANDONED:
             short = waited < self.objective(queue).short_abandon_s
             self._sl(queue, record.ended_at, "short_abandoned" if short else "abandoned", waited)
-        if record.agent is not None and record.answered_at is not None and record.ended_at is not None:
-            self._talk[record.agent] = (queue, max(0.0, record.ended_at - record.answered_at))
+        if record.agent is not None and record.answered_at is not None:
+            if len(self._talk) > 100_000:  # wrap-ups never written (a crash) must not pile up
+                self._talk.clear()
+            self._talk[record.call_id] = (queue, max(0.0, record.ended_at - record.answered_at))
 
     def _on_interval(self, record: AgentStateRecord) -> None:
         seconds = max(0.0, record.ended_at - record.started_at)
         if record.state in self.state_seconds:
             self.state_seconds[record.state] += seconds
-        if record.state == AgentState.WRAP_UP.value:
-            talk = self._talk.pop(record.agent_id, None)
+        if record.state == AgentState.WRAP_UP.value and record.call_id is not None:
+            talk = self._talk.pop(record.call_id, None)
             if talk is not None:  # the handle time is known once the wrap-up after the call is over
                 self.handle.labels(queue=talk[0]).observe(talk[1] + seconds)
 

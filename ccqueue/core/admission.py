@@ -94,12 +94,15 @@ class Admission:
         """Admit the caller to ``queue`` or send it where the queue's rules say (waiting, rule 1)."""
         settings = self._settings.queues[queue]
         call.queue = queue
-        self._ledger.summary(call, out)
         reason = refusal(settings.admission, waiting=self._in_line(queue), staffed=self._staffing.staffed(queue))
         if reason is not None:
+            self._ledger.summary(call, out)
             self.overflow(call, reason, now, out)
             return
         call.move(CallTrigger.JOIN)
+        if call.queued_at is None:  # the first queue: its wait starts now (an overflow keeps it)
+            call.queued_at = now
+        self._ledger.summary(call, out)
         estimate = self._place_in_line(call, now)
         call.ewt_at_entry = estimate
         self._ledger.event(

@@ -95,6 +95,7 @@ class AgentStatus:
     interval_seq: int = 0
     misses: list[float] = field(default_factory=list)  # times of recent unanswered offers
     device_ok: bool = True  # the phone is registered and not busy with another call
+    call_id: str | None = None  # the inbound call it rings for, is on or wraps up after
 
     def move(self, trigger: AgentTrigger, *, now: float, reason: str | None = None) -> AgentState:
         """Apply ``trigger``; return the state left. Raises and changes nothing if illegal."""

@@ -132,6 +132,7 @@ class Call:
     uniqueid: str
     queue: str | None
     arrived_at: float
+    queued_at: float | None = None  # when it first joined a queue (an overflow keeps it)
     state: CallState = CallState.WAITING
     offer_ids: set[str] = field(default_factory=set)  # live offers: one, or several when ringing all
     agent_id: str | None = None

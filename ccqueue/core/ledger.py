@@ -52,6 +52,7 @@ class CallLedger:
                     ended_at=call.ended_at,
                     outcome=call.outcome,
                     channel=call.channel,
+                    queued_at=call.queued_at,
                 )
             )
         )
@@ -64,8 +65,10 @@ class CallLedger:
         started_at: float,
         now: float,
         out: list[cmd.Command],
+        *,
+        call_id: str | None = None,
     ) -> None:
-        """Close one interval of ``agent`` in ``state`` (rule 2)."""
+        """Close one interval of ``agent`` in ``state`` (rule 2); ``call_id``: the call it served."""
         agent.interval_seq += 1
         out.append(
             cmd.Write(
@@ -76,6 +79,7 @@ class CallLedger:
                     reason=reason,
                     started_at=started_at,
                     ended_at=now,
+                    call_id=call_id,
                 )
             )
         )

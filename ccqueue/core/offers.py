@@ -53,7 +53,7 @@ class Offers:
         self._offers[offer.offer_id] = offer
         self._ringing[offer.offer_id] = (queue, offer.call_id)
         self._timers.start(offer.expires_at, TimerKind.OFFER, offer.offer_id)
-        self._roster.ring(offer.agent_id, now, out)
+        self._roster.ring(offer.agent_id, now, out, call_id=offer.call_id if offer.callback_id is None else None)
         out.append(
             cmd.OriginateAgent(
                 offer_id=offer.offer_id,

@@ -66,6 +66,9 @@ class CallRecord:
     ended_at: float | None
     outcome: CallOutcome
     channel: str = ""
+    # When the call first joined a queue (None: never did). Its wait runs from here,
+    # so time in the IVR is not counted (docs/reports.md, "Definitions").
+    queued_at: float | None = None
 
     def __post_init__(self) -> None:
         if self.version < 1:
@@ -82,6 +85,9 @@ class AgentStateRecord:
     reason: str | None
     started_at: float
     ended_at: float
+    # The call the agent was ringing for, on or wrapping up after (ringing, on_call and
+    # wrap_up intervals of an inbound call); None otherwise, and for a callback.
+    call_id: str | None = None
 
 
 class CallbackStatus(enum.Enum):

@@ -11,6 +11,9 @@ Rules kept here:
    any missed-call cooldown, with a phone that is free. Staffing hears of every change.
 4. A pause or log-out asked for during a call is applied when the agent would become
    available (``agent_state`` rule 2).
+5. The ringing, on-call and wrap-up intervals of an inbound call carry its ``call_id``
+   (set when the agent's phone rings for it), so a report finds a call's wrap-up by
+   the call rather than by matching times.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from ccqueue.core.ledger import CallLedger
 from ccqueue.core.routing import Router
 from ccqueue.core.staffing import Staffing
 from ccqueue.core.timers import TimerKind, Timers
+
+# The states in which an agent serves one call (rule 5).
+_SERVING = (AgentState.RINGING, AgentState.ON_CALL, AgentState.WRAP_UP)
 
 
 class Roster:
@@ -91,8 +97,11 @@ class Roster:
 
     # ------------------------------------------------------------------ a call's steps
 
-    def ring(self, agent_id: str, now: float, out: list[cmd.Command]) -> None:
-        self.move(self.agents[agent_id], AgentTrigger.OFFER, now, out)
+    def ring(self, agent_id: str, now: float, out: list[cmd.Command], *, call_id: str | None = None) -> None:
+        """The agent's phone rings for ``call_id`` (None: a callback; rule 5)."""
+        agent = self.agents[agent_id]
+        self.move(agent, AgentTrigger.OFFER, now, out)
+        agent.call_id = call_id
 
     def answered(self, agent_id: str, now: float, out: list[cmd.Command]) -> None:
         """The agent's claim was granted: on the call, its missed calls forgiven."""
@@ -128,7 +137,8 @@ class Roster:
         """Stopping: every logged-in agent's current state is written as closed now."""
         for agent in self.agents.values():
             if agent.state is not AgentState.LOGGED_OUT:
-                self._ledger.interval(agent, agent.state, agent.reason, agent.since, now, out)
+                served = agent.call_id if agent.state in _SERVING else None
+                self._ledger.interval(agent, agent.state, agent.reason, agent.since, now, out, call_id=served)
 
     # ------------------------------------------------------------------ moves
 
@@ -136,14 +146,17 @@ class Roster:
         self, agent: AgentStatus, trigger: AgentTrigger, now: float, out: list[cmd.Command], *, reason: str | None = None
     ) -> None:
         was, was_since, was_reason = agent.state, agent.since, agent.reason
+        served = agent.call_id if was in _SERVING else None
         agent.move(trigger, now=now, reason=reason)
         self._staffing.restaff(agent, now)  # a deferred pause changes who serves, not the state
         if (agent.state, agent.reason) == (was, was_reason) and agent.since == was_since:
             return
+        if agent.state not in _SERVING:
+            agent.call_id = None
         if agent.state is AgentState.AVAILABLE and was is not AgentState.AVAILABLE:
             agent.idle_since = now
         if was is not AgentState.LOGGED_OUT or agent.interval_seq > 0:
-            self._ledger.interval(agent, was, was_reason, was_since, now, out)
+            self._ledger.interval(agent, was, was_reason, was_since, now, out, call_id=served)
 
     def sync_router(self, agent: AgentStatus, now: float) -> None:
         """Tell staffing and the router where the agent stands now (rule 3)."""

@@ -106,6 +106,7 @@ class Switchboard:
         call.move(CallTrigger.ANSWER)
         call.agent_id = offer.agent_id
         call.answered_at = now
+        call.outcome = CallOutcome.ANSWERED  # from now on its summary never reads "waiting"
         call.offered_at = offer.offered_at
         call.announce_at = call.periodic_at = call.max_wait_at = call.callback_offer_at = call.forecast_at = None
         self._ewt.call_answered(call.queue or "", waited_s=now - call.arrived_at, rang_s=now - offer.offered_at, now=now)
@@ -213,7 +214,6 @@ class Switchboard:
         """
         for call in list(self._book.calls.values()):
             if call.state is CallState.CONNECTED:
-                call.outcome = CallOutcome.ANSWERED
                 self._ledger.event(call, "call_unfollowed", now, out, reason="ccqueue stopped during the call")
                 self._ledger.summary(call, out)
                 continue

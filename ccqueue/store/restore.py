@@ -123,9 +123,17 @@ async def _load(dsn: str, connect_timeout_s: float) -> tuple[CallbackRecord, ...
 # Calls a previous ccqueue process left open (it was killed, or the machine went down):
 # nobody follows them any more. Each gets a last timeline event and a final summary,
 # as a graceful stop would have written: answered if an agent had it, failed if not.
+# An open call reads 'waiting', or 'answered' with no end and no `call_unfollowed` yet
+# (its summary says answered from the moment an agent has it).
 _CLOSE_UNFOLLOWED = """
 WITH open AS (
-    SELECT call_id FROM calls WHERE outcome = 'waiting' AND arrived_at < $1 FOR UPDATE
+    SELECT c.call_id FROM calls c
+     WHERE c.arrived_at < $1
+       AND (c.outcome = 'waiting'
+            OR (c.outcome = 'answered' AND c.ended_at IS NULL
+                AND NOT EXISTS (SELECT 1 FROM call_events e
+                                 WHERE e.call_id = c.call_id AND e.kind = 'call_unfollowed')))
+       FOR UPDATE
 ), last AS (
     SELECT o.call_id, coalesce(max(e.seq), -1) + 1 AS seq
     FROM open o LEFT JOIN call_events e ON e.call_id = o.call_id GROUP BY o.call_id

@@ -86,6 +86,7 @@ def _call_row(record: CallRecord) -> tuple[Any, ...]:
         to_timestamp(record.answered_at),
         to_timestamp(record.ended_at),
         record.outcome.value,
+        to_timestamp(record.queued_at),
     )
 
 
@@ -97,6 +98,7 @@ def _interval_row(record: AgentStateRecord) -> tuple[Any, ...]:
         record.reason,
         to_timestamp(record.started_at),
         to_timestamp(record.ended_at),
+        record.call_id,
     )
 
 
@@ -138,22 +140,22 @@ ON CONFLICT DO NOTHING
 
 _UPSERT_CALLS = """
 INSERT INTO calls (call_id, version, caller, hotline, queue, agent, channel,
-                   arrived_at, answered_at, ended_at, outcome)
+                   arrived_at, answered_at, ended_at, outcome, queued_at)
 SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[],
                      $6::text[], $7::text[], $8::timestamptz[], $9::timestamptz[],
-                     $10::timestamptz[], $11::text[])
+                     $10::timestamptz[], $11::text[], $12::timestamptz[])
 ON CONFLICT (call_id) DO UPDATE SET
     version = EXCLUDED.version, caller = EXCLUDED.caller, hotline = EXCLUDED.hotline,
     queue = EXCLUDED.queue, agent = EXCLUDED.agent, channel = EXCLUDED.channel,
     arrived_at = EXCLUDED.arrived_at, answered_at = EXCLUDED.answered_at,
-    ended_at = EXCLUDED.ended_at, outcome = EXCLUDED.outcome
+    ended_at = EXCLUDED.ended_at, outcome = EXCLUDED.outcome, queued_at = EXCLUDED.queued_at
 WHERE calls.version < EXCLUDED.version
 """
 
 _INSERT_INTERVALS = """
-INSERT INTO agent_state_intervals (interval_id, agent_id, state, reason, started_at, ended_at)
+INSERT INTO agent_state_intervals (interval_id, agent_id, state, reason, started_at, ended_at, call_id)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                     $5::timestamptz[], $6::timestamptz[])
+                     $5::timestamptz[], $6::timestamptz[], $7::text[])
 ON CONFLICT DO NOTHING
 """
 
@@ -244,14 +246,14 @@ async def write_records(conn: asyncpg.Connection, records: Sequence[Record]) -> 
                 await conn.execute(table.statement, *_columns(rows[table.name]))
 
 
-_CALL_TIMES = ("arrived_at", "answered_at", "ended_at")
+_CALL_TIMES = ("arrived_at", "queued_at", "answered_at", "ended_at")
 
 
 async def fetch_call(conn: asyncpg.Connection, call_id: str) -> dict[str, Any] | None:
     """The ``calls`` row as a dict (times in epoch seconds), or None."""
     row = await conn.fetchrow(
         """SELECT call_id, version, caller, hotline, queue, agent, channel, arrived_at,
-                  answered_at, ended_at, outcome, wait_s
+                  queued_at, answered_at, ended_at, outcome, wait_s
            FROM calls WHERE call_id = $1""",
         call_id,
     )

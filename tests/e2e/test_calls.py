@@ -80,9 +80,18 @@ async def test_answered_call_is_bridged_to_longest_idle_agent_and_recorded(
     )
     assert row["outcome"] == "answered"
     assert row["agent"] == "agent2" and row["queue"] == "support" and row["hotline"] == "100"
-    assert row["arrived_at"] <= row["answered_at"] <= row["ended_at"]
+    assert row["arrived_at"] <= row["queued_at"] <= row["answered_at"] <= row["ended_at"]
     kinds = [k for k, _ in await timeline(daemon.dsn, row["call_id"])]
     assert kinds[:3] == ["call_arrived", "call_queued", "agent_offered"]
+    # agent2's ring, talk and wrap-up name the call; the wrap-up follows its end.
+    served = await wait_row(
+        daemon.dsn,
+        "select array_agg(state order by started_at) as states, max(started_at) filter (where state = 'wrap_up') as wrap_from"
+        " from agent_state_intervals where agent_id = 'agent2' and call_id = $1",
+        row["call_id"],
+        check=lambda r: r["states"] is not None and "wrap_up" in r["states"],
+    )
+    assert served["states"] == ["ringing", "on_call", "wrap_up"] and served["wrap_from"] == row["ended_at"]
     assert "call_answered" in kinds and kinds[-1] == "call_ended"
     assert len(await fetch(daemon.dsn, "select 1 from calls")) == 1
 

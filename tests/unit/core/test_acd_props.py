@@ -19,7 +19,7 @@ from ccqueue.core import events as ev
 from ccqueue.core.acd import Acd, AcdSettings, AgentSettings, CallState, HotlineSettings, QueueSettings
 from ccqueue.core.agent_state import AgentState
 from ccqueue.core.errors import RequestError
-from ccqueue.core.records import CallOutcome, CallRecord
+from ccqueue.core.records import CallRecord
 from ccqueue.core.replies import ClaimAnswer
 from ccqueue.core.routing import Strategy
 from ccqueue.core.skills import RoutingStep, SkillRequirement
@@ -97,7 +97,7 @@ class Distributor(RuleBasedStateMachine):
             elif isinstance(c, cmd.HangupChannel):
                 self.live_offers.pop(c.uniqueid, None)
             elif isinstance(c, cmd.Write) and isinstance(c.record, CallRecord):
-                if c.record.outcome is not CallOutcome.WAITING:
+                if c.record.ended_at is not None:  # a summary says answered from the answer on
                     self.finals[c.record.call_id] = self.finals.get(c.record.call_id, 0) + 1
 
     @rule(dt=st.floats(min_value=0.0, max_value=15.0))

@@ -17,7 +17,7 @@ from ccqueue.config.to_core import acd_settings
 from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
 from ccqueue.core.acd import Acd
-from ccqueue.core.records import CallOutcome, CallRecord
+from ccqueue.core.records import AgentStateRecord, CallOutcome, CallRecord
 from ccqueue.metrics import Metrics, StateCollector, version
 
 CONFIG = """\
@@ -224,6 +224,7 @@ def test_a_call_counts_once_whatever_the_rewrites(fx: Fixture) -> None:
         queue="support",
         agent=None,
         arrived_at=10.0,
+        queued_at=10.0,
         answered_at=None,
         ended_at=70.0,
         outcome=CallOutcome.ABANDONED,
@@ -233,3 +234,67 @@ def test_a_call_counts_once_whatever_the_rewrites(fx: Fixture) -> None:
     assert fx.value("ccqueue_calls_total", queue="support", outcome="abandoned") == 1
     assert fx.value("ccqueue_service_level_calls_total", queue="support", result="abandoned") == 1
     assert fx.value("ccqueue_wait_seconds_count", queue="support", outcome="abandoned") == 1
+
+
+def ivr_call(call_id: str, **changes: object) -> CallRecord:
+    """A call of queue support that spent 30 s in the IVR before joining it."""
+    fields: dict[str, object] = {
+        "caller": "+1",
+        "hotline": "200",
+        "queue": "support",
+        "agent": None,
+        "arrived_at": 1000.0,
+        "queued_at": 1030.0,
+        "answered_at": None,
+        "ended_at": None,
+        "outcome": CallOutcome.WAITING,
+    }
+    fields.update(changes)
+    return CallRecord(call_id=call_id, version=9, **fields)  # type: ignore[arg-type]
+
+
+def test_wait_and_service_level_count_from_joining_the_queue_not_from_arrival(fx: Fixture) -> None:
+    # Answered 15 s after joining (45 s after arriving): within support's 20 s.
+    answered = ivr_call("a", agent="alice", answered_at=1045.0, ended_at=1100.0, outcome=CallOutcome.ANSWERED)
+    # Gone 3 s after joining (33 s after arriving): a short abandon under support's 5 s.
+    abandoned = ivr_call("b", ended_at=1033.0, outcome=CallOutcome.ABANDONED)
+    for record in (answered, abandoned):
+        fx.metrics.on_record(record)
+    assert fx.value("ccqueue_service_level_calls_total", queue="support", result="answered_in_time") == 1
+    assert fx.value("ccqueue_service_level_calls_total", queue="support", result="answered_late") == 0
+    assert fx.value("ccqueue_service_level_calls_total", queue="support", result="short_abandoned") == 1
+    assert fx.value("ccqueue_service_level_calls_total", queue="support", result="abandoned") == 0
+    assert fx.value("ccqueue_wait_seconds_sum", queue="support", outcome="answered") == 15
+    assert fx.value("ccqueue_wait_seconds_sum", queue="support", outcome="abandoned") == 3
+
+
+def test_a_call_never_queued_counts_but_has_no_wait(fx: Fixture) -> None:
+    fx.metrics.on_record(ivr_call("cb", queued_at=None, ended_at=1010.0, outcome=CallOutcome.CALLBACK))
+    assert fx.value("ccqueue_calls_total", queue="support", outcome="callback") == 1
+    assert fx.value("ccqueue_wait_seconds_count", queue="support", outcome="callback") == 0
+
+
+def test_the_answer_summary_is_not_counted_until_the_call_ends(fx: Fixture) -> None:
+    fx.metrics.on_record(ivr_call("a", agent="alice", answered_at=1045.0, outcome=CallOutcome.ANSWERED))
+    assert fx.value("ccqueue_calls_total", queue="support", outcome="answered") == 0
+    assert fx.value("ccqueue_service_level_calls_total", queue="support", result="answered_in_time") == 1  # judged now
+    fx.metrics.on_record(ivr_call("a", agent="alice", answered_at=1045.0, ended_at=1100.0, outcome=CallOutcome.ANSWERED))
+    assert fx.value("ccqueue_calls_total", queue="support", outcome="answered") == 1
+    assert fx.value("ccqueue_wait_seconds_count", queue="support", outcome="answered") == 1
+
+
+def test_handle_time_takes_the_wrap_up_of_the_call_itself(fx: Fixture) -> None:
+    fx.metrics.on_record(ivr_call("a", agent="alice", answered_at=1045.0, ended_at=1100.0, outcome=CallOutcome.ANSWERED))
+    # alice's wrap-up of a callback (no call id) is not this call's
+    fx.metrics.on_record(
+        AgentStateRecord(
+            interval_id="alice:1", agent_id="alice", state="wrap_up", reason=None, started_at=1100.0, ended_at=1101.0
+        )
+    )
+    assert fx.value("ccqueue_handle_seconds_count", queue="support") == 0
+    fx.metrics.on_record(
+        AgentStateRecord(
+            interval_id="alice:2", agent_id="alice", state="wrap_up", reason=None, started_at=1100.0, ended_at=1105.0, call_id="a"
+        )
+    )
+    assert fx.value("ccqueue_handle_seconds_sum", queue="support") == 60  # 55 s talk + 5 s wrap-up

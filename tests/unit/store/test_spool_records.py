@@ -94,3 +94,49 @@ def test_a_line_that_is_not_a_record_is_refused(line: str) -> None:
 def test_something_that_is_not_a_record_cannot_be_spooled() -> None:
     with pytest.raises(InvalidRecord):
         encode_record("call c1")  # type: ignore[arg-type]
+
+
+NEW_FIELDS: list[Record] = [
+    CallRecord(
+        call_id="c2",
+        version=4,
+        caller="+1",
+        hotline="200",
+        queue="support",
+        agent="a1",
+        arrived_at=T0,
+        queued_at=T0 + 30,
+        answered_at=T0 + 45,
+        ended_at=T0 + 100,
+        outcome=CallOutcome.ANSWERED,
+    ),
+    AgentStateRecord(
+        interval_id="a1:7", agent_id="a1", state="wrap_up", reason=None, started_at=T0, ended_at=T0 + 5, call_id="c2"
+    ),
+]
+
+
+@pytest.mark.parametrize("record", NEW_FIELDS, ids=lambda r: type(r).__name__)
+def test_the_queue_time_and_the_interval_s_call_come_back(record: Record) -> None:
+    assert decode_record(encode_record(record)) == record
+
+
+# Lines as the version before queued_at and the intervals' call_id wrote them.
+OLD_LINES = {
+    "call": (
+        '{"type":"call","call_id":"c1","version":2,"caller":"+1","hotline":"100","queue":"support",'
+        f'"agent":null,"arrived_at":{T0},"answered_at":null,"ended_at":{T0 + 3},"outcome":"abandoned","channel":""}}'
+    ),
+    "agent_state": (
+        '{"type":"agent_state","interval_id":"a1:0","agent_id":"a1","state":"on_call","reason":null,'
+        f'"started_at":{T0},"ended_at":{T0 + 1}}}'
+    ),
+}
+
+
+def test_lines_of_the_previous_version_still_read_with_the_new_fields_empty() -> None:
+    call = decode_record(OLD_LINES["call"])
+    assert isinstance(call, CallRecord) and call.queued_at is None
+    assert (call.call_id, call.outcome, call.ended_at) == ("c1", CallOutcome.ABANDONED, T0 + 3)
+    interval = decode_record(OLD_LINES["agent_state"])
+    assert isinstance(interval, AgentStateRecord) and interval.call_id is None and interval.state == "on_call"
