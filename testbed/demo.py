@@ -654,6 +654,16 @@ class Demo:
         if migrate.returncode != 0:
             raise DemoError(f"ccqueue migrate failed:\n{migrate.stderr}{migrate.stdout}")
         say(f"  {migrate.stdout.strip()}")
+        # The database is kept between runs, but its callers are not: callbacks an
+        # earlier run left open would take this run's agents first, calling back people
+        # who are gone. They are closed as cancelled (a newer version, so a spooled
+        # older record cannot reopen them).
+        cancelled = pg.psql(
+            "with c as (update callbacks set status = 'cancelled', version = version + 1, updated_at = now() "
+            "where status in ('pending', 'dialing') returning 1) select count(*) from c"
+        )
+        if cancelled != "0":
+            say(f"  cancelled {cancelled} callback(s) an earlier demo run left open")
         self._push("summary", self.summary)  # read just before PostgreSQL stops
 
         # 2. Asterisk
