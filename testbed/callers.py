@@ -2,7 +2,7 @@
 
     python -m testbed.callers --ami-port 5038 --username ccqueue --secret S \\
         --number 100 --per-minute 6 --talk-mean-s 20 --patience-mean-s 60 \\
-        [--duration-s N] [--seed N]
+        [--duration-s N] [--seed N] [--mix NUMBER:SCRIPT:WEIGHT ...]
 
 Callers arrive as a Poisson process (``--per-minute`` on average). Each one is an AMI
 ``Originate`` of ``Local/<number>@hotline`` whose other half runs the ``wait``
@@ -15,7 +15,11 @@ Every caller draws a patience and a talk time (exponential, with the given means
 caller whose hotline half enters a bridge (``BridgeEnter``: an agent took the call)
 hangs up after its talk time; one that is still waiting when its patience runs out
 hangs up then (it abandons). One line is printed per caller event: arrived, bridged,
-hung up. The stream stops after ``--duration-s`` or on SIGINT/SIGTERM and hangs up the
+hung up. With ``--mix`` each caller draws what it dials and does from weighted
+``number:script`` pairs (e.g. ``100:wait:6 300:ivr-menu1:3 100:callback:1``: most wait
+on hotline 100, some go through the IVR of 300, some ask to be called back); a caller
+whose script ends the call itself (a booked callback) is counted as ended by Asterisk.
+The stream stops after ``--duration-s`` or on SIGINT/SIGTERM and hangs up the
 callers still on the line before it exits.
 """
 
@@ -37,12 +41,34 @@ import structlog
 
 from ccqueue.asterisk.ami import AmiClient, AmiUnavailable
 
-__all__ = ["CallerStream", "main"]
+__all__ = ["CallerKind", "CallerStream", "main"]
 
 MIN_DRAW_S = 1.0  # no patience or talk time shorter than this
+# A caller running a script (an IVR menu, booking a callback) waits at least this
+# long: its script takes 15-25 s to play out before the caller could give up.
+MIN_SCRIPTED_PATIENCE_S = 45.0
 ORIGINATE_TIMEOUT_S = 30.0  # how long the hotline half may take to answer
 HANGUP_CONFIRM_S = 5.0  # how long to wait for Asterisk's Hangup event after asking
 STOP_DEADLINE_S = 15.0  # hanging up everybody on the way out takes at most this
+
+
+@dataclass(frozen=True)
+class CallerKind:
+    """What a share of the callers dial and which ``ccqueue-test-caller`` script they run."""
+
+    number: str
+    script: str
+    weight: float = 1.0
+
+    @classmethod
+    def parse(cls, text: str) -> CallerKind:
+        parts = text.split(":")
+        if len(parts) not in (2, 3) or not all(parts):
+            raise ValueError(f"{text!r}: expected NUMBER:SCRIPT or NUMBER:SCRIPT:WEIGHT")
+        weight = float(parts[2]) if len(parts) == 3 else 1.0
+        if weight <= 0:
+            raise ValueError(f"{text!r}: the weight must be positive")
+        return cls(parts[0], parts[1], weight)
 
 
 @dataclass
@@ -52,6 +78,7 @@ class Caller:
     caller_id: str
     patience_s: float
     talk_s: float
+    kind: CallerKind = CallerKind("100", "wait")
     arrived: float = 0.0  # time.monotonic()
     bridged_at: float | None = None
     bridged: asyncio.Event = field(default_factory=asyncio.Event)
@@ -93,6 +120,7 @@ class CallerStream:
         hotline_context: str = "hotline",
         out: Any = None,
         quiet_exit: bool = False,
+        mix: tuple[CallerKind, ...] = (),
     ) -> None:
         if per_minute <= 0 or talk_mean_s <= 0 or patience_mean_s <= 0:
             raise ValueError("--per-minute, --talk-mean-s and --patience-mean-s must be positive")
@@ -104,6 +132,7 @@ class CallerStream:
         self.context = context
         self.script = script
         self.hotline_context = hotline_context
+        self.mix = mix or (CallerKind(number, script),)
         self.rng = random.Random(seed)
         self.out = out or sys.stdout
         self.quiet_exit = quiet_exit
@@ -143,13 +172,17 @@ class CallerStream:
         return max(MIN_DRAW_S, self.rng.expovariate(1.0 / mean))
 
     def _new_caller(self, n: int) -> Caller:
-        caller_id = "+1555" + "".join(str(self.rng.randrange(10)) for _ in range(7))
+        # +1 202 555 01xx-style numbers: valid in form, so a callback to one can be
+        # booked (and dialled to a stand-in trunk), yet fictitious
+        caller_id = "+1202555" + "".join(str(self.rng.randrange(10)) for _ in range(4))
+        kind = self.mix[0] if len(self.mix) == 1 else self.rng.choices(self.mix, [k.weight for k in self.mix])[0]
         return Caller(
             number=n,
             uid=f"demo-caller-{self.run_id}-{n}",
             caller_id=caller_id,
-            patience_s=self._draw(self.patience_mean_s),
+            patience_s=max(self._draw(self.patience_mean_s), 0.0 if kind.script == "wait" else MIN_SCRIPTED_PATIENCE_S),
             talk_s=self._draw(self.talk_mean_s),
+            kind=kind,
         )
 
     async def _wait_any(self, *events: asyncio.Event, timeout: float | None) -> None:
@@ -175,7 +208,7 @@ class CallerStream:
         caller.arrived = time.monotonic()
         self.totals.arrived += 1
         self.say(
-            f"caller {caller.number} {caller.caller_id} arrived (patience {caller.patience_s:.0f} s, talk {caller.talk_s:.0f} s)"
+            f"caller {caller.number} {caller.caller_id} arrived on {caller.kind.number} ({caller.kind.script}; patience {caller.patience_s:.0f} s, talk {caller.talk_s:.0f} s)"
         )
         try:
             await self._originate(caller)
@@ -198,9 +231,9 @@ class CallerStream:
     async def _originate(self, caller: Caller) -> None:
         action = {
             "Action": "Originate",
-            "Channel": f"Local/{self.number}@{self.hotline_context}",
+            "Channel": f"Local/{caller.kind.number}@{self.hotline_context}",
             "Context": self.context,
-            "Exten": self.script,
+            "Exten": caller.kind.script,
             "Priority": "1",
             "CallerID": f'"Caller {caller.number}" <{caller.caller_id}>',
             "ChannelId": caller.uid,
@@ -270,8 +303,9 @@ class CallerStream:
                 return 1
             self._started = time.monotonic()
             rate = self.per_minute / 60.0
+            mix = ", ".join(f"{k.number} {k.script} x{k.weight:g}" for k in self.mix)
             self.say(
-                f"caller stream: ~{self.per_minute:g}/min to {self.number}, talk ~{self.talk_mean_s:g} s, "
+                f"caller stream: ~{self.per_minute:g}/min ({mix}), talk ~{self.talk_mean_s:g} s, "
                 f"patience ~{self.patience_mean_s:g} s"
                 + (f", for {self.duration_s:g} s" if self.duration_s else ", until stopped")
             )
@@ -353,6 +387,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--patience-mean-s", type=float, default=60.0, help="mean time a caller waits before abandoning")
     p.add_argument("--duration-s", type=float, default=None, help="stop after this many seconds (default: until a signal)")
     p.add_argument("--seed", type=int, default=None, help="random seed, for a repeatable stream")
+    p.add_argument(
+        "--mix",
+        nargs="+",
+        default=None,
+        metavar="NUMBER:SCRIPT[:WEIGHT]",
+        help="callers' kinds, drawn by weight: the number dialled and the ccqueue-test-caller script run "
+        "(default: --number with the 'wait' script)",
+    )
     return p
 
 
@@ -369,6 +411,7 @@ async def _amain(args: argparse.Namespace) -> int:
         duration_s=args.duration_s,
         seed=args.seed,
         quiet_exit=True,
+        mix=args.mix,
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -391,6 +434,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.duration_s is not None and args.duration_s <= 0:
         print("callers: --duration-s must be positive", file=sys.stderr)
+        return 2
+    try:
+        args.mix = tuple(CallerKind.parse(text) for text in args.mix or ())
+    except ValueError as exc:
+        print(f"callers: --mix {exc}", file=sys.stderr)
         return 2
     return asyncio.run(_amain(args))
 

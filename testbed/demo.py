@@ -10,13 +10,21 @@ with its files under ``var/demo/`` in the repository, it starts, in this order:
 2. the Asterisk 22 sandbox instance ``demo``, configured from the configuration
    folder (``config/`` by default: AMI 5038, FastAGI 4573, SIP 5060);
 3. ``ccqueue run`` (HTTP on the configuration's port, 8080 by default);
-4. one baresip softphone per configured agent, registered and answering by itself,
-   and logs every agent in through the HTTP API;
-5. the simulated caller stream (``testbed.callers``).
+4. one baresip softphone per configured agent, registered, and logs every agent in
+   through the HTTP API; a phone rings for a moment (now and then for long) before
+   the demo answers it over baresip's control port, and a few calls it lets ring out,
+   so ring-no-answer shows on the wallboard;
+5. the simulated caller stream (``testbed.callers``): callers on the straight-to-queue
+   hotline and on the IVR hotline (pressing 1 at the menu), some asking to be called
+   back (the callbacks reach the stand-in trunk ``[ccqueue-demo-trunk]``), some
+   hanging up while they wait. Unless ``--per-minute`` is given, the arrival rate is
+   chosen from the number of agents and the mean handling time so the agents are
+   busy about ``--occupancy`` of the time while the queue stays stable.
 
 Then it prints where to look, runs until Ctrl-C or ``--for`` seconds, and stops
 everything it started by pid, in reverse order, printing a summary of the ``calls``
-table first. Pid files in ``var/demo/run`` let a later run stop what an interrupted
+table first, writing the interval report of the run and printing how to make it
+again and which SQL shows the rows. Pid files in ``var/demo/run`` let a later run stop what an interrupted
 one left behind. A port that is already taken stops the demo before it starts
 anything.
 """
@@ -29,6 +37,7 @@ import fcntl
 import glob
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -41,11 +50,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ccqueue.config import Config, ConfigError, load_config
-from testbed.baresip import Softphone, SoftphoneError
+from ccqueue.config.to_core import schedules
+from ccqueue.core.schedule import is_open
+from testbed.baresip import PhoneEvent, Softphone, SoftphoneError
 from testbed.sandbox import SANDBOX_SCRIPT, AsteriskSandbox, SandboxError
 
 __all__ = ["main"]
@@ -63,6 +75,17 @@ CHILD_STOP_S = 20.0
 CALLERS_STOP_S = 30.0
 HEALTH_TIMEOUT_S = 30.0
 REGISTER_TIMEOUT_S = 30.0
+# Shares of the callers: on the IVR hotline, and (of those dialling the queue directly)
+# pressing 1 to be called back; the rest wait on the straight-to-queue hotline.
+DEFAULT_IVR_SHARE = 0.3
+DEFAULT_CALLBACK_SHARE = 0.1
+DEFAULT_OCCUPANCY = 0.82
+DEFAULT_ANSWER_DELAY_S = 3.0
+DEFAULT_MISS_SHARE = 0.08
+CALLBACKS_QUERY = (
+    "select to_char(requested_at, 'HH24:MI:SS') as requested, number, status, attempts, result, agent "
+    "from callbacks order by requested_at desc limit 20"
+)
 CALLS_QUERY = (
     "select to_char(arrived_at, 'HH24:MI:SS') as arrived, caller, outcome, agent, "
     "round(wait_s::numeric, 1) as wait_s from calls order by arrived_at desc limit 20"
@@ -222,6 +245,83 @@ def find_pg_bindir() -> Path:
     if not found:
         raise DemoError("PostgreSQL server binaries not found (install postgresql, or set PG_BINDIR)")
     return max(found)[1]
+
+
+@dataclass(frozen=True)
+class Load:
+    """The arrival rate that keeps ``agents`` busy ``occupancy`` of the time, each
+    call taking ``handle_s`` of an agent (ringing + talk + wrap-up)."""
+
+    agents: int
+    handle_s: float
+    occupancy: float
+
+    @property
+    def per_minute(self) -> float:
+        return round(60.0 * self.occupancy * self.agents / self.handle_s, 1)
+
+    @property
+    def erlangs(self) -> float:
+        return self.per_minute / 60.0 * self.handle_s
+
+    def describe(self, talk_s: float, wrapup_s: float, answer_s: float, chosen: bool) -> str:
+        busy = self.erlangs / self.agents
+        if chosen:
+            head = f"load: {self.per_minute:g} callers/min, chosen to keep {self.agents} agent(s) ~{busy:.0%} busy"
+        else:
+            head = f"load: {self.per_minute:g} callers/min (--per-minute) for {self.agents} agent(s): ~{busy:.0%} busy"
+            if busy >= 1:
+                head += " (more than they can take: the queue grows and callers abandon)"
+        return (
+            f"{head}; a call takes an agent ~{self.handle_s:.0f} s "
+            f"(ringing ~{answer_s:g} + talk ~{talk_s:g} + wrap-up {wrapup_s:g}), "
+            f"{self.erlangs:.2f} Erlang offered"
+        )
+
+
+class Answerer(threading.Thread):
+    """Answers one agent's phone (in manual answer mode) as a person would: after it
+    has rung a moment, now and then after a long while, and a few times not at all,
+    so the queue rings the next agent and the wallboard shows the missed offer."""
+
+    def __init__(self, phone: Softphone, rng: random.Random, delay_mean_s: float, miss_share: float) -> None:
+        super().__init__(name=f"answer-{phone.agent_id}", daemon=True)
+        self.phone = phone
+        self.rng = rng
+        self.delay_mean_s = delay_mean_s
+        self.miss_share = miss_share
+        self.done = threading.Event()
+        self.answered = 0
+        self.missed = 0
+
+    def _closed_since(self, at: float) -> bool:
+        return any(ev.type == "CALL_CLOSED" and ev.at >= at for ev in self.phone.events)
+
+    def run(self) -> None:
+        after = time.monotonic()
+        while not self.done.is_set():
+            try:
+                ring: PhoneEvent = self.phone.wait_event("CALL_INCOMING", 1.0, after=after)
+            except TimeoutError:
+                continue
+            after = ring.at + 1e-6
+            if self.rng.random() < self.miss_share:
+                self.missed += 1
+                continue  # lets it ring: ccqueue offers the call to the next agent
+            # mostly a few seconds; the exponential tail now and then rings for long
+            delay = min(0.5 + self.rng.expovariate(1.0 / self.delay_mean_s), 60.0)
+            deadline = ring.at + delay
+            while not self.done.is_set() and time.monotonic() < deadline and not self._closed_since(ring.at):
+                self.done.wait(0.1)
+            if self.done.is_set() or self._closed_since(ring.at):
+                continue  # the offer was withdrawn while it rang
+            with contextlib.suppress(SoftphoneError, OSError):
+                if self.phone.accept().get("ok"):
+                    self.answered += 1
+
+    def finish(self) -> None:
+        self.done.set()
+        self.join(3.0)
 
 
 # ---- the parts ------------------------------------------------------------------------
@@ -394,9 +494,14 @@ class Demo:
         self.callers: subprocess.Popen[bytes] | None = None
         self._echo: LogEcho | None = None
         self.phones: dict[str, Softphone] = {}
+        self.answerers: dict[str, Answerer] = {}
+        self.rng = random.Random(args.seed)
+        self.load = self.choose_load()
+        self.mix = self.caller_mix()
         self.asterisk_pid: int | None = None
         self.started_at = time.time()
         self.up_in_s = 0.0  # how long the start took
+        self.report_lines: list[str] = []  # how to look at the records, printed last
         # what to stop, in the order things were started (stopped in reverse)
         self._stack: list[tuple[str, Callable[[], None]]] = []
 
@@ -484,6 +589,46 @@ class Demo:
         """(SIP, ctrl_tcp) ports of the n-th agent's phone."""
         return PHONE_SIP_BASE + PHONE_PORT_STEP * n, PHONE_CTRL_BASE + PHONE_PORT_STEP * n
 
+    # -- load ------------------------------------------------------------------------------------
+
+    def choose_load(self) -> Load:
+        a = self.args
+        queue = self.config.queues.get(self.straight_queue() or "")
+        wrapup = queue.wrapup_s if queue is not None else 0.0
+        handle = a.talk_mean_s + wrapup + a.answer_delay_mean_s
+        load = Load(len(self.agents), handle, a.occupancy)
+        if a.per_minute is not None:  # given: report what it means instead
+            load = Load(len(self.agents), handle, a.per_minute / 60.0 * handle / len(self.agents))
+        return load
+
+    def straight_queue(self) -> str | None:
+        hotline = self.config.hotlines.get(self.args.number)
+        return hotline.queue if hotline is not None else None
+
+    def ivr_number(self) -> str | None:
+        return next((n for n, h in sorted(self.config.hotlines.items()) if h.ivr), None)
+
+    def office_closed(self) -> bool:
+        """Whether the sample IVR's ``office`` schedule is closed now (its callers then
+        take the closed menu, and ask for a callback there)."""
+        office = schedules(self.config).get("office")
+        return office is not None and not is_open(office, time.time())
+
+    def caller_mix(self) -> list[str]:
+        """``testbed.callers --mix`` entries: NUMBER:SCRIPT:WEIGHT."""
+        a = self.args
+        ivr = self.ivr_number() if a.ivr_share > 0 else None
+        ivr_share = a.ivr_share if ivr else 0.0
+        callback_share = a.callback_share if self.config.callbacks is not None else 0.0
+        straight = 1.0 - ivr_share - callback_share
+        mix = [f"{a.number}:wait:{straight:g}"]
+        if ivr:
+            script = "ivr-closed-callback" if self.office_closed() else "ivr-menu1"
+            mix.append(f"{ivr}:{script}:{ivr_share:g}")
+        if callback_share > 0:
+            mix.append(f"{a.number}:callback:{callback_share:g}")
+        return mix
+
     # -- start -----------------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -509,6 +654,16 @@ class Demo:
         if migrate.returncode != 0:
             raise DemoError(f"ccqueue migrate failed:\n{migrate.stderr}{migrate.stdout}")
         say(f"  {migrate.stdout.strip()}")
+        # The database is kept between runs, but its callers are not: callbacks an
+        # earlier run left open would take this run's agents first, calling back people
+        # who are gone. They are closed as cancelled (a newer version, so a spooled
+        # older record cannot reopen them).
+        cancelled = pg.psql(
+            "with c as (update callbacks set status = 'cancelled', version = version + 1, updated_at = now() "
+            "where status in ('pending', 'dialing') returning 1) select count(*) from c"
+        )
+        if cancelled != "0":
+            say(f"  cancelled {cancelled} callback(s) an earlier demo run left open")
         self._push("summary", self.summary)  # read just before PostgreSQL stops
 
         # 2. Asterisk
@@ -536,12 +691,16 @@ class Demo:
                 ctrl_port=ctrl,
                 audio_file=REPO_DIR / "sounds" / "en" / "agent-silence.wav",
                 workdir=self.phones_dir / agent,
+                answermode="manual",  # the Answerer picks up, after a while
             )
             self.phones[agent] = phone
             self._push(f"baresip {agent}", lambda a=agent: self._stop_phone(a))
             phone.start()
             assert phone.pid is not None
             self.pidfile(f"phone-{agent}").write(phone.pid, str(phone.workdir))
+            answerer = Answerer(phone, random.Random(self.rng.random()), self.args.answer_delay_mean_s, self.args.miss_share)
+            self.answerers[agent] = answerer
+            answerer.start()
             say(f"started baresip {agent} (pid {phone.pid}) on 127.0.0.1:{sip}")
         for agent, phone in self.phones.items():
             phone.wait_registered(REGISTER_TIMEOUT_S, check=lambda a=agent: self.sandbox.is_registered(a))
@@ -555,7 +714,7 @@ class Demo:
         self._start_callers()
         say(
             f"started caller stream (pid {self.callers.pid if self.callers else '?'}): "
-            f"~{self.args.per_minute:g} callers/min to {self.args.number}"
+            f"~{self.load.per_minute:g} callers/min ({', '.join(self.mix)})"
         )
         self.up_in_s = time.monotonic() - began
 
@@ -639,8 +798,10 @@ class Demo:
             self.config.asterisk.ami.username,
             "--number",
             a.number,
+            "--mix",
+            *self.mix,
             "--per-minute",
-            str(a.per_minute),
+            str(self.load.per_minute),
             "--talk-mean-s",
             str(a.talk_mean_s),
             "--patience-mean-s",
@@ -698,6 +859,9 @@ class Demo:
         if phone is None:
             return
         pid = phone.pid
+        if (answerer := self.answerers.pop(agent, None)) is not None:
+            answerer.finish()
+            say(f"  {agent}'s phone: answered {answerer.answered} offer(s), let {answerer.missed} ring out")
         phone.stop()
         self.pidfile(f"phone-{agent}").remove()
         if pid is not None:
@@ -751,6 +915,72 @@ class Demo:
             return
         calls, answered, abandoned, other = row.split("|")
         say(f"demo summary: calls={calls} answered={answered} abandoned={abandoned} other={other}")
+        since = f"to_timestamp({self.started_at:.3f})"
+        with contextlib.suppress(DemoError, subprocess.TimeoutExpired):
+            outcomes = self.pg.psql(
+                f"select string_agg(outcome || '=' || n, ' ' order by outcome) from "
+                f"(select outcome, count(*) as n from calls where arrived_at >= {since} group by outcome) o"
+            )
+            hotlines = self.pg.psql(
+                f"select string_agg(hotline || '=' || n, ' ' order by hotline) from "
+                f"(select hotline, count(*) as n from calls where arrived_at >= {since} group by hotline) h"
+            )
+            callbacks = self.pg.psql(
+                f"select count(*), count(*) filter (where status = 'completed') from callbacks where requested_at >= {since}"
+            )
+            booked, completed = callbacks.split("|")
+            say(
+                f"demo recorded: outcomes {outcomes or '-'} | calls by hotline {hotlines or '-'} | "
+                f"callbacks booked={booked} completed={completed}"
+            )
+        self.write_report()
+
+    def report_period(self) -> tuple[str, str]:
+        """The run, in whole minutes (UTC), as ``--from`` and ``--to`` take it."""
+        start = datetime.fromtimestamp(self.started_at, UTC).replace(second=0, microsecond=0)
+        end = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+        return start.strftime("%Y-%m-%dT%H:%M"), end.strftime("%Y-%m-%dT%H:%M")
+
+    def write_report(self) -> None:
+        """Write the run's interval report (PostgreSQL is still up) and keep the lines
+        that tell how to look at the records again, printed once everything stopped."""
+        pg = self.pg
+        assert pg is not None
+        start, end = self.report_period()
+        out = DEMO_DIR / "report.html"
+        args = ["report", "--dsn", pg.dsn, "--from", start, "--to", end, "--tz", "UTC"]
+        args += ["--by", "interval", "--format", "html", "--out", os.path.relpath(out, Path.cwd())]
+        made = subprocess.run(
+            [sys.executable, "-m", "ccqueue.cli", *args[:-1], str(out), "-c", str(self.config_dir)],
+            cwd=REPO_DIR,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+        written = (
+            f"written to {os.path.relpath(out, Path.cwd())}"
+            if made.returncode == 0
+            else (f"could not be written now: {(made.stderr or made.stdout).strip()[-300:]}")
+        )
+        pg_start = (
+            ("runuser -u postgres -- " if os.geteuid() == 0 else "")
+            + f"{pg.bindir / 'pg_ctl'} start -D {pg.data} -l {pg.log} "
+            + f"-o '-p {pg.port} -k {pg.base} -c listen_addresses=127.0.0.1'"
+        )
+        self.report_lines = [
+            "",
+            f"What this run recorded ({start} to {end} UTC) stays in the demo's database; the report is {written}.",
+            "PostgreSQL stopped with the demo: start it again to look (the next demo run stops it):",
+            f"  {pg_start}",
+            "then:",
+            f"  report     ccqueue report {' '.join(args[1:])}",
+            f"  calls      psql '{pg.dsn}' -c \"{CALLS_QUERY}\"",
+            f"  callbacks  psql '{pg.dsn}' -c \"{CALLBACKS_QUERY}\"",
+            f"  timeline   psql '{pg.dsn}' -c \"select at, kind, data from call_events where call_id = "
+            '(select call_id from calls order by arrived_at desc limit 1) order by seq"',
+            f"  stop it    {pg_start.replace(' start ', ' stop ', 1).split(' -l ')[0]}",
+        ]
 
     def status_line(self) -> str:
         parts = []
@@ -808,6 +1038,21 @@ class Demo:
             *(f"    {a:<11} {rel(p.log_path)}" for a, p in self.phones.items()),
             f"    PostgreSQL  {rel(pg.log)}",
             "",
+            self.load.describe(
+                self.args.talk_mean_s,
+                self.load.handle_s - self.args.talk_mean_s - self.args.answer_delay_mean_s,
+                self.args.answer_delay_mean_s,
+                self.args.per_minute is None,
+            ),
+            f"callers: {', '.join(self.mix)} (hotline:script:share; patience ~{self.args.patience_mean_s:g} s)"
+            + (
+                "; the IVR's office is closed now: its callers ask for a callback in the closed menu"
+                if any(":ivr-closed-callback:" in m for m in self.mix)
+                else ""
+            ),
+            f"phones: ring ~{self.args.answer_delay_mean_s:g} s before they are answered; "
+            f"{self.args.miss_share:.0%} of the offers ring out (ring-no-answer)",
+            "",
             ("Stop with Ctrl-C." if self.args.for_s is None else f"Running for {self.args.for_s:g} s (Ctrl-C stops it sooner)."),
             "",
         ]
@@ -837,7 +1082,42 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="stop by itself after this many seconds (default: run until Ctrl-C)",
     )
-    p.add_argument("--per-minute", type=float, default=6.0, help="mean callers per minute (default 6)")
+    p.add_argument(
+        "--per-minute",
+        type=float,
+        default=None,
+        help="mean callers per minute (default: chosen from the agents and --talk-mean-s for --occupancy)",
+    )
+    p.add_argument(
+        "--occupancy",
+        type=float,
+        default=DEFAULT_OCCUPANCY,
+        help=f"share of the time the agents should be busy, when --per-minute is not given (default {DEFAULT_OCCUPANCY:g})",
+    )
+    p.add_argument(
+        "--ivr-share",
+        type=float,
+        default=DEFAULT_IVR_SHARE,
+        help=f"share of the callers dialling the IVR hotline (default {DEFAULT_IVR_SHARE:g})",
+    )
+    p.add_argument(
+        "--callback-share",
+        type=float,
+        default=DEFAULT_CALLBACK_SHARE,
+        help=f"share of the callers pressing 1 to be called back (default {DEFAULT_CALLBACK_SHARE:g})",
+    )
+    p.add_argument(
+        "--answer-delay-mean-s",
+        type=float,
+        default=DEFAULT_ANSWER_DELAY_S,
+        help=f"mean time an agent's phone rings before it is answered (default {DEFAULT_ANSWER_DELAY_S:g})",
+    )
+    p.add_argument(
+        "--miss-share",
+        type=float,
+        default=DEFAULT_MISS_SHARE,
+        help=f"share of the offers an agent lets ring out (default {DEFAULT_MISS_SHARE:g})",
+    )
     p.add_argument("--talk-mean-s", type=float, default=20.0, help="mean talk time, seconds (default 20)")
     p.add_argument(
         "--patience-mean-s", type=float, default=60.0, help="mean time a caller waits before hanging up, seconds (default 60)"
@@ -890,10 +1170,20 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("demo: run as root (PostgreSQL as the postgres user, Asterisk in a chroot)", file=sys.stderr)
         return 2
-    for name in ("per_minute", "talk_mean_s", "patience_mean_s"):
-        if getattr(args, name) <= 0:
+    for name in ("per_minute", "talk_mean_s", "patience_mean_s", "answer_delay_mean_s"):
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
             print(f"demo: --{name.replace('_', '-')} must be positive", file=sys.stderr)
             return 2
+    if not 0 < args.occupancy < 1:
+        print("demo: --occupancy must be between 0 and 1 (a full 1 makes the queue grow without end)", file=sys.stderr)
+        return 2
+    for name in ("ivr_share", "callback_share", "miss_share"):
+        if not 0 <= getattr(args, name) < 1:
+            print(f"demo: --{name.replace('_', '-')} must be at least 0 and below 1", file=sys.stderr)
+            return 2
+    if args.ivr_share + args.callback_share >= 1:
+        print("demo: --ivr-share and --callback-share leave no callers for the queue's own hotline", file=sys.stderr)
+        return 2
     if args.for_s is not None and args.for_s <= 0:
         print("demo: --for must be positive", file=sys.stderr)
         return 2
@@ -962,6 +1252,8 @@ def main(argv: list[str] | None = None) -> int:
             lock.close()
     if code == 0:
         say("demo stopped: everything it started has been stopped")
+    if demo.report_lines:
+        say("\n".join(demo.report_lines))
     return code
 
 

@@ -3,9 +3,11 @@
 It brings up PostgreSQL, the Asterisk sandbox instance ``demo``, ``ccqueue run``, two
 baresip agents and the caller stream on the configuration's own ports (5038, 4573,
 5060, 8080 — apart from the other end-to-end tests' 25xxx ports), runs for a while,
-stops, and prints a summary read from the ``calls`` table just before PostgreSQL
-stops. The test checks that summary, the caller stream's own count, and that nothing
-the demo started is still running afterwards.
+stops, and prints a summary read from the ``calls`` and ``callbacks`` tables just
+before PostgreSQL stops. The test checks that summary (callers on the queue's own
+hotline and on the IVR's, a callback booked), the caller stream's own count, the
+report command and SQL printed at the end, the report written, and that nothing the
+demo started is still running afterwards.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import pytest
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(360)]
 
 REPO = Path(__file__).resolve().parents[2]
-RUN_FOR_S = 45
+RUN_FOR_S = 60
 DEMO_ARGS = [
     "--for",
     str(RUN_FOR_S),
@@ -32,6 +34,10 @@ DEMO_ARGS = [
     "8",  # short calls: each agent takes several in the run
     "--patience-mean-s",
     "60",
+    "--callback-share",
+    "0.15",  # a few callbacks even in a short run (the IVR's callers ask for one when it is closed)
+    "--ivr-share",
+    "0.2",
     "--seed",
     "7",
     "--status-every",
@@ -41,6 +47,15 @@ DEMO_ARGS = [
 DEMO_DEADLINE_S = 300
 SUMMARY = re.compile(r"^demo summary: calls=(\d+) answered=(\d+) abandoned=(\d+) other=(\d+)$", re.M)
 CALLER_TOTALS = re.compile(r"caller stream stopped: arrived=(\d+) bridged=(\d+)")
+RECORDED = re.compile(
+    r"^demo recorded: outcomes (.+?) \| calls by hotline (.+?) \| callbacks booked=(\d+) completed=(\d+)$", re.M
+)
+REPORT_COMMAND = re.compile(
+    r"^  report     ccqueue report --dsn (postgresql://\S+) --from (\S+) --to (\S+) --tz UTC "
+    r"--by interval --format html --out (\S+)$",
+    re.M,
+)
+LOAD = re.compile(r"^load: 20 callers/min \(--per-minute\) for 2 agent\(s\): ~\d+% busy", re.M)
 STARTED = re.compile(r"^started (.+?) \(pid (\d+)\)", re.M)
 STOPPED = re.compile(r"^stopped (.+?) \(pid (\d+)\)", re.M)
 DEMO_PROCESS_WORDS = ("asterisk", "baresip", "ccqueue", "postgres")
@@ -103,7 +118,17 @@ def test_demo_answers_calls_records_them_and_leaves_nothing_running() -> None:
     calls, answered, abandoned, other = (int(g) for g in m.groups())
     assert calls == answered + abandoned + other, context
     assert answered >= 3, f"only {answered} call(s) answered; {context}"
-    assert other == 0, f"calls neither answered nor abandoned (still 'waiting'?); {context}"
+    recorded = RECORDED.search(out)
+    assert recorded, f"no 'demo recorded' line; {context}"
+    outcomes = dict(item.split("=") for item in recorded[1].split())
+    by_hotline = dict(item.split("=") for item in recorded[2].split())
+    assert "waiting" not in outcomes, f"calls still 'waiting' after the demo stopped; {context}"
+    # the calls that are neither answered nor abandoned went through the IVR or a callback
+    assert other == sum(int(n) for o, n in outcomes.items() if o not in ("answered", "abandoned")), context
+    assert int(by_hotline.get("300", 0)) >= 1, f"no caller reached the IVR hotline 300; {context}"
+    assert int(by_hotline.get("100", 0)) >= 1, context
+    assert int(recorded[3]) >= 1, f"no callback booked; {context}"
+    assert LOAD.search(out), f"the load figures were not printed; {context}"
     totals = CALLER_TOTALS.search(out)
     assert totals, f"no caller stream totals; {context}"
     arrived, bridged = (int(g) for g in totals.groups())
@@ -132,3 +157,16 @@ def test_demo_answers_calls_records_them_and_leaves_nothing_running() -> None:
     for port in (5038, 4573, 8080, int(pg_port[1])):
         assert not _tcp_listening(port), f"127.0.0.1:{port} still listening after the demo"
     assert not list((REPO / "var" / "demo" / "run").glob("*.pid")), "pid files left in var/demo/run"
+
+    # At the end: how to look at what the run recorded, and the report already written.
+    report = REPORT_COMMAND.search(out)
+    assert report, f"no report command printed; {context}"
+    assert report[1].endswith(f":{pg_port[1]}/ccqueue"), context
+    assert report[2] < report[3], context
+    assert out.rindex("ccqueue report") > out.index("demo stopped: everything it started has been stopped"), context
+    assert f"the report is written to {report[4]}." in out, context
+    html = (REPO / report[4]).read_text()
+    assert "<table" in html, html[:500]
+    assert re.search(r"^  calls      psql 'postgresql://\S+' -c \"select .* from calls ", out, re.M), context
+    assert re.search(r"^  callbacks  psql 'postgresql://\S+' -c \"select .* from callbacks ", out, re.M), context
+    assert re.search(r"^  runuser -u postgres -- \S+/pg_ctl start -D ", out, re.M), context

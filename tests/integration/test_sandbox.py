@@ -178,6 +178,7 @@ def test_dialplan_has_exactly_the_ccqueue_contexts() -> None:
         "agents",
         "ccqueue-test-caller",
         "ccqueue-test-trunk",
+        "ccqueue-demo-trunk",
     ]
     globals_ = dict(parse_conf(text))["globals"]
     assert globals_["CCQ_AGI"] == ["agi://127.0.0.1:4573"]
