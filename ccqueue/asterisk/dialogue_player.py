@@ -103,8 +103,11 @@ class DialoguePlayer:
             result = await self._send(f'STREAM FILE {prompt} "{keys}"')
             if isinstance(result, dlg.Gone):
                 return result
-            if "error" in result:  # a sound Asterisk does not have: skipped
-                log.warning("prompt_failed", prompt=prompt, agi_error=result["error"])
+            if "error" in result:
+                # Asterisk answers -1 both for a sound it does not have and for a prompt
+                # cut short because an agent's Bridge() took the caller (which happens on
+                # most answered calls); the next command tells which, so this is no warning.
+                log.info("prompt_not_played", prompt=prompt, agi_error=result["error"])
                 continue
             key = _digit(result)
             if key is not None:
