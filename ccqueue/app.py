@@ -74,16 +74,19 @@ class Daemon:
         return self.running.now.config
 
     def health(self) -> dict[str, Any]:
-        ami = self.telephony.ami.state
-        db = "ready" if self.writer.connected else "down"
-        ok = ami == "ready"
-        return {
-            "status": "ok" if ok else "degraded",
-            "ami": ami,
-            "database": db,
-            "records_pending": self.writer.buffered,
-            "events_handled": self.engine.events_handled,
-        }
+        return health_of(self.telephony, self.writer, self.engine)
+
+
+def health_of(telephony: AsteriskTelephony, writer: RecordWriter, engine: Engine) -> dict[str, Any]:
+    """What /healthz answers: ready while Asterisk's AMI link is."""
+    ami = telephony.ami.state
+    return {
+        "status": "ok" if ami == "ready" else "degraded",
+        "ami": ami,
+        "database": "ready" if writer.connected else "down",
+        "records_pending": writer.buffered,
+        "events_handled": engine.events_handled,
+    }
 
 
 def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "config") -> Daemon:
@@ -158,23 +161,17 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         )
     )
     http_connections = HttpConnections()
-    daemon: Daemon | None = None
-
-    def health() -> dict[str, Any]:
-        assert daemon is not None
-        return daemon.health()
-
     web_app = build_app(
         middlewares=(http_connections.track,),
         engine=engine,
         registry=registry,
-        health=health,
+        health=lambda: health_of(telephony, writer, engine),
         ended_calls=lambda: dict(metrics.ended),
         metrics=metrics,
         callbacks_config=callbacks,
         reload=reloader.reload,
     )
-    daemon = Daemon(
+    return Daemon(
         running=running,
         inbox=inbox,
         engine=engine,
@@ -187,7 +184,6 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         http_connections=http_connections,
         dsn=dsn,
     )
-    return daemon
 
 
 async def _restore_callbacks(daemon: Daemon) -> None:

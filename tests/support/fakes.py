@@ -171,3 +171,37 @@ async def agi_session(
         await peer.serve(reader, writer)
     if failures:
         raise failures[0]
+
+
+async def raw_agi_session(
+    handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]], raw: bytes, *, max_commands: int = 20
+) -> list[bytes]:
+    """Play a FastAGI peer of our own making against ccqueue's ``handle`` on loopback:
+    send ``raw`` (headers, well formed or not), answer every command with success, and
+    return the commands ccqueue sent before it closed the session. A peer that stops
+    mid-headers closes its side at once (the header deadline is tested on its own)."""
+    listener = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    sent: list[bytes] = []
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:  # a connection closed unread may be reset rather than closed
+            writer.write(raw)
+            if not raw.endswith(b"\n\n"):
+                writer.write_eof()
+            await writer.drain()
+            async with asyncio.timeout(8):
+                while len(sent) < max_commands and (line := await reader.readline()):
+                    sent.append(line)
+                    writer.write(b"200 result=0\n")
+        except (ConnectionResetError, BrokenPipeError, TimeoutError):
+            pass
+        writer.close()
+    finally:
+        listener.close()
+    return sent
+
+
+def agi_headers(headers: dict[str, str]) -> bytes:
+    """FastAGI headers as Asterisk sends them: ``key: value`` lines and a blank line."""
+    return "".join(f"{k}: {v}\n" for k, v in headers.items()).encode() + b"\n"

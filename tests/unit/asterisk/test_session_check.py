@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from ccqueue.asterisk.agi import AgiServer
 from ccqueue.asterisk.session_check import ChannelStatus, malformed, parse_allow, peer_allowed, script_of, verdict
 from ccqueue.asterisk.translate import channel_status
 from ccqueue.core import events as ev
+from tests.support.fakes import agi_headers, raw_agi_session
 
 LOOPBACK = parse_allow(["127.0.0.0/8", "::1/128"])
 HEADERS = {"agi_uniqueid": "1796000000.12", "agi_channel": "Local/100@hotline-00000001;2"}
@@ -119,24 +118,7 @@ def test_a_status_answer_is_read_for_the_channel_asked_about() -> None:
 
 async def _session(server: AgiServer, headers: dict[str, str]) -> list[bytes]:
     """Connect to ``server`` on loopback, send ``headers``, answer every command, return them."""
-    listener = await asyncio.start_server(server.handle_connection, "127.0.0.1", 0)
-    port = listener.sockets[0].getsockname()[1]
-    try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        sent: list[bytes] = []
-        try:  # a connection closed unread may be reset rather than closed
-            writer.write("".join(f"{k}: {v}\n" for k, v in headers.items()).encode() + b"\n")
-            await writer.drain()
-            async with asyncio.timeout(5):
-                while len(sent) < 20 and (line := await reader.readline()):
-                    sent.append(line)
-                    writer.write(b"200 result=0\n")
-        except ConnectionResetError:
-            pass
-        writer.close()
-        return sent
-    finally:
-        listener.close()
+    return await raw_agi_session(server.handle_connection, agi_headers(headers))
 
 
 def _server(*, allowed: list[str], status: ChannelStatus | None) -> tuple[AgiServer, list[str], list[ev.Event]]:

@@ -33,7 +33,7 @@ from ccqueue.engine.engine import Engine
 from ccqueue.http.app import build_app
 from ccqueue.http.errors import STATUS_BY_ERROR
 from ccqueue.metrics import Metrics, StateCollector
-from tests.support.fakes import RecordingCallers, RecordingTelephony, Records
+from tests.support.fakes import RecordingCallers, RecordingTelephony, Records, raw_agi_session
 
 # -- AMI: events as Asterisk might send them, with fields missing, empty or odd --------------
 
@@ -107,29 +107,6 @@ header_line = st.one_of(
 )
 
 
-async def _session(server: AgiServer, raw: bytes) -> list[bytes]:
-    listener = await asyncio.start_server(server.handle_connection, "127.0.0.1", 0)
-    port = listener.sockets[0].getsockname()[1]
-    sent: list[bytes] = []
-    try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            writer.write(raw)
-            if not raw.endswith(b"\n\n"):
-                writer.write_eof()  # a peer that stops mid-headers: the deadline case is tested elsewhere
-            await writer.drain()
-            async with asyncio.timeout(8):
-                while len(sent) < 5 and (line := await reader.readline()):
-                    sent.append(line)
-                    writer.write(b"200 result=0\n")
-        except (ConnectionResetError, BrokenPipeError, TimeoutError):
-            pass
-        writer.close()
-    finally:
-        listener.close()
-    return sent
-
-
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(header_line, max_size=10), st.booleans())
 def test_a_forged_or_garbled_fastagi_session_changes_nothing(lines: list[str], end_headers: bool) -> None:
@@ -145,7 +122,7 @@ def test_a_forged_or_garbled_fastagi_session_changes_nothing(lines: list[str], e
 
     server = AgiServer(ask=ask, post=events.append, channel_status=nobody_there, allowed_peers=parse_allow(["127.0.0.0/8"]))
     raw = "".join(line.replace("\n", " ") + "\n" for line in lines).encode() + (b"\n" if end_headers else b"")
-    sent = asyncio.run(_session(server, raw))
+    sent = asyncio.run(raw_agi_session(server.handle_connection, raw, max_commands=5))
     assert sent == [] and events == [] and server.sessions == {}
 
 
