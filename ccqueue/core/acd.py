@@ -46,7 +46,7 @@ from ccqueue.core.calls import (
     QueueSettings,
 )
 from ccqueue.core.errors import ReloadRefused
-from ccqueue.core.ewt import WaitEstimator
+from ccqueue.core.ewt import Estimate, WaitEstimator
 from ccqueue.core.ledger import CallLedger
 from ccqueue.core.offers import Offers
 from ccqueue.core.reception import Reception
@@ -208,6 +208,14 @@ class Acd:
 
     def waiting(self, queue: str) -> int:
         return self.views.waiting(queue)
+
+    def wait_estimate(self, call_id: str, now: float) -> Estimate | None:
+        """The wait ahead of a caller in line now, as an announcement would tell it; None
+        for a caller not in a queue."""
+        call = self._book.get(call_id)
+        if call is None or call.queue is None or call.state not in (CallState.WAITING, CallState.OFFERING):
+            return None
+        return self._admission.estimate(call, now)
 
     def agent_counts(self) -> dict[AgentState, int]:
         return self.views.agent_counts()

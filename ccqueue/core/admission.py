@@ -189,7 +189,14 @@ class Admission:
         queue = call.queue
         assert queue is not None
         rivals = self._tell_staffing(queue, now)
-        return self._ewt.estimate(queue, self._router.position(call.call_id), now, rivals=rivals, min_history=min_history)
+        return self._ewt.estimate(
+            queue,
+            self._router.position(call.call_id),
+            now,
+            rivals=rivals,
+            min_history=min_history,
+            waited_s=now - call.arrived_at,
+        )
 
     def _tell_staffing(self, queue: str, now: float) -> list[Rival]:
         """Tell the estimator who serves ``queue`` and its rivals; return the rivals (rule 4).

@@ -16,7 +16,8 @@ yet offered to an agent) of a queue served by N agents, I of them idle:
    by one call: ringing, talking and wrap-up. Exponential gaps: the first agent is free
    after ``1 / rate`` on average, as is each next one.
 3. Callers ahead leave. With a hazard of ``theta`` abandons per second of waiting
-   (recent abandons over recent seconds waited), the line ahead shrinks by answers and
+   (recent abandons over recent seconds waited, counting only the waits from the time
+   this caller has already waited on: the impatient have left by then), the line ahead shrinks by answers and
    by abandons: the fluid ``dp/dt = -(rate + theta * p)`` takes the m - 1 callers ahead
    to none in ``ln(1 + theta * (m - 1) / rate) / theta`` seconds (``(m - 1) / rate``
    when nobody leaves); the caller's own turn adds ``1 / rate``. Call the sum ``T``.
@@ -66,9 +67,10 @@ Rules kept here:
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["Estimate", "Rival", "WaitEstimator", "gamma_quantile"]
 
@@ -86,6 +88,11 @@ PRIOR_EXPOSURE_S = 300.0
 # Answer rates of overtaking queues are taken over about a quarter of an hour, the
 # interval workforce planners forecast arrivals in (15 or 30 minutes).
 RATE_WINDOW_S = 900.0
+# Where the abandon hazard is measured apart: the spans [0, 10), [10, 30), ... seconds of
+# waiting. Callers are not alike in patience: the impatient leave early, so the hazard
+# of those still waiting falls with the time they have waited (rule 3's theta is taken
+# from the waits at or past the caller's own).
+PATIENCE_EDGES_S = (0.0, 10.0, 30.0, 60.0, 120.0, 240.0, 480.0)
 MIN_SHARE = 0.1  # the least part of the agents' completions left to an overtaken queue
 # The interval covers 80 % of outcomes: z of the 10th and 90th percentiles.
 Z_80 = 1.2815515655446004
@@ -176,6 +183,10 @@ class _Queue:
     answers: _Rate
     exposure_s: float  # decayed seconds waited by callers who left the line, plus a prior
     abandons: float  # decayed count of those who abandoned
+    # The same, split by how long the caller had waited (``PATIENCE_EDGES_S``): seconds
+    # waited within each span, and abandons that fell in it.
+    exposure_by_span: list[float] = field(default_factory=lambda: [0.0] * len(PATIENCE_EDGES_S))
+    abandons_by_span: list[float] = field(default_factory=lambda: [0.0] * len(PATIENCE_EDGES_S))
     ended: int = 0
     agents: int = 0
     busy: int = 0
@@ -242,13 +253,21 @@ class WaitEstimator:
     # ------------------------------------------------------------------ questions
 
     def estimate(
-        self, queue: str, position: int, now: float, *, rivals: Iterable[Rival] = (), min_history: int | None = None
+        self,
+        queue: str,
+        position: int,
+        now: float,
+        *,
+        rivals: Iterable[Rival] = (),
+        min_history: int | None = None,
+        waited_s: float = 0.0,
     ) -> Estimate:
         """The wait ahead of the caller at ``position`` (1-based) of ``queue``.
 
         ``rivals``: the other queues whose callers wait for some of the same agents and
         go before this caller (rule 5). ``min_history`` replaces the estimator's own
-        count of ended calls needed for confidence.
+        count of ended calls needed for confidence. ``waited_s``: how long the caller has
+        waited already; the abandon hazard is that of callers who waited as long (rule 3).
         """
         if position < 1:
             raise ValueError(f"position is 1-based, got {position}")
@@ -279,7 +298,7 @@ class WaitEstimator:
             rate -= taken
         # Rules 1 and 5: completions needed, at the full rate, before this caller's turn.
         needed = rate * _time_to_serve(mine, rate, ahead)
-        theta = q.abandons / q.exposure_s
+        theta = self._hazard(q, waited_s)
         # Rule 3: the line ahead shrinks by answers and by abandons.
         rest = needed - 1.0
         queued = (1.0 + (math.log1p(theta * rest / rate) * rate / theta if theta > 0 else rest)) / rate
@@ -325,8 +344,28 @@ class WaitEstimator:
     def _left_line(self, q: _Queue, waited_s: float, *, abandoned: bool) -> None:
         # The prior exposure keeps its full weight: theta never divides by nothing.
         decay = self._decay
-        q.exposure_s = (q.exposure_s - PRIOR_EXPOSURE_S) * decay + PRIOR_EXPOSURE_S + max(0.0, waited_s)
+        waited_s = max(0.0, waited_s)
+        q.exposure_s = (q.exposure_s - PRIOR_EXPOSURE_S) * decay + PRIOR_EXPOSURE_S + waited_s
         q.abandons = q.abandons * decay + (1.0 if abandoned else 0.0)
+        exposure, abandons = q.exposure_by_span, q.abandons_by_span
+        last = len(PATIENCE_EDGES_S) - 1
+        for i, start in enumerate(PATIENCE_EDGES_S):
+            end = PATIENCE_EDGES_S[i + 1] if i < last else math.inf
+            exposure[i] = exposure[i] * decay + max(0.0, min(waited_s, end) - start)
+            abandons[i] = abandons[i] * decay + (1.0 if abandoned and start <= waited_s < end else 0.0)
+
+    @staticmethod
+    def _hazard(q: _Queue, waited_s: float) -> float:
+        """Abandons per second of waiting among callers who had waited ``waited_s`` or more."""
+        if waited_s <= 0.0:
+            return q.abandons / q.exposure_s
+        first = bisect.bisect_right(PATIENCE_EDGES_S, waited_s) - 1
+        later = sum(q.exposure_by_span[first:])
+        seen = q.exposure_s - PRIOR_EXPOSURE_S
+        # The prior's part of it, in proportion: a pool of fewer seconds is not held
+        # nearer to "nobody leaves" than the whole is.
+        prior = PRIOR_EXPOSURE_S * (later / seen if seen > 0 else 1.0)
+        return sum(q.abandons_by_span[first:]) / (later + prior) if later + prior > 0 else 0.0
 
 
 def _time_to_serve(mine: int, rate: float, ahead: list[tuple[float, float]]) -> float:

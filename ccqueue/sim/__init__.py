@@ -49,7 +49,4 @@ def simulate(scenario: Mapping[str, Any] | Scenario) -> dict[str, Any]:
 def _run(parsed: Scenario) -> dict[str, Any]:
     simulation = Simulation(parsed)
     rows = simulation.run()
-    # A queue without announcements is left out: its callers are scored as if it had
-    # the product's default ones.
-    first = {name: q.announcements.first_after_s for name, q in parsed.settings.queues.items() if q.announcements is not None}
-    return summarise(rows, simulation.callback_results if parsed.callbacks is not None else None, first_announcement_s=first)
+    return summarise(rows, simulation.callback_results if parsed.callbacks is not None else None)

@@ -55,15 +55,18 @@ from ccqueue.core.records import (
     CallRecord,
 )
 from ccqueue.core.replies import ClaimAnswer
+from ccqueue.core.waiting import Announcements
 from ccqueue.sim.scenario import VIA_IVR, Distribution, IvrPlan, Scenario
 
 __all__ = ["CallRow", "Simulation"]
 
 # Event kinds, in no particular order; the heap orders by time and then by ``seq``.
-_ARRIVE, _LOGIN, _LOGOUT, _CLAIM, _RING_OUT, _TALK_END, _PATIENCE, _DIAL_END, _CALLBACK_END, _IVR, _IVR_FINISH = range(11)
+_ARRIVE, _LOGIN, _LOGOUT, _CLAIM, _RING_OUT, _TALK_END, _PATIENCE, _DIAL_END, _CALLBACK_END, _IVR, _IVR_FINISH, _TELL = range(12)
 # When draining, stop anyway this long after the end of the day: a queue nobody serves
 # and nobody leaves never empties.
 _DRAIN_LIMIT_S = 86_400.0
+# When a queue without announcements of its own would make its first: the product's default.
+FIRST_ANNOUNCEMENT_S = Announcements().first_after_s
 # Call outcomes by which ccqueue let a caller go unanswered, as CallRow.released says.
 _RELEASES = {
     CallOutcome.REFUSED: "refused",
@@ -89,6 +92,14 @@ class CallRow:
     ewt_high_s: float = math.nan
     ewt_confident: bool = False
     holdtime_s: float = math.nan  # app_queue's announcement
+    # At the queue's first announcement, to a caller still waiting with no agent ringing:
+    # the wait left as ccqueue would tell it, and as app_queue would (|holdtime - waited|).
+    told_at: float = math.nan
+    told_s: float = math.nan
+    told_low_s: float = math.nan
+    told_high_s: float = math.nan
+    told_confident: bool = False
+    holdtime_told_s: float = math.nan
     answered_at: float | None = None
     abandoned_at: float | None = None
     offered_at: float = math.nan  # when the agent who answered was offered the call
@@ -132,6 +143,9 @@ class Simulation:
         self.scenario = scenario
         self.acd = Acd(scenario.settings, seed=scenario.seed)
         self.holdtime: dict[str, float] = dict.fromkeys(scenario.settings.queues, 0.0)
+        self._first_after_s = {
+            name: q.announcements.first_after_s for name, q in scenario.settings.queues.items() if q.announcements is not None
+        }
         self.rows: dict[str, CallRow] = {}
         self.now = 0.0
         self._heap: list[tuple[float, int, int, str]] = []
@@ -237,6 +251,9 @@ class Simulation:
             self._walk(arg, walk, walk.feed(result, now=now))
         elif kind == _IVR_FINISH:
             self._apply(acd.handle(self._finishes.pop(arg), now))
+        elif kind == _TELL:
+            self._tell(self.rows[arg])
+            return False
         elif kind == _LOGIN:
             self._apply(acd.handle(ev.AgentRequested(agent_id=arg, action=ev.AgentAction.LOGIN), now))
         elif kind == _LOGOUT:
@@ -298,6 +315,25 @@ class Simulation:
         if self._patience is not None and call is not None and call.state in (CallState.WAITING, CallState.OFFERING):
             row.patience_s = self._patience()
             self._push(now + row.patience_s, _PATIENCE, call_id)
+        if call is not None and call.state in (CallState.WAITING, CallState.OFFERING):
+            self._push(max(now, row.arrived_at + self._first_after_s.get(row.queue, FIRST_ANNOUNCEMENT_S)), _TELL, call_id)
+
+    def _tell(self, row: CallRow) -> None:
+        """The caller's first announcement is due: what each estimator would tell it now."""
+        call = self.acd.views.caller(row.call_id)
+        if call is None or call.state is not CallState.WAITING:
+            return  # answered, gone, or an agent's phone ringing: no announcement
+        now = self.now
+        estimate = self.acd.wait_estimate(row.call_id, now)
+        if estimate is None:
+            return
+        row.told_at = now
+        row.told_s, row.told_low_s, row.told_high_s = estimate.seconds, estimate.low, estimate.high
+        row.told_confident = estimate.confident
+        # app_queue says the queue's holdtime less what the caller has waited, as a
+        # distance: abs((holdtime + 30) - waited) / 60, rounded down to minutes (the
+        # rounding is left out here, as for ccqueue's own figure).
+        row.holdtime_told_s = abs(self.holdtime.get(row.queue, 0.0) - (now - row.arrived_at))
 
     # ------------------------------------------------------------------ the IVR
 

@@ -6,16 +6,20 @@ Definitions kept here (``docs/simulator.md`` says the same):
   (the average speed of answer).
 - ``service_level_20s``: answered within 20 s, over answered plus abandoned callers
   (callers still waiting when the run stops are left out).
-- ``ewt``: over the answered callers an estimate reached, the error of each estimate
-  given on joining against the wait that caller then had: ``mae_s`` the mean absolute
-  error, ``bias_s`` the mean signed error (positive: the estimate was too long). A caller
-  is scored when its estimate was finite (a queue with nobody serving has none) and it
-  was still waiting in line, no agent's phone ringing for it, when its queue's first
-  announcement was due (``first_after_s``; 30 s, the product's default, for a queue
-  without announcements): the product says the wait only then, and holds announcements
-  while an agent rings, so a caller answered sooner never hears an estimate. Both
-  estimators are scored on the same callers; ``all_answered`` keeps the same figures
-  over every answered caller with a finite estimate.
+- ``ewt``: how far the wait a caller would be told is from the wait it then had, scored
+  where the caller hears it: at its queue's first announcement (``first_after_s`` after
+  the call, 30 s, the product's default, for a queue without announcements), for the
+  answered callers still waiting in line then with no agent's phone ringing for them
+  (the product holds announcements while an agent rings; a caller answered sooner never
+  hears an estimate). Each estimator tells the wait *left* at that moment: ccqueue's
+  estimate made then (knowing how long the caller has waited), and app_queue's
+  ``|holdtime - waited|`` (what its position announcement says); both are scored against
+  the wait from the announcement to the answer. ``mae_s`` is the mean absolute error,
+  ``bias_s`` the mean signed error (positive: the estimate was too long), on the same
+  callers for both. Scoring the estimate given on joining only on the callers who went
+  on to wait would pick callers by their outcome, and favour estimates that run long.
+  ``all_answered`` keeps the estimates given on joining, against the whole wait, over
+  every answered caller with a finite one.
 - ``ivr`` (callers of a scenario's IVR): how many reached each queue, finished in the
   IVR (served or transferred), booked a callback or left a message there; the mean time
   from the call to joining a queue; the last IVR node of each walk, most common first.
@@ -28,7 +32,6 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ccqueue.core.waiting import Announcements
 from ccqueue.sim.run import CallRow
 from ccqueue.sim.scenario import VIA_IVR
 
@@ -36,7 +39,6 @@ __all__ = ["summarise"]
 
 SERVICE_LEVEL_S = 20.0
 # When a queue without announcements would say the wait, were they turned on as they come.
-FIRST_ANNOUNCEMENT_S = Announcements().first_after_s
 
 
 def _rounded(value: float, digits: int = 3) -> float | None:
@@ -78,14 +80,25 @@ def _errors(pairs: Iterable[tuple[float, float]]) -> dict[str, float | None]:
     }
 
 
-def _scores(scored: Sequence[CallRow]) -> dict[str, Any]:
-    """Both estimators' errors over ``scored`` (answered callers with a finite estimate)."""
-    waits = [r.answered_at - r.arrived_at for r in scored if r.answered_at is not None]
-    ours = _errors(zip((r.ewt_s for r in scored), waits, strict=True))
-    inside = sum(1 for r, w in zip(scored, waits, strict=True) if r.ewt_low_s <= w <= r.ewt_high_s)
+def _scores(scored: Sequence[CallRow], *, told: bool) -> dict[str, Any]:
+    """Both estimators' errors over ``scored``: answered callers with a finite estimate.
+
+    ``told``: the estimates each would have announced at the caller's first announcement,
+    against the wait left from then; else the estimates on joining, against the whole wait.
+    """
+    if told:
+        waits = [r.answered_at - r.told_at for r in scored if r.answered_at is not None]
+        ours_told = [(r.told_s, r.told_low_s, r.told_high_s, r.told_confident) for r in scored]
+        theirs = [r.holdtime_told_s for r in scored]
+    else:
+        waits = [r.answered_at - r.arrived_at for r in scored if r.answered_at is not None]
+        ours_told = [(r.ewt_s, r.ewt_low_s, r.ewt_high_s, r.ewt_confident) for r in scored]
+        theirs = [r.holdtime_s for r in scored]
+    ours = _errors(zip((t[0] for t in ours_told), waits, strict=True))
+    inside = sum(1 for t, w in zip(ours_told, waits, strict=True) if t[1] <= w <= t[2])
     ours["within_interval"] = _rounded(inside / len(scored), 4) if scored else None
-    ours["confident_share"] = _rounded(sum(1 for r in scored if r.ewt_confident) / len(scored), 4) if scored else None
-    baseline = _errors(zip((r.holdtime_s for r in scored), waits, strict=True))
+    ours["confident_share"] = _rounded(sum(1 for t in ours_told if t[3]) / len(scored), 4) if scored else None
+    baseline = _errors(zip(theirs, waits, strict=True))
     ratio = None
     if ours["mae_s"] is not None and baseline["mae_s"]:
         ratio = _rounded(ours["mae_s"] / baseline["mae_s"], 4)
@@ -98,21 +111,15 @@ def _scores(scored: Sequence[CallRow]) -> dict[str, Any]:
     }
 
 
-def _reached(row: CallRow, first_after_s: float) -> bool:
-    """Whether the caller was still in line, no agent ringing for it, when its first
-    announcement was due: the product holds announcements while an agent rings."""
-    offered = row.offered_at if math.isfinite(row.offered_at) else row.answered_at
-    return offered is not None and offered - row.arrived_at >= first_after_s
-
-
-def _ewt(rows: Sequence[CallRow], first_announcement_s: Mapping[str, float]) -> dict[str, Any]:
-    estimated = [r for r in rows if r.answered_at is not None and math.isfinite(r.ewt_s)]
-    waited = [r for r in estimated if _reached(r, first_announcement_s.get(r.queue, FIRST_ANNOUNCEMENT_S))]
+def _ewt(rows: Sequence[CallRow]) -> dict[str, Any]:
+    answered = [r for r in rows if r.answered_at is not None]
+    estimated = [r for r in answered if math.isfinite(r.ewt_s)]
+    told = [r for r in answered if math.isfinite(r.told_s)]
     return {
-        **_scores(waited),
-        "answered_before_announcement": len(estimated) - len(waited),
-        "unestimated": sum(1 for r in rows if r.answered_at is not None) - len(estimated),
-        "all_answered": _scores(estimated),
+        **_scores(told, told=True),
+        "answered_before_announcement": len(answered) - len(told),
+        "unestimated": len(answered) - len(estimated),
+        "all_answered": _scores(estimated, told=False),
     }
 
 
@@ -134,30 +141,20 @@ def _ivr(walked: Sequence[CallRow]) -> dict[str, Any]:
     }
 
 
-def summarise(
-    rows: Sequence[CallRow],
-    callbacks: Mapping[str, str] | None = None,
-    *,
-    first_announcement_s: Mapping[str, float] | None = None,
-) -> dict[str, Any]:
-    """The figures of a run: totals, per queue, the EWT comparison, and how callbacks ended.
-
-    ``first_announcement_s``: per queue, when its first announcement is due; a queue
-    left out takes ``FIRST_ANNOUNCEMENT_S``.
-    """
-    first = first_announcement_s or {}
+def summarise(rows: Sequence[CallRow], callbacks: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The figures of a run: totals, per queue, the EWT comparison, and how callbacks ended."""
     result = _counts(rows)
     if callbacks:
         result["callbacks"] = {
             status: sum(1 for s in callbacks.values() if s == status) for status in sorted(set(callbacks.values()))
         }
-    result["ewt"] = _ewt(rows, first)
+    result["ewt"] = _ewt(rows)
     walked = [r for r in rows if r.ivr_path]
     if walked:
         result["ivr"] = _ivr(walked)
     queues = sorted({r.queue for r in rows if r.queue != VIA_IVR})
     if len(queues) > 1:
         result["per_queue"] = {
-            q: {**_counts(mine), "ewt": _ewt(mine, first)} for q in queues for mine in [[r for r in rows if r.queue == q]]
+            q: {**_counts(mine), "ewt": _ewt(mine)} for q in queues for mine in [[r for r in rows if r.queue == q]]
         }
     return result

@@ -195,3 +195,26 @@ def test_unknown_queues_get_the_priors() -> None:
 def test_nonsense_is_refused(call) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError):
         call(WaitEstimator())
+
+
+def test_the_abandon_hazard_is_that_of_callers_who_waited_as_long() -> None:
+    # Half the callers give up within 5 s; those who stay past 60 s never do.
+    estimator = WaitEstimator()
+    for i in range(200):
+        if i % 2:
+            estimator.call_abandoned("q", waited_s=4.0, now=float(i))
+        else:
+            estimator.call_answered("q", waited_s=90.0, now=float(i))
+    estimator.staffing("q", agents=2, busy=2, now=200.0)
+    fresh = estimator.estimate("q", 5, 200.0)
+    patient = estimator.estimate("q", 5, 200.0, waited_s=70.0)
+    assert estimator.abandon_hazard("q") > 0.01
+    # Past 60 s nobody left: the line ahead shrinks only by answers, and the caller stays.
+    nobody_leaves = WaitEstimator()
+    for i in range(200):
+        nobody_leaves.call_answered("q", waited_s=90.0, now=float(i))
+    nobody_leaves.staffing("q", agents=2, busy=2, now=200.0)
+    assert patient.seconds > 1.5 * fresh.seconds
+    assert patient.seconds == pytest.approx(nobody_leaves.estimate("q", 5, 200.0).seconds, rel=0.02)
+    # Without the caller's wait, the hazard of all callers, as before.
+    assert estimator.estimate("q", 5, 200.0, waited_s=0.0) == fresh
