@@ -37,6 +37,7 @@ import hmac
 import secrets
 import time
 import uuid
+from urllib.parse import quote
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -240,7 +241,7 @@ class Auth:
         found = self._authenticate(request)
         if found is None:
             if rule.page:
-                raise web.HTTPSeeOther(location=f"/signin?next={request.path}")
+                raise web.HTTPSeeOther(location="/signin?next=" + quote(request.path, safe="/"))
             raise NotSignedIn(f"sign in (POST /api/session) or give 'Authorization: Bearer <token>' for {request.path}")
         principal, session = found
         request[PRINCIPAL] = principal
