@@ -37,11 +37,11 @@ import hmac
 import secrets
 import time
 import uuid
-from urllib.parse import quote
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import structlog
 from aiohttp import web
@@ -238,7 +238,12 @@ class Auth:
             return await handler(request)
         if rule.openable is not None and rule.openable in self._settings.open:
             return await handler(request)
-        found = self._authenticate(request)
+        try:
+            found = self._authenticate(request)
+        except NotSignedIn:
+            if not rule.page:
+                raise
+            found = None  # an ended session: the page sends the browser to sign in again
         if found is None:
             if rule.page:
                 raise web.HTTPSeeOther(location="/signin?next=" + quote(request.path, safe="/"))

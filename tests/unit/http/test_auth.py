@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
@@ -25,8 +26,8 @@ from ccqueue.core.acd import Acd, AcdSettings, AgentSettings, HotlineSettings, Q
 from ccqueue.core.records import AuditRecord
 from ccqueue.engine.engine import Engine
 from ccqueue.http.access import PUBLIC, ROUTES
-from ccqueue.http.app import build_app
-from ccqueue.http.auth import COOKIE, CSRF_HEADER
+from ccqueue.http.app import _errors, build_app
+from ccqueue.http.auth import COOKIE, CSRF_HEADER, Auth
 from ccqueue.reload import ReloadResult
 from tests.support.auth import ADMIN, ADMIN_TOKEN, AGENT, SUPERVISOR, SUPERVISOR_PASSWORD, USERS
 from tests.support.fakes import RecordingCallers, RecordingTelephony, Records
@@ -304,6 +305,9 @@ async def test_the_wallboard_page_sends_a_stranger_to_sign_in(site: Site) -> Non
     assert (r.status, r.headers["Location"]) == (303, "/signin?next=/wallboard")
     r = await site.client.get("/signin")
     assert r.status == 200 and "<form" in await r.text()
+    # So does an ended session.
+    r = await site.client.get("/wallboard", allow_redirects=False, cookies={COOKIE: "ended-long-ago"})
+    assert (r.status, r.headers["Location"]) == (303, "/signin?next=/wallboard")
 
 
 async def test_metrics_and_health_are_open_by_default_and_closed_when_told(make_site: Callable[..., Any]) -> None:
@@ -378,3 +382,35 @@ async def test_every_change_is_audited_accepted_or_refused_and_reads_are_not(sit
     ]
     assert all(a.remote == "127.0.0.1" and a.at > 0 for a in site.audit)
     assert len({a.audit_id for a in site.audit}) == len(site.audit)
+
+
+async def test_a_session_ends_when_idle_too_long_and_after_its_maximum() -> None:
+    now = [1000.0]
+    auth = Auth(
+        users=lambda: USERS,
+        settings=Http(session_idle_s=60, session_max_s=300),
+        agent_queues=lambda _agent: ("support",),
+        clock=lambda: now[0],
+    )
+    app = web.Application(middlewares=[_errors, auth.guard])
+    app.add_routes(auth.routes())
+
+    async def agents(_request: web.Request) -> web.Response:
+        return web.json_response([])
+
+    app.router.add_get("/api/agents", agents)
+    async with TestClient(TestServer(app)) as client:
+
+        async def sign_in() -> None:
+            r = await client.post("/api/session", json={"user": "sam", "password": SUPERVISOR_PASSWORD})
+            assert r.status == 200
+
+        await sign_in()
+        for _ in range(5):  # busy: a request every 59 s keeps it alive ...
+            now[0] += 59
+            assert (await client.get("/api/agents")).status == 200
+        now[0] += 59  # ... until 300 s after sign-in
+        assert await _error(await client.get("/api/agents")) == (401, "not-signed-in")
+        await sign_in()
+        now[0] += 61  # idle for longer than 60 s
+        assert await _error(await client.get("/api/agents")) == (401, "not-signed-in")
