@@ -281,7 +281,8 @@ class Auth:
     ) -> web.StreamResponse:
         if request.method in SAFE_METHODS:
             return await handler(request)
-        status, error = 500, "internal"
+        status: int = 500
+        error: str | None = "internal"
         try:
             response = await handler(request)
             status, error = response.status, response.get(ERROR_ID)
@@ -296,6 +297,8 @@ class Auth:
         if self._audit is None:
             return
         principal = request.get(PRINCIPAL)
+        actor: str | None
+        role: str | None
         if isinstance(principal, Principal):
             actor, role, via = principal.name, principal.role.value, principal.via
         else:
