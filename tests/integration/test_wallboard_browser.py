@@ -144,3 +144,52 @@ async def test_a_supervisor_signs_in_and_out_through_the_page(tmp_path: Path) ->
                     shutil.copyfile(shot, Path(keep) / shot.name)
         finally:
             await asyncio.to_thread(driver.quit)
+
+
+ATTACK_PAGE = """<!doctype html><html><body>
+<form method="POST" action="{target}" enctype="text/plain">
+  <input name='{{"reason": "' value='x"}}'>
+</form>
+<script>document.forms[0].submit();</script>
+</body></html>"""
+
+
+async def test_a_form_on_another_page_cannot_log_a_signed_in_agent_out(tmp_path: Path) -> None:
+    """The attack as a browser makes it: a supervisor is signed in; a page elsewhere posts
+    a text/plain form to the logout route. From another site (``localhost``) the browser
+    does not send the SameSite=Strict cookie: 401. From the same site (127.0.0.1 on
+    another port, where the cookie does go) the missing CSRF token refuses it: 403."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from ccqueue.core import events as ev
+
+    async for b in _board(headers={}):
+        await b.engine.ask(ev.AgentRequested(agent_id="agent1", action=ev.AgentAction.LOGIN))
+        base = str(b.client.make_url("")).rstrip("/")
+
+        page = ATTACK_PAGE.format(target=base + "/api/agents/agent1/logout")
+
+        async def attack(_request: web.Request, page: str = page) -> web.Response:
+            return web.Response(text=page, content_type="text/html")
+
+        evil = web.Application()
+        evil.router.add_get("/", attack)
+        async with TestServer(evil, host="127.0.0.1") as server:
+            driver = await asyncio.to_thread(_driver)
+            try:
+                await _sign_in(driver, base)
+                for origin, answer in (
+                    (f"http://localhost:{server.port}/", "not-signed-in"),
+                    (f"http://127.0.0.1:{server.port}/", "csrf-refused"),
+                ):
+                    await asyncio.to_thread(driver.get, origin)
+                    await _wait_for(driver, f"return document.body && document.body.textContent.includes('{answer}');")
+                    view = b.engine.acd.views.agent("agent1")
+                    assert view is not None and (view.state.value, view.pending_action) == ("available", None), origin
+                shot = tmp_path / "csrf-refused.png"
+                assert driver.save_screenshot(str(shot))
+                if keep := os.environ.get("CCQUEUE_SIGNIN_SCREENSHOTS"):
+                    shutil.copyfile(shot, Path(keep) / shot.name)
+            finally:
+                await asyncio.to_thread(driver.quit)
