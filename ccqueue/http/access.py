@@ -119,7 +119,7 @@ ROUTES: dict[tuple[str, str], Route] = {
         "Sign in with a user's password: sets the session cookie and answers the CSRF token",
         body=_SIGN_IN,
         body_required=True,
-        answers={200: "signed in", 401: "wrong user or password", 415: "not JSON"},
+        answers={200: "signed in", 401: "wrong user or password", 415: "not JSON", 429: "too many wrong passwords lately"},
     ),
     ("GET", "/api/session"): Route(
         Role.AGENT, "Who is signed in, and the session's CSRF token", answers={200: "OK", 401: "not signed in"}

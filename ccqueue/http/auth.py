@@ -27,6 +27,11 @@ Rules kept here:
 7. A password check costs ~0.1 s of CPU and 64 MiB (argon2id): it runs in a thread,
    at most ``SIGN_IN_CONCURRENCY`` at a time, so a flood of sign-ins cannot starve
    the event loop or the memory.
+8. Guessing is slowed per address: after ``SIGN_IN_FAILURES`` wrong passwords from one
+   peer within ``SIGN_IN_WINDOW_S``, its sign-ins are refused unchecked
+   (``sign-in-throttled``, 429) until the oldest failure leaves the window. Per address,
+   not per user name, so nobody can lock a colleague out by typing wrong passwords
+   under their name.
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ __all__ = [
     "MediaTypeRefused",
     "NotSignedIn",
     "SignInRefused",
+    "SignInThrottled",
     "principal_of",
     "reaches_queue",
 ]
@@ -74,6 +80,12 @@ COOKIE = "ccqueue_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SIGN_IN_CONCURRENCY = 2
+# 10 failures in 5 minutes: a person mistyping does not get there; a guesser gets
+# 120 tries an hour instead of the ~20 a second argon2 would allow. (OWASP's
+# Authentication Cheat Sheet asks for some such throttle; GitHub answers 429 too.)
+SIGN_IN_FAILURES = 10
+SIGN_IN_WINDOW_S = 300.0
+MAX_THROTTLED_PEERS = 10_000  # addresses remembered at most; the oldest go first
 # Sessions held at most; the oldest go first. Each needs a correct password, so this
 # bounds memory against a user signing in in a loop, not against strangers.
 MAX_SESSIONS = 10_000
@@ -98,6 +110,12 @@ class SignInRefused(RequestError):
     """Wrong user name or password (which of the two is not said)."""
 
     error_id = "sign-in-refused"
+
+
+class SignInThrottled(RequestError):
+    """Too many wrong passwords from this address lately."""
+
+    error_id = "sign-in-throttled"
 
 
 class Forbidden(RequestError):
@@ -169,6 +187,7 @@ class Auth:
         self._routes = routes
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self._sign_ins = asyncio.Semaphore(SIGN_IN_CONCURRENCY)
+        self._failures: OrderedDict[str, list[float]] = OrderedDict()  # peer -> times of wrong passwords
         self._token_index: tuple[Mapping[str, User] | None, dict[str, str]] = (None, {})
 
     # -- who is it -----------------------------------------------------------------------
@@ -332,10 +351,13 @@ class Auth:
         async def sign_in(request: web.Request) -> web.Response:
             name, password = await _credentials(request)
             request[CLAIMED] = name
+            peer = request.remote or "-"
+            self._check_throttle(peer)
             user = self._users().get(name)
             async with self._sign_ins:
                 ok = await asyncio.to_thread(verify_password, user.password_hash if user else None, password)
             if not ok or user is None:
+                self._failed(peer)
                 log.warning("sign_in_refused", user=name, remote=request.remote)
                 raise SignInRefused("wrong user name or password")
             old = request.cookies.get(COOKIE)
@@ -371,6 +393,28 @@ class Auth:
             return response
 
         return routes
+
+    def _recent_failures(self, peer: str) -> list[float]:
+        horizon = self._clock() - SIGN_IN_WINDOW_S
+        times = [t for t in self._failures.get(peer, ()) if t > horizon]
+        if times:
+            self._failures[peer] = times
+        else:
+            self._failures.pop(peer, None)
+        return times
+
+    def _check_throttle(self, peer: str) -> None:
+        times = self._recent_failures(peer)
+        if len(times) >= SIGN_IN_FAILURES:
+            wait_s = max(1, round(times[0] + SIGN_IN_WINDOW_S - self._clock()))
+            log.warning("sign_in_throttled", remote=peer, failures=len(times))
+            raise SignInThrottled(f"too many wrong passwords from this address; try again in {wait_s} s")
+
+    def _failed(self, peer: str) -> None:
+        self._failures.setdefault(peer, []).append(self._clock())
+        self._failures.move_to_end(peer)
+        while len(self._failures) > MAX_THROTTLED_PEERS:
+            self._failures.popitem(last=False)
 
     @staticmethod
     def _who(principal: Principal, session: _Session | None) -> dict[str, Any]:

@@ -16,6 +16,7 @@ STATUS_BY_ERROR: dict[str, int] = {
     "sign-in-refused": 401,
     "forbidden": 403,
     "csrf-refused": 403,
+    "sign-in-throttled": 429,
     "agent-unknown": 404,
     "agent-state-illegal": 409,
     "callback-unknown": 404,

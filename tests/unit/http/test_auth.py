@@ -27,7 +27,7 @@ from ccqueue.core.records import AuditRecord
 from ccqueue.engine.engine import Engine
 from ccqueue.http.access import PUBLIC, ROUTES
 from ccqueue.http.app import _errors, build_app
-from ccqueue.http.auth import COOKIE, CSRF_HEADER, Auth
+from ccqueue.http.auth import COOKIE, CSRF_HEADER, SIGN_IN_FAILURES, SIGN_IN_WINDOW_S, Auth
 from ccqueue.reload import ReloadResult
 from tests.support.auth import ADMIN, ADMIN_TOKEN, AGENT, SUPERVISOR, SUPERVISOR_PASSWORD, USERS
 from tests.support.fakes import RecordingCallers, RecordingTelephony, Records
@@ -414,3 +414,24 @@ async def test_a_session_ends_when_idle_too_long_and_after_its_maximum() -> None
         await sign_in()
         now[0] += 61  # idle for longer than 60 s
         assert await _error(await client.get("/api/agents")) == (401, "not-signed-in")
+
+
+async def test_guessing_passwords_is_throttled_per_address() -> None:
+    now = [1000.0]
+    auth = Auth(users=lambda: USERS, settings=Http(), agent_queues=lambda _agent: None, clock=lambda: now[0])
+    app = web.Application(middlewares=[_errors, auth.guard])
+    app.add_routes(auth.routes())
+    async with TestClient(TestServer(app)) as client:
+
+        async def attempt(password: str) -> tuple[int, str | None]:
+            r = await client.post("/api/session", json={"user": "sam", "password": password})
+            return r.status, (await r.json()).get("error")
+
+        for n in range(SIGN_IN_FAILURES):
+            now[0] += 1
+            assert await attempt(f"guess-number-{n}") == (401, "sign-in-refused")
+        # Now even the right password is refused unchecked ...
+        assert await attempt(SUPERVISOR_PASSWORD) == (429, "sign-in-throttled")
+        # ... until the oldest failure leaves the window.
+        now[0] += SIGN_IN_WINDOW_S - SIGN_IN_FAILURES + 1
+        assert await attempt(SUPERVISOR_PASSWORD) == (200, None)
