@@ -72,7 +72,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ccqueue.asterisk.ami import AmiClient  # the path above makes a checkout importable
-from testbed.daemon import CcqueueProcess
+from testbed.daemon import CcqueueProcess, write_users
 from testbed.sandbox import AsteriskSandbox
 from tests.support.postgres import PgServer, find_bindir
 
@@ -151,6 +151,7 @@ hotlines:
         for n in range(1, agents + 1)
     ]
     (folder / "agents.yaml").write_text("agents:\n" + "\n".join(lines) + "\n")
+    write_users(folder)
 
 
 def bench_dialplan(talk_s: float, jitter_s: float) -> str:

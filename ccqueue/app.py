@@ -170,7 +170,17 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         metrics=metrics,
         callbacks_config=callbacks,
         reload=reloader.reload,
+        # Users are read on every request, so a reload adds, removes or changes them at once.
+        users=lambda: running.now.config.users,
+        settings=config.http,
+        audit=writer.submit,  # spooled to disk while PostgreSQL is away, like every record
     )
+    if not config.users:
+        log.warning(
+            "no_users_configured",
+            open=list(config.http.open),
+            hint="only the paths in http.open answer; add users (docs/configuration.md, users) and reload",
+        )
     return Daemon(
         running=running,
         inbox=inbox,

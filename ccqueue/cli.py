@@ -1,4 +1,4 @@
-"""The ``ccqueue`` command: check, migrate, run, simulate, import-asterisk, schema, report, staff.
+"""The ``ccqueue`` command: check, migrate, run, simulate, import-asterisk, schema, user, report, staff.
 
 Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage.
 """
@@ -171,6 +171,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("schema", help="print the JSON Schema of the configuration files")
     schema.configure_parser(p)
     p.set_defaults(func=schema.run)
+
+    from ccqueue import credentials
+
+    p = sub.add_parser("user", help="passwords and API tokens for the users section: hash-password, new-token")
+    credentials.configure_parser(p)
+    p.set_defaults(func=credentials.run)
 
     from ccqueue.reports import cli as report_cli
 

@@ -1,5 +1,9 @@
 """A ``ccqueue run`` process for tests and benchmarks: start it, talk to its HTTP API,
 stop it by its pid.
+
+Every configuration the testbed writes carries one admin user (``write_users``), and
+``CcqueueProcess.http`` sends that admin's token: tests of a feature are not tests of
+who may use it (tests/unit/http/test_auth.py is).
 """
 
 from __future__ import annotations
@@ -17,7 +21,18 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from ccqueue.credentials import hash_token
+
 REPO = Path(__file__).resolve().parents[1]
+
+# The testbed's admin; its token is known to every test, so it is no secret.
+ADMIN_USER = "testbed"
+ADMIN_TOKEN = "ccq_testbed-admin-token-known-to-every-test"
+
+
+def write_users(folder: Path) -> None:
+    """``users.yaml`` in a configuration folder: the testbed's admin, by token."""
+    (folder / "users.yaml").write_text(f'users:\n  {ADMIN_USER}:\n    role: admin\n    tokens: ["{hash_token(ADMIN_TOKEN)}"]\n')
 
 
 class CcqueueProcess:
@@ -41,10 +56,15 @@ class CcqueueProcess:
         self.open_files = open_files  # RLIMIT_NOFILE (soft and hard) of the process, if given
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def http(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    def http(
+        self, method: str, path: str, body: dict[str, Any] | None = None, *, token: str | None = ADMIN_TOKEN
+    ) -> tuple[int, Any]:
+        """A JSON request, as the testbed's admin (``token=None``: as nobody)."""
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.base_url + path, data=data, method=method)
         request.add_header("Content-Type", "application/json")
+        if token is not None:
+            request.add_header("Authorization", f"Bearer {token}")
         try:
             with urllib.request.urlopen(request, timeout=5) as response:
                 return response.status, json.loads(response.read() or b"null")

@@ -39,6 +39,7 @@ import json
 import os
 import random
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -57,6 +58,7 @@ from typing import Any
 from ccqueue.config import Config, ConfigError, load_config
 from ccqueue.config.to_core import schedules
 from ccqueue.core.schedule import is_open
+from ccqueue.credentials import hash_password, hash_token, new_token
 from testbed.baresip import PhoneEvent, Softphone, SoftphoneError
 from testbed.sandbox import SANDBOX_SCRIPT, AsteriskSandbox, SandboxError
 
@@ -222,8 +224,10 @@ def free_tcp_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def http(base: str, method: str, path: str, timeout: float = 5.0) -> tuple[int, Any]:
+def http(base: str, method: str, path: str, timeout: float = 5.0, *, token: str | None = None) -> tuple[int, Any]:
     request = urllib.request.Request(base + path, data=b"" if method == "POST" else None, method=method)
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read() or b"null")
@@ -471,11 +475,38 @@ class LogEcho(threading.Thread):
 # ---- the demo ---------------------------------------------------------------------------
 
 
+DEMO_SUPERVISOR, DEMO_ADMIN = "demo", "demo-admin"
+
+
+def own_config(source: Path, target: Path, *, password: str, token: str) -> Path:
+    """A fresh copy of the configuration folder (or file) with a ``users.yaml`` of the demo's users."""
+    if target.exists():
+        shutil.rmtree(target)
+    if source.is_dir():
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns(".*"))
+    else:
+        target.mkdir(parents=True)
+        shutil.copyfile(source, target / source.name)
+    queues = sorted(load_config(source).queues)
+    (target / "users.yaml").write_text(
+        "# Written by the demo for this run only.\n"
+        "users:\n"
+        f"  {DEMO_SUPERVISOR}:\n    role: supervisor\n    queues: {json.dumps(queues)}\n"
+        f'    password_hash: "{hash_password(password)}"\n'
+        f'  {DEMO_ADMIN}:\n    role: admin\n    tokens: ["{hash_token(token)}"]\n'
+    )
+    return target
+
+
 class Demo:
     def __init__(self, args: argparse.Namespace, config: Config) -> None:
         self.args = args
         self.config = config
-        self.config_dir = Path(args.config).resolve()
+        # The demo's own copy of the configuration, with its users: a supervisor who signs
+        # in to the wallboard, and an admin token for the demo's own API calls. Both are
+        # made afresh each run and printed; the shipped configuration has no users.
+        self.password, self.token = secrets.token_urlsafe(9), new_token()
+        self.config_dir = own_config(Path(args.config).resolve(), DEMO_DIR / "config", password=self.password, token=self.token)
         self.run_dir = DEMO_DIR / "run"
         self.logs = DEMO_DIR / "logs"
         self.spool = DEMO_DIR / "spool"
@@ -631,6 +662,10 @@ class Demo:
 
     # -- start -----------------------------------------------------------------------------------
 
+    def api(self, method: str, path: str, timeout: float = 5.0) -> tuple[int, Any]:
+        """A request to ccqueue's API as the demo's admin."""
+        return http(self.base_url, method, path, timeout, token=self.token)
+
     def start(self) -> None:
         began = time.monotonic()
         for d in (self.run_dir, self.logs, self.spool, self.phones_dir):
@@ -705,7 +740,7 @@ class Demo:
         for agent, phone in self.phones.items():
             phone.wait_registered(REGISTER_TIMEOUT_S, check=lambda a=agent: self.sandbox.is_registered(a))
         for agent in self.agents:
-            status, body = http(self.base_url, "POST", f"/api/agents/{agent}/login")
+            status, body = self.api("POST", f"/api/agents/{agent}/login")
             if status != 200:
                 raise DemoError(f"logging {agent} in failed: HTTP {status} {body}")
             say(f"  {agent} registered and logged in: {body.get('state')}")
@@ -776,7 +811,7 @@ class Demo:
             if self.ccqueue.poll() is not None:
                 raise DemoError(f"ccqueue exited with {self.ccqueue.returncode}; see {log_path}:\n{_tail(log_path)}")
             with contextlib.suppress(OSError, ValueError):
-                _status, body = http(self.base_url, "GET", "/healthz", timeout=2)
+                _status, body = self.api("GET", "/healthz", timeout=2)
                 if isinstance(body, dict) and body.get("ami") == "ready":
                     return
             if time.monotonic() >= deadline:
@@ -846,13 +881,13 @@ class Demo:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError, ValueError):
-                _, queues = http(self.base_url, "GET", "/api/queues", timeout=2)
+                _, queues = self.api("GET", "/api/queues", timeout=2)
                 if isinstance(queues, list) and not any(q.get("waiting") for q in queues):
                     break
             time.sleep(0.2)
         for agent in self.agents:
             with contextlib.suppress(OSError, ValueError):
-                http(self.base_url, "POST", f"/api/agents/{agent}/logout", timeout=2)
+                self.api("POST", f"/api/agents/{agent}/logout", timeout=2)
 
     def _stop_phone(self, agent: str) -> None:
         phone = self.phones.get(agent)
@@ -985,9 +1020,9 @@ class Demo:
     def status_line(self) -> str:
         parts = []
         with contextlib.suppress(OSError, ValueError):
-            _, agents = http(self.base_url, "GET", "/api/agents", timeout=2)
+            _, agents = self.api("GET", "/api/agents", timeout=2)
             parts.append("agents " + ", ".join(f"{a['id']} {a['state']}" for a in agents))
-            _, queues = http(self.base_url, "GET", "/api/queues", timeout=2)
+            _, queues = self.api("GET", "/api/queues", timeout=2)
             parts.append("waiting " + ", ".join(f"{q['name']} {q['waiting']}" for q in queues))
         if self.pg is not None:
             with contextlib.suppress(DemoError, subprocess.TimeoutExpired):
@@ -1023,10 +1058,11 @@ class Demo:
         lines = [
             "",
             f"ccqueue demo is up (in {self.up_in_s:.1f} s). Everything listens on 127.0.0.1 only.",
-            f"  wallboard     {self.base_url}/wallboard",
+            f"  wallboard     {self.base_url}/wallboard   (sign in as {DEMO_SUPERVISOR!r}, password {self.password!r})",
             f"  metrics       {self.base_url}/metrics",
             f"  agents API    {self.base_url}/api/agents   "
-            f"(curl -X POST {self.base_url}/api/agents/agent1/pause ... /unpause, /logout, /login)",
+            f"(curl -H 'Authorization: Bearer {self.token}' -X POST {self.base_url}/api/agents/agent1/pause"
+            " ... /unpause, /logout, /login)",
             f"  queues API    {self.base_url}/api/queues",
             f"  health        {self.base_url}/healthz",
             f"  calls table   psql '{pg.dsn}' -c \"{CALLS_QUERY}\"",
@@ -1196,6 +1232,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not config.agents:
         print(f"demo: {args.config} configures no agents", file=sys.stderr)
+        return 2
+    if config.users:
+        print(
+            f"demo: {args.config} has a users section; the demo adds its own users, give it a configuration without",
+            file=sys.stderr,
+        )
         return 2
 
     signals = _Signals()

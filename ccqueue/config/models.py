@@ -39,6 +39,7 @@ from pydantic import (
 from ccqueue.config.base import Frozen, name_rule, read_only
 from ccqueue.config.callbacks import Callbacks
 from ccqueue.config.ivr import Schedules, Trees
+from ccqueue.config.users import Openable, User, UserName
 from ccqueue.core.calls import AgentSettings, HotlineSettings, QueueSettings
 from ccqueue.core.skills import Strategy
 from ccqueue.core.waiting import Admission, Announcements
@@ -58,6 +59,7 @@ __all__ = [
     "QueueName",
     "ServiceLevel",
     "Strategy",
+    "User",
 ]
 
 
@@ -122,6 +124,17 @@ class Http(Frozen):
 
     host: NonEmpty = "127.0.0.1"
     port: Port = 8080
+    # Served without sign-in: Prometheus and load balancers rarely carry credentials,
+    # and the API's description is no secret. The wallboard needs a supervisor unless opened.
+    open: tuple[Openable, ...] = Field(default=("healthz", "metrics", "openapi"), strict=False)
+    # The session cookie's Secure flag: set it when browsers reach ccqueue over HTTPS
+    # (a TLS proxy in front); a browser would not send a Secure cookie over plain HTTP.
+    secure_cookies: bool = False
+    # A session ends after this long without a request (a shift's break), and in any
+    # case this long after sign-in (a shift). OWASP suggests 15-30 min idle for
+    # high-value applications; an agent's page polls, so idle means the page is closed.
+    session_idle_s: Annotated[float, Field(gt=0)] = 1800.0
+    session_max_s: Annotated[float, Field(gt=0)] = 12 * 3600.0
 
 
 class Database(Frozen):
@@ -290,11 +303,12 @@ class Config(Frozen):
     queues: Annotated[Mapping[QueueName, Queue], AfterValidator(read_only)] = Field(default_factory=lambda: MappingProxyType({}))
     agents: Annotated[Mapping[AgentId, Agent], AfterValidator(read_only)] = Field(default_factory=lambda: MappingProxyType({}))
     callbacks: Callbacks | None = None  # None: no callbacks
+    users: Annotated[Mapping[UserName, User], AfterValidator(read_only)] = Field(default_factory=lambda: MappingProxyType({}))
     schedules: Schedules = Field(default_factory=lambda: MappingProxyType({}))
     ivr: Trees = Field(default_factory=lambda: MappingProxyType({}))
     files: tuple[str, ...] = Field(default=(), strict=False)
 
-    @field_serializer("hotlines", "queues", "agents", "schedules", "ivr", mode="wrap")
+    @field_serializer("hotlines", "queues", "agents", "schedules", "ivr", "users", mode="wrap")
     def _serialize_mapping(self, value: Mapping[str, Any], handler: SerializerFunctionWrapHandler) -> Any:
         return handler(dict(value))
 

@@ -12,7 +12,8 @@ Rules kept here:
   that is not set or a file that cannot be read is an error on that line.
   Values read from the environment are never echoed in messages.
 - References must resolve: a hotline's queue and each of an agent's queues must
-  be defined under ``queues``, and an agent lists a queue once. These checks run
+  be defined under ``queues``, and an agent lists a queue once; a user's agent is
+  defined under ``agents`` and a supervisor's queues under ``queues``. These checks run
   before the models so that they are reported together with every other problem.
 
 The functions change the data in place; it is the loader's fresh copy.
@@ -33,7 +34,7 @@ _STATIC_ENV_FIELDS: tuple[tuple[KeyPath, str, bool], ...] = (
     (("asterisk", "ami"), "secret", True),
     (("database",), "dsn", False),
 )
-_EMPTY_WHEN_NULL = ("asterisk", "http", "database", "hotlines", "queues", "agents", "schedules", "ivr")
+_EMPTY_WHEN_NULL = ("asterisk", "http", "database", "hotlines", "queues", "agents", "schedules", "ivr", "users")
 
 
 def prepare(data: dict[str, object], env: Mapping[str, str], collector: Collector, *, check_references: bool = True) -> None:
@@ -56,6 +57,7 @@ def prepare(data: dict[str, object], env: Mapping[str, str], collector: Collecto
     if check_references:
         _check_queue_references(data, collector)
         _check_skill_references(data, collector)
+        _check_user_references(data, collector)
 
 
 def _lookup(data: object, path: KeyPath) -> object:
@@ -207,3 +209,19 @@ def _check_skill_references(data: dict[str, object], collector: Collector) -> No
                             f"no agent holds skill '{skill}'{did_you_mean(skill, known)}",
                             at_key=True,
                         )
+
+
+def _check_user_references(data: dict[str, object], collector: Collector) -> None:
+    users, agents, queues = data.get("users"), data.get("agents", {}), data.get("queues", {})
+    if not isinstance(users, dict):
+        return
+    for name, user in users.items():
+        if not isinstance(user, dict):
+            continue  # the models report the type
+        agent = user.get("agent")
+        if isinstance(agent, str) and isinstance(agents, dict) and agent not in agents:
+            collector.add(("users", name, "agent"), f"unknown agent '{agent}'{did_you_mean(agent, sorted(agents))}")
+        listed = user.get("queues")
+        for index, queue in enumerate(listed if isinstance(listed, list) else ()):
+            if isinstance(queue, str) and isinstance(queues, dict) and queue not in queues:
+                collector.add(("users", name, "queues", index), f"unknown queue '{queue}'{did_you_mean(queue, sorted(queues))}")

@@ -50,6 +50,7 @@ NAME_PATTERNS: dict[str, str] = {
     "skill": r"^[a-z0-9_-]+$",
     "schedule": r"^[a-z0-9_-]+$",
     "ivr": r"^[a-z0-9_-]+$",
+    "user": r"^[a-z0-9_.@-]+$",
 }
 
 _SECTIONS: dict[str, str] = {
@@ -64,6 +65,8 @@ _SECTIONS: dict[str, str] = {
     "agents": "Agents by id. Keys: a-z, 0-9 and '_'; the id is also the SIP username of the agent's endpoint.",
     "schedules": ivr.SECTION_DESCRIPTIONS["schedules"],
     "ivr": ivr.SECTION_DESCRIPTIONS["ivr"],
+    "users": "Who may use the HTTP API, by user name (a-z, 0-9, '_', '.', '@', '-'): a role (agent, supervisor, "
+    "admin), an argon2id password_hash and/or API token hashes. Without users, only the paths in http.open answer.",
     "callbacks": "Calling customers back: the trunk, the numbers it may call, attempts and expiry. "
     "Without this section there are no callbacks.",
 }
@@ -93,6 +96,22 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
     "Http": {
         "host": "Address of the HTTP API, /metrics and the wallboard (loopback unless told otherwise).",
         "port": "TCP port of the HTTP API.",
+        "open": "Paths served without sign-in, any of healthz, metrics, wallboard, openapi (default: healthz, "
+        "metrics, openapi; the wallboard then needs a supervisor or admin).",
+        "secure_cookies": "Mark the session cookie Secure (sent over HTTPS only): set it when browsers reach "
+        "ccqueue through a TLS proxy.",
+        "session_idle_s": "Seconds without a request after which a browser session ends.",
+        "session_max_s": "Seconds after sign-in after which a browser session ends, however busy.",
+    },
+    "User": {
+        "role": "agent (acts on its own agent), supervisor (on its queues' agents, callers and callbacks, and "
+        "reports) or admin (everything, the configuration included).",
+        "password_hash": "argon2id hash of the user's password, made by `ccqueue user hash-password`; "
+        "left out: the user signs in with a token only.",
+        "tokens": "API tokens (Authorization: Bearer) stored as sha256:<hex>, made by `ccqueue user new-token`; "
+        "remove one and reload to revoke it.",
+        "agent": "For an agent user: the agent (a key under agents) it is and acts on.",
+        "queues": "For a supervisor: the queues (keys under queues) of its teams.",
     },
     "Database": {
         "dsn": "PostgreSQL DSN, e.g. postgresql://ccqueue@127.0.0.1:5432/ccqueue. Give this or dsn_env, or "
@@ -306,6 +325,7 @@ _KEYED_SECTIONS = {
     "hotlines": ("hotline", "Hotline", False),
     "schedules": ("schedule", "Schedule", False),
     "ivr": ("ivr", "IvrTree", False),
+    "users": ("user", "User", False),
 }
 
 

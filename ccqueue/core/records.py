@@ -137,4 +137,27 @@ class SurveyRecord:
     at: float
 
 
-Record = CallEventRecord | CallRecord | AgentStateRecord | CallbackRecord | SurveyRecord
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditRecord:
+    """A state-changing request to the HTTP API, accepted or refused: who asked for what,
+    when, from where, and how it ended. Keyed by ``audit_id`` (written once)."""
+
+    audit_id: str
+    at: float
+    actor: str | None  # the user name; None: not signed in (or unknown)
+    role: str | None
+    via: str  # session, token or none
+    method: str
+    path: str  # as requested, without the query
+    route: str | None  # the route it matched, e.g. POST /api/agents/{agent_id}/{action}
+    remote: str | None  # the peer's address
+    status: int
+    outcome: str  # accepted (2xx/3xx), refused (4xx) or failed (5xx)
+    error: str | None  # the error id of a refusal or failure
+
+    def __post_init__(self) -> None:
+        if not 100 <= self.status <= 599:
+            raise ValueError(f"status must be an HTTP status, got {self.status}")
+
+
+Record = CallEventRecord | CallRecord | AgentStateRecord | CallbackRecord | SurveyRecord | AuditRecord

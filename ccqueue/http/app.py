@@ -5,6 +5,11 @@ Handlers only translate: a request becomes a core event put on the engine's inbo
 errors live in one table, ``ccqueue.http.errors.STATUS_BY_ERROR``; the error ids are
 public API. Every error answer is JSON ``{"error": id, "message": ...}``, aiohttp's own
 (no such route, wrong method, body too large) included: ``ERROR_BY_STATUS`` names those.
+
+Who may call what is one table, ``ccqueue.http.access.ROUTES``; the guard
+(``ccqueue.http.auth``) checks every request against it before a handler runs, and
+every request that changes state is audited. Lists (agents, queues, the wallboard)
+show what the caller reaches: an agent itself, a supervisor its teams' queues.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +27,18 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ccqueue.config.callbacks import Callbacks
+from ccqueue.config.models import Http
+from ccqueue.config.users import Role, User
 from ccqueue.core import events as ev
 from ccqueue.core.errors import CcqueueError
+from ccqueue.core.records import AuditRecord
 from ccqueue.core.views import AgentView
 from ccqueue.engine.engine import Engine
+from ccqueue.http.access import Principal
+from ccqueue.http.auth import ERROR_ID, PRINCIPAL, Auth, reaches_queue
 from ccqueue.http.callbacks import callback_routes
 from ccqueue.http.errors import ERROR_BY_STATUS, status_of
+from ccqueue.http.openapi import openapi
 from ccqueue.metrics import Metrics
 
 # A request body must arrive within this (a client that trickles it holds a connection).
@@ -54,7 +65,9 @@ STATIC = Path(__file__).parent / "static"
 
 
 def _error(status: int, error_id: str, message: str) -> web.Response:
-    return web.json_response({"error": error_id, "message": message}, status=status)
+    response = web.json_response({"error": error_id, "message": message}, status=status)
+    response[ERROR_ID] = error_id  # for the audit
+    return response
 
 
 @web.middleware
@@ -137,9 +150,23 @@ def build_app(
     metrics: Metrics | None = None,
     reload: Callable[[], Awaitable[Any]] | None = None,
     middlewares: tuple[Any, ...] = (),
+    users: Callable[[], Mapping[str, User]] = dict,
+    settings: Http | None = None,
+    audit: Callable[[AuditRecord], None] | None = None,
 ) -> web.Application:
-    app = web.Application(middlewares=[*middlewares, _errors], client_max_size=64 * 1024)
+    """The app; without ``users`` nobody can sign in and only ``settings.open`` answers."""
+
+    def agent_queues(agent_id: str) -> tuple[str, ...] | None:
+        view = engine.acd.views.agent(agent_id)
+        return None if view is None else tuple(view.queues)
+
+    auth = Auth(users=users, settings=settings or Http(), agent_queues=agent_queues, audit=audit)
+    app = web.Application(middlewares=[*middlewares, auth.audited, _errors, auth.guard], client_max_size=64 * 1024)
     routes = web.RouteTableDef()
+
+    def reaches_agent(request: web.Request, view: AgentView) -> bool:
+        principal = request.get(PRINCIPAL)
+        return not isinstance(principal, Principal) or principal.reaches_agent(view.agent_id, tuple(view.queues))
 
     @routes.post("/api/config/reload")
     async def reload_config(_request: web.Request) -> web.Response:
@@ -162,8 +189,8 @@ def build_app(
         return response
 
     @routes.get("/api/agents")
-    async def agents(_request: web.Request) -> web.Response:
-        return web.json_response([_agent_view(a) for a in engine.acd.views.agents()])
+    async def agents(request: web.Request) -> web.Response:
+        return web.json_response([_agent_view(a) for a in engine.acd.views.agents() if reaches_agent(request, a)])
 
     @routes.get("/api/agents/{agent_id}")
     async def agent(request: web.Request) -> web.Response:
@@ -189,16 +216,34 @@ def build_app(
         return web.json_response(_agent_view(view))
 
     @routes.get("/api/queues")
-    async def queues(_request: web.Request) -> web.Response:
-        return web.json_response([{"name": q.name, "waiting": q.waiting} for q in engine.acd.views.queues()])
+    async def queues(request: web.Request) -> web.Response:
+        return web.json_response(
+            [{"name": q.name, "waiting": q.waiting} for q in engine.acd.views.queues() if sees_queue(request, q.name)]
+        )
+
+    def sees_queue(request: web.Request, queue: str) -> bool:
+        """A supervisor sees its teams' queues; an agent the queues its agent serves."""
+        principal = request.get(PRINCIPAL)
+        if isinstance(principal, Principal) and principal.role is Role.AGENT:
+            view = engine.acd.views.agent(principal.agent or "")
+            return view is not None and queue in view.queues
+        return reaches_queue(request, queue)
 
     @routes.get("/wallboard")
     async def wallboard(_request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC / "wallboard.html")
 
+    @routes.get("/signin")
+    async def signin_page(_request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "signin.html")
+
+    @routes.get("/api/openapi.json")
+    async def openapi_document(request: web.Request) -> web.Response:
+        return web.json_response(openapi(request.app))
+
     @routes.get("/api/wallboard")
-    async def wallboard_data(_request: web.Request) -> web.Response:
-        snapshot, _ = wallboard_snapshot()
+    async def wallboard_data(request: web.Request) -> web.Response:
+        snapshot, _ = wallboard_snapshot(request)
         return web.json_response(snapshot)
 
     @routes.get("/api/wallboard/events")
@@ -217,7 +262,7 @@ def build_app(
         last_key: Any = None
         try:
             while not stopping.is_set() and loop.time() - started < WALLBOARD_STREAM_S:
-                snapshot, key = wallboard_snapshot()
+                snapshot, key = wallboard_snapshot(request)
                 if key != last_key:
                     await response.write(b"data: " + json.dumps(snapshot, separators=(",", ":")).encode() + b"\n\n")
                     last_key, last_write = key, loop.time()
@@ -237,13 +282,16 @@ def build_app(
 
     app.on_shutdown.append(_stop_streams)
 
-    def wallboard_snapshot() -> tuple[dict[str, Any], Any]:
-        """The wallboard's figures, and a key that changes only when something shown changes
-        (not with the clock alone: the page counts waits and times in state up itself)."""
+    def wallboard_snapshot(request: web.Request) -> tuple[dict[str, Any], Any]:
+        """The wallboard's figures for the queues the caller reaches, and a key that changes
+        only when something shown changes (not with the clock alone: the page counts waits
+        and times in state up itself)."""
         views, now = engine.acd.views, time.time()
         totals = ended_calls()
         queues = []
         for q in views.queues():
+            if not reaches_queue(request, q.name):
+                continue
             figures = metrics.window(q.name, WALLBOARD_WINDOW_S, now) if metrics is not None else None
             objective = metrics.objective(q.name) if metrics is not None else None
             queues.append(
@@ -277,11 +325,14 @@ def build_app(
                 "estimate_s": round(c.ewt_at_entry.seconds) if c.ewt_at_entry is not None else None,
             }
             for queue in views.queue_names()
+            if reaches_queue(request, queue)
             for position, c in enumerate(views.waiting_callers(queue), start=1)
         ]
         on_calls = views.agents_calls()
         agents = []
         for a in views.agents():
+            if not reaches_agent(request, a):
+                continue
             call = on_calls.get(a.agent_id)
             agents.append(
                 {
@@ -302,6 +353,7 @@ def build_app(
         return snapshot, key
 
     app.add_routes(routes)
+    app.add_routes(auth.routes())
     app.add_routes(callback_routes(engine=engine, callbacks_config=callbacks_config))
     return app
 

@@ -17,6 +17,9 @@ Rules kept here:
 5. Only open callbacks (pending or dialing) are known here: they are what the engine
    holds. A closed one is in PostgreSQL's ``callbacks`` table.
 6. Errors are the core's error tree; ``ccqueue.http.errors.STATUS_BY_ERROR`` maps them.
+7. A supervisor reaches the callbacks of its own queues only: asking for one in another
+   queue, reading or cancelling one there is ``forbidden``; a listing shows only those
+   it reaches (ccqueue.http.access).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from ccqueue.core.errors import (
 )
 from ccqueue.core.records import CallbackRecord
 from ccqueue.core.replies import CallbackBooked, CallbackClosed, Reply
+from ccqueue.http.auth import Forbidden, reaches_queue
 from ccqueue.numbers import check_allowed, normalize
 
 __all__ = ["MAX_AHEAD_S", "callback_routes", "callback_view"]
@@ -89,6 +93,7 @@ def callback_routes(
     @routes.post("/api/callbacks")
     async def request_callback(request: web.Request) -> web.Response:
         body = _fields(await _json_object(request))
+        _check_queue(request, body["queue"])
         config = callbacks_config()
         if config is None:
             raise CallbackRefused("callbacks are not set up on this server")
@@ -107,7 +112,9 @@ def callback_routes(
     @routes.get("/api/callbacks")
     async def list_callbacks(request: web.Request) -> web.Response:
         queue = request.query.get("queue")
-        records = engine.acd.views.callbacks(queue)
+        if queue is not None:
+            _check_queue(request, queue)
+        records = [r for r in engine.acd.views.callbacks(queue) if reaches_queue(request, r.queue)]
         records.sort(key=lambda r: (r.place_at, r.requested_at, r.callback_id))
         return web.json_response([callback_view(r) for r in records])
 
@@ -117,11 +124,15 @@ def callback_routes(
         record = engine.acd.views.callback(callback_id)
         if record is None:
             raise UnknownCallback(callback_id)
+        _check_queue(request, record.queue)
         return web.json_response(callback_view(record))
 
     @routes.delete("/api/callbacks/{callback_id}")
     async def cancel_callback(request: web.Request) -> web.Response:
         callback_id = request.match_info["callback_id"]
+        record = engine.acd.views.callback(callback_id)
+        if record is not None:  # an unknown one: the core says so
+            _check_queue(request, record.queue)
         reply = await engine.ask(ev.CallbackCancelled(callback_id=callback_id))
         return web.json_response(callback_view(_closed(reply, callback_id)))
 
@@ -129,6 +140,11 @@ def callback_routes(
 
 
 # -- reading the request ---------------------------------------------------------------
+
+
+def _check_queue(request: web.Request, queue: str) -> None:
+    if not reaches_queue(request, queue):
+        raise Forbidden(f"the callbacks of queue {queue!r} are not in your teams' queues")
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:

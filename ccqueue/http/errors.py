@@ -12,6 +12,11 @@ STATUS_BY_ERROR: dict[str, int] = {
     "ccqueue-error": 500,
     # a request's sender is at fault
     "bad-request": 400,
+    "not-signed-in": 401,
+    "sign-in-refused": 401,
+    "forbidden": 403,
+    "csrf-refused": 403,
+    "sign-in-throttled": 429,
     "agent-unknown": 404,
     "agent-state-illegal": 409,
     "callback-unknown": 404,

@@ -2,7 +2,7 @@
 
 Rules kept here:
 
-1. Writing is idempotent. ``call_events``, ``agent_state_intervals`` and ``surveys``
+1. Writing is idempotent. ``call_events``, ``agent_state_intervals``, ``surveys`` and ``audit_log``
    rows are inserted with ``ON CONFLICT DO NOTHING``: a record already there is skipped. A
    ``calls`` or ``callbacks`` row is replaced only by a record with a higher
    ``version``, so a retry, a spool replay or a late, older record never undoes a
@@ -33,6 +33,7 @@ import asyncpg
 from ccqueue.core.errors import InternalError
 from ccqueue.core.records import (
     AgentStateRecord,
+    AuditRecord,
     CallbackRecord,
     CallbackStatus,
     CallEventRecord,
@@ -130,6 +131,23 @@ def _callback_row(record: CallbackRecord) -> tuple[Any, ...]:
     )
 
 
+def _audit_row(record: AuditRecord) -> tuple[Any, ...]:
+    return (
+        record.audit_id,
+        to_timestamp(record.at),
+        record.actor,
+        record.role,
+        record.via,
+        record.method,
+        record.path,
+        record.route,
+        record.remote,
+        record.status,
+        record.outcome,
+        record.error,
+    )
+
+
 _INSERT_EVENTS = """
 INSERT INTO call_events (event_id, call_id, seq, at, kind, data)
 SELECT e, c, s, a, k, d::jsonb
@@ -184,6 +202,14 @@ ON CONFLICT DO NOTHING
 """
 
 
+_INSERT_AUDIT = """
+INSERT INTO audit_log (audit_id, at, actor, role, via, method, path, route, remote, status, outcome, error)
+SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::text[], $8::text[], $9::text[], $10::smallint[], $11::text[], $12::text[])
+ON CONFLICT DO NOTHING
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class _Table:
     """How one type of record lands in its table."""
@@ -202,6 +228,7 @@ _TABLES: dict[type[Any], _Table] = {
     AgentStateRecord: _Table("agent_state_intervals", lambda r: r.interval_id, _interval_row, _INSERT_INTERVALS),
     CallbackRecord: _Table("callbacks", lambda r: r.callback_id, _callback_row, _UPSERT_CALLBACKS, versioned=True),
     SurveyRecord: _Table("surveys", lambda r: r.call_id, _survey_row, _INSERT_SURVEYS),
+    AuditRecord: _Table("audit_log", lambda r: r.audit_id, _audit_row, _INSERT_AUDIT),
 }
 
 

@@ -25,7 +25,7 @@ import asyncpg
 import pytest
 
 from testbed.baresip import Softphone
-from testbed.daemon import CcqueueProcess
+from testbed.daemon import CcqueueProcess, write_users
 from testbed.sandbox import AsteriskSandbox
 from tests.support.probe import AmiProbe
 
@@ -139,6 +139,7 @@ queues:
     )
     (folder / "agents.yaml").write_text(f"agents:\n{agents}\n")
     write_ivr_config(folder)
+    write_users(folder)
 
 
 def write_ivr_config(folder: Path, *, crm: int = CRM_PORT) -> None:

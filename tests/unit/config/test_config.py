@@ -64,7 +64,9 @@ def only_problem(directory: Path, files: dict[str, str], env: dict[str, str] | N
 def test_shipped_config_loads() -> None:
     cfg = load_config(REPO / "config", env={})
     assert isinstance(cfg, Config)
-    assert [Path(f).name for f in cfg.files] == ["agents.yaml", "ccqueue.yaml", "ivr.yaml", "queues.yaml"]
+    assert [Path(f).name for f in cfg.files] == ["agents.yaml", "ccqueue.yaml", "ivr.yaml", "queues.yaml", "users.yaml"]
+    assert cfg.users == {}  # examples only, commented out: nobody signs in with a shipped password
+    assert cfg.http.open == ("healthz", "metrics", "openapi")
     assert (cfg.asterisk.ami.host, cfg.asterisk.ami.port, cfg.asterisk.ami.username) == ("127.0.0.1", 5038, "ccqueue")
     assert cfg.asterisk.ami.secret.get_secret_value() == "ccqueue-demo-secret"
     assert (cfg.asterisk.agi.host, cfg.asterisk.agi.port) == ("127.0.0.1", 4573)

@@ -33,6 +33,7 @@ from ccqueue.engine.engine import Engine
 from ccqueue.http.app import build_app
 from ccqueue.http.errors import STATUS_BY_ERROR
 from ccqueue.metrics import Metrics, StateCollector
+from tests.support.auth import ADMIN, USERS
 from tests.support.fakes import RecordingCallers, RecordingTelephony, Records, raw_agi_session
 
 # -- AMI: events as Asterisk might send them, with fields missing, empty or odd --------------
@@ -170,11 +171,17 @@ async def _requests(requests: list[tuple[str, str, bytes, str]]) -> list[tuple[i
     registry = CollectorRegistry()
     metrics = Metrics(registry)
     registry.register(StateCollector(engine.acd.views, lambda: {"asterisk_ami": True}, lambda: {"records_pending": 0}))
-    app = build_app(engine=engine, registry=registry, health=lambda: {"status": "ok"}, ended_calls=lambda: dict(metrics.ended))
+    app = build_app(
+        engine=engine,
+        registry=registry,
+        health=lambda: {"status": "ok"},
+        ended_calls=lambda: dict(metrics.ended),
+        users=lambda: USERS,
+    )
     task = asyncio.create_task(engine.run())
     answers = []
     try:
-        async with TestClient(TestServer(app)) as client:
+        async with TestClient(TestServer(app), headers=ADMIN) as client:
             for method, path, data, content_type in requests:
                 response = await client.request(method, path, data=data, headers={"Content-Type": content_type})
                 answers.append((response.status, response.headers.get("Content-Type", ""), await response.read()))

@@ -21,6 +21,7 @@ from ccqueue.core.acd import Acd, AcdSettings, AgentSettings, HotlineSettings, Q
 from ccqueue.engine.engine import Engine
 from ccqueue.http.app import build_app
 from ccqueue.metrics import Metrics, StateCollector
+from tests.support.auth import ADMIN, USERS
 from tests.support.fakes import RecordingCallers, RecordingTelephony, Records
 
 
@@ -44,9 +45,10 @@ async def client() -> AsyncIterator[tuple[TestClient, Engine]]:
         registry=registry,
         health=lambda: {"status": "ok", "ami": "ready", "database": "ready"},
         ended_calls=lambda: dict(metrics.ended),
+        users=lambda: USERS,
     )
     task = asyncio.create_task(engine.run())
-    async with TestClient(TestServer(app)) as c:
+    async with TestClient(TestServer(app), headers=ADMIN) as c:
         yield c, engine
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)

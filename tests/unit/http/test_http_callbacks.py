@@ -22,6 +22,7 @@ from ccqueue.core.replies import CallbackBooked, CallbackClosed, Reply
 from ccqueue.http.app import _errors, build_app
 from ccqueue.http.callbacks import MAX_AHEAD_S, callback_routes
 from ccqueue.http.errors import STATUS_BY_ERROR
+from tests.support.auth import ADMIN, USERS
 
 NOW = 1_760_000_000.0
 CONFIG = Callbacks(
@@ -281,12 +282,13 @@ async def test_build_app_serves_the_callbacks_api_with_its_configuration(engine:
         registry=CollectorRegistry(),
         health=dict,  # type: ignore[arg-type]
         callbacks_config=lambda: CONFIG,
+        users=lambda: USERS,
     )
-    async with TestClient(TestServer(app)) as c:
+    async with TestClient(TestServer(app), headers=ADMIN) as c:
         r = await c.post("/api/callbacks", json={"number": "+16502530000", "queue": "support"})
         assert r.status == 201
         assert (await c.get("/api/callbacks/nope")).status == 404
-    unconfigured = build_app(engine=FakeEngine(), registry=CollectorRegistry(), health=dict)  # type: ignore[arg-type]
-    async with TestClient(TestServer(unconfigured)) as c:
+    unconfigured = build_app(engine=FakeEngine(), registry=CollectorRegistry(), health=dict, users=lambda: USERS)  # type: ignore[arg-type]
+    async with TestClient(TestServer(unconfigured), headers=ADMIN) as c:
         r = await c.post("/api/callbacks", json={"number": "+16502530000", "queue": "support"})
         assert (r.status, (await r.json())["error"]) == (409, "callback-refused")

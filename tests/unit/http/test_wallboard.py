@@ -20,6 +20,7 @@ from ccqueue.engine.engine import Engine
 from ccqueue.http import app as http_app
 from ccqueue.http.app import build_app, mask_number
 from ccqueue.metrics import Metrics
+from tests.support.auth import ADMIN, USERS
 from tests.support.fakes import RecordingCallers, RecordingTelephony, Records
 
 SCRIPT_CALLER = "<script>alert(1)</script>"
@@ -51,7 +52,9 @@ def _settings() -> AcdSettings:
     )
 
 
-async def _board(**server_args: float) -> AsyncIterator[Board]:
+async def _board(*, headers: dict[str, str] | None = None, **server_args: float) -> AsyncIterator[Board]:
+    """A running app with the wallboard; the client sends ``headers`` (an admin's token
+    unless told otherwise: ``{}`` for a browser-like client that signs in)."""
     base, offset = time.time(), [0.0]
     registry = CollectorRegistry()
     metrics = Metrics(registry)
@@ -70,9 +73,10 @@ async def _board(**server_args: float) -> AsyncIterator[Board]:
         health=lambda: {"status": "ok", "ami": "ready", "database": "ready"},
         ended_calls=lambda: dict(metrics.ended),
         metrics=metrics,
+        users=lambda: USERS,
     )
     task = asyncio.create_task(engine.run())
-    async with TestClient(TestServer(app, **server_args)) as c:
+    async with TestClient(TestServer(app, **server_args), headers=ADMIN if headers is None else headers) as c:
         yield Board(c, engine, telephony, offset)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)

@@ -10,6 +10,7 @@ import pytest
 
 from ccqueue.core.records import (
     AgentStateRecord,
+    AuditRecord,
     CallbackRecord,
     CallbackStatus,
     CallEventRecord,
@@ -56,6 +57,20 @@ EXAMPLES: list[Record] = [
         result="BUSY",
     ),
     SurveyRecord(call_id="c1", rating=4, recommend=None, at=T0 + 9),
+    AuditRecord(
+        audit_id="a1",
+        at=T0 + 10,
+        actor="sam",
+        role="supervisor",
+        via="session",
+        method="POST",
+        path="/api/agents/agent1/pause",
+        route="POST /api/agents/{agent_id}/{action}",
+        remote="127.0.0.1",
+        status=403,
+        outcome="refused",
+        error="forbidden",
+    ),
 ]
 
 
