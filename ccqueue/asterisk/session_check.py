@@ -5,8 +5,10 @@ the protocol proves that Asterisk opened it. So a session is believed only when:
 
 1. it comes from an address Asterisk is allowed to connect from (``asterisk.agi.allow``);
 2. its values are well formed: the uniqueid (which ccqueue uses to refer to the channel in
-   ``Bridge()`` and AMI actions, never the name) is a plain token, the channel name holds
-   no dialplan punctuation, the script is one ccqueue serves;
+   AMI actions and in the claim it grants an agent) is a plain token, the channel name
+   holds no dialplan punctuation (the agent's dialplan turns the granted uniqueid into the
+   name, by an exact look-up, and hands that to ``Bridge()``, which matches uniqueids by
+   prefix), the script is one ccqueue serves;
 3. Asterisk, asked over AMI (``Status``), reports that very channel — same uniqueid, same
    name — running ``AGI()`` for that very script at this moment.
 

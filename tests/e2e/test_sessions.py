@@ -127,20 +127,30 @@ async def test_a_session_cannot_borrow_a_waiting_callers_channel(
     assert len(await fetch(daemon.dsn, "select call_id from calls")) == 1
 
 
-async def test_the_agent_is_bridged_to_the_callers_uniqueid_not_its_name(
+async def test_the_agent_is_granted_the_callers_uniqueid_and_bridged_to_exactly_that_channel(
     daemon: Daemon, probe: AmiProbe, phones: dict[str, Softphone]
 ) -> None:
     login(daemon, "agent1")
     mark = len(probe.events)
     caller = await probe.call_hotline(caller="+15550812")
     leg = f"{caller}-hl"
+    granted = await probe.wait_for(
+        lambda m: match(Event="VarSet", Variable="CCQ_CALLER_UID")(m) and (m.get("Channel") or "").startswith("PJSIP/agent1"),
+        timeout=20,
+        since=mark,
+        what="the claim's grant",
+    )
+    assert granted["Value"] == leg
+    channel = probe.seen(match(Event="Newchannel", Uniqueid=leg), since=mark)[0]["Channel"]
     bridge = await probe.wait_for(
         lambda m: match(Event="Newexten", Application="Bridge")(m) and (m.get("Channel") or "").startswith("PJSIP/agent1"),
         timeout=20,
         since=mark,
         what="the agent leg's Bridge()",
     )
-    assert bridge["AppData"] == f"{leg},F(ccqueue-survey^s^1)"
+    # The uniqueid is turned into the name by an exact look-up: Bridge() itself would
+    # match either by prefix (tests/integration/test_sandbox.py shows it).
+    assert bridge["AppData"] == f"{channel},F(ccqueue-survey^s^1)"
     await probe.wait_for(match(Event="BridgeEnter", Uniqueid=leg), timeout=5, since=mark, what="caller in the bridge")
     await probe.hangup(caller)
     await wait_row(daemon.dsn, "select * from calls where caller = $1", "+15550812", check=lambda r: r["outcome"] == "answered")

@@ -184,7 +184,8 @@ def test_dialplan_has_exactly_the_ccqueue_contexts() -> None:
     assert globals_["CCQ_AGI"] == ["agi://127.0.0.1:4573"]
     assert '#tryinclude "ccqueue-globals.conf"' in text
     assert "AGI(${CCQ_AGI}/inbound)" in text and "AGI(${CCQ_AGI}/claim)" in text
-    assert "Playback(ccqueue/unavailable)" in text and "Bridge(${CCQ_CALLER_UID},F(ccqueue-survey^s^1))" in text
+    assert "Playback(ccqueue/unavailable)" in text and "Bridge(${CCQ_CALLER_CHAN},F(ccqueue-survey^s^1))" in text
+    assert "Set(CCQ_CALLER_CHAN=${IMPORT(${CCQ_CALLER_UID},CHANNEL(name))})" in text
     assert "AGI(${CCQ_AGI}/survey)" in text and "Dial(${CCQ_DIAL})" in text
 
 
@@ -546,7 +547,7 @@ async def test_caller_hangup_in_bridge_ends_agent_leg(sandbox: Any, ami: Ami, ag
     await ami.wait_for(10, Event="Hangup", Uniqueid="t-c-caller")
     await ami.wait_for(Event="BridgeLeave", Uniqueid="t-c-agent")
     await ami.wait_for(Event="VarSet", Uniqueid="t-c-agent", Variable="BRIDGERESULT", Value="SUCCESS")
-    await ami.wait_for(Event="Newexten", Uniqueid="t-c-agent", Context="ccqueue-agent", Priority="7", Application="Hangup")
+    await ami.wait_for(Event="Newexten", Uniqueid="t-c-agent", Context="ccqueue-agent", Priority="9", Application="Hangup")
     await ami.wait_for(Event="Hangup", Uniqueid="t-c-agent")
     await in_thread(lambda: phone.wait_event("CALL_CLOSED", 5, after=t0))
 
@@ -634,3 +635,82 @@ async def test_hangup_action_takes_the_uniqueid(sandbox: Any, ami: Ami) -> None:
     await ami.wait_for(Event="Hangup", Uniqueid="t-h-caller")
     resp = await ami.action({"Action": "Hangup", "Channel": "t-h-no-such-id"})
     assert (resp.get("Response"), resp.get("Message")) == ("Error", "No such channel")
+
+
+@pytest.mark.e2e
+async def test_a_gone_caller_is_not_replaced_by_a_channel_whose_uniqueid_extends_its_own(
+    sandbox: Any, ami: Ami, agi: dict[str, Handler], phone: Any
+) -> None:
+    # Asterisk's Bridge() looks its channel up by name, then by uniqueid, both by prefix:
+    # Bridge(1765000000.4) would take 1765000000.45 when .4 has hung up. The agent leg
+    # must find exactly the caller it was granted, or nobody.
+    await in_thread(lambda: reset_phone(phone))
+
+    async def claim(request: Any) -> None:
+        await request.send_command("SET VARIABLE CCQ_CALLER_UID t-p-hotline")  # no such channel (any more)
+
+    agi.update(claim=claim)
+    # A bystander whose uniqueid starts with the gone caller's.
+    await ami.originate(
+        Channel="Local/wait@ccqueue-test-caller",
+        Context="ccqueue-test-caller",
+        Exten="wait",
+        Timeout="10000",
+        ChannelId="t-p-hotline2",
+        OtherChannelId="t-p-hotline2-other",
+    )
+    resp = await ami.originate(Channel="PJSIP/agent1", Context="ccqueue-agent", Exten="s", Timeout="10000", ChannelId="t-p-agent")
+    assert resp["Reason"] == "4"
+    await ami.wait_for(Event="Newexten", Uniqueid="t-p-agent", Application="Playback", AppData="beep")
+    await ami.wait_for(Event="Hangup", Uniqueid="t-p-agent")
+    assert not ami.find(Event="BridgeEnter", Uniqueid="t-p-agent")
+    assert not ami.find(Event="BridgeEnter", Uniqueid="t-p-hotline2")
+    await ami.action({"Action": "Hangup", "Channel": "t-p-hotline2"})
+
+
+@pytest.mark.e2e
+async def test_the_caller_granted_is_bridged_though_another_uniqueid_extends_its_own(
+    sandbox: Any, ami: Ami, agi: dict[str, Handler], phone: Any
+) -> None:
+    await in_thread(lambda: reset_phone(phone))
+    caller_uid: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def inbound(request: Any) -> None:
+        caller_uid.set_result(request.headers["agi_uniqueid"])
+        while "error" not in await request.send_command("EXEC MusicOnHold default,20"):
+            pass
+
+    async def claim(request: Any) -> None:
+        await request.send_command(f"SET VARIABLE CCQ_CALLER_UID {await caller_uid}")
+
+    agi.update(inbound=inbound, claim=claim)
+    await ami.originate(
+        Channel="Local/100@hotline",
+        Context="ccqueue-test-caller",
+        Exten="wait",
+        Timeout="10000",
+        ChannelId="t-q-caller",
+        OtherChannelId="t-q-hotline",
+    )
+    assert await asyncio.wait_for(caller_uid, 10) == "t-q-hotline"
+    # Bystanders whose uniqueids the caller's is a prefix of (Asterisk refuses to give a
+    # new channel an id that is a prefix of a live one's, so they come after it).
+    for n in range(8):
+        resp = await ami.originate(
+            Channel="Local/wait@ccqueue-test-caller",
+            Context="ccqueue-test-caller",
+            Exten="wait",
+            Timeout="10000",
+            ChannelId=f"t-q-hotline{n}",
+            OtherChannelId=f"t-q-hotline{n}-other",
+        )
+        assert resp["Reason"] == "4"
+    resp = await ami.originate(Channel="PJSIP/agent1", Context="ccqueue-agent", Exten="s", Timeout="10000", ChannelId="t-q-agent")
+    assert resp["Reason"] == "4"
+    agent_in = await ami.wait_for(Event="BridgeEnter", Uniqueid="t-q-agent")
+    caller_in = await ami.wait_for(Event="BridgeEnter", Uniqueid="t-q-hotline")
+    assert caller_in["BridgeUniqueid"] == agent_in["BridgeUniqueid"]
+    for n in range(8):
+        assert not ami.find(Event="BridgeEnter", Uniqueid=f"t-q-hotline{n}")
+    for uid in ["t-q-caller", "t-q-agent", *(f"t-q-hotline{n}" for n in range(8))]:
+        await ami.action({"Action": "Hangup", "Channel": uid})
