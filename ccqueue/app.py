@@ -46,6 +46,7 @@ from ccqueue.metrics import Metrics, StateCollector
 from ccqueue.numbers import check_allowed, normalize
 from ccqueue.reload import Reloader
 from ccqueue.store import RecordWriter
+from ccqueue.store.period import load_period_calls
 from ccqueue.store.restore import (
     CallbacksNotRestored,
     close_unfollowed_calls,
@@ -68,6 +69,7 @@ class Daemon:
     reloader: Reloader
     http_connections: HttpConnections
     dsn: str = ""
+    metrics: Metrics | None = None
 
     @property
     def config(self) -> Config:
@@ -166,7 +168,6 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         engine=engine,
         registry=registry,
         health=lambda: health_of(telephony, writer, engine),
-        ended_calls=lambda: dict(metrics.ended),
         metrics=metrics,
         callbacks_config=callbacks,
         reload=reloader.reload,
@@ -183,6 +184,7 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         reloader=reloader,
         http_connections=http_connections,
         dsn=dsn,
+        metrics=metrics,
     )
 
 
@@ -209,6 +211,23 @@ async def _restore_callbacks(daemon: Daemon) -> None:
                 "unfollowed_calls_closed", count=len(closed), hint="a previous ccqueue process stopped without closing them"
             )
         return
+
+
+async def _seed_period_counts(daemon: Daemon) -> None:
+    """The wallboard's period counts, from the calls PostgreSQL holds of the period's part
+    before this process started; live calls are counted meanwhile, apart."""
+    if daemon.metrics is None or not daemon.metrics.period.seed_needed:
+        return
+    period = daemon.metrics.period
+    await daemon.writer.wait_spool_replayed()
+    start = period.start
+    try:
+        calls = await load_period_calls(daemon.dsn, start, period.cutoff, log=log)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        log.error("period_counts_not_read", error=repr(exc), hint="the wallboard counts only calls since start-up")
+        return
+    if period.seed(start, calls):
+        log.info("period_counts_read", label=period.label, calls=len(calls))
 
 
 async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
@@ -253,6 +272,7 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(daemon.writer.run(), name="record-writer")
             restore = tasks.create_task(_restore_callbacks(daemon), name="restore-callbacks")
+            seed = tasks.create_task(_seed_period_counts(daemon), name="seed-period-counts")
             http = tasks.create_task(daemon.http_connections.serve(http_sock, runner.server), name="http")
             others = [
                 tasks.create_task(daemon.engine.run(), name="engine"),
@@ -266,7 +286,7 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
                 await daemon.engine.shut_down(timeout=5)
             except TimeoutError:
                 log.warning("shutdown_incomplete", hint="some callers or records may not have been settled")
-            for task in [*others, restore]:
+            for task in [*others, restore, seed]:
                 task.cancel()
             # Last: everything the engine decided is written (or spooled) before exit.
             await daemon.writer.close(timeout=10)

@@ -64,6 +64,8 @@ _SECTIONS: dict[str, str] = {
     "agents": "Agents by id. Keys: a-z, 0-9 and '_'; the id is also the SIP username of the agent's endpoint.",
     "schedules": ivr.SECTION_DESCRIPTIONS["schedules"],
     "ivr": ivr.SECTION_DESCRIPTIONS["ivr"],
+    "wallboard": "The wallboard's labelled period (by default 'Today' from local midnight) whose counts "
+    "survive a restart. A change takes a restart.",
     "callbacks": "Calling customers back: the trunk, the numbers it may call, attempts and expiry. "
     "Without this section there are no callbacks.",
 }
@@ -93,6 +95,15 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
     "Http": {
         "host": "Address of the HTTP API, /metrics and the wallboard (loopback unless told otherwise).",
         "port": "TCP port of the HTTP API.",
+    },
+    "Wallboard": {
+        "period": "The period whose offered, answered and abandoned calls, service level and calls handled per agent "
+        "the wallboard counts.",
+    },
+    "WallboardPeriod": {
+        "label": "What the wallboard calls the period, e.g. Today or Shift.",
+        "starts_at": "Time of day (HH:MM) each day's period begins.",
+        "time_zone": "IANA time zone starts_at is read in, e.g. Europe/Paris (default: the machine's).",
     },
     "Database": {
         "dsn": "PostgreSQL DSN, e.g. postgresql://ccqueue@127.0.0.1:5432/ccqueue. Give this or dsn_env, or "

@@ -170,7 +170,7 @@ async def _requests(requests: list[tuple[str, str, bytes, str]]) -> list[tuple[i
     registry = CollectorRegistry()
     metrics = Metrics(registry)
     registry.register(StateCollector(engine.acd.views, lambda: {"asterisk_ami": True}, lambda: {"records_pending": 0}))
-    app = build_app(engine=engine, registry=registry, health=lambda: {"status": "ok"}, ended_calls=lambda: dict(metrics.ended))
+    app = build_app(engine=engine, registry=registry, health=lambda: {"status": "ok"}, metrics=metrics)
     task = asyncio.create_task(engine.run())
     answers = []
     try:

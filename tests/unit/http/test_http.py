@@ -43,7 +43,6 @@ async def client() -> AsyncIterator[tuple[TestClient, Engine]]:
         engine=engine,
         registry=registry,
         health=lambda: {"status": "ok", "ami": "ready", "database": "ready"},
-        ended_calls=lambda: dict(metrics.ended),
     )
     task = asyncio.create_task(engine.run())
     async with TestClient(TestServer(app)) as c:
