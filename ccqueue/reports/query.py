@@ -202,6 +202,17 @@ async def summarise_stale_days(conn: asyncpg.Connection, days: Sequence[date], *
     return done
 
 
+async def summarise_closed_days(conn: asyncpg.Connection, *, now: datetime, limit: int) -> list[date]:
+    """Summarise up to ``limit`` stale days that ended ``SUMMARY_AFTER`` ago, the newest
+    first (a running ccqueue does this now and then, so that a month's first report finds
+    its days ready)."""
+    last_closed = (now - SUMMARY_AFTER - timedelta(days=1)).astimezone(UTC).date()
+    rows = await conn.fetch(
+        "SELECT day FROM report_summary_days WHERE stale AND day <= $1 ORDER BY day DESC LIMIT $2", last_closed, limit
+    )
+    return await summarise_stale_days(conn, [r["day"] for r in rows], now=now)
+
+
 async def _summary_ranges(
     conn: asyncpg.Connection, period: Period, by: GroupBy, *, now: datetime
 ) -> list[tuple[datetime, datetime]]:

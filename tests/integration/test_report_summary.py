@@ -12,7 +12,7 @@ import pytest
 from ccqueue.core.records import CallOutcome, CallRecord
 from ccqueue.reports.cli import REPORT_SESSION
 from ccqueue.reports.period import GroupBy, parse_period
-from ccqueue.reports.query import build_report, store_objectives
+from ccqueue.reports.query import build_report, store_objectives, summarise_closed_days
 from ccqueue.store import write_records
 from tests.integration.test_reports import DAY, SALES, Objective, at, seeded  # noqa: F401 - the fixture
 
@@ -132,3 +132,17 @@ async def test_recent_days_are_read_from_the_calls(seeded: str) -> None:  # noqa
     finally:
         await conn.close()
     assert (await days(seeded))[date(2026, 3, 2)] is True
+
+
+async def test_a_running_ccqueue_summarises_closed_days_a_few_at_a_time_newest_first(seeded: str) -> None:  # noqa: F811
+    conn = await asyncpg.connect(seeded)
+    try:
+        assert await summarise_closed_days(conn, now=NOW, limit=2) == [date(2026, 3, 2), date(2026, 3, 3)]
+        assert await days(seeded) == {date(2026, 3, 1): True, date(2026, 3, 2): False, date(2026, 3, 3): False}
+        assert await summarise_closed_days(conn, now=NOW, limit=2) == [date(2026, 3, 1)]
+        assert await summarise_closed_days(conn, now=NOW, limit=2) == []  # nothing stale: idempotent
+        # 4 March 12:00: 3 March has not been closed for two days yet.
+        await store_objectives(conn, {**OBJECTIVES, "sales": Objective()})
+        assert await summarise_closed_days(conn, now=datetime(2026, 3, 4, 12, tzinfo=UTC), limit=7) == [date(2026, 3, 1)]
+    finally:
+        await conn.close()
