@@ -131,7 +131,6 @@ class Metrics:
         # queue -> (at, result, seconds waited), the last hour: rolling SL, ASA and abandons
         self._sl_events: dict[str, deque[tuple[float, str, float]]] = {}
         self.state_seconds: dict[str, float] = {s.value: 0.0 for s in STAFFED}  # closed intervals
-        self.ended: dict[tuple[str, str], int] = {}  # (queue, outcome) -> calls, for the wallboard
         self._prepared_for: Config | None = None
         # The wallboard's period ("Today" by default): calls from this moment on are
         # counted live; the period's earlier part is seeded from PostgreSQL (``seed_period``).
@@ -200,7 +199,6 @@ class Metrics:
         self._remember(self._counted, record.call_id)
         key = (queue or "", record.outcome.value)
         self.calls.labels(queue=key[0], outcome=key[1]).inc()
-        self.ended[key] = self.ended.get(key, 0) + 1
         if queue is None or record.outcome not in WAIT_OUTCOMES:
             return
         if queued_at is None:
