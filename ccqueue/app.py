@@ -14,6 +14,7 @@ import signal
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,10 @@ from ccqueue.listen import (
 from ccqueue.metrics import Metrics, StateCollector
 from ccqueue.numbers import check_allowed, normalize
 from ccqueue.reload import Reloader
+from ccqueue.reports.cli import REPORT_SESSION
+from ccqueue.reports.query import summarise_closed_days
 from ccqueue.store import RecordWriter
+from ccqueue.store.period import load_period_calls
 from ccqueue.store.restore import (
     CallbacksNotRestored,
     close_unfollowed_calls,
@@ -68,6 +72,7 @@ class Daemon:
     reloader: Reloader
     http_connections: HttpConnections
     dsn: str = ""
+    metrics: Metrics | None = None
 
     @property
     def config(self) -> Config:
@@ -166,7 +171,6 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         engine=engine,
         registry=registry,
         health=lambda: health_of(telephony, writer, engine),
-        ended_calls=lambda: dict(metrics.ended),
         metrics=metrics,
         callbacks_config=callbacks,
         reload=reloader.reload,
@@ -193,6 +197,7 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         reloader=reloader,
         http_connections=http_connections,
         dsn=dsn,
+        metrics=metrics,
     )
 
 
@@ -219,6 +224,48 @@ async def _restore_callbacks(daemon: Daemon) -> None:
                 "unfollowed_calls_closed", count=len(closed), hint="a previous ccqueue process stopped without closing them"
             )
         return
+
+
+async def _seed_period_counts(daemon: Daemon) -> None:
+    """The wallboard's period counts, from the calls PostgreSQL holds of the period's part
+    before this process started; live calls are counted meanwhile, apart."""
+    if daemon.metrics is None or not daemon.metrics.period.seed_needed:
+        return
+    period = daemon.metrics.period
+    await daemon.writer.wait_spool_replayed()
+    start = period.start
+    try:
+        calls = await load_period_calls(daemon.dsn, start, period.cutoff, log=log)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        log.error("period_counts_not_read", error=repr(exc), hint="the wallboard counts only calls since start-up")
+        return
+    if period.seed(start, calls):
+        log.info("period_counts_read", label=period.label, calls=len(calls))
+
+
+# Closed days' report summaries are brought up to date this often, a few days a pass
+# (one day of 50,000 calls takes about half a second of PostgreSQL's time).
+SUMMARY_EVERY_S = 3600.0
+SUMMARY_DAYS_PER_PASS = 7
+
+
+async def _keep_report_summary(daemon: Daemon) -> None:
+    """Summarise the days that closed since the last pass (docs/reports.md, "The per-day
+    summary"), so that the first report over a month finds them ready. A failure is
+    logged and tried again at the next pass; the reports are right either way."""
+    await daemon.writer.wait_spool_replayed()
+    while True:
+        try:
+            conn = await asyncpg.connect(daemon.dsn, timeout=10, server_settings=REPORT_SESSION)
+            try:
+                done = await summarise_closed_days(conn, now=datetime.now(UTC), limit=SUMMARY_DAYS_PER_PASS)
+            finally:
+                await conn.close()
+            if done:
+                log.info("report_days_summarised", days=[d.isoformat() for d in done])
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("report_days_not_summarised", error=repr(exc), retry_in_s=SUMMARY_EVERY_S)
+        await asyncio.sleep(SUMMARY_EVERY_S)
 
 
 async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
@@ -263,6 +310,8 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(daemon.writer.run(), name="record-writer")
             restore = tasks.create_task(_restore_callbacks(daemon), name="restore-callbacks")
+            seed = tasks.create_task(_seed_period_counts(daemon), name="seed-period-counts")
+            summary = tasks.create_task(_keep_report_summary(daemon), name="report-summary")
             http = tasks.create_task(daemon.http_connections.serve(http_sock, runner.server), name="http")
             others = [
                 tasks.create_task(daemon.engine.run(), name="engine"),
@@ -276,7 +325,7 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
                 await daemon.engine.shut_down(timeout=5)
             except TimeoutError:
                 log.warning("shutdown_incomplete", hint="some callers or records may not have been settled")
-            for task in [*others, restore]:
+            for task in [*others, restore, seed, summary]:
                 task.cancel()
             # Last: everything the engine decided is written (or spooled) before exit.
             await daemon.writer.close(timeout=10)

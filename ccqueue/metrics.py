@@ -15,6 +15,7 @@ definitions in docs/reports.md ("Definitions").
 from __future__ import annotations
 
 import time
+import zoneinfo
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -24,8 +25,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ccqueue.config.models import Config, Queue, ServiceLevel
+from ccqueue.config.models import Config, Queue, ServiceLevel, WallboardPeriod
 from ccqueue.core.agent_state import AgentState
+from ccqueue.core.period_counts import PeriodCounts
 from ccqueue.core.records import (
     AgentStateRecord,
     CallbackStatus,
@@ -128,10 +130,18 @@ class Metrics:
         self._talk: dict[str, tuple[str, float]] = {}  # call -> (queue, talk seconds) until its wrap-up ends
         # queue -> (at, result, seconds waited), the last hour: rolling SL, ASA and abandons
         self._sl_events: dict[str, deque[tuple[float, str, float]]] = {}
-        self._handled: dict[str, tuple[str, int]] = {}  # agent -> (local day, calls answered that day)
         self.state_seconds: dict[str, float] = {s.value: 0.0 for s in STAFFED}  # closed intervals
-        self.ended: dict[tuple[str, str], int] = {}  # (queue, outcome) -> calls, for the wallboard
         self._prepared_for: Config | None = None
+        # The wallboard's period ("Today" by default): calls from this moment on are
+        # counted live; the period's earlier part is seeded from PostgreSQL (``seed_period``).
+        settings = self._config().wallboard.period if self._config is not None else WallboardPeriod()
+        self.period = PeriodCounts(
+            label=settings.label,
+            starts_at=settings.start_time(),
+            zone=zoneinfo.ZoneInfo(settings.time_zone) if settings.time_zone else None,
+            cutoff=self._clock(),
+            objectives=self._period_objective,
+        )
         registry.register(_Feed(self))
 
     # ------------------------------------------------------------------ configuration
@@ -144,6 +154,10 @@ class Metrics:
         if spec is None:
             return Objective(_DEFAULT_SL.answer_within_s, _DEFAULT_SL.target, _DEFAULT_SHORT_ABANDON_S)
         return Objective(spec.service_level.answer_within_s, spec.service_level.target, spec.short_abandon_s)
+
+    def _period_objective(self, queue: str) -> tuple[float, float]:
+        objective = self.objective(queue)
+        return objective.answer_within_s, objective.short_abandon_s
 
     def prepare(self) -> None:
         """Every configured queue's series, at zero (again after a reload adds queues)."""
@@ -177,8 +191,7 @@ class Metrics:
             waited = max(0.0, record.answered_at - (record.arrived_at if queued_at is None else queued_at))
             in_time = waited <= self.objective(queue).answer_within_s
             self._sl(queue, record.answered_at, "answered_in_time" if in_time else "answered_late", waited)
-            if record.agent is not None:
-                self._count_handled(record.agent, record.answered_at)
+        self.period.on_call(record, self._clock())
         # An answered call's summary carries its outcome from the answer on: it is
         # counted when it ends.
         if record.outcome is CallOutcome.WAITING or record.ended_at is None or record.call_id in self._counted:
@@ -186,7 +199,6 @@ class Metrics:
         self._remember(self._counted, record.call_id)
         key = (queue or "", record.outcome.value)
         self.calls.labels(queue=key[0], outcome=key[1]).inc()
-        self.ended[key] = self.ended.get(key, 0) + 1
         if queue is None or record.outcome not in WAIT_OUTCOMES:
             return
         if queued_at is None:
@@ -215,15 +227,9 @@ class Metrics:
         self.sl_calls.labels(queue=queue, result=result).inc()
         self._sl_events.setdefault(queue, deque()).append((at, result, waited))
 
-    def _count_handled(self, agent: str, answered_at: float) -> None:
-        day = time.strftime("%Y-%m-%d", time.localtime(answered_at))
-        before_day, count = self._handled.get(agent, (day, 0))
-        self._handled[agent] = (day, count + 1 if before_day == day else 1)
-
     def handled_today(self, agent: str, now: float) -> int:
-        """Calls the agent answered since local midnight (as seen by this process)."""
-        day, count = self._handled.get(agent, ("", 0))
-        return count if day == time.strftime("%Y-%m-%d", time.localtime(now)) else 0
+        """Calls the agent answered in the wallboard's period ("Today" by default)."""
+        return self.period.handled(agent, now)
 
     @staticmethod
     def _remember(seen: set[str], call_id: str) -> None:
@@ -233,8 +239,9 @@ class Metrics:
 
     # ------------------------------------------------------------------ rolling figures
 
-    def service_level(self, queue: str, window_s: float, now: float) -> tuple[float, int]:
-        """(SL, calls it counts) over the last ``window_s``; SL is 1.0 when no call counts."""
+    def service_level(self, queue: str, window_s: float, now: float) -> tuple[float | None, int]:
+        """(SL, calls it counts) over the last ``window_s``; SL is None when no call counts:
+        an idle queue has no service level, not a perfect one (docs/reports.md)."""
         events = self._sl_events.get(queue, ())
         in_time = counted = 0
         for at, result, _waited in events:
@@ -242,7 +249,7 @@ class Metrics:
                 continue
             counted += 1
             in_time += result == "answered_in_time"
-        return (in_time / counted if counted else 1.0), counted
+        return (in_time / counted if counted else None), counted
 
     def window(self, queue: str, window_s: float, now: float) -> Window:
         """The queue's service level, ASA and abandons over the last ``window_s``."""
@@ -280,7 +287,7 @@ class Metrics:
         level = GaugeMetricFamily(
             "ccqueue_service_level",
             "Share of calls answered within the objective, of those answered or abandoned after the "
-            "short-abandon threshold, over a rolling window; 1 when no call counts.",
+            "short-abandon threshold, over a rolling window; no sample while no call counts.",
             labels=["queue", "window"],
         )
         counted = GaugeMetricFamily(
@@ -297,7 +304,8 @@ class Metrics:
         for queue in queues:
             for window, seconds in SL_WINDOWS.items():
                 value, calls = self.service_level(queue, seconds, now)
-                level.add_metric([queue, window], value)
+                if value is not None:  # no call counted: the series is absent, not 1 (nor 0)
+                    level.add_metric([queue, window], value)
                 counted.add_metric([queue, window], calls)
             objective = self.objective(queue)
             target.add_metric([queue], objective.target)
@@ -350,7 +358,9 @@ class StateCollector(Collector):
         )
         for queue in queues:
             waiting.add_metric([queue.name], queue.waiting)
-            longest.add_metric([queue.name], max(0.0, now - queue.oldest_arrival) if queue.oldest_arrival is not None else 0.0)
+            # From joining the queue, as every wait (IVR time excluded).
+            oldest = queue.oldest_queued_at
+            longest.add_metric([queue.name], max(0.0, now - oldest) if oldest is not None else 0.0)
         yield waiting
         yield longest
         callbacks = GaugeMetricFamily(

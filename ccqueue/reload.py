@@ -32,7 +32,7 @@ from ccqueue.core.errors import CcqueueError
 
 log = structlog.get_logger("ccqueue.reload")
 
-RESTART_SECTIONS = ("asterisk", "http", "database")
+RESTART_SECTIONS = ("asterisk", "http", "database", "wallboard")
 
 
 @dataclass(frozen=True, slots=True)

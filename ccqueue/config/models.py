@@ -21,6 +21,7 @@ Rules kept here:
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -38,7 +39,7 @@ from pydantic import (
 
 from ccqueue.config.base import Frozen, name_rule, read_only
 from ccqueue.config.callbacks import Callbacks
-from ccqueue.config.ivr import Schedules, Trees
+from ccqueue.config.ivr import Schedules, TimeZone, Trees
 from ccqueue.config.users import Openable, User, UserName
 from ccqueue.core.calls import AgentSettings, HotlineSettings, QueueSettings
 from ccqueue.core.skills import Strategy
@@ -139,6 +140,31 @@ class Http(Frozen):
 
 class Database(Frozen):
     dsn: Annotated[str | None, Field(repr=False)] = None
+
+
+def _time_of_day(value: str) -> str:
+    try:
+        dt.time.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"expected a time of day such as 00:00 or 06:30, got {value!r}") from None
+    return value
+
+
+class WallboardPeriod(Frozen):
+    """The labelled period whose counts the wallboard shows (offered, answered, abandoned,
+    SL, calls handled per agent): from ``starts_at`` each day, in ``time_zone`` (None: the
+    machine's own), until the next day's ``starts_at``."""
+
+    label: NonEmpty = "Today"
+    starts_at: Annotated[str, AfterValidator(_time_of_day)] = "00:00"
+    time_zone: TimeZone | None = None
+
+    def start_time(self) -> dt.time:
+        return dt.time.fromisoformat(self.starts_at)
+
+
+class Wallboard(Frozen):
+    period: WallboardPeriod = WallboardPeriod()
 
 
 class Hotline(Frozen):
@@ -297,6 +323,7 @@ class Config(Frozen):
     asterisk: Asterisk
     http: Http = Http()
     database: Database = Database()
+    wallboard: Wallboard = Wallboard()
     hotlines: Annotated[Mapping[HotlineNumber, Hotline], AfterValidator(read_only)] = Field(
         default_factory=lambda: MappingProxyType({})
     )

@@ -67,6 +67,8 @@ _SECTIONS: dict[str, str] = {
     "ivr": ivr.SECTION_DESCRIPTIONS["ivr"],
     "users": "Who may use the HTTP API, by user name (a-z, 0-9, '_', '.', '@', '-'): a role (agent, supervisor, "
     "admin), an argon2id password_hash and/or API token hashes. Without users, only the paths in http.open answer.",
+    "wallboard": "The wallboard's labelled period (by default 'Today' from local midnight) whose counts "
+    "survive a restart. A change takes a restart.",
     "callbacks": "Calling customers back: the trunk, the numbers it may call, attempts and expiry. "
     "Without this section there are no callbacks.",
 }
@@ -112,6 +114,15 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
         "remove one and reload to revoke it.",
         "agent": "For an agent user: the agent (a key under agents) it is and acts on.",
         "queues": "For a supervisor: the queues (keys under queues) of its teams.",
+    },
+    "Wallboard": {
+        "period": "The period whose offered, answered and abandoned calls, service level and calls handled per agent "
+        "the wallboard counts.",
+    },
+    "WallboardPeriod": {
+        "label": "What the wallboard calls the period, e.g. Today or Shift.",
+        "starts_at": "Time of day (HH:MM) each day's period begins.",
+        "time_zone": "IANA time zone starts_at is read in, e.g. Europe/Paris (default: the machine's).",
     },
     "Database": {
         "dsn": "PostgreSQL DSN, e.g. postgresql://ccqueue@127.0.0.1:5432/ccqueue. Give this or dsn_env, or "

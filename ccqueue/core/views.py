@@ -31,6 +31,8 @@ class QueueView:
     waiting: int  # callers waiting or with an agent ringing for them
     oldest_arrival: float | None  # the longest-waiting unanswered caller's arrival; None: nobody
     callbacks_open: int  # waiting for their turn or being made
+    # When that caller joined a queue: waits run from here, IVR time excluded (docs/reports.md).
+    oldest_queued_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,6 +44,7 @@ class CallerView:
     arrived_at: float
     answered_at: float | None
     agent_id: str | None
+    queued_at: float | None  # first joined a queue (None: still in the IVR); its wait runs from here
     ewt_at_entry: Estimate | None  # the wait estimated when it joined; None: not admitted
 
 
@@ -80,6 +83,7 @@ class ReadModel:
         """Every configured queue, by name."""
         waiting: dict[str, int] = {}
         oldest: dict[str, float] = {}
+        oldest_queued: dict[str, float] = {}
         for call in self._book.calls.values():
             if call.queue is None:
                 continue
@@ -87,12 +91,18 @@ class ReadModel:
                 waiting[call.queue] = waiting.get(call.queue, 0) + 1
             if call.answered_at is None:
                 oldest[call.queue] = min(oldest.get(call.queue, call.arrived_at), call.arrived_at)
+                if call.queued_at is not None:
+                    oldest_queued[call.queue] = min(oldest_queued.get(call.queue, call.queued_at), call.queued_at)
         callbacks: dict[str, int] = {}
         for record in self._desk.callbacks.values():
             callbacks[record.queue] = callbacks.get(record.queue, 0) + 1
         return [
             QueueView(
-                name=name, waiting=waiting.get(name, 0), oldest_arrival=oldest.get(name), callbacks_open=callbacks.get(name, 0)
+                name=name,
+                waiting=waiting.get(name, 0),
+                oldest_arrival=oldest.get(name),
+                callbacks_open=callbacks.get(name, 0),
+                oldest_queued_at=oldest_queued.get(name),
             )
             for name in sorted(self._settings.queues)
         ]
@@ -109,6 +119,7 @@ class ReadModel:
             arrived_at=call.arrived_at,
             answered_at=call.answered_at,
             agent_id=call.agent_id,
+            queued_at=call.queued_at,
             ewt_at_entry=call.ewt_at_entry,
         )
 

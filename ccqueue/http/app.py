@@ -145,7 +145,6 @@ def build_app(
     engine: Engine,
     registry: Any,
     health: Callable[[], dict[str, Any]],
-    ended_calls: Callable[[], dict[tuple[str, str], int]] = dict,
     callbacks_config: Callable[[], Callbacks | None] = lambda: None,
     metrics: Metrics | None = None,
     reload: Callable[[], Awaitable[Any]] | None = None,
@@ -287,22 +286,29 @@ def build_app(
         only when something shown changes (not with the clock alone: the page counts waits
         and times in state up itself)."""
         views, now = engine.acd.views, time.time()
-        totals = ended_calls()
+        period = metrics.period if metrics is not None else None
         queues = []
         for q in views.queues():
             if not reaches_queue(request, q.name):
                 continue
             figures = metrics.window(q.name, WALLBOARD_WINDOW_S, now) if metrics is not None else None
+            counts = period.queue(q.name, now) if period is not None else None
             objective = metrics.objective(q.name) if metrics is not None else None
             queues.append(
                 {
                     "name": q.name,
                     "waiting": q.waiting,
                     "oldest_arrival": q.oldest_arrival,
-                    "longest_wait_s": round(max(0.0, now - q.oldest_arrival) if q.oldest_arrival is not None else 0.0, 1),
+                    # Waits run from joining the queue (IVR time excluded), as in the reports.
+                    "oldest_queued_at": q.oldest_queued_at,
+                    "longest_wait_s": round(max(0.0, now - q.oldest_queued_at) if q.oldest_queued_at is not None else 0.0, 1),
                     "callbacks": q.callbacks_open,  # open: waiting for their turn or being made
-                    "answered": totals.get((q.name, "answered"), 0),
-                    "abandoned": totals.get((q.name, "abandoned"), 0),
+                    # Over the wallboard's period (below), as the reports count them.
+                    "offered": counts.offered if counts else 0,
+                    "answered": counts.answered if counts else 0,
+                    "abandoned": counts.abandoned if counts else 0,
+                    "short_abandoned": counts.short_abandoned if counts else 0,
+                    "service_level_period": _rounded(counts.service_level, 4) if counts else None,
                     "window_s": WALLBOARD_WINDOW_S,
                     "service_level": _rounded(figures.service_level, 4) if figures else None,
                     "target": objective.target if objective else None,
@@ -321,7 +327,8 @@ def build_app(
                 "caller": mask_number(c.caller),
                 "state": c.state.value,
                 "arrived_at": c.arrived_at,
-                "wait_s": round(max(0.0, now - c.arrived_at), 1),
+                "queued_at": c.queued_at,
+                "wait_s": round(max(0.0, now - (c.queued_at if c.queued_at is not None else c.arrived_at)), 1),
                 "estimate_s": round(c.ewt_at_entry.seconds) if c.ewt_at_entry is not None else None,
             }
             for queue in views.queue_names()
@@ -342,10 +349,21 @@ def build_app(
                     "call": None if call is None else {"caller": mask_number(call.caller), "queue": call.queue},
                 }
             )
-        snapshot = {"now": now, "health": health(), "queues": queues, "callers": callers, "agents": agents}
+        snapshot = {
+            "now": now,
+            "health": health(),
+            # complete: false until the period's part before start-up is read from PostgreSQL.
+            "period": None
+            if period is None
+            else {"label": period.label, "since": period.start, "complete": not period.seed_needed},
+            "queues": queues,
+            "callers": callers,
+            "agents": agents,
+        }
         # Everything but what the clock alone moves.
         key = (
             snapshot["health"],
+            snapshot["period"],
             [{k: v for k, v in q.items() if k != "longest_wait_s"} for q in queues],
             [{k: v for k, v in c.items() if k != "wait_s"} for c in callers],
             [{k: v for k, v in a.items() if k != "in_state_s"} for a in agents],

@@ -78,9 +78,16 @@ def objectives_from_config(config: Any) -> dict[str, Objective]:
 
 
 async def produce(
-    dsn: str, period: Period, by: GroupBy, interval_min: int, objectives: Mapping[str, Objective] | None = None
+    dsn: str,
+    period: Period,
+    by: GroupBy,
+    interval_min: int,
+    objectives: Mapping[str, Objective] | None = None,
+    *,
+    use_summary: bool = True,
 ) -> Report:
-    """Connect, (store the configuration's objectives,) report, disconnect."""
+    """Connect, (store the configuration's objectives,) report, disconnect. ``use_summary``
+    False reads every call, ignoring the per-day summary (the same figures, slower)."""
     try:
         conn = await asyncpg.connect(dsn, timeout=10, server_settings=REPORT_SESSION)
     except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -88,7 +95,7 @@ async def produce(
     try:
         if objectives is not None:
             await store_objectives(conn, objectives)
-        report = await build_report(conn, period, by, interval_min=interval_min)
+        report = await build_report(conn, period, by, interval_min=interval_min, use_summary=use_summary)
         report.objectives = await fetch_objectives(conn)
         return report
     except (asyncpg.UndefinedFunctionError, asyncpg.UndefinedTableError) as exc:

@@ -11,13 +11,19 @@ Rules kept here:
    is ``None``: no calls is not a service level of 0 %.
 3. Time groups are labelled in the report's zone (local interval or day start); every
    one of them is listed, calls or not.
+4. A report by interval, day, queue, hotline or channel reads the whole UTC days of its
+   period from ``report_call_summary`` (migration 0009) where the day's summary is up
+   to date, and the rest of the period from ``report_calls_between``; the two parts are
+   added up in one query. Days that ended more than ``SUMMARY_AFTER`` ago and are stale
+   are summarised first (idempotent; skipped without the right to write). The counts are
+   the same either way; sums of seconds may differ in the last bits of a float.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import asyncpg
@@ -71,7 +77,36 @@ def _key_sql(by: GroupBy, *, time_col: str, queue: str, agent: str, hotline: str
             return channel
 
 
-_CALLS = """
+# The per-call fields and survey answers, summed as the summary stores them, so that a
+# part read from the calls and a part read from the summary add up (rule 4).
+_RAW_PART = """
+SELECT r.arrived_at AS at, r.queue, r.agent, r.hotline, r.channel_group,
+       r.offered::int AS offered, r.answered::int AS answered,
+       (r.abandoned AND NOT r.short_abandon)::int AS abandoned, r.short_abandon::int AS short_abandoned,
+       r.cut_off::int AS cut_off, r.within_objective::int AS within_objective, r.sl_counted::int AS sl_counted,
+       (r.answered AND r.wait_s IS NOT NULL)::int AS answered_waits,
+       CASE WHEN r.answered THEN r.wait_s ELSE 0 END AS answered_wait_sum,
+       (r.handle_s IS NOT NULL)::int AS handled, coalesce(r.handle_s, 0) AS handle_sum,
+       r.wait_s AS longest_wait_s, coalesce(r.talk_s, 0) AS talk_s, r.transfers,
+       (s.rating IS NOT NULL)::int AS rated, (s.rating >= 4)::int AS satisfied,
+       (s.recommend IS NOT NULL)::int AS recommend_answers, (s.recommend >= 9)::int AS promoters,
+       (s.recommend <= 6)::int AS detractors
+  FROM report_calls_between(${a}, ${b}) r
+  LEFT JOIN surveys s ON s.call_id = r.call_id
+"""
+
+_SUMMARY_PART = """
+SELECT u.slot AS at, u.queue, NULL::text AS agent, u.hotline, u.channel_group,
+       u.offered, u.answered, u.abandoned, u.short_abandoned, u.cut_off, u.within_objective,
+       u.sl_counted, u.answered_waits, u.answered_wait_sum, u.handled, u.handle_sum,
+       u.longest_wait_s, u.talk_s, u.transfers, u.rated, u.satisfied, u.recommend_answers,
+       u.promoters, u.detractors
+  FROM report_call_summary u
+ WHERE u.slot >= ${a} AND u.slot < ${b}
+"""
+
+# A period with no summarised day: straight from the calls, in one pass.
+_CALLS_ONLY = """
 SELECT {key} AS grp, GROUPING({key}) AS is_total,
        count(*) FILTER (WHERE r.offered) AS offered,
        count(*) FILTER (WHERE r.answered) AS answered,
@@ -94,6 +129,129 @@ SELECT {key} AS grp, GROUPING({key}) AS is_total,
   LEFT JOIN surveys s ON s.call_id = r.call_id
  GROUP BY GROUPING SETS (({key}), ())
 """
+
+# Summarised days and the rest of the period added up (rule 4).
+_CALLS = """
+WITH parts AS ({parts})
+SELECT {key} AS grp, GROUPING({key}) AS is_total,
+       sum(r.offered) AS offered,
+       sum(r.answered) AS answered,
+       sum(r.abandoned) AS abandoned,
+       sum(r.short_abandoned) AS short_abandoned,
+       sum(r.cut_off) AS cut_off,
+       sum(r.within_objective) AS within_objective,
+       sum(r.sl_counted) AS sl_counted,
+       sum(r.answered_wait_sum) / nullif(sum(r.answered_waits), 0) AS asa_s,
+       sum(r.handle_sum) / nullif(sum(r.handled), 0) AS aht_s,
+       coalesce(max(r.longest_wait_s), 0) AS longest_wait_s,
+       coalesce(sum(r.talk_s), 0) AS talk_s,
+       coalesce(sum(r.transfers), 0) AS transfers,
+       sum(r.rated) AS rated,
+       sum(r.satisfied) AS satisfied,
+       sum(r.recommend_answers) AS recommend_answers,
+       sum(r.promoters) AS promoters,
+       sum(r.detractors) AS detractors
+  FROM parts r
+ WHERE r.at >= $1 AND r.at < $2  -- every part is inside the period already
+ GROUP BY GROUPING SETS (({key}), ())
+"""
+
+# A UTC day is summarised once report_calls_between has stopped looking at what comes
+# after it (its events and wrap-ups until a day later) and a margin for late records.
+SUMMARY_AFTER = timedelta(days=2)
+# Groupings the summary holds the key of (not the agent: agents want time in state too).
+_SUMMARISED = frozenset({"interval", "day", "queue", "hotline", "channel"})
+
+
+def _utc_day_start(d: date) -> datetime:
+    return datetime.combine(d, time(0), tzinfo=UTC)
+
+
+def whole_utc_days(period: Period) -> list[date]:
+    """The UTC days wholly inside the period (rule 4)."""
+    start = period.start.astimezone(UTC)
+    first = start.date() if start.time() == time(0) else start.date() + timedelta(days=1)
+    last = period.end.astimezone(UTC).date()  # exclusive
+    return [first + timedelta(days=i) for i in range((last - first).days)]
+
+
+def _quarter_hour_zone(period: Period) -> bool:
+    """Whether the zone's offsets over the period are whole quarter hours (rule 4)."""
+    for moment in (period.start, period.end):
+        offset = moment.astimezone(period.zone).utcoffset() or timedelta(0)
+        if offset.total_seconds() % 900:
+            return False
+    return True
+
+
+async def summarise_stale_days(conn: asyncpg.Connection, days: Sequence[date], *, now: datetime) -> list[date]:
+    """Summarise the stale days among ``days`` that ended ``SUMMARY_AFTER`` ago; each in its
+    own transaction, so a concurrent writer waits at most one day's work. Returns them."""
+    closed = [d for d in days if _utc_day_start(d) + timedelta(days=1) + SUMMARY_AFTER <= now]
+    if not closed:
+        return []
+    stale = await conn.fetch("SELECT day FROM report_summary_days WHERE day = ANY($1::date[]) AND stale ORDER BY day", closed)
+    done = []
+    for row in stale:
+        try:
+            async with conn.transaction():
+                await conn.execute("SELECT report_summarise_day($1)", row["day"])
+        except asyncpg.InsufficientPrivilegeError:
+            return done  # a read-only role: the report reads the calls instead
+        done.append(row["day"])
+    return done
+
+
+async def summarise_closed_days(conn: asyncpg.Connection, *, now: datetime, limit: int) -> list[date]:
+    """Summarise up to ``limit`` stale days that ended ``SUMMARY_AFTER`` ago, the newest
+    first (a running ccqueue does this now and then, so that a month's first report finds
+    its days ready)."""
+    last_closed = (now - SUMMARY_AFTER - timedelta(days=1)).astimezone(UTC).date()
+    rows = await conn.fetch(
+        "SELECT day FROM report_summary_days WHERE stale AND day <= $1 ORDER BY day DESC LIMIT $2", last_closed, limit
+    )
+    return await summarise_stale_days(conn, [r["day"] for r in rows], now=now)
+
+
+async def _summary_ranges(
+    conn: asyncpg.Connection, period: Period, by: GroupBy, *, now: datetime
+) -> list[tuple[datetime, datetime]]:
+    """[start, end) ranges, in order, that the summary answers for (rule 4)."""
+    if by.value not in _SUMMARISED or not _quarter_hour_zone(period):
+        return []
+    days = whole_utc_days(period)
+    if not days:
+        return []
+    await summarise_stale_days(conn, days, now=now)
+    rows = await conn.fetch("SELECT day FROM report_summary_days WHERE day = ANY($1::date[]) AND NOT stale ORDER BY day", days)
+    ranges: list[tuple[datetime, datetime]] = []
+    for row in rows:
+        start, end = _utc_day_start(row["day"]), _utc_day_start(row["day"]) + timedelta(days=1)
+        if ranges and ranges[-1][1] == start:
+            ranges[-1] = (ranges[-1][0], end)
+        else:
+            ranges.append((start, end))
+    return ranges
+
+
+def _parts(period: Period, summarised: list[tuple[datetime, datetime]], first_param: int) -> tuple[str, list[datetime]]:
+    """The SQL of the period's parts: summarised ranges and the rest from the calls."""
+    sql, args = [], []
+    moment = period.start
+    pieces: list[tuple[str, datetime, datetime]] = []
+    for start, end in summarised:
+        if moment < start:
+            pieces.append((_RAW_PART, moment, start))
+        pieces.append((_SUMMARY_PART, start, end))
+        moment = end
+    if moment < period.end:
+        pieces.append((_RAW_PART, moment, period.end))
+    for template, start, end in pieces:
+        a = first_param + len(args)
+        sql.append(template.replace("${a}", f"${a}").replace("${b}", f"${a + 1}"))
+        args += [start, end]
+    return " UNION ALL ".join(sql), args
+
 
 _CALLBACKS = """
 SELECT {key} AS grp, GROUPING({key}) AS is_total,
@@ -178,15 +336,22 @@ def _agent_figures(times: list[asyncpg.Record]) -> dict[str, Any]:
     }
 
 
-async def build_report(conn: asyncpg.Connection, period: Period, by: GroupBy, *, interval_min: int = 30) -> Report:
-    """Every group's figures and the total over ``period`` (rules 1-3)."""
+async def build_report(
+    conn: asyncpg.Connection,
+    period: Period,
+    by: GroupBy,
+    *,
+    interval_min: int = 30,
+    use_summary: bool = True,
+    now: datetime | None = None,
+) -> Report:
+    """Every group's figures and the total over ``period`` (rules 1-4); ``use_summary``
+    False reads every call (the figures are the same)."""
     # Only the parameters a grouping uses: PostgreSQL cannot type one it never sees.
     args: tuple[Any, ...] = (period.start, period.end)
     if by.in_time:
         args += (period.tz_name,) + ((interval_min,) if by is GroupBy.INTERVAL else ())
-    calls_key = _key_sql(
-        by, time_col="r.arrived_at", queue="r.queue", agent="r.agent", hotline="r.hotline", channel="r.channel_group"
-    )
+    calls_key = _key_sql(by, time_col="r.at", queue="r.queue", agent="r.agent", hotline="r.hotline", channel="r.channel_group")
     cb_key = _key_sql(
         by,
         time_col="cb.requested_at",
@@ -195,7 +360,12 @@ async def build_report(conn: asyncpg.Connection, period: Period, by: GroupBy, *,
         hotline="c.hotline",
         channel="regexp_replace(c.channel, '-[^-/]*$', '')",
     )
-    call_rows = await conn.fetch(_CALLS.format(key=calls_key), *args)
+    summarised = await _summary_ranges(conn, period, by, now=now or datetime.now(UTC)) if use_summary else []
+    if summarised:
+        parts, part_args = _parts(period, summarised, len(args) + 1)
+        call_rows = await conn.fetch(_CALLS.format(key=calls_key, parts=parts), *args, *part_args)
+    else:
+        call_rows = await conn.fetch(_CALLS_ONLY.format(key=calls_key.replace("r.at", "r.arrived_at")), *args)
     callback_rows = await conn.fetch(_CALLBACKS.format(key=cb_key), *args)
     agent_times = await conn.fetch(_AGENT_TIME, period.start, period.end) if by is GroupBy.AGENT else []
 
@@ -247,13 +417,17 @@ async def fetch_objectives(conn: asyncpg.Connection) -> dict[str, Objective]:
 
 
 async def store_objectives(conn: asyncpg.Connection, objectives: Mapping[str, Objective]) -> None:
-    """Make ``report_objectives`` say what the configuration says (one transaction)."""
+    """Make ``report_objectives`` say what the configuration says (one transaction).
+    Rows that already say it are left alone: a change marks every summarised day stale
+    (migration 0009), and running a report with the same configuration must not."""
     async with conn.transaction():
-        await conn.execute("DELETE FROM report_objectives WHERE queue <> '*'")
+        await conn.execute("DELETE FROM report_objectives WHERE queue <> '*' AND NOT (queue = ANY($1::text[]))", list(objectives))
         await conn.executemany(
             """INSERT INTO report_objectives (queue, answer_within_s, target, short_abandon_s)
                VALUES ($1, $2, $3, $4)
                ON CONFLICT (queue) DO UPDATE SET answer_within_s = EXCLUDED.answer_within_s,
-                   target = EXCLUDED.target, short_abandon_s = EXCLUDED.short_abandon_s, updated_at = now()""",
+                   target = EXCLUDED.target, short_abandon_s = EXCLUDED.short_abandon_s, updated_at = now()
+               WHERE (report_objectives.answer_within_s, report_objectives.target, report_objectives.short_abandon_s)
+                     IS DISTINCT FROM (EXCLUDED.answer_within_s, EXCLUDED.target, EXCLUDED.short_abandon_s)""",
             [(name, o.answer_within_s, o.target, o.short_abandon_s) for name, o in objectives.items()],
         )

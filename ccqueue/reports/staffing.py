@@ -15,9 +15,10 @@ Rules kept here:
 3. Objectives per queue from the configuration (``queues.<q>.service_level``); a queue
    the configuration does not name, or no configuration: 20 s / 80 %.
 4. The agents are Erlang C's and Erlang A's (``ccqueue.core.staffing_math``); with
-   ``--simulate`` the real core serves Erlang C's staffing and one agent fewer in the
-   simulator (``ccqueue.sim.staffing``) and the service levels it reached are shown
-   beside the formulas'.
+   ``--simulate`` the real core serves each model's staffing and one agent fewer in the
+   simulator (``ccqueue.sim.staffing``) on ``--seeds`` seeds, and the mean service
+   level it reached, with its 95 % confidence interval, is shown beside the formulas',
+   with a verdict per model (``judge``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
@@ -48,6 +49,9 @@ from ccqueue.core.staffing_math import (
 from ccqueue.reports.cli import REPORT_SESSION, objectives_from_config
 from ccqueue.reports.period import INTERVALS_MIN, GroupBy, Period, parse_period, zone
 from ccqueue.reports.query import DatabaseUnavailable, Objective, SchemaOutdated, _key_sql
+
+if TYPE_CHECKING:
+    from ccqueue.sim.staffing import SeedsLevel
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 FORMATS = ("table", "json", "csv")
@@ -88,9 +92,19 @@ class Staffing:
     agents_a: int
     sl_c: float  # Erlang C's SL with agents_c
     sl_a: float  # Erlang A's SL with agents_a
-    sim_sl: float | None = None  # the simulator's SL with agents_c
-    sim_sl_fewer: float | None = None  # ... with agents_c - 1
-    sim_sl_a: float | None = None  # ... with agents_a
+    # The simulator's SL, the mean over the seeds, and the half-width of its 95 %
+    # confidence interval (None: one seed), with agents_c, agents_c - 1, agents_a, agents_a - 1.
+    sim_sl: float | None = None
+    sim_sl_ci: float | None = None
+    sim_sl_fewer: float | None = None
+    sim_sl_fewer_ci: float | None = None
+    sim_sl_a: float | None = None
+    sim_sl_a_ci: float | None = None
+    sim_sl_a_fewer: float | None = None
+    sim_sl_a_fewer_ci: float | None = None
+    # How each model's N fared in the simulator: right, over, under or unsure (``judge``).
+    verdict_c: str | None = None
+    verdict_a: str | None = None
 
 
 # ---------------------------------------------------------------------- input
@@ -206,6 +220,22 @@ def loads_from_history(rows: Sequence[Mapping[str, Any]], interval_min: int) -> 
 # ------------------------------------------------------------------ the plan
 
 
+def judge(staffed: SeedsLevel, fewer: SeedsLevel, target: float) -> str:
+    """``right``: N meets the target in the simulator and N-1 misses it; ``over``: N-1
+    meets it too; ``under``: N misses it; ``unsure``: the confidence intervals do not
+    tell (more seeds or hours would)."""
+    from ccqueue.sim.staffing import Verdict
+
+    with_n, with_fewer = staffed.verdict(target), fewer.verdict(target)
+    if with_n is Verdict.MISSES:
+        return "under"
+    if with_n is Verdict.MEETS and with_fewer is Verdict.MISSES:
+        return "right"
+    if with_n is Verdict.MEETS and with_fewer is Verdict.MEETS:
+        return "over"
+    return "unsure"
+
+
 def plan(
     loads: Sequence[Load],
     interval_min: int,
@@ -213,6 +243,7 @@ def plan(
     *,
     simulate: bool = False,
     seed: int = 1,
+    seeds: int = 1,
     sigma: float | None = None,
     measure_s: float | None = None,
 ) -> list[Staffing]:
@@ -240,23 +271,24 @@ def plan(
             sl_a=service_level_erlang_a(n_a, erlangs, load.aht_s, t, load.patience_s),
         )
         if simulate and load.calls > 0:
-            from ccqueue.sim.staffing import MEASURE_S, simulated_service_level
+            from ccqueue.sim.staffing import MEASURE_S, across_seeds
 
             common: dict[str, Any] = {
                 "rate_per_s": load.calls / interval_s,
                 "aht_s": load.aht_s,
                 "answer_within_s": t,
                 "patience_s": load.patience_s,
-                "seed": seed,
+                "seeds": range(seed, seed + seeds),
                 "sigma": sigma,
                 "measure_s": measure_s or MEASURE_S,
             }
-            row.sim_sl = simulated_service_level(agents=n_c, **common).service_level
-            row.sim_sl_fewer = simulated_service_level(agents=n_c - 1, **common).service_level
-            if n_a != n_c:
-                row.sim_sl_a = simulated_service_level(agents=n_a, **common).service_level
-            else:
-                row.sim_sl_a = row.sim_sl
+            runs = {n: across_seeds(agents=n, **common) for n in sorted({n_c, n_c - 1, n_a, n_a - 1})}
+            row.sim_sl, row.sim_sl_ci = runs[n_c].mean, runs[n_c].half_width
+            row.sim_sl_fewer, row.sim_sl_fewer_ci = runs[n_c - 1].mean, runs[n_c - 1].half_width
+            row.sim_sl_a, row.sim_sl_a_ci = runs[n_a].mean, runs[n_a].half_width
+            row.sim_sl_a_fewer, row.sim_sl_a_fewer_ci = runs[n_a - 1].mean, runs[n_a - 1].half_width
+            row.verdict_c = judge(runs[n_c], runs[n_c - 1], target)
+            row.verdict_a = judge(runs[n_a], runs[n_a - 1], target)
         out.append(row)
     return out
 
@@ -274,24 +306,32 @@ _COLUMNS = (
     ("sl_c", "SL C"),
     ("agents_a", "N (A)"),
     ("sl_a", "SL A"),
-    ("sim_sl", "sim SL N(C)"),
-    ("sim_sl_fewer", "sim SL N(C)-1"),
-    ("sim_sl_a", "sim SL N(A)"),
+    ("sim_sl", "sim N(C)"),
+    ("sim_sl_ci", ""),
+    ("sim_sl_fewer", "sim N(C)-1"),
+    ("sim_sl_fewer_ci", ""),
+    ("verdict_c", "C"),
+    ("sim_sl_a", "sim N(A)"),
+    ("sim_sl_a_ci", ""),
+    ("sim_sl_a_fewer", "sim N(A)-1"),
+    ("sim_sl_a_fewer_ci", ""),
+    ("verdict_a", "A"),
 )
+_SIMULATED = ("sim_", "verdict_")
 
 
-def _cell(key: str, value: Any) -> str:
+def _cell(key: str, value: Any, half_width: Any = None) -> str:
     if value is None:
         return "-"
     if key.startswith(("sl_", "sim_")):
-        return f"{100 * value:.1f}%"
+        return f"{100 * value:.1f}%" if half_width is None else f"{100 * value:.1f}±{100 * half_width:.1f}%"
     if isinstance(value, float):
         return f"{value:.1f}"
     return str(value)
 
 
 def render(rows: Sequence[Staffing], fmt: str, *, simulated: bool) -> str:
-    columns = [c for c in _COLUMNS if simulated or not c[0].startswith("sim_")]
+    columns = [c for c in _COLUMNS if simulated or not c[0].startswith(_SIMULATED)]
     if fmt == "json":
         return json.dumps([{k: getattr(r, k) for k, _ in columns} for r in rows], indent=2) + "\n"
     if fmt == "csv":
@@ -301,8 +341,12 @@ def render(rows: Sequence[Staffing], fmt: str, *, simulated: bool) -> str:
         for r in rows:
             writer.writerow(["" if getattr(r, k) is None else getattr(r, k) for k, _ in columns])
         return buffer.getvalue()
-    table = [[title for _, title in columns]] + [[_cell(k, getattr(r, k)) for k, _ in columns] for r in rows]
-    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
+    # The table shows a simulated level with its confidence interval in one cell.
+    shown = [(k, title) for k, title in columns if not k.endswith("_ci")]
+    table = [[title for _, title in shown]] + [
+        [_cell(k, getattr(r, k), getattr(r, f"{k}_ci", None)) for k, _ in shown] for r in rows
+    ]
+    widths = [max(len(line[i]) for line in table) for i in range(len(shown))]
     lines = [
         "  ".join(cell.rjust(w) if i > 1 else cell.ljust(w) for i, (cell, w) in enumerate(zip(line, widths, strict=True)))
         for line in table
@@ -311,21 +355,15 @@ def render(rows: Sequence[Staffing], fmt: str, *, simulated: bool) -> str:
 
 
 def agreement(rows: Sequence[Staffing]) -> dict[str, int]:
-    """How Erlang C's staffing fared in the simulator: ``right`` (N meets the target and
-    N-1 does not), ``over`` (N-1 meets it too), ``under`` (N misses it); and
-    ``a_under``: Erlang A's staffing misses it."""
-    counts = {"right": 0, "over": 0, "under": 0, "a_under": 0}
+    """How often each model's staffing was right, over-staffed, under-staffed or could not
+    be told (``judge``) against the simulator: keys ``right``, ``over``, ``under``,
+    ``unsure`` for Erlang C and the same prefixed ``a_`` for Erlang A."""
+    counts = {f"{prefix}{v}": 0 for prefix in ("", "a_") for v in ("right", "over", "under", "unsure")}
     for r in rows:
-        if r.sim_sl is None:
-            continue
-        if r.sim_sl_a is not None and r.sim_sl_a < r.target:
-            counts["a_under"] += 1
-        if r.sim_sl < r.target:
-            counts["under"] += 1
-        elif r.sim_sl_fewer is not None and r.sim_sl_fewer >= r.target:
-            counts["over"] += 1
-        else:
-            counts["right"] += 1
+        if r.verdict_c is not None:
+            counts[r.verdict_c] += 1
+        if r.verdict_a is not None:
+            counts[f"a_{r.verdict_a}"] += 1
     return counts
 
 
@@ -342,7 +380,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument("--tz", default="UTC", help="IANA time zone of dates and intervals (default UTC)")
     parser.add_argument("--interval", type=int, default=30, choices=INTERVALS_MIN, help="minutes per interval")
     parser.add_argument("--simulate", action="store_true", help="check Erlang C's staffing and one agent fewer in the simulator")
-    parser.add_argument("--seed", type=int, default=1, help="the simulator's seed (default 1)")
+    parser.add_argument("--seed", type=int, default=1, help="the simulator's first seed (default 1)")
+    parser.add_argument("--seeds", type=int, default=5, help="runs per staffing, seeds --seed onwards (default 5)")
     parser.add_argument("--sim-hours", type=float, default=4.0, help="hours of steady load measured per run (default 4)")
     parser.add_argument("--lognormal", type=float, default=None, metavar="SIGMA", help="simulated handle times lognormal")
     parser.add_argument("--format", default="table", choices=FORMATS)
@@ -366,8 +405,8 @@ def run(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             return _fail(exc)
     objectives = objectives_from_config(config) if config is not None else {}
-    if args.sim_hours <= 0 or (args.lognormal is not None and args.lognormal <= 0):
-        print("ccqueue: --sim-hours and --lognormal must be above 0", file=sys.stderr)
+    if args.sim_hours <= 0 or args.seeds < 1 or (args.lognormal is not None and args.lognormal <= 0):
+        print("ccqueue: --sim-hours, --seeds and --lognormal must be above 0", file=sys.stderr)
         return EXIT_INPUT
     try:
         if args.forecast:
@@ -385,14 +424,17 @@ def run(args: argparse.Namespace) -> int:
         objectives,
         simulate=args.simulate,
         seed=args.seed,
+        seeds=args.seeds,
         sigma=args.lognormal,
         measure_s=args.sim_hours * 3600.0,
     )
     sys.stdout.write(render(rows, args.format, simulated=args.simulate))
     if args.simulate and args.format == "table":
         counts = agreement(rows)
-        print(
-            f"Erlang C against the simulator: right {counts['right']}, over-staffed {counts['over']}, "
-            f"under-staffed {counts['under']} interval(s); Erlang A under-staffed {counts['a_under']}"
-        )
+        for model, prefix in (("Erlang C", ""), ("Erlang A", "a_")):
+            print(
+                f"{model} against the simulator ({args.seeds} seed(s) each, 95 % intervals): "
+                f"right {counts[prefix + 'right']}, over-staffed {counts[prefix + 'over']}, "
+                f"under-staffed {counts[prefix + 'under']}, unsure {counts[prefix + 'unsure']} interval(s)"
+            )
     return EXIT_OK

@@ -123,7 +123,11 @@ def _patterns() -> st.SearchStrategy[str]:
 _NUMBERS = st.text(alphabet="+0123456789", max_size=12)
 
 
-@settings(max_examples=300, deadline=None)
+# Derandomized and without a saved-example database: the same 300 cases every run. A
+# generated pattern with nested quantifiers can make Python's or libc's matcher
+# backtrack for minutes, in C, where no test timeout can stop it; a fixed set that
+# passes once passes on every machine.
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
 @given(pattern=_patterns(), numbers=st.lists(_NUMBERS, min_size=1, max_size=20), data=st.data())
 def test_python_and_posix_match_the_same_numbers(pattern: str, numbers: list[str], data: st.DataObject) -> None:
     compiled_python = re.compile(pattern)

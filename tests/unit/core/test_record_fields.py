@@ -131,3 +131,16 @@ def test_stopping_cuts_waiting_callers_off_as_failed_not_abandoned_and_closes_th
     assert ("c1", "call_unfollowed") in events and ("c1", "call_ended") not in events
     (on_call,) = written(out, AgentStateRecord)
     assert (on_call.agent_id, on_call.state, on_call.call_id) == ("a1", "on_call", "c1")
+
+
+def test_the_views_time_a_wait_from_joining_the_queue_not_from_the_ivr() -> None:
+    acd = make_acd()
+    arrive(acd, "c1", "200", 100.0)  # 30 s in the IVR first
+    caller = acd.views.caller("c1")
+    assert caller is not None and caller.queued_at is None
+    acd.handle(ev.CallRouted(call_id="c1", queue="support"), 130.0)
+    arrive(acd, "c2", "100", 135.0)  # straight to the queue
+    (queue,) = acd.views.queues()
+    # The longest wait is c1's from 130, not from its arrival at 100.
+    assert (queue.oldest_arrival, queue.oldest_queued_at) == (100.0, 130.0)
+    assert [(c.call_id, c.queued_at) for c in acd.views.waiting_callers("support")] == [("c1", 130.0), ("c2", 135.0)]

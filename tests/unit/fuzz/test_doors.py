@@ -175,7 +175,7 @@ async def _requests(requests: list[tuple[str, str, bytes, str]]) -> list[tuple[i
         engine=engine,
         registry=registry,
         health=lambda: {"status": "ok"},
-        ended_calls=lambda: dict(metrics.ended),
+        metrics=metrics,
         users=lambda: USERS,
     )
     task = asyncio.create_task(engine.run())

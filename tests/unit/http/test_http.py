@@ -44,7 +44,6 @@ async def client() -> AsyncIterator[tuple[TestClient, Engine]]:
         engine=engine,
         registry=registry,
         health=lambda: {"status": "ok", "ami": "ready", "database": "ready"},
-        ended_calls=lambda: dict(metrics.ended),
         users=lambda: USERS,
     )
     task = asyncio.create_task(engine.run())

@@ -57,7 +57,7 @@ async def _board(*, headers: dict[str, str] | None = None, **server_args: float)
     unless told otherwise: ``{}`` for a browser-like client that signs in)."""
     base, offset = time.time(), [0.0]
     registry = CollectorRegistry()
-    metrics = Metrics(registry)
+    metrics = Metrics(registry, clock=lambda: base + offset[0])
     telephony = RecordingTelephony()
     engine = Engine(
         Acd(_settings()),
@@ -71,7 +71,6 @@ async def _board(*, headers: dict[str, str] | None = None, **server_args: float)
         engine=engine,
         registry=registry,
         health=lambda: {"status": "ok", "ami": "ready", "database": "ready"},
-        ended_calls=lambda: dict(metrics.ended),
         metrics=metrics,
         users=lambda: USERS,
     )
@@ -135,6 +134,9 @@ async def test_figures_after_a_few_calls(board: Board) -> None:
     assert agents["agent1"]["call"] == {"caller": "+1555\u2022\u2022\u20220100", "queue": "support"}
     assert agents["agent2"]["call"] == {"caller": "+1555\u2022\u2022\u20220200", "queue": "support"}
     assert agents["agent2"]["handled_today"] == 1 and agents["agent2"]["in_state_s"] >= 0
+    # The period ("Today"): no database here, so only the calls since start-up, and it says so.
+    assert data["period"]["label"] == "Today" and data["period"]["complete"] is False
+    assert (q["offered"], q["answered"], q["abandoned"], q["short_abandoned"], q["service_level_period"]) == (4, 2, 1, 0, 0.3333)
 
 
 @pytest.mark.parametrize(
