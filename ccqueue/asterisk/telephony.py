@@ -20,6 +20,7 @@ from ccqueue.asterisk.translate import (
     IncompleteMessage,
     channel_status,
     device_states,
+    dial_failure,
     live_uniqueids,
     ring_failure,
     translate_event,
@@ -31,6 +32,13 @@ log = structlog.get_logger("ccqueue.telephony")
 
 # Time past the ring timeout to wait for the OriginateResponse before giving up on it.
 ORIGINATE_SLACK_S = 10.0
+# The dialplan contexts of a campaign's dial (dialplan/extensions.conf): the guard that
+# dials the trunk, and where the answered callee goes (AMD, then FastAGI ``outbound``).
+OUTBOUND_DIAL_CONTEXT = "ccqueue-outbound-dial"
+OUTBOUND_CONTEXT = "ccqueue-outbound"
+# SIP auto-answer for an agent's phone taking a campaign's call (RFC 5373's
+# Answer-Mode is rarely honoured; Call-Info answer-after is what softphones read).
+AUTO_ANSWER_HEADER = "PJSIP_HEADER(add,Call-Info)=answer-after=0"
 # How long a new FastAGI session may wait for the AMI link (to confirm its channel) and
 # for Asterisk's answer; past it the session is refused and the dialplan apologises.
 STATUS_WAIT_S = 5.0
@@ -59,7 +67,11 @@ class AsteriskTelephony:
             "Timeout": str(int(command.ring_timeout_s * 1000)),
             "CallerID": f'"{command.caller_id or "ccqueue"}" <{command.caller_id}>',
             "ChannelId": command.offer_id,
-            "Variable": [f"CCQ_OFFER={command.offer_id}", f"CCQ_CALL={command.call_id}"],
+            "Variable": [
+                f"CCQ_OFFER={command.offer_id}",
+                f"CCQ_CALL={command.call_id}",
+                *(["CCQ_AUTOANSWER=1", AUTO_ANSWER_HEADER] if command.auto_answer else []),
+            ],
             "Async": "true",
         }
         response = await self.ami.send(action, timeout=command.ring_timeout_s + ORIGINATE_SLACK_S)
@@ -70,6 +82,42 @@ class AsteriskTelephony:
             log.warning("originate_refused", offer_id=command.offer_id, asterisk_says=messages[0].get("Message", ""))
             return ev.RingFailure.UNREACHABLE
         return ring_failure(final)
+
+    async def originate_contact(self, command: cmd.DialContact) -> tuple[ev.DialFailure | None, str]:
+        """Dial a campaign's contact; (None, '') once answered (its FastAGI session
+        follows), else why not and what Asterisk said.
+
+        ``/n``: the Local channel is never optimised away, so the half that runs the
+        ``ccqueue-outbound`` context keeps the attempt id as its uniqueid for the
+        agent's Bridge().
+        """
+        action: dict[str, Any] = {
+            "Action": "Originate",
+            "Channel": f"Local/{command.number}@{OUTBOUND_DIAL_CONTEXT}/n",
+            "Context": OUTBOUND_CONTEXT,
+            "Exten": "s",
+            "Priority": "1",
+            "Timeout": str(int(command.ring_timeout_s * 1000)),
+            "CallerID": f'"{command.caller_id}" <{command.caller_id}>',
+            "ChannelId": command.attempt_id,
+            "OtherChannelId": f"{command.attempt_id}-2",
+            "Variable": [
+                f"CCQ_ATTEMPT={command.attempt_id}",
+                f"CCQ_CAMPAIGN={command.campaign}",
+                f"CCQ_AMD={1 if command.amd else 0}",
+                f"CCQ_ON_MACHINE={command.on_machine}",
+                f"CCQ_MACHINE_MSG={command.machine_message or ''}",
+            ],
+            "Async": "true",
+        }
+        response = await self.ami.send(action, timeout=command.ring_timeout_s + ORIGINATE_SLACK_S)
+        messages = response if isinstance(response, list) else [response]
+        final = next((m for m in messages if (m.get("Event") or "").lower() == "originateresponse"), None)
+        if final is None:
+            says = messages[0].get("Message", "") if messages else ""
+            log.warning("originate_refused", attempt_id=command.attempt_id, asterisk_says=says)
+            return ev.DialFailure.FAILED, f"refused: {says}"
+        return dial_failure(final), f"reason {final.get('Reason') or '?'}"
 
     async def channel_status(self, uniqueid: str) -> ChannelStatus | None:
         """What Asterisk reports of the live channel ``uniqueid`` (None: no such channel).
