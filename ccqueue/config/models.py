@@ -39,6 +39,7 @@ from pydantic import (
 from ccqueue.config.base import Frozen, name_rule, read_only
 from ccqueue.config.callbacks import Callbacks
 from ccqueue.config.ivr import Schedules, Trees
+from ccqueue.config.outbound import Outbound
 from ccqueue.core.calls import AgentSettings, HotlineSettings, QueueSettings
 from ccqueue.core.skills import Strategy
 from ccqueue.core.waiting import Admission, Announcements
@@ -290,6 +291,7 @@ class Config(Frozen):
     queues: Annotated[Mapping[QueueName, Queue], AfterValidator(read_only)] = Field(default_factory=lambda: MappingProxyType({}))
     agents: Annotated[Mapping[AgentId, Agent], AfterValidator(read_only)] = Field(default_factory=lambda: MappingProxyType({}))
     callbacks: Callbacks | None = None  # None: no callbacks
+    outbound: Outbound | None = None  # None: no campaign number is dialled
     schedules: Schedules = Field(default_factory=lambda: MappingProxyType({}))
     ivr: Trees = Field(default_factory=lambda: MappingProxyType({}))
     files: tuple[str, ...] = Field(default=(), strict=False)

@@ -66,6 +66,8 @@ _SECTIONS: dict[str, str] = {
     "ivr": ivr.SECTION_DESCRIPTIONS["ivr"],
     "callbacks": "Calling customers back: the trunk, the numbers it may call, attempts and expiry. "
     "Without this section there are no callbacks.",
+    "outbound": "Outbound campaigns: the trunk they dial through, the numbers it may call, the cap on its "
+    "channels. Without this section no campaign number is dialled.",
 }
 
 # Hover text for every property, by model ($defs name) and field.
@@ -207,6 +209,14 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
         "ring_timeout_s": "Seconds the customer's phone rings.",
         "key": 'Key a waiting caller presses to be called back instead (quote it: "1", "*").',
         "offer_after_s": "Offer waiting callers a callback after this many seconds; left out, only the key works.",
+    },
+    "Outbound": {
+        "dial": "Dial string of the trunk with the callee's number in it: {number} (E.164, with '+') or "
+        "{digits} (without '+'), e.g. PJSIP/{digits}@trunk. No ',' or '&'.",
+        "allowed": "Regular expressions over the whole E.164 number; only numbers matching one are ever "
+        "dialled (toll-fraud protection). At least one.",
+        "region": "Region code (ISO 3166, e.g. US, DE, RU) in which a number written without '+' is read.",
+        "max_channels": "At most this many outbound channels at once, all campaigns together.",
     },
 }
 
