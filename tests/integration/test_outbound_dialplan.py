@@ -1,0 +1,287 @@
+"""Outbound campaign calls through the real Asterisk and the sandbox's stand-in network.
+
+An Asterisk instance is configured from ``config/`` plus an ``outbound`` section whose
+trunk is the stand-in public network (``testbed.pstn``). Each test originates a call
+the way ccqueue does (``Local/<number>@ccqueue-outbound-dial/n`` into
+``ccqueue-outbound``) and a small FastAGI server stands in for ccqueue's ``outbound``
+session, recording what the session sees (CCQ_ATTEMPT, CCQ_CAMPAIGN, AMDSTATUS,
+AMDCAUSE) and when. The figures the tests measure (AMD's decision time, ring time,
+safe-harbour delay) are printed; run with ``-s`` to see them.
+
+    python -m pytest -p no:cacheprovider -q -s tests/integration/test_outbound_dialplan.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from ccqueue.config.outbound import OUTBOUND_CONTEXT, OUTBOUND_DIAL
+from testbed import pstn
+from tests.integration.test_sandbox import Ami, e2e_prerequisites, free_port
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG_DIR = REPO / "config"
+# Only the stand-in numbers under the valid prefix: +1555000TNN reaches the same lines
+# in the stand-in network, but the guard must refuse it.
+OUTBOUND_YAML = """\
+outbound:
+  dial: "Local/{digits}@standin-pstn"
+  allowed: ['\\+12025550[1-6]\\d{2}']
+  region: US
+  max_channels: 10
+"""
+
+
+@pytest.fixture(scope="module")
+def ports() -> SimpleNamespace:
+    return SimpleNamespace(ami=free_port(), sip=free_port(), agi=free_port(), phone_sip=free_port(), phone_ctrl=free_port())
+
+
+@pytest.fixture(scope="module")
+def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("outbound-config")
+    for path in CONFIG_DIR.glob("*.yaml"):
+        shutil.copy(path, folder / path.name)
+    (folder / "outbound.yaml").write_text(OUTBOUND_YAML)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def project_config(config_dir: Path) -> Any:
+    from ccqueue.config import load_config
+
+    return load_config(config_dir)
+
+
+@pytest.fixture(scope="module")
+def sandbox(ports: SimpleNamespace, config_dir: Path) -> Any:
+    reason = e2e_prerequisites()
+    if reason:
+        pytest.skip(reason)
+    from testbed.sandbox import AsteriskSandbox
+
+    sbx = AsteriskSandbox(
+        f"pytest-out-{ports.sip}",
+        config_dir,
+        ami_port=ports.ami,
+        sip_port=ports.sip,
+        agi_port=ports.agi,
+        rtp_ports=(13400, 13599),
+    )
+    sbx.build()
+    sbx.configure()
+    sbx.start()
+    try:
+        yield sbx
+    finally:
+        sbx.destroy()
+
+
+class TimedAmi(Ami):
+    """An AMI connection that notes when each event arrived (``_seen``, time.monotonic())."""
+
+    def record(self, _manager: Any, message: Any) -> None:
+        self.events.append({**dict(message.items()), "_seen": time.monotonic()})
+
+
+@pytest.fixture
+async def ami(sandbox: Any, project_config: Any, ports: SimpleNamespace) -> Any:
+    from panoramisk import Manager
+
+    ami_cfg = project_config.asterisk.ami
+    manager = Manager(
+        loop=asyncio.get_running_loop(),
+        host="127.0.0.1",
+        port=ports.ami,
+        username=ami_cfg.username,
+        secret=ami_cfg.secret.get_secret_value(),
+        ping_delay=0,
+    )
+    conn = TimedAmi(manager)
+    manager.register_event("*", conn.record)
+    await asyncio.wait_for(manager.connect(), 10)
+    login = getattr(manager, "authenticated_future", None)
+    if login is not None:
+        await asyncio.wait_for(login, 10)
+    try:
+        yield conn
+    finally:
+        manager.close()
+        deadline = time.monotonic() + 10
+        while sandbox.channels() and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        if sandbox.channels():
+            sandbox.rx("channel request hangup all")
+
+
+@dataclass
+class Session:
+    """What one ``outbound`` FastAGI session saw."""
+
+    at: float  # time.monotonic() when it started
+    uniqueid: str
+    variables: dict[str, str] = field(default_factory=dict)
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+
+Then = Callable[[Any, Session], Awaitable[None]]
+WATCHED = ("CCQ_ATTEMPT", "CCQ_CAMPAIGN", "AMDSTATUS", "AMDCAUSE")
+
+
+class OutboundStub:
+    """A FastAGI server standing in for ccqueue's ``outbound`` session: records what it
+    sees, then runs ``then`` (what the test wants the session to do)."""
+
+    def __init__(self) -> None:
+        self.sessions: list[Session] = []
+        self.then: Then | None = None
+        self.claim_uid: str = ""
+
+    async def outbound(self, request: Any) -> None:
+        session = Session(at=time.monotonic(), uniqueid=request.headers.get("agi_uniqueid", ""))
+        self.sessions.append(session)
+        for name in WATCHED:
+            result = await request.send_command(f"GET VARIABLE {name}")
+            answer = result.get("result")
+            session.variables[name] = str(answer[1]) if isinstance(answer, tuple) and answer[0] == "1" else ""
+        if self.then is not None:
+            await self.then(request, session)
+
+    async def claim(self, request: Any) -> None:
+        await request.send_command(f"SET VARIABLE CCQ_CALLER_UID {self.claim_uid}")
+
+    async def wait_session(self, timeout: float = 15.0) -> Session:
+        deadline = time.monotonic() + timeout
+        while not self.sessions:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no outbound FastAGI session within {timeout} s")
+            await asyncio.sleep(0.02)
+        return self.sessions[0]
+
+
+@pytest.fixture
+async def agi(ports: SimpleNamespace) -> Any:
+    from panoramisk.fast_agi import Application
+
+    stub = OutboundStub()
+    app = Application(loop=asyncio.get_running_loop())
+    app.add_route("outbound", stub.outbound)
+    app.add_route("claim", stub.claim)
+    server = await asyncio.start_server(app.handler, "127.0.0.1", ports.agi)
+    try:
+        yield stub
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def dial(
+    ami: Ami, number: str, attempt: str, *, timeout_ms: int = 25000, amd: bool = True, **variables: str
+) -> dict[str, Any]:
+    """Originate a campaign call as ccqueue does; returns the OriginateResponse."""
+    values = {"CCQ_ATTEMPT": attempt, "CCQ_CAMPAIGN": "reminders", "CCQ_AMD": "1" if amd else "0", **variables}
+    return await ami.originate(
+        Channel=OUTBOUND_DIAL.replace("{number}", number),
+        Context=OUTBOUND_CONTEXT,
+        Exten="s",
+        Timeout=str(timeout_ms),
+        ChannelId=attempt,
+        CallerID='"Reminders" <+12025550100>',
+        Variable=",".join(f"{k}={v}" for k, v in values.items()),
+    )
+
+
+def answered_at(ami: Ami, attempt: str) -> float:
+    """When the attempt's channel went up (its Newstate Up event), as time.monotonic()."""
+    (event,) = [e for e in ami.find(Event="Newstate", Uniqueid=attempt) if e.get("ChannelStateDesc") == "Up"][:1]
+    return float(event["_seen"])
+
+
+def standin_channels(ami: Ami, number: str) -> list[dict[str, Any]]:
+    digits = number.lstrip("+")
+    return [e for e in ami.find(Event="Newchannel") if e.get("Channel", "").startswith(f"Local/{digits}@standin-pstn-")]
+
+
+# ---- the tests ---------------------------------------------------------------------
+
+
+async def test_a_person_is_human_to_amd_and_the_session_sees_the_attempt(sandbox: Any, ami: Ami, agi: OutboundStub) -> None:
+    number = pstn.person(1)
+    t0 = time.monotonic()
+    resp = await dial(ami, number, "att-person")
+    assert (resp["Response"], resp["Reason"], resp["Uniqueid"]) == ("Success", "4", "att-person")
+    session = await agi.wait_session()
+    assert session.uniqueid == "att-person"
+    assert session.variables == {
+        "CCQ_ATTEMPT": "att-person",
+        "CCQ_CAMPAIGN": "reminders",
+        "AMDSTATUS": "HUMAN",
+        "AMDCAUSE": session.variables["AMDCAUSE"],
+    }
+    assert session.variables["AMDCAUSE"].startswith("HUMAN")
+    up = answered_at(ami, "att-person")
+    ring_s, amd_s = up - t0, session.at - up
+    print(f"\nperson: rang {ring_s:.2f} s, AMD said HUMAN ({session.variables['AMDCAUSE']}) {amd_s:.2f} s after the answer")
+    assert 0.8 <= ring_s <= 3.0
+    # "hello" is 0.5 s of voice from 0.1 s; AMD waits for 0.8 s of silence after it.
+    assert amd_s < 2.5
+
+
+async def test_a_machine_is_machine_to_amd(sandbox: Any, ami: Ami, agi: OutboundStub) -> None:
+    resp = await dial(ami, pstn.machine(0), "att-machine")
+    assert resp["Reason"] == "4"
+    session = await agi.wait_session()
+    assert session.variables["AMDSTATUS"] == "MACHINE"
+    amd_s = session.at - answered_at(ami, "att-machine")
+    print(f"\nmachine: AMD said MACHINE ({session.variables['AMDCAUSE']}) {amd_s:.2f} s after the answer")
+    assert amd_s < 5.0
+
+
+async def test_busy_is_reason_5(sandbox: Any, ami: Ami, agi: OutboundStub) -> None:
+    t0 = time.monotonic()
+    resp = await dial(ami, pstn.busy(1), "att-busy")
+    elapsed = time.monotonic() - t0
+    assert (resp["Response"], resp["Reason"]) == ("Failure", "5")
+    print(f"\nbusy: OriginateResponse Reason 5 after {elapsed:.2f} s")
+    assert 0.8 <= elapsed < 5
+    assert not agi.sessions
+
+
+async def test_no_answer_rings_the_whole_timeout_and_is_reason_3(sandbox: Any, ami: Ami, agi: OutboundStub) -> None:
+    number = pstn.no_answer()
+    t0 = time.monotonic()
+    resp = await dial(ami, number, "att-noanswer", timeout_ms=15000)
+    elapsed = time.monotonic() - t0
+    print(f"\nno answer: OriginateResponse Reason {resp['Reason']} after {elapsed:.2f} s (Timeout 15 s)")
+    assert (resp["Response"], resp["Reason"]) == ("Failure", "3")
+    assert 15.0 <= elapsed < 17.0
+    # It did ring at the stand-in network all that time.
+    assert standin_channels(ami, number)
+    assert not agi.sessions
+
+
+async def test_a_number_outbound_allowed_refuses_never_reaches_the_network(sandbox: Any, ami: Ami, agi: OutboundStub) -> None:
+    # The same person line under the prefix the configuration does not allow.
+    refused = "+15550001" + pstn.person(0)[-2:]
+    start = len(sandbox.log_text())
+    resp = await dial(ami, refused, "att-refused")
+    print(f"\nrefused: OriginateResponse {resp['Response']} Reason {resp['Reason']}")
+    assert resp["Response"] == "Failure"
+    assert resp["Reason"] != "4"
+    hangup = await ami.wait_for(Event="Hangup", Uniqueid="att-refused")
+    assert hangup["ChannelStateDesc"] != "Up"
+    sandbox.wait_for_log(r"outbound call to \+15550001\d\d refused: not a number outbound.allowed allows", 5, start=start)
+    assert not standin_channels(ami, refused)
+    assert not [e for e in ami.find(Event="Newchannel") if "standin-pstn" in e.get("Channel", "")]
+    assert not agi.sessions
