@@ -285,3 +285,112 @@ async def test_a_number_outbound_allowed_refuses_never_reaches_the_network(sandb
     assert not standin_channels(ami, refused)
     assert not [e for e in ami.find(Event="Newchannel") if "standin-pstn" in e.get("Channel", "")]
     assert not agi.sessions
+
+
+async def test_a_callee_hanging_up_during_the_greeting_is_amd_hangup_and_never_reaches_the_session(
+    sandbox: Any, ami: Ami, agi: OutboundStub
+) -> None:
+    resp = await dial(ami, pstn.hangs_up_in_greeting(0), "att-hangsup")
+    assert resp["Reason"] == "4"
+    await ami.wait_for(10, Event="Hangup", Uniqueid="att-hangsup")
+    await ami.wait_for(1, Event="VarSet", Uniqueid="att-hangsup", Variable="AMDSTATUS", Value="HANGUP")
+    await asyncio.sleep(0.5)
+    assert not agi.sessions
+
+
+async def test_a_person_pressing_a_key_reaches_the_session(sandbox: Any, ami: Ami, agi: OutboundStub) -> None:
+    keys: list[str] = []
+
+    async def read_key(request: Any, session: Session) -> None:
+        # what a voice broadcast does: the message plays, and a key may come
+        result = await request.send_command("GET DATA ccqueue/broadcast-sample 8000 1")
+        answer = result.get("result")
+        keys.append(str(answer[0]) if isinstance(answer, tuple) else str(answer))
+
+    agi.then = read_key
+    resp = await dial(ami, pstn.presses("9", ring_s=0), "att-key")
+    assert resp["Reason"] == "4"
+    session = await agi.wait_session()
+    assert session.variables["AMDSTATUS"] == "HUMAN"
+    for _ in range(100):
+        if keys:
+            break
+        await asyncio.sleep(0.1)
+    assert keys == ["9"]
+
+
+async def test_the_safe_harbour_plays_at_once_when_the_session_releases_the_callee(
+    sandbox: Any, ami: Ami, agi: OutboundStub
+) -> None:
+    async def release(request: Any, session: Session) -> None:
+        await request.send_command("SET VARIABLE CCQ_NEXT safe-harbour")
+
+    agi.then = release
+    start = len(sandbox.log_text())
+    resp = await dial(ami, pstn.person(0), "att-harbour")
+    assert resp["Reason"] == "4"
+    session = await agi.wait_session()
+    playback = await ami.wait_for(5, Event="Newexten", Uniqueid="att-harbour", Application="Playback")
+    assert playback["AppData"] == "ccqueue/safe-harbour"
+    up = answered_at(ami, "att-harbour")
+    amd_end = session.at  # the session starts as AMD returns
+    delay = float(playback["_seen"]) - amd_end
+    print(f"\nsafe harbour: playing {delay:.3f} s after AMD's HUMAN, {float(playback['_seen']) - up:.2f} s after the answer")
+    assert delay < 2.0
+    done = await ami.wait_for(20, Event="UserEvent", UserEvent="CcqOutbound", Uniqueid="att-harbour")
+    assert (done["Step"], done["Status"]) == ("safe-harbour", "SUCCESS")
+    played = float(done["_seen"]) - float(playback["_seen"])
+    assert 11.0 < played < 14.0  # the whole 12 s message
+    assert "Playing 'ccqueue/safe-harbour.slin' (language 'en')" in sandbox.log_text()[start:]
+
+
+async def test_the_safe_harbour_is_in_russian_for_a_russian_callee(sandbox: Any, ami: Ami, agi: OutboundStub) -> None:
+    async def release(request: Any, session: Session) -> None:
+        await request.send_command("SET VARIABLE CCQ_NEXT safe-harbour")
+
+    agi.then = release
+    start = len(sandbox.log_text())
+    resp = await dial(ami, pstn.person(0), "att-harbour-ru", **{"CHANNEL(language)": "ru"})
+    assert resp["Reason"] == "4"
+    await ami.wait_for(15, Event="Newexten", Uniqueid="att-harbour-ru", Application="Playback")
+    sandbox.wait_for_log(r"Playing 'ccqueue/safe-harbour\.slin' \(language 'ru'\)", 5, start=start)
+    sandbox.rx("channel request hangup all")
+
+
+async def test_with_ccqueue_unreachable_an_answered_callee_hears_the_safe_harbour(sandbox: Any, ami: Ami) -> None:
+    # no FastAGI server listens: AGISTATUS=FAILURE
+    resp = await dial(ami, pstn.person(0), "att-noccqueue", amd=False)
+    assert resp["Reason"] == "4"
+    await ami.wait_for(5, Event="VarSet", Uniqueid="att-noccqueue", Variable="AGISTATUS", Value="FAILURE")
+    playback = await ami.wait_for(2, Event="Newexten", Uniqueid="att-noccqueue", Application="Playback")
+    assert playback["AppData"] == "ccqueue/safe-harbour"
+    # without AMD the call reaches the session as soon as it is answered
+    assert not ami.find(Event="Newexten", Uniqueid="att-noccqueue", Application="AMD")
+    sandbox.rx("channel request hangup all")
+
+
+async def test_a_message_is_left_on_the_machine_after_its_beep(sandbox: Any, ami: Ami, agi: OutboundStub) -> None:
+    async def leave_message(request: Any, session: Session) -> None:
+        await request.send_command("SET VARIABLE CCQ_NEXT leave-message")
+
+    agi.then = leave_message
+    resp = await dial(
+        ami, pstn.machine(0), "att-message", CCQ_ON_MACHINE="leave_message", CCQ_MACHINE_MSG="ccqueue/machine-message"
+    )
+    assert resp["Reason"] == "4"
+    session = await agi.wait_session()
+    assert session.variables["AMDSTATUS"] == "MACHINE"
+    up = answered_at(ami, "att-message")
+    playback = await ami.wait_for(40, Event="Newexten", Uniqueid="att-message", Application="Playback")
+    assert playback["AppData"] == "ccqueue/machine-message"
+    waited = await ami.wait_for(1, Event="VarSet", Uniqueid="att-message", Variable="WAITSTATUS")
+    assert waited["Value"] == "SILENCE"
+    # the machine's greeting is 15 s and its beep 0.3 s: the message starts after them
+    started = float(playback["_seen"]) - up
+    print(f"\nleave message: the message started {started:.2f} s after the answer (greeting 15 s, beep, 2 s of silence)")
+    assert 16.0 < started < 20.0
+    # the machine heard it: its WaitForNoise() ended on noise
+    heard = await ami.wait_for(5, Event="VarSet", Variable="WAITSTATUS", Value="NOISE")
+    assert "standin-pstn" in heard["Channel"]
+    done = await ami.wait_for(20, Event="UserEvent", UserEvent="CcqOutbound", Uniqueid="att-message")
+    assert (done["Step"], done["Status"]) == ("message", "SUCCESS")
