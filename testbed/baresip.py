@@ -16,7 +16,7 @@ leg: ``Call-Info: ...;answer-after=0`` or an ``Alert-Info`` naming auto-answer
 (``info=alert-autoanswer``, ``;answer-after=0``). baresip 1.0.0 ignores these
 headers, so the phone runs baresip with its SIP trace (``-s``), finds the INVITE of
 each incoming call there by its Call-ID, and accepts the call over ctrl_tcp;
-``auto_answered`` lists the Call-IDs it answered so.
+``auto_answered`` lists the Call-IDs it answered so (each noted as the phone accepts it).
 
     phone = Softphone("agent1", "secret", sip_server_port=5060, listen_port=15070,
                       ctrl_port=14444, audio_file=Path("sounds/en/agent-silence.wav"))
@@ -359,9 +359,9 @@ ctrl_tcp_listen		127.0.0.1:{self.ctrl_port}
         call_id = str(event.raw.get("id", ""))
         if not call_id or not _AUTO_ANSWER.search(self.invite_of(call_id)):
             return
+        self.auto_answered.append(call_id)
         with contextlib.suppress(SoftphoneError, OSError):
             self.command("accept")
-            self.auto_answered.append(call_id)
 
     def command(self, cmd: str, params: str = "", timeout: float = 5.0) -> dict[str, Any]:
         """Send one command (``accept``, ``hangup``, ``answermode``, ``callstat``,

@@ -4,9 +4,17 @@ ccqueue dials a campaign number with an AMI Originate (Async)::
 
     Channel:   Local/<E.164>@ccqueue-outbound-dial/n
     Context:   ccqueue-outbound     Exten: s     Priority: 1
-    Timeout:   <ring timeout, ms>   ChannelId: <attempt id>   CallerID: <campaign caller id>
+    Timeout:   <ring timeout, ms>   CallerID: <campaign caller id>
+    ChannelId: <attempt id>         OtherChannelId: dial-<attempt id>
     Variable:  CCQ_ATTEMPT=<attempt id>, CCQ_CAMPAIGN=<name>, CCQ_AMD=1|0,
                CCQ_ON_MACHINE=hangup|leave_message, CCQ_MACHINE_MSG=<sound>
+
+(``originate_action`` builds it.) ``/n`` keeps the Local channel from being optimised
+away once an agent is bridged to it, so the callee's channel keeps the attempt id as
+its uniqueid for the whole call. ``OtherChannelId`` matters as much: Bridge() looks a
+channel up by uniqueid *prefix*, and without it Asterisk names the guard's half of
+the Local channel ``<attempt id>;2``, which ``Bridge(<attempt id>)`` may take instead
+of the callee — tearing the callee's call apart.
 
 Two contexts, both generated here from the ``outbound:`` section:
 
@@ -50,10 +58,19 @@ from __future__ import annotations
 from typing import Any
 
 from ccqueue.asterisk.guard import REFUSED_TECH, guard_condition, trunk_parts
-from ccqueue.config.outbound import OUTBOUND_CONTEXT, OUTBOUND_DIAL_CONTEXT
+from ccqueue.config.outbound import OUTBOUND_CONTEXT, OUTBOUND_DIAL, OUTBOUND_DIAL_CONTEXT
 from ccqueue.number_patterns import to_posix
 
-__all__ = ["AMD_PARAMETERS", "AUTO_ANSWER_HEADERS", "OUTBOUND_FILE", "SAFE_HARBOUR", "auto_answer_variables", "outbound_conf"]
+__all__ = [
+    "AMD_PARAMETERS",
+    "AUTO_ANSWER_HEADERS",
+    "OUTBOUND_FILE",
+    "SAFE_HARBOUR",
+    "TRUNK_SIDE_PREFIX",
+    "auto_answer_variables",
+    "originate_action",
+    "outbound_conf",
+]
 
 OUTBOUND_FILE = "ccqueue-outbound.conf"
 SAFE_HARBOUR = "ccqueue/safe-harbour"
@@ -160,6 +177,45 @@ def _session() -> list[str]:
         " same => n,UserEvent(CcqOutbound,Step: message,Status: ${PLAYBACKSTATUS})",
         " same => n,Hangup()",
     ]
+
+
+# The guard's half of the Local channel: a uniqueid that does not start with the attempt id.
+TRUNK_SIDE_PREFIX = "dial-"
+
+
+def originate_action(
+    *,
+    attempt_id: str,
+    number: str,
+    campaign: str,
+    caller_id: str,
+    ring_timeout_s: float,
+    amd: bool,
+    on_machine: str = "hangup",
+    machine_message: str | None = None,
+) -> dict[str, Any]:
+    """The AMI Originate (Async) that dials ``number`` (E.164) for one attempt."""
+    variables = [
+        f"CCQ_ATTEMPT={attempt_id}",
+        f"CCQ_CAMPAIGN={campaign}",
+        f"CCQ_AMD={1 if amd else 0}",
+        f"CCQ_ON_MACHINE={on_machine}",
+    ]
+    if machine_message:
+        variables.append(f"CCQ_MACHINE_MSG={machine_message}")
+    return {
+        "Action": "Originate",
+        "Channel": OUTBOUND_DIAL.replace("{number}", number),
+        "Context": OUTBOUND_CONTEXT,
+        "Exten": "s",
+        "Priority": "1",
+        "Timeout": str(int(ring_timeout_s * 1000)),
+        "CallerID": caller_id,
+        "ChannelId": attempt_id,
+        "OtherChannelId": f"{TRUNK_SIDE_PREFIX}{attempt_id}",
+        "Variable": variables,
+        "Async": "true",
+    }
 
 
 def auto_answer_variables() -> list[str]:

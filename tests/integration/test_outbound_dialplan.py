@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from ccqueue.config.outbound import OUTBOUND_CONTEXT, OUTBOUND_DIAL
+from ccqueue.asterisk.outbound import auto_answer_variables, originate_action
 from testbed import pstn
 from tests.integration.test_sandbox import Ami, e2e_prerequisites, free_port
 
@@ -187,19 +187,23 @@ async def agi(ports: SimpleNamespace) -> Any:
 
 
 async def dial(
-    ami: Ami, number: str, attempt: str, *, timeout_ms: int = 25000, amd: bool = True, **variables: str
+    ami: Ami, number: str, attempt: str, *, timeout_ms: int = 25000, amd: bool = True, plain: bool = False, **variables: str
 ) -> dict[str, Any]:
-    """Originate a campaign call as ccqueue does; returns the OriginateResponse."""
-    values = {"CCQ_ATTEMPT": attempt, "CCQ_CAMPAIGN": "reminders", "CCQ_AMD": "1" if amd else "0", **variables}
-    return await ami.originate(
-        Channel=OUTBOUND_DIAL.replace("{number}", number),
-        Context=OUTBOUND_CONTEXT,
-        Exten="s",
-        Timeout=str(timeout_ms),
-        ChannelId=attempt,
-        CallerID='"Reminders" <+12025550100>',
-        Variable=",".join(f"{k}={v}" for k, v in values.items()),
+    """Originate a campaign call as ccqueue does (``originate_action``); returns the
+    OriginateResponse. ``plain``: without the OtherChannelId."""
+    action = originate_action(
+        attempt_id=attempt,
+        number=number,
+        campaign="reminders",
+        caller_id='"Reminders" <+12025550100>',
+        ring_timeout_s=timeout_ms / 1000,
+        amd=amd,
     )
+    action["Variable"] = [*action["Variable"], *(f"{k}={v}" for k, v in variables.items())]
+    if plain:
+        del action["OtherChannelId"]
+    del action["Action"], action["Async"], action["Priority"]
+    return await ami.originate(**action)
 
 
 def answered_at(ami: Ami, attempt: str) -> float:
@@ -394,3 +398,105 @@ async def test_a_message_is_left_on_the_machine_after_its_beep(sandbox: Any, ami
     assert "standin-pstn" in heard["Channel"]
     done = await ami.wait_for(20, Event="UserEvent", UserEvent="CcqOutbound", Uniqueid="att-message")
     assert (done["Step"], done["Status"]) == ("message", "SUCCESS")
+
+
+@pytest.fixture(scope="module")
+def phone(sandbox: Any, ports: SimpleNamespace, project_config: Any) -> Any:
+    """agent1's softphone: rings until answered, except when the INVITE asks it to answer."""
+    from testbed.baresip import Softphone
+
+    agent = project_config.agents["agent1"]
+    ph = Softphone(
+        agent.id,
+        agent.password.get_secret_value(),
+        sip_server_port=ports.sip,
+        listen_port=ports.phone_sip,
+        ctrl_port=ports.phone_ctrl,
+        answermode="manual",
+        auto_answer_header=True,
+        audio_file=REPO / "sounds" / "en" / "agent-silence.wav",
+    )
+    ph.start()
+    try:
+        ph.wait_registered(15, check=lambda: sandbox.is_registered(agent.id))
+        yield ph
+    finally:
+        ph.cleanup()
+
+
+async def hold(request: Any, session: Session) -> None:
+    """Hold the callee until an agent's Bridge() takes it (the hold command then fails)."""
+    for _ in range(10):
+        if "error" in await request.send_command("EXEC MusicOnHold default,20"):
+            return
+
+
+async def test_the_agent_leg_answers_by_itself_and_the_callee_stays_the_attempts_channel(
+    sandbox: Any, ami: Ami, agi: OutboundStub, phone: Any
+) -> None:
+    agi.then = hold
+    agi.claim_uid = "att-agent"
+    resp = await dial(ami, pstn.person(0), "att-agent")
+    assert resp["Reason"] == "4"
+    session = await agi.wait_session()
+    assert session.variables["AMDSTATUS"] == "HUMAN"
+    t0 = time.monotonic()
+    resp = await ami.originate(
+        Channel="PJSIP/agent1",
+        Context="ccqueue-agent",
+        Exten="s",
+        Timeout="10000",
+        ChannelId="att-agent-leg",
+        Variable=",".join(auto_answer_variables()),
+    )
+    answered = time.monotonic() - t0
+    assert (resp["Response"], resp["Reason"]) == ("Success", "4")
+    print(f"\nagent leg: answered by itself {answered:.3f} s after the Originate")
+    assert answered < 1.5  # rang in manual mode: only the header made it answer
+    assert len(phone.auto_answered) == 1
+    invite = phone.invite_of(phone.auto_answered[0], timeout=0)
+    assert "answer-after=0" in invite and "info=alert-autoanswer" in invite
+    callee_in = await ami.wait_for(5, Event="BridgeEnter", Uniqueid="att-agent")
+    agent_in = await ami.wait_for(5, Event="BridgeEnter", Uniqueid="att-agent-leg")
+    assert callee_in["BridgeUniqueid"] == agent_in["BridgeUniqueid"]
+    assert callee_in["Channel"].startswith("Local/+12025550100@ccqueue-outbound-dial-") and callee_in["Channel"].endswith(";1")
+    # the guard's half stays in its bridge with the callee's line
+    assert not ami.find(Event="BridgeLeave", Uniqueid="dial-att-agent")
+    # /n: the Local channel is not optimised away once bridged; the attempt's channel
+    # (its uniqueid the attempt id) is the callee's for the whole call.
+    await asyncio.sleep(2)
+    assert not ami.find(Event="Hangup", Uniqueid="att-agent")
+    assert not ami.find(Event="LocalOptimizationBegin")
+    phone.hangup()
+    await ami.wait_for(10, Event="Hangup", Uniqueid="att-agent")
+
+
+async def test_without_the_headers_the_agent_phone_rings_on(sandbox: Any, ami: Ami, agi: OutboundStub, phone: Any) -> None:
+    t0 = time.monotonic()
+    resp = await ami.originate(Channel="PJSIP/agent1", Context="ccqueue-agent", Exten="s", Timeout="3000", ChannelId="att-ring")
+    assert (resp["Response"], resp["Reason"]) == ("Failure", "3")
+    assert time.monotonic() - t0 >= 2.9
+    assert phone.wait_event("CALL_INCOMING", 1, after=t0)
+
+
+def uniqueids_starting_with(ami: Ami, prefix: str) -> set[str]:
+    return {e["Uniqueid"] for e in ami.find(Event="Newchannel") if e["Uniqueid"].startswith(prefix)}
+
+
+async def test_only_the_callees_channel_has_a_uniqueid_starting_with_the_attempt_id(
+    sandbox: Any, ami: Ami, agi: OutboundStub
+) -> None:
+    # Bridge() finds a channel by uniqueid *prefix* (seen: Bridge(<attempt id>) took the
+    # guard's half, "<attempt id>;2", out of the callee's call). originate_action names
+    # that half dial-<attempt id>, so the attempt id is no other channel's prefix.
+    agi.then = hold
+    assert (await dial(ami, pstn.person(0), "att-uid"))["Reason"] == "4"
+    await agi.wait_session()
+    assert uniqueids_starting_with(ami, "att-uid") == {"att-uid"}
+    assert uniqueids_starting_with(ami, "dial-att-uid") == {"dial-att-uid"}
+    sandbox.rx("channel request hangup all")
+    await ami.wait_for(5, Event="Hangup", Uniqueid="att-uid")
+    # without OtherChannelId: two channels answer to the prefix
+    assert (await dial(ami, pstn.person(0), "att-plain", plain=True))["Reason"] == "4"
+    assert uniqueids_starting_with(ami, "att-plain") == {"att-plain", "att-plain;2"}
+    sandbox.rx("channel request hangup all")

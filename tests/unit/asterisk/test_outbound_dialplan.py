@@ -11,7 +11,14 @@ import pytest
 from pydantic import ValidationError
 
 from ccqueue.asterisk.guard import REFUSED_TECH
-from ccqueue.asterisk.outbound import AMD_PARAMETERS, OUTBOUND_FILE, SAFE_HARBOUR, outbound_conf
+from ccqueue.asterisk.outbound import (
+    AMD_PARAMETERS,
+    OUTBOUND_FILE,
+    SAFE_HARBOUR,
+    auto_answer_variables,
+    originate_action,
+    outbound_conf,
+)
 from ccqueue.asterisk.render import render_asterisk_config
 from ccqueue.config import load_config
 from ccqueue.config.outbound import OUTBOUND_CONTEXT, OUTBOUND_DIAL, OUTBOUND_DIAL_CONTEXT, Outbound
@@ -200,3 +207,48 @@ def test_the_outbound_prompts_exist_in_english_and_russian_at_8_khz(name: str, l
     with wave.open(str(REPO / "sounds" / language / f"{name}.wav"), "rb") as w:
         assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2)
         assert 3.0 <= w.getnframes() / 8000 <= 15.0
+
+
+# ---- the Originate ccqueue sends ---------------------------------------------------------
+
+
+def test_the_originate_dials_through_the_guard_into_the_outbound_context() -> None:
+    action = originate_action(
+        attempt_id="0b5c",
+        number="+12025550101",
+        campaign="reminders",
+        caller_id="+12025550100",
+        ring_timeout_s=25,
+        amd=True,
+        on_machine="leave_message",
+        machine_message="ccqueue/machine-message",
+    )
+    assert action == {
+        "Action": "Originate",
+        "Channel": "Local/+12025550101@ccqueue-outbound-dial/n",
+        "Context": "ccqueue-outbound",
+        "Exten": "s",
+        "Priority": "1",
+        "Timeout": "25000",
+        "CallerID": "+12025550100",
+        "ChannelId": "0b5c",
+        "OtherChannelId": "dial-0b5c",
+        "Variable": [
+            "CCQ_ATTEMPT=0b5c",
+            "CCQ_CAMPAIGN=reminders",
+            "CCQ_AMD=1",
+            "CCQ_ON_MACHINE=leave_message",
+            "CCQ_MACHINE_MSG=ccqueue/machine-message",
+        ],
+        "Async": "true",
+    }
+    plain = originate_action(attempt_id="x", number="+1", campaign="c", caller_id="1", ring_timeout_s=15.5, amd=False)
+    assert plain["Timeout"] == "15500" and "CCQ_AMD=0" in plain["Variable"]
+    assert not any(v.startswith("CCQ_MACHINE_MSG") for v in plain["Variable"])
+
+
+def test_the_agent_leg_rings_with_auto_answer_headers() -> None:
+    assert auto_answer_variables() == [
+        "PJSIP_HEADER(add,Call-Info)=<sip:127.0.0.1>;answer-after=0",
+        "PJSIP_HEADER(add,Alert-Info)=<http://127.0.0.1/>;info=alert-autoanswer;delay=0",
+    ]
