@@ -76,10 +76,14 @@ OUTBOUND_FILE = "ccqueue-outbound.conf"
 SAFE_HARBOUR = "ccqueue/safe-harbour"
 
 # AMD()'s arguments, in its order, in milliseconds but the word count and the
-# threshold. Asterisk's defaults (amd.conf) but where said: measured on the sandbox's
-# stand-in network (tests/integration/test_outbound_dialplan.py), a person's "hello"
-# (0.6 s) is HUMAN about 0.8 s after it ends, a machine's greeting MACHINE 1.5 s
-# into it (LONGGREETING) or at its third word (MAXWORDS).
+# threshold: Asterisk's documented defaults (amd.conf), which tell the stand-in
+# network's person and machine apart every time. Measured on Asterisk 22
+# (tests/integration/test_outbound_dialplan.py): a person's "hello" (0.5 s of voice)
+# is HUMAN 0.8 s after it ends (AMDCAUSE HUMAN-810-800), about 1.9 s after the answer;
+# a machine's greeting is MACHINE at its third word (MAXWORDS-3-2), about 2.0 s after
+# the answer, before the 1.5 s greeting limit. A shorter after_greeting_silence would
+# connect people sooner but take a person's pause after "hello?" ("...who is this?")
+# for the end of their greeting; a longer one eats into the 2 s a person may wait.
 AMD_PARAMETERS: tuple[tuple[str, int], ...] = (
     ("initial_silence", 2500),  # no voice this long after the answer: MACHINE (a machine pausing first)
     ("greeting", 1500),  # one utterance longer than this: MACHINE (LONGGREETING); people say "hello" and stop

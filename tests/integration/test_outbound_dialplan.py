@@ -252,6 +252,21 @@ async def test_a_machine_is_machine_to_amd(sandbox: Any, ami: Ami, agi: Outbound
     assert amd_s < 5.0
 
 
+async def test_amd_tells_people_from_machines_every_time_with_calls_at_once(sandbox: Any, ami: Ami, agi: OutboundStub) -> None:
+    # Four people and four machines dialled together, on a machine shared with others:
+    # AMD's parameters must hold with the load, not only for one quiet call.
+    calls = {f"att-many-p{i}": pstn.person(i % 3) for i in range(4)} | {f"att-many-m{i}": pstn.machine(i % 3) for i in range(4)}
+    answers = await asyncio.gather(*(dial(ami, number, attempt) for attempt, number in calls.items()))
+    assert [a["Reason"] for a in answers] == ["4"] * len(calls)
+    deadline = time.monotonic() + 15
+    while len(agi.sessions) < len(calls) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    seen = {s.uniqueid: s.variables["AMDSTATUS"] for s in agi.sessions}
+    assert seen == {attempt: "HUMAN" if "-p" in attempt else "MACHINE" for attempt in calls}
+    timings = sorted(round(s.at - answered_at(ami, s.uniqueid), 2) for s in agi.sessions)
+    print(f"\n8 calls at once: AMD decided {timings} s after each answer")
+
+
 async def test_busy_is_reason_5(sandbox: Any, ami: Ami, agi: OutboundStub) -> None:
     t0 = time.monotonic()
     resp = await dial(ami, pstn.busy(1), "att-busy")
