@@ -166,6 +166,7 @@ class CampaignSettings:
     max_attempts: int = 3  # per contact, all outcomes
     retry: Mapping[AttemptOutcome, RetryRule] = field(default_factory=_default_retry)
     window: CallingWindow = CallingWindow()
+    zone: dt.tzinfo = dt.UTC  # the campaign's zone: a contact's when neither list nor number tells
     amd: bool = True
     on_machine: str = "hangup"  # "hangup" | "leave_message"
     machine_message: str | None = None  # sound name, for leave_message (and broadcast)
