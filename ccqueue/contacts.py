@@ -267,7 +267,7 @@ class ContactReader:
 
     def _read_header(self, record: str, line: int) -> list[ContactRow]:
         if self._record_bad:
-            return self._refuse(line, f"the header {self._record_bad[0]}")
+            return self._refuse(line, f"the header is {self._record_bad[0]}")
         self._delimiter = _delimiter(record)
         try:
             header = next(csv.reader([record], delimiter=self._delimiter, strict=True), [])

@@ -24,11 +24,12 @@ Rules kept here:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
 import zoneinfo
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,20 @@ import phonenumbers
 from phonenumbers import timezone as number_zones
 
 from ccqueue.core.campaigns import Contact
-from ccqueue.store.tables import InvalidRecord, to_epoch, to_timestamp
+from ccqueue.store.tables import (
+    ATTEMPT_OUTCOMES,
+    CAMPAIGN_STATES,
+    DNC_SOURCES,
+    INSERT_ATTEMPT_EVENTS,
+    UPDATE_CONTACT_PROGRESS,
+    UPSERT_ATTEMPTS,
+    InvalidRecord,
+    attempt_event_row,
+    attempt_row,
+    contact_progress_row,
+    to_epoch,
+    to_timestamp,
+)
 
 __all__ = [
     "ATTEMPT_OUTCOMES",
@@ -48,6 +62,7 @@ __all__ = [
     "LiveAnswer",
     "StagedDuplicates",
     "abandon_counts",
+    "abandon_history",
     "add_do_not_call",
     "add_do_not_call_many",
     "attempt_event_row",
@@ -72,23 +87,23 @@ __all__ = [
     "write_attempts",
 ]
 
-CAMPAIGN_STATES = ("stopped", "running", "paused")
-DNC_SOURCES = ("import", "api", "opt_out")
-ATTEMPT_OUTCOMES = (
-    "connected",
-    "abandoned",
-    "machine",
-    "busy",
-    "no_answer",
-    "failed",
-    "opted_out",
-    "broadcast_heard",
-    "skipped",
-)
 
 # Anything with fetch/fetchrow/fetchval/execute: a connection, or a pool (one
-# connection per statement).
+# connection per statement). The reads the dialer makes at start-up also take a DSN.
 Db = asyncpg.Connection | asyncpg.Pool
+
+
+@contextlib.asynccontextmanager
+async def _opened(db: Db | str) -> AsyncIterator[Db]:
+    """``db`` itself, or a connection to the DSN ``db`` for the time of the block."""
+    if not isinstance(db, str):
+        yield db
+        return
+    conn = await asyncpg.connect(db)
+    try:
+        yield conn
+    finally:
+        await conn.close()
 
 
 # --- contact lists ----------------------------------------------------------------------
@@ -203,31 +218,33 @@ def _contact(row: asyncpg.Record, fallback: dt.tzinfo) -> Contact:
 
 
 async def due_contacts(
-    db: Db,
+    db: Db | str,
     campaign: str,
     now: float,
     limit: int,
     *,
-    max_attempts: int,
+    max_attempts: int | None = None,
     zone: dt.tzinfo = dt.UTC,
     exclude: Collection[int] = (),
 ) -> list[Contact]:
     """Up to ``limit`` contacts that may be dialled at ``now`` as far as the list knows
-    (rule 3), the longest due first; ``exclude``: contact ids already being dialled;
-    ``zone``: the campaign's, for contacts whose list and number tell none."""
-    rows = await db.fetch(
-        f"""SELECT {_CONTACT_COLUMNS} FROM contacts c
-             WHERE c.campaign = $1 AND NOT c.done AND c.next_at <= $2 AND c.attempts < $3
+    (rule 3), the longest due first. ``max_attempts``: the campaign's (None: no cap
+    here); ``exclude``: contact ids already being dialled; ``zone``: the campaign's, for
+    contacts whose list and number tell none."""
+    async with _opened(db) as conn:
+        rows = await conn.fetch(
+            f"""SELECT {_CONTACT_COLUMNS} FROM contacts c
+             WHERE c.campaign = $1 AND NOT c.done AND c.next_at <= $2 AND ($3::int IS NULL OR c.attempts < $3)
                AND NOT (c.contact_id = ANY($5::bigint[]))
                AND NOT EXISTS (SELECT 1 FROM do_not_call d WHERE d.number = c.number)
              ORDER BY c.next_at, c.contact_id
              LIMIT $4""",
-        campaign,
-        to_timestamp(now),
-        max_attempts,
-        limit,
-        list(exclude),
-    )
+            campaign,
+            to_timestamp(now),
+            max_attempts,
+            limit,
+            list(exclude),
+        )
     return [_contact(row, zone) for row in rows]
 
 
@@ -277,20 +294,8 @@ async def mark_contacts(db: Db, marks: Sequence[ContactMark]) -> int:
             latest[mark.contact_id] = mark
     if not latest:
         return 0
-    chosen = [latest[key] for key in sorted(latest)]
-    status = await db.execute(
-        """UPDATE contacts c SET attempts = m.attempts, next_at = m.next_at,
-                  locked_until = m.locked_until, done = m.done, outcome = m.outcome
-             FROM unnest($1::bigint[], $2::int[], $3::timestamptz[], $4::timestamptz[], $5::bool[], $6::text[])
-                  AS m(contact_id, attempts, next_at, locked_until, done, outcome)
-            WHERE c.contact_id = m.contact_id AND c.attempts <= m.attempts""",
-        [m.contact_id for m in chosen],
-        [m.attempts for m in chosen],
-        [to_timestamp(m.next_at) for m in chosen],
-        [to_timestamp(m.locked_until) for m in chosen],
-        [m.done for m in chosen],
-        [m.outcome for m in chosen],
-    )
+    rows = [contact_progress_row(latest[key]) for key in sorted(latest)]
+    status = await db.execute(UPDATE_CONTACT_PROGRESS, *_columns(rows))
     return int(status.rsplit(" ", 1)[-1])
 
 
@@ -308,17 +313,18 @@ def _check_source(source: str) -> None:
         raise InvalidRecord(f"do-not-call source must be one of {', '.join(DNC_SOURCES)}, got {source!r}")
 
 
-async def add_do_not_call(db: Db, number: str, source: str, *, at: float | None = None) -> bool:
+async def add_do_not_call(db: Db | str, number: str, source: str, *, at: float | None = None) -> bool:
     """Put ``number`` (E.164) on the do-not-call list; False when it was there already."""
-    _check_source(source)
-    status = await db.execute(
-        """INSERT INTO do_not_call (number, source, added_at) VALUES ($1, $2, coalesce($3, now()))
-           ON CONFLICT (number) DO NOTHING""",
-        number,
-        source,
-        to_timestamp(at),
-    )
-    return status.endswith(" 1")
+    async with _opened(db) as conn:
+        _check_source(source)
+        status = await conn.execute(
+            """INSERT INTO do_not_call (number, source, added_at) VALUES ($1, $2, coalesce($3, now()))
+               ON CONFLICT (number) DO NOTHING""",
+            number,
+            source,
+            to_timestamp(at),
+        )
+        return status.endswith(" 1")
 
 
 async def add_do_not_call_many(conn: asyncpg.Connection, numbers: Iterable[str], source: str) -> int:
@@ -335,29 +341,32 @@ async def add_do_not_call_many(conn: asyncpg.Connection, numbers: Iterable[str],
     return int(status.rsplit(" ", 1)[-1])
 
 
-async def is_do_not_call(db: Db, number: str) -> bool:
-    return bool(await db.fetchval("SELECT EXISTS (SELECT 1 FROM do_not_call WHERE number = $1)", number))
+async def is_do_not_call(db: Db | str, number: str) -> bool:
+    async with _opened(db) as conn:
+        return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM do_not_call WHERE number = $1)", number))
 
 
 # --- campaign run states ----------------------------------------------------------------
 
 
-async def set_campaign_state(db: Db, campaign: str, state: str, *, at: float) -> None:
+async def set_campaign_state(db: Db | str, campaign: str, state: str, *, at: float) -> None:
     """Record that ``campaign`` is now ``state`` (stopped, running or paused)."""
-    if state not in CAMPAIGN_STATES:
-        raise InvalidRecord(f"campaign state must be one of {', '.join(CAMPAIGN_STATES)}, got {state!r}")
-    await db.execute(
-        """INSERT INTO campaign_runs (campaign, state, changed_at) VALUES ($1, $2, $3)
-           ON CONFLICT (campaign) DO UPDATE SET state = EXCLUDED.state, changed_at = EXCLUDED.changed_at""",
-        campaign,
-        state,
-        to_timestamp(at),
-    )
+    async with _opened(db) as conn:
+        if state not in CAMPAIGN_STATES:
+            raise InvalidRecord(f"campaign state must be one of {', '.join(CAMPAIGN_STATES)}, got {state!r}")
+        await conn.execute(
+            """INSERT INTO campaign_runs (campaign, state, changed_at) VALUES ($1, $2, $3)
+               ON CONFLICT (campaign) DO UPDATE SET state = EXCLUDED.state, changed_at = EXCLUDED.changed_at""",
+            campaign,
+            state,
+            to_timestamp(at),
+        )
 
 
-async def campaign_states(db: Db) -> dict[str, str]:
+async def campaign_states(db: Db | str) -> dict[str, str]:
     """Every campaign's recorded state; a campaign with no row is stopped."""
-    return {row["campaign"]: row["state"] for row in await db.fetch("SELECT campaign, state FROM campaign_runs")}
+    async with _opened(db) as conn:
+        return {row["campaign"]: row["state"] for row in await conn.fetch("SELECT campaign, state FROM campaign_runs")}
 
 
 # --- attempts ---------------------------------------------------------------------------
@@ -372,74 +381,6 @@ def _attempt(row: asyncpg.Record) -> dict[str, Any]:
     for column in _ATTEMPT_TIMES:
         found[column] = to_epoch(found[column])
     return found
-
-
-def _text(value: Any) -> str | None:
-    """An enum's value, or the text itself (records may carry either)."""
-    return None if value is None else str(getattr(value, "value", value))
-
-
-def attempt_row(record: Any) -> tuple[Any, ...]:
-    """The ``attempts`` row of a record with the attributes of ``_ATTEMPT_COLUMNS``
-    (``updated_at`` apart); times in epoch seconds, ``outcome`` an enum or its value."""
-    outcome = _text(record.outcome)
-    if outcome is not None and outcome not in ATTEMPT_OUTCOMES:
-        raise InvalidRecord(f"attempt {record.attempt_id}: unknown outcome {outcome!r}")
-    return (
-        record.attempt_id,
-        record.version,
-        record.campaign,
-        record.contact_id,
-        record.number,
-        to_timestamp(record.started_at),
-        to_timestamp(record.answered_at),
-        to_timestamp(record.connected_at),
-        to_timestamp(record.ended_at),
-        _text(record.amd),
-        record.agent_id,
-        outcome,
-        bool(record.abandoned),
-        bool(record.safe_harbour),
-        bool(record.message_left),
-        record.hangup_cause,
-    )
-
-
-def attempt_event_row(record: Any) -> tuple[Any, ...]:
-    """The ``attempt_events`` row of a record with event_id, attempt_id, seq, at, kind, detail."""
-    try:
-        detail = json.dumps(dict(record.detail), allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise InvalidRecord(f"attempt event {record.event_id}: detail is not JSON: {exc}") from exc
-    return (record.event_id, record.attempt_id, record.seq, to_timestamp(record.at), record.kind, detail)
-
-
-# One statement per batch, arrays through unnest, as in ccqueue.store.tables.
-UPSERT_ATTEMPTS = """
-INSERT INTO attempts (attempt_id, version, campaign, contact_id, number, started_at, answered_at,
-                      connected_at, ended_at, amd, agent_id, outcome, abandoned, safe_harbour,
-                      message_left, hangup_cause)
-SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::bigint[], $5::text[],
-                     $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[],
-                     $10::text[], $11::text[], $12::text[], $13::bool[], $14::bool[], $15::bool[],
-                     $16::text[])
-ON CONFLICT (attempt_id) DO UPDATE SET
-    version = EXCLUDED.version, campaign = EXCLUDED.campaign, contact_id = EXCLUDED.contact_id,
-    number = EXCLUDED.number, started_at = EXCLUDED.started_at, answered_at = EXCLUDED.answered_at,
-    connected_at = EXCLUDED.connected_at, ended_at = EXCLUDED.ended_at, amd = EXCLUDED.amd,
-    agent_id = EXCLUDED.agent_id, outcome = EXCLUDED.outcome, abandoned = EXCLUDED.abandoned,
-    safe_harbour = EXCLUDED.safe_harbour, message_left = EXCLUDED.message_left,
-    hangup_cause = EXCLUDED.hangup_cause, updated_at = now()
-WHERE attempts.version < EXCLUDED.version
-"""
-
-INSERT_ATTEMPT_EVENTS = """
-INSERT INTO attempt_events (event_id, attempt_id, seq, at, kind, detail)
-SELECT e, a, s, t, k, d::jsonb
-FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[], $5::text[], $6::text[])
-    AS u(e, a, s, t, k, d)
-ON CONFLICT DO NOTHING
-"""
 
 
 def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
@@ -504,28 +445,38 @@ class LiveAnswer:
     abandoned: bool
 
 
-async def abandon_counts(db: Db, campaign: str, since: float) -> AbandonCounts:
+async def abandon_counts(db: Db | str, campaign: str, since: float) -> AbandonCounts:
     """Live answers and abandons of ``campaign`` answered at or after ``since``."""
-    row = await db.fetchrow(
-        f"""SELECT count(*) FILTER (WHERE {_LIVE}) AS live, count(*) FILTER (WHERE {_LIVE} AND abandoned) AS abandons
-              FROM attempts WHERE campaign = $1 AND answered_at >= $2""",
-        campaign,
-        to_timestamp(since),
-    )
-    return AbandonCounts(live_answers=row["live"], abandons=row["abandons"])
+    async with _opened(db) as conn:
+        row = await conn.fetchrow(
+            f"""SELECT count(*) FILTER (WHERE {_LIVE}) AS live, count(*) FILTER (WHERE {_LIVE} AND abandoned) AS abandons
+                  FROM attempts WHERE campaign = $1 AND answered_at >= $2""",
+            campaign,
+            to_timestamp(since),
+        )
+        return AbandonCounts(live_answers=row["live"], abandons=row["abandons"])
 
 
-async def live_answers(db: Db, campaign: str, since: float) -> list[LiveAnswer]:
+async def live_answers(db: Db | str, campaign: str, since: float) -> list[LiveAnswer]:
     """Every live answer of ``campaign`` since ``since``, in time order: what the pacer
     replays at start-up to restore its rolling windows (24 h and 30 days)."""
-    rows = await db.fetch(
-        f"""SELECT answered_at, abandoned FROM attempts
-             WHERE campaign = $1 AND answered_at >= $2 AND {_LIVE}
-             ORDER BY answered_at, attempt_id""",
-        campaign,
-        to_timestamp(since),
-    )
-    return [LiveAnswer(at=row["answered_at"].timestamp(), abandoned=row["abandoned"]) for row in rows]
+    async with _opened(db) as conn:
+        rows = await conn.fetch(
+            f"""SELECT answered_at, abandoned FROM attempts
+                 WHERE campaign = $1 AND answered_at >= $2 AND {_LIVE}
+                 ORDER BY answered_at, attempt_id""",
+            campaign,
+            to_timestamp(since),
+        )
+        return [LiveAnswer(at=row["answered_at"].timestamp(), abandoned=row["abandoned"]) for row in rows]
+
+
+async def abandon_history(db: Db | str, campaign: str, since: float) -> tuple[list[float], list[float]]:
+    """The times of ``campaign``'s live answers and of its abandons since ``since``, each
+    in time order: the pacer's rolling windows, as they were, for a restart."""
+    async with _opened(db) as conn:
+        answers = await live_answers(conn, campaign, since)
+        return [a.at for a in answers], [a.at for a in answers if a.abandoned]
 
 
 def json_fields(fields: Mapping[str, str]) -> str:

@@ -18,12 +18,13 @@ import asyncpg
 import pytest
 
 from ccqueue.contacts import ContactsInvalid, import_contacts, import_do_not_call
-from ccqueue.store import migrate
+from ccqueue.store import migrate, tables
 from ccqueue.store.outbound import (
     AbandonCounts,
     ContactMark,
     LiveAnswer,
     abandon_counts,
+    abandon_history,
     add_do_not_call,
     campaign_states,
     contact_history,
@@ -476,3 +477,77 @@ async def test_the_commands(conn: asyncpg.Connection, pg_dsn: str, tmp_path: Pat
     result = ccqueue("dnc", "import", str(dnc), *common)
     assert result.returncode == 0 and "1 number(s) added" in result.stdout
     assert await count(conn, "SELECT count(*) FROM do_not_call") == 2
+
+
+async def test_the_dialers_start_up_reads_take_a_dsn(conn: asyncpg.Connection, pg_dsn: str) -> None:
+    await run_import(conn, csv_bytes("number\n+12125550101\n"))
+    await write_attempts(
+        conn,
+        [
+            Attempt("p1", 1, answered_at=T0 + 10, outcome="connected"),
+            Attempt("p2", 1, answered_at=T0 + 20, outcome="abandoned", abandoned=True),
+        ],
+    )
+    await set_campaign_state(pg_dsn, "reminders", "running", at=T0)
+    assert await campaign_states(pg_dsn) == {"reminders": "running"}
+    assert [c.number for c in await due_contacts(pg_dsn, "reminders", T0, 5)] == ["+12125550101"]
+    assert await abandon_history(pg_dsn, "reminders", T0) == ([T0 + 10, T0 + 20], [T0 + 20])
+    assert await add_do_not_call(pg_dsn, "+12125550101", "opt_out")
+    assert await is_do_not_call(pg_dsn, "+12125550101")
+    assert await due_contacts(pg_dsn, "reminders", T0, 5) == []
+
+
+@dataclass(frozen=True)
+class Progress:
+    contact_id: int
+    campaign: str
+    attempts: int
+    next_at: float
+    locked_until: float | None
+    done: bool
+    outcome: str | None
+
+
+@dataclass(frozen=True)
+class Run:
+    campaign: str
+    state: str
+    changed_at: float
+
+
+@dataclass(frozen=True)
+class Dnc:
+    number: str
+    source: str
+    at: float
+
+
+async def test_the_writers_statements_for_progress_run_states_and_do_not_call(conn: asyncpg.Connection) -> None:
+    # The statements ccqueue.store.tables runs for the engine's records, replayed twice
+    # and out of order: the result is the same.
+    await run_import(conn, csv_bytes("number\n+12125550101\n"))
+    cid = await conn.fetchval("SELECT contact_id FROM contacts")
+    newer = Progress(cid, "reminders", 2, T0 + 900, None, True, "connected")
+    older = Progress(cid, "reminders", 1, T0 + 600, None, False, "busy")
+    runs = [Run("reminders", "paused", T0 + 5), Run("reminders", "running", T0)]
+    for _ in range(2):
+        await conn.execute(tables.UPDATE_CONTACT_PROGRESS, *columns([tables.contact_progress_row(newer)]))
+        await conn.execute(tables.UPDATE_CONTACT_PROGRESS, *columns([tables.contact_progress_row(older)]))
+        for run in runs:
+            await conn.execute(tables.UPSERT_CAMPAIGN_RUNS, *columns([tables.campaign_run_row(run)]))
+        await conn.execute(tables.INSERT_DO_NOT_CALL, *columns([tables.do_not_call_row(Dnc("+12125550109", "opt_out", T0))]))
+    row = await contact_row(conn, "reminders", "+12125550101")
+    assert row is not None and (row["attempts"], row["done"], row["outcome"]) == (2, True, "connected")
+    assert await campaign_states(conn) == {"reminders": "paused"}
+    assert await is_do_not_call(conn, "+12125550109")
+    for bad in (Dnc("2125550109", "opt_out", T0), Dnc("+12125550109", "guess", T0)):
+        with pytest.raises(tables.InvalidRecord):
+            tables.do_not_call_row(bad)
+    with pytest.raises(tables.InvalidRecord):
+        tables.campaign_run_row(Run("reminders", "dialling", T0))
+    with pytest.raises(tables.InvalidRecord):
+        tables.contact_progress_row(Progress(cid, "reminders", 1, T0, None, False, "maybe"))
+
+
+def columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    return [list(column) for column in zip(*rows, strict=True)]
