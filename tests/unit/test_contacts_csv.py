@@ -5,6 +5,8 @@ tests/integration/test_outbound_store.py)."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ccqueue.contacts import BOM, MAX_ROW_LINES, ContactReader, ContactRow, ImportProblem
 
@@ -161,3 +163,23 @@ def test_a_do_not_call_list_may_be_one_number_a_line() -> None:
     assert [(r.line, r.number) for r in rows] == [(1, "+12125550101"), (2, "+12125550102")]
     rows, _ = read(b"name,number\nx,+12125550101\n", header_optional=True)
     assert [(r.line, r.number) for r in rows] == [(2, "+12125550101")]
+
+
+# --- whatever the bytes -----------------------------------------------------------------------
+
+_PIECES = [b"number", b",", b";", b"name", b"tz", b"\n", b"\r\n", b'"', b'""', b"+12125550101", b"(212) 555-0102",
+           b"America/Chicago", b"\xef\xbb\xbf", b"\xff", b"\xe9", b"\x00", b" ", b"x", b"12", b"\t"]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=40), st.integers(min_value=1, max_value=9))
+def test_any_bytes_give_rows_or_problems_never_an_exception(parts: list[bytes], piece: int) -> None:
+    data = b"".join(parts)
+    rows, reader = read(data)
+    split_rows, split_reader = read(data, piece=piece)
+    assert split_rows == rows and split_reader.problems == reader.problems
+    assert reader.fatal or reader.rows_read == len(rows) + reader.bad_rows
+    for row in rows:
+        assert row.number.startswith("+") and row.number[1:].isdigit()
+    if reader.fatal:
+        assert rows == [] and reader.problems
