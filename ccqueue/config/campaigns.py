@@ -49,8 +49,8 @@ from ccqueue.core.schedule import parse_range
 
 __all__ = ["DAY_NAMES", "DESCRIPTIONS", "SECTION_DESCRIPTIONS", "Campaign", "CampaignName", "Campaigns", "check_campaigns"]
 
-DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAY_NAMES: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 CampaignName = Annotated[str, name_rule(r"[a-z0-9_-]+", "a campaign name uses only a-z, 0-9, '_' and '-'")]
 # The core's settings as they are when not told otherwise: the defaults below are theirs.
 _CORE = CampaignSettings(name="-", mode=CampaignMode.PROGRESSIVE, queues=("-",), caller_id="+10000000000")

@@ -31,7 +31,7 @@ import json
 import zoneinfo
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 import phonenumbers
@@ -90,7 +90,7 @@ __all__ = [
 
 # Anything with fetch/fetchrow/fetchval/execute: a connection, or a pool (one
 # connection per statement). The reads the dialer makes at start-up also take a DSN.
-Db = asyncpg.Connection | asyncpg.Pool
+Db: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
 @contextlib.asynccontextmanager
@@ -324,7 +324,7 @@ async def add_do_not_call(db: Db | str, number: str, source: str, *, at: float |
             source,
             to_timestamp(at),
         )
-        return status.endswith(" 1")
+        return str(status).endswith(" 1")
 
 
 async def add_do_not_call_many(conn: asyncpg.Connection, numbers: Iterable[str], source: str) -> int:
