@@ -101,11 +101,6 @@ def _check_caller_id(caller_id: str) -> str:
     return caller_id
 
 
-# The same checks for the ``outbound:`` section (ccqueue.config.outbound).
-check_dial = _check_dial
-check_pattern = _check_pattern
-check_region = _check_region
-
 NonEmpty = Annotated[str, Field(min_length=1)]
 Seconds = Annotated[float, Field(ge=0)]
 Pattern = Annotated[str, Field(min_length=1), AfterValidator(_check_pattern)]

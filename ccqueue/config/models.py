@@ -38,6 +38,7 @@ from pydantic import (
 
 from ccqueue.config.base import Frozen, name_rule, read_only
 from ccqueue.config.callbacks import Callbacks
+from ccqueue.config.campaigns import Campaigns
 from ccqueue.config.ivr import Schedules, Trees
 from ccqueue.config.outbound import Outbound
 from ccqueue.core.calls import AgentSettings, HotlineSettings, QueueSettings
@@ -291,12 +292,13 @@ class Config(Frozen):
     queues: Annotated[Mapping[QueueName, Queue], AfterValidator(read_only)] = Field(default_factory=lambda: MappingProxyType({}))
     agents: Annotated[Mapping[AgentId, Agent], AfterValidator(read_only)] = Field(default_factory=lambda: MappingProxyType({}))
     callbacks: Callbacks | None = None  # None: no callbacks
-    outbound: Outbound | None = None  # None: no campaign number is dialled
     schedules: Schedules = Field(default_factory=lambda: MappingProxyType({}))
     ivr: Trees = Field(default_factory=lambda: MappingProxyType({}))
+    outbound: Outbound | None = None  # None: no campaigns
+    campaigns: Campaigns = Field(default_factory=lambda: MappingProxyType({}))
     files: tuple[str, ...] = Field(default=(), strict=False)
 
-    @field_serializer("hotlines", "queues", "agents", "schedules", "ivr", mode="wrap")
+    @field_serializer("hotlines", "queues", "agents", "schedules", "ivr", "campaigns", mode="wrap")
     def _serialize_mapping(self, value: Mapping[str, Any], handler: SerializerFunctionWrapHandler) -> Any:
         return handler(dict(value))
 

@@ -1,24 +1,19 @@
 """The ``outbound:`` section: the trunk campaigns dial through, and which numbers they may.
 
-    outbound:
-      dial: "PJSIP/{digits}@trunk"
-      allowed: ['\\+1202555\\d{4}']
-      region: US
-      max_channels: 30
-
 Rules kept here:
 
-- ``dial``, ``allowed`` and ``region`` read as in the ``callbacks:`` section (see
-  ``ccqueue.config.callbacks``): ``dial`` is the trunk's dial string with ``{number}``
-  or ``{digits}``, ``allowed`` the regular expressions a whole E.164 number must match
-  (at least one), ``region`` where a number written without '+' is read.
-- ccqueue never dials ``dial`` itself: it originates ``OUTBOUND_DIAL``, the dialplan
-  guard generated from this section (``ccqueue.asterisk.outbound``), which checks the
-  number against ``allowed`` once more and only then dials ``dial``. So ``dial`` may
-  lead into neither that guard nor the callbacks' one.
-- ``max_channels`` caps the outbound channels of all campaigns together (each
-  campaign has a cap of its own besides).
-- Without the section no campaign number is dialled: the guard refuses them all.
+- Campaigns need the section: a ``campaigns:`` section without it is an error (checked
+  in ``ccqueue.config.campaigns``, where both are known).
+- ``dial`` is the trunk's dial string, as in ``callbacks``: ``{number}`` (E.164, with
+  '+') or ``{digits}`` (the same without '+'), technology and resource only, nothing
+  the dialplan would read as syntax. ccqueue never dials it itself: it dials
+  ``GUARD_DIAL``, the dialplan guard, which checks the number against ``allowed`` once
+  more and only then dials ``dial``; so ``dial`` may not lead into the guard.
+- ``allowed`` lists regular expressions, each over the whole E.164 number; only numbers
+  matching one are ever dialled, and at least one must be written.
+- ``region`` is where a list's number written without '+' is read.
+- ``max_channels`` caps the outbound channels of all campaigns together (each campaign
+  has its own ``max_lines`` under it).
 """
 
 from __future__ import annotations
@@ -28,38 +23,38 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 
 from ccqueue.config.base import Frozen
-from ccqueue.config.callbacks import check_dial, check_pattern, check_region
+from ccqueue.config.callbacks import Pattern, _check_dial, _check_region
 
-__all__ = ["OUTBOUND_CONTEXT", "OUTBOUND_DIAL", "OUTBOUND_DIAL_CONTEXT", "Outbound"]
+__all__ = ["GUARD_CONTEXT", "GUARD_DIAL", "OUTBOUND_CONTEXT", "OUTBOUND_DIAL", "OUTBOUND_DIAL_CONTEXT", "Outbound"]
 
-# The guard in front of the trunk, and what ccqueue originates to reach it. ``/n``:
+# The dialplan context that checks a campaign's number again and dials the trunk, and
+# what ccqueue dials to reach it (ccqueue.asterisk.outbound writes the context). ``/n``:
 # the Local channel is never optimised away, so the channel the session and the agent's
 # Bridge() know (uniqueid = the attempt id) lives as long as the call.
-OUTBOUND_DIAL_CONTEXT = "ccqueue-outbound-dial"
-OUTBOUND_DIAL = f"Local/{{number}}@{OUTBOUND_DIAL_CONTEXT}/n"
-# Where the answered callee goes: AMD, then FastAGI ``outbound``.
+GUARD_CONTEXT = "ccqueue-outbound-dial"
+GUARD_DIAL = f"Local/{{number}}@{GUARD_CONTEXT}/n"
+# The same, by the names the dialplan side uses; and where an answered callee goes
+# (AMD, then FastAGI ``outbound``).
+OUTBOUND_DIAL_CONTEXT = GUARD_CONTEXT
+OUTBOUND_DIAL = GUARD_DIAL
 OUTBOUND_CONTEXT = "ccqueue-outbound"
 
 
 def _check_outbound_dial(template: str) -> str:
-    check_dial(template)
-    if f"@{OUTBOUND_DIAL_CONTEXT}" in template:
-        raise ValueError(
-            f"the dial string is the trunk: ccqueue already dials through {OUTBOUND_DIAL_CONTEXT}, which dials this string"
-        )
+    _check_dial(template)
+    if f"@{GUARD_CONTEXT}" in template:
+        raise ValueError(f"the dial string is the trunk: ccqueue already dials through {GUARD_CONTEXT}, which dials this string")
     return template
 
 
-Pattern = Annotated[str, Field(min_length=1), AfterValidator(check_pattern)]
-
-
 class Outbound(Frozen):
-    """Outbound campaigns: the trunk, the numbers it may call, the cap on its channels."""
+    """The outbound trunk and the numbers campaigns may call through it."""
 
     dial: Annotated[str, Field(min_length=1), AfterValidator(_check_outbound_dial)]
+    region: Annotated[str, AfterValidator(_check_region)]
     # YAML gives a list; the tuple keeps the section frozen.
     allowed: tuple[Pattern, ...] = Field(strict=False, min_length=1)
-    region: Annotated[str, AfterValidator(check_region)]
+    # Trunk capacity: 30 is one E1/PRI's worth of channels.
     max_channels: Annotated[int, Field(ge=1)] = 30
 
     def dial_string(self, e164: str) -> str:
