@@ -551,3 +551,15 @@ async def test_the_writers_statements_for_progress_run_states_and_do_not_call(co
 
 def columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
     return [list(column) for column in zip(*rows, strict=True)]
+
+
+async def test_imports_take_a_pool_as_the_daemon_has(conn: asyncpg.Connection, pg_dsn: str) -> None:
+    pool = await asyncpg.create_pool(pg_dsn, min_size=1, max_size=2)
+    try:
+        report = await import_contacts(pool, "reminders", [csv_bytes(GOOD)], region="US", now=T0)
+        assert report.imported == 3
+        dnc = await import_do_not_call(pool, [b"+12125550101\n"], region="US")
+        assert dnc.added == 1
+        assert [c.name for c in await due_contacts(pool, "reminders", T0, 10, max_attempts=3)] == ["Bob, Jr.", "Cy"]
+    finally:
+        await pool.close()
