@@ -38,7 +38,9 @@ from pydantic import (
 
 from ccqueue.config.base import Frozen, name_rule, read_only
 from ccqueue.config.callbacks import Callbacks
+from ccqueue.config.campaigns import Campaigns
 from ccqueue.config.ivr import Schedules, Trees
+from ccqueue.config.outbound import Outbound
 from ccqueue.core.calls import AgentSettings, HotlineSettings, QueueSettings
 from ccqueue.core.skills import Strategy
 from ccqueue.core.waiting import Admission, Announcements
@@ -292,9 +294,11 @@ class Config(Frozen):
     callbacks: Callbacks | None = None  # None: no callbacks
     schedules: Schedules = Field(default_factory=lambda: MappingProxyType({}))
     ivr: Trees = Field(default_factory=lambda: MappingProxyType({}))
+    outbound: Outbound | None = None  # None: no campaigns
+    campaigns: Campaigns = Field(default_factory=lambda: MappingProxyType({}))
     files: tuple[str, ...] = Field(default=(), strict=False)
 
-    @field_serializer("hotlines", "queues", "agents", "schedules", "ivr", mode="wrap")
+    @field_serializer("hotlines", "queues", "agents", "schedules", "ivr", "campaigns", mode="wrap")
     def _serialize_mapping(self, value: Mapping[str, Any], handler: SerializerFunctionWrapHandler) -> Any:
         return handler(dict(value))
 

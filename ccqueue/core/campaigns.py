@@ -166,6 +166,7 @@ class CampaignSettings:
     max_attempts: int = 3  # per contact, all outcomes
     retry: Mapping[AttemptOutcome, RetryRule] = field(default_factory=_default_retry)
     window: CallingWindow = CallingWindow()
+    zone: dt.tzinfo = dt.UTC  # the campaign's zone: a contact's when neither list nor number tells
     amd: bool = True
     on_machine: str = "hangup"  # "hangup" | "leave_message"
     machine_message: str | None = None  # sound name, for leave_message (and broadcast)
@@ -174,7 +175,7 @@ class CampaignSettings:
     connect_deadline_s: float = 2.0
     abandon_lock_s: float = 72 * 3600.0  # an abandoned number is not dialled again unless progressive
     count_amd_false_positives: bool = False
-    safe_harbour: str = "ccqueue-safe-harbour"  # sound naming the company and a number to call back
+    safe_harbour: str = "ccqueue/safe-harbour"  # sound naming the company and a number to call back
     broadcast_message: str | None = None  # sound, broadcast mode
     operator_key: str = "1"
     opt_out_key: str = "9"

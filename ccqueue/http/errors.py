@@ -44,6 +44,7 @@ STATUS_BY_ERROR: dict[str, int] = {
     "pattern-not-portable": 422,
     "staffing-forecast-invalid": 422,
     "campaign-invalid": 422,
+    "contacts-invalid": 422,
     # something ccqueue depends on failed or misbehaved
     "external": 503,
     "asterisk-misbehaved": 502,
