@@ -15,6 +15,7 @@ import structlog
 from panoramisk.message import Message
 
 from ccqueue.asterisk.ami import AmiClient, AmiUnavailable
+from ccqueue.asterisk.outbound import auto_answer_variables, originate_action
 from ccqueue.asterisk.session_check import ChannelStatus
 from ccqueue.asterisk.translate import (
     IncompleteMessage,
@@ -32,13 +33,6 @@ log = structlog.get_logger("ccqueue.telephony")
 
 # Time past the ring timeout to wait for the OriginateResponse before giving up on it.
 ORIGINATE_SLACK_S = 10.0
-# The dialplan contexts of a campaign's dial (dialplan/extensions.conf): the guard that
-# dials the trunk, and where the answered callee goes (AMD, then FastAGI ``outbound``).
-OUTBOUND_DIAL_CONTEXT = "ccqueue-outbound-dial"
-OUTBOUND_CONTEXT = "ccqueue-outbound"
-# SIP auto-answer for an agent's phone taking a campaign's call (RFC 5373's
-# Answer-Mode is rarely honoured; Call-Info answer-after is what softphones read).
-AUTO_ANSWER_HEADER = "PJSIP_HEADER(add,Call-Info)=answer-after=0"
 # How long a new FastAGI session may wait for the AMI link (to confirm its channel) and
 # for Asterisk's answer; past it the session is refused and the dialplan apologises.
 STATUS_WAIT_S = 5.0
@@ -70,7 +64,7 @@ class AsteriskTelephony:
             "Variable": [
                 f"CCQ_OFFER={command.offer_id}",
                 f"CCQ_CALL={command.call_id}",
-                *(["CCQ_AUTOANSWER=1", AUTO_ANSWER_HEADER] if command.auto_answer else []),
+                *(["CCQ_AUTOANSWER=1", *auto_answer_variables()] if command.auto_answer else []),
             ],
             "Async": "true",
         }
@@ -89,27 +83,18 @@ class AsteriskTelephony:
 
         ``/n``: the Local channel is never optimised away, so the half that runs the
         ``ccqueue-outbound`` context keeps the attempt id as its uniqueid for the
-        agent's Bridge().
+        agent's Bridge() (``ccqueue.asterisk.outbound.originate_action``).
         """
-        action: dict[str, Any] = {
-            "Action": "Originate",
-            "Channel": f"Local/{command.number}@{OUTBOUND_DIAL_CONTEXT}/n",
-            "Context": OUTBOUND_CONTEXT,
-            "Exten": "s",
-            "Priority": "1",
-            "Timeout": str(int(command.ring_timeout_s * 1000)),
-            "CallerID": f'"{command.caller_id}" <{command.caller_id}>',
-            "ChannelId": command.attempt_id,
-            "OtherChannelId": f"{command.attempt_id}-2",
-            "Variable": [
-                f"CCQ_ATTEMPT={command.attempt_id}",
-                f"CCQ_CAMPAIGN={command.campaign}",
-                f"CCQ_AMD={1 if command.amd else 0}",
-                f"CCQ_ON_MACHINE={command.on_machine}",
-                f"CCQ_MACHINE_MSG={command.machine_message or ''}",
-            ],
-            "Async": "true",
-        }
+        action = originate_action(
+            attempt_id=command.attempt_id,
+            number=command.number,
+            campaign=command.campaign,
+            caller_id=command.caller_id,
+            ring_timeout_s=command.ring_timeout_s,
+            amd=command.amd,
+            on_machine=command.on_machine,
+            machine_message=command.machine_message,
+        )
         response = await self.ami.send(action, timeout=command.ring_timeout_s + ORIGINATE_SLACK_S)
         messages = response if isinstance(response, list) else [response]
         final = next((m for m in messages if (m.get("Event") or "").lower() == "originateresponse"), None)

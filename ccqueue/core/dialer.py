@@ -74,7 +74,7 @@ DIAL_GRACE_S = 30.0
 AGENT_RING_S = 5.0
 # Played to an opted-out callee before the hang-up (Asterisk's core sounds).
 OPTED_OUT_SOUND = "vm-goodbye"
-_AGENT_SUFFIX = "-a"
+_AGENT_PREFIX = "agent"
 
 
 class CampaignState(enum.Enum):
@@ -694,7 +694,8 @@ class Dialer:
     def _ring_agent(self, attempt: Attempt, agent_id: str, now: float, out: list[cmd.Command]) -> None:
         campaign = self._campaigns[attempt.campaign]
         attempt.offers_made += 1
-        offer_id = f"{attempt.attempt_id}{_AGENT_SUFFIX}{attempt.offers_made}"
+        # Not starting with the attempt id: Bridge() finds a channel by uniqueid prefix.
+        offer_id = f"{_AGENT_PREFIX}{attempt.offers_made}-{attempt.attempt_id}"
         attempt.offer_id = offer_id
         self._by_offer[offer_id] = attempt.attempt_id
         self._roster.ring(agent_id, now, out)

@@ -237,7 +237,7 @@ def test_the_agent_missing_the_ring_leaves_the_person_to_the_next_agent_or_the_s
     out = acd.handle(ev.OfferFailed(offer_id=ring.offer_id, failure=ev.RingFailure.NO_ANSWER), NOON + 6)
     assert not of(cmd.OriginateAgent, out)  # a1 cools down, nobody else
     out = acd.tick(NOON + 7.01)
-    assert of(cmd.ReleaseCaller, out)[0].sound == "ccqueue-safe-harbour"
+    assert of(cmd.ReleaseCaller, out)[0].sound == "ccqueue/safe-harbour"
 
 
 # ---------------------------------------------------------------------- predictive
@@ -264,7 +264,7 @@ def test_predictive_with_no_free_agent_plays_the_safe_harbour_at_the_deadline_an
     assert acd.next_deadline() is not None and acd.next_deadline() <= NOON + 7  # type: ignore[operator]
     out = acd.tick(NOON + 7)
     release = of(cmd.ReleaseCaller, out)
-    assert release == [cmd.ReleaseCaller(call_id=second.attempt_id, sound="ccqueue-safe-harbour", reason=release[0].reason)]
+    assert release == [cmd.ReleaseCaller(call_id=second.attempt_id, sound="ccqueue/safe-harbour", reason=release[0].reason)]
     out += acd.handle(ev.ChannelHungUp(uniqueid=second.attempt_id), NOON + 12)
     record = final(out, second.attempt_id)
     assert record.outcome is AttemptOutcome.ABANDONED and record.abandoned and record.safe_harbour
