@@ -86,7 +86,7 @@ async def test_progressive_campaign_person_busy_machine_no_answer_dnc_and_window
 
     screen = await until(agent_on_outbound, timeout=20, what="agent1 talking to the campaign's person")
     assert screen["number"] == person and screen["name"] == "Ann Smith" and screen["fields"]["account"] == "A-1"
-    assert phones["agent1"].in_call()
+    assert phones["agent1"].in_call
     row = await wait_row(database, "SELECT * FROM attempts WHERE number = $1", person, check=lambda r: r["connected_at"])
     assert row["amd"] == "HUMAN" and row["agent_id"] == "agent1" and row["outcome"] == "connected"
     assert (row["connected_at"] - row["answered_at"]).total_seconds() < 2
