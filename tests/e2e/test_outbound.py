@@ -158,6 +158,18 @@ async def test_predictive_call_with_no_free_agent_gets_the_safe_harbour_and_the_
     assert 71 * 3600 < locked_for <= 72 * 3600
     view = ok(daemon, "GET", "/api/campaigns/e2e-predictive")
     assert view["pacing"]["abandons_24h"] == 1 and view["pacing"]["live_answers_24h"] == 1
+    # A restart finds the campaign running and its pacer's rolling windows as they were.
+    daemon.stop()
+    daemon.start()
+
+    async def restored() -> Any:
+        view = ok(daemon, "GET", "/api/campaigns/e2e-predictive")
+        return view if view["pacing"]["live_answers_24h"] == 1 else None
+
+    view = await until(restored, timeout=15, what="the campaign restored from PostgreSQL")
+    assert view["state"] == "running" and view["pacing"]["abandons_24h"] == 1
+    assert view["pacing"]["ratio_24h"] == 1.0
+    assert len(await attempts_of(database, person)) == 1  # locked: not dialled again
 
 
 async def test_broadcast_operator_key_reaches_an_agent_and_opt_out_key_adds_do_not_call(
