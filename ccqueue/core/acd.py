@@ -257,7 +257,10 @@ class Acd:
     # ------------------------------------------------------------------ composed steps
 
     def _agent_requested(self, e: ev.AgentRequested, now: float, out: list[cmd.Command]) -> None:
-        if self._roster.requested(e, now, out):
+        left = self._roster.requested(e, now, out)
+        if not left and self._dialer.let_agent_go(e.agent_id, now, out):
+            left = self._roster.agents[e.agent_id].state in (AgentState.PAUSED, AgentState.LOGGED_OUT)
+        if left:
             self._admission.last_agent_left(e.agent_id, now, out)
 
     def _hung_up(self, e: ev.ChannelHungUp, now: float, out: list[cmd.Command]) -> None:

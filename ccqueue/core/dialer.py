@@ -25,10 +25,13 @@ Rules kept here:
    agents its queues' inbound traffic does not need, by Erlang C on what the queues
    measure (``INBOUND_ANSWER_WITHIN_S``, ``INBOUND_TARGET``).
 5. Progressive and preview hold an agent (RESERVED) before the dial: a person who
-   answers always finds one, so these modes never abandon. Predictive dials more and
-   looks for an agent when the person answers; none within ``connect_deadline_s`` (or
-   none who answered by then) means the safe-harbour message, an abandon counted by
-   the pacer, and the number locked for ``abandon_lock_s``.
+   answers always finds one, so these modes never abandon. Predictive holds the free
+   agents for its first dials too, as a pool (the first person to answer takes a held
+   agent, whichever dial it was held for), so that an inbound caller cannot take the
+   agent a live answer counts on; the dials beyond them, which the pacer's budget
+   allows, hold none. A person with no agent within ``connect_deadline_s`` (or none
+   who answered by then) hears the safe-harbour message, is counted as an abandon by
+   the pacer, and the number is locked for ``abandon_lock_s``.
 6. Every attempt's record is its whole latest state (``AttemptRecord``, version
    growing) and a timeline keyed ``{attempt_id}:{seq}``; its outcome is decided once,
    and its contact written back once, when it is.
@@ -501,10 +504,12 @@ class Dialer:
             key=lambda a: a.answered_at or 0.0,
         ):
             agent_id = self._take_agent(free, self._campaigns[attempt.campaign].settings.queues)
-            if agent_id is None:
+            if agent_id is not None:
+                self._hold_agent(attempt, agent_id, now, out)
+            elif not self._take_hold(attempt, now, out):
                 continue
-            self._hold_agent(attempt, agent_id, now, out)
-            self._ring_agent(attempt, agent_id, now, out)
+            assert attempt.agent_id is not None
+            self._ring_agent(attempt, attempt.agent_id, now, out)
         for campaign in self._campaigns.values():
             if campaign.state is CampaignState.RUNNING:
                 self._pace_one(campaign, free, now, out)
@@ -513,21 +518,22 @@ class Dialer:
         settings = campaign.settings
         lines = self._lines_free(campaign)
         mode = settings.mode
+        to_hold = 0  # predictive: agents held for its dials, as a pool
         if mode is CampaignMode.BROADCAST:
             count = lines
         else:
             mine = [a for a in free if self._works(a.agent_id, settings.queues)]
             spare = max(0, len(mine) - self._inbound_need(settings.queues, now)) if settings.inbound_first else len(mine)
             if mode is CampaignMode.PREDICTIVE:
-                ringing = [
-                    now - self.attempts[a].started_at for a in campaign.attempt_ids if self.attempts[a].stage is Stage.DIALING
-                ]
+                # Dials holding an agent are as progressive ones: not in flight for the
+                # pacer, whose free agents are those not held (rule 5).
+                mine_now = [self.attempts[a] for a in campaign.attempt_ids]
+                ringing = [now - a.started_at for a in mine_now if a.stage is Stage.DIALING and a.agent_id is None]
                 in_flight = len(ringing) + sum(
-                    1
-                    for a in campaign.attempt_ids
-                    if self.attempts[a].stage is Stage.WAITING and not self.attempts[a].offer_claimed
+                    1 for a in mine_now if a.stage is Stage.WAITING and a.agent_id is None and not a.offer_claimed
                 )
                 count = campaign.pacer.decide(now, free_agents=spare, in_flight=in_flight, ringing_for=ringing)
+                to_hold = spare
             else:
                 count = spare
         count = max(0, min(count, lines))
@@ -537,6 +543,11 @@ class Dialer:
             if contact is None:
                 break
             attempt = self._new_attempt(campaign, contact, now)
+            if mode is CampaignMode.PREDICTIVE and to_hold > 0:
+                agent_id = self._take_agent(free, settings.queues)
+                if agent_id is not None:
+                    to_hold -= 1
+                    self._hold_agent(attempt, agent_id, now, out)
             if mode in (CampaignMode.PROGRESSIVE, CampaignMode.PREVIEW):
                 agent_id = self._take_agent(free, settings.queues)
                 if agent_id is None:  # cannot happen: counted above; keep the contact
@@ -677,6 +688,36 @@ class Dialer:
         self._roster.sync_router(agent, now)
         attempt.agent_id = agent_id
         self._event(attempt, "agent_held", now, out, agent=agent_id)
+
+    def let_agent_go(self, agent_id: str, now: float, out: list[cmd.Command]) -> bool:
+        """An agent asked to pause or log out while held for a predictive dial still
+        ringing: the hold is dropped (the dial goes on as one the pacer counts on no
+        agent for) and the request takes effect. True when a hold was dropped."""
+        agent = self._roster.agents.get(agent_id)
+        if agent is None or agent.state is not AgentState.RESERVED or agent.deferred is None:
+            return False
+        for attempt in self.attempts.values():
+            if attempt.agent_id == agent_id and attempt.stage is Stage.DIALING:
+                if self._campaigns[attempt.campaign].settings.mode is not CampaignMode.PREDICTIVE:
+                    return False  # progressive: the agent is the promise made to the callee
+                attempt.agent_id = None
+                self._event(attempt, "agent_let_go", now, out, agent=agent_id)
+                self._roster.release(agent_id, now, out, missed=False)
+                return True
+        return False
+
+    def _take_hold(self, attempt: Attempt, now: float, out: list[cmd.Command]) -> bool:
+        """A person waiting for an agent takes the one held for a dial of its campaign
+        still ringing (predictive holds them as a pool): the person is here, the dial
+        may never be answered."""
+        for other_id in sorted(self._campaigns[attempt.campaign].attempt_ids):
+            other = self.attempts[other_id]
+            if other.stage is Stage.DIALING and other.agent_id is not None:
+                attempt.agent_id, other.agent_id = other.agent_id, None
+                self._event(other, "agent_taken", now, out, agent=attempt.agent_id, by=attempt.attempt_id)
+                self._event(attempt, "agent_held", now, out, agent=attempt.agent_id, from_attempt=other_id)
+                return True
+        return False
 
     def _release_agent(self, attempt: Attempt, now: float, out: list[cmd.Command]) -> None:
         """The agent held for (or ringing for) an attempt that will not reach it."""

@@ -274,6 +274,37 @@ def test_predictive_with_no_free_agent_plays_the_safe_harbour_at_the_deadline_an
     assert status.pacing.abandons_24h == 1 and status.pacing.live_answers_24h == 304
 
 
+def test_predictive_holds_its_free_agents_as_a_pool_for_whichever_person_answers_first() -> None:
+    acd = make_acd(campaign(CampaignMode.PREDICTIVE), agents=3)
+    history = tuple(NOON - 60 * i for i in range(1, 301))
+    acd.handle(ev.CampaignsRestored(states={}, answers={"renewals": history}), NOON)
+    dials = of(cmd.DialContact, start(acd, NOON, *(contact(n) for n in range(1, 12)), logins=3))
+    assert len(dials) > 3
+    assert all(a.state is AgentState.RESERVED for a in acd.agents.values())  # held for the first three dials
+    inbound = acd.handle(ev.CallArrived(call_id="c1", hotline="100", caller="+1", channel="P/x-1", uniqueid="u1"), NOON + 1)
+    assert not of(cmd.OriginateAgent, inbound)  # the held agent is not the inbound caller's
+    late = dials[-1]
+    out = acd.handle(
+        ev.ContactAnswered(attempt_id=late.attempt_id, amd="HUMAN", uniqueid=late.attempt_id, channel="L;1"), NOON + 3
+    )
+    assert len(of(cmd.OriginateAgent, out)) == 1
+    taken = [r for r in records(AttemptEvent, out) if r.kind == "agent_taken"]
+    assert taken and taken[0].attempt_id == dials[0].attempt_id
+
+
+def test_an_agent_held_for_a_predictive_dial_may_still_log_out_and_the_person_gets_the_safe_harbour() -> None:
+    acd = make_acd(campaign(CampaignMode.PREDICTIVE))
+    (dial,) = of(cmd.DialContact, start(acd, NOON, contact(1), logins=1))
+    assert acd.agents["a1"].state is AgentState.RESERVED
+    acd.handle(ev.AgentRequested(agent_id="a1", action=ev.AgentAction.LOGOUT), NOON + 1)
+    assert acd.agents["a1"].state is AgentState.LOGGED_OUT
+    out = acd.handle(
+        ev.ContactAnswered(attempt_id=dial.attempt_id, amd="HUMAN", uniqueid=dial.attempt_id, channel="L;1"), NOON + 4
+    )
+    assert not of(cmd.OriginateAgent, out)
+    assert of(cmd.ReleaseCaller, acd.tick(NOON + 6))[0].sound == "ccqueue/safe-harbour"
+
+
 def test_a_locked_number_is_not_dialled_by_predictive_but_is_by_progressive() -> None:
     locked = contact(1, locked_until=NOON + 3600)
     predictive = make_acd(campaign(CampaignMode.PREDICTIVE))
