@@ -56,7 +56,9 @@ _SAFE = re.compile(r"^[A-Za-z0-9_.!~*'()&=+$,%#\-]+$")
 _REGISTERED = re.compile(r"\b200 OK\b.*\bbinding")
 # What in an INVITE asks the phone to answer by itself (RFC 5373's answer-after in
 # Call-Info, and the Alert-Info forms Polycom, Yealink and Snom phones take).
-_AUTO_ANSWER = re.compile(r"^(call-info|alert-info):.*(answer-after=0|auto-?answer)", re.IGNORECASE | re.MULTILINE)
+_AUTO_ANSWER = re.compile(r"^(call-info|alert-info):.*(answer-after=0\b|auto-?answer)", re.IGNORECASE | re.MULTILINE)
+_BLANK_LINE = re.compile(r"\r?\n[ \t]*\r?\n")
+_INVITE_LINE = re.compile(r"^INVITE sip:", re.MULTILINE)
 # How long to look for an incoming call's INVITE in the trace (written just before
 # baresip reports the call).
 _TRACE_WAIT_S = 2.0
@@ -342,15 +344,14 @@ ctrl_tcp_listen		127.0.0.1:{self.ctrl_port}
 
     def invite_of(self, call_id: str, timeout: float = _TRACE_WAIT_S) -> str:
         """The INVITE with Call-ID ``call_id`` in baresip's SIP trace ('' if not seen)."""
-        header = re.compile(rf"^(call-id|i):\s*{re.escape(call_id)}\s*$", re.IGNORECASE | re.MULTILINE)
+        header = re.compile(rf"^(call-id|i):[ \t]*{re.escape(call_id)}[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
         deadline = time.monotonic() + timeout
         while True:
-            text = self.log_text()
-            for found in header.finditer(text):
-                start = text.rfind("INVITE sip:", 0, found.start())
-                end = text.find("\n\n", found.end())
-                if start >= 0:
-                    return text[start : end if end >= 0 else len(text)]
+            # one SIP message per block: the trace separates them, and a message's
+            # headers end, with a blank line
+            for block in _BLANK_LINE.split(self.log_text()):
+                if _INVITE_LINE.search(block) and header.search(block):
+                    return block
             if time.monotonic() >= deadline:
                 return ""
             time.sleep(0.05)

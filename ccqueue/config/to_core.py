@@ -171,6 +171,8 @@ def acd_settings(config: Config) -> AcdSettings:
             }
         ),
         callbacks=_callbacks(config.callbacks),
+        campaigns=campaign_settings(config),
+        max_outbound_channels=config.outbound.max_channels if config.outbound is not None else 30,
     )
 
 

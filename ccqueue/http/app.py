@@ -27,6 +27,7 @@ from ccqueue.core.errors import CcqueueError
 from ccqueue.core.views import AgentView
 from ccqueue.engine.engine import Engine
 from ccqueue.http.callbacks import callback_routes
+from ccqueue.http.campaigns import AddDoNotCall, ImportContacts, campaign_routes
 from ccqueue.http.errors import ERROR_BY_STATUS, status_of
 from ccqueue.metrics import Metrics
 
@@ -137,6 +138,8 @@ def build_app(
     metrics: Metrics | None = None,
     reload: Callable[[], Awaitable[Any]] | None = None,
     middlewares: tuple[Any, ...] = (),
+    import_contacts: ImportContacts | None = None,
+    add_do_not_call: AddDoNotCall | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[*middlewares, _errors], client_max_size=64 * 1024)
     routes = web.RouteTableDef()
@@ -171,7 +174,8 @@ def build_app(
         view = engine.acd.views.agent(agent_id)
         if view is None:
             return _error(404, "agent-unknown", f"no agent {agent_id!r} is configured")
-        return web.json_response(_agent_view(view))
+        # A campaign's contact the agent is held for, previews or talks to: its screen data.
+        return web.json_response({**_agent_view(view), "outbound": engine.acd.agent_contact(agent_id)})
 
     @routes.post("/api/agents/{agent_id}/{action:login|logout|pause|unpause}")
     async def agent_action(request: web.Request) -> web.Response:
@@ -303,6 +307,7 @@ def build_app(
 
     app.add_routes(routes)
     app.add_routes(callback_routes(engine=engine, callbacks_config=callbacks_config))
+    app.add_routes(campaign_routes(engine, import_contacts=import_contacts, add_do_not_call=add_do_not_call))
     return app
 
 

@@ -42,9 +42,14 @@ from typing import IO, Any, TypeVar
 from ccqueue.core.errors import ExternalError
 from ccqueue.core.records import (
     AgentStateRecord,
+    AttemptEvent,
+    AttemptRecord,
     CallbackRecord,
     CallEventRecord,
     CallRecord,
+    CampaignRunRecord,
+    ContactProgress,
+    DoNotCallRecord,
     Record,
     SurveyRecord,
 )
@@ -61,6 +66,11 @@ _TYPES: dict[str, type[Any]] = {
     "agent_state": AgentStateRecord,
     "callback": CallbackRecord,
     "survey": SurveyRecord,
+    "attempt": AttemptRecord,
+    "attempt_event": AttemptEvent,
+    "contact_progress": ContactProgress,
+    "campaign_run": CampaignRunRecord,
+    "do_not_call": DoNotCallRecord,
 }
 _TYPE_NAMES = {cls: name for name, cls in _TYPES.items()}
 _MALFORMED = (ValueError, KeyError, TypeError, AttributeError)

@@ -34,10 +34,15 @@ import asyncpg
 from ccqueue.core.errors import InternalError
 from ccqueue.core.records import (
     AgentStateRecord,
+    AttemptEvent,
+    AttemptRecord,
     CallbackRecord,
     CallbackStatus,
     CallEventRecord,
     CallRecord,
+    CampaignRunRecord,
+    ContactProgress,
+    DoNotCallRecord,
     Record,
     SurveyRecord,
 )
@@ -340,6 +345,7 @@ class _Table:
     row: Callable[[Any], tuple[Any, ...]]
     statement: str
     versioned: bool = False  # the newest ``version`` per key wins; else the first record
+    last_wins: bool = False  # a state rewritten whole: the last record of a key in a batch wins
 
 
 # In the order a batch writes them.
@@ -349,6 +355,13 @@ _TABLES: dict[type[Any], _Table] = {
     AgentStateRecord: _Table("agent_state_intervals", lambda r: r.interval_id, _interval_row, _INSERT_INTERVALS),
     CallbackRecord: _Table("callbacks", lambda r: r.callback_id, _callback_row, _UPSERT_CALLBACKS, versioned=True),
     SurveyRecord: _Table("surveys", lambda r: r.call_id, _survey_row, _INSERT_SURVEYS),
+    AttemptRecord: _Table("attempts", lambda r: r.attempt_id, attempt_row, UPSERT_ATTEMPTS, versioned=True),
+    AttemptEvent: _Table("attempt_events", lambda r: r.event_id, attempt_event_row, INSERT_ATTEMPT_EVENTS),
+    ContactProgress: _Table(
+        "contact_progress", lambda r: str(r.contact_id), contact_progress_row, UPDATE_CONTACT_PROGRESS, last_wins=True
+    ),
+    CampaignRunRecord: _Table("campaign_runs", lambda r: r.campaign, campaign_run_row, UPSERT_CAMPAIGN_RUNS, last_wins=True),
+    DoNotCallRecord: _Table("do_not_call", lambda r: r.number, do_not_call_row, INSERT_DO_NOT_CALL),
 }
 
 
@@ -363,7 +376,7 @@ def _kept(table: _Table, records: list[Any]) -> list[Any]:
     for record in records:
         key = table.key(record)
         known = chosen.get(key)
-        if known is None or (table.versioned and known.version < record.version):
+        if known is None or table.last_wins or (table.versioned and known.version < record.version):
             chosen[key] = record
     if table.versioned:
         return [chosen[key] for key in sorted(chosen)]

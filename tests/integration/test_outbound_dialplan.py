@@ -32,12 +32,13 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO / "config"
-# Only the stand-in numbers under the valid prefix: +1555000TNN reaches the same lines
-# in the stand-in network, but the guard must refuse it.
+# Only numbers under the valid prefix: +1555000TNN reaches the same lines in the
+# stand-in network, but the guard must refuse it; +12025550[07-9]NN are allowed and
+# not in service there.
 OUTBOUND_YAML = """\
 outbound:
   dial: "Local/{digits}@standin-pstn"
-  allowed: ['\\+12025550[1-6]\\d{2}']
+  allowed: ['\\+12025550\\d{3}']
   region: US
   max_channels: 10
 """
@@ -274,6 +275,13 @@ async def test_busy_is_reason_5(sandbox: Any, ami: Ami, agi: OutboundStub) -> No
     assert (resp["Response"], resp["Reason"]) == ("Failure", "5")
     print(f"\nbusy: OriginateResponse Reason 5 after {elapsed:.2f} s")
     assert 0.8 <= elapsed < 5
+    assert not agi.sessions
+
+
+async def test_a_number_not_in_service_is_congestion_reason_8(sandbox: Any, ami: Ami, agi: OutboundStub) -> None:
+    resp = await dial(ami, "+12025550799", "att-congestion")
+    print(f"\nnot in service: OriginateResponse {resp['Response']} Reason {resp['Reason']}")
+    assert (resp["Response"], resp["Reason"]) == ("Failure", "8")
     assert not agi.sessions
 
 
