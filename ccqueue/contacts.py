@@ -85,6 +85,12 @@ class ContactsInvalid(InputError):
         super().__init__(report.summary(), problems=[str(p) for p in report.problems])
         self.report = report
 
+    def __str__(self) -> str:
+        # The summary, then every problem kept, one a line: what an API client shows.
+        more = self.report.problems_total - len(self.report.problems)
+        lines = [self.report.summary(), *(str(p) for p in self.report.problems)]
+        return "\n".join(lines + ([f"... and {more} more problem(s)"] if more > 0 else []))
+
 
 @dataclass(frozen=True, slots=True)
 class ImportProblem:
