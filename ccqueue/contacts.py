@@ -85,6 +85,12 @@ class ContactsInvalid(InputError):
         super().__init__(report.summary(), problems=[str(p) for p in report.problems])
         self.report = report
 
+    def __str__(self) -> str:
+        # The summary, then every problem kept, one a line: what an API client shows.
+        more = self.report.problems_total - len(self.report.problems)
+        lines = [self.report.summary(), *(str(p) for p in self.report.problems)]
+        return "\n".join(lines + ([f"... and {more} more problem(s)"] if more > 0 else []))
+
 
 @dataclass(frozen=True, slots=True)
 class ImportProblem:
@@ -193,9 +199,12 @@ class ContactReader:
             rows.extend(self._physical_line(self._tail))
             self._tail = b""
         if self._record and not self.fatal:
-            self._problem(self._record_start, "a quoted value is never closed (an odd number of '\"')")
-            self.bad_rows += 1
             self._record = []
+            if self._header is None:
+                return self._refuse(self._record_start, "a quoted value in the header is never closed (an odd number of '\"')")
+            self._problem(self._record_start, "a quoted value is never closed (an odd number of '\"')")
+            self.rows_read += 1
+            self.bad_rows += 1
         if self._header is None and not self.fatal:
             self._refuse(None, "the file is empty: the first line must be a header with a 'number' column")
         return [] if self.fatal else rows

@@ -18,7 +18,16 @@ import asyncpg
 import pytest
 
 from ccqueue.contacts import ContactsInvalid, import_contacts, import_do_not_call
-from ccqueue.store import migrate, tables
+from ccqueue.core.campaigns import AttemptOutcome
+from ccqueue.core.records import (
+    AttemptEvent,
+    AttemptRecord,
+    CampaignRunRecord,
+    ContactProgress,
+    DoNotCallRecord,
+    Record,
+)
+from ccqueue.store import migrate, tables, write_records
 from ccqueue.store.outbound import (
     AbandonCounts,
     ContactMark,
@@ -39,6 +48,7 @@ from ccqueue.store.outbound import (
     write_attempt_events,
     write_attempts,
 )
+from ccqueue.store.spool import decode_record, encode_record
 
 pytestmark = pytest.mark.integration
 
@@ -70,6 +80,8 @@ async def refused(conn: asyncpg.Connection, data: bytes, **options: Any) -> list
         await run_import(conn, data, **options)
     assert caught.value.error_id == "contacts-invalid"
     assert caught.value.report.committed is False
+    # The message (an API client's) names every problem, one a line, after the summary.
+    assert str(caught.value).splitlines()[1:] == [str(p) for p in caught.value.report.problems]
     return [str(p) for p in caught.value.report.problems]
 
 
@@ -563,3 +575,64 @@ async def test_imports_take_a_pool_as_the_daemon_has(conn: asyncpg.Connection, p
         assert [c.name for c in await due_contacts(pool, "reminders", T0, 10, max_attempts=3)] == ["Bob, Jr.", "Cy"]
     finally:
         await pool.close()
+
+
+async def test_the_engines_outbound_records_through_the_writer_and_the_spool(conn: asyncpg.Connection) -> None:
+    # As the engine hands them over: a batch, then the same batch replayed from the
+    # spool (encoded and decoded), then an older part of it again. Nothing moves back.
+    await run_import(conn, csv_bytes("number\n+12125550101\n"))
+    cid = await conn.fetchval("SELECT contact_id FROM contacts")
+    common = {"attempt_id": "a1", "campaign": "reminders", "contact_id": cid, "number": "+12125550101", "started_at": T0}
+    batch: list[Record] = [
+        CampaignRunRecord(campaign="reminders", state="running", changed_at=T0 - 5),
+        AttemptRecord(version=1, **common),
+        AttemptEvent(event_id="a1:0", attempt_id="a1", seq=0, at=T0, kind="dial_started", detail={"line": 1}),
+        AttemptRecord(version=2, answered_at=T0 + 7, amd="HUMAN", **common),
+        AttemptRecord(
+            version=3,
+            answered_at=T0 + 7,
+            ended_at=T0 + 9.5,
+            amd="HUMAN",
+            outcome=AttemptOutcome.ABANDONED,
+            abandoned=True,
+            safe_harbour=True,
+            **common,
+        ),
+        AttemptEvent(event_id="a1:1", attempt_id="a1", seq=1, at=T0 + 9.5, kind="safe_harbour_played"),
+        ContactProgress(
+            contact_id=cid, campaign="reminders", attempts=1, next_at=T0 + 600, locked_until=None, done=False, outcome=None
+        ),
+        ContactProgress(
+            contact_id=cid,
+            campaign="reminders",
+            attempts=1,
+            next_at=T0 + 3600,
+            locked_until=T0 + 72 * 3600,
+            done=False,
+            outcome=AttemptOutcome.ABANDONED,
+        ),
+        DoNotCallRecord(number="+12125550199", source="opt_out", at=T0 + 30),
+        CampaignRunRecord(campaign="reminders", state="paused", changed_at=T0 + 60),
+    ]
+    await write_records(conn, batch)
+    await write_records(conn, [decode_record(encode_record(r)) for r in batch])
+    await write_records(conn, batch[:4])
+    attempt = await fetch_attempt(conn, "a1")
+    assert attempt is not None
+    assert (attempt["version"], attempt["outcome"], attempt["abandoned"], attempt["safe_harbour"], attempt["ended_at"]) == (
+        3,
+        "abandoned",
+        True,
+        True,
+        T0 + 9.5,
+    )
+    assert [(e["seq"], e["kind"], e["detail"]) for e in await fetch_attempt_events(conn, "a1")] == [
+        (0, "dial_started", {"line": 1}),
+        (1, "safe_harbour_played", {}),
+    ]
+    row = await contact_row(conn, "reminders", "+12125550101")
+    assert row is not None
+    assert (row["attempts"], row["next_at"], row["locked_until"], row["outcome"]) == (1, T0 + 3600, T0 + 72 * 3600, "abandoned")
+    assert await campaign_states(conn) == {"reminders": "paused"}
+    assert await is_do_not_call(conn, "+12125550199")
+    assert await abandon_counts(conn, "reminders", T0) == AbandonCounts(live_answers=1, abandons=1)

@@ -5,7 +5,7 @@ tests/integration/test_outbound_store.py)."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ccqueue.contacts import BOM, MAX_ROW_LINES, ContactReader, ContactRow, ImportProblem
@@ -173,6 +173,8 @@ _PIECES = [b"number", b",", b";", b"name", b"tz", b"\n", b"\r\n", b'"', b'""', b
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(_PIECES), max_size=40), st.integers(min_value=1, max_value=9))
+@example([b"number", b"number", b",", b"number", b"\n", b'"'], 1)  # a quote left open on the last line
+@example([b'"', b"number"], 1)  # in the header
 def test_any_bytes_give_rows_or_problems_never_an_exception(parts: list[bytes], piece: int) -> None:
     data = b"".join(parts)
     rows, reader = read(data)
