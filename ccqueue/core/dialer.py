@@ -72,6 +72,9 @@ FETCH_AGAIN_S = 30.0
 # How long past its ring timeout a dial may go unreported by Asterisk before the core
 # settles it as unanswered itself (an Originate through a Local channel reports late).
 DIAL_GRACE_S = 30.0
+# A dial whose channel hung up with no OriginateResponse saying why (the callee hung up
+# during AMD) is settled this long after the hang-up.
+HUNG_UP_GRACE_S = 3.0
 # How long an agent's phone may ring for a person on the line: it auto-answers, so any
 # longer and the connect deadline has passed anyway.
 AGENT_RING_S = 5.0
@@ -127,6 +130,7 @@ class Attempt:
     answered_at: float | None = None
     connected_at: float | None = None
     deadline_at: float | None = None
+    dial_deadline: float = 0.0  # the dial's backstop: settled as unanswered if still unreported
     ended_at: float | None = None
     amd: str | None = None
     outcome: AttemptOutcome | None = None
@@ -468,8 +472,14 @@ class Dialer:
             self._agent_leg_gone(self.attempts[attempt_id], now, out)
             return
         attempt = self.attempts.get(self._by_uniqueid.get(e.uniqueid, e.uniqueid))
-        if attempt is None or attempt.stage in (Stage.PREVIEW, Stage.DIALING, Stage.ENDED):
-            return  # a dial's end comes with its OriginateResponse
+        if attempt is not None and attempt.stage is Stage.DIALING:
+            # Its OriginateResponse says why, and comes at once; a callee who hung up
+            # during AMD, before the session, has none that says so: settled soon.
+            attempt.dial_deadline = min(attempt.dial_deadline, now + HUNG_UP_GRACE_S)
+            self._timers.start(attempt.dial_deadline, TimerKind.DIAL, attempt.attempt_id)
+            return
+        if attempt is None or attempt.stage in (Stage.PREVIEW, Stage.ENDED):
+            return
         if attempt.stage is Stage.WAITING:  # the person left before any agent joined
             self._event(attempt, "callee_left", now, out, cause=e.cause)
             if attempt.offer_id is not None and not attempt.offer_claimed:
@@ -496,7 +506,9 @@ class Dialer:
 
     def pace(self, now: float, out: list[cmd.Command]) -> None:
         """After the router's choices: persons waiting first, then new dials (rule 4)."""
-        if not self._campaigns:
+        # Nothing to do (the common case of an inbound-only day) costs no scan of agents.
+        running = any(c.state is CampaignState.RUNNING for c in self._campaigns.values())
+        if not running and not any(a.stage is Stage.WAITING and a.agent_id is None for a in self.attempts.values()):
             return
         free = self._free_agents(now)
         for attempt in sorted(
@@ -619,7 +631,8 @@ class Dialer:
         attempt.started_at = now
         self._event(attempt, "dialed", now, out, number=attempt.contact.number, agent=attempt.agent_id)
         self._write(attempt, out)
-        self._timers.start(now + settings.ring_timeout_s + DIAL_GRACE_S, TimerKind.DIAL, attempt.attempt_id)
+        attempt.dial_deadline = now + settings.ring_timeout_s + DIAL_GRACE_S
+        self._timers.start(attempt.dial_deadline, TimerKind.DIAL, attempt.attempt_id)
         out.append(
             cmd.DialContact(
                 attempt_id=attempt.attempt_id,
@@ -786,8 +799,7 @@ class Dialer:
         attempt = self.attempts.get(attempt_id)
         if attempt is None or attempt.stage is not Stage.DIALING:
             return False
-        settings = self._campaigns[attempt.campaign].settings
-        return at == attempt.started_at + settings.ring_timeout_s + DIAL_GRACE_S
+        return at == attempt.dial_deadline
 
     def _dial_unreported(self, attempt_id: str, now: float, out: list[cmd.Command]) -> None:
         attempt = self.attempts[attempt_id]

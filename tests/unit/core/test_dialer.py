@@ -193,6 +193,16 @@ def test_busy_is_retried_after_the_campaign_s_delay_and_frees_the_agent() -> Non
     assert final(out, dial.attempt_id).outcome is AttemptOutcome.BUSY
 
 
+def test_a_dial_whose_channel_hangs_up_unreported_is_settled_soon_and_frees_its_line() -> None:
+    acd = make_acd()
+    dial = of(cmd.DialContact, start(acd, NOON, contact(1)))[0]
+    acd.handle(ev.ChannelHungUp(uniqueid=dial.attempt_id, cause="Normal Clearing"), NOON + 8)
+    assert acd.next_deadline() == NOON + 11
+    out = acd.tick(NOON + 11)
+    assert final(out, dial.attempt_id).outcome is AttemptOutcome.NO_ANSWER
+    assert acd.outbound_lines() == 0 and acd.agents["a1"].state is not AgentState.RESERVED
+
+
 def test_the_last_allowed_try_ends_the_contact() -> None:
     acd = make_acd()
     dial = of(cmd.DialContact, start(acd, NOON, contact(1, attempts=2)))[0]
