@@ -31,7 +31,10 @@ from ccqueue.config import Config
 from ccqueue.config.callbacks import Callbacks
 from ccqueue.config.running import RunningConfig, Snapshot
 from ccqueue.config.to_core import acd_settings, ivr_trees
+from ccqueue.contacts import import_contacts
+from ccqueue.core import events as ev
 from ccqueue.core.acd import Acd
+from ccqueue.core.campaigns import Contact
 from ccqueue.core.errors import CallbackRefused, CcqueueError
 from ccqueue.core.ivr import IvrTree
 from ccqueue.engine.engine import Engine
@@ -43,12 +46,13 @@ from ccqueue.listen import (
     listening_socket,
     raise_open_files_limit,
 )
-from ccqueue.metrics import Metrics, StateCollector
+from ccqueue.metrics import CampaignCollector, Metrics, StateCollector
 from ccqueue.numbers import check_allowed, normalize
 from ccqueue.reload import Reloader
 from ccqueue.reports.cli import REPORT_SESSION
 from ccqueue.reports.query import summarise_closed_days
 from ccqueue.store import RecordWriter
+from ccqueue.store import outbound as outbound_store
 from ccqueue.store.period import load_period_calls
 from ccqueue.store.restore import (
     CallbacksNotRestored,
@@ -143,6 +147,42 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
     def trees() -> Mapping[str, IvrTree]:
         return running.now.trees
 
+    class StoreContacts:
+        """Campaigns' contacts due now, from PostgreSQL (the contact's zone resolved
+        there: its own, its number's, else UTC)."""
+
+        async def due(self, campaign: str, now: float, limit: int) -> list[Contact]:
+            settings = acd.settings.campaigns.get(campaign)
+            max_attempts = settings.max_attempts if settings is not None else None
+            busy = [a.contact.contact_id for a in acd.attempts.values() if a.campaign == campaign]
+            return await outbound_store.due_contacts(dsn, campaign, now, limit, max_attempts=max_attempts, exclude=busy)
+
+    async def import_list(campaign: str, body: bytes, skip_invalid: bool) -> dict[str, Any]:
+        policy = running.now.config.outbound
+        if policy is None:
+            raise CallbackRefused("no outbound section in the configuration: campaigns cannot dial")
+        conn = await asyncpg.connect(dsn)
+        try:
+            report = await import_contacts(
+                conn,
+                campaign,
+                [body],
+                region=policy.region,
+                allowed=policy.allowed,
+                skip_invalid=skip_invalid,
+                source="upload",
+            )
+        finally:
+            await conn.close()
+        return report.as_json()
+
+    async def do_not_call(raw: str) -> str:
+        policy = running.now.config.outbound
+        region = policy.region if policy is not None else "US"
+        number = normalize(raw, region=region)
+        await outbound_store.add_do_not_call(dsn, number, "api")
+        return number
+
     ivr_runner = IvrRunner(trees=trees, ask=inbox.ask, post=inbox.post, callback_number=callback_number)
     agi = AgiServer(
         ask=inbox.ask,
@@ -155,7 +195,15 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         ivr=ivr_runner,
         survey_for=survey_for,
     )
-    engine = Engine(acd, inbox=inbox, telephony=telephony, callers=agi, records=writer, on_record=metrics.on_record)
+    engine = Engine(
+        acd,
+        inbox=inbox,
+        telephony=telephony,
+        callers=agi,
+        records=writer,
+        on_record=metrics.on_record,
+        contacts=StoreContacts() if dsn else None,
+    )
     reloader = Reloader(running, ask=inbox.ask)
     registry.register(
         StateCollector(
@@ -165,6 +213,7 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
             metrics=metrics,
         )
     )
+    registry.register(CampaignCollector(lambda: [acd.campaign_status(name, time.time()) for name in acd.campaign_names()]))
     http_connections = HttpConnections()
     web_app = build_app(
         middlewares=(http_connections.track,),
@@ -178,6 +227,8 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         users=lambda: running.now.config.users,
         settings=config.http,
         audit=writer.submit,  # spooled to disk while PostgreSQL is away, like every record
+        import_contacts=import_list if dsn else None,
+        add_do_not_call=do_not_call if dsn else None,
     )
     if not config.users:
         log.warning(
@@ -268,6 +319,31 @@ async def _keep_report_summary(daemon: Daemon) -> None:
         await asyncio.sleep(SUMMARY_EVERY_S)
 
 
+async def _restore_campaigns(daemon: Daemon) -> None:
+    """Campaigns' run states and the pacer's rolling windows as an earlier process left
+    them; PostgreSQL being down delays this (campaigns stay stopped meanwhile)."""
+    campaigns = list(daemon.engine.acd.campaign_names())
+    if not campaigns or not daemon.dsn:
+        return
+    for _attempt in range(30):
+        try:
+            await daemon.writer.wait_spool_replayed()
+            states = await outbound_store.campaign_states(daemon.dsn)
+            since = time.time() - 30 * 86_400.0
+            answers: dict[str, tuple[float, ...]] = {}
+            abandons: dict[str, tuple[float, ...]] = {}
+            for name in campaigns:
+                live, lost = await outbound_store.abandon_history(daemon.dsn, name, since)
+                answers[name], abandons[name] = tuple(live), tuple(lost)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("campaigns_not_restored_yet", error=str(exc), hint="retrying; campaigns stay stopped meanwhile")
+            await asyncio.sleep(10)
+            continue
+        daemon.engine.post(ev.CampaignsRestored(states=states, answers=answers, abandons=abandons))
+        log.info("campaigns_restored", states={n: states.get(n, "stopped") for n in campaigns})
+        return
+
+
 async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
     """Run the daemon until ``stop`` is set (or SIGTERM/SIGINT)."""
     stop = stop or asyncio.Event()
@@ -312,6 +388,7 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
             restore = tasks.create_task(_restore_callbacks(daemon), name="restore-callbacks")
             seed = tasks.create_task(_seed_period_counts(daemon), name="seed-period-counts")
             summary = tasks.create_task(_keep_report_summary(daemon), name="report-summary")
+            restore_campaigns = tasks.create_task(_restore_campaigns(daemon), name="restore-campaigns")
             http = tasks.create_task(daemon.http_connections.serve(http_sock, runner.server), name="http")
             others = [
                 tasks.create_task(daemon.engine.run(), name="engine"),
@@ -325,7 +402,7 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
                 await daemon.engine.shut_down(timeout=5)
             except TimeoutError:
                 log.warning("shutdown_incomplete", hint="some callers or records may not have been settled")
-            for task in [*others, restore, seed, summary]:
+            for task in [*others, restore, seed, summary, restore_campaigns]:
                 task.cancel()
             # Last: everything the engine decided is written (or spooled) before exit.
             await daemon.writer.close(timeout=10)

@@ -1,4 +1,5 @@
-"""The ``ccqueue`` command: check, migrate, run, simulate, import-asterisk, schema, user, report, staff.
+"""The ``ccqueue`` command: check, migrate, run, simulate, import-asterisk, schema, user, report, staff,
+contacts and dnc.
 
 Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage.
 """
@@ -11,13 +12,19 @@ import importlib.metadata
 import logging
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
 from ccqueue.config import Config, ConfigError, load_config
 
+if TYPE_CHECKING:
+    from ccqueue.contacts import DncReport, ImportReport
+
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+T = TypeVar("T")
 
 
 def _setup_logging(*, json_logs: bool, level: str) -> None:
@@ -123,6 +130,131 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return int(simulate_main([args.scenario, *(["--json"] if args.json else [])]))
 
 
+def _outbound_target(args: argparse.Namespace) -> tuple[Config, str] | int:
+    """The configuration and DSN an outbound list command needs, or its exit code."""
+    config = _load(args.config)
+    if config is None:
+        return EXIT_CONFIG
+    dsn = _dsn(args, config)
+    if not dsn:
+        print("ccqueue: no database: give --dsn, set CCQUEUE_DSN, or database.dsn in the config", file=sys.stderr)
+        return EXIT_CONFIG
+    return config, dsn
+
+
+def _print_list_report(report: ImportReport | DncReport, path: str, *, as_json: bool) -> None:
+    import json
+
+    if as_json:
+        print(json.dumps(report.as_json()))
+        return
+    print(f"ccqueue: {report.summary()}", file=sys.stdout if report.committed else sys.stderr)
+    for problem in report.problems:
+        where = path if problem.line is None else f"{path}:{problem.line}"
+        print(f"  {where}: {problem.message}", file=sys.stderr)
+    shown, total = len(report.problems), report.problems_total
+    if total > shown:
+        print(f"  ... and {total - shown} more problem(s)", file=sys.stderr)
+
+
+async def _with_connection(dsn: str, work: Callable[[Any], Awaitable[T]]) -> T:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await work(conn)
+    finally:
+        await conn.close()
+
+
+def cmd_contacts_import(args: argparse.Namespace) -> int:
+    from ccqueue.contacts import ContactsInvalid, import_contacts
+
+    target = _outbound_target(args)
+    if isinstance(target, int):
+        return target
+    config, dsn = target
+    if args.campaign not in config.campaigns or config.outbound is None:
+        known = ", ".join(sorted(config.campaigns)) or "none"
+        print(f"ccqueue: no campaign {args.campaign!r} in {args.config} (campaigns: {known})", file=sys.stderr)
+        return EXIT_CONFIG
+    outbound = config.outbound
+    try:
+        with open(args.file, "rb") as stream:
+            report = asyncio.run(
+                _with_connection(
+                    dsn,
+                    lambda conn: import_contacts(
+                        conn,
+                        args.campaign,
+                        stream,
+                        region=outbound.region,
+                        allowed=outbound.allowed,
+                        skip_invalid=args.skip_invalid,
+                        source=args.file,
+                    ),
+                )
+            )
+    except OSError as exc:
+        print(f"ccqueue: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ContactsInvalid as exc:
+        _print_list_report(exc.report, args.file, as_json=args.json)
+        return EXIT_CONFIG
+    _print_list_report(report, args.file, as_json=args.json)
+    return EXIT_OK
+
+
+def _region(args: argparse.Namespace, config: Config) -> str:
+    # Without a region, only numbers written with '+' can be read ("ZZ": no country).
+    return args.region or (config.outbound.region if config.outbound else "ZZ")
+
+
+def cmd_dnc_import(args: argparse.Namespace) -> int:
+    from ccqueue.contacts import ContactsInvalid, import_do_not_call
+
+    target = _outbound_target(args)
+    if isinstance(target, int):
+        return target
+    config, dsn = target
+    try:
+        with open(args.file, "rb") as stream:
+            report = asyncio.run(
+                _with_connection(
+                    dsn,
+                    lambda conn: import_do_not_call(
+                        conn, stream, region=_region(args, config), skip_invalid=args.skip_invalid, source=args.file
+                    ),
+                )
+            )
+    except OSError as exc:
+        print(f"ccqueue: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ContactsInvalid as exc:
+        _print_list_report(exc.report, args.file, as_json=args.json)
+        return EXIT_CONFIG
+    _print_list_report(report, args.file, as_json=args.json)
+    return EXIT_OK
+
+
+def cmd_dnc_add(args: argparse.Namespace) -> int:
+    from ccqueue.numbers import NumberRejected, normalize
+    from ccqueue.store.outbound import add_do_not_call
+
+    target = _outbound_target(args)
+    if isinstance(target, int):
+        return target
+    config, dsn = target
+    try:
+        number = normalize(args.number, region=_region(args, config))
+    except NumberRejected as exc:
+        print(f"ccqueue: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    added = asyncio.run(_with_connection(dsn, lambda conn: add_do_not_call(conn, number, "api")))
+    print(f"ccqueue: {number} " + ("added to the do-not-call list" if added else "was already on the do-not-call list"))
+    return EXIT_OK
+
+
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
@@ -132,6 +264,15 @@ def version() -> str:
         return importlib.metadata.version("ccqueue")
     except importlib.metadata.PackageNotFoundError:
         return "unknown"
+
+
+def _list_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-c", "--config", default="config", help="config directory or file (default: config)")
+    p.add_argument("--dsn", default=None, help="PostgreSQL DSN (else CCQUEUE_DSN, else database.dsn)")
+    p.add_argument(
+        "--skip-invalid", action="store_true", help="import the rows without problems and report the others as skipped"
+    )
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,6 +330,33 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("staff", help="agents needed per interval and queue: Erlang C, Erlang A, checked in the simulator")
     staffing.configure_parser(p)
     p.set_defaults(func=staffing.run)
+
+    p = sub.add_parser("contacts", help="outbound contact lists")
+    contacts = p.add_subparsers(dest="contacts_command", required=True)
+    p = contacts.add_parser(
+        "import",
+        help="import a CSV contact list into a campaign (UTF-8; columns number, name, tz and any others)",
+        description="Import a CSV contact list. Every problem is reported with its line; by default a file "
+        "with any problem imports nothing (see --skip-invalid).",
+    )
+    p.add_argument("campaign", help="a campaign of the configuration")
+    p.add_argument("file", help="the CSV file")
+    _list_options(p)
+    p.set_defaults(func=cmd_contacts_import)
+
+    p = sub.add_parser("dnc", help="the do-not-call list")
+    dnc = p.add_subparsers(dest="dnc_command", required=True)
+    p = dnc.add_parser("import", help="add the numbers of a file (a CSV with a number column, or one number a line)")
+    p.add_argument("file")
+    _list_options(p)
+    p.add_argument("--region", default=None, help="read numbers without '+' in this country (default: outbound.region)")
+    p.set_defaults(func=cmd_dnc_import)
+    p = dnc.add_parser("add", help="add one number")
+    p.add_argument("number")
+    p.add_argument("-c", "--config", default="config")
+    p.add_argument("--dsn", default=None, help="PostgreSQL DSN (else CCQUEUE_DSN, else database.dsn)")
+    p.add_argument("--region", default=None, help="read a number without '+' in this country (default: outbound.region)")
+    p.set_defaults(func=cmd_dnc_add)
 
     p = sub.add_parser("simulate", help="run a scenario through the real core on a virtual clock")
     p.add_argument("scenario", help="scenario YAML (see docs/simulator.md)")

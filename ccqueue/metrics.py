@@ -27,6 +27,7 @@ from prometheus_client.registry import Collector
 
 from ccqueue.config.models import Config, Queue, ServiceLevel, WallboardPeriod
 from ccqueue.core.agent_state import AgentState
+from ccqueue.core.campaigns import AttemptOutcome
 from ccqueue.core.period_counts import PeriodCounts
 from ccqueue.core.records import (
     AgentStateRecord,
@@ -35,6 +36,7 @@ from ccqueue.core.records import (
     CallRecord,
     Record,
 )
+from ccqueue.core.replies import CampaignStatus
 from ccqueue.core.views import ReadModel
 
 # Outcomes of a call that waited in a queue (refused calls never joined one; the IVR's
@@ -423,3 +425,47 @@ class StateCollector(Collector):
 
 
 __all__ = ["AgentState", "Metrics", "Objective", "StateCollector", "Window", "version"]
+
+
+class CampaignCollector(Collector):
+    """Outbound campaigns: state, lines, dial level, attempts by outcome, the abandon
+    ratio over the rolling 24 h and 30 days, and agents on campaign calls. Every
+    campaign's series exist at zero from the start."""
+
+    def __init__(self, statuses: Callable[[], list[CampaignStatus]]) -> None:
+        self._statuses = statuses
+
+    def collect(self) -> Iterator[Metric]:
+        statuses = self._statuses()
+        state = GaugeMetricFamily(
+            "ccqueue_campaign_state", "1 for each campaign's current run state.", labels=["campaign", "state"]
+        )
+        lines = GaugeMetricFamily("ccqueue_campaign_lines", "Outbound channels each campaign holds now.", labels=["campaign"])
+        level = GaugeMetricFamily(
+            "ccqueue_campaign_dial_level", "Dials in flight per agent working the campaign.", labels=["campaign"]
+        )
+        attempts = CounterMetricFamily(
+            "ccqueue_campaign_attempts",
+            "Campaign dials ended since ccqueue started, by outcome.",
+            labels=["campaign", "outcome"],
+        )
+        ratio = GaugeMetricFamily(
+            "ccqueue_campaign_abandon_ratio",
+            "Abandoned over live answers, per campaign, over the rolling window (24h, 30d).",
+            labels=["campaign", "window"],
+        )
+        agents = GaugeMetricFamily(
+            "ccqueue_campaign_agents", "Agents held for, ringing for or talking on a campaign's call.", labels=["campaign"]
+        )
+        for status in statuses:
+            name = status.name
+            for value in ("stopped", "running", "paused"):
+                state.add_metric([name, value], 1.0 if status.state == value else 0.0)
+            lines.add_metric([name], status.lines)
+            level.add_metric([name], status.dial_level)
+            for outcome in AttemptOutcome:
+                attempts.add_metric([name, outcome.value], status.attempts.get(outcome.value, 0))
+            ratio.add_metric([name, "24h"], status.pacing.ratio_24h)
+            ratio.add_metric([name, "30d"], status.pacing.ratio_30d)
+            agents.add_metric([name], status.agents_on_outbound)
+        yield from (state, lines, level, attempts, ratio, agents)

@@ -14,7 +14,7 @@ if ((${#need[@]})); then
         || { apt-get update && apt-get install -y --no-install-recommends "${need[@]}"; }
 fi
 
-mkdir -p en
+mkdir -p en ru
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -22,6 +22,12 @@ trap 'rm -rf "$tmp"' EXIT
 say() {
     espeak-ng -v en-us+f3 -s 150 -w "$tmp/raw.wav" "$2"
     sox -D "$tmp/raw.wav" -r 8000 -c 1 -b 16 "en/$1.wav" norm -3 fade 0.02 -0 0.05 pad 0.1 0.3
+}
+# say_ru <file> <text>: the same in Russian (Asterisk plays it to callers whose
+# language is ru)
+say_ru() {
+    espeak-ng -v ru+f3 -s 150 -w "$tmp/raw.wav" "$2"
+    sox -D "$tmp/raw.wav" -r 8000 -c 1 -b 16 "ru/$1.wav" norm -3 fade 0.02 -0 0.05 pad 0.1 0.3
 }
 
 say welcome "Thank you for calling. Please hold; the next available agent will take your call."
@@ -49,9 +55,24 @@ say callback-booked "Thank you. We will call you back when it is your turn. Good
 say callback-for "This is a callback. Calling the customer at"
 say queue-full "We are sorry, all our agents are busy and no more callers can wait. Please call again later."
 
+# Outbound campaigns: the safe-harbour message a callee hears when no agent is free
+# within 2 s of the answer (it names the caller and a number to call back), a sample
+# voice-broadcast message with its keys, and a sample message left on machines.
+say safe-harbour "Sorry we missed you. This call was from the c c queue demo company. Please call us back at 2 0 2, 5 5 5, 0 1 0 0. Goodbye."
+say_ru safe-harbour "Извините, что не дождались ответа. Вам звонила демонстрационная компания си си кью. Перезвоните нам по номеру 2 0 2, 5 5 5, 0 1 0 0. До свидания."
+say broadcast-sample "This is a reminder from the c c queue demo company: your order is ready. To speak to an operator, press 1. To receive no more calls from us, press 9."
+say_ru broadcast-sample "Напоминание от демонстрационной компании си си кью: ваш заказ готов. Чтобы поговорить с оператором, нажмите 1. Чтобы мы больше не звонили, нажмите 9."
+say machine-message "Hello, this is the c c queue demo company with a message about your order. Please call us back at 2 0 2, 5 5 5, 0 1 0 0. Thank you."
+say_ru machine-message "Здравствуйте, это демонстрационная компания си си кью, сообщение о вашем заказе. Перезвоните нам по номеру 2 0 2, 5 5 5, 0 1 0 0. Спасибо."
+
+# The sandbox's stand-in public network (dialplan/standin-pstn.conf): what a person
+# who answers says, and an answering machine's long greeting (a beep follows it).
+say standin-hello "Hello?"
+say standin-machine-greeting "Hi, you have reached the voicemail of Alex Morgan. I cannot take your call right now. Please leave your name, your number and a short message after the tone, and I will call you back as soon as I can. Thank you."
+
 # What a softphone agent "says" into a call: 1.5 s of a quiet 440 Hz tone.
 sox -D -n -r 8000 -c 1 -b 16 en/agent-silence.wav synth 1.5 sine 440 vol 0.1 fade 0.05 -0 0.05
 
-for f in en/*.wav; do
+for f in en/*.wav ru/*.wav; do
     printf '%-24s %s s\n' "$f" "$(soxi -D "$f")"
 done

@@ -10,6 +10,14 @@ source ends) and throws away what it hears. It is driven over baresip's
 same connection; a reader thread keeps them, so a test can ask whether the phone
 is ringing or in a call, or wait for an event.
 
+``auto_answer_header=True`` makes the phone answer at once a call whose INVITE asks
+for it, whatever its answermode, as desk phones do for an outbound dialer's agent
+leg: ``Call-Info: ...;answer-after=0`` or an ``Alert-Info`` naming auto-answer
+(``info=alert-autoanswer``, ``;answer-after=0``). baresip 1.0.0 ignores these
+headers, so the phone runs baresip with its SIP trace (``-s``), finds the INVITE of
+each incoming call there by its Call-ID, and accepts the call over ctrl_tcp;
+``auto_answered`` lists the Call-IDs it answered so (each noted as the phone accepts it).
+
     phone = Softphone("agent1", "secret", sip_server_port=5060, listen_port=15070,
                       ctrl_port=14444, audio_file=Path("sounds/en/agent-silence.wav"))
     phone.start()
@@ -46,6 +54,14 @@ MODULE_PATH = "/usr/lib/baresip/modules"
 SOURCE_WAV = "source.wav"
 _SAFE = re.compile(r"^[A-Za-z0-9_.!~*'()&=+$,%#\-]+$")
 _REGISTERED = re.compile(r"\b200 OK\b.*\bbinding")
+# What in an INVITE asks the phone to answer by itself (RFC 5373's answer-after in
+# Call-Info, and the Alert-Info forms Polycom, Yealink and Snom phones take).
+_AUTO_ANSWER = re.compile(r"^(call-info|alert-info):.*(answer-after=0\b|auto-?answer)", re.IGNORECASE | re.MULTILINE)
+_BLANK_LINE = re.compile(r"\r?\n[ \t]*\r?\n")
+_INVITE_LINE = re.compile(r"^INVITE sip:", re.MULTILINE)
+# How long to look for an incoming call's INVITE in the trace (written just before
+# baresip reports the call).
+_TRACE_WAIT_S = 2.0
 
 
 class SoftphoneError(RuntimeError):
@@ -116,6 +132,7 @@ class Softphone:
         rtp_ports: tuple[int, int] | None = None,
         workdir: Path | str | None = None,
         max_call_s: int = 600,
+        auto_answer_header: bool = False,
     ) -> None:
         for what, value in (("agent id", agent_id), ("password", password)):
             if not _SAFE.match(value):
@@ -131,6 +148,8 @@ class Softphone:
         self.answermode = answermode
         self.audio_file = Path(audio_file).resolve()
         self.max_call_s = max_call_s
+        self.auto_answer_header = auto_answer_header
+        self.auto_answered: list[str] = []
         if rtp_ports is None:
             # 20 ports of their own per phone, away from Asterisk's range
             base = 20000 + (listen_port % 1000) * 20
@@ -202,8 +221,12 @@ ctrl_tcp_listen		127.0.0.1:{self.ctrl_port}
         binary = ensure_baresip()
         self.write_config()
         self._log_file = open(self.log_path, "ab", buffering=0)  # noqa: SIM115 -- open for the phone's life, closed in stop()
+        cmd = [binary, "-f", str(self.workdir)]
+        if self.auto_answer_header:
+            # the SIP trace, line by line (stdbuf), so an INVITE is in the log when its call is reported
+            cmd = [*(["stdbuf", "-oL"] if shutil.which("stdbuf") else []), binary, "-s", "-f", str(self.workdir)]
         self._proc = subprocess.Popen(
-            [binary, "-f", str(self.workdir)],
+            cmd,
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
@@ -312,8 +335,34 @@ ctrl_tcp_listen		127.0.0.1:{self.ctrl_port}
             if msg.get("response"):
                 self._responses[str(msg.get("token", ""))] = msg
             elif msg.get("event"):
-                self._events.append(PhoneEvent(str(msg.get("type", "")), str(msg.get("param", "")), time.monotonic(), msg))
+                event = PhoneEvent(str(msg.get("type", "")), str(msg.get("param", "")), time.monotonic(), msg)
+                self._events.append(event)
+                if self.auto_answer_header and event.type == "CALL_INCOMING":
+                    # not on this thread: command() waits for a response this thread reads
+                    threading.Thread(target=self._auto_answer, args=(event,), daemon=True).start()
             self._lock.notify_all()
+
+    def invite_of(self, call_id: str, timeout: float = _TRACE_WAIT_S) -> str:
+        """The INVITE with Call-ID ``call_id`` in baresip's SIP trace ('' if not seen)."""
+        header = re.compile(rf"^(call-id|i):[ \t]*{re.escape(call_id)}[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
+        deadline = time.monotonic() + timeout
+        while True:
+            # one SIP message per block: the trace separates them, and a message's
+            # headers end, with a blank line
+            for block in _BLANK_LINE.split(self.log_text()):
+                if _INVITE_LINE.search(block) and header.search(block):
+                    return block
+            if time.monotonic() >= deadline:
+                return ""
+            time.sleep(0.05)
+
+    def _auto_answer(self, event: PhoneEvent) -> None:
+        call_id = str(event.raw.get("id", ""))
+        if not call_id or not _AUTO_ANSWER.search(self.invite_of(call_id)):
+            return
+        self.auto_answered.append(call_id)
+        with contextlib.suppress(SoftphoneError, OSError):
+            self.command("accept")
 
     def command(self, cmd: str, params: str = "", timeout: float = 5.0) -> dict[str, Any]:
         """Send one command (``accept``, ``hangup``, ``answermode``, ``callstat``,

@@ -9,6 +9,14 @@ Asterisk, and runs CLI commands. Plain ``subprocess``; no asyncio.
     sbx.build(); sbx.configure(); sbx.start()
     print(sbx.channels())
     sbx.stop()
+
+Every instance has the stand-in public telephone network of
+``dialplan/standin-pstn.conf``: a trunk whose dial string is
+``Local/{digits}@standin-pstn`` reaches test lines that each behave one way, by number
+(``+1 202 555 0TNN``, T the kind): 1NN a person answering after NN s who says "hello",
+2NN busy, 3NN never answers, 4NN an answering machine (15 s greeting, beep, silence),
+5NN hangs up 1 s into its greeting, 6ND a person pressing D. ``testbed.pstn`` builds
+the numbers and describes each line.
 """
 
 from __future__ import annotations

@@ -10,6 +10,11 @@ Its scripts:
   `DialoguePlayer` (``ccqueue.core.dialogue``'s vocabulary), which alone decides that
   the caller is gone.
 - ``survey``: a caller whose agent hung up first rates the call (`SurveyDialog`).
+- ``outbound``: a campaign's callee who answered (after the dialplan's AMD). The
+  session tells the engine (``ContactAnswered``) and does what it asks of the attempt:
+  hold in silence until an agent's ``Bridge()`` pulls the callee out, the safe-harbour
+  message, a machine's message, a broadcast with its keys — or, after the operator key,
+  everything an inbound caller's session does.
 - ``claim``: an answered agent leg asks for its caller. The engine's single task decides;
   the answer is set as channel variables for the agent context (``CCQ_CALLER_UID``, the
   caller's uniqueid, or ``CCQ_CLAIM=lost``).
@@ -76,6 +81,17 @@ CONVERSATION_MAX_S = 4 * 3600.0
 # starts.
 HOLD_SEGMENT_S = 2.0
 
+# A campaign's callee waiting for an agent is checked on this often (silence between).
+CALLEE_STEP_S = 0.1
+# A machine's message starts after this much silence following its beep; the wait for
+# it is bounded (Asterisk's WaitForSilence arguments: silence ms, times, timeout s).
+MACHINE_SILENCE_MS = 1500
+MACHINE_WAIT_S = 30
+# A broadcast's callee may press a key this long after the message ends.
+BROADCAST_KEY_WAIT_S = 5.0
+# AMDSTATUS values the dialplan's AMD() sets.
+OUTBOUND_AMD = frozenset({"HUMAN", "MACHINE", "NOTSURE", "HANGUP"})
+
 Ask = Callable[[ev.Event], Awaitable[Reply | None]]
 Post = Callable[[ev.Event], None]
 # Asks Asterisk (AMI Status) about a live channel by its uniqueid; None: no such channel.
@@ -127,6 +143,7 @@ class AgiServer:
         self.sessions: dict[str, CallerSession] = {}
         self._routes: dict[str, Callable[[Request], Awaitable[None]]] = {
             "inbound": self._inbound,
+            "outbound": self._outbound,
             "claim": self._claim,
             "feature": self._feature,
             "survey": self._survey,
@@ -275,6 +292,73 @@ class AgiServer:
         finally:
             del self.sessions[call_id]
             self._post(ev.CallerSessionEnded(call_id=call_id))
+
+    async def _outbound(self, request: Request) -> None:
+        attempt_id = _variable(await request.send_command("GET VARIABLE CCQ_ATTEMPT"))
+        amd = _variable(await request.send_command("GET VARIABLE AMDSTATUS"))
+        headers = request.headers
+        bound = log.bind(attempt_id=attempt_id[:160], channel=headers.get("agi_channel", ""))
+        if not UNIQUEID.fullmatch(attempt_id) or attempt_id in self.sessions:
+            bound.warning("agi_session_refused", reason="no campaign attempt on this channel")
+            await request.send_command("HANGUP")
+            return
+        amd = amd.upper() if amd.upper() in OUTBOUND_AMD else ""
+        campaign = _variable(await request.send_command("GET VARIABLE CCQ_CAMPAIGN")) or "campaign"
+        # The callee's session as a caller's: after the operator key it is one.
+        as_call = ev.CallArrived(
+            call_id=attempt_id,
+            hotline=f"campaign:{campaign}"[:80],
+            caller=headers.get("agi_dnid", "") or "",
+            channel=headers.get("agi_channel", ""),
+            uniqueid=headers.get("agi_uniqueid", ""),
+        )
+        session = CallerSession(attempt_id, DialoguePlayer(request))
+        self.sessions[attempt_id] = session
+        try:
+            self._post(ev.ContactAnswered(attempt_id=attempt_id, amd=amd, uniqueid=as_call.uniqueid, channel=as_call.channel))
+            await self._serve_callee(session, as_call, bound)
+        finally:
+            del self.sessions[attempt_id]
+            self._post(ev.CallerSessionEnded(call_id=attempt_id))
+
+    async def _serve_callee(
+        self, session: CallerSession, as_call: ev.CallArrived, log: structlog.typing.FilteringBoundLogger
+    ) -> None:
+        """Carry out the engine's instructions for a campaign's callee until it leaves."""
+        player = session.player
+        while True:
+            if session.instructions.empty() and session.holding is None:
+                # Waiting for an agent (or the safe harbour): silence, in short steps so
+                # that an instruction or a hang-up is seen at once.
+                heard = await player.perform(dlg.Listen(timeout_s=CALLEE_STEP_S))
+                if isinstance(heard, dlg.Gone):
+                    self._left(log, agi_error=heard.detail)
+                    return
+                continue
+            if session.holding is not None:  # an inbound caller now (operator key)
+                await self._serve(session, as_call, log)
+                return
+            instruction = await session.instructions.get()
+            match instruction:
+                case cmd.LeaveMessage(sound=sound):
+                    # The machine's beep ends its greeting: wait for the silence after it.
+                    await player.request.send_command(f"EXEC WaitForSilence {MACHINE_SILENCE_MS},1,{MACHINE_WAIT_S}")
+                    await player.perform(dlg.Play(prompts=(sound,)))
+                    await player.perform(dlg.Hangup())
+                    return
+                case cmd.PlayBroadcast(sound=sound, keys=keys):
+                    heard = await player.perform(dlg.Play(prompts=(sound,), interruptible_by=keys))
+                    if not isinstance(heard, dlg.Pressed | dlg.Gone):
+                        heard = await player.perform(dlg.Listen(timeout_s=BROADCAST_KEY_WAIT_S))
+                    if isinstance(heard, dlg.Gone):
+                        self._left(log, agi_error=heard.detail)
+                        return
+                    digit = heard.digits[:1] if isinstance(heard, dlg.Pressed) and heard.digits[:1] in keys else None
+                    self._post(ev.CalleePressed(attempt_id=session.call_id, digit=digit))
+                case _:
+                    if not await self._carry_out(session, as_call, instruction):
+                        self._left(log, instruction=type(instruction).__name__)
+                        return
 
     async def _serve(self, session: CallerSession, arrived: ev.CallArrived, log: structlog.typing.FilteringBoundLogger) -> None:
         """Carry out the engine's instructions for one caller until it leaves the session."""

@@ -36,7 +36,7 @@ from typing import Any
 from ccqueue.config.callbacks import GUARD_CONTEXT
 from ccqueue.number_patterns import to_posix
 
-__all__ = ["GUARD_FILE", "REFUSED_TECH", "guard_condition", "guard_conf"]
+__all__ = ["GUARD_FILE", "REFUSED_TECH", "guard_condition", "guard_conf", "trunk_parts"]
 
 GUARD_FILE = "ccqueue-callback-out.conf"
 # A channel technology no Asterisk has: Dial() to it fails (rule 2).
@@ -57,7 +57,7 @@ def guard_condition(patterns: Sequence[str]) -> str:
     return f'$[${{REGEX("{_E164}" ${{EXTEN}})}} & ({each})]'
 
 
-def _trunk(dial: str) -> tuple[str, str]:
+def trunk_parts(dial: str) -> tuple[str, str]:
     """``callbacks.dial`` split into its technology and its resource, with the number's digits in it."""
     tech, _, resource = dial.partition("/")
     resource = resource.replace("{number}", f"+{_DIGITS}").replace("{digits}", _DIGITS)
@@ -80,7 +80,7 @@ def guard_conf(callbacks: Any) -> str:
     else:
         allowed = tuple(callbacks.allowed)
         condition = guard_condition(allowed)
-        tech, resource = _trunk(str(callbacks.dial))
+        tech, resource = trunk_parts(str(callbacks.dial))
         lines += ["; callbacks.allowed, as Asterisk's REGEX() reads them:"]
         lines += [f";   {p}  ->  {to_posix(p)}" for p in allowed]
         lines += [

@@ -5,8 +5,9 @@ configuration: the AMI user ccqueue logs in as (``manager.conf``), one PJSIP
 endpoint per agent (``pjsip.conf``), the RTP port range (``rtp.conf``), the
 dialplan globals that tell the dialplan where ccqueue's FastAGI server is
 (``ccqueue-globals.conf``) and the guard callbacks leave through to the trunk
-(``ccqueue-callback-out.conf``, see ``ccqueue.asterisk.guard``); both are included
-by ``dialplan/extensions.conf``.
+(``ccqueue-callback-out.conf``, see ``ccqueue.asterisk.guard``) and the outbound
+campaigns' guard and answered-call context (``ccqueue-outbound.conf``, see
+``ccqueue.asterisk.outbound``); all are included by ``dialplan/extensions.conf``.
 
 The static parts (modules, logger, music on hold) are files in
 ``deploy/asterisk/etc``; ``deploy/asterisk/sandbox.sh configure`` puts both
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ccqueue.asterisk.guard import GUARD_FILE, guard_conf
+from ccqueue.asterisk.outbound import OUTBOUND_FILE, outbound_conf
 
 __all__ = ["AGENT_FROM_CONTEXT", "SIP_HOST", "main", "render_asterisk_config"]
 
@@ -228,6 +230,7 @@ def render_asterisk_config(
         "rtp.conf": _rtp_conf(rtp_ports),
         "ccqueue-globals.conf": _globals_conf(cfg, agi_port),
         GUARD_FILE: guard_conf(getattr(cfg, "callbacks", None)),
+        OUTBOUND_FILE: outbound_conf(getattr(cfg, "outbound", None)),
     }
 
 

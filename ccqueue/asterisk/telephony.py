@@ -15,11 +15,13 @@ import structlog
 from panoramisk.message import Message
 
 from ccqueue.asterisk.ami import AmiClient, AmiUnavailable
+from ccqueue.asterisk.outbound import auto_answer_variables, originate_action
 from ccqueue.asterisk.session_check import ChannelStatus
 from ccqueue.asterisk.translate import (
     IncompleteMessage,
     channel_status,
     device_states,
+    dial_failure,
     live_uniqueids,
     ring_failure,
     translate_event,
@@ -59,7 +61,11 @@ class AsteriskTelephony:
             "Timeout": str(int(command.ring_timeout_s * 1000)),
             "CallerID": f'"{command.caller_id or "ccqueue"}" <{command.caller_id}>',
             "ChannelId": command.offer_id,
-            "Variable": [f"CCQ_OFFER={command.offer_id}", f"CCQ_CALL={command.call_id}"],
+            "Variable": [
+                f"CCQ_OFFER={command.offer_id}",
+                f"CCQ_CALL={command.call_id}",
+                *(["CCQ_AUTOANSWER=1", *auto_answer_variables()] if command.auto_answer else []),
+            ],
             "Async": "true",
         }
         response = await self.ami.send(action, timeout=command.ring_timeout_s + ORIGINATE_SLACK_S)
@@ -70,6 +76,33 @@ class AsteriskTelephony:
             log.warning("originate_refused", offer_id=command.offer_id, asterisk_says=messages[0].get("Message", ""))
             return ev.RingFailure.UNREACHABLE
         return ring_failure(final)
+
+    async def originate_contact(self, command: cmd.DialContact) -> tuple[ev.DialFailure | None, str]:
+        """Dial a campaign's contact; (None, '') once answered (its FastAGI session
+        follows), else why not and what Asterisk said.
+
+        ``/n``: the Local channel is never optimised away, so the half that runs the
+        ``ccqueue-outbound`` context keeps the attempt id as its uniqueid for the
+        agent's Bridge() (``ccqueue.asterisk.outbound.originate_action``).
+        """
+        action = originate_action(
+            attempt_id=command.attempt_id,
+            number=command.number,
+            campaign=command.campaign,
+            caller_id=command.caller_id,
+            ring_timeout_s=command.ring_timeout_s,
+            amd=command.amd,
+            on_machine=command.on_machine,
+            machine_message=command.machine_message,
+        )
+        response = await self.ami.send(action, timeout=command.ring_timeout_s + ORIGINATE_SLACK_S)
+        messages = response if isinstance(response, list) else [response]
+        final = next((m for m in messages if (m.get("Event") or "").lower() == "originateresponse"), None)
+        if final is None:
+            says = messages[0].get("Message", "") if messages else ""
+            log.warning("originate_refused", attempt_id=command.attempt_id, asterisk_says=says)
+            return ev.DialFailure.FAILED, f"refused: {says}"
+        return dial_failure(final), f"reason {final.get('Reason') or '?'}"
 
     async def channel_status(self, uniqueid: str) -> ChannelStatus | None:
         """What Asterisk reports of the live channel ``uniqueid`` (None: no such channel).

@@ -68,6 +68,23 @@ def ring_failure(originate_response: Mapping[str, str]) -> ev.RingFailure | None
     return _RING_FAILURES.get(reason, ev.RingFailure.UNREACHABLE)
 
 
+_DIAL_FAILURES = {
+    "3": ev.DialFailure.NO_ANSWER,
+    "1": ev.DialFailure.NO_ANSWER,  # hung up before an answer (a ring cut short)
+    "5": ev.DialFailure.BUSY,
+    "8": ev.DialFailure.FAILED,  # congestion
+    "0": ev.DialFailure.FAILED,
+}
+
+
+def dial_failure(originate_response: Mapping[str, str]) -> ev.DialFailure | None:
+    """None when a campaign's callee answered; otherwise why the dial ended."""
+    reason = _field(originate_response, "Reason")
+    if reason == REASON_ANSWERED:
+        return None
+    return _DIAL_FAILURES.get(reason, ev.DialFailure.FAILED)
+
+
 def device_states(answer: list[Mapping[str, str]]) -> list[ev.DeviceStateChanged]:
     """The device states listed by a DeviceStateList answer."""
     return [

@@ -5,7 +5,7 @@ Rules kept here:
 - A configuration is a directory of ``*.yaml`` files, read in name order, or one
   file given by path. Hidden files (``.#queues.yaml``, an editor's lock) are skipped.
 - Each file's top level is a mapping of sections: asterisk, http, database,
-  hotlines, queues, agents, callbacks, schedules, ivr. A section lives in one file only; a second one is
+  hotlines, queues, agents, callbacks, schedules, ivr, outbound, campaigns. A section lives in one file only; a second one is
   an error naming both places. An unknown section is an error.
 - Every problem is collected before anything is raised, so one `ConfigError`
   lists them all, each with file, line and dotted key, ordered by file and line.
@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from ccqueue.config.campaigns import check_campaigns
 from ccqueue.config.ivr_checks import SoundCatalog, check_ivr, default_sound_catalog
 from ccqueue.config.models import Config
 from ccqueue.config.prepare import prepare
@@ -57,6 +58,7 @@ def load_config(path: str | Path, *, env: Mapping[str, str] | None = None, sound
     prepare(sections, environment, collector, check_references=check_references)
     catalog = default_sound_catalog(environment) if sounds is None else sounds
     check_ivr(sections, collector, sounds=catalog, complete=bool(files) and all_read)
+    check_campaigns(sections, collector, complete=bool(files) and all_read)
 
     config: Config | None = None
     try:

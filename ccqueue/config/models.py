@@ -39,7 +39,9 @@ from pydantic import (
 
 from ccqueue.config.base import Frozen, name_rule, read_only
 from ccqueue.config.callbacks import Callbacks
+from ccqueue.config.campaigns import Campaigns
 from ccqueue.config.ivr import Schedules, TimeZone, Trees
+from ccqueue.config.outbound import Outbound
 from ccqueue.config.users import Openable, User, UserName
 from ccqueue.core.calls import AgentSettings, HotlineSettings, QueueSettings
 from ccqueue.core.skills import Strategy
@@ -333,9 +335,11 @@ class Config(Frozen):
     users: Annotated[Mapping[UserName, User], AfterValidator(read_only)] = Field(default_factory=lambda: MappingProxyType({}))
     schedules: Schedules = Field(default_factory=lambda: MappingProxyType({}))
     ivr: Trees = Field(default_factory=lambda: MappingProxyType({}))
+    outbound: Outbound | None = None  # None: no campaigns
+    campaigns: Campaigns = Field(default_factory=lambda: MappingProxyType({}))
     files: tuple[str, ...] = Field(default=(), strict=False)
 
-    @field_serializer("hotlines", "queues", "agents", "schedules", "ivr", "users", mode="wrap")
+    @field_serializer("hotlines", "queues", "agents", "schedules", "ivr", "users", "campaigns", mode="wrap")
     def _serialize_mapping(self, value: Mapping[str, Any], handler: SerializerFunctionWrapHandler) -> Any:
         return handler(dict(value))
 

@@ -34,7 +34,18 @@ _STATIC_ENV_FIELDS: tuple[tuple[KeyPath, str, bool], ...] = (
     (("asterisk", "ami"), "secret", True),
     (("database",), "dsn", False),
 )
-_EMPTY_WHEN_NULL = ("asterisk", "http", "database", "hotlines", "queues", "agents", "schedules", "ivr", "users")
+_EMPTY_WHEN_NULL = (
+    "asterisk",
+    "http",
+    "database",
+    "hotlines",
+    "queues",
+    "agents",
+    "schedules",
+    "ivr",
+    "users",
+    "campaigns",
+)
 
 
 def prepare(data: dict[str, object], env: Mapping[str, str], collector: Collector, *, check_references: bool = True) -> None:

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ccqueue.config import ivr
+from ccqueue.config import campaigns, ivr
 from ccqueue.config.models import Config, Strategy
 
 __all__ = ["DRAFT", "NAME_PATTERNS", "config_schema", "configure_parser", "main", "render", "run"]
@@ -51,6 +51,7 @@ NAME_PATTERNS: dict[str, str] = {
     "schedule": r"^[a-z0-9_-]+$",
     "ivr": r"^[a-z0-9_-]+$",
     "user": r"^[a-z0-9_.@-]+$",
+    "campaign": r"^[a-z0-9_-]+$",
 }
 
 _SECTIONS: dict[str, str] = {
@@ -71,6 +72,8 @@ _SECTIONS: dict[str, str] = {
     "survive a restart. A change takes a restart.",
     "callbacks": "Calling customers back: the trunk, the numbers it may call, attempts and expiry. "
     "Without this section there are no callbacks.",
+    "outbound": campaigns.SECTION_DESCRIPTIONS["outbound"],
+    "campaigns": campaigns.SECTION_DESCRIPTIONS["campaigns"],
 }
 
 # Hover text for every property, by model ($defs name) and field.
@@ -241,6 +244,7 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
 }
 
 _DESCRIPTIONS.update(ivr.DESCRIPTIONS)
+_DESCRIPTIONS.update(campaigns.DESCRIPTIONS)
 
 _STRATEGIES: dict[Strategy, str] = {
     Strategy.LONGEST_IDLE: "the agent idle the longest",
@@ -326,6 +330,8 @@ def _name_keys(defs: dict[str, Any]) -> None:
         spec["default"] = {}
     defs["Queue"]["properties"]["steps"]["default"] = [{}]
     defs["Agent"]["properties"]["queues"]["uniqueItems"] = True
+    defs["Campaign"]["properties"]["queues"]["uniqueItems"] = True
+    defs["Window"]["properties"]["days"]["uniqueItems"] = True
     defs["Hotline"]["oneOf"] = [{"required": ["queue"]}, {"required": ["ivr"]}]
 
 
@@ -337,6 +343,7 @@ _KEYED_SECTIONS = {
     "schedules": ("schedule", "Schedule", False),
     "ivr": ("ivr", "IvrTree", False),
     "users": ("user", "User", False),
+    "campaigns": ("campaign", "Campaign", False),
 }
 
 

@@ -31,6 +31,7 @@ from ccqueue.core.calls import (
     HotlineSettings,
     QueueSettings,
 )
+from ccqueue.core.campaigns import CampaignSettings
 from ccqueue.core.ivr import IvrTree
 from ccqueue.core.schedule import Schedule, TimeRange, parse_range
 from ccqueue.core.skills import RoutingStep, SkillRequirement
@@ -42,7 +43,7 @@ from ccqueue.core.waiting import (
     Overflow,
 )
 
-__all__ = ["acd_settings", "ivr_trees", "schedules"]
+__all__ = ["acd_settings", "campaign_settings", "ivr_trees", "schedules"]
 
 
 def _requirements(levels: Mapping[str, int]) -> tuple[SkillRequirement, ...]:
@@ -170,6 +171,24 @@ def acd_settings(config: Config) -> AcdSettings:
             }
         ),
         callbacks=_callbacks(config.callbacks),
+        campaigns=campaign_settings(config),
+        max_outbound_channels=config.outbound.max_channels if config.outbound is not None else 30,
+    )
+
+
+def campaign_settings(config: Config) -> Mapping[str, CampaignSettings]:
+    """The outbound campaigns as the core's settings; a campaign's holidays are the
+    holiday dates of the schedule its window names (the loader checked it exists)."""
+    return MappingProxyType(
+        {
+            name: c.to_core(
+                name,
+                holidays=frozenset(h.date for h in config.schedules[c.window.holidays].holidays)
+                if c.window.holidays is not None
+                else frozenset(),
+            )
+            for name, c in config.campaigns.items()
+        }
     )
 
 

@@ -10,6 +10,7 @@ the timers run after every event:
 - ``offers``: agents' phones ringing; ``reception``: arrivals and the IVR's hand-over;
 - ``admission``: joining a queue, overflow, announcements, forecast;
 - ``callback_desk``: callbacks; ``switchboard``: rings, claims, failures, hang-ups;
+- ``dialer``: outbound campaigns, their contacts, dials and the agents they hold;
 - ``views``: the read model, frozen values for HTTP, metrics and the simulator.
 
 Rules kept here:
@@ -18,8 +19,9 @@ Rules kept here:
    never perform I/O; ``handle_with_reply`` adds the reply for whoever asked
    (``replies``). ``next_deadline()`` tells the engine when to call ``tick`` next, so
    nothing polls.
-2. Every event type has one handler in ``_handlers``; after it, due timers run and then
-   the router's choices are rung (except on shutdown).
+2. Every event type has one handler in ``_handlers``; after it, due timers run, then
+   the router's choices are rung, then the dialer paces its campaigns with the agents
+   left (inbound first; except on shutdown).
 3. A reloaded configuration takes over at once, or not at all (``_replace_settings``).
 """
 
@@ -45,13 +47,14 @@ from ccqueue.core.calls import (
     Offer,
     QueueSettings,
 )
+from ccqueue.core.dialer import Attempt, Dialer
 from ccqueue.core.errors import ReloadRefused
 from ccqueue.core.ewt import Estimate, WaitEstimator
 from ccqueue.core.ledger import CallLedger
 from ccqueue.core.offers import Offers
 from ccqueue.core.reception import Reception
 from ccqueue.core.records import CallbackRecord
-from ccqueue.core.replies import Handled, Reply
+from ccqueue.core.replies import CampaignStatus, ClaimAnswer, Handled, Reply
 from ccqueue.core.roster import Roster
 from ccqueue.core.routing import QueuePolicy, Router
 from ccqueue.core.staffing import Staffing
@@ -123,6 +126,16 @@ class Acd:
             timers=timers,
         )
         self._reception = reception = Reception(settings, book=book, admission=admission, roster=roster, ledger=ledger)
+        self._ledger = ledger
+        self._dialer = dialer = Dialer(
+            dict(settings.campaigns),
+            max_channels=settings.max_outbound_channels,
+            roster=roster,
+            ewt=self.ewt,
+            timers=timers,
+            queue_waiting=self.router.waiting,
+            join_queue=self._join_queue,
+        )
         # What everything outside the core reads (views rule 2).
         self.views = ReadModel(settings, book=book, roster=roster, desk=desk)
         self._handlers: dict[type[Any], Handler] = {
@@ -131,10 +144,10 @@ class Acd:
             ev.CallFinished: reception.finished,
             ev.CallProgressed: reception.progressed,
             ev.SurveyAnswered: reception.survey_answered,
-            ev.ChannelHungUp: board.hung_up,
+            ev.ChannelHungUp: self._hung_up,
             ev.CallerSessionEnded: board.session_ended,
-            ev.OfferClaimed: board.claimed,
-            ev.OfferFailed: board.failed,
+            ev.OfferClaimed: self._claimed,
+            ev.OfferFailed: self._offer_failed,
             ev.ChannelBridged: board.bridged,
             ev.AsteriskReconnected: board.reconcile,
             ev.AgentRequested: self._agent_requested,
@@ -146,6 +159,14 @@ class Acd:
             ev.CallbacksRestored: desk.restored,
             ev.DialEnded: desk.dialed,
             ev.SettingsReplaced: lambda e, now, out: self._replace_settings(e.settings, now, out),
+            ev.CampaignRequested: dialer.requested,
+            ev.ContactsSupplied: dialer.supplied,
+            ev.CampaignsRestored: dialer.restored,
+            ev.ContactDialEnded: dialer.dial_ended,
+            ev.ContactAnswered: dialer.answered,
+            ev.CalleePressed: dialer.pressed,
+            ev.PreviewDecided: dialer.preview_decided,
+            ev.DoNotCallAdded: dialer.do_not_call,
         }
 
     # ------------------------------------------------------------------ the engine's API
@@ -163,12 +184,14 @@ class Acd:
         reply = self._handlers[type(event)](event, now, out)
         self._timers.run_due(now, out)
         self._switchboard.dispatch(now, out)
+        self._dialer.pace(now, out)
         return Handled(out, reply)
 
     def tick(self, now: float) -> list[cmd.Command]:
         out: list[cmd.Command] = []
         self._timers.run_due(now, out)
         self._switchboard.dispatch(now, out)
+        self._dialer.pace(now, out)
         return out
 
     def next_deadline(self) -> float | None:
@@ -194,6 +217,25 @@ class Acd:
     @property
     def callbacks(self) -> dict[str, CallbackRecord]:
         return self._desk.callbacks
+
+    @property
+    def attempts(self) -> dict[str, Attempt]:
+        """The campaigns' attempts in progress."""
+        return self._dialer.attempts
+
+    def campaign_names(self) -> list[str]:
+        return self._dialer.names()
+
+    def campaign_status(self, name: str, now: float) -> CampaignStatus:
+        """A campaign as it stands (raises ``UnknownCampaign``)."""
+        return self._dialer.status(name, now)
+
+    def agent_contact(self, agent_id: str) -> dict[str, Any] | None:
+        """The campaign contact an agent is held for, previews or talks to (screen data)."""
+        return self._dialer.agent_contact(agent_id)
+
+    def outbound_lines(self) -> int:
+        return self._dialer.lines_in_use()
 
     def live_offers(self) -> list[Offer]:
         """The agents' phones ringing (or answered) for a caller or a callback now."""
@@ -223,11 +265,47 @@ class Acd:
     # ------------------------------------------------------------------ composed steps
 
     def _agent_requested(self, e: ev.AgentRequested, now: float, out: list[cmd.Command]) -> None:
-        if self._roster.requested(e, now, out):
+        left = self._roster.requested(e, now, out)
+        if not left and self._dialer.let_agent_go(e.agent_id, now, out):
+            left = self._roster.agents[e.agent_id].state in (AgentState.PAUSED, AgentState.LOGGED_OUT)
+        if left:
             self._admission.last_agent_left(e.agent_id, now, out)
+
+    def _hung_up(self, e: ev.ChannelHungUp, now: float, out: list[cmd.Command]) -> None:
+        self._switchboard.hung_up(e, now, out)
+        self._dialer.hung_up(e, now, out)
+
+    def _claimed(self, e: ev.OfferClaimed, now: float, out: list[cmd.Command]) -> ClaimAnswer:
+        if self._dialer.owns_offer(e.offer_id):
+            return self._dialer.claimed(e, now, out)
+        return self._switchboard.claimed(e, now, out)
+
+    def _offer_failed(self, e: ev.OfferFailed, now: float, out: list[cmd.Command]) -> None:
+        if self._dialer.owns_offer(e.offer_id):
+            self._dialer.offer_failed(e, now, out)
+        else:
+            self._switchboard.failed(e, now, out)
+
+    def _join_queue(self, attempt: Attempt, queue: str, now: float, out: list[cmd.Command]) -> None:
+        """A broadcast's callee asked for an operator: an inbound caller of ``queue``
+        now, with the contact's data, in the same FastAGI session (call id = attempt id)."""
+        call = Call(
+            call_id=attempt.attempt_id,
+            hotline=f"campaign:{attempt.campaign}",
+            caller=attempt.contact.number,
+            channel=attempt.channel,
+            uniqueid=attempt.uniqueid or attempt.attempt_id,
+            queue=None,
+            arrived_at=now,
+        )
+        self._book.add(call)
+        self._ledger.event(call, "call_arrived", now, out, caller=call.caller, hotline=call.hotline, channel=call.channel)
+        attributes = {"name": attempt.contact.name, **dict(attempt.contact.fields)}
+        self._admission.join(call, queue, now, out, attributes=attributes)
 
     def _shut_down(self, now: float, out: list[cmd.Command]) -> None:
         """Stopping: callers let go, callbacks' rings stopped, agents' intervals closed."""
+        self._dialer.let_dials_go(now, out)
         self._switchboard.let_calls_go(now, out)
         self._desk.stop_ringing(out)
         self._roster.close_intervals(now, out)
@@ -265,6 +343,7 @@ class Acd:
         self._roster.reconfigure(new, now)
         for part in (self._book, self._offers, self._admission, self._desk, self._switchboard, self._reception, self.views):
             part.reconfigure(new)
+        self._dialer.reconfigure(dict(new.campaigns), new.max_outbound_channels)
         self._staffing.reconfigure(new)  # counted afresh from the agents' states
         self._roster.restaff_all(now)
 

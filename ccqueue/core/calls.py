@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ccqueue.core import callbacks as cb
+from ccqueue.core.campaigns import CampaignSettings
 from ccqueue.core.errors import IllegalCallTransition
 from ccqueue.core.ewt import Estimate
 from ccqueue.core.records import CallOutcome
@@ -86,6 +87,9 @@ class AcdSettings:
     callbacks: cb.CallbackPolicy | None = None  # None: no callbacks
     messages_dir: str = "ccqueue-messages"  # voicemail recordings, under Asterisk's spool directory
     max_message_s: float = 120.0
+    campaigns: Mapping[str, CampaignSettings] = field(default_factory=dict)
+    # All campaigns' outbound channels together (the trunk's capacity).
+    max_outbound_channels: int = 30
 
 
 class CallState(enum.Enum):

@@ -101,6 +101,7 @@ class OriginateAgent:
     endpoint: str  # e.g. PJSIP/agent1
     ring_timeout_s: float
     caller_id: str  # shown on the agent's phone
+    auto_answer: bool = False  # a campaign's call: the phone answers by itself
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -137,6 +138,49 @@ class Write:
     record: Record
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchContacts:
+    """Ask the store for up to ``limit`` contacts of ``campaign`` due now (the answer
+    comes back as ContactsSupplied)."""
+
+    campaign: str
+    limit: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialContact:
+    """Dial a campaign's contact (AMI Originate, ChannelId = ``attempt_id``); an
+    unanswered end comes back as ContactDialEnded, an answer as the callee's FastAGI
+    session (ContactAnswered)."""
+
+    attempt_id: str
+    campaign: str
+    number: str  # E.164
+    caller_id: str
+    ring_timeout_s: float
+    amd: bool
+    on_machine: str
+    machine_message: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeaveMessage:
+    """An answering machine: wait for its beep (silence), play ``sound``, hang up."""
+
+    call_id: str  # the attempt id: the callee's session
+    sound: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlayBroadcast:
+    """Play a broadcast's message; a key of ``keys`` stops it and is reported
+    (CalleePressed), as is the message's end with no key."""
+
+    call_id: str  # the attempt id: the callee's session
+    sound: str
+    keys: str
+
+
 Command = (
     PlayToCaller
     | HoldCaller
@@ -150,7 +194,21 @@ Command = (
     | RunIvr
     | OfferCallback
     | RecordMessage
+    | FetchContacts
+    | DialContact
+    | LeaveMessage
+    | PlayBroadcast
 )
 
-CALLER_COMMANDS = (PlayToCaller, HoldCaller, ReleaseCaller, AnnounceToCaller, RunIvr, OfferCallback, RecordMessage)
+CALLER_COMMANDS = (
+    PlayToCaller,
+    HoldCaller,
+    ReleaseCaller,
+    AnnounceToCaller,
+    RunIvr,
+    OfferCallback,
+    RecordMessage,
+    LeaveMessage,
+    PlayBroadcast,
+)
 """Commands carried out by the caller's own FastAGI session, in order."""

@@ -99,3 +99,27 @@ class ReloadRefused(RequestError):
     """A new configuration that cannot take over now (it would strand calls or agents)."""
 
     error_id = "reload-refused"
+
+
+class UnknownCampaign(RequestError):
+    error_id = "campaign-unknown"
+
+    def __init__(self, campaign: str) -> None:
+        super().__init__(f"no campaign {campaign!r} is configured", campaign=campaign)
+
+
+class CampaignStateIllegal(RequestError):
+    """A campaign asked to start, pause or stop from a state where that means nothing."""
+
+    error_id = "campaign-state-illegal"
+
+    def __init__(self, *, campaign: str, state: str, action: str) -> None:
+        super().__init__(f"campaign {campaign!r} is {state}: it cannot {action}", campaign=campaign, state=state, action=action)
+        self.state = state
+        self.action = action
+
+
+class PreviewUnknown(RequestError):
+    """A preview decision for a contact no agent is previewing (any more)."""
+
+    error_id = "preview-unknown"

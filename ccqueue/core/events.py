@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ccqueue.core.calls import AcdSettings
+from ccqueue.core.campaigns import Contact
 from ccqueue.core.records import CallbackRecord
 
 
@@ -290,6 +291,111 @@ class SettingsReplaced:
     settings: AcdSettings
 
 
+class CampaignAction(enum.Enum):
+    START = "start"  # from stopped, or to resume from paused
+    PAUSE = "pause"
+    STOP = "stop"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CampaignRequested:
+    """An operator asks a campaign to start, pause or stop (the reply: its status)."""
+
+    campaign: str
+    action: CampaignAction
+
+    def __post_init__(self) -> None:
+        _require(campaign=self.campaign)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContactsSupplied:
+    """The store's answer to ``FetchContacts``: contacts due now (``failed``: it could
+    not be asked; the core asks again later)."""
+
+    campaign: str
+    contacts: tuple[Contact, ...]
+    failed: bool = False
+
+    def __post_init__(self) -> None:
+        _require(campaign=self.campaign)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CampaignsRestored:
+    """At start-up: each campaign's run state and the times of its live answers and
+    abandons over the last 30 days (for the pacer's rolling windows)."""
+
+    states: Mapping[str, str]
+    answers: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    abandons: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+
+
+class DialFailure(enum.Enum):
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    FAILED = "failed"  # congestion, an invalid number, a refused Originate
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContactDialEnded:
+    """A campaign's dial ended unanswered (the Originate's OriginateResponse)."""
+
+    attempt_id: str
+    failure: DialFailure
+    cause: str = ""
+
+    def __post_init__(self) -> None:
+        _require(attempt_id=self.attempt_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContactAnswered:
+    """A campaign's dial was answered and answering-machine detection said ``amd``
+    (HUMAN, MACHINE, NOTSURE, HANGUP; '' when AMD was off): the callee's FastAGI
+    session is open and does what the core asks of ``attempt_id``."""
+
+    attempt_id: str
+    amd: str
+    uniqueid: str
+    channel: str
+
+    def __post_init__(self) -> None:
+        _require(attempt_id=self.attempt_id, uniqueid=self.uniqueid, channel=self.channel)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CalleePressed:
+    """A broadcast's callee pressed ``digit`` (None: the message ended with no key)."""
+
+    attempt_id: str
+    digit: str | None
+
+    def __post_init__(self) -> None:
+        _require(attempt_id=self.attempt_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreviewDecided:
+    """The agent previewing a contact dials it, or skips it."""
+
+    attempt_id: str
+    dial: bool
+
+    def __post_init__(self) -> None:
+        _require(attempt_id=self.attempt_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DoNotCallAdded:
+    """A number went on the do-not-call list (already stored): never dial it again."""
+
+    number: str
+
+    def __post_init__(self) -> None:
+        _require(number=self.number)
+
+
 Event = (
     CallArrived
     | ChannelHungUp
@@ -312,4 +418,12 @@ Event = (
     | DialEnded
     | SurveyAnswered
     | SettingsReplaced
+    | CampaignRequested
+    | ContactsSupplied
+    | CampaignsRestored
+    | ContactDialEnded
+    | ContactAnswered
+    | CalleePressed
+    | PreviewDecided
+    | DoNotCallAdded
 )

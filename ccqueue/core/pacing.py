@@ -402,6 +402,15 @@ class Pacer:
         step = s.learning_rate * (s.aim - (1.0 if abandoned else 0.0))
         self._extra = min(s.max_extra_agents, max(0.0, self._extra + step))
 
+    def restore(self, *, answers: Iterable[float], abandons: Iterable[float]) -> None:
+        """At start-up: the live answers and abandons an earlier process saw (epoch
+        seconds, any order), so that the rolling windows hold across restarts."""
+        for at in sorted(answers):
+            self._live_answer(at)
+        for at in sorted(abandons):
+            self._abandons.add(at)
+            self._abandons_long.add(at)
+
     # -- measures --------------------------------------------------------------------
 
     def answer_rate(self) -> float:

@@ -17,6 +17,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from ccqueue.core.campaigns import AttemptOutcome
+
 
 class CallOutcome(enum.Enum):
     """How a call ended, as an analyst reads it in the ``calls`` table."""
@@ -160,4 +162,95 @@ class AuditRecord:
             raise ValueError(f"status must be an HTTP status, got {self.status}")
 
 
-Record = CallEventRecord | CallRecord | AgentStateRecord | CallbackRecord | SurveyRecord | AuditRecord
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptRecord:
+    """One dial of a campaign, rewritten as it progresses (``version`` grows, as for
+    ``CallRecord``); ``attempt_id`` is also the Originate's ChannelId."""
+
+    attempt_id: str
+    version: int
+    campaign: str
+    contact_id: int | None
+    number: str  # E.164
+    started_at: float
+    answered_at: float | None = None
+    connected_at: float | None = None  # an agent joined
+    ended_at: float | None = None
+    amd: str | None = None  # HUMAN, MACHINE, NOTSURE, HANGUP (AMDSTATUS)
+    agent_id: str | None = None
+    outcome: AttemptOutcome | None = None  # None: not decided yet
+    abandoned: bool = False
+    safe_harbour: bool = False
+    message_left: bool = False
+    hangup_cause: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.version < 1:
+            raise ValueError(f"version starts at 1, got {self.version}")
+        if not self.attempt_id or not self.campaign:
+            raise ValueError("an attempt needs an attempt_id and a campaign")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptEvent:
+    """One entry of an attempt's append-only timeline (keyed ``{attempt_id}:{seq}``)."""
+
+    event_id: str
+    attempt_id: str
+    seq: int
+    at: float
+    kind: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.event_id or not self.attempt_id:
+            raise ValueError("an attempt event needs an event_id and an attempt_id")
+        if self.seq < 0:
+            raise ValueError(f"seq must be >= 0, got {self.seq}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContactProgress:
+    """Where a contact of a campaign's list stands after an attempt, or after the dialer
+    moved it out of a closed calling window (``next_at``: its next opening)."""
+
+    contact_id: int
+    campaign: str
+    attempts: int
+    next_at: float
+    locked_until: float | None
+    done: bool
+    outcome: AttemptOutcome | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CampaignRunRecord:
+    """A campaign's run state (stopped, running, paused) as it changed."""
+
+    campaign: str
+    state: str
+    changed_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DoNotCallRecord:
+    """A number added to the do-not-call list (``source``: import, api or opt_out)."""
+
+    number: str
+    source: str
+    at: float
+
+
+Record = (
+    CallEventRecord
+    | CallRecord
+    | AgentStateRecord
+    | CallbackRecord
+    | SurveyRecord
+    | AttemptRecord
+    | AttemptEvent
+    | ContactProgress
+    | CampaignRunRecord
+    | DoNotCallRecord
+    | AuditRecord
+)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ccqueue.core import commands as cmd
+from ccqueue.core.pacing import PacingView
 from ccqueue.core.records import CallbackRecord
 
 
@@ -43,7 +44,27 @@ class CallbackClosed:
     callback: CallbackRecord
 
 
-Reply = ClaimAnswer | CallbackBooked | CallbackClosed
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CampaignStatus:
+    """A campaign as it stands: the answer to a CampaignRequested, and its view."""
+
+    name: str
+    mode: str
+    state: str  # stopped | running | paused
+    lines: int  # outbound channels it holds now
+    max_lines: int
+    dialing: int  # dials ringing
+    waiting_for_agent: int  # persons answered, no agent yet
+    connected: int  # persons talking to an agent
+    previewing: int  # contacts shown to an agent, not dialled yet
+    buffered: int  # contacts fetched, not dialled yet
+    agents_on_outbound: int  # agents held by, ringing for, on or wrapping up a campaign call
+    dial_level: float  # dials in flight per agent on the campaign (0 with none)
+    attempts: dict[str, int]  # attempts ended so far in this process, by outcome
+    pacing: PacingView
+
+
+Reply = ClaimAnswer | CallbackBooked | CallbackClosed | CampaignStatus
 
 
 @dataclass(frozen=True, slots=True)

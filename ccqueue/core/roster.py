@@ -72,6 +72,9 @@ class Roster:
     def agent_for_endpoint(self, endpoint: str) -> str | None:
         return self._by_endpoint.get(endpoint)
 
+    def endpoint_of(self, agent_id: str) -> str:
+        return self._settings.agents[agent_id].endpoint
+
     def queues_of(self, agent_id: str) -> tuple[str, ...]:
         return self._settings.agents[agent_id].queues
 

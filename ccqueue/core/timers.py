@@ -33,6 +33,9 @@ class TimerKind(enum.Enum):
     CALLBACK_EXPIRE = "cb_expire"
     WRAP_UP = "wrap_up"
     MISSED = "missed"  # an agent's missed-call cooldown is over
+    DIAL = "dial"  # a campaign's dial: Asterisk did not report its end in time
+    CONNECT = "connect"  # a person answered a campaign's dial: an agent by now, or safe harbour
+    CONTACTS = "contacts"  # ask the store for a campaign's contacts again
 
 
 # Is the timer (its key, its time) still about the live state?

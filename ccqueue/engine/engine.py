@@ -24,6 +24,7 @@ import structlog
 from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
 from ccqueue.core.acd import Acd
+from ccqueue.core.campaigns import Contact
 from ccqueue.core.errors import CcqueueError
 from ccqueue.core.records import Record
 from ccqueue.core.replies import CallbackBooked, ClaimAnswer, Reply
@@ -36,12 +37,19 @@ class Telephony(Protocol):
     """What the engine needs from Asterisk (the AMI adapter provides it)."""
 
     async def originate_agent(self, command: cmd.OriginateAgent) -> ev.RingFailure | None: ...
+    async def originate_contact(self, command: cmd.DialContact) -> tuple[ev.DialFailure | None, str]: ...
     async def hangup(self, uniqueid: str) -> None: ...
     async def redirect(self, channel: str, *, context: str, exten: str, priority: str) -> None: ...
 
 
 class Callers(Protocol):
     def deliver(self, command: cmd.Command) -> None: ...
+
+
+class ContactSource(Protocol):
+    """Where campaigns' contacts come from (the store)."""
+
+    async def due(self, campaign: str, now: float, limit: int) -> list[Contact]: ...
 
 
 class RecordSink(Protocol):
@@ -59,7 +67,9 @@ class Engine:
         inbox: Inbox | None = None,
         on_record: Callable[[Record], None] | None = None,
         clock: Callable[[], float] = time.time,
+        contacts: ContactSource | None = None,
     ) -> None:
+        self._contacts = contacts
         self.acd = acd
         self.inbox = inbox or Inbox()
         self._telephony = telephony
@@ -154,6 +164,11 @@ class Engine:
                     else:
                         log.info("channel_hangup_requested", uniqueid=command.uniqueid, reason=command.reason)
                     self._spawn(self._hangup(command.uniqueid))
+                case cmd.DialContact():
+                    log.info("contact_dialled", attempt_id=command.attempt_id, campaign=command.campaign)
+                    self._spawn(self._dial_contact(command))
+                case cmd.FetchContacts():
+                    self._spawn(self._fetch_contacts(command))
                 case cmd.NotifyAgentPaused():
                     log.warning("agent_auto_paused", agent=command.agent_id, reason=command.reason)
 
@@ -173,6 +188,27 @@ class Engine:
             return
         if failure is not None:
             self.post(ev.OfferFailed(offer_id=command.offer_id, failure=failure))
+
+    async def _dial_contact(self, command: cmd.DialContact) -> None:
+        try:
+            failure, said = await self._telephony.originate_contact(command)
+        except Exception as exc:  # the link dropped: the core's backstop settles the attempt
+            log.warning("dial_unsettled", attempt_id=command.attempt_id, error=str(exc))
+            return
+        if failure is not None:
+            self.post(ev.ContactDialEnded(attempt_id=command.attempt_id, failure=failure, cause=said))
+
+    async def _fetch_contacts(self, command: cmd.FetchContacts) -> None:
+        if self._contacts is None:
+            self.post(ev.ContactsSupplied(campaign=command.campaign, contacts=(), failed=True))
+            return
+        try:
+            contacts = await self._contacts.due(command.campaign, self._clock(), command.limit)
+        except Exception as exc:  # PostgreSQL away: asked again later
+            log.warning("contacts_not_fetched", campaign=command.campaign, error=str(exc))
+            self.post(ev.ContactsSupplied(campaign=command.campaign, contacts=(), failed=True))
+            return
+        self.post(ev.ContactsSupplied(campaign=command.campaign, contacts=tuple(contacts)))
 
     async def _redirect(self, command: cmd.RedirectCaller) -> None:
         try:

@@ -71,6 +71,13 @@ class Route:
     body_required: bool = False
     answers: Mapping[int, str] = field(default_factory=lambda: {200: "OK"})
     produces: str = "application/json"
+    # The body's media type. Never one an HTML form can send (form encodings, text/plain):
+    # that is what keeps another site's form from making the change (ccqueue.http.auth).
+    consumes: str = "application/json"
+
+    def __post_init__(self) -> None:
+        if self.consumes in ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain"):
+            raise ValueError(f"{self.summary}: a body of {self.consumes} is what cross-site forms send")
 
 
 def route_key(method: str, canonical: str) -> tuple[str, str]:
@@ -98,6 +105,8 @@ _CALLBACK = {
     },
 }
 _QUEUE_FILTER = {"queue": {"type": "string"}}
+_CAMPAIGN = {"name": {"type": "string", "pattern": "^[a-z0-9_-]+$"}}
+_DNC = {"type": "object", "required": ["number"], "properties": {"number": {"type": "string"}}}
 _SIGNED_IN = {401: "not signed in", 403: "the role does not reach it"}
 
 ROUTES: dict[tuple[str, str], Route] = {
@@ -189,5 +198,43 @@ ROUTES: dict[tuple[str, str], Route] = {
         "Cancel an open callback",
         params=_CALLBACK_ID,
         answers={200: "cancelled", 404: "no such open callback", **_SIGNED_IN},
+    ),
+    # Outbound campaigns: supervisors watch them and take do-not-call requests; admins run
+    # them and load their lists.
+    ("GET", "/api/campaigns"): Route(Role.SUPERVISOR, "Outbound campaigns and their figures", answers={200: "OK", **_SIGNED_IN}),
+    ("GET", "/api/campaigns/{name}"): Route(
+        Role.SUPERVISOR,
+        "One outbound campaign and its figures",
+        params=_CAMPAIGN,
+        answers={200: "OK", 404: "no such campaign", **_SIGNED_IN},
+    ),
+    ("POST", "/api/campaigns/{name}/{action}"): Route(
+        Role.ADMIN,
+        "Start (or resume), pause or stop a campaign",
+        params={**_CAMPAIGN, "action": {"type": "string", "enum": ["start", "pause", "stop"]}},
+        answers={200: "the campaign's state", 404: "no such campaign", 409: "not from its state", **_SIGNED_IN},
+    ),
+    ("POST", "/api/campaigns/{name}/contacts"): Route(
+        Role.ADMIN,
+        "Import a contact list into a campaign (CSV, docs/contacts.md)",
+        params=_CAMPAIGN,
+        query={"skip_invalid": {"type": "string", "enum": ["0", "1"]}},
+        body={"type": "string", "description": "CSV: number, name, tz and any extra columns"},
+        body_required=True,
+        consumes="text/csv",
+        answers={201: "imported", 404: "no such campaign", 422: "nothing imported: every problem by line", **_SIGNED_IN},
+    ),
+    ("POST", "/api/dnc"): Route(
+        Role.SUPERVISOR,
+        "Put a number on the do-not-call list",
+        body=_DNC,
+        body_required=True,
+        answers={200: "already listed", 201: "listed", 422: "not a number", **_SIGNED_IN},
+    ),
+    ("POST", "/api/campaigns/{name}/preview/{attempt_id}/{decision}"): Route(
+        Role.AGENT,
+        "A preview campaign: dial the contact shown, or skip it",
+        params={**_CAMPAIGN, "attempt_id": {"type": "string"}, "decision": {"type": "string", "enum": ["dial", "skip"]}},
+        answers={200: "done", 404: "no such preview", 409: "not now", **_SIGNED_IN},
     ),
 }

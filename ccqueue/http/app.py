@@ -37,6 +37,7 @@ from ccqueue.engine.engine import Engine
 from ccqueue.http.access import Principal
 from ccqueue.http.auth import ERROR_ID, PRINCIPAL, Auth, reaches_queue
 from ccqueue.http.callbacks import callback_routes
+from ccqueue.http.campaigns import AddDoNotCall, ImportContacts, campaign_routes
 from ccqueue.http.errors import ERROR_BY_STATUS, status_of
 from ccqueue.http.openapi import openapi
 from ccqueue.metrics import Metrics
@@ -152,6 +153,8 @@ def build_app(
     users: Callable[[], Mapping[str, User]] = dict,
     settings: Http | None = None,
     audit: Callable[[AuditRecord], None] | None = None,
+    import_contacts: ImportContacts | None = None,
+    add_do_not_call: AddDoNotCall | None = None,
 ) -> web.Application:
     """The app; without ``users`` nobody can sign in and only ``settings.open`` answers."""
 
@@ -197,7 +200,8 @@ def build_app(
         view = engine.acd.views.agent(agent_id)
         if view is None:
             return _error(404, "agent-unknown", f"no agent {agent_id!r} is configured")
-        return web.json_response(_agent_view(view))
+        # A campaign's contact the agent is held for, previews or talks to: its screen data.
+        return web.json_response({**_agent_view(view), "outbound": engine.acd.agent_contact(agent_id)})
 
     @routes.post("/api/agents/{agent_id}/{action:login|logout|pause|unpause}")
     async def agent_action(request: web.Request) -> web.Response:
@@ -373,6 +377,7 @@ def build_app(
     app.add_routes(routes)
     app.add_routes(auth.routes())
     app.add_routes(callback_routes(engine=engine, callbacks_config=callbacks_config))
+    app.add_routes(campaign_routes(engine, import_contacts=import_contacts, add_do_not_call=add_do_not_call))
     return app
 
 

@@ -253,7 +253,7 @@ class Auth:
             log.error("route_without_access_rule", method=request.method, route=canonical)
             raise InternalError(f"{request.method} {canonical} has no access rule")
         if rule.role is PUBLIC:
-            self._check_media_type(request)
+            self._check_media_type(request, rule.consumes)
             return await handler(request)
         if rule.openable is not None and rule.openable in self._settings.open:
             return await handler(request)
@@ -273,7 +273,7 @@ class Auth:
             sent = request.headers.get(CSRF_HEADER, "")
             if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
                 raise CsrfRefused(f"a change made with the session cookie needs the session's {CSRF_HEADER} header")
-        self._check_media_type(request)
+        self._check_media_type(request, rule.consumes)
         assert rule.role is not None
         if not principal.role.reaches(rule.role):
             raise Forbidden(
@@ -286,11 +286,11 @@ class Auth:
         return await handler(request)
 
     @staticmethod
-    def _check_media_type(request: web.Request) -> None:
+    def _check_media_type(request: web.Request, consumes: str) -> None:
         if request.method in SAFE_METHODS or not request.body_exists:
             return
-        if request.content_type != "application/json":
-            raise MediaTypeRefused(f"the body must be JSON (Content-Type: application/json), not {request.content_type!r}")
+        if request.content_type != consumes:
+            raise MediaTypeRefused(f"the body must be {consumes} (Content-Type: {consumes}), not {request.content_type!r}")
 
     # -- the audit -----------------------------------------------------------------------------
 

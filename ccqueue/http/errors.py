@@ -24,6 +24,9 @@ STATUS_BY_ERROR: dict[str, int] = {
     "callback-number-invalid": 422,
     "callback-number-not-allowed": 403,
     "reload-refused": 409,
+    "campaign-unknown": 404,
+    "campaign-state-illegal": 409,
+    "preview-unknown": 404,
     "routing-refused": 409,
     "bad-time": 400,
     "bad-agent": 400,
@@ -45,6 +48,8 @@ STATUS_BY_ERROR: dict[str, int] = {
     "import-unreadable": 422,
     "pattern-not-portable": 422,
     "staffing-forecast-invalid": 422,
+    "campaign-invalid": 422,
+    "contacts-invalid": 422,
     # something ccqueue depends on failed or misbehaved
     "external": 503,
     "asterisk-misbehaved": 502,

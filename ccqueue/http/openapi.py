@@ -84,6 +84,6 @@ def _operation(method: str, path: str) -> dict[str, Any]:
     if rule.body is not None:
         operation["requestBody"] = {
             "required": rule.body_required,
-            "content": {"application/json": {"schema": rule.body}},
+            "content": {rule.consumes: {"schema": rule.body}},
         }
     return operation

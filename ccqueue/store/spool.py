@@ -42,10 +42,15 @@ from typing import IO, Any, TypeVar
 from ccqueue.core.errors import ExternalError
 from ccqueue.core.records import (
     AgentStateRecord,
+    AttemptEvent,
+    AttemptRecord,
     AuditRecord,
     CallbackRecord,
     CallEventRecord,
     CallRecord,
+    CampaignRunRecord,
+    ContactProgress,
+    DoNotCallRecord,
     Record,
     SurveyRecord,
 )
@@ -63,6 +68,11 @@ _TYPES: dict[str, type[Any]] = {
     "callback": CallbackRecord,
     "survey": SurveyRecord,
     "audit": AuditRecord,
+    "attempt": AttemptRecord,
+    "attempt_event": AttemptEvent,
+    "contact_progress": ContactProgress,
+    "campaign_run": CampaignRunRecord,
+    "do_not_call": DoNotCallRecord,
 }
 _TYPE_NAMES = {cls: name for name, cls in _TYPES.items()}
 _MALFORMED = (ValueError, KeyError, TypeError, AttributeError)

@@ -23,6 +23,7 @@ Rules kept here:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,11 +34,16 @@ import asyncpg
 from ccqueue.core.errors import InternalError
 from ccqueue.core.records import (
     AgentStateRecord,
+    AttemptEvent,
+    AttemptRecord,
     AuditRecord,
     CallbackRecord,
     CallbackStatus,
     CallEventRecord,
     CallRecord,
+    CampaignRunRecord,
+    ContactProgress,
+    DoNotCallRecord,
     Record,
     SurveyRecord,
 )
@@ -210,6 +216,152 @@ ON CONFLICT DO NOTHING
 """
 
 
+# --- outbound: attempts, their timelines, contacts' progress, run states, do-not-call ---------
+
+CAMPAIGN_STATES = ("stopped", "running", "paused")
+DNC_SOURCES = ("import", "api", "opt_out")
+# ccqueue.core.campaigns.AttemptOutcome's values (the attempts table checks the same).
+ATTEMPT_OUTCOMES = (
+    "connected",
+    "abandoned",
+    "machine",
+    "busy",
+    "no_answer",
+    "failed",
+    "opted_out",
+    "broadcast_heard",
+    "skipped",
+)
+E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+
+
+def _text(value: Any) -> str | None:
+    """An enum's value, or the text itself (records may carry either)."""
+    return None if value is None else str(getattr(value, "value", value))
+
+
+def attempt_row(record: Any) -> tuple[Any, ...]:
+    """The ``attempts`` row of an attempt record (its fields named as the columns);
+    times in epoch seconds, ``outcome`` an enum or its value."""
+    outcome = _text(record.outcome)
+    if outcome is not None and outcome not in ATTEMPT_OUTCOMES:
+        raise InvalidRecord(f"attempt {record.attempt_id}: unknown outcome {outcome!r}")
+    return (
+        record.attempt_id,
+        record.version,
+        record.campaign,
+        record.contact_id,
+        record.number,
+        to_timestamp(record.started_at),
+        to_timestamp(record.answered_at),
+        to_timestamp(record.connected_at),
+        to_timestamp(record.ended_at),
+        _text(record.amd),
+        record.agent_id,
+        outcome,
+        bool(record.abandoned),
+        bool(record.safe_harbour),
+        bool(record.message_left),
+        record.hangup_cause,
+    )
+
+
+def attempt_event_row(record: Any) -> tuple[Any, ...]:
+    """The ``attempt_events`` row of a record with event_id, attempt_id, seq, at, kind, detail."""
+    try:
+        detail = json.dumps(dict(record.detail), allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidRecord(f"attempt event {record.event_id}: detail is not JSON: {exc}") from exc
+    return (record.event_id, record.attempt_id, record.seq, to_timestamp(record.at), record.kind, detail)
+
+
+UPSERT_ATTEMPTS = """
+INSERT INTO attempts (attempt_id, version, campaign, contact_id, number, started_at, answered_at,
+                      connected_at, ended_at, amd, agent_id, outcome, abandoned, safe_harbour,
+                      message_left, hangup_cause)
+SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::bigint[], $5::text[],
+                     $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[],
+                     $10::text[], $11::text[], $12::text[], $13::bool[], $14::bool[], $15::bool[],
+                     $16::text[])
+ON CONFLICT (attempt_id) DO UPDATE SET
+    version = EXCLUDED.version, campaign = EXCLUDED.campaign, contact_id = EXCLUDED.contact_id,
+    number = EXCLUDED.number, started_at = EXCLUDED.started_at, answered_at = EXCLUDED.answered_at,
+    connected_at = EXCLUDED.connected_at, ended_at = EXCLUDED.ended_at, amd = EXCLUDED.amd,
+    agent_id = EXCLUDED.agent_id, outcome = EXCLUDED.outcome, abandoned = EXCLUDED.abandoned,
+    safe_harbour = EXCLUDED.safe_harbour, message_left = EXCLUDED.message_left,
+    hangup_cause = EXCLUDED.hangup_cause, updated_at = now()
+WHERE attempts.version < EXCLUDED.version
+"""
+
+INSERT_ATTEMPT_EVENTS = """
+INSERT INTO attempt_events (event_id, attempt_id, seq, at, kind, detail)
+SELECT e, a, s, t, k, d::jsonb
+FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[], $5::text[], $6::text[])
+    AS u(e, a, s, t, k, d)
+ON CONFLICT DO NOTHING
+"""
+
+
+def contact_progress_row(record: Any) -> tuple[Any, ...]:
+    """The ``contacts`` columns a contact's progress rewrites (see ``UPDATE_CONTACT_PROGRESS``)."""
+    outcome = _text(record.outcome)
+    if record.attempts < 0:
+        raise InvalidRecord(f"contact {record.contact_id}: attempts must not be negative, got {record.attempts}")
+    if outcome is not None and outcome not in ATTEMPT_OUTCOMES:
+        raise InvalidRecord(f"contact {record.contact_id}: unknown outcome {outcome!r}")
+    return (
+        record.contact_id,
+        record.attempts,
+        to_timestamp(record.next_at),
+        to_timestamp(record.locked_until),
+        bool(record.done),
+        outcome,
+    )
+
+
+# A contact's row is the dialer's state, not a record of the past: a mark lands unless
+# the stored row has seen more attempts (a late replay never moves a contact back).
+UPDATE_CONTACT_PROGRESS = """
+UPDATE contacts c SET attempts = m.attempts, next_at = m.next_at,
+       locked_until = m.locked_until, done = m.done, outcome = m.outcome
+  FROM unnest($1::bigint[], $2::int[], $3::timestamptz[], $4::timestamptz[], $5::bool[], $6::text[])
+       AS m(contact_id, attempts, next_at, locked_until, done, outcome)
+ WHERE c.contact_id = m.contact_id AND c.attempts <= m.attempts
+"""
+
+
+def campaign_run_row(record: Any) -> tuple[Any, ...]:
+    if record.state not in CAMPAIGN_STATES:
+        raise InvalidRecord(
+            f"campaign {record.campaign}: state must be one of {', '.join(CAMPAIGN_STATES)}, got {record.state!r}"
+        )
+    return (record.campaign, record.state, to_timestamp(record.changed_at))
+
+
+# The latest change wins, whatever order a replay brings them in.
+UPSERT_CAMPAIGN_RUNS = """
+INSERT INTO campaign_runs (campaign, state, changed_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
+ON CONFLICT (campaign) DO UPDATE SET state = EXCLUDED.state, changed_at = EXCLUDED.changed_at
+WHERE campaign_runs.changed_at <= EXCLUDED.changed_at
+"""
+
+
+def do_not_call_row(record: Any) -> tuple[Any, ...]:
+    if record.source not in DNC_SOURCES:
+        raise InvalidRecord(f"do-not-call {record.number}: source must be one of {', '.join(DNC_SOURCES)}, got {record.source!r}")
+    if not E164.fullmatch(record.number):
+        raise InvalidRecord(f"do-not-call: {record.number!r} is not an E.164 number")
+    return (record.number, record.source, to_timestamp(record.at))
+
+
+INSERT_DO_NOT_CALL = """
+INSERT INTO do_not_call (number, source, added_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
+ON CONFLICT (number) DO NOTHING
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class _Table:
     """How one type of record lands in its table."""
@@ -219,6 +371,7 @@ class _Table:
     row: Callable[[Any], tuple[Any, ...]]
     statement: str
     versioned: bool = False  # the newest ``version`` per key wins; else the first record
+    last_wins: bool = False  # a state rewritten whole: the last record of a key in a batch wins
 
 
 # In the order a batch writes them.
@@ -229,6 +382,13 @@ _TABLES: dict[type[Any], _Table] = {
     CallbackRecord: _Table("callbacks", lambda r: r.callback_id, _callback_row, _UPSERT_CALLBACKS, versioned=True),
     SurveyRecord: _Table("surveys", lambda r: r.call_id, _survey_row, _INSERT_SURVEYS),
     AuditRecord: _Table("audit_log", lambda r: r.audit_id, _audit_row, _INSERT_AUDIT),
+    AttemptRecord: _Table("attempts", lambda r: r.attempt_id, attempt_row, UPSERT_ATTEMPTS, versioned=True),
+    AttemptEvent: _Table("attempt_events", lambda r: r.event_id, attempt_event_row, INSERT_ATTEMPT_EVENTS),
+    ContactProgress: _Table(
+        "contact_progress", lambda r: str(r.contact_id), contact_progress_row, UPDATE_CONTACT_PROGRESS, last_wins=True
+    ),
+    CampaignRunRecord: _Table("campaign_runs", lambda r: r.campaign, campaign_run_row, UPSERT_CAMPAIGN_RUNS, last_wins=True),
+    DoNotCallRecord: _Table("do_not_call", lambda r: r.number, do_not_call_row, INSERT_DO_NOT_CALL),
 }
 
 
@@ -243,7 +403,7 @@ def _kept(table: _Table, records: list[Any]) -> list[Any]:
     for record in records:
         key = table.key(record)
         known = chosen.get(key)
-        if known is None or (table.versioned and known.version < record.version):
+        if known is None or table.last_wins or (table.versioned and known.version < record.version):
             chosen[key] = record
     if table.versioned:
         return [chosen[key] for key in sorted(chosen)]

@@ -246,6 +246,12 @@ EOF
     for f in "$REPO_DIR"/sounds/en/*.wav; do
         [[ -e "$f" ]] && install -m 0644 "$f" "$sounds/"
     done
+    # Russian prompts, where Asterisk looks for them when a channel's language is ru.
+    sounds="$ROOT$(chroot "$ROOT" readlink -f /usr/share/asterisk/sounds/ru)/ccqueue"
+    mkdir -p "$sounds"
+    for f in "$REPO_DIR"/sounds/ru/*.wav; do
+        [[ -e "$f" ]] && install -m 0644 "$f" "$sounds/"
+    done
     cmd_paths
 }
 

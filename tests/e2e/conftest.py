@@ -72,8 +72,16 @@ SKILLS = {"agent1": "{billing: 5}", "agent2": "{billing: 2, tech: 3}", "agent3":
 pytestmark = pytest.mark.e2e
 
 
+def campaign_hours(now: dt.datetime | None = None) -> str:
+    """A calling window (UTC hours) open now and for the next two hours at least; a
+    contact in a zone 11-13 h away from UTC is outside it (tests/e2e/test_outbound.py)."""
+    hour = (now or dt.datetime.now(dt.UTC)).hour
+    return f"{max(0, hour - 1):02d}:00-{min(24, hour + 3):02d}:00"
+
+
 def write_config(folder: Path, *, ami: int = AMI_PORT, agi: int = AGI_PORT, http: int = HTTP_PORT) -> None:
     folder.mkdir(parents=True, exist_ok=True)
+    hours = campaign_hours()
     (folder / "ccqueue.yaml").write_text(
         f"""
 asterisk:
@@ -98,6 +106,33 @@ callbacks:
   max_attempts: 2
   retry_delay_s: 5
   ring_timeout_s: 15
+outbound:
+  dial: "Local/{{digits}}@standin-pstn"
+  region: US
+  allowed: ['\\+12025550[1-6]\\d{{2}}']
+  max_channels: 6
+campaigns:
+  e2e-progressive:
+    mode: progressive
+    queues: [support]
+    caller_id: "+12025550199"
+    max_lines: 2
+    ring_timeout_s: 16
+    retry: {{busy: {{after_s: 3, max_tries: 2}}, no_answer: null, machine: null, failed: null}}
+    window: {{hours: "{hours}"}}
+  e2e-predictive:
+    mode: predictive
+    queues: [billing]
+    caller_id: "+12025550199"
+    max_lines: 2
+    window: {{hours: "{hours}"}}
+  e2e-broadcast:
+    mode: broadcast
+    queues: [small]
+    caller_id: "+12025550199"
+    max_lines: 2
+    broadcast_message: ccqueue/broadcast-sample
+    window: {{hours: "{hours}"}}
 """
     )
     (folder / "queues.yaml").write_text(

@@ -159,7 +159,14 @@ def test_render_main_writes_the_files_from_the_project_config(tmp_path: Path) ->
         == 0
     )
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["ccqueue-callback-out.conf", "ccqueue-globals.conf", "manager.conf", "pjsip.conf", "rtp.conf"]
+    assert names == [
+        "ccqueue-callback-out.conf",
+        "ccqueue-globals.conf",
+        "ccqueue-outbound.conf",
+        "manager.conf",
+        "pjsip.conf",
+        "rtp.conf",
+    ]
     pjsip = (tmp_path / "pjsip.conf").read_text()
     assert "[agent1]" in pjsip and "bind = 127.0.0.1:15060" in pjsip
     assert "CCQ_AGI = agi://127.0.0.1:14573" in (tmp_path / "ccqueue-globals.conf").read_text()

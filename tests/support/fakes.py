@@ -31,6 +31,12 @@ class RecordingTelephony:
         self.originated: list[cmd.OriginateAgent] = []
         self.hung_up: list[str] = []
         self.redirected: list[tuple[str, str, str, str]] = []
+        self.dialled: list[cmd.DialContact] = []
+        self.dial_failure: ev.DialFailure | None = None  # a campaign's callee: answers unless set
+
+    async def originate_contact(self, command: cmd.DialContact) -> tuple[ev.DialFailure | None, str]:
+        self.dialled.append(command)
+        return self.dial_failure, "reason 5" if self.dial_failure else ""
 
     async def originate_agent(self, command: cmd.OriginateAgent) -> ev.RingFailure | None:
         self.originated.append(command)

@@ -17,6 +17,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from ccqueue.config import ConfigError, load_config, models
+from ccqueue.config.campaigns import CampaignName
 from ccqueue.config.import_asterisk import convert
 from ccqueue.config.schema import DRAFT, NAME_PATTERNS, config_schema, main, render
 from ccqueue.config.yamlfile import read_yaml_file
@@ -76,6 +77,8 @@ def _checks(schema: dict[str, Any], value: Any, at: str) -> list[str]:
             errors.append(f"{at}: above the maximum")
         if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
             errors.append(f"{at}: not above the exclusive minimum")
+        if "exclusiveMaximum" in schema and value >= schema["exclusiveMaximum"]:
+            errors.append(f"{at}: not below the exclusive maximum")
     if isinstance(value, list):
         if len(value) < schema.get("minItems", 0):
             errors.append(f"{at}: too few items")
@@ -108,7 +111,7 @@ def _checks(schema: dict[str, Any], value: Any, at: str) -> list[str]:
 
 
 KNOWN_KEYWORDS = ANNOTATIONS | {
-    "$ref", "type", "enum", "minLength", "pattern", "minimum", "maximum", "exclusiveMinimum", "minItems",
+    "$ref", "type", "enum", "minLength", "pattern", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minItems",
     "uniqueItems", "items", "required", "properties", "propertyNames", "additionalProperties", "allOf", "anyOf",
     "oneOf", "not",
 }  # fmt: skip
@@ -219,6 +222,29 @@ GOOD = {
           desk: {transfer: {to: "2001"}}
           bye: {hangup:}
     """),
+    "campaigns and the outbound trunk": BASE
+    + textwrap.dedent("""    queues: {sales: }
+    schedules:
+      office: {time_zone: America/New_York, holidays: [{date: "2026-12-25"}]}
+    outbound: {dial: "PJSIP/{digits}@trunk", region: US, allowed: ['\\+1\\d{10}'], max_channels: 8}
+    campaigns:
+      reminders:
+        mode: predictive
+        queues: [sales]
+        caller_id: "+12125550100"
+        time_zone: America/Chicago
+        ring_timeout_s: 20
+        retry: {busy: {after_s: 300, max_tries: 5}, machine: null}
+        window: {hours: "09:00-20:00", days: [mon, fri], holidays: office}
+        abandon_ceiling: 0.02
+      notice:
+        mode: broadcast
+        caller_id: "+12125550100"
+        broadcast_message: ccqueue/notice
+        on_machine: leave_message
+        machine_message: ccqueue/notice
+        opt_out_key: "#"
+    """),
 }
 
 BAD = {
@@ -250,6 +276,13 @@ BAD = {
     "unknown node type": BASE + "ivr:\n  t: {entry: a, nodes: {a: {hangupp: {}}}}\n",
     "schedule without a time zone": BASE + "schedules:\n  s: {hours: {mon: ['09:00-10:00']}}\n",
     "unknown language": BASE + "queues: {q: }\nhotlines:\n  '1': {queue: q, language: de}\n",
+    "unknown campaign mode": BASE + "campaigns:\n  c: {mode: sometimes, caller_id: '+12125550100'}\n",
+    "campaign without a caller id": BASE + "campaigns:\n  c: {mode: broadcast, broadcast_message: m}\n",
+    "abandon ceiling of 1": BASE + "campaigns:\n  c: {mode: broadcast, caller_id: '+12125550100', abandon_ceiling: 1}\n",
+    "unknown campaign key": BASE + "campaigns:\n  c: {mode: broadcast, caller_id: '+12125550100', moode: x}\n",
+    "campaign name in capitals": BASE + "campaigns:\n  C: {mode: broadcast, caller_id: '+12125550100'}\n",
+    "calling day twice": BASE + "campaigns:\n  c: {mode: broadcast, caller_id: '+1', window: {days: [mon, mon]}}\n",
+    "outbound without allowed": BASE + "outbound: {dial: 'PJSIP/{digits}@t', region: US}\n",
 }
 
 
@@ -283,6 +316,7 @@ NAMES = ["support", "sales-eu", "agent_1", "a", "9", "Support", "agent-1", "", "
         ("agent", models.AgentId),
         ("hotline", models.HotlineNumber),
         ("skill", models.SkillName),
+        ("campaign", CampaignName),
     ],
 )
 def test_name_patterns_agree_with_the_models(kind: str, annotation: Any) -> None:

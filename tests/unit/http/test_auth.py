@@ -116,7 +116,14 @@ async def _error(r: Any) -> tuple[int, str]:
 
 # -- no session: 401 -------------------------------------------------------------------------
 
-_SAMPLE = {"agent_id": "agent1", "action": "login", "callback_id": "cb1"}
+_SAMPLE = {
+    "agent_id": "agent1",
+    "action": "login",
+    "callback_id": "cb1",
+    "name": "renewals",
+    "attempt_id": "a1",
+    "decision": "skip",
+}
 _CLOSED = sorted(
     (method, path)
     for (method, path), route in ROUTES.items()
@@ -126,7 +133,8 @@ _CLOSED = sorted(
 
 @pytest.mark.parametrize(("method", "path"), _CLOSED)
 async def test_every_closed_route_answers_401_json_without_credentials(site: Site, method: str, path: str) -> None:
-    r = await site.client.request(method, path.format(**_SAMPLE))
+    sample = {**_SAMPLE, "action": "start"} if path.startswith("/api/campaigns/") else _SAMPLE
+    r = await site.client.request(method, path.format(**sample))
     assert await _error(r) == (401, "not-signed-in")
     assert site.state("agent1") == "logged_out" and site.reloads == []
 

@@ -8,14 +8,20 @@ import typing
 
 import pytest
 
+from ccqueue.core.campaigns import AttemptOutcome
 from ccqueue.core.records import (
     AgentStateRecord,
+    AttemptEvent,
+    AttemptRecord,
     AuditRecord,
     CallbackRecord,
     CallbackStatus,
     CallEventRecord,
     CallOutcome,
     CallRecord,
+    CampaignRunRecord,
+    ContactProgress,
+    DoNotCallRecord,
     Record,
     SurveyRecord,
 )
@@ -71,6 +77,32 @@ EXAMPLES: list[Record] = [
         outcome="refused",
         error="forbidden",
     ),
+    AttemptRecord(
+        attempt_id="out-x-1",
+        version=3,
+        campaign="renewals",
+        contact_id=7,
+        number="+15550001001",
+        started_at=T0,
+        answered_at=T0 + 4,
+        ended_at=T0 + 9,
+        amd="HUMAN",
+        outcome=AttemptOutcome.ABANDONED,
+        abandoned=True,
+        safe_harbour=True,
+    ),
+    AttemptEvent(event_id="out-x-1:0", attempt_id="out-x-1", seq=0, at=T0, kind="dialed", detail={"number": "+15550001001"}),
+    ContactProgress(
+        contact_id=7,
+        campaign="renewals",
+        attempts=1,
+        next_at=T0 + 60,
+        locked_until=T0 + 3600,
+        done=False,
+        outcome=AttemptOutcome.ABANDONED,
+    ),
+    CampaignRunRecord(campaign="renewals", state="running", changed_at=T0),
+    DoNotCallRecord(number="+15550001001", source="opt_out", at=T0),
 ]
 
 
