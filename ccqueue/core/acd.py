@@ -52,6 +52,7 @@ from ccqueue.core.offers import Offers
 from ccqueue.core.reception import Reception
 from ccqueue.core.records import CallbackRecord
 from ccqueue.core.replies import Handled, Reply
+from ccqueue.core.restoration import Restoration
 from ccqueue.core.roster import Roster
 from ccqueue.core.routing import QueuePolicy, Router
 from ccqueue.core.staffing import Staffing
@@ -123,6 +124,9 @@ class Acd:
             timers=timers,
         )
         self._reception = reception = Reception(settings, book=book, admission=admission, roster=roster, ledger=ledger)
+        self._restoration = restoration = Restoration(
+            settings, book=book, offers=offers, roster=roster, admission=admission, ledger=ledger
+        )
         # What everything outside the core reads (views rule 2).
         self.views = ReadModel(settings, book=book, roster=roster, desk=desk)
         self._handlers: dict[type[Any], Handler] = {
@@ -146,6 +150,8 @@ class Acd:
             ev.CallbacksRestored: desk.restored,
             ev.DialEnded: desk.dialed,
             ev.SettingsReplaced: lambda e, now, out: self._replace_settings(e.settings, now, out),
+            ev.StateRestored: self._state_restored,
+            ev.CallerReturned: restoration.returned,
         }
 
     # ------------------------------------------------------------------ the engine's API
@@ -218,8 +224,13 @@ class Acd:
         if self._roster.requested(e, now, out):
             self._admission.last_agent_left(e.agent_id, now, out)
 
+    def _state_restored(self, e: ev.StateRestored, now: float, out: list[cmd.Command]) -> None:
+        self._desk.note_live_legs(e.live_legs)  # before the open callbacks come back
+        self._restoration.restored(e, now, out)
+
     def _shut_down(self, now: float, out: list[cmd.Command]) -> None:
-        """Stopping: callers let go, callbacks' rings stopped, agents' intervals closed."""
+        """Stopping: callers left to the dialplan's hold loop for the next process, rings
+        stopped, agents' intervals closed."""
         self._switchboard.let_calls_go(now, out)
         self._desk.stop_ringing(out)
         self._roster.close_intervals(now, out)
@@ -255,7 +266,10 @@ class Acd:
         self._settings = new
         self.router.set_queues([_policy(q) for q in new.queues.values()])
         self._roster.reconfigure(new, now)
-        for part in (self._book, self._offers, self._admission, self._desk, self._switchboard, self._reception, self.views):
+        for part in (
+            self._book, self._offers, self._admission, self._desk, self._switchboard, self._reception, self._restoration,
+            self.views,
+        ):  # fmt: skip
             part.reconfigure(new)
         self._staffing.reconfigure(new)  # counted afresh from the agents' states
         self._roster.restaff_all(now)

@@ -137,6 +137,15 @@ class Write:
     record: Record
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NoteOnCaller:
+    """Keep facts about the call on the caller's channel (channel variables), so that a
+    restarted ccqueue finds the caller's queue and place from the channel itself."""
+
+    call_id: str
+    variables: tuple[tuple[str, str], ...]
+
+
 Command = (
     PlayToCaller
     | HoldCaller
@@ -150,7 +159,17 @@ Command = (
     | RunIvr
     | OfferCallback
     | RecordMessage
+    | NoteOnCaller
 )
 
-CALLER_COMMANDS = (PlayToCaller, HoldCaller, ReleaseCaller, AnnounceToCaller, RunIvr, OfferCallback, RecordMessage)
+CALLER_COMMANDS = (
+    PlayToCaller,
+    HoldCaller,
+    ReleaseCaller,
+    AnnounceToCaller,
+    RunIvr,
+    OfferCallback,
+    RecordMessage,
+    NoteOnCaller,
+)
 """Commands carried out by the caller's own FastAGI session, in order."""
