@@ -13,7 +13,7 @@ import contextlib
 import signal
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from ccqueue.asterisk.agi import AgiServer
+from ccqueue.asterisk.ami import AmiUnavailable
 from ccqueue.asterisk.ivr_runner import IvrRunner
 from ccqueue.asterisk.session_check import parse_allow
 from ccqueue.asterisk.telephony import AsteriskTelephony
@@ -44,6 +45,7 @@ from ccqueue.listen import (
 )
 from ccqueue.metrics import Metrics, StateCollector
 from ccqueue.numbers import check_allowed, normalize
+from ccqueue.recovery import recover
 from ccqueue.reload import Reloader
 from ccqueue.store import RecordWriter
 from ccqueue.store.restore import (
@@ -68,20 +70,27 @@ class Daemon:
     reloader: Reloader
     http_connections: HttpConnections
     dsn: str = ""
+    # Set once the start-up restore is with the engine (ccqueue.recovery).
+    restored: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def config(self) -> Config:
         return self.running.now.config
 
     def health(self) -> dict[str, Any]:
-        return health_of(self.telephony, self.writer, self.engine)
+        return health_of(self.telephony, self.writer, self.engine, self.restored)
 
 
-def health_of(telephony: AsteriskTelephony, writer: RecordWriter, engine: Engine) -> dict[str, Any]:
-    """What /healthz answers: ready while Asterisk's AMI link is."""
+def health_of(
+    telephony: AsteriskTelephony, writer: RecordWriter, engine: Engine, restored: asyncio.Event | None = None
+) -> dict[str, Any]:
+    """What /healthz answers: ready while Asterisk's AMI link is, once the start-up
+    restore (when there is one) has reached the engine."""
     ami = telephony.ami.state
+    back = restored is None or restored.is_set()
     return {
-        "status": "ok" if ami == "ready" else "degraded",
+        "status": "ok" if ami == "ready" and back else "degraded",
+        "restored": back,
         "ami": ami,
         "database": "ready" if writer.connected else "down",
         "records_pending": writer.buffered,
@@ -139,7 +148,9 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         return running.now.trees
 
     ivr_runner = IvrRunner(trees=trees, ask=inbox.ask, post=inbox.post, callback_number=callback_number)
+    restored = asyncio.Event()
     agi = AgiServer(
+        restored=restored,
         ask=inbox.ask,
         post=inbox.post,
         channel_status=telephony.channel_status,
@@ -165,7 +176,7 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         middlewares=(http_connections.track,),
         engine=engine,
         registry=registry,
-        health=lambda: health_of(telephony, writer, engine),
+        health=lambda: health_of(telephony, writer, engine, restored),
         ended_calls=lambda: dict(metrics.ended),
         metrics=metrics,
         callbacks_config=callbacks,
@@ -183,13 +194,43 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         reloader=reloader,
         http_connections=http_connections,
         dsn=dsn,
+        restored=restored,
     )
 
 
-async def _restore_callbacks(daemon: Daemon) -> None:
-    """Open callbacks back in line, and calls an earlier process left open closed;
-    PostgreSQL being down delays this, never drops it."""
-    started_at = time.time()
+async def _restore_state(daemon: Daemon, began: float) -> tuple[str, ...]:
+    """What an earlier process left, taken back (``ccqueue.recovery``); the ids of the
+    calls taken back. Tried again while Asterisk cannot be asked; returning callers
+    wait for it at most ``agi.RESTORE_WAIT_S``."""
+    try:
+        for attempt in range(1, 31):
+            try:
+                recovered = await recover(
+                    telephony=daemon.telephony,
+                    dsn=daemon.dsn,
+                    agent_ids=list(daemon.config.agents),
+                    agent_for_endpoint=daemon.engine.acd.agent_for_endpoint,
+                    post=daemon.engine.post,
+                    spool_replayed=daemon.writer.wait_spool_replayed,
+                    began=began,
+                )
+                return recovered.calls
+            except (AmiUnavailable, TimeoutError) as exc:
+                log.warning("restore_not_done_yet", error=str(exc), attempt=attempt, hint="retrying; new calls are served")
+                daemon.restored.set()  # new and returning callers are not held back any longer
+                await asyncio.sleep(2)
+        log.error("restore_given_up", hint="calls left by the previous process are closed as unfollowed")
+        return ()
+    finally:
+        daemon.restored.set()
+
+
+async def _restore_callbacks(daemon: Daemon, began: float) -> None:
+    """Calls and agents taken back, open callbacks back in line (after them: a callback
+    being dialled is followed, not dialled again), and the calls an earlier process left
+    open and nobody can follow closed; PostgreSQL being down delays this, never drops it."""
+    started_at = began
+    kept = await _restore_state(daemon, began)
     while True:
         try:
             await restore_callbacks(daemon.dsn, daemon.engine.post, spool_replayed=daemon.writer.wait_spool_replayed)
@@ -199,7 +240,10 @@ async def _restore_callbacks(daemon: Daemon) -> None:
             await asyncio.sleep(10)
     for _attempt in range(5):
         try:
-            closed = await close_unfollowed_calls(daemon.dsn, started_at=started_at)
+            # Kept open: the calls taken back, and those this process serves now (a caller
+            # held while ccqueue was away arrived before it started).
+            keep = [*kept, *daemon.engine.acd.calls]
+            closed = await close_unfollowed_calls(daemon.dsn, started_at=started_at, keep=keep)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("unfollowed_calls_not_closed_yet", error=str(exc))
             await asyncio.sleep(10)
@@ -213,6 +257,7 @@ async def _restore_callbacks(daemon: Daemon) -> None:
 
 async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
     """Run the daemon until ``stop`` is set (or SIGTERM/SIGINT)."""
+    began = time.time()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -252,7 +297,7 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
     try:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(daemon.writer.run(), name="record-writer")
-            restore = tasks.create_task(_restore_callbacks(daemon), name="restore-callbacks")
+            restore = tasks.create_task(_restore_callbacks(daemon, began), name="restore-callbacks")
             http = tasks.create_task(daemon.http_connections.serve(http_sock, runner.server), name="http")
             others = [
                 tasks.create_task(daemon.engine.run(), name="engine"),
@@ -261,7 +306,7 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
             ]
             await stop.wait()
             log.info("ccqueue_stopping")
-            try:  # waiting callers hear the apology, every open record is closed
+            try:  # waiting callers stay in the dialplan's hold loop for the next process
                 daemon.agi.stopping()
                 await daemon.engine.shut_down(timeout=5)
             except TimeoutError:

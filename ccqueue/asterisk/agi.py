@@ -14,6 +14,12 @@ Its scripts:
   the answer is set as channel variables for the agent context (``CCQ_CALLER_UID``, the
   caller's uniqueid, or ``CCQ_CLAIM=lost``).
 
+A caller the dialplan held while ccqueue was away (its session dropped, or could not
+be opened) comes back with its call id on the channel (``CCQ_CALL_ID``, set by the
+first session): it is announced as ``CallerReturned``, with what the channel says of
+its arrival, queue and place, once the start-up restore has been handed to the engine.
+A session clears ``CCQ_AWAY`` (the dialplan's mark that ccqueue is away) as it starts.
+
 A session is served only once ``session_check`` believes it: from an allowed address, with
 well-formed values, for a channel Asterisk itself reports running that script. Nothing a
 session or a caller sent is ever spliced into an application's arguments: the caller is
@@ -38,6 +44,7 @@ import dataclasses
 import ipaddress
 import re
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
@@ -110,8 +117,12 @@ class AgiServer:
         normalize_number: Callable[[str], str] | None = None,
         ivr: IvrHost | None = None,
         survey_for: Callable[[str], bool] = lambda _hotline: False,
+        restored: asyncio.Event | None = None,
     ) -> None:
         self._survey_for = survey_for
+        # Set once the start-up restore is with the engine: a returning caller waits for
+        # it, so that it is not taken for a new one ahead of callers who came earlier.
+        self._restored = restored
         self._ask = ask
         self._post = post
         self._channel_status = channel_status
@@ -194,6 +205,11 @@ class AgiServer:
                 log.warning("agi_unknown_script", script=script[:64])
                 return
             uniqueid = await self._believe(script, headers)
+            if uniqueid == REFUSED:  # a real caller, recorded as refused: the apology at once
+                request = BoundedRequest(app=None, headers=headers, reader=reader, writer=writer)
+                await request.send_command('SET VARIABLE CCQ_AWAY ""')
+                await request.send_command("SET VARIABLE CCQ_END refused")
+                return
             if uniqueid is None:
                 return
             try:
@@ -241,36 +257,54 @@ class AgiServer:
             bound.warning("agi_session_refused", reason=reason)
             if script == "inbound":  # a real caller: its call is recorded as refused
                 self._post(self._arrival(headers, refused=reason))
+                return REFUSED
             return None
         self._open.add(uniqueid)
         return uniqueid
 
-    def _arrival(self, headers: dict[str, str], *, refused: str | None = None) -> ev.CallArrived:
+    def _arrival(
+        self, headers: dict[str, str], *, refused: str | None = None, call_id: str | None = None, arrived_at: float | None = None
+    ) -> ev.CallArrived:
         caller = headers.get("agi_callerid", "")
         if caller in ("unknown", "<unknown>"):
             caller = ""
         return ev.CallArrived(
-            call_id=self._new_call_id(),
+            call_id=call_id or self._new_call_id(),
             hotline=headers.get("agi_extension", ""),
             caller=caller,
             channel=headers.get("agi_channel", ""),
             uniqueid=headers.get("agi_uniqueid", ""),
             refused=refused,
+            arrived_at=arrived_at,
         )
 
     # --- scripts ------------------------------------------------------------------
 
     async def _inbound(self, request: Request) -> None:
-        arrived = self._arrival(request.headers)
+        facts = _channel_facts(await request.send_command(f"GET FULL VARIABLE {CHANNEL_FACTS}"))
+        returning = facts.get("CCQ_CALL_ID", "")
+        if returning and not CALL_ID.fullmatch(returning):
+            returning = ""  # not one ccqueue wrote: the caller is taken as a new one
+        arrived = self._arrival(request.headers, call_id=returning or None, arrived_at=_seconds(facts.get("CCQ_ENTERED", "")))
         call_id = arrived.call_id
+        if call_id in self.sessions:  # a second session for a call still served: not believed
+            log.warning("agi_session_refused", call_id=call_id, reason="the call has a session already")
+            return
         session = CallerSession(call_id, DialoguePlayer(request))
         self.sessions[call_id] = session
         bound = log.bind(call_id=call_id, channel=arrived.channel)
         try:
-            await request.send_command(f"SET VARIABLE CCQ_CALL_ID {call_id}")
+            if not returning:
+                await request.send_command(f"SET VARIABLE CCQ_CALL_ID {call_id}")
+            await request.send_command('SET VARIABLE CCQ_AWAY ""')
             if self._survey_for(arrived.hotline):
                 await request.send_command("SET VARIABLE CCQ_SURVEY yes")
-            await self._ask(arrived)
+            if returning:
+                await self._wait_restored()
+                bound.info("agi_caller_returned")
+                await self._ask(ev.CallerReturned(call=_returned(arrived, facts)))
+            else:
+                await self._ask(arrived)
             await self._serve(session, arrived, bound)
         finally:
             del self.sessions[call_id]
@@ -293,6 +327,13 @@ class AgiServer:
             if not await self._carry_out(session, arrived, instruction):
                 self._left(log, instruction=type(instruction).__name__)
                 return
+
+    async def _wait_restored(self) -> None:
+        if self._restored is None or self._restored.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(RESTORE_WAIT_S):
+                await self._restored.wait()
 
     def stopping(self) -> None:
         """ccqueue is stopping: every waiting caller is about to leave its session at once,
@@ -338,6 +379,11 @@ class AgiServer:
                     player, call_id=session.call_id, entry=entry, caller=arrived.caller, hotline=arrived.hotline,
                     language=language,
                 )  # fmt: skip
+                return True
+            case cmd.NoteOnCaller(variables=variables):
+                for name, value in variables:
+                    if NOTE_VALUE.fullmatch(value):  # ours, but checked: nothing is spliced into a command
+                        await player.request.send_command(f'SET VARIABLE {name} "{value}"')
                 return True
             case cmd.ReleaseCaller(sound=sound):
                 if sound:
@@ -456,6 +502,52 @@ class AgiServer:
             return
         log.info("feature_code_used", agent=agent_id, action=action.value)
         await request.send_command(f'STREAM FILE {FEATURE_PROMPTS[action]} ""')
+
+
+# A session refused for a real caller: recorded, and the dialplan apologises at once.
+REFUSED = ""
+# How long a returning caller's session waits for the start-up restore to reach the engine.
+RESTORE_WAIT_S = 10.0
+# What the dialplan and ccqueue keep on a caller's channel, read in one command.
+CHANNEL_FACTS = "${CCQ_CALL_ID}|${CCQ_ENTERED}|${CCQ_QUEUE}|${CCQ_QUEUED}|${CCQ_PRIORITY}|${CCQ_LANG}"
+_FACT_NAMES = ("CCQ_CALL_ID", "CCQ_ENTERED", "CCQ_QUEUE", "CCQ_QUEUED", "CCQ_PRIORITY", "CCQ_LANG")
+CALL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
+NOTE_VALUE = re.compile(r"[A-Za-z0-9._+-]{0,80}")
+
+
+def _channel_facts(result: dict[str, object]) -> dict[str, str]:
+    """The answer to ``GET FULL VARIABLE CHANNEL_FACTS``, by name (unset ones left out)."""
+    value, data = _value(result)
+    parts = data.split("|") if value == "1" else []
+    if len(parts) != len(_FACT_NAMES):
+        return {}
+    return {name: part for name, part in zip(_FACT_NAMES, parts, strict=True) if part}
+
+
+def _seconds(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 0 < value < float("inf") else None
+
+
+def _returned(arrived: ev.CallArrived, facts: dict[str, str]) -> ev.RestoredCall:
+    """A returning caller as its channel describes it."""
+    priority = facts.get("CCQ_PRIORITY", "")
+    queue = facts.get("CCQ_QUEUE") or None
+    return ev.RestoredCall(
+        call_id=arrived.call_id,
+        hotline=arrived.hotline,
+        caller=arrived.caller,
+        channel=arrived.channel,
+        uniqueid=arrived.uniqueid,
+        arrived_at=arrived.arrived_at or _seconds(facts.get("CCQ_QUEUED", "")) or time.time(),
+        queue=queue,
+        queued_at=_seconds(facts.get("CCQ_QUEUED", "")),
+        priority=int(priority) if priority.lstrip("-").isdigit() else None,
+        language=facts.get("CCQ_LANG") or None,
+    )
 
 
 FEATURE_PROMPTS = {

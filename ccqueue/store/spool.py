@@ -41,6 +41,7 @@ from typing import IO, Any, TypeVar
 
 from ccqueue.core.errors import ExternalError
 from ccqueue.core.records import (
+    AgentPresenceRecord,
     AgentStateRecord,
     CallbackRecord,
     CallEventRecord,
@@ -61,6 +62,7 @@ _TYPES: dict[str, type[Any]] = {
     "agent_state": AgentStateRecord,
     "callback": CallbackRecord,
     "survey": SurveyRecord,
+    "agent_presence": AgentPresenceRecord,
 }
 _TYPE_NAMES = {cls: name for name, cls in _TYPES.items()}
 _MALFORMED = (ValueError, KeyError, TypeError, AttributeError)

@@ -32,6 +32,7 @@ import asyncpg
 
 from ccqueue.core.errors import InternalError
 from ccqueue.core.records import (
+    AgentPresenceRecord,
     AgentStateRecord,
     CallbackRecord,
     CallbackStatus,
@@ -177,6 +178,19 @@ ON CONFLICT (callback_id) DO UPDATE SET
 WHERE callbacks.version < EXCLUDED.version
 """
 
+
+def _presence_row(record: AgentPresenceRecord) -> tuple[Any, ...]:
+    return (record.agent_id, record.presence, record.reason, to_timestamp(record.since), to_timestamp(record.at))
+
+
+_UPSERT_PRESENCE = """
+INSERT INTO agent_presence (agent_id, presence, reason, since, at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[])
+ON CONFLICT (agent_id) DO UPDATE SET
+    presence = EXCLUDED.presence, reason = EXCLUDED.reason, since = EXCLUDED.since, at = EXCLUDED.at
+WHERE agent_presence.at <= EXCLUDED.at
+"""
+
 _INSERT_SURVEYS = """
 INSERT INTO surveys (call_id, rating, recommend, answered_at)
 SELECT * FROM unnest($1::text[], $2::smallint[], $3::smallint[], $4::timestamptz[])
@@ -193,6 +207,7 @@ class _Table:
     row: Callable[[Any], tuple[Any, ...]]
     statement: str
     versioned: bool = False  # the newest ``version`` per key wins; else the first record
+    version: Callable[[Any], Any] = lambda r: r.version  # what "newest" compares
 
 
 # In the order a batch writes them.
@@ -202,6 +217,10 @@ _TABLES: dict[type[Any], _Table] = {
     AgentStateRecord: _Table("agent_state_intervals", lambda r: r.interval_id, _interval_row, _INSERT_INTERVALS),
     CallbackRecord: _Table("callbacks", lambda r: r.callback_id, _callback_row, _UPSERT_CALLBACKS, versioned=True),
     SurveyRecord: _Table("surveys", lambda r: r.call_id, _survey_row, _INSERT_SURVEYS),
+    # Versioned by time: the latest ``at`` of an agent wins (ties: the later in the batch).
+    AgentPresenceRecord: _Table(
+        "agent_presence", lambda r: r.agent_id, _presence_row, _UPSERT_PRESENCE, versioned=True, version=lambda r: r.at
+    ),
 }
 
 
@@ -216,7 +235,7 @@ def _kept(table: _Table, records: list[Any]) -> list[Any]:
     for record in records:
         key = table.key(record)
         known = chosen.get(key)
-        if known is None or (table.versioned and known.version < record.version):
+        if known is None or (table.versioned and table.version(known) <= table.version(record)):
             chosen[key] = record
     if table.versioned:
         return [chosen[key] for key in sorted(chosen)]
