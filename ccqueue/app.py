@@ -242,7 +242,7 @@ async def _restore_callbacks(daemon: Daemon, began: float) -> None:
         try:
             # Kept open: the calls taken back, and those this process serves now (a caller
             # held while ccqueue was away arrived before it started).
-            keep = [*kept, *daemon.engine.acd.calls]
+            keep = [*kept, *daemon.engine.acd.views.call_ids()]
             closed = await close_unfollowed_calls(daemon.dsn, started_at=started_at, keep=keep)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("unfollowed_calls_not_closed_yet", error=str(exc))

@@ -114,7 +114,9 @@ async def test_a_restart_keeps_waiting_callers_in_their_place_and_follows_the_co
     await asyncio.sleep(3)
     held = [m for m in probe.seen(match(Event="Newexten", Application="MusicOnHold"), since=mark)]
     assert {m["Uniqueid"] for m in held} >= {f"{uids[n]}-hl" for n in waiters}
-    assert not probe.seen(lambda m: match(Event="Newexten", Application="Playback")(m) and "unavailable" in m.get("AppData", ""), since=mark)
+    assert not probe.seen(
+        lambda m: match(Event="Newexten", Application="Playback")(m) and "unavailable" in m.get("AppData", ""), since=mark
+    )
     assert not probe.seen(match(Event="Hangup"), since=mark)
 
     new = next_daemon(daemon, tmp_path, f"after-{how}")
@@ -143,7 +145,9 @@ async def test_a_restart_keeps_waiting_callers_in_their_place_and_follows_the_co
         # The waiting callers are answered in their order, with their original arrival times.
         answered = []
         for number in waiters:
-            row = await wait_row(dsn, "select * from calls where caller = $1", number, check=lambda r: r["answered_at"], timeout=30)
+            row = await wait_row(
+                dsn, "select * from calls where caller = $1", number, check=lambda r: r["answered_at"], timeout=30
+            )
             answered.append(row)
             assert row["arrived_at"] == before[number]["arrived_at"] and row["queued_at"] == before[number]["queued_at"]
             await probe.hangup(f"{uids[number]}-hl")  # the agent is free for the next one after wrap-up
@@ -152,7 +156,10 @@ async def test_a_restart_keeps_waiting_callers_in_their_place_and_follows_the_co
         for number in [*waiters, "+15550701"]:
             await wait_row(dsn, "select * from calls where caller = $1", number, check=lambda r: r["ended_at"])
             assert len(await rows_of(dsn, number)) == 1
-        kinds = [r["kind"] for r in await fetch(dsn, "select kind from call_events where call_id = $1 order by seq", answered[0]["call_id"])]
+        kinds = [
+            r["kind"]
+            for r in await fetch(dsn, "select kind from call_events where call_id = $1 order by seq", answered[0]["call_id"])
+        ]
         assert "call_restored" in kinds and kinds[-1] == "call_ended" and "call_unfollowed" not in kinds
     finally:
         new.stop()
@@ -182,11 +189,15 @@ async def test_a_call_placed_while_ccqueue_is_down_gets_exactly_one_row(
         row = await wait_row(dsn, "select * from calls where caller = $1", "+15550801", check=lambda r: r["ended_at"])
         assert row["outcome"] == "abandoned" and row["hotline"] == "100"
         assert abs(row["ended_at"].timestamp() - gave_up_at) < 2 and row["arrived_at"] < row["ended_at"]
-        kinds = [r["kind"] for r in await fetch(dsn, "select kind from call_events where call_id = $1 order by seq", row["call_id"])]
+        kinds = [
+            r["kind"] for r in await fetch(dsn, "select kind from call_events where call_id = $1 order by seq", row["call_id"])
+        ]
         assert kinds == ["call_arrived", "call_ended"]
 
         # The holding caller is taken as it arrived (the dialplan's time) and answered.
-        held = await wait_row(dsn, "select * from calls where caller = $1", "+15550802", check=lambda r: r["answered_at"], timeout=20)
+        held = await wait_row(
+            dsn, "select * from calls where caller = $1", "+15550802", check=lambda r: r["answered_at"], timeout=20
+        )
         assert held["agent"] == "agent1" and held["arrived_at"] < row["ended_at"]
         await probe.hangup(f"{holding}-hl")
         await wait_row(dsn, "select * from calls where caller = $1", "+15550802", check=lambda r: r["ended_at"])
@@ -199,7 +210,10 @@ async def test_a_call_placed_while_ccqueue_is_down_gets_exactly_one_row(
     try:
         await asyncio.sleep(1)
         assert len(await rows_of(dsn, "+15550801")) == 1 and len(await rows_of(dsn, "+15550802")) == 1
-        assert len(await fetch(dsn, "select 1 from call_events e join calls c using (call_id) where c.caller = $1", "+15550801")) == 2
+        assert (
+            len(await fetch(dsn, "select 1 from call_events e join calls c using (call_id) where c.caller = $1", "+15550801"))
+            == 2
+        )
     finally:
         again.stop()
 

@@ -9,6 +9,7 @@ import typing
 import pytest
 
 from ccqueue.core.records import (
+    AgentPresenceRecord,
     AgentStateRecord,
     CallbackRecord,
     CallbackStatus,
@@ -56,6 +57,7 @@ EXAMPLES: list[Record] = [
         result="BUSY",
     ),
     SurveyRecord(call_id="c1", rating=4, recommend=None, at=T0 + 9),
+    AgentPresenceRecord(agent_id="a1", presence="paused", reason="lunch", since=T0, at=T0 + 1),
 ]
 
 
