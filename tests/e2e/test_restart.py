@@ -77,6 +77,11 @@ def restored_after_s(daemon: Daemon) -> float:
     return float(found.group(1))
 
 
+async def stored_presence(dsn: str, agent_id: str, presence: str) -> None:
+    """Wait until the agent's presence is in PostgreSQL (it is written at once)."""
+    await wait_row(dsn, "select * from agent_presence where agent_id = $1 and presence = $2", agent_id, presence, timeout=5)
+
+
 async def rows_of(dsn: str, caller: str) -> list:  # type: ignore[type-arg]
     return await fetch(dsn, "select * from calls where caller = $1", caller)
 
@@ -172,6 +177,7 @@ async def test_a_call_placed_while_ccqueue_is_down_gets_exactly_one_row(
 ) -> None:
     dsn = daemon.dsn
     assert daemon.http("POST", "/api/agents/agent1/login")[0] == 200
+    await stored_presence(dsn, "agent1", "available")
     stop_hard(daemon, "kill")
 
     # One caller gives up while ccqueue is down; another is still holding when it is back.

@@ -4,6 +4,8 @@ the calls that ended while ccqueue was away — recorded exactly once."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -11,7 +13,7 @@ import pytest
 
 from ccqueue.core import events as ev
 from ccqueue.core.records import AgentPresenceRecord, AgentStateRecord, CallEventRecord, CallOutcome, CallRecord
-from ccqueue.store import migrate, write_records
+from ccqueue.store import RecordWriter, migrate, write_records
 from ccqueue.store.restore import AwayCall, close_unfollowed_calls, load_agents, load_open_calls, record_away_calls
 
 pytestmark = pytest.mark.integration
@@ -122,3 +124,29 @@ async def test_a_call_taken_back_is_not_closed_as_unfollowed(pg_dsn: str) -> Non
     finally:
         await conn.close()
     assert await close_unfollowed_calls(pg_dsn, started_at=T0 + 60, keep=["kept"]) == ["lost"]
+
+
+async def test_an_agents_presence_is_written_at_once_not_after_the_batch_interval(pg_dsn: str, tmp_path: Path) -> None:
+    await migrate(pg_dsn)
+    writer = RecordWriter(pg_dsn, spool_dir=tmp_path / "spool", flush_interval_s=30.0)
+    async with asyncio.TaskGroup() as group:
+        task = group.create_task(writer.run())
+        try:
+            await eventually(lambda: writer.connected)
+            writer.submit(presence("a1", "paused", T0, "lunch"))
+            conn = await asyncpg.connect(pg_dsn)
+            try:
+                async with asyncio.timeout(2):  # not the batch's 30 s
+                    while await conn.fetchval("SELECT presence FROM agent_presence WHERE agent_id = 'a1'") != "paused":
+                        await asyncio.sleep(0.02)
+            finally:
+                await conn.close()
+        finally:
+            await writer.close(timeout=10)
+            await task
+
+
+async def eventually(check: Any, timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():
+            await asyncio.sleep(0.02)
