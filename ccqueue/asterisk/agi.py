@@ -381,9 +381,11 @@ class AgiServer:
                 )  # fmt: skip
                 return True
             case cmd.NoteOnCaller(variables=variables):
-                for name, value in variables:
-                    if NOTE_VALUE.fullmatch(value):  # ours, but checked: nothing is spliced into a command
-                        await player.request.send_command(f'SET VARIABLE {name} "{value}"')
+                # One round trip for all of them (MSet). The values are ccqueue's own, and
+                # checked all the same: nothing that could split an argument is spliced in.
+                pairs = ",".join(f"{name}={value}" for name, value in variables if NOTE_VALUE.fullmatch(value))
+                if pairs:
+                    await player.request.send_command(f'EXEC MSet "{pairs}"')
                 return True
             case cmd.ReleaseCaller(sound=sound):
                 if sound:
