@@ -214,6 +214,7 @@ async def _restore_state(daemon: Daemon, began: float) -> tuple[str, ...]:
                     spool_replayed=daemon.writer.wait_spool_replayed,
                     began=began,
                 )
+                daemon.agi.forget_away(recovered.away_settled)
                 return recovered.calls
             except (AmiUnavailable, TimeoutError) as exc:
                 log.warning("restore_not_done_yet", error=str(exc), attempt=attempt, hint="retrying; new calls are served")

@@ -53,6 +53,7 @@ class Recovered:
     calls: tuple[str, ...]  # the call ids taken back
     away_recorded: int
     database: bool  # whether PostgreSQL was read
+    away_settled: tuple[str, ...] = ()  # the away callers' keys now in PostgreSQL (recorded now or before)
 
 
 async def recover(
@@ -107,7 +108,12 @@ async def recover(
         database=database,
         after_s=round(time.time() - began, 3),
     )
-    return Recovered(calls=tuple(c.call_id for c in calls), away_recorded=len(recorded), database=database)
+    return Recovered(
+        calls=tuple(c.call_id for c in calls),
+        away_recorded=len(recorded),
+        database=database,
+        away_settled=tuple(entry.uniqueid for entry in away) if database else (),
+    )
 
 
 def _calls(

@@ -39,6 +39,7 @@ minutes, but always inside commands of bounded length (hold segments of
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import ipaddress
@@ -46,7 +47,7 @@ import re
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol
 
 import structlog
@@ -54,6 +55,7 @@ from panoramisk.fast_agi import Request
 
 from ccqueue.asterisk.ami import AmiUnavailable
 from ccqueue.asterisk.dialogue_player import DialoguePlayer, converse
+from ccqueue.asterisk.live import AWAY_FAMILY
 from ccqueue.asterisk.paths import spool_path
 from ccqueue.asterisk.session_check import UNIQUEID, ChannelStatus, malformed, peer_allowed, verdict
 from ccqueue.core import commands as cmd
@@ -123,6 +125,10 @@ class AgiServer:
         # Set once the start-up restore is with the engine: a returning caller waits for
         # it, so that it is not taken for a new one ahead of callers who came earlier.
         self._restored = restored
+        # Lines the dialplan left in Asterisk's database for callers that hung up while
+        # ccqueue was away, already recorded: new callers' sessions delete a few each
+        # (ccqueue's AMI user may read Asterisk's database but not write it).
+        self._away_recorded: collections.deque[str] = collections.deque(maxlen=AWAY_FORGET_MAX)
         self._ask = ask
         self._post = post
         self._channel_status = channel_status
@@ -305,6 +311,7 @@ class AgiServer:
                 await self._ask(ev.CallerReturned(call=_returned(arrived, facts)))
             else:
                 await self._ask(arrived)
+            await self._clear_away(request)
             await self._serve(session, arrived, bound)
         finally:
             del self.sessions[call_id]
@@ -327,6 +334,14 @@ class AgiServer:
             if not await self._carry_out(session, arrived, instruction):
                 self._left(log, instruction=type(instruction).__name__)
                 return
+
+    def forget_away(self, uniqueids: Iterable[str]) -> None:
+        """These callers' lines in Asterisk's database are recorded: delete them."""
+        self._away_recorded.extend(u for u in uniqueids if UNIQUEID.fullmatch(u))
+
+    async def _clear_away(self, request: Request) -> None:
+        for _ in range(min(AWAY_FORGET_PER_SESSION, len(self._away_recorded))):
+            await request.send_command(f"DATABASE DEL {AWAY_FAMILY} {self._away_recorded.popleft()}")
 
     async def _wait_restored(self) -> None:
         if self._restored is None or self._restored.is_set():
@@ -508,6 +523,10 @@ class AgiServer:
 
 # A session refused for a real caller: recorded, and the dialplan apologises at once.
 REFUSED = ""
+# Recorded away callers whose lines are deleted from Asterisk's database, a few per new
+# session (after its caller is with the engine) and at most this many remembered.
+AWAY_FORGET_PER_SESSION = 5
+AWAY_FORGET_MAX = 10_000
 # How long a returning caller's session waits for the start-up restore to reach the engine.
 RESTORE_WAIT_S = 10.0
 # What the dialplan and ccqueue keep on a caller's channel, read in one command.

@@ -220,6 +220,11 @@ async def test_a_call_placed_while_ccqueue_is_down_gets_exactly_one_row(
             len(await fetch(dsn, "select 1 from call_events e join calls c using (call_id) where c.caller = $1", "+15550801"))
             == 2
         )
+        # Recorded, the line is deleted from Asterisk's database by the next caller's session.
+        caller = await probe.call_hotline(caller="+15550803")
+        await wait_row(dsn, "select * from calls where caller = $1", "+15550803")
+        await until(lambda: "ccqueue-away" not in asterisk.rx("database show ccqueue-away"), what="the line deleted")
+        await probe.hangup(f"{caller}-hl")
     finally:
         again.stop()
 

@@ -32,7 +32,11 @@ def facts(call_id: str = "", entered: str = "", queue: str = "", queued: str = "
 
 
 async def run(
-    peer: FakeAsterisk, *, then: list[cmd.Command] | None = None, restored: asyncio.Event | None = None
+    peer: FakeAsterisk,
+    *,
+    then: list[cmd.Command] | None = None,
+    restored: asyncio.Event | None = None,
+    forget: tuple[str, ...] = (),
 ) -> tuple[list[ev.Event], float | None]:
     """One session against an AgiServer; the engine answers the arrival with ``then``
     (and lets the caller go). Returns the events and when the first was asked."""
@@ -50,6 +54,7 @@ async def run(
     server = AgiServer(
         ask=ask, post=events.append, channel_status=confirm, allowed_peers=parse_allow(["127.0.0.0/8"]), restored=restored
     )
+    server.forget_away(forget)
     listener = await asyncio.start_server(server.handle_connection, "127.0.0.1", 0)
     port = listener.sockets[0].getsockname()[1]
     async with listener, asyncio.timeout(10):
@@ -112,3 +117,11 @@ async def test_facts_about_the_call_are_kept_on_the_channel_in_one_command() -> 
     await run(peer, then=[note])
     (mset,) = [c for c in peer.commands if c.startswith("EXEC MSet")]
     assert mset == 'EXEC MSet "CCQ_QUEUE=support,CCQ_QUEUED=1796000001.250"'  # a value that could split is left out
+
+
+async def test_a_new_callers_session_deletes_a_few_recorded_away_lines() -> None:
+    peer = FakeAsterisk(replies={"GET FULL VARIABLE": facts()})
+    keys = tuple(f"17960000{n:02d}.1" for n in range(7))
+    await run(peer, forget=(*keys, "bad key;x"))
+    deleted = [c for c in peer.commands if c.startswith("DATABASE DEL")]
+    assert deleted == [f"DATABASE DEL ccqueue-away {k}" for k in keys[:5]]  # a few per session, never a bad key
