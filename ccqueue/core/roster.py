@@ -151,9 +151,12 @@ class Roster:
     def restore(self, stored: ev.RestoredAgent, now: float) -> None:
         """Give an agent back the login and pause an earlier process left it with."""
         agent = self.agents.get(stored.agent_id)
-        if agent is None or agent.state is not AgentState.LOGGED_OUT or stored.presence is ev.Presence.LOGGED_OUT:
-            if agent is not None:
-                agent.interval_seq = max(agent.interval_seq, stored.interval_seq)
+        if agent is None or agent.state is not AgentState.LOGGED_OUT:
+            return  # rule 6 of restoration: an agent already known is left as it is
+        if stored.presence is ev.Presence.LOGGED_OUT:
+            if stored.interval_seq > agent.interval_seq:  # logged out since its last interval ended
+                agent.interval_seq = stored.interval_seq
+                agent.since = min(stored.since, now)
             return
         paused = stored.presence is ev.Presence.PAUSED
         agent.state = AgentState.PAUSED if paused else AgentState.AVAILABLE

@@ -99,7 +99,7 @@ def test_agents_get_their_login_and_pause_back_and_their_intervals_go_on() -> No
     assert states == {
         "a1": (AgentState.AVAILABLE, None, 40.0),
         "a2": (AgentState.PAUSED, "lunch", 30.0),
-        "a3": (AgentState.LOGGED_OUT, None, 0.0),
+        "a3": (AgentState.LOGGED_OUT, None, 1.0),  # logged out since its last interval
     }
     out = acd.handle(ev.AgentRequested(agent_id="a2", action=ev.AgentAction.UNPAUSE), 60.0)
     (interval,) = records(AgentStateRecord, out)
@@ -240,3 +240,11 @@ def test_a_callback_that_was_dialling_when_its_leg_died_too_is_tried_again() -> 
     acd.handle(ev.StateRestored(agents=(available("a1", 5.0),)), 50.0)
     out = acd.handle(ev.CallbacksRestored(callbacks=(dialing(),)), 51.0)
     assert [o.offer_id for o in of(cmd.OriginateAgent, out)] == ["cb-cb1.4"]
+
+
+def test_a_logged_out_agent_logging_in_writes_its_logged_out_time_from_its_last_interval() -> None:
+    acd = make_acd(agents=1)
+    gone = ev.RestoredAgent(agent_id="a1", presence=ev.Presence.LOGGED_OUT, since=40.0, interval_seq=9)
+    acd.handle(ev.StateRestored(agents=(gone,)), 50.0)
+    (interval,) = records(AgentStateRecord, login(acd, "a1", 60.0))
+    assert (interval.interval_id, interval.state, interval.started_at, interval.ended_at) == ("a1:10", "logged_out", 40.0, 60.0)
