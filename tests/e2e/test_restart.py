@@ -257,3 +257,54 @@ async def test_a_caller_killed_with_its_session_just_opened_is_recorded_once(
         assert events[-1]["kind"] == "call_ended" and json.loads(events[-1]["data"])["while"] == "ccqueue away"
     finally:
         new.stop()
+
+
+async def test_kill_with_twelve_waiting_and_three_talking_loses_nobody(
+    daemon: Daemon, probe: AmiProbe, phones: dict[str, Softphone], asterisk: AsteriskSandbox, tmp_path: Path
+) -> None:
+    """The scale of a small contact centre's busy minute: three conversations, twelve
+    callers waiting; ``kill -9``; the new process is back in service within 5 s with
+    every one of them, and the oldest waiting caller is the next one answered."""
+    dsn = daemon.dsn
+    talkers = [f"+1555071{n}" for n in range(3)]
+    waiters = [f"+155507{n:02d}" for n in range(20, 32)]
+    uids: dict[str, str] = {}
+    for n, number in enumerate(talkers):
+        assert daemon.http("POST", f"/api/agents/agent{n + 1}/login")[0] == 200
+        uids[number] = await probe.call_hotline(caller=number)
+        await wait_row(dsn, "select * from calls where caller = $1", number, check=lambda r: r["answered_at"])
+    for number in waiters:
+        uids[number] = await probe.call_hotline(caller=number)
+        await asyncio.sleep(0.1)
+    for number in waiters:
+        await wait_row(dsn, "select * from calls where caller = $1", number, check=lambda r: r["queued_at"])
+    before = {r["caller"]: r for r in await fetch(dsn, "select * from calls")}
+
+    stop_hard(daemon, "kill")
+    await asyncio.sleep(1)
+    new = next_daemon(daemon, tmp_path, "after-kill-busy")
+    back_in = restart(new)
+    try:
+        after_s = restored_after_s(new)
+        print(f"\n3 talking + 12 waiting: healthy {back_in:.2f} s after spawn; state restored {after_s:.3f} s after serving")
+        assert back_in < BACK_IN_SERVICE_S
+        assert [agent(new, f"agent{n}")["state"] for n in (1, 2, 3)] == ["on_call"] * 3
+        _, queues = new.http("GET", "/api/queues")
+        assert {q["name"]: q["waiting"] for q in queues}["support"] == 12
+
+        # One conversation ends: its agent, after wrap-up, takes the caller who came first.
+        await probe.hangup(f"{uids[talkers[0]]}-hl")
+        first = await wait_row(
+            dsn, "select * from calls where caller = $1", waiters[0], check=lambda r: r["answered_at"], timeout=20
+        )
+        assert first["agent"] == "agent1" and first["arrived_at"] == before[waiters[0]]["arrived_at"]
+        for number in waiters[1:]:
+            row = (await rows_of(dsn, number))[0]
+            assert row["answered_at"] is None and row["arrived_at"] == before[number]["arrived_at"]
+    finally:
+        for uid in uids.values():
+            await probe.hangup(f"{uid}-hl")
+        for number in [*talkers, *waiters]:
+            row = await wait_row(dsn, "select * from calls where caller = $1", number, check=lambda r: r["ended_at"])
+            assert row["outcome"] in ("answered", "abandoned") and len(await rows_of(dsn, number)) == 1
+        new.stop()
