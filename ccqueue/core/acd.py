@@ -82,6 +82,7 @@ class Acd:
 
     def __init__(self, settings: AcdSettings, *, seed: int = 0) -> None:
         self._settings = settings
+        self._stopping = False
         self.router = Router([_policy(q) for q in settings.queues.values()], seed=seed)
         self.ewt = WaitEstimator()
         ledger = CallLedger()
@@ -164,8 +165,11 @@ class Acd:
         """The commands ``event`` comes to, and the reply for whoever put it in."""
         out: list[cmd.Command] = []
         if isinstance(event, ev.ShutdownRequested):
+            self._stopping = True
             self._shut_down(now, out)
             return Handled(out)
+        if self._stopping and isinstance(event, ev.CallerSessionEnded):
+            return Handled(out)  # the sessions close because we stop: the callers are still there
         reply = self._handlers[type(event)](event, now, out)
         self._timers.run_due(now, out)
         self._switchboard.dispatch(now, out)

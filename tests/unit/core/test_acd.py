@@ -407,6 +407,14 @@ def test_shutdown_leaves_callers_to_the_dialplan_and_closes_the_agents_intervals
     assert presence == {("a1", "available", None, 10.0), ("a2", "paused", "x", 10.0)}
 
 
+def test_sessions_closing_because_ccqueue_stops_do_not_end_the_calls() -> None:
+    acd = make_acd()
+    arrive(acd, 1, 1.0)
+    acd.handle(ev.ShutdownRequested(), 2.0)
+    out = acd.handle(ev.CallerSessionEnded(call_id="c1"), 2.1)
+    assert records(CallRecord, out) == [] and acd.calls["c1"].state is CallState.WAITING
+
+
 def test_shutdown_hangs_up_an_agent_ringing_and_the_caller_keeps_its_place() -> None:
     acd = make_acd()
     login(acd, "a1", 0.0)
