@@ -334,6 +334,14 @@ def phones(asterisk: AsteriskSandbox, tmp_path_factory: pytest.TempPathFactory) 
             phone.stop()
 
 
+@pytest.fixture(autouse=True)
+def _no_away_callers_of_earlier_tests(request: pytest.FixtureRequest) -> None:
+    """Callers an earlier test left while its ccqueue was down would be recorded into
+    this test's fresh database: Asterisk's database outlives a test, PostgreSQL's does not."""
+    if "asterisk" in request.fixturenames:
+        request.getfixturevalue("asterisk").rx("database deltree ccqueue-away")
+
+
 class Daemon(CcqueueProcess):
     """The ccqueue process under test, with its own database."""
 
@@ -365,6 +373,7 @@ def daemon(
         d.stop()
         # Leave Asterisk clean for the next test, and show what ccqueue said on failure.
         asterisk.rx("channel request hangup all")
+        asterisk.rx("database deltree ccqueue-away")
         sys.stderr.write(d.log_text()[-6000:])
 
 

@@ -279,6 +279,9 @@ def sandbox(ports: SimpleNamespace) -> Any:
     t0 = time.monotonic()
     sbx.start()
     sbx.boot_seconds = time.monotonic() - t0
+    # No ccqueue runs here: callers hear the apology at once rather than being held for
+    # ccqueue's return (the hold is checked in test_unreachable_ccqueue_plays_unavailable).
+    sbx.rx("dialplan set global CCQ_AWAY_HOLD_S 0")
     try:
         yield sbx
     finally:
@@ -424,6 +427,32 @@ def test_sandbox_boots_and_reports(sandbox: Any) -> None:
     assert Path(sandbox.paths["SOUNDS"], "welcome.wav").is_file()
     assert sandbox.log_path.is_file()
     assert sandbox.channels() == []
+
+
+@pytest.mark.e2e
+async def test_unreachable_ccqueue_holds_the_caller_with_music_then_plays_unavailable(sandbox: Any, ami: Ami) -> None:
+    # nothing listens on the AGI port: music on hold, the AGI tried again, then after the
+    # hold (3 s here) the apology
+    sandbox.rx("dialplan set global CCQ_AWAY_HOLD_S 3")
+    try:
+        resp = await ami.originate(
+            Channel="Local/100@hotline",
+            Context="ccqueue-test-caller",
+            Exten="wait",
+            Timeout="10000",
+            ChannelId="t-m-caller",
+            OtherChannelId="t-m-hotline",
+        )
+        assert resp["Response"] == "Success"
+        await ami.wait_for(Event="Newexten", Uniqueid="t-m-hotline", Application="MusicOnHold")
+        started = time.monotonic()
+        await ami.wait_for(15, Event="Newexten", Uniqueid="t-m-hotline", Application="Playback", AppData="ccqueue/unavailable")
+        assert 1.5 < time.monotonic() - started < 6
+        tries = ami.find(Event="Newexten", Uniqueid="t-m-hotline", Application="AGI")
+        assert len(tries) >= 2  # tried again while holding
+        await ami.wait_for(15, Event="Hangup", Uniqueid="t-m-hotline")
+    finally:
+        sandbox.rx("dialplan set global CCQ_AWAY_HOLD_S 0")
 
 
 @pytest.mark.e2e
