@@ -180,6 +180,7 @@ class PlayBroadcast:
     sound: str
     keys: str
 
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NoteOnCaller:
     """Keep facts about the call on the caller's channel (channel variables), so that a

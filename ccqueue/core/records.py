@@ -253,7 +253,6 @@ class AgentPresenceRecord:
     at: float  # when it was written: a later write replaces an earlier one, never the reverse
 
 
-
 Record = (
     CallEventRecord
     | CallRecord
