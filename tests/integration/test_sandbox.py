@@ -10,11 +10,12 @@ ccqueue daemon. They pin down the Asterisk behaviour the engine is built on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -346,8 +347,10 @@ class Ami:
             await asyncio.sleep(0.05)
 
 
-@pytest.fixture
-async def ami(sandbox: Any, project_config: Any, ports: SimpleNamespace) -> Any:
+@contextlib.asynccontextmanager
+async def connected_ami(sandbox: Any, project_config: Any, ports: SimpleNamespace, kind: type[Ami] = Ami) -> AsyncIterator[Any]:
+    """A raw AMI login to the sandbox that notes every event; at the end it waits for the
+    test's calls to end (and hangs up what is left), so the next test starts clean."""
     from panoramisk import Manager
 
     ami_cfg = project_config.asterisk.ami
@@ -359,7 +362,7 @@ async def ami(sandbox: Any, project_config: Any, ports: SimpleNamespace) -> Any:
         secret=ami_cfg.secret.get_secret_value(),
         ping_delay=0,
     )
-    conn = Ami(manager)
+    conn = kind(manager)
     manager.register_event("*", conn.record)
     await asyncio.wait_for(manager.connect(), 10)
     login = getattr(manager, "authenticated_future", None)
@@ -369,12 +372,17 @@ async def ami(sandbox: Any, project_config: Any, ports: SimpleNamespace) -> Any:
         yield conn
     finally:
         manager.close()
-        # leave no call behind for the next test
         deadline = time.monotonic() + 10
         while sandbox.channels() and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
         if sandbox.channels():
             sandbox.rx("channel request hangup all")
+
+
+@pytest.fixture
+async def ami(sandbox: Any, project_config: Any, ports: SimpleNamespace) -> AsyncIterator[Any]:
+    async with connected_ami(sandbox, project_config, ports) as conn:
+        yield conn
 
 
 Handler = Callable[[Any], Awaitable[None]]
