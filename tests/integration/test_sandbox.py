@@ -38,7 +38,7 @@ def stand_in_config(**agents: tuple[str, str]) -> Any:
     return SimpleNamespace(
         asterisk=SimpleNamespace(
             ami=SimpleNamespace(host="127.0.0.1", port=5038, username="ccqueue", secret=SecretStr("s3cret")),
-            agi=SimpleNamespace(host="127.0.0.1", port=4573),
+            agi=SimpleNamespace(host="127.0.0.1", port=4573, away_hold_s=120.0, away_retry_s=2.0),
             agent_context="ccqueue-agent",
         ),
         agents={
@@ -180,6 +180,7 @@ def test_dialplan_has_exactly_the_ccqueue_contexts() -> None:
         "general",
         "globals",
         "hotline",
+        "ccqueue-away",
         "ccqueue-agent",
         "ccqueue-transfer",
         "ccqueue-survey",
@@ -531,7 +532,7 @@ async def test_answered_agent_pulls_caller_out_of_agi_into_bridge(
     assert caller_in["BridgeUniqueid"] == agent_in["BridgeUniqueid"]
     assert caller_in["Channel"] == chan
     # the caller is in the bridge at the priority after AGI()
-    assert (caller_in["Context"], caller_in["Priority"]) == ("hotline", "4")  # the priority after AGI()
+    assert (caller_in["Context"], caller_in["Priority"]) == ("hotline", "7")  # the priority after AGI()
     await in_thread(lambda: phone.wait_event("CALL_ESTABLISHED", 5))
     assert phone.in_call
     assert any(name.startswith("PJSIP/agent1-") for name in sandbox.channels())
