@@ -14,7 +14,10 @@ Rules kept here:
    on the do-not-call list, under its campaign's ``max_attempts``, due (``next_at``),
    inside the calling window in the callee's own zone (holidays included), and not
    locked by an abandon within ``abandon_lock_s`` — unless an agent is held for it
-   first (progressive, preview), which cannot abandon. A contact that fails a rule is
+   first (progressive, preview), which cannot abandon. After an attempt, its outcome's
+   retry rule dials again ``after_s`` later while that outcome has ended fewer than
+   ``max_tries`` of the contact's attempts (``Contact.outcome_counts``, kept in the
+   store), and ``max_attempts`` caps the tries of every outcome together. A contact that fails a rule is
    written back with when it may be tried (the window's next opening, the lock's
    end) or as done, so the store does not hand it over again before then.
 3. Lines: a campaign never holds more than ``max_lines`` outbound channels, and all
@@ -611,6 +614,7 @@ class Dialer:
                     locked_until=contact.locked_until or None,
                     done=done,
                     outcome=None,
+                    outcome_counts=dict(contact.outcome_counts),
                 )
             )
         )
@@ -842,13 +846,17 @@ class Dialer:
         locked = contact.locked_until or None
         if outcome is AttemptOutcome.ABANDONED:
             locked = now + settings.abandon_lock_s
+        # A retry rule's max_tries counts the attempts this outcome ended (busy three
+        # times), not all tries: those are max_attempts' to cap.
+        counts = dict(contact.outcome_counts)
+        counts[outcome.value] = counts.get(outcome.value, 0) + 1
         rule = settings.retry_rule(outcome)
         done = outcome in _FINAL or tries >= settings.max_attempts
         next_at = now
         if outcome is AttemptOutcome.SKIPPED:
             next_at = now + FETCH_AGAIN_S * 120  # an hour: another agent may take it
         elif not done:
-            if rule is not None and tries < rule.max_tries:
+            if rule is not None and counts[outcome.value] < rule.max_tries:
                 next_at = now + rule.after_s
             elif outcome is AttemptOutcome.ABANDONED:
                 next_at = locked or now
@@ -866,6 +874,7 @@ class Dialer:
                     locked_until=locked,
                     done=done,
                     outcome=outcome,
+                    outcome_counts=counts,
                 )
             )
         )

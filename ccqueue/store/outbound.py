@@ -199,7 +199,7 @@ def number_zone(number: str) -> dt.tzinfo | None:
 
 
 _CONTACT_COLUMNS = """contact_id, campaign, number, name, tz, fields::text AS fields, attempts,
-    next_at, locked_until, done, outcome, imported_at, source_line"""
+    next_at, locked_until, done, outcome, imported_at, source_line, outcome_counts::text AS outcome_counts"""
 
 
 def _contact(row: asyncpg.Record, fallback: dt.tzinfo) -> Contact:
@@ -214,6 +214,7 @@ def _contact(row: asyncpg.Record, fallback: dt.tzinfo) -> Contact:
         attempts=row["attempts"],
         next_at=row["next_at"].timestamp(),
         locked_until=to_epoch(row["locked_until"]) or 0.0,
+        outcome_counts=json.loads(row["outcome_counts"]),
     )
 
 
@@ -260,6 +261,7 @@ async def contact_row(db: Db, campaign: str, number: str) -> dict[str, Any] | No
         return None
     found = dict(row)
     found["fields"] = json.loads(found["fields"])
+    found["outcome_counts"] = json.loads(found["outcome_counts"])
     for column in ("next_at", "locked_until", "imported_at"):
         found[column] = to_epoch(found[column])
     return found
@@ -268,7 +270,8 @@ async def contact_row(db: Db, campaign: str, number: str) -> dict[str, Any] | No
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ContactMark:
     """A contact after one of its attempts: tries so far, when it may be dialled next,
-    its abandon lock, whether it is finished, and the last attempt's outcome."""
+    its abandon lock, whether it is finished, the last attempt's outcome, and how often
+    each outcome ended its attempts (None: keep the stored counts)."""
 
     contact_id: int
     attempts: int
@@ -276,6 +279,7 @@ class ContactMark:
     locked_until: float | None = None
     done: bool = False
     outcome: str | None = None
+    outcome_counts: Mapping[str, int] | None = None
 
     def __post_init__(self) -> None:
         if self.attempts < 0:
