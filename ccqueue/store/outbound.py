@@ -29,7 +29,7 @@ import datetime as dt
 import functools
 import json
 import zoneinfo
-from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -37,7 +37,7 @@ import asyncpg
 import phonenumbers
 from phonenumbers import timezone as number_zones
 
-from ccqueue.core.campaigns import Contact
+from ccqueue.core.campaigns import CampaignSettings, Contact
 from ccqueue.store.tables import (
     ATTEMPT_OUTCOMES,
     CAMPAIGN_STATES,
@@ -247,6 +247,37 @@ async def due_contacts(
             list(exclude),
         )
     return [_contact(row, zone) for row in rows]
+
+
+class CampaignContacts:
+    """The engine's source of due contacts: ``due_contacts`` with the campaign's own
+    cap and zone as configured now (a reload may change them) and without the contacts
+    the dialer is already dialling."""
+
+    def __init__(
+        self,
+        db: Db | str,
+        *,
+        settings: Callable[[str], CampaignSettings | None],
+        dialling: Callable[[str], Collection[int]],
+    ) -> None:
+        self._db = db
+        self._settings = settings
+        self._dialling = dialling
+
+    async def due(self, campaign: str, now: float, limit: int) -> list[Contact]:
+        settings = self._settings(campaign)
+        return await due_contacts(
+            self._db,
+            campaign,
+            now,
+            limit,
+            max_attempts=settings.max_attempts if settings is not None else None,
+            # A contact with no zone of its own whose number has none either (toll-free)
+            # is in the campaign's zone, not UTC.
+            zone=settings.zone if settings is not None else dt.UTC,
+            exclude=self._dialling(campaign),
+        )
 
 
 async def fetch_contact(db: Db, contact_id: int, *, zone: dt.tzinfo = dt.UTC) -> Contact | None:

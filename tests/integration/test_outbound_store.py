@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 
 from ccqueue.contacts import ContactsInvalid, import_contacts, import_do_not_call
-from ccqueue.core.campaigns import AttemptOutcome
+from ccqueue.core.campaigns import AttemptOutcome, CampaignMode, CampaignSettings
 from ccqueue.core.records import (
     AttemptEvent,
     AttemptRecord,
@@ -30,6 +30,7 @@ from ccqueue.core.records import (
 from ccqueue.store import migrate, tables, write_records
 from ccqueue.store.outbound import (
     AbandonCounts,
+    CampaignContacts,
     ContactMark,
     LiveAnswer,
     abandon_counts,
@@ -298,6 +299,31 @@ async def test_a_number_without_a_zone_of_its_own_takes_the_campaigns(conn: asyn
     await run_import(conn, csv_bytes("number\n+18005550100\n"))
     (contact,) = await due_contacts(conn, "reminders", T0, 10, max_attempts=3, zone=ZoneInfo("America/Denver"))
     assert str(contact.zone) == "America/Denver"
+
+
+async def test_the_engines_contact_source_gives_the_campaigns_zone_cap_and_leaves_out_dials_in_progress(
+    conn: asyncpg.Connection, pg_dsn: str
+) -> None:
+    # What the daemon fetches with: a toll-free number (no zone of its own) is in the
+    # campaign's zone, not UTC; contacts over the cap or being dialled are not handed over.
+    await run_import(conn, csv_bytes("number\n+18005550100\n+12125550101\n+12125550102\n"))
+    ids = {r["number"]: r["contact_id"] for r in await conn.fetch("SELECT number, contact_id FROM contacts")}
+    await mark_contacts(conn, [ContactMark(contact_id=ids["+12125550102"], attempts=2, next_at=T0)])
+    settings = CampaignSettings(
+        name="reminders",
+        mode=CampaignMode.PROGRESSIVE,
+        queues=("sales",),
+        caller_id="+12125550199",
+        max_attempts=2,
+        zone=ZoneInfo("America/Denver"),
+    )
+    source = CampaignContacts(
+        pg_dsn,
+        settings={"reminders": settings}.get,
+        dialling=lambda name: [ids["+12125550101"]] if name == "reminders" else [],
+    )
+    (contact,) = await source.due("reminders", T0, 10)
+    assert contact.number == "+18005550100" and str(contact.zone) == "America/Denver"
 
 
 async def test_a_contact_mark_never_goes_back(conn: asyncpg.Connection) -> None:
