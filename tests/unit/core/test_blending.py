@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
 from ccqueue.core.acd import Acd, AcdSettings, AgentSettings, HotlineSettings, QueueSettings
-from ccqueue.core.blending import ShareCounter
+from ccqueue.core.blending import Blender, ShareCounter
 from ccqueue.core.callbacks import CallbackPolicy
 from ccqueue.core.campaigns import CampaignMode, CampaignSettings, Contact
 
@@ -141,3 +141,69 @@ def test_over_a_busy_stretch_each_side_gets_its_share_of_the_agents(share: float
 def test_with_no_share_callbacks_go_first_as_before() -> None:
     handed = busy_stretch(0.0, seconds=600.0)
     assert handed and set(handed) == {"callback"}
+
+
+# ---------------------------------------------------------------------- one pass, step by step
+
+
+class Parts:
+    """The parts a pass drives, recording what it asked of them."""
+
+    def __init__(self, *, person: bool, callbacks: list[str], dispatched: int = 1, paced: int = 1) -> None:
+        self.person = person
+        self.callbacks = callbacks
+        self.dispatched = dispatched
+        self.paced = paced
+        self.calls: list[tuple[str, object]] = []
+        self.aside = False
+
+    def blender(self, share: float = 0.5) -> Blender:
+        return Blender(
+            campaign_share=share,
+            contested_queues=lambda: frozenset({"support"}),
+            person_waiting=lambda: self.person,
+            callbacks_waiting=lambda queues: list(self.callbacks),
+            stand_aside=lambda ids: self._log("aside", tuple(ids)),
+            back_in_line=lambda ids: self._log("back", tuple(ids)),
+            dispatch=lambda now, out: self._log("dispatch", self.aside) or (0 if self.aside else self.dispatched),
+            pace=lambda now, out, limit: self._log("pace", limit) or self.paced,
+        )
+
+    def _log(self, what: str, detail: object) -> None:
+        self.calls.append((what, detail))
+        if what in ("aside", "back"):
+            self.aside = what == "aside"
+
+
+def test_a_person_on_the_line_goes_before_a_waiting_callback_whoever_s_turn() -> None:
+    parts = Parts(person=True, callbacks=["cb:k1"])
+    parts.blender(share=0.0).run(NOON, [])  # callbacks' turn, and yet
+    assert parts.calls == [
+        ("aside", ("cb:k1",)),
+        ("dispatch", True),  # callers on the line only
+        ("pace", None),  # the person takes the agent
+        ("back", ("cb:k1",)),
+        ("dispatch", False),  # what is left goes to the callback
+    ]
+
+
+def test_on_the_campaigns_turn_the_dialer_takes_at_most_its_allowance() -> None:
+    parts = Parts(person=False, callbacks=["cb:k1", "cb:k2"])
+    blender = parts.blender(share=0.75)
+    # One callback already: campaigns may take five in a row ((0 + k) / 0.75 < 2 / 0.25)
+    # and still be within one of their share of the six.
+    blender.counter.note(callbacks=1)
+    blender.run(NOON, [])
+    assert [c for c in parts.calls if c[0] == "pace"] == [("pace", 5)]
+    assert (blender.counter.campaigns, blender.counter.callbacks) == (1, 2)
+
+
+def test_on_the_callbacks_turn_nothing_stands_aside_and_no_contest_starts_the_counts_afresh() -> None:
+    parts = Parts(person=False, callbacks=["cb:k1"])
+    blender = parts.blender()
+    blender.run(NOON, [])
+    assert parts.calls == [("dispatch", False), ("pace", None)]
+    assert (blender.counter.campaigns, blender.counter.callbacks) == (1, 1)
+    parts.callbacks = []
+    blender.run(NOON + 1, [])
+    assert (blender.counter.campaigns, blender.counter.callbacks) == (0, 0)
