@@ -13,7 +13,7 @@ import contextlib
 import signal
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from ccqueue.asterisk.agi import AgiServer
+from ccqueue.asterisk.ami import AmiUnavailable
 from ccqueue.asterisk.ivr_runner import IvrRunner
 from ccqueue.asterisk.session_check import parse_allow
 from ccqueue.asterisk.telephony import AsteriskTelephony
@@ -47,6 +48,7 @@ from ccqueue.listen import (
 )
 from ccqueue.metrics import CampaignCollector, Metrics, StateCollector
 from ccqueue.numbers import check_allowed, normalize
+from ccqueue.recovery import recover
 from ccqueue.reload import Reloader
 from ccqueue.reports.cli import REPORT_SESSION
 from ccqueue.reports.query import summarise_closed_days
@@ -76,20 +78,27 @@ class Daemon:
     http_connections: HttpConnections
     dsn: str = ""
     metrics: Metrics | None = None
+    # Set once the start-up restore is with the engine (ccqueue.recovery).
+    restored: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def config(self) -> Config:
         return self.running.now.config
 
     def health(self) -> dict[str, Any]:
-        return health_of(self.telephony, self.writer, self.engine)
+        return health_of(self.telephony, self.writer, self.engine, self.restored)
 
 
-def health_of(telephony: AsteriskTelephony, writer: RecordWriter, engine: Engine) -> dict[str, Any]:
-    """What /healthz answers: ready while Asterisk's AMI link is."""
+def health_of(
+    telephony: AsteriskTelephony, writer: RecordWriter, engine: Engine, restored: asyncio.Event | None = None
+) -> dict[str, Any]:
+    """What /healthz answers: ready while Asterisk's AMI link is, once the start-up
+    restore (when there is one) has reached the engine."""
     ami = telephony.ami.state
+    back = restored is None or restored.is_set()
     return {
-        "status": "ok" if ami == "ready" else "degraded",
+        "status": "ok" if ami == "ready" and back else "degraded",
+        "restored": back,
         "ami": ami,
         "database": "ready" if writer.connected else "down",
         "records_pending": writer.buffered,
@@ -182,7 +191,9 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         return number
 
     ivr_runner = IvrRunner(trees=trees, ask=inbox.ask, post=inbox.post, callback_number=callback_number)
+    restored = asyncio.Event()
     agi = AgiServer(
+        restored=restored,
         ask=inbox.ask,
         post=inbox.post,
         channel_status=telephony.channel_status,
@@ -217,7 +228,7 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         middlewares=(http_connections.track,),
         engine=engine,
         registry=registry,
-        health=lambda: health_of(telephony, writer, engine),
+        health=lambda: health_of(telephony, writer, engine, restored),
         metrics=metrics,
         callbacks_config=callbacks,
         reload=reloader.reload,
@@ -247,13 +258,44 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         http_connections=http_connections,
         dsn=dsn,
         metrics=metrics,
+        restored=restored,
     )
 
 
-async def _restore_callbacks(daemon: Daemon) -> None:
-    """Open callbacks back in line, and calls an earlier process left open closed;
-    PostgreSQL being down delays this, never drops it."""
-    started_at = time.time()
+async def _restore_state(daemon: Daemon, began: float) -> tuple[str, ...]:
+    """What an earlier process left, taken back (``ccqueue.recovery``); the ids of the
+    calls taken back. Tried again while Asterisk cannot be asked; returning callers
+    wait for it at most ``agi.RESTORE_WAIT_S``."""
+    try:
+        for attempt in range(1, 31):
+            try:
+                recovered = await recover(
+                    telephony=daemon.telephony,
+                    dsn=daemon.dsn,
+                    agent_ids=list(daemon.config.agents),
+                    agent_for_endpoint=daemon.engine.acd.agent_for_endpoint,
+                    post=daemon.engine.post,
+                    spool_replayed=daemon.writer.wait_spool_replayed,
+                    began=began,
+                )
+                daemon.agi.forget_away(recovered.away_settled)
+                return recovered.calls
+            except (AmiUnavailable, TimeoutError) as exc:
+                log.warning("restore_not_done_yet", error=str(exc), attempt=attempt, hint="retrying; new calls are served")
+                daemon.restored.set()  # new and returning callers are not held back any longer
+                await asyncio.sleep(2)
+        log.error("restore_given_up", hint="calls left by the previous process are closed as unfollowed")
+        return ()
+    finally:
+        daemon.restored.set()
+
+
+async def _restore_callbacks(daemon: Daemon, began: float) -> None:
+    """Calls and agents taken back, open callbacks back in line (after them: a callback
+    being dialled is followed, not dialled again), and the calls an earlier process left
+    open and nobody can follow closed; PostgreSQL being down delays this, never drops it."""
+    started_at = began
+    kept = await _restore_state(daemon, began)
     while True:
         try:
             await restore_callbacks(daemon.dsn, daemon.engine.post, spool_replayed=daemon.writer.wait_spool_replayed)
@@ -263,7 +305,10 @@ async def _restore_callbacks(daemon: Daemon) -> None:
             await asyncio.sleep(10)
     for _attempt in range(5):
         try:
-            closed = await close_unfollowed_calls(daemon.dsn, started_at=started_at)
+            # Kept open: the calls taken back, and those this process serves now (a caller
+            # held while ccqueue was away arrived before it started).
+            keep = [*kept, *daemon.engine.acd.views.call_ids()]
+            closed = await close_unfollowed_calls(daemon.dsn, started_at=started_at, keep=keep)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("unfollowed_calls_not_closed_yet", error=str(exc))
             await asyncio.sleep(10)
@@ -344,6 +389,7 @@ async def _restore_campaigns(daemon: Daemon) -> None:
 
 async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
     """Run the daemon until ``stop`` is set (or SIGTERM/SIGINT)."""
+    began = time.time()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -383,7 +429,7 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
     try:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(daemon.writer.run(), name="record-writer")
-            restore = tasks.create_task(_restore_callbacks(daemon), name="restore-callbacks")
+            restore = tasks.create_task(_restore_callbacks(daemon, began), name="restore-callbacks")
             seed = tasks.create_task(_seed_period_counts(daemon), name="seed-period-counts")
             summary = tasks.create_task(_keep_report_summary(daemon), name="report-summary")
             restore_campaigns = tasks.create_task(_restore_campaigns(daemon), name="restore-campaigns")
@@ -395,7 +441,7 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
             ]
             await stop.wait()
             log.info("ccqueue_stopping")
-            try:  # waiting callers hear the apology, every open record is closed
+            try:  # waiting callers stay in the dialplan's hold loop for the next process
                 daemon.agi.stopping()
                 await daemon.engine.shut_down(timeout=5)
             except TimeoutError:

@@ -168,7 +168,7 @@ async def _with_connection(dsn: str, work: Callable[[Any], Awaitable[T]]) -> T:
 
 
 def cmd_contacts_import(args: argparse.Namespace) -> int:
-    from ccqueue.contacts import ContactsInvalid, import_contacts
+    from ccqueue.contacts import import_contacts
 
     target = _outbound_target(args)
     if isinstance(target, int):
@@ -179,22 +179,29 @@ def cmd_contacts_import(args: argparse.Namespace) -> int:
         print(f"ccqueue: no campaign {args.campaign!r} in {args.config} (campaigns: {known})", file=sys.stderr)
         return EXIT_CONFIG
     outbound = config.outbound
+    return _import_list(
+        args,
+        dsn,
+        lambda conn, stream: import_contacts(
+            conn,
+            args.campaign,
+            stream,
+            region=outbound.region,
+            allowed=outbound.allowed,
+            skip_invalid=args.skip_invalid,
+            source=args.file,
+        ),
+    )
+
+
+def _import_list(args: argparse.Namespace, dsn: str, load: Callable[[Any, Any], Awaitable[Any]]) -> int:
+    """Read ``args.file`` into the database with ``load(conn, stream)`` and print its report
+    (every problem by line when nothing was imported: exit 2)."""
+    from ccqueue.contacts import ContactsInvalid
+
     try:
         with open(args.file, "rb") as stream:
-            report = asyncio.run(
-                _with_connection(
-                    dsn,
-                    lambda conn: import_contacts(
-                        conn,
-                        args.campaign,
-                        stream,
-                        region=outbound.region,
-                        allowed=outbound.allowed,
-                        skip_invalid=args.skip_invalid,
-                        source=args.file,
-                    ),
-                )
-            )
+            report = asyncio.run(_with_connection(dsn, lambda conn: load(conn, stream)))
     except OSError as exc:
         print(f"ccqueue: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -211,30 +218,18 @@ def _region(args: argparse.Namespace, config: Config) -> str:
 
 
 def cmd_dnc_import(args: argparse.Namespace) -> int:
-    from ccqueue.contacts import ContactsInvalid, import_do_not_call
+    from ccqueue.contacts import import_do_not_call
 
     target = _outbound_target(args)
     if isinstance(target, int):
         return target
     config, dsn = target
-    try:
-        with open(args.file, "rb") as stream:
-            report = asyncio.run(
-                _with_connection(
-                    dsn,
-                    lambda conn: import_do_not_call(
-                        conn, stream, region=_region(args, config), skip_invalid=args.skip_invalid, source=args.file
-                    ),
-                )
-            )
-    except OSError as exc:
-        print(f"ccqueue: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except ContactsInvalid as exc:
-        _print_list_report(exc.report, args.file, as_json=args.json)
-        return EXIT_CONFIG
-    _print_list_report(report, args.file, as_json=args.json)
-    return EXIT_OK
+    region = _region(args, config)
+    return _import_list(
+        args,
+        dsn,
+        lambda conn, stream: import_do_not_call(conn, stream, region=region, skip_invalid=args.skip_invalid, source=args.file),
+    )
 
 
 def cmd_dnc_add(args: argparse.Namespace) -> int:

@@ -19,6 +19,12 @@ Its scripts:
   the answer is set as channel variables for the agent context (``CCQ_CALLER_UID``, the
   caller's uniqueid, or ``CCQ_CLAIM=lost``).
 
+A caller the dialplan held while ccqueue was away (its session dropped, or could not
+be opened) comes back with its call id on the channel (``CCQ_CALL_ID``, set by the
+first session): it is announced as ``CallerReturned``, with what the channel says of
+its arrival, queue and place, once the start-up restore has been handed to the engine.
+A session clears ``CCQ_AWAY`` (the dialplan's mark that ccqueue is away) as it starts.
+
 A session is served only once ``session_check`` believes it: from an allowed address, with
 well-formed values, for a channel Asterisk itself reports running that script. Nothing a
 session or a caller sent is ever spliced into an application's arguments: the caller is
@@ -38,13 +44,15 @@ minutes, but always inside commands of bounded length (hold segments of
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import ipaddress
 import re
 import socket
+import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol
 
 import structlog
@@ -52,6 +60,7 @@ from panoramisk.fast_agi import Request
 
 from ccqueue.asterisk.ami import AmiUnavailable
 from ccqueue.asterisk.dialogue_player import DialoguePlayer, converse
+from ccqueue.asterisk.live import AWAY_FAMILY
 from ccqueue.asterisk.paths import spool_path
 from ccqueue.asterisk.session_check import UNIQUEID, ChannelStatus, malformed, peer_allowed, verdict
 from ccqueue.core import commands as cmd
@@ -126,8 +135,16 @@ class AgiServer:
         normalize_number: Callable[[str], str] | None = None,
         ivr: IvrHost | None = None,
         survey_for: Callable[[str], bool] = lambda _hotline: False,
+        restored: asyncio.Event | None = None,
     ) -> None:
         self._survey_for = survey_for
+        # Set once the start-up restore is with the engine: a returning caller waits for
+        # it, so that it is not taken for a new one ahead of callers who came earlier.
+        self._restored = restored
+        # Lines the dialplan left in Asterisk's database for callers that hung up while
+        # ccqueue was away, already recorded: new callers' sessions delete a few each
+        # (ccqueue's AMI user may read Asterisk's database but not write it).
+        self._away_recorded: collections.deque[str] = collections.deque(maxlen=AWAY_FORGET_MAX)
         self._ask = ask
         self._post = post
         self._channel_status = channel_status
@@ -211,6 +228,11 @@ class AgiServer:
                 log.warning("agi_unknown_script", script=script[:64])
                 return
             uniqueid = await self._believe(script, headers)
+            if uniqueid == REFUSED:  # a real caller, recorded as refused: the apology at once
+                request = BoundedRequest(app=None, headers=headers, reader=reader, writer=writer)
+                await request.send_command('SET VARIABLE CCQ_AWAY ""')
+                await request.send_command("SET VARIABLE CCQ_END refused")
+                return
             if uniqueid is None:
                 return
             try:
@@ -258,36 +280,55 @@ class AgiServer:
             bound.warning("agi_session_refused", reason=reason)
             if script == "inbound":  # a real caller: its call is recorded as refused
                 self._post(self._arrival(headers, refused=reason))
+                return REFUSED
             return None
         self._open.add(uniqueid)
         return uniqueid
 
-    def _arrival(self, headers: dict[str, str], *, refused: str | None = None) -> ev.CallArrived:
+    def _arrival(
+        self, headers: dict[str, str], *, refused: str | None = None, call_id: str | None = None, arrived_at: float | None = None
+    ) -> ev.CallArrived:
         caller = headers.get("agi_callerid", "")
         if caller in ("unknown", "<unknown>"):
             caller = ""
         return ev.CallArrived(
-            call_id=self._new_call_id(),
+            call_id=call_id or self._new_call_id(),
             hotline=headers.get("agi_extension", ""),
             caller=caller,
             channel=headers.get("agi_channel", ""),
             uniqueid=headers.get("agi_uniqueid", ""),
             refused=refused,
+            arrived_at=arrived_at,
         )
 
     # --- scripts ------------------------------------------------------------------
 
     async def _inbound(self, request: Request) -> None:
-        arrived = self._arrival(request.headers)
+        facts = _channel_facts(await request.send_command(f"GET FULL VARIABLE {CHANNEL_FACTS}"))
+        returning = facts.get("CCQ_CALL_ID", "")
+        if returning and not CALL_ID.fullmatch(returning):
+            returning = ""  # not one ccqueue wrote: the caller is taken as a new one
+        arrived = self._arrival(request.headers, call_id=returning or None, arrived_at=_seconds(facts.get("CCQ_ENTERED", "")))
         call_id = arrived.call_id
+        if call_id in self.sessions:  # a second session for a call still served: not believed
+            log.warning("agi_session_refused", call_id=call_id, reason="the call has a session already")
+            return
         session = CallerSession(call_id, DialoguePlayer(request))
         self.sessions[call_id] = session
         bound = log.bind(call_id=call_id, channel=arrived.channel)
         try:
-            await request.send_command(f"SET VARIABLE CCQ_CALL_ID {call_id}")
+            if not returning:
+                await request.send_command(f"SET VARIABLE CCQ_CALL_ID {call_id}")
+            await request.send_command('SET VARIABLE CCQ_AWAY ""')
             if self._survey_for(arrived.hotline):
                 await request.send_command("SET VARIABLE CCQ_SURVEY yes")
-            await self._ask(arrived)
+            if returning:
+                await self._wait_restored()
+                bound.info("agi_caller_returned")
+                await self._ask(ev.CallerReturned(call=_returned(arrived, facts)))
+            else:
+                await self._ask(arrived)
+            await self._clear_away(request)
             await self._serve(session, arrived, bound)
         finally:
             del self.sessions[call_id]
@@ -378,6 +419,21 @@ class AgiServer:
                 self._left(log, instruction=type(instruction).__name__)
                 return
 
+    def forget_away(self, uniqueids: Iterable[str]) -> None:
+        """These callers' lines in Asterisk's database are recorded: delete them."""
+        self._away_recorded.extend(u for u in uniqueids if UNIQUEID.fullmatch(u))
+
+    async def _clear_away(self, request: Request) -> None:
+        for _ in range(min(AWAY_FORGET_PER_SESSION, len(self._away_recorded))):
+            await request.send_command(f"DATABASE DEL {AWAY_FAMILY} {self._away_recorded.popleft()}")
+
+    async def _wait_restored(self) -> None:
+        if self._restored is None or self._restored.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(RESTORE_WAIT_S):
+                await self._restored.wait()
+
     def stopping(self) -> None:
         """ccqueue is stopping: every waiting caller is about to leave its session at once,
         which the engine reports in one summary; the sessions stay quiet about it."""
@@ -422,6 +478,13 @@ class AgiServer:
                     player, call_id=session.call_id, entry=entry, caller=arrived.caller, hotline=arrived.hotline,
                     language=language,
                 )  # fmt: skip
+                return True
+            case cmd.NoteOnCaller(variables=variables):
+                # One round trip for all of them (MSet). The values are ccqueue's own, and
+                # checked all the same: nothing that could split an argument is spliced in.
+                pairs = ",".join(f"{name}={value}" for name, value in variables if NOTE_VALUE.fullmatch(value))
+                if pairs:
+                    await player.request.send_command(f'EXEC MSet "{pairs}"')
                 return True
             case cmd.ReleaseCaller(sound=sound):
                 if sound:
@@ -540,6 +603,56 @@ class AgiServer:
             return
         log.info("feature_code_used", agent=agent_id, action=action.value)
         await request.send_command(f'STREAM FILE {FEATURE_PROMPTS[action]} ""')
+
+
+# A session refused for a real caller: recorded, and the dialplan apologises at once.
+REFUSED = ""
+# Recorded away callers whose lines are deleted from Asterisk's database, a few per new
+# session (after its caller is with the engine) and at most this many remembered.
+AWAY_FORGET_PER_SESSION = 5
+AWAY_FORGET_MAX = 10_000
+# How long a returning caller's session waits for the start-up restore to reach the engine.
+RESTORE_WAIT_S = 10.0
+# What the dialplan and ccqueue keep on a caller's channel, read in one command.
+CHANNEL_FACTS = "${CCQ_CALL_ID}|${CCQ_ENTERED}|${CCQ_QUEUE}|${CCQ_QUEUED}|${CCQ_PRIORITY}|${CCQ_LANG}"
+_FACT_NAMES = ("CCQ_CALL_ID", "CCQ_ENTERED", "CCQ_QUEUE", "CCQ_QUEUED", "CCQ_PRIORITY", "CCQ_LANG")
+CALL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
+NOTE_VALUE = re.compile(r"[A-Za-z0-9._+-]{0,80}")
+
+
+def _channel_facts(result: dict[str, object]) -> dict[str, str]:
+    """The answer to ``GET FULL VARIABLE CHANNEL_FACTS``, by name (unset ones left out)."""
+    value, data = _value(result)
+    parts = data.split("|") if value == "1" else []
+    if len(parts) != len(_FACT_NAMES):
+        return {}
+    return {name: part for name, part in zip(_FACT_NAMES, parts, strict=True) if part}
+
+
+def _seconds(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 0 < value < float("inf") else None
+
+
+def _returned(arrived: ev.CallArrived, facts: dict[str, str]) -> ev.RestoredCall:
+    """A returning caller as its channel describes it."""
+    priority = facts.get("CCQ_PRIORITY", "")
+    queue = facts.get("CCQ_QUEUE") or None
+    return ev.RestoredCall(
+        call_id=arrived.call_id,
+        hotline=arrived.hotline,
+        caller=arrived.caller,
+        channel=arrived.channel,
+        uniqueid=arrived.uniqueid,
+        arrived_at=arrived.arrived_at or _seconds(facts.get("CCQ_QUEUED", "")) or time.time(),
+        queue=queue,
+        queued_at=_seconds(facts.get("CCQ_QUEUED", "")),
+        priority=int(priority) if priority.lstrip("-").isdigit() else None,
+        language=facts.get("CCQ_LANG") or None,
+    )
 
 
 FEATURE_PROMPTS = {

@@ -204,6 +204,8 @@ def _globals_conf(cfg: Any, agi_port: int) -> str:
         _HEADER,
         "; Included into [globals] of extensions.conf.",
         f"CCQ_AGI = agi://{host}:{agi_port}",
+        f"CCQ_AWAY_HOLD_S = {int(agi.away_hold_s)}",
+        f"CCQ_AWAY_RETRY_S = {agi.away_retry_s:g}",
     )
 
 

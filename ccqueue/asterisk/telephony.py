@@ -15,6 +15,7 @@ import structlog
 from panoramisk.message import Message
 
 from ccqueue.asterisk.ami import AmiClient, AmiUnavailable
+from ccqueue.asterisk.live import AWAY_FAMILY, STATUS_VARIABLES, AwayEntry, LiveChannel, away_entries, live_channels
 from ccqueue.asterisk.outbound import auto_answer_variables, originate_action
 from ccqueue.asterisk.session_check import ChannelStatus
 from ccqueue.asterisk.translate import (
@@ -118,6 +119,24 @@ class AsteriskTelephony:
                 raise AmiUnavailable("AMI is not connected") from None
         answer = await self.ami.send({"Action": "Status", "Channel": uniqueid}, timeout=STATUS_WAIT_S)
         return channel_status(answer if isinstance(answer, list) else [answer], uniqueid)
+
+    async def live_channels(self, *, timeout: float = 5.0) -> list[LiveChannel]:
+        """Every live channel with the variables ccqueue keeps on its calls (one Status)."""
+        answer = await self.ami.send(
+            {"Action": "Status", "Variables": ",".join(STATUS_VARIABLES), "_as_list": True}, timeout=timeout
+        )
+        messages = answer if isinstance(answer, list) else [answer]
+        if not any((m.get("Event") or "").lower() == "statuscomplete" for m in messages):
+            raise AmiUnavailable(f"Status gave no whole list: {messages[0].get('Message', '') if messages else ''}")
+        return live_channels(messages)
+
+    async def away_entries(self, *, timeout: float = 5.0) -> list[AwayEntry]:
+        """What the dialplan left for callers that hung up while ccqueue was away."""
+        answer = await self.ami.send({"Action": "DBGetTree", "Family": AWAY_FAMILY, "_as_list": True}, timeout=timeout)
+        messages = answer if isinstance(answer, list) else [answer]
+        if not any((m.get("Event") or "").lower() == "dbgettreecomplete" for m in messages):
+            raise AmiUnavailable(f"DBGetTree gave no whole list: {messages[0].get('Message', '') if messages else ''}")
+        return away_entries(messages)
 
     async def redirect(self, channel: str, *, context: str, exten: str, priority: str) -> None:
         await self.ami.send(

@@ -113,6 +113,11 @@ class Agi(Frozen):
     # The addresses Asterisk connects from; a session from anywhere else is closed unread.
     # Loopback by default, where the sandbox and a one-box install run Asterisk.
     allow: tuple[Network, ...] = Field(default=("127.0.0.0/8", "::1/128"), min_length=1)
+    # While ccqueue is away (a restart, a crash), the dialplan holds callers with music
+    # and tries the AGI again every away_retry_s; past away_hold_s they hear the apology
+    # (rendered into the dialplan's globals).
+    away_hold_s: float = Field(default=120.0, ge=0, le=3600)
+    away_retry_s: float = Field(default=2.0, gt=0, le=60)
 
 
 class Asterisk(Frozen):

@@ -97,6 +97,9 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
         "port": "TCP port ccqueue listens on for FastAGI (the dialplan's CCQ_AGI points here).",
         "allow": "Addresses or networks Asterisk connects from (e.g. 192.0.2.10, 192.0.2.0/24); "
         "a FastAGI session from anywhere else is closed unread.",
+        "away_hold_s": "Seconds the dialplan holds callers with music while ccqueue is away (restarting, crashed, "
+        "unreachable) before they hear the apology.",
+        "away_retry_s": "Seconds between the held callers' tries to reach ccqueue again.",
     },
     "Http": {
         "host": "Address of the HTTP API, /metrics and the wallboard (loopback unless told otherwise).",

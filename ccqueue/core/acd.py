@@ -57,6 +57,7 @@ from ccqueue.core.offers import Offers
 from ccqueue.core.reception import Reception
 from ccqueue.core.records import CallbackRecord
 from ccqueue.core.replies import CampaignStatus, ClaimAnswer, Handled, Reply
+from ccqueue.core.restoration import Restoration
 from ccqueue.core.roster import Roster
 from ccqueue.core.routing import QueuePolicy, Router
 from ccqueue.core.staffing import Staffing
@@ -86,6 +87,7 @@ class Acd:
 
     def __init__(self, settings: AcdSettings, *, seed: int = 0) -> None:
         self._settings = settings
+        self._stopping = False
         self.router = Router([_policy(q) for q in settings.queues.values()], seed=seed)
         self.ewt = WaitEstimator()
         ledger = CallLedger()
@@ -128,6 +130,9 @@ class Acd:
             timers=timers,
         )
         self._reception = reception = Reception(settings, book=book, admission=admission, roster=roster, ledger=ledger)
+        self._restoration = restoration = Restoration(
+            settings, book=book, offers=offers, roster=roster, admission=admission, ledger=ledger
+        )
         self._ledger = ledger
         self._dialer = dialer = Dialer(
             dict(settings.campaigns),
@@ -180,6 +185,8 @@ class Acd:
             ev.CalleePressed: dialer.pressed,
             ev.PreviewDecided: dialer.preview_decided,
             ev.DoNotCallAdded: dialer.do_not_call,
+            ev.StateRestored: self._state_restored,
+            ev.CallerReturned: restoration.returned,
         }
 
     # ------------------------------------------------------------------ the engine's API
@@ -192,8 +199,11 @@ class Acd:
         """The commands ``event`` comes to, and the reply for whoever put it in."""
         out: list[cmd.Command] = []
         if isinstance(event, ev.ShutdownRequested):
+            self._stopping = True
             self._shut_down(now, out)
             return Handled(out)
+        if self._stopping and isinstance(event, ev.CallerSessionEnded):
+            return Handled(out)  # the sessions close because we stop: the callers are still there
         reply = self._handlers[type(event)](event, now, out)
         self._timers.run_due(now, out)
         self._blender.run(now, out)
@@ -314,8 +324,13 @@ class Acd:
         attributes = {"name": attempt.contact.name, **dict(attempt.contact.fields)}
         self._admission.join(call, queue, now, out, attributes=attributes)
 
+    def _state_restored(self, e: ev.StateRestored, now: float, out: list[cmd.Command]) -> None:
+        self._desk.note_live_legs(e.live_legs)  # before the open callbacks come back
+        self._restoration.restored(e, now, out)
+
     def _shut_down(self, now: float, out: list[cmd.Command]) -> None:
-        """Stopping: callers let go, callbacks' rings stopped, agents' intervals closed."""
+        """Stopping: callers left to the dialplan's hold loop for the next process, rings
+        stopped, agents' intervals closed."""
         self._dialer.let_dials_go(now, out)
         self._switchboard.let_calls_go(now, out)
         self._desk.stop_ringing(out)
@@ -352,7 +367,10 @@ class Acd:
         self._settings = new
         self.router.set_queues([_policy(q) for q in new.queues.values()])
         self._roster.reconfigure(new, now)
-        for part in (self._book, self._offers, self._admission, self._desk, self._switchboard, self._reception, self.views):
+        for part in (
+            self._book, self._offers, self._admission, self._desk, self._switchboard, self._reception, self._restoration,
+            self.views,
+        ):  # fmt: skip
             part.reconfigure(new)
         self._dialer.reconfigure(dict(new.campaigns), new.max_outbound_channels)
         self._blender.reconfigure(new.campaign_share)

@@ -103,6 +103,7 @@ class Admission:
         if call.queued_at is None:  # the first queue: its wait starts now (an overflow keeps it)
             call.queued_at = now
         self._ledger.summary(call, out)
+        out.append(note_on_channel(call, settings))
         estimate = self._place_in_line(call, now)
         call.ewt_at_entry = estimate
         self._ledger.event(
@@ -145,6 +146,16 @@ class Admission:
         )
         call.in_line = True
         return self.estimate(call, now)
+
+    def rejoin(self, call: Call, now: float, out: list[cmd.Command]) -> None:
+        """A call restored after a restart goes back in line at the place its arrival time
+        gives it, with no admission check (it was admitted before) and its waiting timers
+        running again from now."""
+        settings = self._settings.queues[call.queue or ""]
+        call.move(CallTrigger.JOIN)
+        self._place_in_line(call, now)
+        out.append(cmd.HoldCaller(call_id=call.call_id, moh_class=settings.moh_class))
+        self._schedule_waiting(call, settings, now)
 
     def back_in_line(self, call: Call, now: float, out: list[cmd.Command]) -> None:
         """Every ring for the call came to nothing: back in line with the same arrival time
@@ -420,3 +431,16 @@ class Admission:
         if window is None or last is None or last[1] < now - window or last[0] not in self._roster.agents:
             return None, None
         return last[0], now + settings.returning_wait_s
+
+
+def note_on_channel(call: Call, settings: QueueSettings) -> cmd.NoteOnCaller:
+    """What a restarted ccqueue needs from the caller's channel to give it back its place."""
+    return cmd.NoteOnCaller(
+        call_id=call.call_id,
+        variables=(
+            ("CCQ_QUEUE", settings.name),
+            ("CCQ_QUEUED", f"{call.queued_at or 0.0:.3f}"),
+            ("CCQ_PRIORITY", "" if call.priority is None else str(call.priority)),
+            ("CCQ_LANG", call.language),
+        ),
+    )

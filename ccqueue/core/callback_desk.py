@@ -60,6 +60,7 @@ class CallbackDesk:
         self._timers = timers
         self.callbacks: dict[str, CallbackRecord] = {}  # open callbacks: their latest record
         self._callback_of: dict[tuple[str, str], str] = {}  # (queue, number) -> its open callback (rule 1)
+        self._live_legs: frozenset[str] = frozenset()  # agent legs found live after a restart
         timers.register(TimerKind.CALLBACK_READY, live=self._ready_live, fire=self._ready_due)
         timers.register(TimerKind.CALLBACK_EXPIRE, live=self._expiry_live, fire=self._expired)
 
@@ -191,8 +192,38 @@ class CallbackDesk:
         for record in e.callbacks:
             self._restore(record, now, out)
 
+    def note_live_legs(self, legs: frozenset[str]) -> None:
+        """After a restart: the agent legs still live in Asterisk. A callback whose leg is
+        among them is being made now; it is followed, not dialled again."""
+        self._live_legs = legs
+
+    def _follow_live_attempt(self, record: CallbackRecord, now: float) -> bool:
+        """A callback that was dialling when ccqueue stopped and whose agent leg still
+        lives: followed until that leg ends (True), never dialled a second time."""
+        leg = next((leg for leg in self._live_legs if leg.startswith(f"cb-{record.callback_id}.")), None)
+        if leg is None or record.agent is None or record.agent not in self._roster.agents:
+            return False
+        self.callbacks[record.callback_id] = record
+        self._callback_of[(record.queue, record.number)] = record.callback_id
+        self._offers.adopt(
+            Offer(
+                offer_id=leg,
+                call_id=cb.router_id(record.callback_id),
+                agent_id=record.agent,
+                expires_at=0.0,
+                claimed=True,
+                offered_at=now,
+                callback_id=record.callback_id,
+                restored=True,
+            )
+        )
+        self._roster.restore_on_call(record.agent, None, now, now)
+        return True
+
     def _restore(self, record: CallbackRecord, now: float, out: list[cmd.Command]) -> None:
         if not record.status.open or record.callback_id in self.callbacks or record.queue not in self._settings.queues:
+            return
+        if record.status is CallbackStatus.DIALING and self._follow_live_attempt(record, now):
             return
         if record.status is CallbackStatus.DIALING:  # we stopped mid-attempt: try again, same place
             record = cb.revise(record, status=CallbackStatus.PENDING, agent=None)
@@ -277,7 +308,11 @@ class CallbackDesk:
         record = self.callbacks.get(offer.callback_id or "")
         queue = record.queue if record else None
         self._roster.call_over(offer.agent_id, queue, now, out)
-        if record is not None and record.status is CallbackStatus.DIALING and offer.dial_status is None:
+        if record is not None and record.status is CallbackStatus.DIALING and offer.dial_status is None and offer.restored:
+            # Followed after a restart, with the customer's dial never reported: it may
+            # have been made, so it counts as made rather than risk calling twice.
+            self._close(cb.revise(record, result="unknown: ccqueue restarted during the attempt"), CallbackStatus.COMPLETED, out)
+        elif record is not None and record.status is CallbackStatus.DIALING and offer.dial_status is None:
             # The agent hung up before the customer's phone was dialled: not an attempt.
             self._back_in_line(record, now, out, agent_failure="agent hung up")
 

@@ -109,6 +109,7 @@ class CallTrigger(enum.Enum):
     OFFER = "offer"  # an agent's phone rings for it
     RING_ENDED = "ring_ended"  # every ring came to nothing: back in line, same place
     ANSWER = "answer"  # an agent's claim was granted
+    FOUND_CONNECTED = "found_connected"  # after a restart, found in conversation with an agent
     END = "end"
 
 
@@ -116,7 +117,13 @@ _S, _T = CallState, CallTrigger
 
 # A call starts WAITING at the door (before it is in line: ``Call.in_line``).
 CALL_TRANSITIONS: dict[CallState, dict[CallTrigger, CallState]] = {
-    _S.WAITING: {_T.ENTER_IVR: _S.IVR, _T.JOIN: _S.WAITING, _T.OFFER: _S.OFFERING, _T.END: _S.ENDED},
+    _S.WAITING: {
+        _T.ENTER_IVR: _S.IVR,
+        _T.JOIN: _S.WAITING,
+        _T.OFFER: _S.OFFERING,
+        _T.FOUND_CONNECTED: _S.CONNECTED,
+        _T.END: _S.ENDED,
+    },
     _S.IVR: {_T.JOIN: _S.WAITING, _T.ENTER_IVR: _S.IVR, _T.END: _S.ENDED},  # refused after the IVR: another IVR
     _S.OFFERING: {
         _T.ANSWER: _S.CONNECTED,
@@ -184,6 +191,7 @@ class Offer:
     offered_at: float = 0.0
     callback_id: str | None = None  # an offer of a callback rather than of a waiting caller
     dial_status: str | None = None  # a callback: the customer's Dial() result, once known
+    restored: bool = False  # found live after a restart: what it did before is not known
 
 
 def finite(value: float) -> float | None:

@@ -181,6 +181,15 @@ class PlayBroadcast:
     keys: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NoteOnCaller:
+    """Keep facts about the call on the caller's channel (channel variables), so that a
+    restarted ccqueue finds the caller's queue and place from the channel itself."""
+
+    call_id: str
+    variables: tuple[tuple[str, str], ...]
+
+
 Command = (
     PlayToCaller
     | HoldCaller
@@ -198,6 +207,7 @@ Command = (
     | DialContact
     | LeaveMessage
     | PlayBroadcast
+    | NoteOnCaller
 )
 
 CALLER_COMMANDS = (
@@ -210,5 +220,6 @@ CALLER_COMMANDS = (
     RecordMessage,
     LeaveMessage,
     PlayBroadcast,
+    NoteOnCaller,
 )
 """Commands carried out by the caller's own FastAGI session, in order."""

@@ -35,6 +35,10 @@ class CallArrived:
     # Set when the session was refused before the caller reached ccqueue (values that do
     # not validate): the call is only recorded, and the dialplan apologises.
     refused: str | None = None
+    # When the caller reached the hotline, as the dialplan stamped it on the channel
+    # (CCQ_ENTERED); None: now. A caller held by the dialplan while ccqueue was away
+    # keeps the time it really arrived.
+    arrived_at: float | None = None
 
     def __post_init__(self) -> None:
         _require(call_id=self.call_id, hotline=self.hotline, channel=self.channel, uniqueid=self.uniqueid)
@@ -396,6 +400,81 @@ class DoNotCallAdded:
         _require(number=self.number)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestoredCall:
+    """A call an earlier ccqueue process was handling, as its channel and its row tell it.
+
+    Waiting (``agent_id`` None): the caller is in the dialplan's hold loop and keeps its
+    place by ``arrived_at``. In conversation: ``offer_id`` is the live agent leg bridged
+    to the caller. ``version`` and ``next_seq`` continue the call's stored summary and
+    timeline (0 when no row was found).
+    """
+
+    call_id: str
+    hotline: str
+    caller: str
+    channel: str
+    uniqueid: str
+    arrived_at: float
+    queue: str | None = None  # None: it was still in the hotline's IVR
+    queued_at: float | None = None
+    priority: int | None = None
+    language: str | None = None
+    agent_id: str | None = None
+    offer_id: str | None = None
+    answered_at: float | None = None
+    version: int = 0
+    next_seq: int = 0
+
+    def __post_init__(self) -> None:
+        _require(call_id=self.call_id, hotline=self.hotline, channel=self.channel, uniqueid=self.uniqueid)
+        if (self.agent_id is None) != (self.offer_id is None):
+            raise ValueError("a call in conversation names both its agent and its agent leg")
+        if self.version < 0 or self.next_seq < 0:
+            raise ValueError("version and next_seq are >= 0")
+
+
+class Presence(enum.Enum):
+    """An agent as it stands apart from any call: what a restart must keep."""
+
+    LOGGED_OUT = "logged_out"
+    AVAILABLE = "available"  # logged in and not paused (idle or busy with a call)
+    PAUSED = "paused"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestoredAgent:
+    """An agent's login and pause as stored, and where its records stopped."""
+
+    agent_id: str
+    presence: Presence
+    reason: str | None = None  # the pause reason
+    since: float = 0.0  # when its present state began (its next interval starts here)
+    interval_seq: int = 0  # the last interval written ({agent_id}:{seq})
+
+    def __post_init__(self) -> None:
+        _require(agent_id=self.agent_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StateRestored:
+    """At start-up: what an earlier process left, rebuilt from Asterisk's live channels
+    and the database. Callbacks' agent legs still live (``live_legs``) are followed, not
+    dialled again."""
+
+    calls: tuple[RestoredCall, ...] = ()
+    agents: tuple[RestoredAgent, ...] = ()
+    live_legs: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallerReturned:
+    """A caller the dialplan held while ccqueue was away opened a new FastAGI session;
+    the channel says which call it is (CCQ_CALL_ID) and what it knew of it."""
+
+    call: RestoredCall
+
+
 Event = (
     CallArrived
     | ChannelHungUp
@@ -426,4 +505,6 @@ Event = (
     | CalleePressed
     | PreviewDecided
     | DoNotCallAdded
+    | StateRestored
+    | CallerReturned
 )

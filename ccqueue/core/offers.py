@@ -65,6 +65,11 @@ class Offers:
             )
         )
 
+    def adopt(self, offer: Offer) -> None:
+        """A claimed offer found live after a restart (its agent leg is in conversation):
+        followed from now on like any claimed offer, with nothing rung."""
+        self._offers[offer.offer_id] = offer
+
     def withdraw(self, call: Call, now: float, out: list[cmd.Command], *, kind: str, reason: str) -> None:
         """Stop every ring for ``call`` (rule 2); ``kind`` names the timeline event."""
         for offer_id in sorted(call.offer_ids):

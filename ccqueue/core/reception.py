@@ -56,7 +56,7 @@ class Reception:
             channel=e.channel,
             uniqueid=e.uniqueid,
             queue=None,
-            arrived_at=now,
+            arrived_at=now if e.arrived_at is None else min(e.arrived_at, now),
             language=hotline.language if hotline else "en",
         )
         self._book.add(call)

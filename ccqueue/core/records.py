@@ -244,6 +244,18 @@ class DoNotCallRecord:
     at: float
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentPresenceRecord:
+    """An agent's login and pause as they stand (one row per agent, the latest ``at``
+    wins): what a restarted ccqueue gives the agent back."""
+
+    agent_id: str
+    presence: str  # logged_out, available, paused
+    reason: str | None  # the pause reason
+    since: float  # when this presence began
+    at: float  # when it was written: a later write replaces an earlier one, never the reverse
+
+
 Record = (
     CallEventRecord
     | CallRecord
@@ -256,4 +268,5 @@ Record = (
     | CampaignRunRecord
     | DoNotCallRecord
     | AuditRecord
+    | AgentPresenceRecord
 )

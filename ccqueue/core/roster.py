@@ -14,6 +14,9 @@ Rules kept here:
 5. The ringing, on-call and wrap-up intervals of an inbound call carry its ``call_id``
    (set when the agent's phone rings for it), so a report finds a call's wrap-up by
    the call rather than by matching times.
+6. Every change of an agent's presence (logged out, logged in, paused and why) is
+   written as it happens (``AgentPresenceRecord``), so a restart gives agents back their
+   login and pause; a restored agent goes on from where its records stopped.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from ccqueue.core.agent_state import AgentState, AgentStatus, AgentTrigger
 from ccqueue.core.calls import DEVICE_FREE, AcdSettings, AgentSettings, QueueSettings
 from ccqueue.core.errors import UnknownAgent
 from ccqueue.core.ledger import CallLedger
+from ccqueue.core.records import AgentPresenceRecord
 from ccqueue.core.routing import Router
 from ccqueue.core.staffing import Staffing
 from ccqueue.core.timers import TimerKind, Timers
@@ -137,11 +141,42 @@ class Roster:
         return wrapup
 
     def close_intervals(self, now: float, out: list[cmd.Command]) -> None:
-        """Stopping: every logged-in agent's current state is written as closed now."""
+        """Stopping: every logged-in agent's current state is written as closed now, and
+        its presence as beginning now, so that the next process goes on from here."""
         for agent in self.agents.values():
             if agent.state is not AgentState.LOGGED_OUT:
                 served = agent.call_id if agent.state in _SERVING else None
                 self._ledger.interval(agent, agent.state, agent.reason, agent.since, now, out, call_id=served)
+                self._write_presence(agent, now, out, since=now)
+
+    # ------------------------------------------------------------------ a restart (rule 6)
+
+    def restore(self, stored: ev.RestoredAgent, now: float) -> None:
+        """Give an agent back the login and pause an earlier process left it with."""
+        agent = self.agents.get(stored.agent_id)
+        if agent is None or agent.state is not AgentState.LOGGED_OUT:
+            return  # rule 6 of restoration: an agent already known is left as it is
+        if stored.presence is ev.Presence.LOGGED_OUT:
+            if stored.interval_seq > agent.interval_seq:  # logged out since its last interval ended
+                agent.interval_seq = stored.interval_seq
+                agent.since = min(stored.since, now)
+            return
+        paused = stored.presence is ev.Presence.PAUSED
+        agent.state = AgentState.PAUSED if paused else AgentState.AVAILABLE
+        agent.reason = stored.reason if paused else None
+        agent.since = min(stored.since, now)
+        agent.idle_since = agent.since
+        agent.interval_seq = max(agent.interval_seq, stored.interval_seq)
+        self.sync_router(agent, now)
+
+    def restore_on_call(self, agent_id: str, call_id: str | None, since: float, now: float) -> None:
+        """An agent found in a conversation that goes on: on that call since ``since``."""
+        agent = self.agents[agent_id]
+        agent.state = AgentState.ON_CALL
+        agent.reason = None
+        agent.since = min(since, now)
+        agent.call_id = call_id
+        self.sync_router(agent, now)
 
     # ------------------------------------------------------------------ moves
 
@@ -160,6 +195,23 @@ class Roster:
             agent.idle_since = now
         if was is not AgentState.LOGGED_OUT or agent.interval_seq > 0:
             self._ledger.interval(agent, was, was_reason, was_since, now, out, call_id=served)
+        if (presence(agent.state), agent.reason) != (presence(was), was_reason):
+            self._write_presence(agent, now, out, since=agent.since)
+
+    def _write_presence(self, agent: AgentStatus, now: float, out: list[cmd.Command], *, since: float) -> None:
+        """Rule 6: the agent's presence as it stands now."""
+        state = presence(agent.state)
+        out.append(
+            cmd.Write(
+                record=AgentPresenceRecord(
+                    agent_id=agent.agent_id,
+                    presence=state.value,
+                    reason=agent.reason if state is ev.Presence.PAUSED else None,
+                    since=since,
+                    at=now,
+                )
+            )
+        )
 
     def sync_router(self, agent: AgentStatus, now: float) -> None:
         """Tell staffing and the router where the agent stands now (rule 3)."""
@@ -224,3 +276,12 @@ class Roster:
     def _queue_of_agent(self, agent_id: str) -> QueueSettings:
         queues = self._settings.agents[agent_id].queues
         return self._settings.queues[queues[0]] if queues else QueueSettings(name="")
+
+
+def presence(state: AgentState) -> ev.Presence:
+    """Where an agent stands apart from any call (rule 6)."""
+    if state is AgentState.LOGGED_OUT:
+        return ev.Presence.LOGGED_OUT
+    if state is AgentState.PAUSED:
+        return ev.Presence.PAUSED
+    return ev.Presence.AVAILABLE

@@ -210,21 +210,18 @@ class Switchboard:
                 self.hung_up(ev.ChannelHungUp(uniqueid=offer.offer_id, cause="gone while AMI was down"), now, out)
 
     def let_calls_go(self, now: float, out: list[cmd.Command]) -> None:
-        """Stopping: no caller is left in silence and no record is left open.
+        """Stopping: the calls are left for the next process (``restoration``).
 
-        Waiting callers go back to the dialplan's apology (``hotline`` priority
-        ``unavailable``) and are recorded as failed; ringing legs are hung up. Connected
-        calls go on in Asterisk without us: their summary says answered, end unknown.
+        Waiting callers stay on the line: their FastAGI sessions close with the process
+        and the dialplan holds them with music until ccqueue is back; their rows stay
+        open. An agent ringing for one is hung up (nobody would grant its claim) and the
+        caller keeps its place. Connected calls go on in Asterisk; the next process
+        follows them to their end.
         """
         for call in list(self._book.calls.values()):
-            if call.state is CallState.CONNECTED:
-                self._ledger.event(call, "call_unfollowed", now, out, reason="ccqueue stopped during the call")
-                self._ledger.summary(call, out)
-                continue
-            self._admission.leave_line(call, now, out)
-            out.append(
-                cmd.RedirectCaller(
-                    call_id=call.call_id, channel=call.channel, context="hotline", exten=call.hotline, priority="unavailable"
-                )
-            )
-            self._book.end(call, CallOutcome.FAILED, now, out, reason="ccqueue stopping")
+            if call.state is CallState.OFFERING:
+                self._offers.withdraw(call, now, out, kind="offer_cancelled", reason="ccqueue stopping")
+                call.move(CallTrigger.RING_ENDED)
+                self._ledger.event(call, "call_left_to_dialplan", now, out, reason="ccqueue stopping")
+            elif call.state in (CallState.WAITING, CallState.IVR):
+                self._ledger.event(call, "call_left_to_dialplan", now, out, reason="ccqueue stopping")

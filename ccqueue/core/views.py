@@ -123,6 +123,10 @@ class ReadModel:
             ewt_at_entry=call.ewt_at_entry,
         )
 
+    def call_ids(self) -> list[str]:
+        """Every call in progress (in the IVR, waiting, ringing or connected)."""
+        return list(self._book.calls)
+
     def waiting_callers(self, queue: str | None = None) -> list[CallerView]:
         """Callers waiting (or with an agent ringing for them), longest-waiting first."""
         calls = sorted(

@@ -244,7 +244,7 @@ class Engine:
                     "shutdown_commands_failed",
                     count=sum(failures.values()),
                     errors=dict(failures.most_common(5)),
-                    hint="the dialplan plays those callers the apology once their FastAGI sessions close",
+                    hint="those callers are held by the dialplan once their FastAGI sessions close",
                 )
 
     async def _hangup(self, uniqueid: str) -> None:

@@ -16,7 +16,9 @@ Rules kept here:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -24,10 +26,19 @@ import structlog
 
 from ccqueue.core import events as ev
 from ccqueue.core.errors import ExternalError
-from ccqueue.core.records import CallbackRecord
-from ccqueue.store.tables import load_open_callbacks, to_timestamp
+from ccqueue.core.records import CallbackRecord, CallOutcome
+from ccqueue.store.tables import load_open_callbacks, to_epoch, to_timestamp
 
-__all__ = ["CallbacksNotRestored", "close_unfollowed_calls", "restore_callbacks"]
+__all__ = [
+    "AwayCall",
+    "CallbacksNotRestored",
+    "StoredCall",
+    "close_unfollowed_calls",
+    "load_agents",
+    "load_open_calls",
+    "record_away_calls",
+    "restore_callbacks",
+]
 
 
 class CallbacksNotRestored(ExternalError, RuntimeError):
@@ -129,6 +140,7 @@ _CLOSE_UNFOLLOWED = """
 WITH open AS (
     SELECT c.call_id FROM calls c
      WHERE c.arrived_at < $1
+       AND NOT c.call_id = ANY($2::text[])
        AND (c.outcome = 'waiting'
             OR (c.outcome = 'answered' AND c.ended_at IS NULL
                 AND NOT EXISTS (SELECT 1 FROM call_events e
@@ -153,13 +165,174 @@ RETURNING call_id
 """
 
 
-async def close_unfollowed_calls(dsn: str, *, started_at: float, connect_timeout_s: float = 5.0) -> list[str]:
-    """Close the calls an earlier process left open (arrived before ``started_at``);
-    returns their ids. Run after the spool is replayed, like the callbacks' restore."""
+async def close_unfollowed_calls(
+    dsn: str, *, started_at: float, keep: Sequence[str] = (), connect_timeout_s: float = 5.0
+) -> list[str]:
+    """Close the calls an earlier process left open (arrived before ``started_at``),
+    except those taken back (``keep``); returns their ids. Run after the spool is
+    replayed, like the callbacks' restore."""
     conn = await asyncpg.connect(dsn, timeout=connect_timeout_s)
     try:
         async with conn.transaction():
-            rows = await conn.fetch(_CLOSE_UNFOLLOWED, to_timestamp(started_at))
+            rows = await conn.fetch(_CLOSE_UNFOLLOWED, to_timestamp(started_at), list(keep))
     finally:
         await conn.close()
     return [row["call_id"] for row in rows]
+
+
+# --------------------------------------------------------------------------- a restart
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredCall:
+    """What the ``calls`` row of a call still open says (times in epoch seconds)."""
+
+    call_id: str
+    version: int
+    queue: str | None
+    agent: str | None
+    arrived_at: float
+    queued_at: float | None
+    answered_at: float | None
+    next_seq: int  # the timeline's next sequence number
+    ended: bool = False  # closed already
+
+
+async def load_open_calls(conn: asyncpg.Connection, call_ids: Sequence[str]) -> dict[str, StoredCall]:
+    """The rows of ``call_ids``, with where their timelines stopped (``ended``: closed)."""
+    rows = await conn.fetch(
+        """SELECT c.call_id, c.version, c.queue, c.agent, c.arrived_at, c.queued_at, c.answered_at,
+                  c.ended_at IS NOT NULL AS ended,
+                  (SELECT coalesce(max(e.seq), -1) + 1 FROM call_events e WHERE e.call_id = c.call_id) AS next_seq
+             FROM calls c
+            WHERE c.call_id = ANY($1::text[])""",
+        list(call_ids),
+    )
+    return {
+        row["call_id"]: StoredCall(
+            call_id=row["call_id"],
+            version=row["version"],
+            queue=row["queue"],
+            agent=row["agent"],
+            arrived_at=row["arrived_at"].timestamp(),
+            queued_at=to_epoch(row["queued_at"]),
+            answered_at=to_epoch(row["answered_at"]),
+            next_seq=row["next_seq"],
+            ended=row["ended"],
+        )
+        for row in rows
+    }
+
+
+# Each configured agent: its stored presence, and the last interval written for it (the
+# newest by start; an index serves it), where its records go on from.
+_AGENTS = """
+SELECT a.agent_id, p.presence, p.reason, p.since, last.interval_id, last.ended_at
+  FROM unnest($1::text[]) AS a(agent_id)
+  LEFT JOIN agent_presence p ON p.agent_id = a.agent_id
+  LEFT JOIN LATERAL (
+        SELECT i.interval_id, i.ended_at FROM agent_state_intervals i
+         WHERE i.agent_id = a.agent_id ORDER BY i.started_at DESC, i.ended_at DESC LIMIT 1
+  ) last ON true
+"""
+
+
+async def load_agents(conn: asyncpg.Connection, agent_ids: Sequence[str]) -> tuple[ev.RestoredAgent, ...]:
+    """Every configured agent as stored: logged in or not, paused and why, and where its
+    intervals stopped (the next one starts no earlier than the last one ended)."""
+    agents = []
+    for row in await conn.fetch(_AGENTS, list(agent_ids)):
+        last_end = to_epoch(row["ended_at"])
+        since = to_epoch(row["since"]) or 0.0
+        seq_text = (row["interval_id"] or "").rpartition(":")[2]
+        agents.append(
+            ev.RestoredAgent(
+                agent_id=row["agent_id"],
+                presence=ev.Presence(row["presence"] or ev.Presence.LOGGED_OUT.value),
+                reason=row["reason"],
+                since=max(since, last_end or 0.0),
+                interval_seq=int(seq_text) if seq_text.isdigit() else 0,
+            )
+        )
+    return tuple(agents)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AwayCall:
+    """A caller that hung up (or was given the apology) while ccqueue was away, as the
+    dialplan left it in Asterisk's database: keyed by the caller channel's uniqueid."""
+
+    uniqueid: str
+    call_id: str  # '' when the call never reached ccqueue
+    hotline: str
+    caller: str
+    channel: str
+    entered_at: float
+    ended_at: float
+    outcome: CallOutcome  # abandoned, or failed when the dialplan gave up and apologised
+    queue: str | None = None
+    queued_at: float | None = None
+
+    @property
+    def row_id(self) -> str:
+        """The call's id: ccqueue's own if it had given one, else one made of the key."""
+        return self.call_id or f"away-{self.uniqueid}"
+
+
+async def record_away_calls(conn: asyncpg.Connection, away: Sequence[AwayCall]) -> list[str]:
+    """Record the calls that ended while ccqueue was away; returns the ids written.
+
+    Exactly once: a call already closed is left alone, and a second reading of the same
+    entry finds it closed (``away_uniqueid`` is unique besides). A call ccqueue had a row
+    for is closed; one it never saw gets its row and a short timeline.
+    """
+    written = []
+    for call in away:
+        async with conn.transaction():
+            row = await conn.fetchrow(
+                "SELECT call_id, ended_at, answered_at FROM calls WHERE call_id = $1 OR away_uniqueid = $2 FOR UPDATE",
+                call.row_id,
+                call.uniqueid,
+            )
+            if row is not None and row["ended_at"] is not None:
+                continue
+            seq = await conn.fetchval("SELECT coalesce(max(seq), -1) + 1 FROM call_events WHERE call_id = $1", call.row_id)
+            events = []
+            if row is None:
+                await conn.execute(
+                    """INSERT INTO calls (call_id, version, caller, hotline, queue, agent, channel, arrived_at,
+                                          answered_at, ended_at, outcome, queued_at, away_uniqueid)
+                       VALUES ($1, 1, $2, $3, $4, NULL, $5, $6, NULL, $7, $8, $9, $10)
+                       ON CONFLICT DO NOTHING""",
+                    call.row_id, call.caller, call.hotline, call.queue, call.channel, to_timestamp(call.entered_at),
+                    to_timestamp(call.ended_at), call.outcome.value, to_timestamp(call.queued_at), call.uniqueid,
+                )  # fmt: skip
+                events.append(("call_arrived", call.entered_at, {"caller": call.caller, "hotline": call.hotline}))
+                outcome = call.outcome.value
+            else:
+                outcome = CallOutcome.ANSWERED.value if row["answered_at"] is not None else call.outcome.value
+                await conn.execute(
+                    """UPDATE calls SET version = version + 1, ended_at = $2, outcome = $3, away_uniqueid = $4
+                        WHERE call_id = $1""",
+                    call.row_id,
+                    to_timestamp(call.ended_at),
+                    outcome,
+                    call.uniqueid,
+                )
+            reason = "the caller hung up while ccqueue was away"
+            if call.outcome is CallOutcome.FAILED:
+                reason = "ccqueue was away past the dialplan's hold: the caller heard the apology"
+            events.append(("call_ended", call.ended_at, {"outcome": outcome, "reason": reason, "while": "ccqueue away"}))
+            for offset, (kind, at, data) in enumerate(events):
+                await conn.execute(
+                    """INSERT INTO call_events (event_id, call_id, seq, at, kind, data)
+                       VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT DO NOTHING""",
+                    f"{call.row_id}:{seq + offset}",
+                    call.row_id,
+                    seq + offset,
+                    to_timestamp(at),
+                    kind,
+                    json.dumps(data),
+                )
+            written.append(call.row_id)
+    return written

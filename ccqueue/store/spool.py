@@ -41,6 +41,7 @@ from typing import IO, Any, TypeVar
 
 from ccqueue.core.errors import ExternalError
 from ccqueue.core.records import (
+    AgentPresenceRecord,
     AgentStateRecord,
     AttemptEvent,
     AttemptRecord,
@@ -73,6 +74,7 @@ _TYPES: dict[str, type[Any]] = {
     "contact_progress": ContactProgress,
     "campaign_run": CampaignRunRecord,
     "do_not_call": DoNotCallRecord,
+    "agent_presence": AgentPresenceRecord,
 }
 _TYPE_NAMES = {cls: name for name, cls in _TYPES.items()}
 _MALFORMED = (ValueError, KeyError, TypeError, AttributeError)

@@ -33,6 +33,7 @@ import asyncpg
 
 from ccqueue.core.errors import InternalError
 from ccqueue.core.records import (
+    AgentPresenceRecord,
     AgentStateRecord,
     AttemptEvent,
     AttemptRecord,
@@ -199,6 +200,19 @@ ON CONFLICT (callback_id) DO UPDATE SET
     next_attempt_at = EXCLUDED.next_attempt_at, call_id = EXCLUDED.call_id,
     agent = EXCLUDED.agent, result = EXCLUDED.result, updated_at = now()
 WHERE callbacks.version < EXCLUDED.version
+"""
+
+
+def _presence_row(record: AgentPresenceRecord) -> tuple[Any, ...]:
+    return (record.agent_id, record.presence, record.reason, to_timestamp(record.since), to_timestamp(record.at))
+
+
+_UPSERT_PRESENCE = """
+INSERT INTO agent_presence (agent_id, presence, reason, since, at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[])
+ON CONFLICT (agent_id) DO UPDATE SET
+    presence = EXCLUDED.presence, reason = EXCLUDED.reason, since = EXCLUDED.since, at = EXCLUDED.at
+WHERE agent_presence.at <= EXCLUDED.at
 """
 
 _INSERT_SURVEYS = """
@@ -385,6 +399,7 @@ class _Table:
     statement: str
     versioned: bool = False  # the newest ``version`` per key wins; else the first record
     last_wins: bool = False  # a state rewritten whole: the last record of a key in a batch wins
+    version: Callable[[Any], Any] = lambda r: r.version  # what "newest" compares
 
 
 # In the order a batch writes them.
@@ -402,6 +417,10 @@ _TABLES: dict[type[Any], _Table] = {
     ),
     CampaignRunRecord: _Table("campaign_runs", lambda r: r.campaign, campaign_run_row, UPSERT_CAMPAIGN_RUNS, last_wins=True),
     DoNotCallRecord: _Table("do_not_call", lambda r: r.number, do_not_call_row, INSERT_DO_NOT_CALL),
+    # Versioned by time: the latest ``at`` of an agent wins (ties: the later in the batch).
+    AgentPresenceRecord: _Table(
+        "agent_presence", lambda r: r.agent_id, _presence_row, _UPSERT_PRESENCE, versioned=True, version=lambda r: r.at
+    ),
 }
 
 
@@ -416,7 +435,7 @@ def _kept(table: _Table, records: list[Any]) -> list[Any]:
     for record in records:
         key = table.key(record)
         known = chosen.get(key)
-        if known is None or table.last_wins or (table.versioned and known.version < record.version):
+        if known is None or table.last_wins or (table.versioned and table.version(known) <= table.version(record)):
             chosen[key] = record
     if table.versioned:
         return [chosen[key] for key in sorted(chosen)]

@@ -5,7 +5,9 @@ Rules kept here:
 1. ``submit`` never blocks and never fails because PostgreSQL is down: it appends to
    an in-memory buffer. Only ``run`` touches the network and the disk.
 2. ``run`` sends the buffer in batches of at most ``batch_max`` records, as soon as a
-   batch is full or ``flush_interval_s`` after the first record of a batch arrived.
+   batch is full or ``flush_interval_s`` after the first record of a batch arrived —
+   at once for an agent's presence (a login or a pause, rare, which a restart gives
+   back only if it is stored).
 3. A batch that fails for a reason a retry can cure (no connection, server shutting
    down, missing table, timeout, anything unrecognised) goes to the on-disk spool
    (``ccqueue.store.spool``); the writer reconnects with backoff (0.5 s doubling to
@@ -39,7 +41,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from ccqueue.core.records import Record
+from ccqueue.core.records import AgentPresenceRecord, Record
 from ccqueue.store.spool import SEGMENT_MAX_RECORDS, Spool
 from ccqueue.store.tables import InvalidRecord, write_records
 
@@ -134,7 +136,10 @@ class RecordWriter:
             self._log.error("record_submitted_after_close", record_type=type(record).__name__)
         self._buffer.append(record)
         self.records_submitted += 1
-        if len(self._buffer) == 1 or len(self._buffer) >= self._batch_max:
+        if isinstance(record, AgentPresenceRecord):
+            self._flush_requested = True
+            self._wakeup.set()
+        elif len(self._buffer) == 1 or len(self._buffer) >= self._batch_max:
             self._wakeup.set()
 
     async def flush(self, timeout: float) -> None:

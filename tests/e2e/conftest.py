@@ -349,6 +349,14 @@ def phones(asterisk: AsteriskSandbox, tmp_path_factory: pytest.TempPathFactory) 
             phone.stop()
 
 
+@pytest.fixture(autouse=True)
+def _no_away_callers_of_earlier_tests(request: pytest.FixtureRequest) -> None:
+    """Callers an earlier test left while its ccqueue was down would be recorded into
+    this test's fresh database: Asterisk's database outlives a test, PostgreSQL's does not."""
+    if "asterisk" in request.fixturenames:
+        request.getfixturevalue("asterisk").rx("database deltree ccqueue-away")
+
+
 class Daemon(CcqueueProcess):
     """The ccqueue process under test, with its own database."""
 
@@ -359,14 +367,16 @@ def database(pg_dsn: str) -> str:
     return pg_dsn
 
 
-@pytest.fixture
-def daemon(
-    asterisk: AsteriskSandbox, phones: dict[str, Softphone], e2e_config: Path, database: str, tmp_path: Path
+@contextlib.contextmanager
+def running_daemon(
+    asterisk: AsteriskSandbox, phones: dict[str, Softphone], config: Path, database: str, tmp_path: Path
 ) -> Iterator[Daemon]:
+    """ccqueue on ``config``, the phones answering by themselves; afterwards Asterisk is
+    left clean for the next test, and what ccqueue said is shown on failure."""
     for phone in phones.values():
         phone.set_answermode("auto")
     d = Daemon(
-        config=e2e_config,
+        config=config,
         dsn=database,
         http_port=HTTP_PORT,
         log_path=tmp_path / "ccqueue.log",
@@ -378,9 +388,17 @@ def daemon(
         yield d
     finally:
         d.stop()
-        # Leave Asterisk clean for the next test, and show what ccqueue said on failure.
         asterisk.rx("channel request hangup all")
+        asterisk.rx("database deltree ccqueue-away")
         sys.stderr.write(d.log_text()[-6000:])
+
+
+@pytest.fixture
+def daemon(
+    asterisk: AsteriskSandbox, phones: dict[str, Softphone], e2e_config: Path, database: str, tmp_path: Path
+) -> Iterator[Daemon]:
+    with running_daemon(asterisk, phones, e2e_config, database, tmp_path) as d:
+        yield d
 
 
 @pytest.fixture

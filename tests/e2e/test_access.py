@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from ccqueue.credentials import hash_token
 from testbed.baresip import Softphone
 from testbed.daemon import ADMIN_TOKEN
 from testbed.sandbox import AsteriskSandbox
-from tests.e2e.conftest import HTTP_PORT, Daemon, wait_row
+from tests.e2e.conftest import Daemon, running_daemon, wait_row
 
 pytestmark = pytest.mark.e2e
 
@@ -31,14 +30,8 @@ def editable(
     """A daemon on a copy of the session's configuration folder, which the test edits."""
     folder = tmp_path / "config"
     shutil.copytree(e2e_config, folder)
-    d = Daemon(config=folder, dsn=database, http_port=HTTP_PORT, log_path=tmp_path / "ccqueue.log", spool_dir=tmp_path / "spool")
-    d.start()
-    try:
+    with running_daemon(asterisk, phones, folder, database, tmp_path) as d:
         yield d, folder
-    finally:
-        d.stop()
-        asterisk.rx("channel request hangup all")
-        sys.stderr.write(d.log_text()[-6000:])
 
 
 async def test_users_tokens_and_the_audit_in_a_running_daemon(editable: tuple[Daemon, Path], database: str) -> None:

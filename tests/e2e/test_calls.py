@@ -209,41 +209,49 @@ async def test_caller_hangs_up_while_agent_rings_cancels_the_agent_leg(
     assert "offer_cancelled" in kinds
 
 
-async def test_daemon_down_caller_hears_apology_not_dead_air(daemon: Daemon, probe: AmiProbe) -> None:
+async def test_daemon_down_caller_hears_music_then_the_apology_never_dead_air(
+    daemon: Daemon, probe: AmiProbe, asterisk: AsteriskSandbox
+) -> None:
     daemon.stop()
     mark = len(probe.events)
-    caller = await probe.call_hotline(caller="+15550106")
-    played = await probe.wait_for(
-        lambda m: match(Event="Newexten", Uniqueid=f"{caller}-hl", Application="Playback")(m),
-        timeout=10,
-        since=mark,
-        what="the apology being played",
-    )
-    assert played["AppData"] == "ccqueue/unavailable"
-    await probe.wait_for(match(Event="Hangup", Uniqueid=f"{caller}-hl"), timeout=15, since=mark)
+    asterisk.rx("dialplan set global CCQ_AWAY_HOLD_S 3")  # a short hold for the test (120 s by default)
+    try:
+        caller = await probe.call_hotline(caller="+15550106")
+        await probe.wait_for(match(Event="MusicOnHoldStart", Uniqueid=f"{caller}-hl"), timeout=10, since=mark, what="music")
+        played = await probe.wait_for(
+            lambda m: match(Event="Newexten", Uniqueid=f"{caller}-hl", Application="Playback")(m),
+            timeout=10,
+            since=mark,
+            what="the apology being played",
+        )
+        assert played["AppData"] == "ccqueue/unavailable"
+        await probe.wait_for(match(Event="Hangup", Uniqueid=f"{caller}-hl"), timeout=15, since=mark)
+    finally:
+        asterisk.rx("dialplan set global CCQ_AWAY_HOLD_S 120")
     assert await fetch(daemon.dsn, "select 1 from calls") == []
+    daemon.start()  # the call is recorded from what the dialplan left: failed, the apology heard
+    row = await wait_row(daemon.dsn, "select * from calls where caller = $1", "+15550106")
+    assert row["outcome"] == "failed" and row["ended_at"] is not None
 
 
-async def test_stopping_ccqueue_hands_waiting_caller_to_the_apology_and_closes_the_record(
-    daemon: Daemon, probe: AmiProbe
-) -> None:
+async def test_stopping_ccqueue_leaves_the_waiting_caller_on_hold_and_its_record_open(daemon: Daemon, probe: AmiProbe) -> None:
     login(daemon, "agent3")
     daemon.http("POST", "/api/agents/agent3/pause", {"reason": "meeting"})
     mark = len(probe.events)
     caller = await probe.call_hotline(caller="+15550107")
     await probe.wait_for(match(Event="MusicOnHoldStart", Uniqueid=f"{caller}-hl"), timeout=15, since=mark, what="music on hold")
     await asyncio.to_thread(daemon.stop)  # SIGTERM: a graceful stop
-    played = await probe.wait_for(
-        lambda m: match(Event="Newexten", Uniqueid=f"{caller}-hl", Application="Playback")(m),
+    await probe.wait_for(
+        match(Event="Newexten", Uniqueid=f"{caller}-hl", Application="MusicOnHold"),
         timeout=10,
         since=mark,
-        what="the apology after ccqueue stopped",
+        what="the dialplan holding the caller",
     )
-    assert played["AppData"] == "ccqueue/unavailable"
+    assert not probe.seen(match(Event="Newexten", Uniqueid=f"{caller}-hl", Application="Playback"), since=mark)
     rows = await fetch(daemon.dsn, "select outcome, ended_at from calls where caller = $1", "+15550107")
-    assert [(r["outcome"], r["ended_at"] is not None) for r in rows] == [("failed", True)]
+    assert [(r["outcome"], r["ended_at"]) for r in rows] == [("waiting", None)]  # the next process takes it back
     kinds = [r["kind"] for r in await fetch(daemon.dsn, "select kind from call_events order by at, seq")]
-    assert kinds[-1] == "call_ended"
+    assert kinds[-1] == "call_left_to_dialplan"
     intervals = await fetch(
         daemon.dsn, "select state, reason from agent_state_intervals where agent_id = 'agent3' order by started_at"
     )
@@ -262,19 +270,22 @@ async def test_a_killed_ccqueue_leaves_no_caller_in_silence_and_the_next_start_c
     assert daemon.proc is not None
     daemon.proc.send_signal(signal.SIGKILL)  # no graceful stop: nothing is closed
     daemon.proc.wait(timeout=5)
-    played = await probe.wait_for(
-        lambda m: match(Event="Newexten", Uniqueid=f"{caller}-hl", Application="Playback")(m),
+    await probe.wait_for(
+        match(Event="Newexten", Uniqueid=f"{caller}-hl", Application="MusicOnHold"),
         timeout=10,
         since=mark,
-        what="the apology after ccqueue died",
+        what="the dialplan holding the caller after ccqueue died",
     )
-    assert played["AppData"] == "ccqueue/unavailable"
     (still,) = await fetch(daemon.dsn, "select outcome from calls where call_id = $1", row["call_id"])
     assert still["outcome"] == "waiting"  # the dead process could not say more
+    hung_up_at = time.time()
+    await probe.hangup(f"{caller}-hl")  # the caller gives up while ccqueue is down
+    await probe.wait_for(match(Event="Hangup", Uniqueid=f"{caller}-hl"), timeout=10, since=mark)
     daemon.start()
     closed = await wait_row(
-        daemon.dsn, "select * from calls where call_id = $1", row["call_id"], check=lambda r: r["outcome"] == "failed"
+        daemon.dsn, "select * from calls where call_id = $1", row["call_id"], check=lambda r: r["ended_at"] is not None
     )
-    assert closed["ended_at"] is not None and closed["version"] == row["version"] + 1
+    assert closed["outcome"] == "abandoned" and closed["version"] == row["version"] + 1
+    assert abs(closed["ended_at"].timestamp() - hung_up_at) < 2
     kinds = [k for k, _ in await timeline(daemon.dsn, row["call_id"])]
-    assert kinds[-1] == "call_unfollowed" and kinds.count("call_unfollowed") == 1
+    assert kinds[-1] == "call_ended" and "call_unfollowed" not in kinds

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 
 from testbed.baresip import Softphone
 from testbed.sandbox import AsteriskSandbox
-from tests.e2e.conftest import HTTP_PORT, Daemon, wait_row
+from tests.e2e.conftest import Daemon, running_daemon, wait_row
 from tests.e2e.test_calls import until
 from tests.support.probe import AmiProbe, match
 
@@ -30,16 +29,8 @@ def editable(
 ) -> Iterator[tuple[Daemon, Path]]:
     folder = tmp_path / "config"
     shutil.copytree(e2e_config, folder)
-    for phone in phones.values():
-        phone.set_answermode("auto")
-    d = Daemon(config=folder, dsn=database, http_port=HTTP_PORT, log_path=tmp_path / "ccqueue.log", spool_dir=tmp_path / "spool")
-    d.start()
-    try:
+    with running_daemon(asterisk, phones, folder, database, tmp_path) as d:
         yield d, folder
-    finally:
-        d.stop()
-        asterisk.rx("channel request hangup all")
-        sys.stderr.write(d.log_text()[-6000:])
 
 
 def queue_names(daemon: Daemon) -> list[str]:

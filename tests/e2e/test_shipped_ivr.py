@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from ccqueue.config.to_core import schedules
 from ccqueue.core.schedule import is_open
 from testbed.baresip import Softphone
 from testbed.sandbox import REPO_DIR, AsteriskSandbox
-from tests.e2e.conftest import CRM_PORT, HTTP_PORT, Daemon, wait_row
+from tests.e2e.conftest import CRM_PORT, Daemon, running_daemon, wait_row
 from tests.e2e.test_calls import timeline
 from tests.e2e.test_ivr import Crm, crm_server
 from tests.support.probe import AmiProbe, match
@@ -42,16 +41,8 @@ def shipped(
     main = (folder / "ccqueue.yaml").read_text()
     main = re.sub(r'^  "5\d\d": .*\n', "", main, flags=re.M)  # the session's own test trees
     (folder / "ccqueue.yaml").write_text(main.replace("hotlines:\n", 'hotlines:\n  "300": {ivr: main}\n', 1))
-    for phone in phones.values():
-        phone.set_answermode("auto")
-    d = Daemon(config=folder, dsn=database, http_port=HTTP_PORT, log_path=tmp_path / "ccqueue.log", spool_dir=tmp_path / "spool")
-    d.start()
-    try:
+    with running_daemon(asterisk, phones, folder, database, tmp_path) as d:
         yield d
-    finally:
-        d.stop()
-        asterisk.rx("channel request hangup all")
-        sys.stderr.write(d.log_text()[-6000:])
 
 
 async def test_a_vip_known_to_the_crm_goes_first_to_its_account_manager(shipped: Daemon, probe: AmiProbe) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import shutil
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 
 from testbed.baresip import Softphone
 from testbed.sandbox import AsteriskSandbox
-from tests.e2e.conftest import HTTP_PORT, Daemon, wait_row
+from tests.e2e.conftest import Daemon, running_daemon, wait_row
 from tests.support.probe import AmiProbe, match
 
 pytestmark = pytest.mark.e2e
@@ -29,27 +28,12 @@ def period_daemon(
 ) -> Iterator[Daemon]:
     """ccqueue with a period that began an hour ago (UTC), so that no run of this test
     sees it turn over."""
-    for phone in phones.values():
-        phone.set_answermode("auto")
     config = tmp_path / "config"
     shutil.copytree(e2e_config, config)
     starts = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).strftime("%H:%M")
     (config / "wallboard.yaml").write_text(f'wallboard:\n  period: {{label: Shift, starts_at: "{starts}", time_zone: UTC}}\n')
-    d = Daemon(
-        config=config,
-        dsn=database,
-        http_port=HTTP_PORT,
-        log_path=tmp_path / "ccqueue.log",
-        spool_dir=tmp_path / "spool",
-        log_args=("--log-level", "debug"),
-    )
-    d.start()
-    try:
+    with running_daemon(asterisk, phones, config, database, tmp_path) as d:
         yield d
-    finally:
-        d.stop()
-        asterisk.rx("channel request hangup all")
-        sys.stderr.write(d.log_text()[-6000:])
 
 
 def board(daemon: Daemon) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,7 +26,7 @@ import pytest
 
 from ccqueue.asterisk.outbound import auto_answer_variables, originate_action
 from testbed import pstn
-from tests.integration.test_sandbox import Ami, e2e_prerequisites, free_port
+from tests.integration.test_sandbox import Ami, connected_ami, e2e_prerequisites, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -97,33 +97,9 @@ class TimedAmi(Ami):
 
 
 @pytest.fixture
-async def ami(sandbox: Any, project_config: Any, ports: SimpleNamespace) -> Any:
-    from panoramisk import Manager
-
-    ami_cfg = project_config.asterisk.ami
-    manager = Manager(
-        loop=asyncio.get_running_loop(),
-        host="127.0.0.1",
-        port=ports.ami,
-        username=ami_cfg.username,
-        secret=ami_cfg.secret.get_secret_value(),
-        ping_delay=0,
-    )
-    conn = TimedAmi(manager)
-    manager.register_event("*", conn.record)
-    await asyncio.wait_for(manager.connect(), 10)
-    login = getattr(manager, "authenticated_future", None)
-    if login is not None:
-        await asyncio.wait_for(login, 10)
-    try:
+async def ami(sandbox: Any, project_config: Any, ports: SimpleNamespace) -> AsyncIterator[Any]:
+    async with connected_ami(sandbox, project_config, ports, TimedAmi) as conn:
         yield conn
-    finally:
-        manager.close()
-        deadline = time.monotonic() + 10
-        while sandbox.channels() and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-        if sandbox.channels():
-            sandbox.rx("channel request hangup all")
 
 
 @dataclass
@@ -151,11 +127,12 @@ class OutboundStub:
 
     async def outbound(self, request: Any) -> None:
         session = Session(at=time.monotonic(), uniqueid=request.headers.get("agi_uniqueid", ""))
-        self.sessions.append(session)
         for name in WATCHED:
             result = await request.send_command(f"GET VARIABLE {name}")
             answer = result.get("result")
             session.variables[name] = str(answer[1]) if isinstance(answer, tuple) and answer[0] == "1" else ""
+        # Seen by the test only once its variables are read (a busy machine is slow to).
+        self.sessions.append(session)
         if self.then is not None:
             await self.then(request, session)
 

@@ -10,11 +10,12 @@ ccqueue daemon. They pin down the Asterisk behaviour the engine is built on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -279,6 +280,9 @@ def sandbox(ports: SimpleNamespace) -> Any:
     t0 = time.monotonic()
     sbx.start()
     sbx.boot_seconds = time.monotonic() - t0
+    # No ccqueue runs here: callers hear the apology at once rather than being held for
+    # ccqueue's return (the hold is checked in test_unreachable_ccqueue_plays_unavailable).
+    sbx.rx("dialplan set global CCQ_AWAY_HOLD_S 0")
     try:
         yield sbx
     finally:
@@ -343,8 +347,10 @@ class Ami:
             await asyncio.sleep(0.05)
 
 
-@pytest.fixture
-async def ami(sandbox: Any, project_config: Any, ports: SimpleNamespace) -> Any:
+@contextlib.asynccontextmanager
+async def connected_ami(sandbox: Any, project_config: Any, ports: SimpleNamespace, kind: type[Ami] = Ami) -> AsyncIterator[Any]:
+    """A raw AMI login to the sandbox that notes every event; at the end it waits for the
+    test's calls to end (and hangs up what is left), so the next test starts clean."""
     from panoramisk import Manager
 
     ami_cfg = project_config.asterisk.ami
@@ -356,7 +362,7 @@ async def ami(sandbox: Any, project_config: Any, ports: SimpleNamespace) -> Any:
         secret=ami_cfg.secret.get_secret_value(),
         ping_delay=0,
     )
-    conn = Ami(manager)
+    conn = kind(manager)
     manager.register_event("*", conn.record)
     await asyncio.wait_for(manager.connect(), 10)
     login = getattr(manager, "authenticated_future", None)
@@ -366,12 +372,17 @@ async def ami(sandbox: Any, project_config: Any, ports: SimpleNamespace) -> Any:
         yield conn
     finally:
         manager.close()
-        # leave no call behind for the next test
         deadline = time.monotonic() + 10
         while sandbox.channels() and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
         if sandbox.channels():
             sandbox.rx("channel request hangup all")
+
+
+@pytest.fixture
+async def ami(sandbox: Any, project_config: Any, ports: SimpleNamespace) -> AsyncIterator[Any]:
+    async with connected_ami(sandbox, project_config, ports) as conn:
+        yield conn
 
 
 Handler = Callable[[Any], Awaitable[None]]
@@ -424,6 +435,32 @@ def test_sandbox_boots_and_reports(sandbox: Any) -> None:
     assert Path(sandbox.paths["SOUNDS"], "welcome.wav").is_file()
     assert sandbox.log_path.is_file()
     assert sandbox.channels() == []
+
+
+@pytest.mark.e2e
+async def test_unreachable_ccqueue_holds_the_caller_with_music_then_plays_unavailable(sandbox: Any, ami: Ami) -> None:
+    # nothing listens on the AGI port: music on hold, the AGI tried again, then after the
+    # hold (3 s here) the apology
+    sandbox.rx("dialplan set global CCQ_AWAY_HOLD_S 3")
+    try:
+        resp = await ami.originate(
+            Channel="Local/100@hotline",
+            Context="ccqueue-test-caller",
+            Exten="wait",
+            Timeout="10000",
+            ChannelId="t-m-caller",
+            OtherChannelId="t-m-hotline",
+        )
+        assert resp["Response"] == "Success"
+        await ami.wait_for(Event="Newexten", Uniqueid="t-m-hotline", Application="MusicOnHold")
+        started = time.monotonic()
+        await ami.wait_for(15, Event="Newexten", Uniqueid="t-m-hotline", Application="Playback", AppData="ccqueue/unavailable")
+        assert 1.5 < time.monotonic() - started < 6
+        tries = ami.find(Event="Newexten", Uniqueid="t-m-hotline", Application="AGI")
+        assert len(tries) >= 2  # tried again while holding
+        await ami.wait_for(15, Event="Hangup", Uniqueid="t-m-hotline")
+    finally:
+        sandbox.rx("dialplan set global CCQ_AWAY_HOLD_S 0")
 
 
 @pytest.mark.e2e

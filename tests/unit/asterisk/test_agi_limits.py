@@ -110,13 +110,13 @@ async def test_a_peer_that_stops_answering_is_dropped_after_the_commands_deadlin
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     started = time.monotonic()
     with structlog.testing.capture_logs() as logs:
-        writer.write(INBOUND)  # and then never answers SET VARIABLE
+        writer.write(INBOUND)  # and then never answers its first command
         closed, sent = await _closed_within(reader, 5)
     writer.close()
-    assert closed and sent.startswith(b"SET VARIABLE CCQ_CALL_ID ")
+    assert closed and sent.startswith(b"GET FULL VARIABLE ${CCQ_CALL_ID}")
     assert 0.4 < time.monotonic() - started < 3
     dropped = [e for e in logs if e["event"] == "agi_session_dropped"]
-    assert dropped and dropped[0]["error"] == "peer-silent" and dropped[0]["command"] == "SET VARIABLE"
+    assert dropped and dropped[0]["error"] == "peer-silent" and dropped[0]["command"] == "GET FULL"
     assert not any(isinstance(e, ev.CallArrived) for e in engine.events)  # it never became a call
 
 

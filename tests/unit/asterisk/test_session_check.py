@@ -162,7 +162,8 @@ async def test_a_real_caller_with_a_malformed_name_is_recorded_as_refused() -> N
     status = ChannelStatus(channel=channel, uniqueid="1796000000.4", application="AGI", data="agi://127.0.0.1:4573/inbound")
     server, _, posted = _server(allowed=["127.0.0.0/8"], status=status)
     headers = {"agi_network_script": "inbound", "agi_uniqueid": "1796000000.4", "agi_channel": channel, "agi_extension": "100"}
-    assert await _session(server, headers) == []  # AGI() returns: the dialplan apologises
+    # AGI() returns and the dialplan apologises at once (CCQ_END), not holding the caller.
+    assert await _session(server, headers) == [b'SET VARIABLE CCQ_AWAY ""\n', b"SET VARIABLE CCQ_END refused\n"]
     [arrival] = posted
     assert isinstance(arrival, ev.CallArrived)
     assert (arrival.uniqueid, arrival.channel, arrival.refused) == ("1796000000.4", channel, "channel name malformed")

@@ -11,7 +11,7 @@ from ccqueue.core import events as ev
 from ccqueue.core.acd import Acd, AcdSettings, AgentSettings, CallState, HotlineSettings, QueueSettings
 from ccqueue.core.agent_state import AgentState
 from ccqueue.core.errors import IllegalTransition, UnknownAgent
-from ccqueue.core.records import AgentStateRecord, CallEventRecord, CallOutcome, CallRecord
+from ccqueue.core.records import AgentPresenceRecord, AgentStateRecord, CallEventRecord, CallOutcome, CallRecord
 from ccqueue.core.replies import ClaimAnswer
 
 
@@ -59,7 +59,7 @@ def records(kind: type, out: list[cmd.Command]) -> list:
 def test_call_waits_with_greeting_then_hold_when_nobody_is_logged_in() -> None:
     acd = make_acd()
     out = arrive(acd, 1, 100.0)
-    assert [type(c) for c in out if not isinstance(c, cmd.Write)] == [cmd.PlayToCaller, cmd.HoldCaller]
+    assert [type(c) for c in out if not isinstance(c, cmd.Write)] == [cmd.PlayToCaller, cmd.NoteOnCaller, cmd.HoldCaller]
     assert of(cmd.PlayToCaller, out)[0].sound == "ccqueue/welcome"
     assert acd.calls["c1"].state is CallState.WAITING
     assert acd.waiting("support") == 1
@@ -388,7 +388,7 @@ def test_busy_or_unregistered_phone_is_not_offered_calls() -> None:
     assert again.agent_id == "a1"
 
 
-def test_shutdown_hands_waiting_callers_to_the_apology_and_closes_every_record() -> None:
+def test_shutdown_leaves_callers_to_the_dialplan_and_closes_the_agents_intervals() -> None:
     acd = make_acd(agents=2)
     login(acd, "a1", 0.0)
     (offer,) = of(cmd.OriginateAgent, arrive(acd, 1, 1.0))
@@ -397,13 +397,31 @@ def test_shutdown_hands_waiting_callers_to_the_apology_and_closes_every_record()
     acd.handle(ev.AgentRequested(agent_id="a2", action=ev.AgentAction.PAUSE, reason="x"), 3.5)
     arrive(acd, 2, 4.0)  # c2 waits
     out = acd.handle(ev.ShutdownRequested(), 10.0)
-    (redirect,) = of(cmd.RedirectCaller, out)
-    assert (redirect.call_id, redirect.context, redirect.exten, redirect.priority) == ("c2", "hotline", "100", "unavailable")
-    summaries = {r.call_id: r for r in records(CallRecord, out)}
-    assert summaries["c2"].outcome is CallOutcome.FAILED and summaries["c2"].ended_at == 10.0
-    assert summaries["c1"].outcome is CallOutcome.ANSWERED and summaries["c1"].ended_at is None
+    # Nobody is redirected to the apology or hung up: the next process takes them back.
+    assert of(cmd.RedirectCaller, out) == [] and of(cmd.ReleaseCaller, out) == [] and of(cmd.HangupChannel, out) == []
+    assert records(CallRecord, out) == []  # both rows stay open
+    assert [(e.call_id, e.kind) for e in records(CallEventRecord, out)] == [("c2", "call_left_to_dialplan")]
     intervals = {(i.agent_id, i.state, i.ended_at) for i in records(AgentStateRecord, out)}
     assert intervals == {("a1", "on_call", 10.0), ("a2", "paused", 10.0)}
+    presence = {(p.agent_id, p.presence, p.reason, p.since) for p in records(AgentPresenceRecord, out)}
+    assert presence == {("a1", "available", None, 10.0), ("a2", "paused", "x", 10.0)}
+
+
+def test_sessions_closing_because_ccqueue_stops_do_not_end_the_calls() -> None:
+    acd = make_acd()
+    arrive(acd, 1, 1.0)
+    acd.handle(ev.ShutdownRequested(), 2.0)
+    out = acd.handle(ev.CallerSessionEnded(call_id="c1"), 2.1)
+    assert records(CallRecord, out) == [] and acd.calls["c1"].state is CallState.WAITING
+
+
+def test_shutdown_hangs_up_an_agent_ringing_and_the_caller_keeps_its_place() -> None:
+    acd = make_acd()
+    login(acd, "a1", 0.0)
+    (offer,) = of(cmd.OriginateAgent, arrive(acd, 1, 1.0))
+    out = acd.handle(ev.ShutdownRequested(), 2.0)
+    assert [h.uniqueid for h in of(cmd.HangupChannel, out)] == [offer.offer_id]
+    assert acd.calls["c1"].state is CallState.WAITING and acd.agents["a1"].state is AgentState.AVAILABLE
 
 
 def test_a_session_refused_at_the_door_is_recorded_and_never_routed() -> None:

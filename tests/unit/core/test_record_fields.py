@@ -116,19 +116,16 @@ def test_the_agent_intervals_of_a_call_carry_its_id_and_the_others_do_not() -> N
     ]
 
 
-def test_stopping_cuts_waiting_callers_off_as_failed_not_abandoned_and_closes_the_call_intervals() -> None:
+def test_stopping_leaves_the_calls_open_for_the_next_process_and_closes_the_call_intervals() -> None:
     acd = make_acd()
     acd.handle(ev.AgentRequested(agent_id="a1", action=ev.AgentAction.LOGIN), 0.0)
     out = arrive(acd, "c1", "100", 1.0)
     acd.handle(ev.OfferClaimed(offer_id=offer_of(out).offer_id), 2.0)  # c1 connected to a1
     arrive(acd, "c2", "100", 3.0)  # c2 waits
     out = acd.handle(ev.ShutdownRequested(), 10.0)
-    summaries = {r.call_id: r for r in written(out, CallRecord)}
-    assert summaries["c2"].outcome is CallOutcome.FAILED and summaries["c2"].queued_at == 3.0
-    assert summaries["c1"].outcome is CallOutcome.ANSWERED and summaries["c1"].ended_at is None
+    assert written(out, CallRecord) == []  # neither row is closed: the next process follows both
     events = {(e.call_id, e.kind): e.data for e in written(out, CallEventRecord)}
-    assert events[("c2", "call_ended")] == {"outcome": "failed", "reason": "ccqueue stopping"}
-    assert ("c1", "call_unfollowed") in events and ("c1", "call_ended") not in events
+    assert events == {("c2", "call_left_to_dialplan"): {"reason": "ccqueue stopping"}}
     (on_call,) = written(out, AgentStateRecord)
     assert (on_call.agent_id, on_call.state, on_call.call_id) == ("a1", "on_call", "c1")
 

@@ -10,6 +10,7 @@ import pytest
 
 from ccqueue.core.campaigns import AttemptOutcome
 from ccqueue.core.records import (
+    AgentPresenceRecord,
     AgentStateRecord,
     AttemptEvent,
     AttemptRecord,
@@ -103,6 +104,7 @@ EXAMPLES: list[Record] = [
     ),
     CampaignRunRecord(campaign="renewals", state="running", changed_at=T0),
     DoNotCallRecord(number="+15550001001", source="opt_out", at=T0),
+    AgentPresenceRecord(agent_id="a1", presence="paused", reason="lunch", since=T0, at=T0 + 1),
 ]
 
 

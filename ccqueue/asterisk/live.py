@@ -1,0 +1,129 @@
+"""What Asterisk says of the calls in progress, read at start-up to take them back.
+
+Two readings, both translated here so that no panoramisk message goes further:
+
+- the live channels (AMI ``Status`` with the channel variables ccqueue keeps on them:
+  the caller's call id, arrival, queue and place; an agent leg's offer and call);
+- what the dialplan left in Asterisk's database for callers that hung up while ccqueue
+  was away (AMI ``DBGetTree``, family ``ccqueue-away``).
+
+A value Asterisk reports as ``(null)`` is an unset variable. Whatever does not parse
+(a time that is not a number) is dropped from that entry, never guessed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+# The channel variables read from every live channel.
+CALLER_VARIABLES = ("CCQ_CALL_ID", "CCQ_ENTERED", "CCQ_HOTLINE", "CCQ_QUEUE", "CCQ_QUEUED", "CCQ_PRIORITY", "CCQ_LANG")
+AGENT_LEG_VARIABLES = ("CCQ_OFFER", "CCQ_CALL")
+STATUS_VARIABLES = CALLER_VARIABLES + AGENT_LEG_VARIABLES
+AWAY_FAMILY = "ccqueue-away"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveChannel:
+    uniqueid: str
+    channel: str
+    context: str
+    application: str
+    bridge_id: str  # '' when not in a bridge
+    caller: str
+    variables: Mapping[str, str] = field(default_factory=dict)  # set variables only
+
+    @property
+    def endpoint(self) -> str:
+        """``PJSIP/agent1-0000002a`` -> ``PJSIP/agent1``."""
+        return self.channel.rsplit("-", 1)[0]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AwayEntry:
+    uniqueid: str
+    call_id: str
+    entered_at: float
+    ended_at: float
+    outcome: str  # abandoned or failed
+    hotline: str
+    queue: str
+    queued_at: float | None
+    caller: str
+    channel: str
+
+
+def _unset(value: str) -> bool:
+    return value in ("", "(null)")
+
+
+def _variables(raw: object) -> dict[str, str]:
+    lines = raw if isinstance(raw, list) else [raw] if isinstance(raw, str) else []
+    found = {}
+    for line in lines:
+        name, sep, value = str(line).partition("=")
+        if sep and name in STATUS_VARIABLES and not _unset(value):
+            found[name] = value
+    return found
+
+
+def live_channels(answer: Sequence[Mapping[str, object]]) -> list[LiveChannel]:
+    """The channels of a ``Status`` answer (sent with ``Variables``)."""
+    channels = []
+    for m in answer:
+        if str(m.get("Event") or "").lower() != "status" or not m.get("Uniqueid"):
+            continue
+        channels.append(
+            LiveChannel(
+                uniqueid=str(m.get("Uniqueid")),
+                channel=str(m.get("Channel") or ""),
+                context=str(m.get("Context") or ""),
+                application=str(m.get("Application") or ""),
+                bridge_id=str(m.get("BridgeID") or ""),
+                caller=str(m.get("CallerIDNum") or ""),
+                variables=_variables(m.get("Variable")),
+            )
+        )
+    return channels
+
+
+def seconds(text: str) -> float | None:
+    """An epoch time written by the dialplan or ccqueue; None if it is not one."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
+def away_entries(answer: Sequence[Mapping[str, object]]) -> list[AwayEntry]:
+    """The entries of a ``DBGetTree`` answer for ``AWAY_FAMILY`` that parse."""
+    entries = []
+    prefix = f"/{AWAY_FAMILY}/"
+    for m in answer:
+        if str(m.get("Event") or "").lower() != "dbgettreeresponse":
+            continue
+        key, value = str(m.get("Key") or ""), str(m.get("Val") or "")
+        parts = value.split("|", 8)
+        if not key.startswith(prefix) or len(parts) != 9:
+            continue
+        call_id, entered, ended, outcome, hotline, queue, queued, caller, channel = parts
+        entered_at, ended_at = seconds(entered), seconds(ended)
+        if entered_at is None or ended_at is None or outcome not in ("abandoned", "failed") or not hotline:
+            continue
+        entries.append(
+            AwayEntry(
+                uniqueid=key.removeprefix(prefix),
+                call_id=call_id,
+                entered_at=entered_at,
+                ended_at=max(ended_at, entered_at),
+                outcome=outcome,
+                hotline=hotline,
+                queue=queue,
+                queued_at=seconds(queued),
+                caller=caller,
+                channel=channel,
+            )
+        )
+    return entries
