@@ -35,7 +35,6 @@ from ccqueue.config.to_core import acd_settings, ivr_trees
 from ccqueue.contacts import import_contacts
 from ccqueue.core import events as ev
 from ccqueue.core.acd import Acd
-from ccqueue.core.campaigns import Contact
 from ccqueue.core.errors import CallbackRefused, CcqueueError
 from ccqueue.core.ivr import IvrTree
 from ccqueue.engine.engine import Engine
@@ -156,15 +155,14 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
     def trees() -> Mapping[str, IvrTree]:
         return running.now.trees
 
-    class StoreContacts:
-        """Campaigns' contacts due now, from PostgreSQL (the contact's zone resolved
-        there: its own, its number's, else UTC)."""
+    def dialling(campaign: str) -> list[int]:
+        return [a.contact.contact_id for a in acd.attempts.values() if a.campaign == campaign]
 
-        async def due(self, campaign: str, now: float, limit: int) -> list[Contact]:
-            settings = acd.settings.campaigns.get(campaign)
-            max_attempts = settings.max_attempts if settings is not None else None
-            busy = [a.contact.contact_id for a in acd.attempts.values() if a.campaign == campaign]
-            return await outbound_store.due_contacts(dsn, campaign, now, limit, max_attempts=max_attempts, exclude=busy)
+    store_contacts = (
+        outbound_store.CampaignContacts(dsn, settings=lambda name: acd.settings.campaigns.get(name), dialling=dialling)
+        if dsn
+        else None
+    )
 
     async def import_list(campaign: str, body: bytes, skip_invalid: bool) -> dict[str, Any]:
         policy = running.now.config.outbound
@@ -213,7 +211,7 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         callers=agi,
         records=writer,
         on_record=metrics.on_record,
-        contacts=StoreContacts() if dsn else None,
+        contacts=store_contacts,
     )
     reloader = Reloader(running, ask=inbox.ask)
     registry.register(

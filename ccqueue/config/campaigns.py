@@ -304,6 +304,8 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "allowed": "Regular expressions over the whole E.164 number; only numbers matching one are ever "
         "dialled (toll-fraud protection). At least one.",
         "max_channels": "Outbound channels of all campaigns together, at most.",
+        "campaign_share": "Of the agents that waiting callbacks and running campaigns both want, the campaigns' "
+        "share, 0 to 1 (0.5: turn about; 0: callbacks always first). Callers on the line always come first.",
     },
     "Campaign": {
         "mode": "preview: the agent sees the contact, then dials or skips; progressive: one dial per free "

@@ -14,6 +14,8 @@ Rules kept here:
 - ``region`` is where a list's number written without '+' is read.
 - ``max_channels`` caps the outbound channels of all campaigns together (each campaign
   has its own ``max_lines`` under it).
+- ``campaign_share`` is the campaigns' share of the agents that waiting callbacks and
+  running campaigns both want (``ccqueue.core.blending``).
 """
 
 from __future__ import annotations
@@ -56,6 +58,9 @@ class Outbound(Frozen):
     allowed: tuple[Pattern, ...] = Field(strict=False, min_length=1)
     # Trunk capacity: 30 is one E1/PRI's worth of channels.
     max_channels: Annotated[int, Field(ge=1)] = 30
+    # Blending: of the agents that waiting callbacks and running campaigns both want,
+    # the campaigns' share (0.5: turn about; 0: callbacks always first).
+    campaign_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
 
     def dial_string(self, e164: str) -> str:
         """The trunk's dial string for ``e164``."""

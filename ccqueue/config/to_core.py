@@ -173,6 +173,7 @@ def acd_settings(config: Config) -> AcdSettings:
         callbacks=_callbacks(config.callbacks),
         campaigns=campaign_settings(config),
         max_outbound_channels=config.outbound.max_channels if config.outbound is not None else 30,
+        campaign_share=config.outbound.campaign_share if config.outbound is not None else 0.5,
     )
 
 

@@ -21,7 +21,8 @@ Rules kept here:
    nothing polls.
 2. Every event type has one handler in ``_handlers``; after it, due timers run, then
    the router's choices are rung, then the dialer paces its campaigns with the agents
-   left (inbound first; except on shutdown).
+   left (inbound first; except on shutdown), callbacks and campaigns taking turns for
+   the agents they share (``blending``).
 3. A reloaded configuration takes over at once, or not at all (``_replace_settings``).
 """
 
@@ -34,6 +35,7 @@ from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
 from ccqueue.core.admission import Admission
 from ccqueue.core.agent_state import AgentState, AgentStatus
+from ccqueue.core.blending import Blender
 from ccqueue.core.call_book import CallBook
 from ccqueue.core.callback_desk import CallbackDesk
 from ccqueue.core.calls import (
@@ -141,6 +143,17 @@ class Acd:
             queue_waiting=self.router.waiting,
             join_queue=self._join_queue,
         )
+        # Callers first; callbacks and campaigns in turns for the agents they share.
+        self._blender = Blender(
+            campaign_share=settings.campaign_share,
+            contested_queues=dialer.contested_queues,
+            person_waiting=dialer.person_waiting,
+            callbacks_waiting=desk.waiting_in,
+            stand_aside=desk.stand_aside,
+            back_in_line=desk.back_in_line,
+            dispatch=board.dispatch,
+            pace=dialer.pace,
+        )
         # What everything outside the core reads (views rule 2).
         self.views = ReadModel(settings, book=book, roster=roster, desk=desk)
         self._handlers: dict[type[Any], Handler] = {
@@ -193,15 +206,13 @@ class Acd:
             return Handled(out)  # the sessions close because we stop: the callers are still there
         reply = self._handlers[type(event)](event, now, out)
         self._timers.run_due(now, out)
-        self._switchboard.dispatch(now, out)
-        self._dialer.pace(now, out)
+        self._blender.run(now, out)
         return Handled(out, reply)
 
     def tick(self, now: float) -> list[cmd.Command]:
         out: list[cmd.Command] = []
         self._timers.run_due(now, out)
-        self._switchboard.dispatch(now, out)
-        self._dialer.pace(now, out)
+        self._blender.run(now, out)
         return out
 
     def next_deadline(self) -> float | None:
@@ -362,6 +373,7 @@ class Acd:
         ):  # fmt: skip
             part.reconfigure(new)
         self._dialer.reconfigure(dict(new.campaigns), new.max_outbound_channels)
+        self._blender.reconfigure(new.campaign_share)
         self._staffing.reconfigure(new)  # counted afresh from the agents' states
         self._roster.restaff_all(now)
 

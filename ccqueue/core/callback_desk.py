@@ -15,6 +15,8 @@ Rules kept here:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ccqueue.core import callbacks as cb
 from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
@@ -151,6 +153,28 @@ class CallbackDesk:
             arrived_at=record.place_at,
             priority=self._settings.queues[record.queue].priority,
         )
+
+    def waiting_in(self, queues: Iterable[str]) -> list[str]:
+        """The router ids of the callbacks in line in ``queues`` (blending's contest)."""
+        wanted = set(queues)
+        # The open callbacks, not the queues' lines: as cheap with a thousand callers waiting.
+        return [
+            rid
+            for record in self.callbacks.values()
+            if record.queue in wanted and self._router.has(rid := cb.router_id(record.callback_id))
+        ]
+
+    def stand_aside(self, router_ids: list[str]) -> None:
+        """Out of line for one pass (blending rule 5); ``back_in_line`` returns them."""
+        for rid in router_ids:
+            self._router.dequeue(rid)
+
+    def back_in_line(self, router_ids: list[str]) -> None:
+        """Back at their very place: the same arrival and priority make the same key."""
+        for rid in router_ids:
+            record = self.callbacks.get(rid.removeprefix(cb.ROUTER_PREFIX))
+            if record is not None and not self._router.has(rid) and record.queue in self._settings.queues:
+                self._in_line(record)
 
     def cancelled(self, e: ev.CallbackCancelled, now: float, out: list[cmd.Command]) -> CallbackClosed:
         record = self.callbacks.get(e.callback_id)

@@ -90,6 +90,9 @@ class AcdSettings:
     campaigns: Mapping[str, CampaignSettings] = field(default_factory=dict)
     # All campaigns' outbound channels together (the trunk's capacity).
     max_outbound_channels: int = 30
+    # Blending: of the agents both waiting callbacks and running campaigns want, the
+    # campaigns' share (ccqueue.core.blending); 0 puts callbacks always first.
+    campaign_share: float = 0.5
 
 
 class CallState(enum.Enum):

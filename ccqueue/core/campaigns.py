@@ -253,3 +253,6 @@ class Contact:
     attempts: int = 0  # tries so far
     next_at: float = 0.0  # not before this epoch second
     locked_until: float = 0.0  # abandon lock
+    # How often each outcome (by its value) ended an attempt: a retry rule's max_tries
+    # counts these, not all tries.
+    outcome_counts: Mapping[str, int] = field(default_factory=dict)

@@ -14,16 +14,21 @@ Rules kept here:
    on the do-not-call list, under its campaign's ``max_attempts``, due (``next_at``),
    inside the calling window in the callee's own zone (holidays included), and not
    locked by an abandon within ``abandon_lock_s`` — unless an agent is held for it
-   first (progressive, preview), which cannot abandon. A contact that fails a rule is
+   first (progressive, preview), which cannot abandon. After an attempt, its outcome's
+   retry rule dials again ``after_s`` later while that outcome has ended fewer than
+   ``max_tries`` of the contact's attempts (``Contact.outcome_counts``, kept in the
+   store), and ``max_attempts`` caps the tries of every outcome together. A contact that fails a rule is
    written back with when it may be tried (the window's next opening, the lock's
    end) or as done, so the store does not hand it over again before then.
 3. Lines: a campaign never holds more than ``max_lines`` outbound channels, and all
    campaigns together never more than ``AcdSettings.max_outbound_channels``.
-4. Inbound first (blending): a freed agent takes a waiting inbound caller or callback
-   first (the router's choices run before the dialer's); a person who answered a
-   campaign's dial comes next, before any new dial; and a campaign dials only for the
-   agents its queues' inbound traffic does not need, by Erlang C on what the queues
-   measure (``INBOUND_ANSWER_WITHIN_S``, ``INBOUND_TARGET``).
+4. Inbound first (blending): a freed agent takes a waiting inbound caller first (the
+   router's choices run before the dialer's); a person who answered a campaign's dial
+   comes next, before any callback or new dial; waiting callbacks and new dials take
+   turns for the agents they share, by ``AcdSettings.campaign_share``
+   (``ccqueue.core.blending``); and a campaign dials only for the agents its queues'
+   inbound traffic does not need, by Erlang C on what the queues measure
+   (``INBOUND_ANSWER_WITHIN_S``, ``INBOUND_TARGET``).
 5. Progressive and preview hold an agent (RESERVED) before the dial: a person who
    answers always finds one, so these modes never abandon. Predictive holds the free
    agents for its first dials too, as a pool (the first person to answer takes a held
@@ -220,6 +225,7 @@ class Dialer:
         self._max_channels = max_channels
         self._campaigns: dict[str, _Campaign] = {}
         self.attempts: dict[str, Attempt] = {}  # live ones (ended ones are dropped)
+        self.agents_held = 0  # agents ever held for a dial or a person (blending counts them)
         self._by_offer: dict[str, str] = {}  # agent leg -> attempt
         self._by_uniqueid: dict[str, str] = {}  # callee channel -> attempt
         self._do_not_call: set[str] = set()  # added while running (the store filters the rest)
@@ -504,13 +510,18 @@ class Dialer:
 
     # ------------------------------------------------------------------ pacing
 
-    def pace(self, now: float, out: list[cmd.Command]) -> None:
-        """After the router's choices: persons waiting first, then new dials (rule 4)."""
+    def pace(self, now: float, out: list[cmd.Command], max_agents: int | None = None) -> int:
+        """After the router's choices: persons waiting first, then new dials (rule 4).
+        ``max_agents``: how many free agents it may take (blending's turn); returns how
+        many it took."""
         # Nothing to do (the common case of an inbound-only day) costs no scan of agents.
         running = any(c.state is CampaignState.RUNNING for c in self._campaigns.values())
-        if not running and not any(a.stage is Stage.WAITING and a.agent_id is None for a in self.attempts.values()):
-            return
+        if not running and not self.person_waiting():
+            return 0
         free = self._free_agents(now)
+        if max_agents is not None:
+            free = free[:max_agents]
+        held_before = self.agents_held
         for attempt in sorted(
             (a for a in self.attempts.values() if a.stage is Stage.WAITING and a.agent_id is None),
             key=lambda a: a.answered_at or 0.0,
@@ -525,6 +536,20 @@ class Dialer:
         for campaign in self._campaigns.values():
             if campaign.state is CampaignState.RUNNING:
                 self._pace_one(campaign, free, now, out)
+        return self.agents_held - held_before
+
+    def person_waiting(self) -> bool:
+        """Whether a person who answered a dial waits for an agent."""
+        return any(a.stage is Stage.WAITING and a.agent_id is None for a in self.attempts.values())
+
+    def contested_queues(self) -> frozenset[str]:
+        """The queues whose agents running campaigns dial for (blending's contest)."""
+        return frozenset(
+            q
+            for c in self._campaigns.values()
+            if c.state is CampaignState.RUNNING and c.settings.mode is not CampaignMode.BROADCAST
+            for q in c.settings.queues
+        )
 
     def _pace_one(self, campaign: _Campaign, free: list[AgentStatus], now: float, out: list[cmd.Command]) -> None:
         settings = campaign.settings
@@ -611,6 +636,7 @@ class Dialer:
                     locked_until=contact.locked_until or None,
                     done=done,
                     outcome=None,
+                    outcome_counts=dict(contact.outcome_counts),
                 )
             )
         )
@@ -696,6 +722,7 @@ class Dialer:
         return {a.agent_id for a in self.attempts.values() if a.agent_id is not None and not a.agent_done}
 
     def _hold_agent(self, attempt: Attempt, agent_id: str, now: float, out: list[cmd.Command]) -> None:
+        self.agents_held += 1
         agent = self._roster.agents[agent_id]
         self._roster.move(agent, AgentTrigger.RESERVE, now, out)
         self._roster.sync_router(agent, now)
@@ -842,13 +869,17 @@ class Dialer:
         locked = contact.locked_until or None
         if outcome is AttemptOutcome.ABANDONED:
             locked = now + settings.abandon_lock_s
+        # A retry rule's max_tries counts the attempts this outcome ended (busy three
+        # times), not all tries: those are max_attempts' to cap.
+        counts = dict(contact.outcome_counts)
+        counts[outcome.value] = counts.get(outcome.value, 0) + 1
         rule = settings.retry_rule(outcome)
         done = outcome in _FINAL or tries >= settings.max_attempts
         next_at = now
         if outcome is AttemptOutcome.SKIPPED:
             next_at = now + FETCH_AGAIN_S * 120  # an hour: another agent may take it
         elif not done:
-            if rule is not None and tries < rule.max_tries:
+            if rule is not None and counts[outcome.value] < rule.max_tries:
                 next_at = now + rule.after_s
             elif outcome is AttemptOutcome.ABANDONED:
                 next_at = locked or now
@@ -866,6 +897,7 @@ class Dialer:
                     locked_until=locked,
                     done=done,
                     outcome=outcome,
+                    outcome_counts=counts,
                 )
             )
         )

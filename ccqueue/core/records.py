@@ -221,6 +221,9 @@ class ContactProgress:
     locked_until: float | None
     done: bool
     outcome: AttemptOutcome | None
+    # Attempts ended by each outcome (by its value), the whole count; None: unchanged
+    # (a record spooled before the counts were kept).
+    outcome_counts: dict[str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

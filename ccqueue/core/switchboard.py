@@ -66,11 +66,14 @@ class Switchboard:
 
     # ------------------------------------------------------------------ offers
 
-    def dispatch(self, now: float, out: list[cmd.Command]) -> None:
-        """Ring the agents the router chose for callers and callbacks in line."""
+    def dispatch(self, now: float, out: list[cmd.Command]) -> int:
+        """Ring the agents the router chose for callers and callbacks in line; returns
+        how many callbacks were handed an agent (blending counts them)."""
+        callbacks = 0
         for assignment in self._router.assign(now):
             if assignment.call_id.startswith(cb.ROUTER_PREFIX):
                 self._desk.offer(assignment.call_id.removeprefix(cb.ROUTER_PREFIX), assignment.agent_ids, now, out)
+                callbacks += 1
                 continue
             call = self._book.calls[assignment.call_id]
             call.in_line = False
@@ -89,6 +92,7 @@ class Switchboard:
                     now=now,
                     out=out,
                 )
+        return callbacks
 
     def claimed(self, e: ev.OfferClaimed, now: float, out: list[cmd.Command]) -> ClaimAnswer:
         """An agent answered and its leg asks for the caller (rules 1 and 2)."""

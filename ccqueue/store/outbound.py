@@ -29,7 +29,7 @@ import datetime as dt
 import functools
 import json
 import zoneinfo
-from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -37,7 +37,7 @@ import asyncpg
 import phonenumbers
 from phonenumbers import timezone as number_zones
 
-from ccqueue.core.campaigns import Contact
+from ccqueue.core.campaigns import CampaignSettings, Contact
 from ccqueue.store.tables import (
     ATTEMPT_OUTCOMES,
     CAMPAIGN_STATES,
@@ -199,7 +199,7 @@ def number_zone(number: str) -> dt.tzinfo | None:
 
 
 _CONTACT_COLUMNS = """contact_id, campaign, number, name, tz, fields::text AS fields, attempts,
-    next_at, locked_until, done, outcome, imported_at, source_line"""
+    next_at, locked_until, done, outcome, imported_at, source_line, outcome_counts::text AS outcome_counts"""
 
 
 def _contact(row: asyncpg.Record, fallback: dt.tzinfo) -> Contact:
@@ -214,6 +214,7 @@ def _contact(row: asyncpg.Record, fallback: dt.tzinfo) -> Contact:
         attempts=row["attempts"],
         next_at=row["next_at"].timestamp(),
         locked_until=to_epoch(row["locked_until"]) or 0.0,
+        outcome_counts=json.loads(row["outcome_counts"]),
     )
 
 
@@ -248,6 +249,37 @@ async def due_contacts(
     return [_contact(row, zone) for row in rows]
 
 
+class CampaignContacts:
+    """The engine's source of due contacts: ``due_contacts`` with the campaign's own
+    cap and zone as configured now (a reload may change them) and without the contacts
+    the dialer is already dialling."""
+
+    def __init__(
+        self,
+        db: Db | str,
+        *,
+        settings: Callable[[str], CampaignSettings | None],
+        dialling: Callable[[str], Collection[int]],
+    ) -> None:
+        self._db = db
+        self._settings = settings
+        self._dialling = dialling
+
+    async def due(self, campaign: str, now: float, limit: int) -> list[Contact]:
+        settings = self._settings(campaign)
+        return await due_contacts(
+            self._db,
+            campaign,
+            now,
+            limit,
+            max_attempts=settings.max_attempts if settings is not None else None,
+            # A contact with no zone of its own whose number has none either (toll-free)
+            # is in the campaign's zone, not UTC.
+            zone=settings.zone if settings is not None else dt.UTC,
+            exclude=self._dialling(campaign),
+        )
+
+
 async def fetch_contact(db: Db, contact_id: int, *, zone: dt.tzinfo = dt.UTC) -> Contact | None:
     row = await db.fetchrow(f"SELECT {_CONTACT_COLUMNS} FROM contacts WHERE contact_id = $1", contact_id)
     return None if row is None else _contact(row, zone)
@@ -260,6 +292,7 @@ async def contact_row(db: Db, campaign: str, number: str) -> dict[str, Any] | No
         return None
     found = dict(row)
     found["fields"] = json.loads(found["fields"])
+    found["outcome_counts"] = json.loads(found["outcome_counts"])
     for column in ("next_at", "locked_until", "imported_at"):
         found[column] = to_epoch(found[column])
     return found
@@ -268,7 +301,8 @@ async def contact_row(db: Db, campaign: str, number: str) -> dict[str, Any] | No
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ContactMark:
     """A contact after one of its attempts: tries so far, when it may be dialled next,
-    its abandon lock, whether it is finished, and the last attempt's outcome."""
+    its abandon lock, whether it is finished, the last attempt's outcome, and how often
+    each outcome ended its attempts (None: keep the stored counts)."""
 
     contact_id: int
     attempts: int
@@ -276,6 +310,7 @@ class ContactMark:
     locked_until: float | None = None
     done: bool = False
     outcome: str | None = None
+    outcome_counts: Mapping[str, int] | None = None
 
     def __post_init__(self) -> None:
         if self.attempts < 0:

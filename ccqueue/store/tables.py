@@ -330,16 +330,29 @@ def contact_progress_row(record: Any) -> tuple[Any, ...]:
         to_timestamp(record.locked_until),
         bool(record.done),
         outcome,
+        _outcome_counts(record),
     )
+
+
+def _outcome_counts(record: Any) -> str | None:
+    """A contact's per-outcome counts as JSON text, or None to keep the stored ones."""
+    counts = getattr(record, "outcome_counts", None)
+    if counts is None:
+        return None
+    for key, count in counts.items():
+        if key not in ATTEMPT_OUTCOMES or not isinstance(count, int) or count < 0:
+            raise InvalidRecord(f"contact {record.contact_id}: bad outcome count {key!r}: {count!r}")
+    return json.dumps(dict(sorted(counts.items())), separators=(",", ":"))
 
 
 # A contact's row is the dialer's state, not a record of the past: a mark lands unless
 # the stored row has seen more attempts (a late replay never moves a contact back).
 UPDATE_CONTACT_PROGRESS = """
 UPDATE contacts c SET attempts = m.attempts, next_at = m.next_at,
-       locked_until = m.locked_until, done = m.done, outcome = m.outcome
-  FROM unnest($1::bigint[], $2::int[], $3::timestamptz[], $4::timestamptz[], $5::bool[], $6::text[])
-       AS m(contact_id, attempts, next_at, locked_until, done, outcome)
+       locked_until = m.locked_until, done = m.done, outcome = m.outcome,
+       outcome_counts = COALESCE(m.outcome_counts::jsonb, c.outcome_counts)
+  FROM unnest($1::bigint[], $2::int[], $3::timestamptz[], $4::timestamptz[], $5::bool[], $6::text[], $7::text[])
+       AS m(contact_id, attempts, next_at, locked_until, done, outcome, outcome_counts)
  WHERE c.contact_id = m.contact_id AND c.attempts <= m.attempts
 """
 

@@ -133,6 +133,21 @@ campaigns:
     max_lines: 2
     broadcast_message: ccqueue/broadcast-sample
     window: {{hours: "{hours}"}}
+  e2e-preview:
+    mode: preview
+    queues: [support]
+    caller_id: "+12025550199"
+    max_lines: 1
+    window: {{hours: "{hours}"}}
+  e2e-message:
+    mode: progressive
+    queues: [support]
+    caller_id: "+12025550199"
+    max_lines: 1
+    on_machine: leave_message
+    machine_message: ccqueue/machine-message
+    retry: {{machine: null}}
+    window: {{hours: "{hours}"}}
 """
     )
     (folder / "queues.yaml").write_text(

@@ -22,6 +22,7 @@ from testbed import pstn
 from testbed.baresip import Softphone
 from testbed.daemon import ADMIN_TOKEN
 from tests.e2e.conftest import Daemon, fetch, wait_row
+from tests.support.probe import AmiProbe
 
 pytestmark = pytest.mark.e2e
 
@@ -196,3 +197,99 @@ async def test_broadcast_operator_key_reaches_an_agent_and_opt_out_key_adds_do_n
     (attempt,) = await attempts_of(database, operator)
     assert attempt["outcome"] == "connected"
     phones["agent1"].hangup()
+
+
+async def test_preview_the_agent_sees_the_contact_skips_one_and_dials_the_next(
+    daemon: Daemon, database: str, phones: dict[str, Softphone]
+) -> None:
+    skipped, dialled = pstn.person(5), pstn.person(1)
+    ok(daemon, "POST", "/api/agents/agent1/login")
+    upload(
+        daemon,
+        "e2e-preview",
+        f"number,name,tz,account,note\n{skipped},Sid Skipped,UTC,S-1,call after 5\n{dialled},Dana Dialled,UTC,D-2,renewal due\n",
+    )
+    ok(daemon, "POST", "/api/campaigns/e2e-preview/start")
+
+    async def previewing(number: str) -> Any:
+        outbound = ok(daemon, "GET", "/api/agents/agent1").get("outbound")
+        return outbound if outbound and outbound["stage"] == "preview" and outbound["number"] == number else None
+
+    # The first contact is shown to the held agent before anything is dialled.
+    first = await until(lambda: previewing(skipped), timeout=15, what="agent1 previewing the first contact")
+    assert first["name"] == "Sid Skipped" and first["fields"] == {"account": "S-1", "note": "call after 5"}
+    assert [r["started_at"] for r in await attempts_of(database, skipped) if r["answered_at"]] == []
+    ok(daemon, "POST", f"/api/campaigns/e2e-preview/preview/{first['attempt_id']}/skip")
+    row = await wait_row(database, "SELECT * FROM attempts WHERE number = $1", skipped, check=lambda r: r["outcome"])
+    assert row["outcome"] == "skipped" and row["answered_at"] is None and row["ended_at"] is not None
+    timeline = await fetch(database, "SELECT kind, detail FROM attempt_events WHERE attempt_id = $1", row["attempt_id"])
+    kinds = [r["kind"] for r in timeline]
+    assert "dialed" not in kinds  # a skip dials nothing
+    (skip,) = [json.loads(r["detail"]) for r in timeline if r["kind"] == "preview_skipped"]
+    assert skip["agent"] == "agent1"
+
+    # The next contact: shown, then dialled on the agent's word and bridged to that agent.
+    second = await until(lambda: previewing(dialled), timeout=15, what="agent1 previewing the second contact")
+    assert second["name"] == "Dana Dialled" and second["fields"]["account"] == "D-2"
+    ok(daemon, "POST", f"/api/campaigns/e2e-preview/preview/{second['attempt_id']}/dial")
+
+    async def talking() -> Any:
+        outbound = ok(daemon, "GET", "/api/agents/agent1").get("outbound")
+        return outbound if outbound and outbound["stage"] == "connected" else None
+
+    screen = await until(talking, timeout=20, what="agent1 talking to the previewed person")
+    assert screen["attempt_id"] == second["attempt_id"] and screen["number"] == dialled
+    assert phones["agent1"].in_call
+    row = await wait_row(database, "SELECT * FROM attempts WHERE number = $1", dialled, check=lambda r: r["connected_at"])
+    assert row["amd"] == "HUMAN" and row["agent_id"] == "agent1" and row["outcome"] == "connected" and not row["abandoned"]
+    assert (row["connected_at"] - row["answered_at"]).total_seconds() < 2
+    phones["agent1"].hangup()
+    await wait_row(database, "SELECT * FROM attempts WHERE number = $1", dialled, check=lambda r: r["ended_at"])
+    # The skipped number was never dialled: its only attempt is the skip.
+    assert [r["outcome"] for r in await attempts_of(database, skipped)] == ["skipped"]
+    (contact,) = await fetch(database, "SELECT * FROM contacts WHERE number = $1", skipped)
+    assert not contact["done"] and contact["next_at"].timestamp() > time.time() + 600
+
+
+async def test_a_machine_gets_the_campaigns_message_after_its_beep(daemon: Daemon, database: str, probe: AmiProbe) -> None:
+    machine = pstn.machine(0)
+    ok(daemon, "POST", "/api/agents/agent1/login")
+    upload(daemon, "e2e-message", f"number,name,tz\n{machine},Mabel Machine,UTC\n")
+    since = len(probe.events)
+    ok(daemon, "POST", "/api/campaigns/e2e-message/start")
+    row = await wait_row(
+        database, "SELECT * FROM attempts WHERE number = $1", machine, check=lambda r: r["answered_at"], timeout=15
+    )
+    attempt_id = row["attempt_id"]
+    # AMD() says machine; the session waits out the greeting (15 s) and its beep, then plays
+    # the message (Asterisk's own event times, so the test's polling does not blur them).
+    message = await probe.wait_for(
+        lambda m: (
+            m.get("Event") == "AGIExecStart"
+            and m.get("Uniqueid") == attempt_id
+            and "ccqueue/machine-message" in m.get("Command", "")
+        ),
+        timeout=35,
+        since=since,
+        what="the campaign's message played to the machine",
+    )
+    (beep,) = probe.seen(
+        lambda m: m.get("Event") == "Newexten" and m.get("Application") == "Playback" and m.get("AppData") == "beep",
+        since=since,
+    )
+    assert float(message["Timestamp"]) > float(beep["Timestamp"]), "the message started before the machine's beep"
+    started = float(message["Timestamp"]) - row["answered_at"].timestamp()
+    assert 15.0 < started < 25.0, f"the message started {started:.1f} s after the answer"
+    # The machine heard it: the stand-in's WaitForNoise() ended on noise after the beep.
+    heard = await probe.wait_for(
+        lambda m: m.get("Event") == "VarSet" and m.get("Variable") == "WAITSTATUS" and m.get("Value") == "NOISE",
+        timeout=10,
+        since=since,
+        what="the machine hearing the message",
+    )
+    assert "standin-pstn" in heard["Channel"]
+    row = await wait_row(database, "SELECT * FROM attempts WHERE number = $1", machine, check=lambda r: r["ended_at"], timeout=30)
+    assert row["amd"] == "MACHINE" and row["outcome"] == "machine" and row["message_left"]
+    assert row["agent_id"] is None and row["connected_at"] is None and not row["abandoned"]
+    (contact,) = await fetch(database, "SELECT * FROM contacts WHERE number = $1", machine)
+    assert contact["done"] and json.loads(contact["outcome_counts"]) == {"machine": 1}

@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 
 from ccqueue.contacts import ContactsInvalid, import_contacts, import_do_not_call
-from ccqueue.core.campaigns import AttemptOutcome
+from ccqueue.core.campaigns import AttemptOutcome, CampaignMode, CampaignSettings
 from ccqueue.core.records import (
     AttemptEvent,
     AttemptRecord,
@@ -30,6 +30,7 @@ from ccqueue.core.records import (
 from ccqueue.store import migrate, tables, write_records
 from ccqueue.store.outbound import (
     AbandonCounts,
+    CampaignContacts,
     ContactMark,
     LiveAnswer,
     abandon_counts,
@@ -298,6 +299,31 @@ async def test_a_number_without_a_zone_of_its_own_takes_the_campaigns(conn: asyn
     await run_import(conn, csv_bytes("number\n+18005550100\n"))
     (contact,) = await due_contacts(conn, "reminders", T0, 10, max_attempts=3, zone=ZoneInfo("America/Denver"))
     assert str(contact.zone) == "America/Denver"
+
+
+async def test_the_engines_contact_source_gives_the_campaigns_zone_cap_and_leaves_out_dials_in_progress(
+    conn: asyncpg.Connection, pg_dsn: str
+) -> None:
+    # What the daemon fetches with: a toll-free number (no zone of its own) is in the
+    # campaign's zone, not UTC; contacts over the cap or being dialled are not handed over.
+    await run_import(conn, csv_bytes("number\n+18005550100\n+12125550101\n+12125550102\n"))
+    ids = {r["number"]: r["contact_id"] for r in await conn.fetch("SELECT number, contact_id FROM contacts")}
+    await mark_contacts(conn, [ContactMark(contact_id=ids["+12125550102"], attempts=2, next_at=T0)])
+    settings = CampaignSettings(
+        name="reminders",
+        mode=CampaignMode.PROGRESSIVE,
+        queues=("sales",),
+        caller_id="+12125550199",
+        max_attempts=2,
+        zone=ZoneInfo("America/Denver"),
+    )
+    source = CampaignContacts(
+        pg_dsn,
+        settings={"reminders": settings}.get,
+        dialling=lambda name: [ids["+12125550101"]] if name == "reminders" else [],
+    )
+    (contact,) = await source.due("reminders", T0, 10)
+    assert contact.number == "+18005550100" and str(contact.zone) == "America/Denver"
 
 
 async def test_a_contact_mark_never_goes_back(conn: asyncpg.Connection) -> None:
@@ -636,3 +662,83 @@ async def test_the_engines_outbound_records_through_the_writer_and_the_spool(con
     assert await campaign_states(conn) == {"reminders": "paused"}
     assert await is_do_not_call(conn, "+12125550199")
     assert await abandon_counts(conn, "reminders", T0) == AbandonCounts(live_answers=1, abandons=1)
+
+
+async def test_outcome_counts_go_round_the_writer_the_spool_and_due_contacts(conn: asyncpg.Connection) -> None:
+    # A contact busy once then unanswered once: the counts come back with it, a replay
+    # (or an older mark, or one from before the counts were kept) changes nothing.
+    await run_import(conn, csv_bytes("number\n+12125550101\n"))
+    cid = await conn.fetchval("SELECT contact_id FROM contacts")
+    (fresh,) = await due_contacts(conn, "reminders", T0, 10, max_attempts=5)
+    assert fresh.outcome_counts == {}
+
+    def progress(attempts: int, outcome: AttemptOutcome, counts: dict[str, int] | None) -> ContactProgress:
+        return ContactProgress(
+            contact_id=cid,
+            campaign="reminders",
+            attempts=attempts,
+            next_at=T0 + 60 * attempts,
+            locked_until=None,
+            done=False,
+            outcome=outcome,
+            outcome_counts=counts,
+        )
+
+    busy = progress(1, AttemptOutcome.BUSY, {"busy": 1})
+    unanswered = progress(2, AttemptOutcome.NO_ANSWER, {"busy": 1, "no_answer": 1})
+    await write_records(conn, [busy, unanswered])
+    await write_records(conn, [decode_record(encode_record(r)) for r in (unanswered, busy)])
+    await write_records(conn, [busy])  # an older mark replayed late
+    await write_records(conn, [progress(2, AttemptOutcome.NO_ANSWER, None)])  # spooled before the counts were kept
+    row = await contact_row(conn, "reminders", "+12125550101")
+    assert row is not None and row["outcome_counts"] == {"busy": 1, "no_answer": 1}
+    (contact,) = await due_contacts(conn, "reminders", T0 + 600, 10, max_attempts=5)
+    assert contact.attempts == 2 and contact.outcome_counts == {"busy": 1, "no_answer": 1}
+
+    assert (
+        await mark_contacts(
+            conn, [ContactMark(contact_id=cid, attempts=3, next_at=T0, outcome_counts={"busy": 2, "no_answer": 1})]
+        )
+        == 1
+    )
+    assert await mark_contacts(conn, [ContactMark(contact_id=cid, attempts=2, next_at=T0, outcome_counts={"busy": 1})]) == 0
+    (contact,) = await due_contacts(conn, "reminders", T0 + 600, 10, max_attempts=5)
+    assert contact.outcome_counts == {"busy": 2, "no_answer": 1}
+    with pytest.raises(tables.InvalidRecord):
+        tables.contact_progress_row(progress(3, AttemptOutcome.BUSY, {"maybe": 1}))
+
+
+async def test_the_outcome_counts_migration_counts_the_attempts_already_made(pg_dsn: str) -> None:
+    # A database dialled before 0010: its contacts get their counts from their attempts.
+    await migrate(pg_dsn, directory=_migrations_up_to("0009"))
+    connection = await asyncpg.connect(pg_dsn)
+    try:
+        await run_import(connection, csv_bytes("number\n+12125550101\n+12125550102\n"))
+        ids = [r["contact_id"] for r in await connection.fetch("SELECT contact_id FROM contacts ORDER BY number")]
+        for n, outcome in enumerate(["busy", "busy", "no_answer", None]):
+            await connection.execute(
+                "INSERT INTO attempts (attempt_id, campaign, contact_id, number, started_at, outcome, version)"
+                " VALUES ($1, 'reminders', $2, '+12125550101', now(), $3, 1)",
+                f"a{n}",
+                ids[0],
+                outcome,
+            )
+        await migrate(pg_dsn)
+        counts = [
+            json.loads(r["c"]) for r in await connection.fetch("SELECT outcome_counts::text AS c FROM contacts ORDER BY number")
+        ]
+        assert counts == [{"busy": 2, "no_answer": 1}, {}]
+    finally:
+        await connection.close()
+
+
+def _migrations_up_to(last: str) -> Path:
+    import shutil
+    import tempfile
+
+    source = REPO / "ccqueue" / "store" / "migrations"
+    target = Path(tempfile.mkdtemp(prefix="migrations-"))
+    for path in source.glob("*.sql"):
+        if path.name[:4] <= last:
+            shutil.copy(path, target / path.name)
+    return target

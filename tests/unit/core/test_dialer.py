@@ -12,7 +12,7 @@ from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
 from ccqueue.core.acd import Acd, AcdSettings, AgentSettings, HotlineSettings, QueueSettings
 from ccqueue.core.agent_state import AgentState
-from ccqueue.core.campaigns import AttemptOutcome, CallingWindow, CampaignMode, CampaignSettings, Contact
+from ccqueue.core.campaigns import AttemptOutcome, CallingWindow, CampaignMode, CampaignSettings, Contact, RetryRule
 from ccqueue.core.errors import CampaignStateIllegal, UnknownCampaign
 from ccqueue.core.records import AttemptEvent, AttemptRecord, CampaignRunRecord, ContactProgress, DoNotCallRecord
 from ccqueue.core.replies import CampaignStatus, ClaimAnswer
@@ -176,7 +176,7 @@ def test_a_person_who_answers_reaches_the_held_agent_and_the_screen_data_goes_wi
     assert progress == [
         ContactProgress(
             contact_id=1, campaign="renewals", attempts=1, next_at=NOON + 5.3, locked_until=None, done=True,
-            outcome=AttemptOutcome.CONNECTED,
+            outcome=AttemptOutcome.CONNECTED, outcome_counts={"connected": 1},
         )
     ]  # fmt: skip
     assert dial.attempt_id not in acd.attempts
@@ -209,6 +209,58 @@ def test_the_last_allowed_try_ends_the_contact() -> None:
     out = acd.handle(ev.ContactDialEnded(attempt_id=dial.attempt_id, failure=ev.DialFailure.NO_ANSWER), NOON + 25)
     (progress,) = records(ContactProgress, out)
     assert progress.done and progress.attempts == 3
+
+
+RETRY = {
+    AttemptOutcome.BUSY: RetryRule(after_s=60.0, max_tries=2),
+    AttemptOutcome.NO_ANSWER: RetryRule(after_s=300.0, max_tries=3),
+}
+
+
+@pytest.mark.parametrize(
+    ("counts", "failure", "retried"),
+    [
+        # Busy twice before: the busy rule's max_tries (2) is spent, whatever else.
+        ({"busy": 1}, ev.DialFailure.BUSY, False),
+        # Three tries so far, none busy: the busy rule still allows one more busy.
+        ({"no_answer": 2, "failed": 1}, ev.DialFailure.BUSY, True),
+        ({"busy": 1, "no_answer": 1}, ev.DialFailure.NO_ANSWER, True),
+        ({"no_answer": 2}, ev.DialFailure.NO_ANSWER, False),
+        ({}, ev.DialFailure.BUSY, True),
+    ],
+)
+def test_a_retry_rule_counts_the_tries_its_own_outcome_ended(
+    counts: dict[str, int], failure: ev.DialFailure, retried: bool
+) -> None:
+    acd = make_acd(campaign(max_attempts=10, retry=RETRY))
+    tries = sum(counts.values())
+    dial = of(cmd.DialContact, start(acd, NOON, contact(1, attempts=tries, outcome_counts=counts)))[0]
+    out = acd.handle(ev.ContactDialEnded(attempt_id=dial.attempt_id, failure=failure), NOON + 3)
+    (progress,) = records(ContactProgress, out)
+    expected = dict(counts)
+    expected[failure.value] = expected.get(failure.value, 0) + 1
+    assert progress.outcome_counts == expected
+    assert progress.attempts == tries + 1
+    assert progress.done is not retried
+    if retried:
+        assert progress.next_at == NOON + 3 + RETRY[AttemptOutcome(failure.value)].after_s
+
+
+def test_max_attempts_still_caps_all_outcomes_together() -> None:
+    acd = make_acd(campaign(max_attempts=3, retry=RETRY))
+    counts = {"busy": 1, "no_answer": 1}
+    dial = of(cmd.DialContact, start(acd, NOON, contact(1, attempts=2, outcome_counts=counts)))[0]
+    out = acd.handle(ev.ContactDialEnded(attempt_id=dial.attempt_id, failure=ev.DialFailure.NO_ANSWER), NOON + 3)
+    (progress,) = records(ContactProgress, out)
+    assert progress.done and progress.outcome_counts == {"busy": 1, "no_answer": 2}
+
+
+def test_a_contact_written_back_keeps_its_outcome_counts() -> None:
+    acd = make_acd()
+    tokyo = dt.timezone(dt.timedelta(hours=9))  # 21:00 there: the window is closed
+    out = start(acd, NOON, contact(1, zone=tokyo, attempts=1, outcome_counts={"busy": 1}))
+    (progress,) = records(ContactProgress, out)
+    assert progress.outcome is None and progress.outcome_counts == {"busy": 1}
 
 
 def test_a_machine_never_reaches_an_agent() -> None:
