@@ -298,33 +298,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--spool-dir", default=None, help="where records wait while PostgreSQL is down (default var/spool)")
     p.set_defaults(func=cmd_run)
 
-    from ccqueue.config import import_asterisk, schema
-
-    p = sub.add_parser("import-asterisk", help="convert an Asterisk queues.conf into queues.yaml and agents.yaml")
-    import_asterisk.configure_parser(p)
-    p.set_defaults(func=import_asterisk.run)
-
-    p = sub.add_parser("schema", help="print the JSON Schema of the configuration files")
-    schema.configure_parser(p)
-    p.set_defaults(func=schema.run)
-
     from ccqueue import credentials
-
-    p = sub.add_parser("user", help="passwords and API tokens for the users section: hash-password, new-token")
-    credentials.configure_parser(p)
-    p.set_defaults(func=credentials.run)
-
+    from ccqueue.config import import_asterisk, schema
     from ccqueue.reports import cli as report_cli
-
-    p = sub.add_parser("report", help="contact-centre figures over a period, from PostgreSQL")
-    report_cli.configure_parser(p)
-    p.set_defaults(func=report_cli.run)
-
     from ccqueue.reports import staffing
 
-    p = sub.add_parser("staff", help="agents needed per interval and queue: Erlang C, Erlang A, checked in the simulator")
-    staffing.configure_parser(p)
-    p.set_defaults(func=staffing.run)
+    # Subcommands that bring their own arguments (configure_parser) and entry point (run).
+    for name, help_text, module in (
+        ("import-asterisk", "convert an Asterisk queues.conf into queues.yaml and agents.yaml", import_asterisk),
+        ("schema", "print the JSON Schema of the configuration files", schema),
+        ("user", "passwords and API tokens for the users section: hash-password, new-token", credentials),
+        ("report", "contact-centre figures over a period, from PostgreSQL", report_cli),
+        ("staff", "agents needed per interval and queue: Erlang C, Erlang A, checked in the simulator", staffing),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        module.configure_parser(p)
+        p.set_defaults(func=module.run)
 
     p = sub.add_parser("contacts", help="outbound contact lists")
     contacts = p.add_subparsers(dest="contacts_command", required=True)
