@@ -27,6 +27,7 @@ from ccqueue.asterisk.agi import AgiServer
 from ccqueue.asterisk.ami import AmiUnavailable
 from ccqueue.asterisk.ivr_runner import IvrRunner
 from ccqueue.asterisk.session_check import parse_allow
+from ccqueue.asterisk.spy import SpyDesk
 from ccqueue.asterisk.telephony import AsteriskTelephony
 from ccqueue.config import Config
 from ccqueue.config.callbacks import Callbacks
@@ -238,6 +239,7 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         audit=writer.submit,  # spooled to disk while PostgreSQL is away, like every record
         import_contacts=import_list if dsn else None,
         add_do_not_call=do_not_call if dsn else None,
+        spy=SpyDesk(telephony.ami).spy,  # supervisors listening in from their own phones
     )
     if not config.users:
         log.warning(

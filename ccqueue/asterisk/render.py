@@ -7,7 +7,9 @@ dialplan globals that tell the dialplan where ccqueue's FastAGI server is
 (``ccqueue-globals.conf``) and the guard callbacks leave through to the trunk
 (``ccqueue-callback-out.conf``, see ``ccqueue.asterisk.guard``) and the outbound
 campaigns' guard and answered-call context (``ccqueue-outbound.conf``, see
-``ccqueue.asterisk.outbound``); all are included by ``dialplan/extensions.conf``.
+``ccqueue.asterisk.outbound``) and the supervisors' listening-in context
+(``ccqueue-spy.conf``, see ``ccqueue.asterisk.spy``); all are included by
+``dialplan/extensions.conf``.
 
 The static parts (modules, logger, music on hold) are files in
 ``deploy/asterisk/etc``; ``deploy/asterisk/sandbox.sh configure`` puts both
@@ -29,6 +31,7 @@ from typing import Any
 
 from ccqueue.asterisk.guard import GUARD_FILE, guard_conf
 from ccqueue.asterisk.outbound import OUTBOUND_FILE, outbound_conf
+from ccqueue.asterisk.spy import SPY_FILE, spy_conf
 
 __all__ = ["AGENT_FROM_CONTEXT", "SIP_HOST", "main", "render_asterisk_config"]
 
@@ -233,6 +236,7 @@ def render_asterisk_config(
         "ccqueue-globals.conf": _globals_conf(cfg, agi_port),
         GUARD_FILE: guard_conf(getattr(cfg, "callbacks", None)),
         OUTBOUND_FILE: outbound_conf(getattr(cfg, "outbound", None)),
+        SPY_FILE: spy_conf(),
     }
 
 

@@ -51,6 +51,9 @@ OPENABLE: tuple[str, ...] = get_args(Openable)
 
 UserName = Annotated[str, name_rule(r"[a-z0-9_.@-]+", "a user name uses only a-z, 0-9, '_', '.', '@' and '-'")]
 _TOKEN_HASH = re.compile(re.escape(TOKEN_HASH_PREFIX) + r"[0-9a-f]{64}")
+# A dial string: a channel technology, '/', and a resource with no character an AMI
+# header or a dialplan application's arguments would read ('|', ',', ';', quotes, blanks).
+_PHONE = re.compile(r"[A-Za-z][A-Za-z0-9]{0,15}/[A-Za-z0-9_.@:+\-]{1,80}")
 
 
 class User(Frozen):
@@ -59,6 +62,14 @@ class User(Frozen):
     tokens: tuple[str, ...] = Field(default=(), strict=False)  # sha256:<hex> of each API token
     agent: str | None = None  # the agent an agent-role user is
     queues: tuple[str, ...] = Field(default=(), strict=False)  # a supervisor's teams
+    phone: str | None = None  # a supervisor's or admin's own softphone (dial string) for listening in
+
+    @field_validator("phone")
+    @classmethod
+    def _dial_string(cls, value: str | None) -> str | None:
+        if value is not None and not _PHONE.fullmatch(value):
+            raise ValueError(f"phone is a dial string such as 'PJSIP/sup1' (TECH/resource, no blanks or ',;|'), not {value!r}")
+        return value
 
     @field_validator("password_hash")
     @classmethod
@@ -93,6 +104,8 @@ class User(Frozen):
             raise ValueError("a supervisor lists the queues of its teams (queues: [...])")
         if self.role is not Role.SUPERVISOR and self.queues:
             raise ValueError("only a supervisor has queues (an agent's are its agent's; an admin reaches all)")
+        if self.role is Role.AGENT and self.phone is not None:
+            raise ValueError("an agent user has no phone of its own here (its agent's endpoint is in agents)")
         if self.password_hash is None and not self.tokens:
             raise ValueError("a user has a password_hash, tokens, or both")
         return self

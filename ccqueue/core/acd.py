@@ -262,6 +262,15 @@ class Acd:
         """The agents' phones ringing (or answered) for a caller or a callback now."""
         return list(self._offers)
 
+    def agent_leg(self, agent_id: str) -> str | None:
+        """The uniqueid of the agent's leg in conversation (a caller's, a callback's or a
+        campaign's call); None when it talks to nobody. Each leg's uniqueid is its offer
+        id, given to Asterisk as the Originate's ChannelId, so it names that one channel."""
+        for offer in self._offers:
+            if offer.agent_id == agent_id and offer.claimed:
+                return offer.offer_id
+        return self._dialer.agent_leg(agent_id)
+
     def agent_for_endpoint(self, endpoint: str) -> str | None:
         return self._roster.agent_for_endpoint(endpoint)
 

@@ -718,6 +718,13 @@ class Dialer:
             need += max(0, staff - busy_inbound)
         return need
 
+    def agent_leg(self, agent_id: str) -> str | None:
+        """The uniqueid of ``agent_id``'s answered leg on a campaign call (None: none)."""
+        for a in self.attempts.values():
+            if a.agent_id == agent_id and a.offer_claimed and not a.agent_done and a.offer_id is not None:
+                return a.offer_id
+        return None
+
     def _agents_on_outbound(self) -> set[str]:
         return {a.agent_id for a in self.attempts.values() if a.agent_id is not None and not a.agent_done}
 

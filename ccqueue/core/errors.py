@@ -123,3 +123,24 @@ class PreviewUnknown(RequestError):
     """A preview decision for a contact no agent is previewing (any more)."""
 
     error_id = "preview-unknown"
+
+
+class AgentNotOnCall(RequestError):
+    """Listening in, whispering or barging asked for an agent with no call to join."""
+
+    error_id = "agent-not-on-call"
+
+    def __init__(self, agent_id: str, state: str) -> None:
+        super().__init__(f"agent {agent_id!r} is {state}, not on a call: there is nothing to listen to", agent_id=agent_id)
+
+
+class SpyPhoneMissing(RequestError):
+    """Listening in asked for by a user with no phone of its own (``users.<name>.phone``)."""
+
+    error_id = "spy-phone-missing"
+
+
+class SpyNotAnswered(RequestError):
+    """The supervisor's own phone, rung to listen in, was not answered (or could not ring)."""
+
+    error_id = "spy-not-answered"

@@ -108,6 +108,12 @@ _QUEUE_FILTER = {"queue": {"type": "string"}}
 _CAMPAIGN = {"name": {"type": "string", "pattern": "^[a-z0-9_-]+$"}}
 _DNC = {"type": "object", "required": ["number"], "properties": {"number": {"type": "string"}}}
 _SIGNED_IN = {401: "not signed in", 403: "the role does not reach it"}
+_SPY = {
+    "type": "object",
+    "required": ["mode"],
+    "additionalProperties": False,
+    "properties": {"mode": {"type": "string", "enum": ["listen", "whisper", "barge"]}},
+}
 
 ROUTES: dict[tuple[str, str], Route] = {
     # Health and metrics: open by default (http.open), else a supervisor's.
@@ -236,5 +242,22 @@ ROUTES: dict[tuple[str, str], Route] = {
         "A preview campaign: dial the contact shown, or skip it",
         params={**_CAMPAIGN, "attempt_id": {"type": "string"}, "decision": {"type": "string", "enum": ["dial", "skip"]}},
         answers={200: "done", 404: "no such preview", 409: "not now", **_SIGNED_IN},
+    ),
+    # The supervisor's screen, and listening in on its teams' agents from its own phone.
+    ("GET", "/supervisor"): Route(Role.SUPERVISOR, "The supervisor's screen", page=True, produces="text/html"),
+    ("POST", "/api/agents/{agent_id}/spy"): Route(
+        Role.SUPERVISOR,
+        "Listen to, whisper to or barge into the agent's call from the caller's own phone (users.<name>.phone)",
+        agent="agent_id",
+        params=_AGENT_ID,
+        body=_SPY,
+        body_required=True,
+        answers={
+            200: "the phone answered and is joined to the call in that mode",
+            400: "bad request",
+            404: "no such agent",
+            409: "the agent is not on a call, the user has no phone, or the phone did not answer",
+            **_SIGNED_IN,
+        },
     ),
 }

@@ -40,6 +40,7 @@ from ccqueue.http.callbacks import callback_routes
 from ccqueue.http.campaigns import AddDoNotCall, ImportContacts, campaign_routes
 from ccqueue.http.errors import ERROR_BY_STATUS, status_of
 from ccqueue.http.openapi import openapi
+from ccqueue.http.supervisor import Spy, supervisor_routes
 from ccqueue.metrics import Metrics
 
 # A request body must arrive within this (a client that trickles it holds a connection).
@@ -155,6 +156,7 @@ def build_app(
     audit: Callable[[AuditRecord], None] | None = None,
     import_contacts: ImportContacts | None = None,
     add_do_not_call: AddDoNotCall | None = None,
+    spy: Spy | None = None,
 ) -> web.Application:
     """The app; without ``users`` nobody can sign in and only ``settings.open`` answers."""
 
@@ -378,6 +380,7 @@ def build_app(
     app.add_routes(auth.routes())
     app.add_routes(callback_routes(engine=engine, callbacks_config=callbacks_config))
     app.add_routes(campaign_routes(engine, import_contacts=import_contacts, add_do_not_call=add_do_not_call))
+    app.add_routes(supervisor_routes(engine, users=users, spy=spy))
     return app
 
 
