@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,47 @@ async def test_a_supervisor_listens_then_barges_into_an_agents_call(
             ("sup", "accepted", None),
             ("sup", "accepted", None),
         ]
+
+
+async def test_the_spy_context_takes_exactly_the_channel_named_and_nothing_when_none_is(
+    asterisk: AsteriskSandbox, probe: AmiProbe
+) -> None:
+    """[ccqueue-spy] alone, as Asterisk runs it: the target ``<t>.1`` is spied on while
+    ``<t>.10`` (a uniqueid it is a prefix of) is up too; an empty target spies on nothing."""
+    tag = f"spytest-{time.monotonic_ns()}"
+
+    async def originate(channel_id: str, *, context: str, exten: str, variables: list[str] | None = None) -> None:
+        action = {
+            "Action": "Originate",
+            "Channel": "Local/wait@ccqueue-test-caller",
+            "Context": context,
+            "Exten": exten,
+            "Priority": "1",
+            "ChannelId": channel_id,
+            "OtherChannelId": f"other-{channel_id.replace('.', '-')}",
+            "Async": "true",
+            "Timeout": "10000",
+        }
+        if variables:
+            action["Variable"] = variables
+        answer = await probe.client.send(action, timeout=15)
+        messages = answer if isinstance(answer, list) else [answer]
+        assert any((m.get("Event") or "") == "OriginateResponse" and m.get("Response") == "Success" for m in messages), messages
+
+    mark = len(probe.events)
+    try:
+        # The longer uniqueid first: a prefix search would meet it first.
+        await originate(f"{tag}.10", context="ccqueue-test-caller", exten="wait")
+        await originate(f"{tag}.1", context="ccqueue-test-caller", exten="wait")
+        await originate(f"{tag}-spyer", context="ccqueue-spy", exten="listen", variables=[f"CCQ_SPY_TARGET={tag}.1"])
+        start = await probe.wait_for(
+            match(Event="ChanSpyStart", SpyerUniqueid=f"{tag}-spyer"), timeout=10, since=mark, what="ChanSpyStart"
+        )
+        assert start["SpyeeUniqueid"] == f"{tag}.1"
+        # No target (the agent's call ended before the phone was answered): hang up, spy on nothing.
+        await originate(f"{tag}-none", context="ccqueue-spy", exten="barge")
+        await probe.wait_for(match(Event="Hangup", Uniqueid=f"{tag}-none"), timeout=10, since=mark, what="the empty spy hung up")
+        assert not probe.seen(match(Event="ChanSpyStart", SpyerUniqueid=f"{tag}-none"), since=mark)
+    finally:
+        for uid in (f"{tag}-spyer", f"{tag}.1", f"{tag}.10"):
+            await probe.hangup(uid)

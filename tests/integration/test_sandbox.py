@@ -164,6 +164,7 @@ def test_render_main_writes_the_files_from_the_project_config(tmp_path: Path) ->
         "ccqueue-callback-out.conf",
         "ccqueue-globals.conf",
         "ccqueue-outbound.conf",
+        "ccqueue-spy.conf",
         "manager.conf",
         "pjsip.conf",
         "rtp.conf",
