@@ -141,7 +141,7 @@ async def test_the_spy_context_takes_exactly_the_channel_named_and_nothing_when_
             "Exten": exten,
             "Priority": "1",
             "ChannelId": channel_id,
-            "OtherChannelId": f"other-{channel_id.replace('.', '-')}",
+            "OtherChannelId": f"{channel_id}-other",
             "Async": "true",
             "Timeout": "10000",
         }
@@ -153,9 +153,10 @@ async def test_the_spy_context_takes_exactly_the_channel_named_and_nothing_when_
 
     mark = len(probe.events)
     try:
-        # The longer uniqueid first: a prefix search would meet it first.
-        await originate(f"{tag}.10", context="ccqueue-test-caller", exten="wait")
+        # In the order offers are made (Asterisk refuses a ChannelId that is a prefix of a
+        # live uniqueid, so ".1" cannot come after ".10").
         await originate(f"{tag}.1", context="ccqueue-test-caller", exten="wait")
+        await originate(f"{tag}.10", context="ccqueue-test-caller", exten="wait")
         await originate(f"{tag}-spyer", context="ccqueue-spy", exten="listen", variables=[f"CCQ_SPY_TARGET={tag}.1"])
         start = await probe.wait_for(
             match(Event="ChanSpyStart", SpyerUniqueid=f"{tag}-spyer"), timeout=10, since=mark, what="ChanSpyStart"
