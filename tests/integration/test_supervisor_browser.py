@@ -1,6 +1,6 @@
 """The supervisor's screen in a real browser (Debian's chromium and chromium-driver): a
 supervisor signs in, sees its agents live, force-pauses one, and reads the page in
-Russian; a name from outside is shown as text, never run.
+Russian, and cancels a callback; a name from outside is shown as text, never run.
 
 The app is served on loopback with a running engine; Asterisk is replaced by the
 recording stand-ins (listening in against real Asterisk is tests/e2e/test_spy.py).
@@ -13,12 +13,21 @@ import asyncio
 import os
 import shutil
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CollectorRegistry
 
+from ccqueue.config.callbacks import Callbacks
 from ccqueue.core import events as ev
+from ccqueue.core.acd import Acd, AcdSettings, AgentSettings, HotlineSettings, QueueSettings
+from ccqueue.core.callbacks import CallbackPolicy
+from ccqueue.engine.engine import Engine
+from ccqueue.http.app import build_app
 from tests.integration.test_wallboard_browser import _driver, _wait_for
-from tests.support.auth import SUPERVISOR_PASSWORD
+from tests.support.auth import SUPERVISOR, SUPERVISOR_PASSWORD, USERS
+from tests.support.fakes import RecordingCallers, RecordingTelephony, Records
 from tests.unit.http.test_wallboard import SCRIPT_CALLER, _board, arrival, until
 
 By = pytest.importorskip("selenium.webdriver.common.by").By
@@ -91,3 +100,56 @@ async def test_a_supervisor_sees_its_agents_and_force_pauses_one(tmp_path: Path)
                     shutil.copyfile(shot, Path(keep) / shot.name)
         finally:
             await asyncio.to_thread(driver.quit)
+
+
+async def test_a_supervisor_cancels_a_callback_from_the_screen(tmp_path: Path) -> None:
+    policy = CallbackPolicy(dial="PJSIP/{digits}@trunk", allowed=(r"\+1\d{10}",), caller_id="+15550100")
+    settings = AcdSettings(
+        queues=MappingProxyType({"support": QueueSettings(name="support")}),
+        agents=MappingProxyType(
+            {"agent1": AgentSettings(agent_id="agent1", name="Alice", endpoint="PJSIP/agent1", queues=("support",))}
+        ),
+        hotlines=MappingProxyType({"100": HotlineSettings(number="100", queue="support")}),
+        callbacks=policy,
+    )
+    engine = Engine(Acd(settings), telephony=RecordingTelephony(), callers=RecordingCallers(), records=Records())
+    app = build_app(
+        engine=engine,
+        registry=CollectorRegistry(),
+        health=lambda: {"status": "ok", "ami": "ready", "database": "ready"},
+        callbacks_config=lambda: Callbacks(dial=policy.dial, caller_id=policy.caller_id, region="US", allowed=policy.allowed),
+        users=lambda: USERS,
+    )
+    task = asyncio.create_task(engine.run())
+    try:
+        async with TestClient(TestServer(app), headers=SUPERVISOR) as client:
+            r = await client.post("/api/callbacks", json={"number": "+16502530000", "queue": "support"})
+            assert r.status == 201, await r.text()
+            callback_id = (await r.json())["id"]
+            base = str(client.make_url("")).rstrip("/")
+            driver = await asyncio.to_thread(_driver)
+            try:
+                await asyncio.to_thread(driver.get, base + "/supervisor")
+                await _wait_for(driver, "return document.getElementById('user');")
+                driver.find_element(By.ID, "user").send_keys("sam")
+                driver.find_element(By.ID, "password").send_keys(SUPERVISOR_PASSWORD)
+                driver.find_element(By.ID, "submit").click()
+                await _wait_for(driver, "return location.pathname === '/supervisor';")
+                await asyncio.to_thread(driver.get, base + "/supervisor?lang=ru")  # signed in: the page in Russian
+                await _wait_for(driver, "return document.documentElement.lang === 'ru';")
+                await _wait_for(driver, "return document.querySelectorAll('#callbacks button.cancel').length === 1;")
+                assert "+16502530000" in driver.find_element(By.ID, "callbacks").text
+                shot = tmp_path / "supervisor-callbacks-ru.png"
+                assert driver.save_screenshot(str(shot))
+                if keep := os.environ.get("CCQUEUE_SUPERVISOR_SCREENSHOTS"):
+                    shutil.copyfile(shot, Path(keep) / shot.name)
+                driver.execute_script("window.confirm = () => true; document.querySelector('#callbacks button.cancel').click();")
+                await _wait_for(driver, "return document.getElementById('message').textContent;")
+                assert driver.find_element(By.ID, "message").text.startswith("Обратный звонок отменён")
+                await _wait_for(driver, "return document.querySelectorAll('#callbacks button.cancel').length === 0;")
+                assert engine.acd.views.callback(callback_id) is None
+            finally:
+                await asyncio.to_thread(driver.quit)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
