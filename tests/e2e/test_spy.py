@@ -4,7 +4,8 @@ A caller (a Local channel) is bridged to agent1's baresip phone by the real ``cc
 run``; the supervisor ``sup`` (supervisor of ``support``) asks to listen: ccqueue rings
 the supervisor's own phone, which answers by itself, and Asterisk reports ChanSpy on
 agent1's very channel (AMI ``ChanSpyStart``, and the channel's application and its
-arguments). Then barge: the same supervisor call, moved into ChanSpy's barge mode.
+arguments). Then barge and whisper: the same supervisor call, moved into ChanSpy's
+barge and whisper modes without ringing again.
 
 The supervisor's softphone is the session's third baresip phone (endpoint ``agent3``,
 not logged in, so never offered a call): to Asterisk it is one more registered PJSIP
@@ -109,6 +110,10 @@ async def test_a_supervisor_listens_then_barges_into_an_agents_call(
         )
         assert again["SpyeeChannel"] == agent_channel
         await until(lambda: _spy_application(asterisk, spyer_uid) == ("ChanSpy", f"{agent_channel},uqESB"), what="barge")
+        # Whisper, likewise.
+        status, body = await spy("agent1", "whisper")
+        assert status == 200 and (body["mode"], body["rang"]) == ("whisper", False), body
+        await until(lambda: _spy_application(asterisk, spyer_uid) == ("ChanSpy", f"{agent_channel},uqESw"), what="whisper")
         assert len([e for e in phones[SUP_PHONE].events if e.type == "CALL_INCOMING"]) == rung
         assert phones["agent1"].call_state == "in_call"
 
@@ -116,11 +121,12 @@ async def test_a_supervisor_listens_then_barges_into_an_agents_call(
         await probe.hangup(caller)
         await probe.wait_for(match(Event="Hangup", Uniqueid=spyer_uid), timeout=15, since=since_listen, what="spy leg hung up")
 
-        # Both requests, and the refused one, are in the audit log.
+        # Every request, the refused one too, is in the audit log.
         audited = "select actor, outcome, error from audit_log where path = '/api/agents/agent1/spy' order by at"
-        await wait_row(database, audited + " offset 2")
+        await wait_row(database, audited + " offset 3")
         assert [tuple(r) for r in await fetch(database, audited)] == [
             ("sup", "refused", "agent-not-on-call"),
+            ("sup", "accepted", None),
             ("sup", "accepted", None),
             ("sup", "accepted", None),
         ]
