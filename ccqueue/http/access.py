@@ -108,6 +108,15 @@ _QUEUE_FILTER = {"queue": {"type": "string"}}
 _CAMPAIGN = {"name": {"type": "string", "pattern": "^[a-z0-9_-]+$"}}
 _DNC = {"type": "object", "required": ["number"], "properties": {"number": {"type": "string"}}}
 _SIGNED_IN = {401: "not signed in", 403: "the role does not reach it"}
+_WRAPUP = {
+    "type": "object",
+    "required": ["disposition"],
+    "additionalProperties": False,
+    "properties": {
+        "disposition": {"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"},
+        "note": {"type": "string", "maxLength": 4000},
+    },
+}
 
 ROUTES: dict[tuple[str, str], Route] = {
     # Health and metrics: open by default (http.open), else a supervisor's.
@@ -236,5 +245,37 @@ ROUTES: dict[tuple[str, str], Route] = {
         "A preview campaign: dial the contact shown, or skip it",
         params={**_CAMPAIGN, "attempt_id": {"type": "string"}, "decision": {"type": "string", "enum": ["dial", "skip"]}},
         answers={200: "done", 404: "no such preview", 409: "not now", **_SIGNED_IN},
+    ),
+    # The agent's page: its screen-pop stream, the customer's history, the call's wrap-up.
+    ("GET", "/agent"): Route(Role.AGENT, "The agent's page: state, screen-pop, wrap-up", page=True, produces="text/html"),
+    ("GET", "/api/agents/{agent_id}/events"): Route(
+        Role.AGENT,
+        "The agent's screen-pops and state as Server-Sent Events (hello, pop, history, ended, state)",
+        agent="agent_id",
+        params=_AGENT_ID,
+        produces="text/event-stream",
+        answers={200: "the stream", 404: "no such agent", **_SIGNED_IN},
+    ),
+    ("GET", "/api/history"): Route(
+        Role.AGENT,
+        "A customer's history across channels, newest first (an agent: its current or last caller's only)",
+        query={"number": {"type": "string", "maxLength": 32}},
+        answers={200: "OK", 400: "no number", 503: "no database", **_SIGNED_IN},
+    ),
+    ("POST", "/api/agents/{agent_id}/calls/{call_id}/wrapup"): Route(
+        Role.AGENT,
+        "Wrap a call up: its disposition code and a note (stored with the call; a later save corrects it)",
+        agent="agent_id",
+        params={**_AGENT_ID, "call_id": {"type": "string"}},
+        body=_WRAPUP,
+        body_required=True,
+        answers={
+            200: "stored",
+            400: "bad request",
+            404: "no such call",
+            422: "not a disposition of the call's queue",
+            503: "no database",
+            **_SIGNED_IN,
+        },
     ),
 }

@@ -129,9 +129,9 @@ async def wrapup_of(pool: asyncpg.Pool | asyncpg.Connection, call_id: str) -> di
 
 
 async def call_agent(pool: asyncpg.Pool | asyncpg.Connection, call_id: str) -> tuple[str | None, str | None] | None:
-    """(agent, caller) of a recorded call; None when no such call is recorded."""
-    row = await pool.fetchrow("SELECT agent, caller FROM calls WHERE call_id = $1", call_id)
-    return None if row is None else (row["agent"], row["caller"])
+    """(agent, queue) of a recorded call; None when no such call is recorded."""
+    row = await pool.fetchrow("SELECT agent, queue FROM calls WHERE call_id = $1", call_id)
+    return None if row is None else (row["agent"], row["queue"])
 
 
 async def disposition_counts(
