@@ -19,13 +19,14 @@ Rules kept here:
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 
-__all__ = ["MAX_NOTE_CHARS", "call_agent", "customer_history", "disposition_counts", "save_wrapup", "wrapup_of"]
+__all__ = ["MAX_NOTE_CHARS", "WorkspaceStore", "call_agent", "customer_history", "disposition_counts", "save_wrapup", "wrapup_of"]
 
 # Enough for a few paragraphs; the column's CHECK says the same.
 MAX_NOTE_CHARS = 4000
@@ -144,3 +145,48 @@ async def disposition_counts(
         to_at,
     )
     return [dict(r) for r in rows]
+
+
+class WorkspaceStore:
+    """The functions above on a small pool of the daemon's own, opened at first use (so a
+    database that is down at start-up only delays the history, never the daemon)."""
+
+    # Connections: the screen-pop's history fetches run one at a time; the API's reads
+    # and wrap-ups beside them. Each statement must answer within COMMAND_TIMEOUT_S.
+    POOL_SIZE = 3
+    COMMAND_TIMEOUT_S = 5.0
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()
+
+    async def _get(self) -> asyncpg.Pool:
+        async with self._opening:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    self._dsn,
+                    min_size=1,
+                    max_size=self.POOL_SIZE,
+                    timeout=self.COMMAND_TIMEOUT_S,
+                    command_timeout=self.COMMAND_TIMEOUT_S,
+                )
+            return self._pool
+
+    async def history(self, number: str, limit: int = 50) -> list[dict[str, Any]]:
+        return await customer_history(await self._get(), number, limit=limit)
+
+    async def recorded_call(self, call_id: str) -> tuple[str | None, str | None] | None:
+        return await call_agent(await self._get(), call_id)
+
+    async def save_wrapup(
+        self, *, call_id: str, agent: str, disposition: str, note: str, saved_by: str, at: float
+    ) -> dict[str, Any]:
+        return await save_wrapup(
+            await self._get(), call_id=call_id, agent=agent, disposition=disposition, note=note, saved_by=saved_by, at=at
+        )
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
