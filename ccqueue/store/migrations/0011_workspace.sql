@@ -18,10 +18,10 @@ CREATE TABLE call_notes (
 
 CREATE INDEX call_notes_saved_at_idx ON call_notes (saved_at);
 
--- The customer's history: every channel, newest first, by number. With these, a number
--- with thousands of earlier calls is one short index range scan per table.
+-- The customer's history: every channel, newest first, by number. With these (and 0002's
+-- callbacks_number_idx, read backwards), a number with thousands of earlier calls is one
+-- short index range scan per table.
 CREATE INDEX calls_caller_arrived_at_idx ON calls (caller, arrived_at DESC);
-CREATE INDEX callbacks_number_requested_at_idx ON callbacks (number, requested_at DESC);
 CREATE INDEX attempts_number_started_at_idx ON attempts (number, started_at DESC);
 
 -- Calls by disposition, per queue, over calls that arrived in [from_at, to_at): for the
