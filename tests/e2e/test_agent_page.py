@@ -135,7 +135,7 @@ async def _sign_in_and_log_in(desk: Desk) -> None:
     desk.driver.find_element(By.ID, "submit").click()
     await desk.until("return location.pathname === '/agent' && document.getElementById('state').dataset.state;")
     assert await desk.js("return document.getElementById('link').textContent;") == "live"
-    assert "alice (agent)" in desk.text("who") and "Alice (agent1)" in desk.text("agent-name")
+    assert "alice (agent)" in desk.text("who") and "Agent1 (agent1)" in desk.text("agent-name")
     # The configured pause reasons are offered.
     assert [o.text for o in Select(desk.driver.find_element(By.ID, "pause-reason")).options] == ["lunch", "training"]
     desk.driver.find_element(By.ID, "login").click()
@@ -198,8 +198,8 @@ async def test_the_pop_shows_at_the_ring_with_the_earlier_call_and_the_wrapup_is
         "Asked about the bill; explained.",
         "alice",
     )
-    audit = await fetch(daemon.dsn, "select actor, outcome from audit_log where route like '%/wrapup'")
-    assert [(a["actor"], a["outcome"]) for a in audit] == [("alice", "accepted")]
+    audit = await wait_row(daemon.dsn, "select actor, outcome, route from audit_log where route like '%/wrapup'")
+    assert (audit["actor"], audit["outcome"]) == ("alice", "accepted")
     await desk.until("return document.getElementById('state').dataset.state === 'available';")
 
     # 2. The same customer again, through the CRM look-up: the card, the IVR path and the
@@ -262,6 +262,14 @@ async def test_a_caller_name_and_a_crm_field_holding_markup_show_as_text(
     assert await desk.js("return window.ccqRan === undefined;")  # never ran
     assert await desk.js("return document.querySelectorAll('main script, main img').length;") == 0
     await desk.shot("markup-shown-as-text")
+    # The same page in Russian, by its toggle (kept for the next visit), and back.
+    desk.driver.find_element(By.ID, "lang").click()
+    await desk.until("return document.documentElement.lang === 'ru';")
+    assert desk.text("state") in ("Входящий вызов", "Разговор") and "Очередь" in desk.text("pop")
+    assert desk.text("caller-name") == SCRIPT_NAME
+    await desk.shot("screen-pop-russian")
+    desk.driver.find_element(By.ID, "lang").click()
+    await desk.until("return document.documentElement.lang === 'en';")
     await probe.hangup(caller)
     await _until_phone(phones["agent1"], "idle")
 
