@@ -161,9 +161,14 @@ async def wait(check: Any, timeout: float, what: str) -> Any:
     deadline = time.monotonic() + timeout
     while not (value := await check()):
         if time.monotonic() > deadline:
-            raise TimeoutError(what)
+            raise TimeoutError(f"{what}: not within {timeout:g} s")
         await asyncio.sleep(0.02)
     return value
+
+
+async def agent_state(daemon: CcqueueProcess, state: str) -> bool:
+    status, body = await asyncio.to_thread(daemon.http, "GET", "/api/agents/agent1")
+    return status == 200 and body["state"] == state
 
 
 async def measure(daemon: CcqueueProcess, driver: Any, calls: int) -> tuple[list[float], int]:
@@ -190,13 +195,11 @@ async def measure(daemon: CcqueueProcess, driver: Any, calls: int) -> tuple[list
                     print(f"call {n}: no ring event seen", flush=True)
                 else:
                     latencies.append(pop["shown_at_ms"] - rang * 1000)
+                # The caller stays until the agent is on the line: a call ends as calls do.
+                await wait(lambda: agent_state(daemon, "on_call"), 15, "the agent on the call")
             finally:
                 await probe.hangup(caller)
-            await wait(
-                lambda: asyncio.to_thread(lambda: daemon.http("GET", "/api/agents/agent1")[1]["state"] == "available"),
-                10,
-                "the agent available again",
-            )
+            await wait(lambda: agent_state(daemon, "available"), 15, "the agent available again")
             if (n + 1) % 10 == 0:
                 print(
                     f"{n + 1} calls; last pop {latencies[-1]:.1f} ms after the ring" if latencies else f"{n + 1} calls",
