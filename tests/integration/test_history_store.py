@@ -5,12 +5,16 @@ well under 50 ms from the indexes of 0011_workspace.sql."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import statistics
 import time
 
 import asyncpg
 import pytest
 
+from ccqueue.reports.cli import produce
+from ccqueue.reports.period import GroupBy, parse_period
+from ccqueue.reports.render import render_json
 from ccqueue.store import migrate
 from ccqueue.store.history import WorkspaceStore, customer_history, disposition_counts, save_wrapup, wrapup_of
 
@@ -124,7 +128,7 @@ async def test_a_wrapup_is_corrected_whole_and_a_bad_one_changes_nothing(conn: a
     assert await wrapup_of(conn, "n2") is None
 
 
-async def test_the_report_counts_answered_calls_by_disposition(conn: asyncpg.Connection) -> None:
+async def test_the_report_counts_answered_calls_by_disposition(pg_dsn: str, conn: asyncpg.Connection) -> None:
     await _seed(conn, calls=4, others=3)
     for call_id, code in (("n0", "resolved"), ("n1", "resolved"), ("n2", "escalated")):
         await save_wrapup(conn, call_id=call_id, agent="agent1", disposition=code, note="", saved_by="alice", at=T0.timestamp())
@@ -134,6 +138,9 @@ async def test_the_report_counts_answered_calls_by_disposition(conn: asyncpg.Con
         {"queue": "support", "disposition": "resolved", "calls": 2},
         {"queue": "support", "disposition": None, "calls": 1},  # answered, not wrapped up
     ]
+    # ccqueue report carries them (its JSON: "dispositions").
+    report = await produce(pg_dsn, parse_period("2026-03-01", "2026-03-02", "UTC", today=T0.date()), GroupBy.QUEUE, 30)
+    assert json.loads(render_json(report))["dispositions"] == counts
 
 
 async def test_a_number_with_1000_earlier_calls_answers_well_under_50_ms(pg_dsn: str, conn: asyncpg.Connection) -> None:
