@@ -59,6 +59,7 @@ ALICE = "alice-bench-password"
 CUSTOMER = "+15550100"
 EARLIER_CALLS = 1000
 OTHER_CALLS = 20_000
+TALK_S = 0.5  # each call's talk once bridged
 TARGET_POP_P99_MS = 300.0
 TARGET_HISTORY_P99_MS = 50.0
 
@@ -171,9 +172,9 @@ async def agent_state(daemon: CcqueueProcess, state: str) -> bool:
     return status == 200 and body["state"] == state
 
 
-async def measure(daemon: CcqueueProcess, driver: Any, calls: int) -> tuple[list[float], int]:
+async def measure(daemon: CcqueueProcess, driver: Any, calls: int) -> tuple[list[float], int, int]:
     latencies: list[float] = []
-    placed = 0
+    placed = stuck = 0
     status, body = daemon.http("POST", "/api/agents/agent1/login")
     assert status == 200, body
     async with AmiProbe(port=AMI_PORT, username=AMI_USER, secret=AMI_SECRET) as probe:
@@ -195,17 +196,29 @@ async def measure(daemon: CcqueueProcess, driver: Any, calls: int) -> tuple[list
                     print(f"call {n}: no ring event seen", flush=True)
                 else:
                     latencies.append(pop["shown_at_ms"] - rang * 1000)
-                # The caller stays until the agent is on the line: a call ends as calls do.
-                await wait(lambda: agent_state(daemon, "on_call"), 15, "the agent on the call")
+                # The caller talks a moment once bridged to the agent: a call ends as calls do.
+                await probe.wait_for(
+                    lambda m, leg=f"{caller}-hl": m.get("Event") == "BridgeEnter" and m.get("Uniqueid") == leg,
+                    timeout=15,
+                    since=mark,
+                    what="the caller bridged to the agent",
+                )
+                await asyncio.sleep(TALK_S)
             finally:
                 await probe.hangup(caller)
-            await wait(lambda: agent_state(daemon, "available"), 15, "the agent available again")
+            try:
+                await wait(lambda: agent_state(daemon, "available"), 15, "the agent available again")
+            except TimeoutError as exc:  # counted and told; the next call needs the agent back
+                stuck += 1
+                print(f"call {n}: {exc}; hanging up the agent's channel", flush=True)
+                await probe.client.send({"Action": "Hangup", "Channel": "/^PJSIP/agent1-.*$/"}, timeout=5)
+                await wait(lambda: agent_state(daemon, "available"), 15, "the agent available after the hang-up")
             if (n + 1) % 10 == 0:
                 print(
                     f"{n + 1} calls; last pop {latencies[-1]:.1f} ms after the ring" if latencies else f"{n + 1} calls",
                     flush=True,
                 )
-    return latencies, placed
+    return latencies, placed, stuck
 
 
 async def history_times(dsn: str, runs: int) -> list[float]:
@@ -281,7 +294,7 @@ def main() -> int:
         driver = browser(daemon.base_url)
         stack.callback(driver.quit)
         print(f"scene ready: agent1 on baresip, the page signed in; {EARLIER_CALLS} earlier calls of {CUSTOMER}", flush=True)
-        latencies, placed = asyncio.run(measure(daemon, driver, args.calls))
+        latencies, placed, stuck = asyncio.run(measure(daemon, driver, args.calls))
         history = asyncio.run(history_times(dsn, args.calls * 4))
         if args.keep:
             print(f"work folder kept: {work}")
@@ -294,6 +307,7 @@ def main() -> int:
         "history_query_p99_ms": round(pct(history, 0.99), 2),
         "calls": len(latencies),
         "calls_placed": placed,
+        "agent_stuck_after_hangup": stuck,
         "history_queries": len(history),
         "earlier_calls": EARLIER_CALLS,
     }

@@ -37,6 +37,7 @@ from ccqueue.core import events as ev
 from ccqueue.core.acd import Acd
 from ccqueue.core.errors import CallbackRefused, CcqueueError
 from ccqueue.core.ivr import IvrTree
+from ccqueue.core.records import Record
 from ccqueue.engine.engine import Engine
 from ccqueue.engine.inbox import Inbox
 from ccqueue.http.app import IDLE_TIMEOUT_S, build_app
@@ -201,7 +202,7 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
     )
     telephony.on_ringing = workspace.on_ringing
 
-    def on_record(record: Any) -> None:
+    def on_record(record: Record) -> None:
         metrics.on_record(record)
         workspace.on_record(record)
 

@@ -26,11 +26,12 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
+import asyncpg
 from aiohttp import web
 
 from ccqueue.config.models import Config
 from ccqueue.config.users import Role
-from ccqueue.core.errors import ExternalError, RequestError
+from ccqueue.core.errors import ExternalError, RequestError, UnknownAgent
 from ccqueue.core.views import AgentView
 from ccqueue.http.auth import Forbidden, principal_of
 
@@ -148,7 +149,7 @@ def workspace_routes(
     def _view(agent_id: str) -> AgentView:
         view = agent_view(agent_id)
         if view is None:
-            raise RequestError(f"no agent {agent_id!r} is configured") from None
+            raise UnknownAgent(f"no agent {agent_id!r} is configured")
         return view
 
     @routes.get("/agent")
@@ -158,9 +159,7 @@ def workspace_routes(
     @routes.get("/api/agents/{agent_id}/events")
     async def events(request: web.Request) -> web.StreamResponse:
         agent_id = request.match_info["agent_id"]
-        view = agent_view(agent_id)
-        if view is None:
-            return web.json_response({"error": "agent-unknown", "message": f"no agent {agent_id!r} is configured"}, status=404)
+        view = _view(agent_id)
         page = pops.subscribe(agent_id)
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
@@ -207,7 +206,7 @@ def workspace_routes(
             raise HistoryUnavailable("no database is configured")
         try:
             items = await store.history(number, 200)
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise HistoryUnavailable(f"the history cannot be read now: {exc}") from None
         return web.json_response({"number": number, "items": items})
 
