@@ -38,6 +38,7 @@ from ccqueue.core import events as ev
 from ccqueue.core.acd import Acd
 from ccqueue.core.errors import CallbackRefused, CcqueueError
 from ccqueue.core.ivr import IvrTree
+from ccqueue.core.records import Record
 from ccqueue.engine.engine import Engine
 from ccqueue.engine.inbox import Inbox
 from ccqueue.http.app import IDLE_TIMEOUT_S, build_app
@@ -55,12 +56,14 @@ from ccqueue.reports.cli import REPORT_SESSION
 from ccqueue.reports.query import summarise_closed_days
 from ccqueue.store import RecordWriter
 from ccqueue.store import outbound as outbound_store
+from ccqueue.store.history import WorkspaceStore
 from ccqueue.store.period import load_period_calls
 from ccqueue.store.restore import (
     CallbacksNotRestored,
     close_unfollowed_calls,
     restore_callbacks,
 )
+from ccqueue.workspace import HISTORY_LIMIT, Workspace
 
 log = structlog.get_logger("ccqueue.app")
 
@@ -79,6 +82,8 @@ class Daemon:
     http_connections: HttpConnections
     dsn: str = ""
     metrics: Metrics | None = None
+    workspace: Workspace | None = None
+    workspace_store: WorkspaceStore | None = None
     # Set once the start-up restore is with the engine (ccqueue.recovery).
     restored: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -191,6 +196,17 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         await outbound_store.add_do_not_call(dsn, number, "api")
         return number
 
+    # The agents' screen-pop: told every record and every ring; its history from PostgreSQL.
+    workspace_store = WorkspaceStore(dsn) if dsn else None
+    workspace = Workspace(
+        history=(lambda number: workspace_store.history(number, HISTORY_LIMIT)) if workspace_store is not None else None
+    )
+    telephony.on_ringing = workspace.on_ringing
+
+    def on_record(record: Record) -> None:
+        metrics.on_record(record)
+        workspace.on_record(record)
+
     ivr_runner = IvrRunner(trees=trees, ask=inbox.ask, post=inbox.post, callback_number=callback_number)
     restored = asyncio.Event()
     agi = AgiServer(
@@ -211,7 +227,7 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         telephony=telephony,
         callers=agi,
         records=writer,
-        on_record=metrics.on_record,
+        on_record=on_record,
         contacts=store_contacts,
     )
     reloader = Reloader(running, ask=inbox.ask)
@@ -240,6 +256,9 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         import_contacts=import_list if dsn else None,
         add_do_not_call=do_not_call if dsn else None,
         spy=SpyDesk(telephony.ami).spy,  # supervisors listening in from their own phones
+        config=lambda: running.now.config,
+        workspace=workspace,
+        workspace_store=workspace_store,
     )
     if not config.users:
         log.warning(
@@ -261,6 +280,8 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         dsn=dsn,
         metrics=metrics,
         restored=restored,
+        workspace=workspace,
+        workspace_store=workspace_store,
     )
 
 
@@ -437,6 +458,7 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
             restore_campaigns = tasks.create_task(_restore_campaigns(daemon), name="restore-campaigns")
             http = tasks.create_task(daemon.http_connections.serve(http_sock, runner.server), name="http")
             others = [
+                *([tasks.create_task(daemon.workspace.run(), name="workspace")] if daemon.workspace is not None else []),
                 tasks.create_task(daemon.engine.run(), name="engine"),
                 tasks.create_task(daemon.telephony.run(), name="ami"),
                 tasks.create_task(daemon.agi.serve(agi_sock, max_sessions=shares.agi), name="fastagi"),
@@ -452,6 +474,9 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
                 task.cancel()
             # Last: everything the engine decided is written (or spooled) before exit.
             await daemon.writer.close(timeout=10)
+            if daemon.workspace_store is not None:
+                with contextlib.suppress(Exception):  # a pool that never connected, or a lost link
+                    await daemon.workspace_store.close()
             http.cancel()
     finally:
         agi_sock.close()

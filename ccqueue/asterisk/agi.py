@@ -291,10 +291,15 @@ class AgiServer:
         caller = headers.get("agi_callerid", "")
         if caller in ("unknown", "<unknown>"):
             caller = ""
+        # The caller's name as the network gave it: shown to the agent as text, never markup.
+        name = headers.get("agi_calleridname", "")
+        if name in ("unknown", "<unknown>", caller):
+            name = ""
         return ev.CallArrived(
             call_id=call_id or self._new_call_id(),
             hotline=headers.get("agi_extension", ""),
             caller=caller,
+            caller_name=name[: ev.MAX_CALLER_NAME_CHARS],
             channel=headers.get("agi_channel", ""),
             uniqueid=headers.get("agi_uniqueid", ""),
             refused=refused,

@@ -25,6 +25,7 @@ from ccqueue.asterisk.translate import (
     dial_failure,
     live_uniqueids,
     ring_failure,
+    ringing_uniqueid,
     translate_event,
 )
 from ccqueue.core import commands as cmd
@@ -45,6 +46,9 @@ class AsteriskTelephony:
     ) -> None:
         self.agent_context = agent_context
         self._post = post
+        # Told the uniqueid of every channel that starts ringing (the agents' screen-pop);
+        # not an engine event: the core decides nothing on it.
+        self.on_ringing: Callable[[str], None] | None = None
         self.ami = AmiClient(
             host=host, port=port, username=username, secret=secret, on_event=self._on_event, on_ready=self._on_ready
         )
@@ -147,6 +151,8 @@ class AsteriskTelephony:
         await self.ami.send({"Action": "Hangup", "Channel": uniqueid, "Cause": "16"}, timeout=5)
 
     def _on_event(self, message: Message) -> None:
+        if self.on_ringing is not None and (rang := ringing_uniqueid(message)) is not None:
+            self.on_ringing(rang)
         try:
             event = translate_event(message)
         except IncompleteMessage as exc:

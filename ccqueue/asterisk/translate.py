@@ -60,6 +60,26 @@ def translate_event(message: Mapping[str, str]) -> ev.Event | None:
     return None
 
 
+# Newstate's ChannelState for a channel whose far end rings (Asterisk's AST_STATE_RINGING).
+_STATE_RINGING = "5"
+
+
+def ringing_uniqueid(message: Mapping[str, str]) -> str | None:
+    """The uniqueid of a channel whose phone starts ringing, or None.
+
+    An Originate's dial announces its new channel with DialBegin (no calling channel, the
+    new one as ``DestUniqueid``) as the phone is sent the call, and the channel moves to
+    Ringing (Newstate, state 5) when the phone says it rings. Either marks the ring; the
+    first one seen counts (the screen-pop goes out then).
+    """
+    name = (message.get("Event") or "").lower()
+    if name == "dialbegin" and not message.get("Uniqueid"):
+        return message.get("DestUniqueid") or None
+    if name == "newstate" and message.get("ChannelState") == _STATE_RINGING:
+        return message.get("Uniqueid") or None
+    return None
+
+
 def ring_failure(originate_response: Mapping[str, str]) -> ev.RingFailure | None:
     """None when the agent answered; otherwise why its phone did not."""
     reason = _field(originate_response, "Reason")

@@ -174,6 +174,31 @@ class Wallboard(Frozen):
     period: WallboardPeriod = WallboardPeriod()
 
 
+# A wrap-up's disposition code: stored with the call and counted in the reports, so a
+# code is a stable word, not a sentence (the page shows it as written).
+DispositionCode = Annotated[str, name_rule(r"[a-z0-9_-]{1,64}", "a disposition code is 1-64 of a-z, 0-9, '_' and '-'")]
+# As the pause API takes it (ccqueue.http.app.MAX_REASON_CHARS).
+PauseReason = Annotated[str, name_rule(r"(?s)(?=.*\S).{1,64}", "a pause reason is 1-64 characters, not only spaces")]
+
+
+def _distinct(values: tuple[str, ...]) -> tuple[str, ...]:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"{value!r} is listed twice")
+        seen.add(value)
+    return values
+
+
+class Workspace(Frozen):
+    """The agents' page: the codes a call is wrapped up with (a queue may list its own),
+    the pause reasons offered, and the page's language unless the browser asks for another."""
+
+    dispositions: Annotated[tuple[DispositionCode, ...], AfterValidator(_distinct)] = Field(default=(), strict=False)
+    pause_reasons: Annotated[tuple[PauseReason, ...], AfterValidator(_distinct)] = Field(default=(), strict=False)
+    language: Language = "en"
+
+
 class Hotline(Frozen):
     """Where a number's callers go: straight to a queue, or through an IVR tree (exactly one)."""
 
@@ -300,6 +325,8 @@ class Queue(Frozen):
     # Reporting only (metrics and reports; routing never reads them).
     service_level: ServiceLevel = ServiceLevel()
     short_abandon_s: Seconds = 5.0  # a caller who hangs up sooner is a short abandon, not held against the SL
+    # The wrap-up codes of this queue's calls; None: workspace.dispositions.
+    dispositions: Annotated[tuple[DispositionCode, ...], AfterValidator(_distinct)] | None = Field(default=None, strict=False)
 
     @field_validator("steps")
     @classmethod
@@ -331,6 +358,7 @@ class Config(Frozen):
     http: Http = Http()
     database: Database = Database()
     wallboard: Wallboard = Wallboard()
+    workspace: Workspace = Workspace()
     hotlines: Annotated[Mapping[HotlineNumber, Hotline], AfterValidator(read_only)] = Field(
         default_factory=lambda: MappingProxyType({})
     )
@@ -347,6 +375,13 @@ class Config(Frozen):
     @field_serializer("hotlines", "queues", "agents", "schedules", "ivr", "users", "campaigns", mode="wrap")
     def _serialize_mapping(self, value: Mapping[str, Any], handler: SerializerFunctionWrapHandler) -> Any:
         return handler(dict(value))
+
+    def dispositions(self, queue_name: str | None) -> tuple[str, ...]:
+        """The codes a call of ``queue_name`` is wrapped up with: the queue's own, else the global list."""
+        queue = self.queues.get(queue_name or "")
+        if queue is not None and queue.dispositions is not None:
+            return queue.dispositions
+        return self.workspace.dispositions
 
     def agent_wrapup_s(self, agent_id: str, queue_name: str) -> float:
         """Seconds of after-call work for this agent in this queue: the agent's own, else the queue's."""

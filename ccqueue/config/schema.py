@@ -70,6 +70,9 @@ _SECTIONS: dict[str, str] = {
     "admin), an argon2id password_hash and/or API token hashes. Without users, only the paths in http.open answer.",
     "wallboard": "The wallboard's labelled period (by default 'Today' from local midnight) whose counts "
     "survive a restart. A change takes a restart.",
+    "workspace": "The agents' page (/agent): the disposition codes a call is wrapped up with (a queue's own "
+    "dispositions take precedence), the pause reasons offered, and its language (en or ru) unless the browser asks "
+    "for another.",
     "callbacks": "Calling customers back: the trunk, the numbers it may call, attempts and expiry. "
     "Without this section there are no callbacks.",
     "outbound": campaigns.SECTION_DESCRIPTIONS["outbound"],
@@ -125,6 +128,12 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
         "period": "The period whose offered, answered and abandoned calls, service level and calls handled per agent "
         "the wallboard counts.",
     },
+    "Workspace": {
+        "dispositions": "Disposition codes (a-z, 0-9, '_', '-') an agent picks at wrap-up, for calls of queues "
+        "without their own list; stored with the call and counted in the reports.",
+        "pause_reasons": "Pause reasons the agent's page offers (the API takes any reason).",
+        "language": "Language of the agent's page (en or ru) when the browser asks for neither.",
+    },
     "WallboardPeriod": {
         "label": "What the wallboard calls the period, e.g. Today or Shift.",
         "starts_at": "Time of day (HH:MM) each day's period begins.",
@@ -164,6 +173,7 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
         "service_level": "The service-level objective the metrics and reports measure this queue against.",
         "short_abandon_s": "A caller who hangs up within this many seconds of arriving is a short abandon: "
         "counted, but not against the service level.",
+        "dispositions": "Disposition codes for this queue's calls, instead of workspace.dispositions.",
     },
     "ServiceLevel": {
         "answer_within_s": "Seconds within which a call counts as answered in time (app_queue's servicelevel).",

@@ -23,6 +23,10 @@ def _require(**fields: str) -> None:
             raise ValueError(f"{name} must not be empty")
 
 
+# A caller's name is kept to this many characters (SIP display names are rarely past 50).
+MAX_CALLER_NAME_CHARS = 80
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallArrived:
     """A caller reached ccqueue over FastAGI on a hotline number."""
@@ -30,6 +34,7 @@ class CallArrived:
     call_id: str
     hotline: str
     caller: str  # the caller's number as Asterisk gave it ('' when withheld)
+    caller_name: str = ""  # the caller's name (CALLERID(name)) when the network gave one
     channel: str  # Asterisk channel name: data for the records, never dialplan text
     uniqueid: str  # Asterisk uniqueid, to match AMI events and to bridge the caller
     # Set when the session was refused before the caller reached ccqueue (values that do

@@ -60,7 +60,8 @@ class Reception:
             language=hotline.language if hotline else "en",
         )
         self._book.add(call)
-        self._ledger.event(call, "call_arrived", now, out, caller=e.caller, hotline=e.hotline, channel=e.channel)
+        named = {"caller_name": e.caller_name} if e.caller_name else {}
+        self._ledger.event(call, "call_arrived", now, out, caller=e.caller, hotline=e.hotline, channel=e.channel, **named)
         if e.refused is not None:  # refused at the door (its session did not validate)
             self._ledger.event(call, "session_refused", now, out, reason=e.refused)
             self._book.end(call, CallOutcome.REFUSED, now, out, reason=e.refused)

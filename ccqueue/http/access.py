@@ -114,6 +114,15 @@ _SPY = {
     "additionalProperties": False,
     "properties": {"mode": {"type": "string", "enum": ["listen", "whisper", "barge"]}},
 }
+_WRAPUP = {
+    "type": "object",
+    "required": ["disposition"],
+    "additionalProperties": False,
+    "properties": {
+        "disposition": {"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"},
+        "note": {"type": "string", "maxLength": 4000},
+    },
+}
 
 ROUTES: dict[tuple[str, str], Route] = {
     # Health and metrics: open by default (http.open), else a supervisor's.
@@ -257,6 +266,38 @@ ROUTES: dict[tuple[str, str], Route] = {
             400: "bad request",
             404: "no such agent",
             409: "the agent is not on a call, the user has no phone, or the phone did not answer",
+            **_SIGNED_IN,
+        },
+    ),
+    # The agent's page: its screen-pop stream, the customer's history, the call's wrap-up.
+    ("GET", "/agent"): Route(Role.AGENT, "The agent's page: state, screen-pop, wrap-up", page=True, produces="text/html"),
+    ("GET", "/api/agents/{agent_id}/events"): Route(
+        Role.AGENT,
+        "The agent's screen-pops and state as Server-Sent Events (hello, pop, history, ended, state)",
+        agent="agent_id",
+        params=_AGENT_ID,
+        produces="text/event-stream",
+        answers={200: "the stream", 404: "no such agent", **_SIGNED_IN},
+    ),
+    ("GET", "/api/history"): Route(
+        Role.AGENT,
+        "A customer's history across channels, newest first (an agent: its current or last caller's only)",
+        query={"number": {"type": "string", "maxLength": 32}},
+        answers={200: "OK", 400: "no number", 503: "no database", **_SIGNED_IN},
+    ),
+    ("POST", "/api/agents/{agent_id}/calls/{call_id}/wrapup"): Route(
+        Role.AGENT,
+        "Wrap a call up: its disposition code and a note (stored with the call; a later save corrects it)",
+        agent="agent_id",
+        params={**_AGENT_ID, "call_id": {"type": "string"}},
+        body=_WRAPUP,
+        body_required=True,
+        answers={
+            200: "stored",
+            400: "bad request",
+            404: "no such call",
+            422: "not a disposition of the call's queue",
+            503: "no database",
             **_SIGNED_IN,
         },
     ),

@@ -27,7 +27,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ccqueue.config.callbacks import Callbacks
-from ccqueue.config.models import Http
+from ccqueue.config.models import Config, Http
 from ccqueue.config.users import Role, User
 from ccqueue.core import events as ev
 from ccqueue.core.errors import CcqueueError
@@ -41,7 +41,9 @@ from ccqueue.http.campaigns import AddDoNotCall, ImportContacts, campaign_routes
 from ccqueue.http.errors import ERROR_BY_STATUS, status_of
 from ccqueue.http.openapi import openapi
 from ccqueue.http.supervisor import Spy, supervisor_routes
+from ccqueue.http.workspace import Pops, WorkspaceStore, workspace_routes
 from ccqueue.metrics import Metrics
+from ccqueue.workspace import Workspace
 
 # A request body must arrive within this (a client that trickles it holds a connection).
 BODY_TIMEOUT_S = 10.0
@@ -157,6 +159,9 @@ def build_app(
     import_contacts: ImportContacts | None = None,
     add_do_not_call: AddDoNotCall | None = None,
     spy: Spy | None = None,
+    config: Callable[[], Config | None] = lambda: None,
+    workspace: Pops | None = None,
+    workspace_store: WorkspaceStore | None = None,
 ) -> web.Application:
     """The app; without ``users`` nobody can sign in and only ``settings.open`` answers."""
 
@@ -381,6 +386,15 @@ def build_app(
     app.add_routes(callback_routes(engine=engine, callbacks_config=callbacks_config))
     app.add_routes(campaign_routes(engine, import_contacts=import_contacts, add_do_not_call=add_do_not_call))
     app.add_routes(supervisor_routes(engine, users=users, spy=spy))
+    agent_routes, stop_agent_streams = workspace_routes(
+        agent_view=lambda agent_id: engine.acd.views.agent(agent_id),
+        pops=workspace if workspace is not None else Workspace(),
+        config=config,
+        store=workspace_store,
+        static=STATIC,
+    )
+    app.add_routes(agent_routes)
+    app.on_shutdown.append(stop_agent_streams)
     return app
 
 

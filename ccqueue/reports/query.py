@@ -59,6 +59,8 @@ class Report:
     rows: list[dict[str, Any]]
     total: dict[str, Any]
     objectives: dict[str, Objective] = field(default_factory=dict)
+    # Answered calls per queue and wrap-up disposition over the whole period (None: not wrapped up).
+    dispositions: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _key_sql(by: GroupBy, *, time_col: str, queue: str, agent: str, hotline: str, channel: str) -> str:
@@ -405,7 +407,15 @@ async def build_report(
         label = key.date().isoformat() if by is GroupBy.DAY and isinstance(key, datetime) else key
         rows.append({"group": _label(label.isoformat(timespec="minutes") if isinstance(label, datetime) else label), **figures})
     total = {"group": "total", **total}
-    return Report(period=period, by=by, interval_min=interval_min, rows=rows, total=total)
+    dispositions = [
+        dict(r)
+        for r in await conn.fetch(
+            "SELECT queue, disposition, calls FROM report_dispositions_between($1, $2) ORDER BY queue, disposition NULLS LAST",
+            period.start,
+            period.end,
+        )
+    ]
+    return Report(period=period, by=by, interval_min=interval_min, rows=rows, total=total, dispositions=dispositions)
 
 
 async def fetch_objectives(conn: asyncpg.Connection) -> dict[str, Objective]:

@@ -149,6 +149,7 @@ def as_dict(report: Report) -> dict[str, Any]:
         },
         "rows": [clean(row) for row in report.rows],
         "total": clean(report.total),
+        "dispositions": report.dispositions,
     }
 
 

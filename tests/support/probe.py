@@ -72,7 +72,9 @@ class AmiProbe:
     def seen(self, matcher: Matcher, *, since: int = 0) -> list[dict[str, str]]:
         return [m for m in self.events[since:] if matcher(m)]
 
-    async def call_hotline(self, *, number: str = "100", script: str = "wait", caller: str = "+15550100") -> str:
+    async def call_hotline(
+        self, *, number: str = "100", script: str = "wait", caller: str = "+15550100", name: str = "Customer"
+    ) -> str:
         """Place a caller (a Local channel) to the hotline; returns the caller side's uniqueid.
 
         The ``;1`` half runs ``script`` in ``ccqueue-test-caller`` (it is the caller's phone);
@@ -86,7 +88,7 @@ class AmiProbe:
                 "Context": "ccqueue-test-caller",
                 "Exten": script,
                 "Priority": "1",
-                "CallerID": f'"Customer" <{caller}>',
+                "CallerID": f'"{name}" <{caller}>',
                 "ChannelId": uid,
                 "OtherChannelId": f"{uid}-hl",
                 "Async": "true",

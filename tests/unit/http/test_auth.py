@@ -123,6 +123,7 @@ _SAMPLE = {
     "name": "renewals",
     "attempt_id": "a1",
     "decision": "skip",
+    "call_id": "c1",
 }
 _CLOSED = sorted(
     (method, path)
