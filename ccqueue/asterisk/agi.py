@@ -101,6 +101,10 @@ BROADCAST_KEY_WAIT_S = 5.0
 # AMDSTATUS values the dialplan's AMD() sets.
 OUTBOUND_AMD = frozenset({"HUMAN", "MACHINE", "NOTSURE", "HANGUP"})
 
+# A recording's path as set on the agent leg: absolute, no blanks, quotes, "..", or
+# characters the dialplan would read as separators (',', '|', '$', '(').
+SAFE_PATH = re.compile(r"(/[A-Za-z0-9_][A-Za-z0-9_.-]*)+\.wav")
+
 Ask = Callable[[ev.Event], Awaitable[Reply | None]]
 Post = Callable[[ev.Event], None]
 # Asks Asterisk (AMI Status) about a live channel by its uniqueid; None: no such channel.
@@ -136,8 +140,10 @@ class AgiServer:
         ivr: IvrHost | None = None,
         survey_for: Callable[[str], bool] = lambda _hotline: False,
         restored: asyncio.Event | None = None,
+        recording_path: Callable[[str], str] = lambda file: file,
     ) -> None:
         self._survey_for = survey_for
+        self._recording_path = recording_path  # a recording's file as Asterisk opens it
         # Set once the start-up restore is with the engine: a returning caller waits for
         # it, so that it is not taken for a new one ahead of callers who came earlier.
         self._restored = restored
@@ -566,6 +572,13 @@ class AgiServer:
             await request.send_command("SET VARIABLE CCQ_CLAIM lost")
             return
         await request.send_command(f"SET VARIABLE CCQ_CALLER_UID {caller}")
+        # A recorded call: the agent context runs MixMonitor into this file before its
+        # Bridge. The name is ccqueue's own (ccqueue.core.recording), checked once more.
+        path = None if answer.recording_file is None else self._recording_path(answer.recording_file)
+        if path is not None and SAFE_PATH.fullmatch(path):
+            await request.send_command(f"SET VARIABLE CCQ_REC_FILE {path}")
+        elif path is not None:
+            log.error("recording_path_refused", offer_id=offer_id)
         await request.send_command("SET VARIABLE CCQ_CLAIM granted")
 
     async def _survey(self, request: Request) -> None:

@@ -29,6 +29,7 @@ from ccqueue.asterisk.translate import (
 )
 from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
+from ccqueue.core.errors import AsteriskMisbehaved
 
 log = structlog.get_logger("ccqueue.telephony")
 
@@ -142,6 +143,21 @@ class AsteriskTelephony:
         await self.ami.send(
             {"Action": "Redirect", "Channel": channel, "Context": context, "Exten": exten, "Priority": priority}, timeout=5
         )
+
+    async def control_recording(self, command: cmd.ControlRecording, path: str) -> None:
+        """Start (MixMonitor, ``b``: only while bridged), pause or resume (MixMonitorMute,
+        both directions) the recording on the agent's leg; ``path`` is the file as
+        Asterisk opens it. Raises AsteriskMisbehaved when Asterisk refuses."""
+        action: dict[str, Any]
+        if command.action == "start":
+            action = {"Action": "MixMonitor", "Channel": command.uniqueid, "File": path, "Options": "b"}
+        else:
+            state = "1" if command.action == "pause" else "0"
+            action = {"Action": "MixMonitorMute", "Channel": command.uniqueid, "Direction": "both", "State": state}
+        answer = await self.ami.send(action, timeout=5)
+        message = answer[0] if isinstance(answer, list) and answer else answer
+        if (message.get("Response") or "").lower() != "success":
+            raise AsteriskMisbehaved(f"{action['Action']} refused: {message.get('Message', '')}")
 
     async def hangup(self, uniqueid: str) -> None:
         await self.ami.send({"Action": "Hangup", "Channel": uniqueid, "Cause": "16"}, timeout=5)

@@ -28,6 +28,7 @@ Rules kept here:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +39,7 @@ from ccqueue.core.agent_state import AgentState, AgentStatus
 from ccqueue.core.blending import Blender
 from ccqueue.core.call_book import CallBook
 from ccqueue.core.callback_desk import CallbackDesk
+from ccqueue.core.recorder import Recorder
 from ccqueue.core.calls import (
     DEVICE_FREE,
     OFFER_GRACE_S,
@@ -134,6 +136,7 @@ class Acd:
             settings, book=book, offers=offers, roster=roster, admission=admission, ledger=ledger
         )
         self._ledger = ledger
+        self._recorder = Recorder(settings, book=book, ledger=ledger)
         self._dialer = dialer = Dialer(
             dict(settings.campaigns),
             max_channels=settings.max_outbound_channels,
@@ -187,6 +190,7 @@ class Acd:
             ev.DoNotCallAdded: dialer.do_not_call,
             ev.StateRestored: self._state_restored,
             ev.CallerReturned: restoration.returned,
+            ev.RecordingRequested: self._recorder.requested,
         }
 
     # ------------------------------------------------------------------ the engine's API
@@ -299,7 +303,12 @@ class Acd:
     def _claimed(self, e: ev.OfferClaimed, now: float, out: list[cmd.Command]) -> ClaimAnswer:
         if self._dialer.owns_offer(e.offer_id):
             return self._dialer.claimed(e, now, out)
-        return self._switchboard.claimed(e, now, out)
+        answer = self._switchboard.claimed(e, now, out)
+        call = self._book.by_uniqueid(answer.caller_uniqueid) if answer.caller_uniqueid is not None else None
+        if call is None or call.agent_id is None:
+            return answer
+        file = self._recorder.granted(call, answer.offer_id, call.agent_id, now, out)
+        return answer if file is None else dataclasses.replace(answer, recording_file=file)
 
     def _offer_failed(self, e: ev.OfferFailed, now: float, out: list[cmd.Command]) -> None:
         if self._dialer.owns_offer(e.offer_id):
@@ -369,7 +378,7 @@ class Acd:
         self._roster.reconfigure(new, now)
         for part in (
             self._book, self._offers, self._admission, self._desk, self._switchboard, self._reception, self._restoration,
-            self.views,
+            self.views, self._recorder,
         ):  # fmt: skip
             part.reconfigure(new)
         self._dialer.reconfigure(dict(new.campaigns), new.max_outbound_channels)

@@ -30,6 +30,7 @@ from ccqueue.core.ewt import Estimate, Rival, WaitEstimator
 from ccqueue.core.ledger import CallLedger
 from ccqueue.core.offers import Offers
 from ccqueue.core.records import CallOutcome
+from ccqueue.core.recording import RECORDING_NOTICE
 from ccqueue.core.roster import Roster
 from ccqueue.core.routing import Router
 from ccqueue.core.staffing import Staffing
@@ -100,8 +101,13 @@ class Admission:
             self.overflow(call, reason, now, out)
             return
         call.move(CallTrigger.JOIN)
+        notice = settings.recording.notice and settings.recording.may_record and not call.recording_told
         if call.queued_at is None:  # the first queue: its wait starts now (an overflow keeps it)
             call.queued_at = now
+        if notice:
+            call.recording_told = True
+            # Told before any agent can take the call: the prompt plays ahead of the hold.
+            out.append(cmd.PlayToCaller(call_id=call.call_id, sound=RECORDING_NOTICE))
         self._ledger.summary(call, out)
         out.append(note_on_channel(call, settings))
         estimate = self._place_in_line(call, now)

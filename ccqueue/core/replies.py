@@ -27,6 +27,7 @@ class ClaimAnswer:
     reason: str
     dial: str | None = None  # a callback: the agent leg dials this (the customer) itself
     callback_number: str | None = None  # said to the agent before dialling
+    recording_file: str | None = None  # the agent context starts MixMonitor into it (ccqueue.core.recording)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,0 +1,188 @@
+"""Recordings in PostgreSQL and on disk: look-ups, safe paths, the retention purge.
+
+Rules kept here:
+
+1. A recording's file is found only through its row: the id in a request is checked
+   against the ids ccqueue makes, the row's ``file`` against the names ccqueue makes, and
+   the resolved path must lie inside the recordings folder (symbolic links resolved).
+   Anything else is ``RecordingUnknown`` (404), never a path opened.
+2. The purge deletes, per queue, recordings older than the queue's ``retention_days``
+   (file, then row, with a tombstone so that a replayed write does not bring the row
+   back), and, with ``call_retention_days``, calls older than that with their events,
+   surveys and recordings. Rows go in one transaction; files after it commits, and a file
+   that could not be deleted is reported (never silently kept).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from ccqueue.core.errors import RecordingUnknown
+from ccqueue.core.recording import RECORDING_ID
+from ccqueue.store.tables import RECORDING_FILE
+
+__all__ = [
+    "PurgeReport",
+    "delete_files",
+    "fetch_recording",
+    "purge",
+    "recording_path",
+    "recordings_by_call",
+]
+
+
+def recording_path(directory: str | Path, file: str) -> Path:
+    """The absolute path of a recording's ``file`` inside ``directory`` (rule 1)."""
+    if not isinstance(file, str) or not RECORDING_FILE.fullmatch(file):
+        raise RecordingUnknown(f"{file!r} is not a recording file name")
+    root = Path(directory).resolve()
+    path = (root / file).resolve()
+    if not path.is_relative_to(root):
+        raise RecordingUnknown(f"{file!r} resolves outside the recordings folder")
+    return path
+
+
+def _row(row: asyncpg.Record) -> dict[str, Any]:
+    started, ended = row["started_at"], row["ended_at"]
+    return {
+        "id": row["recording_id"],
+        "call_id": row["call_id"],
+        "queue": row["queue"],
+        "agent_id": row["agent_id"],
+        "file": row["file"],
+        "started_at": started.isoformat(),
+        "ended_at": ended.isoformat() if ended is not None else None,
+        "duration_s": round((ended - started).total_seconds(), 1) if ended is not None else None,
+    }
+
+
+async def fetch_recording(db: asyncpg.Pool | asyncpg.Connection, recording_id: str) -> dict[str, Any]:
+    """A recording's row (rule 1); raises RecordingUnknown."""
+    if not isinstance(recording_id, str) or not RECORDING_ID.fullmatch(recording_id):
+        raise RecordingUnknown(f"{recording_id!r} is not a recording id")
+    row = await db.fetchrow(
+        "SELECT recording_id, call_id, queue, agent_id, file, started_at, ended_at FROM recordings WHERE recording_id = $1",
+        recording_id,
+    )
+    if row is None:
+        raise RecordingUnknown(f"no recording {recording_id!r}")
+    return _row(row)
+
+
+async def recordings_by_call(pool: asyncpg.Pool | asyncpg.Connection, call_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The recordings of each call (``{id, started_at, duration_s}``, oldest first); calls
+    without any are left out. Deleted recordings have no row, so none is listed."""
+    rows = await pool.fetch(
+        """SELECT recording_id, call_id, queue, agent_id, file, started_at, ended_at FROM recordings
+            WHERE call_id = ANY($1::text[]) ORDER BY call_id, started_at, recording_id""",
+        list(call_ids),
+    )
+    found: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        item = _row(row)
+        found.setdefault(row["call_id"], []).append(
+            {"id": item["id"], "started_at": item["started_at"], "duration_s": item["duration_s"]}
+        )
+    return found
+
+
+def delete_files(directory: str | Path, files: Sequence[str]) -> tuple[int, list[dict[str, str]]]:
+    """Delete recordings' files (after their rows' transaction committed); a file already
+    gone counts as deleted. Returns (deleted, failures with the reason of each)."""
+    deleted, failed = 0, []
+    for file in files:
+        try:
+            path = recording_path(directory, file)
+            path.unlink(missing_ok=True)
+            deleted += 1
+        except (OSError, RecordingUnknown) as exc:
+            failed.append({"file": file, "error": f"{type(exc).__name__}: {exc}"})
+    return deleted, failed
+
+
+@dataclass(slots=True)
+class PurgeReport:
+    recordings: int = 0
+    calls: int = 0
+    files_deleted: int = 0
+    files_failed: list[dict[str, str]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "recordings": self.recordings,
+            "calls": self.calls,
+            "files_deleted": self.files_deleted,
+            "files_failed": self.files_failed,
+        }
+
+
+# Tables holding rows of a call, by call id, deleted with the call when its retention ends.
+_CALL_TABLES = ("call_events", "surveys", "agent_state_intervals")
+
+
+async def purge(
+    conn: asyncpg.Connection,
+    *,
+    directory: str | Path,
+    retention_days: Mapping[str, int | None],
+    call_retention_days: int | None,
+    now: dt.datetime,
+) -> PurgeReport:
+    """The retention purge (rule 2). ``retention_days``: each queue's (None: kept)."""
+    report = PurgeReport()
+    files: list[str] = []
+    async with conn.transaction():
+        await conn.execute("SET LOCAL ccqueue.rewrite = 'retention'")
+        for queue, days in sorted(retention_days.items()):
+            if days is None:
+                continue
+            gone = await conn.fetch(
+                "DELETE FROM recordings WHERE queue = $1 AND started_at < $2 RETURNING recording_id, file",
+                queue,
+                now - dt.timedelta(days=days),
+            )
+            files += [r["file"] for r in gone]
+            await _tombstones(conn, [r["recording_id"] for r in gone])
+            report.recordings += len(gone)
+        if call_retention_days is not None:
+            before = now - dt.timedelta(days=call_retention_days)
+            calls = [r["call_id"] for r in await conn.fetch("SELECT call_id FROM calls WHERE arrived_at < $1", before)]
+            if calls:
+                gone = await conn.fetch(
+                    "DELETE FROM recordings WHERE call_id = ANY($1::text[]) RETURNING recording_id, file", calls
+                )
+                files += [r["file"] for r in gone]
+                await _tombstones(conn, [r["recording_id"] for r in gone])
+                report.recordings += len(gone)
+                for table in _CALL_TABLES:
+                    await conn.execute(f"DELETE FROM {table} WHERE call_id = ANY($1::text[])", calls)  # noqa: S608
+                await conn.execute("DELETE FROM calls WHERE call_id = ANY($1::text[])", calls)
+                report.calls = len(calls)
+    report.files_deleted, report.files_failed = delete_files(directory, files)
+    return report
+
+
+async def _tombstones(conn: asyncpg.Connection, recording_ids: list[str]) -> None:
+    if recording_ids:
+        await conn.execute(
+            "INSERT INTO recordings_gone (recording_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", recording_ids
+        )
+
+
+def remove_empty_day_folders(directory: str | Path) -> None:
+    """Day folders left empty by a purge (best effort; a folder still written is kept)."""
+    root = Path(directory)
+    if not root.is_dir():
+        return
+    for child in root.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            with contextlib.suppress(OSError):
+                os.rmdir(child)
