@@ -174,8 +174,7 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
         "starts it through the API). Left out: share when share is given, else none.",
         "share": "With policy share: the fraction of calls recorded, 0 to 1 (e.g. 0.2).",
         "notice": "Callers hear 'this call may be recorded' (English or Russian) on joining the queue.",
-        "retention_days": "Recordings older than this many days are deleted, file and row; left out: kept "
-        "until erased.",
+        "retention_days": "Recordings older than this many days are deleted, file and row; left out: kept until erased.",
     },
     "Recordings": {
         "directory": "Absolute path of the folder recordings are kept in, as ccqueue reads it.",

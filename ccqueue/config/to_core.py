@@ -32,8 +32,8 @@ from ccqueue.core.calls import (
     QueueSettings,
 )
 from ccqueue.core.campaigns import CampaignSettings
-from ccqueue.core.recording import RecordingPolicy
 from ccqueue.core.ivr import IvrTree
+from ccqueue.core.recording import RecordingPolicy
 from ccqueue.core.schedule import Schedule, TimeRange, parse_range
 from ccqueue.core.skills import RoutingStep, SkillRequirement
 from ccqueue.core.waiting import (

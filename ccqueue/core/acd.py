@@ -39,7 +39,6 @@ from ccqueue.core.agent_state import AgentState, AgentStatus
 from ccqueue.core.blending import Blender
 from ccqueue.core.call_book import CallBook
 from ccqueue.core.callback_desk import CallbackDesk
-from ccqueue.core.recorder import Recorder
 from ccqueue.core.calls import (
     DEVICE_FREE,
     OFFER_GRACE_S,
@@ -57,6 +56,7 @@ from ccqueue.core.ewt import Estimate, WaitEstimator
 from ccqueue.core.ledger import CallLedger
 from ccqueue.core.offers import Offers
 from ccqueue.core.reception import Reception
+from ccqueue.core.recorder import Recorder
 from ccqueue.core.records import CallbackRecord
 from ccqueue.core.replies import CampaignStatus, ClaimAnswer, Handled, Reply
 from ccqueue.core.restoration import Restoration

@@ -29,8 +29,8 @@ from ccqueue.core.dialogue import Play
 from ccqueue.core.ewt import Estimate, Rival, WaitEstimator
 from ccqueue.core.ledger import CallLedger
 from ccqueue.core.offers import Offers
-from ccqueue.core.records import CallOutcome
 from ccqueue.core.recording import RECORDING_NOTICE
+from ccqueue.core.records import CallOutcome
 from ccqueue.core.roster import Roster
 from ccqueue.core.routing import Router
 from ccqueue.core.staffing import Staffing

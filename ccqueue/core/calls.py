@@ -19,8 +19,8 @@ from ccqueue.core import callbacks as cb
 from ccqueue.core.campaigns import CampaignSettings
 from ccqueue.core.errors import IllegalCallTransition
 from ccqueue.core.ewt import Estimate
-from ccqueue.core.records import CallOutcome
 from ccqueue.core.recording import RecordingPolicy
+from ccqueue.core.records import CallOutcome
 from ccqueue.core.routing import Strategy
 from ccqueue.core.skills import RoutingStep
 from ccqueue.core.waiting import Admission, Announcements

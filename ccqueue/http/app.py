@@ -40,6 +40,7 @@ from ccqueue.http.callbacks import callback_routes
 from ccqueue.http.campaigns import AddDoNotCall, ImportContacts, campaign_routes
 from ccqueue.http.errors import ERROR_BY_STATUS, status_of
 from ccqueue.http.openapi import openapi
+from ccqueue.http.recordings import Erase, FetchRecording, recording_routes
 from ccqueue.metrics import Metrics
 
 # A request body must arrive within this (a client that trickles it holds a connection).
@@ -155,6 +156,9 @@ def build_app(
     audit: Callable[[AuditRecord], None] | None = None,
     import_contacts: ImportContacts | None = None,
     add_do_not_call: AddDoNotCall | None = None,
+    fetch_recording: FetchRecording | None = None,
+    recordings_directory: Callable[[], str] = lambda: "/nonexistent",
+    erase: Erase | None = None,
 ) -> web.Application:
     """The app; without ``users`` nobody can sign in and only ``settings.open`` answers."""
 
@@ -378,6 +382,7 @@ def build_app(
     app.add_routes(auth.routes())
     app.add_routes(callback_routes(engine=engine, callbacks_config=callbacks_config))
     app.add_routes(campaign_routes(engine, import_contacts=import_contacts, add_do_not_call=add_do_not_call))
+    app.add_routes(recording_routes(engine=engine, fetch_recording=fetch_recording, directory=recordings_directory, erase=erase))
     return app
 
 

@@ -38,8 +38,8 @@ from typing import Any
 import asyncpg
 
 from ccqueue.core.errors import ErasureRefused
+from ccqueue.recording_files import delete_files
 from ccqueue.store.tables import E164
-from ccqueue.store.recordings import delete_files
 
 __all__ = ["STATEMENTS", "ErasureReport", "erase_number"]
 

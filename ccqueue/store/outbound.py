@@ -379,8 +379,13 @@ async def add_do_not_call_many(conn: asyncpg.Connection, numbers: Iterable[str],
 
 async def is_do_not_call(db: Db | str, number: str) -> bool:
     async with _opened(db) as conn:
-        return bool(await conn.fetchval("""SELECT EXISTS (SELECT 1 FROM do_not_call WHERE number = $1)
-                   OR EXISTS (SELECT 1 FROM do_not_call_erased WHERE number_hash = ccqueue_number_hash($1))""", number))
+        return bool(
+            await conn.fetchval(
+                """SELECT EXISTS (SELECT 1 FROM do_not_call WHERE number = $1)
+                   OR EXISTS (SELECT 1 FROM do_not_call_erased WHERE number_hash = ccqueue_number_hash($1))""",
+                number,
+            )
+        )
 
 
 # --- campaign run states ----------------------------------------------------------------

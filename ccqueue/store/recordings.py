@@ -3,9 +3,9 @@
 Rules kept here:
 
 1. A recording's file is found only through its row: the id in a request is checked
-   against the ids ccqueue makes, the row's ``file`` against the names ccqueue makes, and
-   the resolved path must lie inside the recordings folder (symbolic links resolved).
-   Anything else is ``RecordingUnknown`` (404), never a path opened.
+   against the ids ccqueue makes, the row's ``file`` by ``ccqueue.recording_files``
+   (inside the recordings folder, symbolic links resolved). Anything else is
+   ``RecordingUnknown`` (404), never a path opened.
 2. The purge deletes, per queue, recordings older than the queue's ``retention_days``
    (file, then row, with a tombstone so that a replayed write does not bring the row
    back), and, with ``call_retention_days``, calls older than that with their events,
@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ import asyncpg
 
 from ccqueue.core.errors import RecordingUnknown
 from ccqueue.core.recording import RECORDING_ID
-from ccqueue.store.tables import RECORDING_FILE
+from ccqueue.recording_files import delete_files, recording_path
 
 __all__ = [
     "PurgeReport",
@@ -37,17 +37,6 @@ __all__ = [
     "recording_path",
     "recordings_by_call",
 ]
-
-
-def recording_path(directory: str | Path, file: str) -> Path:
-    """The absolute path of a recording's ``file`` inside ``directory`` (rule 1)."""
-    if not isinstance(file, str) or not RECORDING_FILE.fullmatch(file):
-        raise RecordingUnknown(f"{file!r} is not a recording file name")
-    root = Path(directory).resolve()
-    path = (root / file).resolve()
-    if not path.is_relative_to(root):
-        raise RecordingUnknown(f"{file!r} resolves outside the recordings folder")
-    return path
 
 
 def _row(row: asyncpg.Record) -> dict[str, Any]:
@@ -92,20 +81,6 @@ async def recordings_by_call(pool: asyncpg.Pool | asyncpg.Connection, call_ids: 
             {"id": item["id"], "started_at": item["started_at"], "duration_s": item["duration_s"]}
         )
     return found
-
-
-def delete_files(directory: str | Path, files: Sequence[str]) -> tuple[int, list[dict[str, str]]]:
-    """Delete recordings' files (after their rows' transaction committed); a file already
-    gone counts as deleted. Returns (deleted, failures with the reason of each)."""
-    deleted, failed = 0, []
-    for file in files:
-        try:
-            path = recording_path(directory, file)
-            path.unlink(missing_ok=True)
-            deleted += 1
-        except (OSError, RecordingUnknown) as exc:
-            failed.append({"file": file, "error": f"{type(exc).__name__}: {exc}"})
-    return deleted, failed
 
 
 @dataclass(slots=True)
@@ -163,7 +138,7 @@ async def purge(
                 await _tombstones(conn, [r["recording_id"] for r in gone])
                 report.recordings += len(gone)
                 for table in _CALL_TABLES:
-                    await conn.execute(f"DELETE FROM {table} WHERE call_id = ANY($1::text[])", calls)  # noqa: S608
+                    await conn.execute(f"DELETE FROM {table} WHERE call_id = ANY($1::text[])", calls)
                 await conn.execute("DELETE FROM calls WHERE call_id = ANY($1::text[])", calls)
                 report.calls = len(calls)
     report.files_deleted, report.files_failed = delete_files(directory, files)

@@ -33,7 +33,6 @@ import asyncpg
 
 from ccqueue.core.errors import InternalError
 from ccqueue.core.records import (
-    RecordingRecord,
     AgentPresenceRecord,
     AgentStateRecord,
     AttemptEvent,
@@ -47,8 +46,10 @@ from ccqueue.core.records import (
     ContactProgress,
     DoNotCallRecord,
     Record,
+    RecordingRecord,
     SurveyRecord,
 )
+from ccqueue.recording_files import RECORDING_FILE
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -388,9 +389,6 @@ INSERT INTO do_not_call (number, source, added_at)
 SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
 ON CONFLICT (number) DO NOTHING
 """
-
-
-RECORDING_FILE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}/[A-Za-z0-9][A-Za-z0-9_-]{0,63}(\.[0-9]{1,6})?\.wav")
 
 
 def recording_row(record: Any) -> tuple[Any, ...]:
