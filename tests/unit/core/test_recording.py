@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from types import MappingProxyType
 
 import pytest
 
 from ccqueue.core import commands as cmd
+from ccqueue.core import events as ev
+from ccqueue.core.acd import Acd, AcdSettings, AgentSettings, HotlineSettings, QueueSettings
+from ccqueue.core.errors import RecordingRefused
 from ccqueue.core.recording import (
     RECORDING_NOTICE,
     RecordingMode,
@@ -16,6 +20,8 @@ from ccqueue.core.recording import (
     records_call,
     share_draw,
 )
+from ccqueue.core.records import CallEventRecord, RecordingRecord
+from ccqueue.core.replies import ClaimAnswer
 
 CASES = [
     (RecordingPolicy(mode=RecordingMode.ALL), True),
@@ -59,3 +65,99 @@ def test_a_policy_checks_its_share_and_retention() -> None:
 def test_the_notice_is_a_project_prompt() -> None:
     assert RECORDING_NOTICE == "ccqueue/recording-notice"
     assert dataclasses.is_dataclass(cmd.ControlRecording)
+
+
+# --- the recorder, through the distributor -----------------------------------------------
+
+
+T0 = 1_760_000_000.0
+
+
+def acd_with(policy: RecordingPolicy) -> Acd:
+    queue = QueueSettings(name="support", recording=policy)
+    return Acd(
+        AcdSettings(
+            queues=MappingProxyType({"support": queue}),
+            agents=MappingProxyType({"a1": AgentSettings(agent_id="a1", name="A1", endpoint="PJSIP/a1", queues=("support",))}),
+            hotlines=MappingProxyType({"100": HotlineSettings(number="100", queue="support", greeting=None)}),
+        )
+    )
+
+
+def connected(acd: Acd) -> tuple[str, ClaimAnswer, list[cmd.Command]]:
+    """A caller answered by a1: the offer id, the claim's answer, the arrival's commands."""
+    acd.handle(ev.AgentRequested(agent_id="a1", action=ev.AgentAction.LOGIN), T0)
+    arrived = acd.handle(ev.CallArrived(call_id="c1", hotline="100", caller="+79001", channel="Local/1;2", uniqueid="u1"), T0)
+    (offer,) = [c for c in arrived if isinstance(c, cmd.OriginateAgent)]
+    reply = acd.handle_with_reply(ev.OfferClaimed(offer_id=offer.offer_id), T0 + 2).reply
+    assert isinstance(reply, ClaimAnswer)
+    return offer.offer_id, reply, arrived
+
+
+def written(kind: type, out: list[cmd.Command]) -> list:
+    return [c.record for c in out if isinstance(c, cmd.Write) and isinstance(c.record, kind)]
+
+
+def ask(acd: Acd, action: ev.RecordingAction, now: float) -> list[cmd.Command]:
+    return acd.handle(ev.RecordingRequested(agent_id="a1", action=action), now)
+
+
+def test_policy_all_gives_the_claim_a_file_and_the_call_end_closes_its_row() -> None:
+    acd = acd_with(RecordingPolicy(mode=RecordingMode.ALL))
+    offer_id, reply, _ = connected(acd)
+    assert reply.recording_file == f"2025-10-09/{offer_id}.wav"
+    out = acd.handle(ev.ChannelHungUp(uniqueid="u1"), T0 + 30)
+    (row,) = written(RecordingRecord, out)
+    assert (row.recording_id, row.version, row.started_at, row.ended_at) == (offer_id, 2, T0 + 2, T0 + 30)
+    assert "recording_ended" in [e.kind for e in written(CallEventRecord, out)]
+
+
+def test_policy_none_gives_no_file_and_pause_is_refused() -> None:
+    acd = acd_with(RecordingPolicy())
+    _, reply, _ = connected(acd)
+    assert reply.recording_file is None
+    with pytest.raises(RecordingRefused):
+        ask(acd, ev.RecordingAction.PAUSE, T0 + 3)
+
+
+def test_pause_and_resume_mute_the_agents_leg_and_a_repeat_is_refused() -> None:
+    acd = acd_with(RecordingPolicy(mode=RecordingMode.ALL))
+    offer_id, _, _ = connected(acd)
+    out = ask(acd, ev.RecordingAction.PAUSE, T0 + 3)
+    (mute,) = [c for c in out if isinstance(c, cmd.ControlRecording)]
+    assert (mute.uniqueid, mute.action) == (offer_id, "pause")
+    assert [e.kind for e in written(CallEventRecord, out)] == ["recording_paused"]
+    with pytest.raises(RecordingRefused, match="paused already"):
+        ask(acd, ev.RecordingAction.PAUSE, T0 + 4)
+    out = ask(acd, ev.RecordingAction.RESUME, T0 + 5)
+    assert [c.action for c in out if isinstance(c, cmd.ControlRecording)] == ["resume"]
+    with pytest.raises(RecordingRefused, match="on demand"):
+        ask(acd, ev.RecordingAction.START, T0 + 6)
+
+
+def test_on_demand_starts_when_the_agent_asks_once() -> None:
+    acd = acd_with(RecordingPolicy(mode=RecordingMode.ON_DEMAND))
+    offer_id, reply, _ = connected(acd)
+    assert reply.recording_file is None
+    out = ask(acd, ev.RecordingAction.START, T0 + 10)
+    (start,) = [c for c in out if isinstance(c, cmd.ControlRecording)]
+    assert (start.uniqueid, start.action, start.file) == (offer_id, "start", f"2025-10-09/{offer_id}.wav")
+    assert written(RecordingRecord, out)[0].started_at == T0 + 10
+    with pytest.raises(RecordingRefused, match="already"):
+        ask(acd, ev.RecordingAction.START, T0 + 11)
+
+
+def test_the_notice_plays_on_joining_a_queue_that_may_record() -> None:
+    for policy, told in ((RecordingPolicy(mode=RecordingMode.ALL, notice=True), True),
+                         (RecordingPolicy(mode=RecordingMode.ALL), False),
+                         (RecordingPolicy(mode=RecordingMode.NONE, notice=True), False)):  # fmt: skip
+        acd = acd_with(policy)
+        out = acd.handle(ev.CallArrived(call_id="c1", hotline="100", caller="+7", channel="L/1;2", uniqueid="u1"), T0)
+        plays = [c.sound for c in out if isinstance(c, cmd.PlayToCaller)]
+        assert plays == ([RECORDING_NOTICE] if told else [])
+
+
+def test_no_agent_on_a_call_means_nothing_to_record() -> None:
+    acd = acd_with(RecordingPolicy(mode=RecordingMode.ON_DEMAND))
+    with pytest.raises(RecordingRefused, match="not on a call"):
+        ask(acd, ev.RecordingAction.START, T0)
