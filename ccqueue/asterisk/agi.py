@@ -67,6 +67,7 @@ from ccqueue.core import commands as cmd
 from ccqueue.core import dialogue as dlg
 from ccqueue.core import events as ev
 from ccqueue.core.errors import AsteriskMisbehaved, CcqueueError
+from ccqueue.core.recording import RECORDING_NOTICE
 from ccqueue.core.replies import ClaimAnswer, Reply
 from ccqueue.listen import Tally, accept_forever
 
@@ -101,6 +102,10 @@ BROADCAST_KEY_WAIT_S = 5.0
 # AMDSTATUS values the dialplan's AMD() sets.
 OUTBOUND_AMD = frozenset({"HUMAN", "MACHINE", "NOTSURE", "HANGUP"})
 
+# The longest an answered agent waits for its caller to finish hearing the recording
+# notice (the shipped prompts last about 2.5 s).
+NOTICE_WAIT_S = 8.0
+
 # A recording's path as set on the agent leg: absolute, no blanks, quotes, "..", or
 # characters the dialplan would read as separators (',', '|', '$', '(').
 SAFE_PATH = re.compile(r"(/[A-Za-z0-9_][A-Za-z0-9_.-]*)+\.wav")
@@ -123,6 +128,9 @@ class CallerSession:
         # The newest announcement of each kind not yet started: a caller who is still
         # hearing one is not given a backlog of stale ones, only the latest.
         self.announcements: dict[str, cmd.AnnounceToCaller] = {}
+        # Set once the "this call may be recorded" notice has been heard (or the caller is
+        # gone): an agent's claim waits for it before its Bridge() cuts the prompt short.
+        self.notice: asyncio.Event | None = None
 
 
 class AgiServer:
@@ -178,6 +186,8 @@ class AgiServer:
         session = self.sessions.get(call_id) if call_id else None
         if session is None:
             return
+        if isinstance(command, cmd.PlayToCaller) and command.sound == RECORDING_NOTICE:
+            session.notice = asyncio.Event()
         if isinstance(command, cmd.AnnounceToCaller):
             waiting = command.reason in session.announcements
             session.announcements[command.reason] = command
@@ -337,6 +347,8 @@ class AgiServer:
             await self._clear_away(request)
             await self._serve(session, arrived, bound)
         finally:
+            if session.notice is not None:
+                session.notice.set()
             del self.sessions[call_id]
             self._post(ev.CallerSessionEnded(call_id=call_id))
 
@@ -459,7 +471,11 @@ class AgiServer:
                 session.holding = moh_class
                 return True
             case cmd.PlayToCaller(sound=sound):
-                return await self._play(session, (dlg.Play(prompts=(sound,)),))
+                try:
+                    return await self._play(session, (dlg.Play(prompts=(sound,)),))
+                finally:
+                    if sound == RECORDING_NOTICE and session.notice is not None:
+                        session.notice.set()
             case cmd.AnnounceToCaller(reason=reason):
                 latest = session.announcements.pop(reason, instruction)
                 if not await self._set_language(player, latest.language):
@@ -571,6 +587,7 @@ class AgiServer:
         if caller is None or not UNIQUEID.fullmatch(caller):
             await request.send_command("SET VARIABLE CCQ_CLAIM lost")
             return
+        await self._notice_heard(answer.call_id)
         await request.send_command(f"SET VARIABLE CCQ_CALLER_UID {caller}")
         # A recorded call: the agent context runs MixMonitor into this file before its
         # Bridge. The name is ccqueue's own (ccqueue.core.recording), checked once more.
@@ -580,6 +597,18 @@ class AgiServer:
         elif path is not None:
             log.error("recording_path_refused", offer_id=offer_id)
         await request.send_command("SET VARIABLE CCQ_CLAIM granted")
+
+    async def _notice_heard(self, call_id: str | None) -> None:
+        """Let the caller hear the whole recording notice before the agent's Bridge() pulls
+        it out of its session (at most NOTICE_WAIT_S: a prompt of a few seconds)."""
+        session = self.sessions.get(call_id) if call_id else None
+        if session is None or session.notice is None or session.notice.is_set():
+            return
+        try:
+            async with asyncio.timeout(NOTICE_WAIT_S):
+                await session.notice.wait()
+        except TimeoutError:
+            log.warning("recording_notice_unfinished", call_id=call_id, waited_s=NOTICE_WAIT_S)
 
     async def _survey(self, request: Request) -> None:
         """A caller whose agent hung up first (Bridge's F option): the survey, if any."""

@@ -308,7 +308,7 @@ class Acd:
         if call is None or call.agent_id is None:
             return answer
         file = self._recorder.granted(call, answer.offer_id, call.agent_id, now, out)
-        return answer if file is None else dataclasses.replace(answer, recording_file=file)
+        return dataclasses.replace(answer, recording_file=file, call_id=call.call_id)
 
     def _offer_failed(self, e: ev.OfferFailed, now: float, out: list[cmd.Command]) -> None:
         if self._dialer.owns_offer(e.offer_id):

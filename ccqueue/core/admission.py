@@ -106,8 +106,14 @@ class Admission:
             call.queued_at = now
         if notice:
             call.recording_told = True
-            # Told before any agent can take the call: the prompt plays ahead of the hold.
-            out.append(cmd.PlayToCaller(call_id=call.call_id, sound=RECORDING_NOTICE))
+            # Told before any agent can take the call, and ahead of the hotline's greeting
+            # if that is still to play: an agent's Bridge() may cut a greeting short, but the
+            # claim waits for the notice to end (ccqueue.asterisk.agi), and should not wait
+            # for the greeting too.
+            greeting = next(
+                (i for i, c in enumerate(out) if isinstance(c, cmd.PlayToCaller) and c.call_id == call.call_id), len(out)
+            )
+            out.insert(greeting, cmd.PlayToCaller(call_id=call.call_id, sound=RECORDING_NOTICE))
         self._ledger.summary(call, out)
         out.append(note_on_channel(call, settings))
         estimate = self._place_in_line(call, now)

@@ -28,6 +28,7 @@ class ClaimAnswer:
     dial: str | None = None  # a callback: the agent leg dials this (the customer) itself
     callback_number: str | None = None  # said to the agent before dialling
     recording_file: str | None = None  # the agent context starts MixMonitor into it (ccqueue.core.recording)
+    call_id: str | None = None  # the caller's call, when granted (the adapter lets its recording notice end first)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,7 +1,7 @@
 """Call recording through the real Asterisk 22, a baresip agent and PostgreSQL.
 
-A queue with ``recording: {policy: all}``: the agent context starts MixMonitor before
-its Bridge; the agent pauses and resumes (AMI MixMonitorMute); after the call the file
+A queue with ``recording: {policy: all, notice: true}``: the caller hears the whole
+notice before the agent is bridged; the agent context starts MixMonitor before its Bridge; the agent pauses and resumes (AMI MixMonitorMute); after the call the file
 is on disk with audio in it and its row in PostgreSQL; a supervisor of the queue and the
 agent who took the call can play it, another agent is refused; every playback, allowed
 or refused, is a row of ``audit_log``.
@@ -43,7 +43,7 @@ def recorded(
     folder = tmp_path / "config"
     shutil.copytree(e2e_config, folder)
     queues = (folder / "queues.yaml").read_text()
-    queues = queues.replace("  support:\n", "  support:\n    recording: {policy: all, notice: false, retention_days: 30}\n", 1)
+    queues = queues.replace("  support:\n", "  support:\n    recording: {policy: all, notice: true, retention_days: 30}\n", 1)
     (folder / "queues.yaml").write_text(queues)
     sub = f"recordings-{tmp_path.name}"
     host_dir = Path(asterisk.paths["INSTANCE"]) / sub
@@ -103,6 +103,18 @@ async def test_a_recorded_call_is_filed_played_to_its_supervisor_refused_to_anot
         since=mark,
     )
     assert agent_in["Priority"] == "9"
+    # The caller heard the whole notice ("this call may be recorded", 2.4 s) before the
+    # agent's Bridge() pulled it out of its session: the claim waited for it.
+    hotline_leg = f"{caller}-hl"
+    caller_in = await probe.wait_for(match(Event="BridgeEnter", Uniqueid=hotline_leg), timeout=5, since=mark)
+    notice = [
+        m
+        for m in probe.seen(match(Uniqueid=hotline_leg), since=mark)
+        if m.get("Event") in ("AGIExecStart", "AGIExecEnd") and "recording-notice" in (m.get("Command") or "")
+    ]
+    assert [m["Event"] for m in notice] == ["AGIExecStart", "AGIExecEnd"]
+    started, ended = (float(m["Timestamp"]) for m in notice)
+    assert ended - started >= 2.0 and float(caller_in["Timestamp"]) >= ended
     await until(lambda: phones["agent1"].call_state == "in_call", what="agent1's phone in the call")
 
     # The agent pauses (a card number) and resumes: MixMonitorMute both ways, on its leg.

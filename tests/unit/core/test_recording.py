@@ -73,13 +73,13 @@ def test_the_notice_is_a_project_prompt() -> None:
 T0 = 1_760_000_000.0
 
 
-def acd_with(policy: RecordingPolicy) -> Acd:
+def acd_with(policy: RecordingPolicy, greeting: str | None = None) -> Acd:
     queue = QueueSettings(name="support", recording=policy)
     return Acd(
         AcdSettings(
             queues=MappingProxyType({"support": queue}),
             agents=MappingProxyType({"a1": AgentSettings(agent_id="a1", name="A1", endpoint="PJSIP/a1", queues=("support",))}),
-            hotlines=MappingProxyType({"100": HotlineSettings(number="100", queue="support", greeting=None)}),
+            hotlines=MappingProxyType({"100": HotlineSettings(number="100", queue="support", greeting=greeting)}),
         )
     )
 
@@ -151,10 +151,11 @@ def test_the_notice_plays_on_joining_a_queue_that_may_record() -> None:
     for policy, told in ((RecordingPolicy(mode=RecordingMode.ALL, notice=True), True),
                          (RecordingPolicy(mode=RecordingMode.ALL), False),
                          (RecordingPolicy(mode=RecordingMode.NONE, notice=True), False)):  # fmt: skip
-        acd = acd_with(policy)
+        acd = acd_with(policy, greeting="ccqueue/welcome")
         out = acd.handle(ev.CallArrived(call_id="c1", hotline="100", caller="+7", channel="L/1;2", uniqueid="u1"), T0)
         plays = [c.sound for c in out if isinstance(c, cmd.PlayToCaller)]
-        assert plays == ([RECORDING_NOTICE] if told else [])
+        # The notice first: the agent's claim waits for it, never for the greeting.
+        assert plays == ([RECORDING_NOTICE, "ccqueue/welcome"] if told else ["ccqueue/welcome"])
 
 
 def test_no_agent_on_a_call_means_nothing_to_record() -> None:
