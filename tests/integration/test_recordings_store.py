@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import asyncpg
@@ -38,6 +41,7 @@ pytestmark = pytest.mark.integration
 T0 = 1_760_000_000.0
 NUMBER = "+12025550177"
 OTHER = "+12025550188"
+REPO = Path(__file__).resolve().parents[2]
 
 
 async def connected(dsn: str) -> asyncpg.Connection:
@@ -246,3 +250,33 @@ async def test_the_purge_deletes_recordings_past_their_queue_retention(pg_dsn: s
 def test_every_statement_names_a_table_once() -> None:
     tables = [t for t, _, _ in STATEMENTS]
     assert len(tables) == len(set(tables))
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ccqueue.cli", *args], cwd=REPO, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+async def test_the_commands_erase_and_purge(pg_dsn: str, tmp_path: Path) -> None:
+    folder = tmp_path / "recordings"
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    (config / "recordings.yaml").write_text(f"recordings:\n  directory: {folder}\n  call_retention_days: 30\n")
+    conn = await connected(pg_dsn)
+    try:
+        await person_and_another(conn, folder)
+        result = _cli("erase", "--number", NUMBER, "-c", str(config), "--dsn", pg_dsn)
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert report["rows"]["calls"] == 2 and report["files_deleted"] == 1 and NUMBER[1:] not in result.stdout
+        assert await text_holding(conn, [NUMBER[1:]]) == []
+        refused = _cli("erase", "--number", "2025550177", "-c", str(config), "--dsn", pg_dsn)
+        assert refused.returncode == 2 and "E.164" in refused.stderr
+
+        result = _cli("recordings", "purge", "-c", str(config), "--dsn", pg_dsn)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == {"recordings": 1, "calls": 3, "files_deleted": 1, "files_failed": []}
+        assert await conn.fetchval("SELECT count(*) FROM calls") == 0
+    finally:
+        await conn.close()
