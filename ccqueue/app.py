@@ -230,6 +230,7 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         ivr=ivr_runner,
         survey_for=survey_for,
         recording_path=asterisk_path,
+        mute_recording=telephony.mute_recording,
     )
     engine = Engine(
         acd,

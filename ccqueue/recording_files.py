@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ccqueue.core.errors import RecordingUnknown
 
-__all__ = ["RECORDING_FILE", "delete_files", "recording_path"]
+__all__ = ["RECORDING_FILE", "delete_files", "files_of_calls", "recording_files", "recording_path"]
 
 RECORDING_FILE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}/[A-Za-z0-9][A-Za-z0-9_-]{0,63}(\.[0-9]{1,6})?\.wav")
 
@@ -42,3 +42,19 @@ def delete_files(directory: str | Path, files: Sequence[str]) -> tuple[int, list
         except (OSError, RecordingUnknown) as exc:
             failed.append({"file": file, "error": f"{type(exc).__name__}: {exc}"})
     return deleted, failed
+
+
+def recording_files(directory: str | Path) -> list[str]:
+    """Every file in the folder with a name ccqueue makes, relative to it."""
+    root = Path(directory)
+    if not root.is_dir():
+        return []
+    names = (f"{p.parent.name}/{p.name}" for p in root.glob("*/*.wav"))
+    return sorted(n for n in names if RECORDING_FILE.fullmatch(n))
+
+
+def files_of_calls(directory: str | Path, call_ids: Sequence[str]) -> list[str]:
+    """The files of these calls, with a row or not (a recording held on demand and never
+    started has none): a file is named after its call's id (``<call id>.<n>.wav``)."""
+    wanted = set(call_ids)
+    return [n for n in recording_files(directory) if n.split("/", 1)[1].rsplit(".", 2)[0] in wanted]

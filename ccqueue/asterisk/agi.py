@@ -117,6 +117,10 @@ ChannelLookup = Callable[[str], Awaitable[ChannelStatus | None]]
 Networks = Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
 
 
+async def _cannot_mute(uniqueid: str) -> None:
+    raise AsteriskMisbehaved(f"no AMI link to mute the recording on {uniqueid}")
+
+
 class CallerSession:
     """What the engine has asked of one waiting caller, in order."""
 
@@ -149,7 +153,9 @@ class AgiServer:
         survey_for: Callable[[str], bool] = lambda _hotline: False,
         restored: asyncio.Event | None = None,
         recording_path: Callable[[str], str] = lambda file: file,
+        mute_recording: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
+        self._mute_recording = mute_recording or _cannot_mute
         self._survey_for = survey_for
         self._recording_path = recording_path  # a recording's file as Asterisk opens it
         # Set once the start-up restore is with the engine: a returning caller waits for
@@ -592,11 +598,24 @@ class AgiServer:
         # A recorded call: the agent context runs MixMonitor into this file before its
         # Bridge. The name is ccqueue's own (ccqueue.core.recording), checked once more.
         path = None if answer.recording_file is None else self._recording_path(answer.recording_file)
-        if path is not None and SAFE_PATH.fullmatch(path):
-            await request.send_command(f"SET VARIABLE CCQ_REC_FILE {path}")
-        elif path is not None:
+        if path is not None and not SAFE_PATH.fullmatch(path):
             log.error("recording_path_refused", offer_id=offer_id)
+        elif path is not None and answer.recording_held:
+            await self._hold_recording(request, offer_id, path)
+        elif path is not None:
+            await request.send_command(f"SET VARIABLE CCQ_REC_FILE {path}")
         await request.send_command("SET VARIABLE CCQ_CLAIM granted")
+
+    async def _hold_recording(self, request: Request, uniqueid: str, path: str) -> None:
+        """On demand: start MixMonitor here, then mute it (AMI MixMonitorMute) before the
+        dialplan's Bridge(), so nothing is heard in the file until the agent starts it. If
+        it cannot be muted it is stopped: never a recording nobody asked for."""
+        await request.send_command(f"EXEC MixMonitor {path},b")
+        try:
+            await self._mute_recording(uniqueid)
+        except Exception as exc:
+            log.warning("recording_not_held", offer_id=uniqueid, error=str(exc))
+            await request.send_command("EXEC StopMixMonitor")
 
     async def _notice_heard(self, call_id: str | None) -> None:
         """Let the caller hear the whole recording notice before the agent's Bridge() pulls

@@ -145,19 +145,18 @@ class AsteriskTelephony:
         )
 
     async def control_recording(self, command: cmd.ControlRecording, path: str) -> None:
-        """Start (MixMonitor, ``b``: only while bridged), pause or resume (MixMonitorMute,
-        both directions) the recording on the agent's leg; ``path`` is the file as
-        Asterisk opens it. Raises AsteriskMisbehaved when Asterisk refuses."""
-        action: dict[str, Any]
-        if command.action == "start":
-            action = {"Action": "MixMonitor", "Channel": command.uniqueid, "File": path, "Options": "b"}
-        else:
-            state = "1" if command.action == "pause" else "0"
-            action = {"Action": "MixMonitorMute", "Channel": command.uniqueid, "Direction": "both", "State": state}
+        """Pause (mute, both directions) or resume or start (unmute) the MixMonitor on the
+        agent's leg: AMI MixMonitorMute. ``path``: the file as Asterisk opens it (logged
+        only; MixMonitor itself runs from the dialplan or the claim, ccqueue.core.recorder
+        rule 1). Raises AsteriskMisbehaved when Asterisk refuses."""
+        await self.mute_recording(command.uniqueid, muted=command.action == "pause")
+
+    async def mute_recording(self, uniqueid: str, *, muted: bool = True) -> None:
+        action = {"Action": "MixMonitorMute", "Channel": uniqueid, "Direction": "both", "State": "1" if muted else "0"}
         answer = await self.ami.send(action, timeout=5)
         message = answer[0] if isinstance(answer, list) and answer else answer
         if (message.get("Response") or "").lower() != "success":
-            raise AsteriskMisbehaved(f"{action['Action']} refused: {message.get('Message', '')}")
+            raise AsteriskMisbehaved(f"MixMonitorMute refused: {message.get('Message', '')}")
 
     async def hangup(self, uniqueid: str) -> None:
         await self.ami.send({"Action": "Hangup", "Channel": uniqueid, "Cause": "16"}, timeout=5)

@@ -307,8 +307,10 @@ class Acd:
         call = self._book.by_uniqueid(answer.caller_uniqueid) if answer.caller_uniqueid is not None else None
         if call is None or call.agent_id is None:
             return answer
-        file = self._recorder.granted(call, answer.offer_id, call.agent_id, now, out)
-        return dataclasses.replace(answer, recording_file=file, call_id=call.call_id)
+        rec = self._recorder.granted(call, answer.offer_id, call.agent_id, now, out)
+        if rec is None:
+            return dataclasses.replace(answer, call_id=call.call_id)
+        return dataclasses.replace(answer, recording_file=rec.file, recording_held=rec.held, call_id=call.call_id)
 
     def _offer_failed(self, e: ev.OfferFailed, now: float, out: list[cmd.Command]) -> None:
         if self._dialer.owns_offer(e.offer_id):

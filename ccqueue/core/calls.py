@@ -196,6 +196,9 @@ class Recording:
     started_at: float
     version: int = 1
     paused: bool = False
+    # On demand: MixMonitor runs from the bridge on, muted, until the agent starts it
+    # (ccqueue.core.recorder rule 1); no row is written before.
+    held: bool = False
 
 
 @dataclass(slots=True, kw_only=True)

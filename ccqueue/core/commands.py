@@ -192,9 +192,9 @@ class NoteOnCaller:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ControlRecording:
-    """Start (AMI MixMonitor), pause or resume (AMI MixMonitorMute) the recording on an
-    agent's leg, named by its uniqueid. ``file`` is relative to the recordings folder and
-    made by the core (``ccqueue.core.recording``)."""
+    """Start (a recording held on demand), pause or resume the recording on an agent's
+    leg, named by its uniqueid (AMI MixMonitorMute). ``file`` is relative to the
+    recordings folder and made by the core (``ccqueue.core.recording``)."""
 
     uniqueid: str
     recording_id: str

@@ -38,7 +38,7 @@ from typing import Any
 import asyncpg
 
 from ccqueue.core.errors import ErasureRefused
-from ccqueue.recording_files import delete_files
+from ccqueue.recording_files import delete_files, files_of_calls
 from ccqueue.store.tables import E164
 
 __all__ = ["STATEMENTS", "ErasureReport", "erase_number"]
@@ -160,6 +160,8 @@ async def erase_number(
             json.dumps(report.rows, sort_keys=True),
         )
     # Rule 4: files once the rows are gone for good; failures are reported and kept on record.
+    # With the files of the person's calls that have no row (held on demand, never started).
+    files = sorted(set(files) | set(files_of_calls(directory, calls)))
     report.files_deleted, report.files_failed = delete_files(directory, files)
     await conn.execute(
         "UPDATE erasures SET files_deleted = $2, files_failed = $3::jsonb WHERE erasure_id = $1",

@@ -10,7 +10,8 @@ Rules kept here:
    (file, then row, with a tombstone so that a replayed write does not bring the row
    back), and, with ``call_retention_days``, calls older than that with their events,
    surveys and recordings. Rows go in one transaction; files after it commits, and a file
-   that could not be deleted is reported (never silently kept).
+   that could not be deleted is reported (never silently kept). A file without a row
+   (held on demand and never started) goes once a day old.
 """
 
 from __future__ import annotations
@@ -27,16 +28,9 @@ import asyncpg
 
 from ccqueue.core.errors import RecordingUnknown
 from ccqueue.core.recording import RECORDING_ID
-from ccqueue.recording_files import delete_files, recording_path
+from ccqueue.recording_files import delete_files, recording_files, recording_path
 
-__all__ = [
-    "PurgeReport",
-    "delete_files",
-    "fetch_recording",
-    "purge",
-    "recording_path",
-    "recordings_by_call",
-]
+__all__ = ["PurgeReport", "fetch_recording", "purge", "recordings_by_call", "remove_empty_day_folders"]
 
 
 def _row(row: asyncpg.Record) -> dict[str, Any]:
@@ -87,6 +81,7 @@ async def recordings_by_call(pool: asyncpg.Pool | asyncpg.Connection, call_ids: 
 class PurgeReport:
     recordings: int = 0
     calls: int = 0
+    orphans: int = 0  # files without a row, deleted
     files_deleted: int = 0
     files_failed: list[dict[str, str]] = field(default_factory=list)
 
@@ -94,10 +89,14 @@ class PurgeReport:
         return {
             "recordings": self.recordings,
             "calls": self.calls,
+            "orphans": self.orphans,
             "files_deleted": self.files_deleted,
             "files_failed": self.files_failed,
         }
 
+
+# A file with no row is deleted once this old (its row may still be on its way).
+ORPHAN_AFTER = dt.timedelta(days=1)
 
 # Tables holding rows of a call, by call id, deleted with the call when its retention ends.
 _CALL_TABLES = ("call_events", "surveys", "agent_state_intervals")
@@ -141,8 +140,24 @@ async def purge(
                     await conn.execute(f"DELETE FROM {table} WHERE call_id = ANY($1::text[])", calls)
                 await conn.execute("DELETE FROM calls WHERE call_id = ANY($1::text[])", calls)
                 report.calls = len(calls)
+    # Files without a row, a day old: a recording held on demand and never started, or a
+    # file whose row a crash or an operator removed.
+    known = {r["file"] for r in await conn.fetch("SELECT file FROM recordings")}
+    old = (now - ORPHAN_AFTER).timestamp()
+    for name in recording_files(directory):
+        if name not in known and _mtime(directory, name) < old:
+            files.append(name)
+            report.orphans += 1
     report.files_deleted, report.files_failed = delete_files(directory, files)
+    remove_empty_day_folders(directory)
     return report
+
+
+def _mtime(directory: str | Path, name: str) -> float:
+    try:
+        return recording_path(directory, name).stat().st_mtime
+    except (OSError, RecordingUnknown):
+        return float("inf")
 
 
 async def _tombstones(conn: asyncpg.Connection, recording_ids: list[str]) -> None:

@@ -36,14 +36,21 @@ CALLER = "+12025550142"
 
 @pytest.fixture
 def recorded(
-    asterisk: AsteriskSandbox, phones: dict[str, Softphone], e2e_config: Path, database: str, tmp_path: Path
+    request: pytest.FixtureRequest,
+    asterisk: AsteriskSandbox,
+    phones: dict[str, Softphone],
+    e2e_config: Path,
+    database: str,
+    tmp_path: Path,
 ) -> Iterator[tuple[Daemon, Path]]:
-    """A daemon whose support queue records every call, into a folder of the Asterisk
-    instance (Asterisk runs in a chroot: it sees the folder under another path)."""
+    """A daemon whose support queue records by the policy the test names (every call by
+    default), into a folder of the Asterisk instance (Asterisk runs in a chroot: it sees
+    the folder under another path)."""
+    policy = getattr(request, "param", "{policy: all, notice: true, retention_days: 30}")
     folder = tmp_path / "config"
     shutil.copytree(e2e_config, folder)
     queues = (folder / "queues.yaml").read_text()
-    queues = queues.replace("  support:\n", "  support:\n    recording: {policy: all, notice: true, retention_days: 30}\n", 1)
+    queues = queues.replace("  support:\n", f"  support:\n    recording: {policy}\n", 1)
     (folder / "queues.yaml").write_text(queues)
     sub = f"recordings-{tmp_path.name}"
     host_dir = Path(asterisk.paths["INSTANCE"]) / sub
@@ -73,10 +80,11 @@ def get_bytes(daemon: Daemon, path: str, token: str) -> tuple[int, bytes, str]:
         return exc.code, exc.read(), exc.headers.get("Content-Type", "")
 
 
-def loudest_sample(path: Path) -> int:
+def loudest_sample(path: Path, *, upto_s: float | None = None) -> int:
     with wave.open(str(path), "rb") as wav:
         assert (wav.getnchannels(), wav.getsampwidth()) == (1, 2)
-        frames = wav.readframes(wav.getnframes())
+        count = wav.getnframes() if upto_s is None else int(upto_s * wav.getframerate())
+        frames = wav.readframes(count)
     return max((abs(int.from_bytes(frames[i : i + 2], "little", signed=True)) for i in range(0, len(frames), 2)), default=0)
 
 
@@ -168,3 +176,37 @@ async def test_a_recorded_call_is_filed_played_to_its_supervisor_refused_to_anot
         check=lambda r: r["seen"] is not None and len(r["seen"]) == 3,
     )
     assert audit["seen"] == ["sam 200 accepted", "alice 200 accepted", "bob 403 refused"]
+
+
+@pytest.mark.parametrize("recorded", ["{policy: on_demand}"], indirect=True)
+async def test_on_demand_the_recording_is_held_muted_until_the_agent_starts_it(
+    recorded: tuple[Daemon, Path], probe: AmiProbe, phones: dict[str, Softphone]
+) -> None:
+    daemon, folder = recorded
+    login(daemon, "agent1")
+    mark = len(probe.events)
+    caller = await probe.call_hotline(caller=CALLER)
+    agent_in = await probe.wait_for(
+        lambda m: match(Event="BridgeEnter")(m) and (m.get("Channel") or "").startswith("PJSIP/agent1"),
+        timeout=20,
+        since=mark,
+        what="agent1 entering the bridge",
+    )
+    # MixMonitor started by the claim, muted before the Bridge: no row, nothing heard yet.
+    held = await probe.wait_for(match(Event="MixMonitorMute", State="1"), timeout=5, since=mark, what="recording held")
+    assert held["Uniqueid"] == agent_in["Uniqueid"] and probe.events.index(held) < probe.events.index(agent_in)
+    await until(lambda: phones["agent1"].call_state == "in_call", what="agent1's phone in the call")
+    await asyncio.sleep(1.0)
+    assert await fetch(daemon.dsn, "select 1 from recordings") == []  # nothing until asked
+    assert daemon.http("POST", "/api/agents/agent1/recording/start", token=OWN_AGENT_TOKEN)[0] == 200
+    await probe.wait_for(match(Event="MixMonitorMute", State="0"), timeout=5, since=mark, what="recording started")
+    status, body = daemon.http("POST", "/api/agents/agent1/recording/start", token=OWN_AGENT_TOKEN)
+    assert (status, body["error"]) == (409, "recording-refused")
+    await asyncio.sleep(1.5)
+    await probe.hangup(caller)
+    row = await wait_row(daemon.dsn, "select * from recordings", check=lambda r: r["ended_at"] is not None)
+    assert row["recording_id"] == agent_in["Uniqueid"]
+    path = folder / row["file"]
+    await until(lambda: path.is_file() and path.stat().st_size > 4000, timeout=10, what="the recording's file")
+    # Silence while held (the first second after the bridge), the agent's tone once started.
+    assert loudest_sample(path, upto_s=0.8) == 0 and loudest_sample(path) > 500

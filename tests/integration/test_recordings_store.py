@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -237,7 +238,7 @@ async def test_the_purge_deletes_recordings_past_their_queue_retention(pg_dsn: s
         assert (report.recordings, report.calls) == (0, 0)
         report = await purge(conn, directory=tmp_path, retention_days={"support": 30}, call_retention_days=None, now=now)
         assert (report.recordings, report.files_deleted, report.files_failed) == (2, 2, [])
-        assert not list((tmp_path / "2025-10-09").iterdir())
+        assert not (tmp_path / "2025-10-09").exists()  # its day folder went with its last file
         assert await conn.fetchval("SELECT count(*) FROM calls") == 3
         report = await purge(conn, directory=tmp_path, retention_days={}, call_retention_days=30, now=now)
         assert report.calls == 3
@@ -276,7 +277,28 @@ async def test_the_commands_erase_and_purge(pg_dsn: str, tmp_path: Path) -> None
 
         result = _cli("recordings", "purge", "-c", str(config), "--dsn", pg_dsn)
         assert result.returncode == 0, result.stderr
-        assert json.loads(result.stdout) == {"recordings": 1, "calls": 3, "files_deleted": 1, "files_failed": []}
+        assert json.loads(result.stdout) == {"recordings": 1, "calls": 3, "orphans": 0, "files_deleted": 1, "files_failed": []}
         assert await conn.fetchval("SELECT count(*) FROM calls") == 0
+    finally:
+        await conn.close()
+
+
+async def test_files_without_a_row_go_with_their_calls_erasure_or_a_day_later(pg_dsn: str, tmp_path: Path) -> None:
+    conn = await connected(pg_dsn)
+    try:
+        await person_and_another(conn, tmp_path)
+        day = tmp_path / "2025-10-09"
+        held = day / "c-2.1.wav"  # the person's call, held on demand and never started: no row
+        stray = day / "c-9.1.wav"  # nobody's row
+        fresh = day / "c-8.1.wav"  # nobody's row yet, just written
+        for path in (held, stray, fresh):
+            path.write_bytes(b"RIFF")
+        now = dt.datetime.now(dt.UTC)
+        old = (now - dt.timedelta(days=2)).timestamp()
+        os.utime(stray, (old, old))
+        report = await erase_number(conn, NUMBER, directory=tmp_path, actor="root", via="token")
+        assert report.files_deleted == 2 and not held.exists()
+        report = await purge(conn, directory=tmp_path, retention_days={}, call_retention_days=None, now=now)
+        assert (report.orphans, stray.exists(), fresh.exists()) == (1, False, True)
     finally:
         await conn.close()

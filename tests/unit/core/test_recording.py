@@ -135,16 +135,28 @@ def test_pause_and_resume_mute_the_agents_leg_and_a_repeat_is_refused() -> None:
         ask(acd, ev.RecordingAction.START, T0 + 6)
 
 
-def test_on_demand_starts_when_the_agent_asks_once() -> None:
+def test_on_demand_is_held_muted_from_the_bridge_and_started_by_the_agent_once() -> None:
     acd = acd_with(RecordingPolicy(mode=RecordingMode.ON_DEMAND))
     offer_id, reply, _ = connected(acd)
-    assert reply.recording_file is None
+    # The agent context starts MixMonitor held (muted): no row, nothing to pause yet.
+    assert (reply.recording_file, reply.recording_held) == (f"2025-10-09/{offer_id}.wav", True)
+    with pytest.raises(RecordingRefused, match="not being recorded"):
+        ask(acd, ev.RecordingAction.PAUSE, T0 + 5)
     out = ask(acd, ev.RecordingAction.START, T0 + 10)
     (start,) = [c for c in out if isinstance(c, cmd.ControlRecording)]
     assert (start.uniqueid, start.action, start.file) == (offer_id, "start", f"2025-10-09/{offer_id}.wav")
     assert written(RecordingRecord, out)[0].started_at == T0 + 10
     with pytest.raises(RecordingRefused, match="already"):
         ask(acd, ev.RecordingAction.START, T0 + 11)
+    assert written(RecordingRecord, acd.handle(ev.ChannelHungUp(uniqueid="u1"), T0 + 20))[0].ended_at == T0 + 20
+
+
+def test_on_demand_never_started_leaves_no_row() -> None:
+    acd = acd_with(RecordingPolicy(mode=RecordingMode.ON_DEMAND))
+    connected(acd)
+    out = acd.handle(ev.ChannelHungUp(uniqueid="u1"), T0 + 20)
+    assert written(RecordingRecord, out) == []
+    assert "recording_ended" not in [e.kind for e in written(CallEventRecord, out)]
 
 
 def test_the_notice_plays_on_joining_a_queue_that_may_record() -> None:
