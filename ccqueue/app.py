@@ -31,6 +31,7 @@ from ccqueue.asterisk.spy import SpyDesk
 from ccqueue.asterisk.telephony import AsteriskTelephony
 from ccqueue.config import Config
 from ccqueue.config.callbacks import Callbacks
+from ccqueue.config.models import Recordings
 from ccqueue.config.running import RunningConfig, Snapshot
 from ccqueue.config.to_core import acd_settings, ivr_trees
 from ccqueue.contacts import import_contacts
@@ -56,6 +57,8 @@ from ccqueue.reports.cli import REPORT_SESSION
 from ccqueue.reports.query import summarise_closed_days
 from ccqueue.store import RecordWriter
 from ccqueue.store import outbound as outbound_store
+from ccqueue.store import recordings as recordings_store
+from ccqueue.store.erasure import erase_number
 from ccqueue.store.history import WorkspaceStore
 from ccqueue.store.period import load_period_calls
 from ccqueue.store.restore import (
@@ -207,6 +210,29 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         metrics.on_record(record)
         workspace.on_record(record)
 
+    def recordings_settings() -> Recordings:
+        return running.now.config.recordings
+
+    def asterisk_path(file: str) -> str:
+        return recordings_settings().in_asterisk(file)
+
+    async def fetch_recording(recording_id: str) -> dict[str, Any]:
+        conn = await asyncpg.connect(dsn, timeout=10)
+        try:
+            return await recordings_store.fetch_recording(conn, recording_id)
+        finally:
+            await conn.close()
+
+    async def erase(number: str, actor: str | None, via: str) -> dict[str, Any]:
+        conn = await asyncpg.connect(dsn, timeout=10)
+        try:
+            report = await erase_number(conn, number, directory=recordings_settings().directory, actor=actor, via=via)
+        finally:
+            await conn.close()
+        if report.files_failed:
+            log.error("erasure_files_left", erasure_id=report.erasure_id, files=report.files_failed)
+        return report.as_json()
+
     ivr_runner = IvrRunner(trees=trees, ask=inbox.ask, post=inbox.post, callback_number=callback_number)
     restored = asyncio.Event()
     agi = AgiServer(
@@ -220,6 +246,8 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         normalize_number=normalize_number,
         ivr=ivr_runner,
         survey_for=survey_for,
+        recording_path=asterisk_path,
+        mute_recording=telephony.mute_recording,
     )
     engine = Engine(
         acd,
@@ -229,6 +257,7 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         records=writer,
         on_record=on_record,
         contacts=store_contacts,
+        recording_path=asterisk_path,
     )
     reloader = Reloader(running, ask=inbox.ask)
     registry.register(
@@ -259,6 +288,9 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         config=lambda: running.now.config,
         workspace=workspace,
         workspace_store=workspace_store,
+        fetch_recording=fetch_recording if dsn else None,
+        recordings_directory=lambda: recordings_settings().directory,
+        erase=erase if dsn else None,
     )
     if not config.users:
         log.warning(
@@ -385,6 +417,33 @@ async def _keep_report_summary(daemon: Daemon) -> None:
         await asyncio.sleep(SUMMARY_EVERY_S)
 
 
+async def _purge_recordings(daemon: Daemon) -> None:
+    """Delete recordings (and, when configured, call records) past their retention, every
+    recordings.purge_every_s. A failure is logged and tried again at the next pass."""
+    await daemon.writer.wait_spool_replayed()
+    while True:
+        settings = daemon.config.recordings
+        try:
+            conn = await asyncpg.connect(daemon.dsn, timeout=10)
+            try:
+                report = await recordings_store.purge(
+                    conn,
+                    directory=settings.directory,
+                    retention_days={name: q.recording.retention_days for name, q in daemon.config.queues.items()},
+                    call_retention_days=settings.call_retention_days,
+                    now=datetime.now(UTC),
+                )
+            finally:
+                await conn.close()
+            if report.recordings or report.calls:
+                log.info("recordings_purged", **report.as_json())
+            if report.files_failed:
+                log.error("recording_files_left", files=report.files_failed)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("recordings_not_purged", error=repr(exc), retry_in_s=settings.purge_every_s)
+        await asyncio.sleep(settings.purge_every_s)
+
+
 async def _restore_campaigns(daemon: Daemon) -> None:
     """Campaigns' run states and the pacer's rolling windows as an earlier process left
     them; PostgreSQL being down delays this (campaigns stay stopped meanwhile)."""
@@ -456,6 +515,7 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
             seed = tasks.create_task(_seed_period_counts(daemon), name="seed-period-counts")
             summary = tasks.create_task(_keep_report_summary(daemon), name="report-summary")
             restore_campaigns = tasks.create_task(_restore_campaigns(daemon), name="restore-campaigns")
+            purge = tasks.create_task(_purge_recordings(daemon), name="purge-recordings")
             http = tasks.create_task(daemon.http_connections.serve(http_sock, runner.server), name="http")
             others = [
                 *([tasks.create_task(daemon.workspace.run(), name="workspace")] if daemon.workspace is not None else []),
@@ -470,7 +530,7 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
                 await daemon.engine.shut_down(timeout=5)
             except TimeoutError:
                 log.warning("shutdown_incomplete", hint="some callers or records may not have been settled")
-            for task in [*others, restore, seed, summary, restore_campaigns]:
+            for task in [*others, restore, seed, summary, restore_campaigns, purge]:
                 task.cancel()
             # Last: everything the engine decided is written (or spooled) before exit.
             await daemon.writer.close(timeout=10)

@@ -250,6 +250,65 @@ def cmd_dnc_add(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_recordings_purge(args: argparse.Namespace) -> int:
+    """Delete recordings (and call records, when configured) past their retention."""
+    import json
+    from datetime import UTC, datetime
+
+    from ccqueue.store.recordings import purge
+
+    target = _outbound_target(args)
+    if isinstance(target, int):
+        return target
+    config, dsn = target
+    report = asyncio.run(
+        _with_connection(
+            dsn,
+            lambda conn: purge(
+                conn,
+                directory=config.recordings.directory,
+                retention_days={name: q.recording.retention_days for name, q in config.queues.items()},
+                call_retention_days=config.recordings.call_retention_days,
+                now=datetime.now(UTC),
+            ),
+        )
+    )
+    print(json.dumps(report.as_json()))
+    for failed in report.files_failed:
+        print(f"ccqueue: recording file not deleted: {failed['file']}: {failed['error']}", file=sys.stderr)
+    return EXIT_OK if not report.files_failed else 1
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    """Erase a number's personal data (ccqueue.store.erasure); prints what went, by table."""
+    import getpass
+    import json
+
+    from ccqueue.core.errors import ErasureRefused
+    from ccqueue.store.erasure import erase_number
+
+    target = _outbound_target(args)
+    if isinstance(target, int):
+        return target
+    config, dsn = target
+    try:
+        report = asyncio.run(
+            _with_connection(
+                dsn,
+                lambda conn: erase_number(
+                    conn, args.number, directory=config.recordings.directory, actor=getpass.getuser(), via="cli"
+                ),
+            )
+        )
+    except ErasureRefused as exc:
+        print(f"ccqueue: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(json.dumps(report.as_json()))
+    for failed in report.files_failed:
+        print(f"ccqueue: recording file not deleted: {failed['file']}: {failed['error']}", file=sys.stderr)
+    return EXIT_OK if not report.files_failed else 1
+
+
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
@@ -341,6 +400,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dsn", default=None, help="PostgreSQL DSN (else CCQUEUE_DSN, else database.dsn)")
     p.add_argument("--region", default=None, help="read a number without '+' in this country (default: outbound.region)")
     p.set_defaults(func=cmd_dnc_add)
+
+    p = sub.add_parser("recordings", help="call recordings")
+    recordings = p.add_subparsers(dest="recordings_command", required=True)
+    p = recordings.add_parser("purge", help="delete recordings and call records past their retention")
+    p.add_argument("-c", "--config", default="config")
+    p.add_argument("--dsn", default=None, help="PostgreSQL DSN (else CCQUEUE_DSN, else database.dsn)")
+    p.set_defaults(func=cmd_recordings_purge)
+
+    p = sub.add_parser("erase", help="erase a customer's personal data by number (right to erasure)")
+    p.add_argument("--number", required=True, help="the number, E.164 (+ and digits)")
+    p.add_argument("-c", "--config", default="config")
+    p.add_argument("--dsn", default=None, help="PostgreSQL DSN (else CCQUEUE_DSN, else database.dsn)")
+    p.set_defaults(func=cmd_erase)
 
     p = sub.add_parser("simulate", help="run a scenario through the real core on a virtual clock")
     p.add_argument("scenario", help="scenario YAML (see docs/simulator.md)")

@@ -65,6 +65,10 @@ say_ru broadcast-sample "Напоминание от демонстрацион�
 say machine-message "Hello, this is the c c queue demo company with a message about your order. Please call us back at 2 0 2, 5 5 5, 0 1 0 0. Thank you."
 say_ru machine-message "Здравствуйте, это демонстрационная компания си си кью, сообщение о вашем заказе. Перезвоните нам по номеру 2 0 2, 5 5 5, 0 1 0 0. Спасибо."
 
+# Queues whose calls may be recorded tell their callers first (queues.<q>.recording.notice).
+say recording-notice "This call may be recorded."
+say_ru recording-notice "Этот звонок может быть записан."
+
 # The sandbox's stand-in public network (dialplan/standin-pstn.conf): what a person
 # who answers says, and an answering machine's long greeting (a beep follows it).
 say standin-hello "Hello?"

@@ -67,6 +67,7 @@ from ccqueue.core import commands as cmd
 from ccqueue.core import dialogue as dlg
 from ccqueue.core import events as ev
 from ccqueue.core.errors import AsteriskMisbehaved, CcqueueError
+from ccqueue.core.recording import RECORDING_NOTICE
 from ccqueue.core.replies import ClaimAnswer, Reply
 from ccqueue.listen import Tally, accept_forever
 
@@ -101,11 +102,23 @@ BROADCAST_KEY_WAIT_S = 5.0
 # AMDSTATUS values the dialplan's AMD() sets.
 OUTBOUND_AMD = frozenset({"HUMAN", "MACHINE", "NOTSURE", "HANGUP"})
 
+# The longest an answered agent waits for its caller to finish hearing the recording
+# notice (the shipped prompts last about 2.5 s).
+NOTICE_WAIT_S = 8.0
+
+# A recording's path as set on the agent leg: absolute, no blanks, quotes, "..", or
+# characters the dialplan would read as separators (',', '|', '$', '(').
+SAFE_PATH = re.compile(r"(/[A-Za-z0-9_][A-Za-z0-9_.-]*)+\.wav")
+
 Ask = Callable[[ev.Event], Awaitable[Reply | None]]
 Post = Callable[[ev.Event], None]
 # Asks Asterisk (AMI Status) about a live channel by its uniqueid; None: no such channel.
 ChannelLookup = Callable[[str], Awaitable[ChannelStatus | None]]
 Networks = Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+
+
+async def _cannot_mute(uniqueid: str) -> None:
+    raise AsteriskMisbehaved(f"no AMI link to mute the recording on {uniqueid}")
 
 
 class CallerSession:
@@ -119,6 +132,9 @@ class CallerSession:
         # The newest announcement of each kind not yet started: a caller who is still
         # hearing one is not given a backlog of stale ones, only the latest.
         self.announcements: dict[str, cmd.AnnounceToCaller] = {}
+        # Set once the "this call may be recorded" notice has been heard (or the caller is
+        # gone): an agent's claim waits for it before its Bridge() cuts the prompt short.
+        self.notice: asyncio.Event | None = None
 
 
 class AgiServer:
@@ -136,8 +152,12 @@ class AgiServer:
         ivr: IvrHost | None = None,
         survey_for: Callable[[str], bool] = lambda _hotline: False,
         restored: asyncio.Event | None = None,
+        recording_path: Callable[[str], str] = lambda file: file,
+        mute_recording: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
+        self._mute_recording = mute_recording or _cannot_mute
         self._survey_for = survey_for
+        self._recording_path = recording_path  # a recording's file as Asterisk opens it
         # Set once the start-up restore is with the engine: a returning caller waits for
         # it, so that it is not taken for a new one ahead of callers who came earlier.
         self._restored = restored
@@ -172,6 +192,8 @@ class AgiServer:
         session = self.sessions.get(call_id) if call_id else None
         if session is None:
             return
+        if isinstance(command, cmd.PlayToCaller) and command.sound == RECORDING_NOTICE:
+            session.notice = asyncio.Event()
         if isinstance(command, cmd.AnnounceToCaller):
             waiting = command.reason in session.announcements
             session.announcements[command.reason] = command
@@ -336,6 +358,8 @@ class AgiServer:
             await self._clear_away(request)
             await self._serve(session, arrived, bound)
         finally:
+            if session.notice is not None:
+                session.notice.set()
             del self.sessions[call_id]
             self._post(ev.CallerSessionEnded(call_id=call_id))
 
@@ -458,7 +482,11 @@ class AgiServer:
                 session.holding = moh_class
                 return True
             case cmd.PlayToCaller(sound=sound):
-                return await self._play(session, (dlg.Play(prompts=(sound,)),))
+                try:
+                    return await self._play(session, (dlg.Play(prompts=(sound,)),))
+                finally:
+                    if sound == RECORDING_NOTICE and session.notice is not None:
+                        session.notice.set()
             case cmd.AnnounceToCaller(reason=reason):
                 latest = session.announcements.pop(reason, instruction)
                 if not await self._set_language(player, latest.language):
@@ -570,8 +598,41 @@ class AgiServer:
         if caller is None or not UNIQUEID.fullmatch(caller):
             await request.send_command("SET VARIABLE CCQ_CLAIM lost")
             return
+        await self._notice_heard(answer.call_id)
         await request.send_command(f"SET VARIABLE CCQ_CALLER_UID {caller}")
+        # A recorded call: the agent context runs MixMonitor into this file before its
+        # Bridge. The name is ccqueue's own (ccqueue.core.recording), checked once more.
+        path = None if answer.recording_file is None else self._recording_path(answer.recording_file)
+        if path is not None and not SAFE_PATH.fullmatch(path):
+            log.error("recording_path_refused", offer_id=offer_id)
+        elif path is not None and answer.recording_held:
+            await self._hold_recording(request, offer_id, path)
+        elif path is not None:
+            await request.send_command(f"SET VARIABLE CCQ_REC_FILE {path}")
         await request.send_command("SET VARIABLE CCQ_CLAIM granted")
+
+    async def _hold_recording(self, request: Request, uniqueid: str, path: str) -> None:
+        """On demand: start MixMonitor here, then mute it (AMI MixMonitorMute) before the
+        dialplan's Bridge(), so nothing is heard in the file until the agent starts it. If
+        it cannot be muted it is stopped: never a recording nobody asked for."""
+        await request.send_command(f"EXEC MixMonitor {path},b")
+        try:
+            await self._mute_recording(uniqueid)
+        except Exception as exc:
+            log.warning("recording_not_held", offer_id=uniqueid, error=str(exc))
+            await request.send_command("EXEC StopMixMonitor")
+
+    async def _notice_heard(self, call_id: str | None) -> None:
+        """Let the caller hear the whole recording notice before the agent's Bridge() pulls
+        it out of its session (at most NOTICE_WAIT_S: a prompt of a few seconds)."""
+        session = self.sessions.get(call_id) if call_id else None
+        if session is None or session.notice is None or session.notice.is_set():
+            return
+        try:
+            async with asyncio.timeout(NOTICE_WAIT_S):
+                await session.notice.wait()
+        except TimeoutError:
+            log.warning("recording_notice_unfinished", call_id=call_id, waited_s=NOTICE_WAIT_S)
 
     async def _survey(self, request: Request) -> None:
         """A caller whose agent hung up first (Bridge's F option): the survey, if any."""

@@ -30,6 +30,7 @@ from ccqueue.asterisk.translate import (
 )
 from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
+from ccqueue.core.errors import AsteriskMisbehaved
 
 log = structlog.get_logger("ccqueue.telephony")
 
@@ -146,6 +147,20 @@ class AsteriskTelephony:
         await self.ami.send(
             {"Action": "Redirect", "Channel": channel, "Context": context, "Exten": exten, "Priority": priority}, timeout=5
         )
+
+    async def control_recording(self, command: cmd.ControlRecording, path: str) -> None:
+        """Pause (mute, both directions) or resume or start (unmute) the MixMonitor on the
+        agent's leg: AMI MixMonitorMute. ``path``: the file as Asterisk opens it (logged
+        only; MixMonitor itself runs from the dialplan or the claim, ccqueue.core.recorder
+        rule 1). Raises AsteriskMisbehaved when Asterisk refuses."""
+        await self.mute_recording(command.uniqueid, muted=command.action == "pause")
+
+    async def mute_recording(self, uniqueid: str, *, muted: bool = True) -> None:
+        action = {"Action": "MixMonitorMute", "Channel": uniqueid, "Direction": "both", "State": "1" if muted else "0"}
+        answer = await self.ami.send(action, timeout=5)
+        message = answer[0] if isinstance(answer, list) and answer else answer
+        if (message.get("Response") or "").lower() != "success":
+            raise AsteriskMisbehaved(f"MixMonitorMute refused: {message.get('Message', '')}")
 
     async def hangup(self, uniqueid: str) -> None:
         await self.ami.send({"Action": "Hangup", "Channel": uniqueid, "Cause": "16"}, timeout=5)

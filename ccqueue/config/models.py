@@ -44,6 +44,7 @@ from ccqueue.config.ivr import Schedules, TimeZone, Trees
 from ccqueue.config.outbound import Outbound
 from ccqueue.config.users import Openable, User, UserName
 from ccqueue.core.calls import AgentSettings, HotlineSettings, QueueSettings
+from ccqueue.core.recording import RecordingMode
 from ccqueue.core.skills import Strategy
 from ccqueue.core.waiting import Admission, Announcements
 
@@ -60,6 +61,8 @@ __all__ = [
     "Http",
     "Queue",
     "QueueName",
+    "QueueRecording",
+    "Recordings",
     "ServiceLevel",
     "Strategy",
     "User",
@@ -304,6 +307,35 @@ class ServiceLevel(Frozen):
     target: Annotated[float, Field(gt=0, le=1)] = 0.8
 
 
+class QueueRecording(Frozen):
+    """Which of the queue's calls are recorded (``ccqueue.core.recording``), and for how long.
+
+    ``policy``: all, none, share (``share`` of the calls, decided per call) or on_demand
+    (the agent starts it). ``share: 0.2`` alone means policy share.
+    """
+
+    policy: RecordingMode | None = Field(default=None, strict=False)
+    share: Annotated[float, Field(ge=0, le=1)] | None = None
+    notice: bool = False  # "this call may be recorded" (English or Russian) on joining the queue
+    # Recordings older than this are deleted (files and rows) by `ccqueue recordings purge`
+    # and the daemon's periodic purge. None: kept until erased. 90 days is a common choice.
+    retention_days: Annotated[int, Field(ge=1, le=36500)] | None = None
+
+    @model_validator(mode="after")
+    def _share_with_policy(self) -> QueueRecording:
+        if self.share is not None and self.policy not in (None, RecordingMode.SHARE):
+            raise ValueError(f"share goes with policy share, not {self.policy.value}")
+        if self.policy is RecordingMode.SHARE and self.share is None:
+            raise ValueError("policy share needs a share between 0 and 1 (e.g. share: 0.2)")
+        return self
+
+    @property
+    def mode(self) -> RecordingMode:
+        if self.policy is not None:
+            return self.policy
+        return RecordingMode.SHARE if self.share is not None else RecordingMode.NONE
+
+
 class Queue(Frozen):
     name: str
     # An enum takes its value from YAML's plain string, so this field is not strict.
@@ -322,6 +354,7 @@ class Queue(Frozen):
     overflow: Overflows = Overflows()
     announce: Announce | None = None  # None: no announcements
     callback_key: bool = _QUEUE.callback_key  # the callbacks key works while waiting in this queue
+    recording: QueueRecording = QueueRecording()  # none by default
     # Reporting only (metrics and reports; routing never reads them).
     service_level: ServiceLevel = ServiceLevel()
     short_abandon_s: Seconds = 5.0  # a caller who hangs up sooner is a short abandon, not held against the SL
@@ -351,6 +384,32 @@ class Agent(Frozen):
     endpoint: NonEmpty | None = None  # dial string; default PJSIP/<agent id>
 
 
+class Recordings(Frozen):
+    """Where recordings are kept, and how long call records are."""
+
+    # The folder ccqueue reads recordings from (playback, purge, erasure).
+    directory: NonEmpty = "/var/spool/asterisk/monitor/ccqueue"
+    # The same folder as Asterisk sees it, when that differs (Asterisk in a chroot or a
+    # container); None: the same path.
+    asterisk_directory: NonEmpty | None = None
+    # How often the daemon purges recordings past their queue's retention.
+    purge_every_s: Annotated[float, Field(ge=60)] = 3600.0
+    # Calls (and their events, surveys and recordings) older than this are deleted by the
+    # purge. None: kept. Reports need the days they cover: a year or more is usual.
+    call_retention_days: Annotated[int, Field(ge=1, le=36500)] | None = None
+
+    @field_validator("directory", "asterisk_directory")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f"an absolute path is needed, got {value!r}")
+        return value
+
+    def in_asterisk(self, file: str) -> str:
+        """``file`` (relative to the folder) as Asterisk opens it."""
+        return f"{(self.asterisk_directory or self.directory).rstrip('/')}/{file}"
+
+
 class Config(Frozen):
     """The whole configuration; `files` lists the files it was read from."""
 
@@ -370,6 +429,7 @@ class Config(Frozen):
     ivr: Trees = Field(default_factory=lambda: MappingProxyType({}))
     outbound: Outbound | None = None  # None: no campaigns
     campaigns: Campaigns = Field(default_factory=lambda: MappingProxyType({}))
+    recordings: Recordings = Recordings()
     files: tuple[str, ...] = Field(default=(), strict=False)
 
     @field_serializer("hotlines", "queues", "agents", "schedules", "ivr", "users", "campaigns", mode="wrap")

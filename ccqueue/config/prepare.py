@@ -45,6 +45,7 @@ _EMPTY_WHEN_NULL = (
     "ivr",
     "users",
     "campaigns",
+    "recordings",
 )
 
 

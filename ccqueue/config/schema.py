@@ -77,6 +77,8 @@ _SECTIONS: dict[str, str] = {
     "Without this section there are no callbacks.",
     "outbound": campaigns.SECTION_DESCRIPTIONS["outbound"],
     "campaigns": campaigns.SECTION_DESCRIPTIONS["campaigns"],
+    "recordings": "Where call recordings are kept (each queue's recording section says which calls are "
+    "recorded and for how long), and how long call records are kept.",
 }
 
 # Hover text for every property, by model ($defs name) and field.
@@ -174,6 +176,23 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
         "short_abandon_s": "A caller who hangs up within this many seconds of arriving is a short abandon: "
         "counted, but not against the service level.",
         "dispositions": "Disposition codes for this queue's calls, instead of workspace.dispositions.",
+        "recording": "Which of the queue's calls are recorded (MixMonitor from the moment the agent is "
+        "bridged), whether callers are told, and how long recordings are kept.",
+    },
+    "QueueRecording": {
+        "policy": "all, none, share (a fraction of the calls, decided per call) or on_demand (the agent "
+        "starts it through the API). Left out: share when share is given, else none.",
+        "share": "With policy share: the fraction of calls recorded, 0 to 1 (e.g. 0.2).",
+        "notice": "Callers hear 'this call may be recorded' (English or Russian) on joining the queue.",
+        "retention_days": "Recordings older than this many days are deleted, file and row; left out: kept until erased.",
+    },
+    "Recordings": {
+        "directory": "Absolute path of the folder recordings are kept in, as ccqueue reads it.",
+        "asterisk_directory": "The same folder as Asterisk sees it, when different (Asterisk in a chroot "
+        "or a container); left out: directory.",
+        "purge_every_s": "Seconds between the daemon's purges of recordings and call records past their retention.",
+        "call_retention_days": "Calls older than this many days are deleted with their events, surveys and "
+        "recordings; left out: kept.",
     },
     "ServiceLevel": {
         "answer_within_s": "Seconds within which a call counts as answered in time (app_queue's servicelevel).",

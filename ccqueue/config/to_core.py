@@ -33,6 +33,7 @@ from ccqueue.core.calls import (
 )
 from ccqueue.core.campaigns import CampaignSettings
 from ccqueue.core.ivr import IvrTree
+from ccqueue.core.recording import RecordingPolicy
 from ccqueue.core.schedule import Schedule, TimeRange, parse_range
 from ccqueue.core.skills import RoutingStep, SkillRequirement
 from ccqueue.core.waiting import (
@@ -136,6 +137,12 @@ def _queue(name: str, q: models.Queue) -> QueueSettings:
         admission=_admission(q),
         announcements=_announcements(q.announce),
         callback_key=q.callback_key,
+        recording=RecordingPolicy(
+            mode=q.recording.mode,
+            share=q.recording.share or 0.0,
+            notice=q.recording.notice,
+            retention_days=q.recording.retention_days,
+        ),
     )
     # A section left out keeps the core's values: no preference, no auto-pause.
     if (returning := q.returning_customer) is not None:

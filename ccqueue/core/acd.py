@@ -28,6 +28,7 @@ Rules kept here:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -55,6 +56,7 @@ from ccqueue.core.ewt import Estimate, WaitEstimator
 from ccqueue.core.ledger import CallLedger
 from ccqueue.core.offers import Offers
 from ccqueue.core.reception import Reception
+from ccqueue.core.recorder import Recorder
 from ccqueue.core.records import CallbackRecord
 from ccqueue.core.replies import CampaignStatus, ClaimAnswer, Handled, Reply
 from ccqueue.core.restoration import Restoration
@@ -134,6 +136,7 @@ class Acd:
             settings, book=book, offers=offers, roster=roster, admission=admission, ledger=ledger
         )
         self._ledger = ledger
+        self._recorder = Recorder(settings, book=book, ledger=ledger)
         self._dialer = dialer = Dialer(
             dict(settings.campaigns),
             max_channels=settings.max_outbound_channels,
@@ -187,6 +190,7 @@ class Acd:
             ev.DoNotCallAdded: dialer.do_not_call,
             ev.StateRestored: self._state_restored,
             ev.CallerReturned: restoration.returned,
+            ev.RecordingRequested: self._recorder.requested,
         }
 
     # ------------------------------------------------------------------ the engine's API
@@ -308,7 +312,14 @@ class Acd:
     def _claimed(self, e: ev.OfferClaimed, now: float, out: list[cmd.Command]) -> ClaimAnswer:
         if self._dialer.owns_offer(e.offer_id):
             return self._dialer.claimed(e, now, out)
-        return self._switchboard.claimed(e, now, out)
+        answer = self._switchboard.claimed(e, now, out)
+        call = self._book.by_uniqueid(answer.caller_uniqueid) if answer.caller_uniqueid is not None else None
+        if call is None or call.agent_id is None:
+            return answer
+        rec = self._recorder.granted(call, answer.offer_id, call.agent_id, now, out)
+        if rec is None:
+            return dataclasses.replace(answer, call_id=call.call_id)
+        return dataclasses.replace(answer, recording_file=rec.file, recording_held=rec.held, call_id=call.call_id)
 
     def _offer_failed(self, e: ev.OfferFailed, now: float, out: list[cmd.Command]) -> None:
         if self._dialer.owns_offer(e.offer_id):
@@ -378,7 +389,7 @@ class Acd:
         self._roster.reconfigure(new, now)
         for part in (
             self._book, self._offers, self._admission, self._desk, self._switchboard, self._reception, self._restoration,
-            self.views,
+            self.views, self._recorder,
         ):  # fmt: skip
             part.reconfigure(new)
         self._dialer.reconfigure(dict(new.campaigns), new.max_outbound_channels)

@@ -29,6 +29,7 @@ from ccqueue.core.dialogue import Play
 from ccqueue.core.ewt import Estimate, Rival, WaitEstimator
 from ccqueue.core.ledger import CallLedger
 from ccqueue.core.offers import Offers
+from ccqueue.core.recording import RECORDING_NOTICE
 from ccqueue.core.records import CallOutcome
 from ccqueue.core.roster import Roster
 from ccqueue.core.routing import Router
@@ -100,8 +101,19 @@ class Admission:
             self.overflow(call, reason, now, out)
             return
         call.move(CallTrigger.JOIN)
+        notice = settings.recording.notice and settings.recording.may_record and not call.recording_told
         if call.queued_at is None:  # the first queue: its wait starts now (an overflow keeps it)
             call.queued_at = now
+        if notice:
+            call.recording_told = True
+            # Told before any agent can take the call, and ahead of the hotline's greeting
+            # if that is still to play: an agent's Bridge() may cut a greeting short, but the
+            # claim waits for the notice to end (ccqueue.asterisk.agi), and should not wait
+            # for the greeting too.
+            greeting = next(
+                (i for i, c in enumerate(out) if isinstance(c, cmd.PlayToCaller) and c.call_id == call.call_id), len(out)
+            )
+            out.insert(greeting, cmd.PlayToCaller(call_id=call.call_id, sound=RECORDING_NOTICE))
         self._ledger.summary(call, out)
         out.append(note_on_channel(call, settings))
         estimate = self._place_in_line(call, now)

@@ -53,6 +53,11 @@ class CallBook:
         call.outcome = outcome
         call.ended_at = now
         self._ledger.event(call, "call_ended", now, out, outcome=outcome.value, reason=reason)
+        if (rec := call.recording) is not None and not rec.held:  # its row gets its end (recorder rule 3)
+            rec.version += 1
+            self._ledger.recording(call, rec, out, ended_at=now)
+            self._ledger.event(call, "recording_ended", now, out, recording_id=rec.recording_id)
+        call.recording = None  # one held and never started leaves no row (its silent file: the purge)
         if outcome is CallOutcome.ABANDONED:
             out.append(cmd.ReleaseCaller(call_id=call.call_id, sound=None, reason=reason))
         self._ledger.summary(call, out)

@@ -19,6 +19,7 @@ from ccqueue.core import callbacks as cb
 from ccqueue.core.campaigns import CampaignSettings
 from ccqueue.core.errors import IllegalCallTransition
 from ccqueue.core.ewt import Estimate
+from ccqueue.core.recording import RecordingPolicy
 from ccqueue.core.records import CallOutcome
 from ccqueue.core.routing import Strategy
 from ccqueue.core.skills import RoutingStep
@@ -56,6 +57,7 @@ class QueueSettings:
     admission: Admission = Admission()
     announcements: Announcements | None = None  # None: no announcements
     callback_key: bool = True  # the callback key works while waiting (when callbacks are set up)
+    recording: RecordingPolicy = RecordingPolicy()  # none by default
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -172,6 +174,8 @@ class Call:
     forecast_at: float | None = None
     diverted: bool = False  # the forecast diversion is offered once
     callback_offered: bool = False  # the caller is in the callback dialog now
+    recording: Recording | None = None  # the conversation's recording, once started
+    recording_told: bool = False  # the caller heard that the call may be recorded
 
     def move(self, trigger: CallTrigger) -> None:
         """Apply ``trigger`` (rule 1); raises ``IllegalCallTransition`` and changes nothing if illegal."""
@@ -179,6 +183,22 @@ class Call:
         if new is None:
             raise IllegalCallTransition(state=self.state.value, trigger=trigger.value)
         self.state = new
+
+
+@dataclass(slots=True, kw_only=True)
+class Recording:
+    """A call's recording in progress (``ccqueue.core.recorder``)."""
+
+    recording_id: str
+    uniqueid: str  # the agent's leg, where MixMonitor runs
+    agent_id: str
+    file: str  # relative to the recordings folder
+    started_at: float
+    version: int = 1
+    paused: bool = False
+    # On demand: MixMonitor runs from the bridge on, muted, until the agent starts it
+    # (ccqueue.core.recorder rule 1); no row is written before.
+    held: bool = False
 
 
 @dataclass(slots=True, kw_only=True)

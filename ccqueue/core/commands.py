@@ -190,6 +190,18 @@ class NoteOnCaller:
     variables: tuple[tuple[str, str], ...]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ControlRecording:
+    """Start (a recording held on demand), pause or resume the recording on an agent's
+    leg, named by its uniqueid (AMI MixMonitorMute). ``file`` is relative to the
+    recordings folder and made by the core (``ccqueue.core.recording``)."""
+
+    uniqueid: str
+    recording_id: str
+    file: str
+    action: str  # start, pause, resume
+
+
 Command = (
     PlayToCaller
     | HoldCaller
@@ -208,6 +220,7 @@ Command = (
     | LeaveMessage
     | PlayBroadcast
     | NoteOnCaller
+    | ControlRecording
 )
 
 CALLER_COMMANDS = (

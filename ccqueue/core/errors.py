@@ -144,3 +144,21 @@ class SpyNotAnswered(RequestError):
     """The supervisor's own phone, rung to listen in, was not answered (or could not ring)."""
 
     error_id = "spy-not-answered"
+
+
+class RecordingRefused(RequestError):
+    """A recording cannot be started, paused or resumed now (no call, policy, state)."""
+
+    error_id = "recording-refused"
+
+
+class RecordingUnknown(RequestError):
+    """No such recording (never made, deleted, erased, or an id that is not one)."""
+
+    error_id = "recording-unknown"
+
+
+class ErasureRefused(RequestError):
+    """An erasure request that cannot be carried out as asked (e.g. not a number)."""
+
+    error_id = "erasure-refused"

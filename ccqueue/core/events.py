@@ -135,6 +135,23 @@ class AgentRequested:
             raise ValueError("only a pause carries a reason")
 
 
+class RecordingAction(enum.Enum):
+    START = "start"  # a queue recording on demand: start it now
+    PAUSE = "pause"  # e.g. while the customer reads out a card number
+    RESUME = "resume"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingRequested:
+    """An agent (or a supervisor) starts, pauses or resumes the recording of the agent's call."""
+
+    agent_id: str
+    action: RecordingAction
+
+    def __post_init__(self) -> None:
+        _require(agent_id=self.agent_id)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceStateChanged:
     """An Asterisk device (an agent's endpoint, e.g. ``PJSIP/agent1``) changed state."""
@@ -512,4 +529,5 @@ Event = (
     | DoNotCallAdded
     | StateRestored
     | CallerReturned
+    | RecordingRequested
 )

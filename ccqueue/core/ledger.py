@@ -16,8 +16,8 @@ from typing import Any
 
 from ccqueue.core import commands as cmd
 from ccqueue.core.agent_state import AgentState, AgentStatus
-from ccqueue.core.calls import Call
-from ccqueue.core.records import AgentStateRecord, CallEventRecord, CallRecord
+from ccqueue.core.calls import Call, Recording
+from ccqueue.core.records import AgentStateRecord, CallEventRecord, CallRecord, RecordingRecord
 
 
 class CallLedger:
@@ -53,6 +53,23 @@ class CallLedger:
                     outcome=call.outcome,
                     channel=call.channel,
                     queued_at=call.queued_at,
+                )
+            )
+        )
+
+    def recording(self, call: Call, rec: Recording, out: list[cmd.Command], *, ended_at: float | None) -> None:
+        """The row of the call's recording as it stands (its ``version`` counted on ``rec``)."""
+        out.append(
+            cmd.Write(
+                record=RecordingRecord(
+                    recording_id=rec.recording_id,
+                    version=rec.version,
+                    call_id=call.call_id,
+                    queue=call.queue,
+                    agent_id=rec.agent_id,
+                    file=rec.file,
+                    started_at=rec.started_at,
+                    ended_at=ended_at,
                 )
             )
         )

@@ -256,6 +256,27 @@ class AgentPresenceRecord:
     at: float  # when it was written: a later write replaces an earlier one, never the reverse
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingRecord:
+    """A call's recording (one per answered agent leg), rewritten when it ends: the
+    newest ``version`` wins. ``file`` is relative to the recordings folder."""
+
+    recording_id: str
+    version: int
+    call_id: str
+    queue: str | None
+    agent_id: str
+    file: str
+    started_at: float
+    ended_at: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.version < 1:
+            raise ValueError(f"version starts at 1, got {self.version}")
+        if not self.recording_id or not self.call_id or not self.file:
+            raise ValueError("a recording needs an id, a call and a file")
+
+
 Record = (
     CallEventRecord
     | CallRecord
@@ -269,4 +290,5 @@ Record = (
     | DoNotCallRecord
     | AuditRecord
     | AgentPresenceRecord
+    | RecordingRecord
 )

@@ -27,6 +27,9 @@ class ClaimAnswer:
     reason: str
     dial: str | None = None  # a callback: the agent leg dials this (the customer) itself
     callback_number: str | None = None  # said to the agent before dialling
+    recording_file: str | None = None  # the agent context starts MixMonitor into it (ccqueue.core.recording)
+    recording_held: bool = False  # on demand: MixMonitor starts muted, until the agent starts it
+    call_id: str | None = None  # the caller's call, when granted (the adapter lets its recording notice end first)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

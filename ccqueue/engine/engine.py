@@ -40,6 +40,7 @@ class Telephony(Protocol):
     async def originate_contact(self, command: cmd.DialContact) -> tuple[ev.DialFailure | None, str]: ...
     async def hangup(self, uniqueid: str) -> None: ...
     async def redirect(self, channel: str, *, context: str, exten: str, priority: str) -> None: ...
+    async def control_recording(self, command: cmd.ControlRecording, path: str) -> None: ...
 
 
 class Callers(Protocol):
@@ -68,8 +69,10 @@ class Engine:
         on_record: Callable[[Record], None] | None = None,
         clock: Callable[[], float] = time.time,
         contacts: ContactSource | None = None,
+        recording_path: Callable[[str], str] = lambda file: file,
     ) -> None:
         self._contacts = contacts
+        self._recording_path = recording_path  # a recording's file as Asterisk opens it
         self.acd = acd
         self.inbox = inbox or Inbox()
         self._telephony = telephony
@@ -169,6 +172,9 @@ class Engine:
                     self._spawn(self._dial_contact(command))
                 case cmd.FetchContacts():
                     self._spawn(self._fetch_contacts(command))
+                case cmd.ControlRecording():
+                    log.info("recording_control", recording_id=command.recording_id, action=command.action)
+                    self._spawn(self._control_recording(command))
                 case cmd.NotifyAgentPaused():
                     log.warning("agent_auto_paused", agent=command.agent_id, reason=command.reason)
 
@@ -188,6 +194,12 @@ class Engine:
             return
         if failure is not None:
             self.post(ev.OfferFailed(offer_id=command.offer_id, failure=failure))
+
+    async def _control_recording(self, command: cmd.ControlRecording) -> None:
+        try:
+            await self._telephony.control_recording(command, self._recording_path(command.file))
+        except Exception as exc:  # the call's timeline says what was asked; the log says it failed
+            log.warning("recording_control_failed", recording_id=command.recording_id, action=command.action, error=str(exc))
 
     async def _dial_contact(self, command: cmd.DialContact) -> None:
         try:

@@ -74,6 +74,8 @@ class Route:
     # The body's media type. Never one an HTML form can send (form encodings, text/plain):
     # that is what keeps another site's form from making the change (ccqueue.http.auth).
     consumes: str = "application/json"
+    # Audited even when the method changes nothing (a recording played): who heard what.
+    audited: bool = False
 
     def __post_init__(self) -> None:
         if self.consumes in ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain"):
@@ -122,6 +124,13 @@ _WRAPUP = {
         "disposition": {"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"},
         "note": {"type": "string", "maxLength": 4000},
     },
+}
+_RECORDING_ID = {"recording_id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}(\\.[0-9]{1,6})?$"}}
+_ERASURE = {
+    "type": "object",
+    "required": ["number"],
+    "additionalProperties": False,
+    "properties": {"number": {"type": "string", "description": "E.164, e.g. +12025550123"}},
 }
 
 ROUTES: dict[tuple[str, str], Route] = {
@@ -298,6 +307,41 @@ ROUTES: dict[tuple[str, str], Route] = {
             404: "no such call",
             422: "not a disposition of the call's queue",
             503: "no database",
+            **_SIGNED_IN,
+        },
+    ),
+    # Recordings: an admin, a supervisor of the recording's queue, or the agent who took
+    # the call may play one (ccqueue.http.recordings); every playback is audited.
+    ("GET", "/api/recordings/{recording_id}"): Route(
+        Role.AGENT,
+        "A recording's metadata",
+        params=_RECORDING_ID,
+        audited=True,
+        answers={200: "OK", 404: "no such recording", **_SIGNED_IN},
+    ),
+    ("GET", "/api/recordings/{recording_id}/audio"): Route(
+        Role.AGENT,
+        "A recording's audio (WAV)",
+        params=_RECORDING_ID,
+        audited=True,
+        produces="audio/wav",
+        answers={200: "the file", 404: "no such recording, or its file is gone", **_SIGNED_IN},
+    ),
+    ("POST", "/api/agents/{agent_id}/recording/{action}"): Route(
+        Role.AGENT,
+        "Start (a queue that records on demand), pause or resume the recording of the agent's call",
+        agent="agent_id",
+        params={**_AGENT_ID, "action": {"type": "string", "enum": ["start", "pause", "resume"]}},
+        answers={200: "done", 409: "not now (no call, no recording, already in that state)", **_SIGNED_IN},
+    ),
+    ("POST", "/api/erasures"): Route(
+        Role.ADMIN,
+        "Erase a customer's personal data by number (calls, callbacks, campaigns, recordings)",
+        body=_ERASURE,
+        body_required=True,
+        answers={
+            200: "erased (files_failed lists files that could not be deleted)",
+            422: "not a number, or not now",
             **_SIGNED_IN,
         },
     ),

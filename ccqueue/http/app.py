@@ -40,6 +40,7 @@ from ccqueue.http.callbacks import callback_routes
 from ccqueue.http.campaigns import AddDoNotCall, ImportContacts, campaign_routes
 from ccqueue.http.errors import ERROR_BY_STATUS, status_of
 from ccqueue.http.openapi import openapi
+from ccqueue.http.recordings import Erase, FetchRecording, recording_routes
 from ccqueue.http.supervisor import Spy, supervisor_routes
 from ccqueue.http.workspace import Pops, WorkspaceStore, workspace_routes
 from ccqueue.metrics import Metrics
@@ -162,6 +163,9 @@ def build_app(
     config: Callable[[], Config | None] = lambda: None,
     workspace: Pops | None = None,
     workspace_store: WorkspaceStore | None = None,
+    fetch_recording: FetchRecording | None = None,
+    recordings_directory: Callable[[], str] = lambda: "/nonexistent",
+    erase: Erase | None = None,
 ) -> web.Application:
     """The app; without ``users`` nobody can sign in and only ``settings.open`` answers."""
 
@@ -395,6 +399,7 @@ def build_app(
     )
     app.add_routes(agent_routes)
     app.on_shutdown.append(stop_agent_streams)
+    app.add_routes(recording_routes(engine=engine, fetch_recording=fetch_recording, directory=recordings_directory, erase=erase))
     return app
 
 

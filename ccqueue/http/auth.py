@@ -21,7 +21,8 @@ Rules kept here:
    not sent by browsers on their own, so token requests need no CSRF token.
 5. The route table (ccqueue.http.access) decides; handlers that learn a queue from a
    body or a record check it with ``reaches_queue(request, queue)``.
-6. Every request with a method that changes state (POST, PUT, PATCH, DELETE) is
+6. Every request with a method that changes state (POST, PUT, PATCH, DELETE), and every
+   request to a route whose row says ``audited`` (a recording played), is
    audited, accepted or refused, signing in included: an ``AuditRecord`` goes to the
    record writer, which spools it to disk while PostgreSQL is away.
 7. A password check costs ~0.1 s of CPU and 64 MiB (argon2id): it runs in a thread,
@@ -298,7 +299,7 @@ class Auth:
     async def audited(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        if request.method in SAFE_METHODS:
+        if request.method in SAFE_METHODS and not self._always_audited(request):
             return await handler(request)
         status: int = 500
         error: str | None = "internal"
@@ -311,6 +312,14 @@ class Auth:
             raise
         finally:
             self._write_audit(request, status, error)
+
+    def _always_audited(self, request: web.Request) -> bool:
+        """A route audited whatever its method (a recording played)."""
+        match = request.match_info
+        if match.http_exception is not None or match.route.resource is None:
+            return False
+        rule = self._routes.get(route_key(request.method, match.route.resource.canonical))
+        return rule is not None and rule.audited
 
     def _write_audit(self, request: web.Request, status: int, error: str | None) -> None:
         if self._audit is None:

@@ -10,9 +10,8 @@ Rules kept here:
 2. Items are plain JSON-ready dicts; ``kind`` says which channel, ``at`` is ISO 8601,
    ``call_id`` names the call (a callback's: the call it came from; an attempt's: its
    attempt id). Nothing here escapes text for a page: the page shows it as text.
-3. A call's recordings come from the recordings store (``recordings_by_call``); until
-   that store is part of this build, the list is empty: ``_recordings`` is the one place
-   to join it.
+3. A call's recordings come from the recordings store (``recordings_by_call``); deleted
+   or erased ones are not listed.
 4. A wrap-up is written whole in one statement (disposition and note together), or not
    at all.
 """
@@ -25,6 +24,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
+
+from ccqueue.store.recordings import recordings_by_call
 
 __all__ = ["MAX_NOTE_CHARS", "WorkspaceStore", "call_agent", "customer_history", "disposition_counts", "save_wrapup", "wrapup_of"]
 
@@ -61,9 +62,9 @@ def _iso(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).isoformat()
 
 
-async def _recordings(_pool: asyncpg.Pool | asyncpg.Connection, _call_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+async def _recordings(pool: asyncpg.Pool | asyncpg.Connection, call_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     """A call's recordings, by call id (rule 3)."""
-    return {}
+    return await recordings_by_call(pool, call_ids)
 
 
 async def customer_history(pool: asyncpg.Pool | asyncpg.Connection, number: str, *, limit: int = 50) -> list[dict[str, Any]]:

@@ -238,6 +238,7 @@ async def due_contacts(
              WHERE c.campaign = $1 AND NOT c.done AND c.next_at <= $2 AND ($3::int IS NULL OR c.attempts < $3)
                AND NOT (c.contact_id = ANY($5::bigint[]))
                AND NOT EXISTS (SELECT 1 FROM do_not_call d WHERE d.number = c.number)
+               AND NOT EXISTS (SELECT 1 FROM do_not_call_erased e WHERE e.number_hash = ccqueue_number_hash(c.number))
              ORDER BY c.next_at, c.contact_id
              LIMIT $4""",
             campaign,
@@ -378,7 +379,13 @@ async def add_do_not_call_many(conn: asyncpg.Connection, numbers: Iterable[str],
 
 async def is_do_not_call(db: Db | str, number: str) -> bool:
     async with _opened(db) as conn:
-        return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM do_not_call WHERE number = $1)", number))
+        return bool(
+            await conn.fetchval(
+                """SELECT EXISTS (SELECT 1 FROM do_not_call WHERE number = $1)
+                   OR EXISTS (SELECT 1 FROM do_not_call_erased WHERE number_hash = ccqueue_number_hash($1))""",
+                number,
+            )
+        )
 
 
 # --- campaign run states ----------------------------------------------------------------

@@ -53,6 +53,7 @@ from ccqueue.core.records import (
     ContactProgress,
     DoNotCallRecord,
     Record,
+    RecordingRecord,
     SurveyRecord,
 )
 from ccqueue.store.tables import InvalidRecord
@@ -75,6 +76,7 @@ _TYPES: dict[str, type[Any]] = {
     "campaign_run": CampaignRunRecord,
     "do_not_call": DoNotCallRecord,
     "agent_presence": AgentPresenceRecord,
+    "recording": RecordingRecord,
 }
 _TYPE_NAMES = {cls: name for name, cls in _TYPES.items()}
 _MALFORMED = (ValueError, KeyError, TypeError, AttributeError)

@@ -46,8 +46,10 @@ from ccqueue.core.records import (
     ContactProgress,
     DoNotCallRecord,
     Record,
+    RecordingRecord,
     SurveyRecord,
 )
+from ccqueue.recording_files import RECORDING_FILE
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -389,6 +391,33 @@ ON CONFLICT (number) DO NOTHING
 """
 
 
+def recording_row(record: Any) -> tuple[Any, ...]:
+    if not RECORDING_FILE.fullmatch(record.file):
+        raise InvalidRecord(f"recording {record.recording_id}: {record.file!r} is not a file name ccqueue makes")
+    return (
+        record.recording_id,
+        record.version,
+        record.call_id,
+        record.queue,
+        record.agent_id,
+        record.file,
+        to_timestamp(record.started_at),
+        to_timestamp(record.ended_at),
+    )
+
+
+# The newest version wins; a recording already purged or erased never comes back.
+UPSERT_RECORDINGS = """
+INSERT INTO recordings (recording_id, version, call_id, queue, agent_id, file, started_at, ended_at)
+SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::timestamptz[], $8::timestamptz[]) AS r(recording_id, version, call_id, queue, agent_id, file, started_at, ended_at)
+ WHERE NOT EXISTS (SELECT 1 FROM recordings_gone g WHERE g.recording_id = r.recording_id)
+ON CONFLICT (recording_id) DO UPDATE SET
+    version = EXCLUDED.version, ended_at = EXCLUDED.ended_at
+WHERE recordings.version < EXCLUDED.version
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class _Table:
     """How one type of record lands in its table."""
@@ -418,6 +447,7 @@ _TABLES: dict[type[Any], _Table] = {
     CampaignRunRecord: _Table("campaign_runs", lambda r: r.campaign, campaign_run_row, UPSERT_CAMPAIGN_RUNS, last_wins=True),
     DoNotCallRecord: _Table("do_not_call", lambda r: r.number, do_not_call_row, INSERT_DO_NOT_CALL),
     # Versioned by time: the latest ``at`` of an agent wins (ties: the later in the batch).
+    RecordingRecord: _Table("recordings", lambda r: r.recording_id, recording_row, UPSERT_RECORDINGS, versioned=True),
     AgentPresenceRecord: _Table(
         "agent_presence", lambda r: r.agent_id, _presence_row, _UPSERT_PRESENCE, versioned=True, version=lambda r: r.at
     ),

@@ -83,7 +83,7 @@ def test_answer_bridges_once_and_second_claim_is_refused() -> None:
     login(acd, "a1", 0.0)
     (offer,) = of(cmd.OriginateAgent, arrive(acd, 1, 1.0))
     handled = acd.handle_with_reply(ev.OfferClaimed(offer_id=offer.offer_id), 3.0)
-    assert handled.reply == ClaimAnswer(offer_id=offer.offer_id, caller_uniqueid="u1", reason="claim granted")
+    assert handled.reply == ClaimAnswer(offer_id=offer.offer_id, caller_uniqueid="u1", reason="claim granted", call_id="c1")
     assert acd.agents["a1"].state is AgentState.ON_CALL
     assert claim_reply(acd, offer.offer_id, 3.1).caller_uniqueid is None
 

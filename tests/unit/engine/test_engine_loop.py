@@ -90,7 +90,7 @@ async def test_ask_returns_the_cores_reply_or_raises_its_error(running: Running)
     await until(lambda: bool(running.telephony.originated))
     offer_id = running.telephony.originated[0].offer_id
     answer = await running.inbox.ask(ev.OfferClaimed(offer_id=offer_id))
-    assert answer == ClaimAnswer(offer_id=offer_id, caller_uniqueid="u1", reason="claim granted")
+    assert answer == ClaimAnswer(offer_id=offer_id, caller_uniqueid="u1", reason="claim granted", call_id="c1")
     with pytest.raises(UnknownAgent):
         await running.inbox.ask(ev.AgentRequested(agent_id="nobody", action=ev.AgentAction.LOGIN))
     # The loop goes on after a refusal, and a refused post is only logged.

@@ -124,6 +124,7 @@ _SAMPLE = {
     "attempt_id": "a1",
     "decision": "skip",
     "call_id": "c1",
+    "recording_id": "c1.1",
 }
 _CLOSED = sorted(
     (method, path)
@@ -134,7 +135,7 @@ _CLOSED = sorted(
 
 @pytest.mark.parametrize(("method", "path"), _CLOSED)
 async def test_every_closed_route_answers_401_json_without_credentials(site: Site, method: str, path: str) -> None:
-    sample = {**_SAMPLE, "action": "start"} if path.startswith("/api/campaigns/") else _SAMPLE
+    sample = {**_SAMPLE, "action": "start"} if path.startswith("/api/campaigns/") or "/recording/" in path else _SAMPLE
     r = await site.client.request(method, path.format(**sample))
     assert await _error(r) == (401, "not-signed-in")
     assert site.state("agent1") == "logged_out" and site.reloads == []

@@ -24,6 +24,7 @@ from ccqueue.core.records import (
     ContactProgress,
     DoNotCallRecord,
     Record,
+    RecordingRecord,
     SurveyRecord,
 )
 from ccqueue.store.spool import decode_record, encode_record
@@ -105,6 +106,16 @@ EXAMPLES: list[Record] = [
     CampaignRunRecord(campaign="renewals", state="running", changed_at=T0),
     DoNotCallRecord(number="+15550001001", source="opt_out", at=T0),
     AgentPresenceRecord(agent_id="a1", presence="paused", reason="lunch", since=T0, at=T0 + 1),
+    RecordingRecord(
+        recording_id="c1.1",
+        version=2,
+        call_id="c1",
+        queue="q",
+        agent_id="a1",
+        file="2025-10-09/c1.1.wav",
+        started_at=T0,
+        ended_at=T0 + 30,
+    ),
 ]
 
 
