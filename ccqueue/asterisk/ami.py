@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -41,7 +42,7 @@ from panoramisk import actions
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
-from ccqueue.core.errors import AsteriskMisbehaved
+from ccqueue.core.errors import AsteriskMisbehaved, InternalError
 
 log = structlog.get_logger("ccqueue.ami")
 _wire_log = logging.getLogger("ccqueue.ami.wire")
@@ -57,6 +58,10 @@ STARTUP_DEADLINE_S = 30.0
 STARTUP_ACTION_TIMEOUT_S = 10.0
 # Responses that refuse an action (panoramisk's ``Message.success`` is the opposite set).
 _REFUSALS = frozenset({"error", "fail", "failure"})
+# An AMI action is "Key: value" lines ended by a blank line: a line break in a value
+# would end the field and start another (a Variable of the sender's choosing, or a whole
+# second action), and Asterisk reads a NUL as the end of the value. No field may hold one.
+_FIELD_BREAK = re.compile(r"[\r\n\x00]")
 
 
 class AmiUnavailable(AsteriskMisbehaved):
@@ -69,6 +74,22 @@ class AmiStartupRefused(AmiUnavailable):
     """Asterisk kept refusing a start-up list (still booting, or the action is missing)."""
 
     error_id = "ami-startup-refused"
+
+
+class AmiFieldRefused(InternalError):
+    """An action's field holds a line break or NUL; it is not sent. What ccqueue puts in
+    a field is cleaned first (caller ids, ``ccqueue.asterisk.telephony``), so this is a
+    value that escaped the cleaning: a bug of ours, refused rather than sent."""
+
+    error_id = "ami-field-refused"
+
+
+def check_fields(fields: Mapping[str, Any]) -> None:
+    """Refuse an action a field of which would split the action on the wire."""
+    for key, value in fields.items():
+        for item in value if isinstance(value, list | tuple) else (value,):
+            if _FIELD_BREAK.search(str(key)) or _FIELD_BREAK.search(str(item)):
+                raise AmiFieldRefused(f"the {key!r} field of {fields.get('Action')!r} holds a line break or NUL", field=key)
 
 
 class _Action(actions.Action):
@@ -214,6 +235,7 @@ class AmiClient:
     async def _send(self, protocol: AMIProtocol, action: Mapping[str, Any], *, timeout: float) -> Any:
         as_list = bool(action.get("_as_list"))
         fields = {k: v for k, v in action.items() if not k.startswith("_")}
+        check_fields(fields)
         future = protocol.send(_Action(fields, as_list=as_list or None), as_list=as_list or None)
         self._pending.add(future)
         try:

@@ -58,6 +58,8 @@ STATUS_BY_ERROR: dict[str, int] = {
     "ami-message-incomplete": 502,
     "agi-headers-refused": 502,
     "agi-peer-silent": 504,
+    "agi-reply-garbled": 502,
+    "ami-session-failed": 502,
     "spool-busy": 503,
     "callbacks-not-restored": 503,
     "report-database-unavailable": 503,
@@ -68,6 +70,8 @@ STATUS_BY_ERROR: dict[str, int] = {
     "ivr-result-unexpected": 500,
     "dialogue-result-unexpected": 500,
     "record-invalid": 500,
+    "ami-field-refused": 500,
+    "agi-command-refused": 500,
     # the HTTP layer's own (aiohttp's answers, turned into JSON)
     "not-found": 404,
     "method-not-allowed": 405,
