@@ -156,7 +156,7 @@ class AmiClient:
         try:
             self._on_event(message)
         except Exception:
-            log.exception("ami_event_handler_failed", ami_event=message.get("Event"))
+            log.exception("ami_event_handler_failed", ami_event=message.get("Event"), error_id="internal")
 
     def connection_lost(self, _exc: object) -> None:
         self._lost.set()

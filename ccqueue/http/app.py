@@ -89,7 +89,7 @@ async def _errors(request: web.Request, handler: Callable[[web.Request], Any]) -
             raise
         return _http_error(request, exc)
     except Exception:
-        log.exception("http_request_failed", method=request.method, path=request.path)
+        log.exception("http_request_failed", method=request.method, path=request.path, error_id="internal")
         return _error(500, "internal", "the request failed; the log says why")
 
 
