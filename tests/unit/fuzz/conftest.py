@@ -3,6 +3,7 @@ and the check that no traceback in it lacks a known error id."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -54,20 +55,29 @@ def _forget_cached_loggers() -> None:
                     vars(value).pop("bind", None)
 
 
-@pytest.fixture
-def product_log(monkeypatch: pytest.MonkeyPatch) -> Iterator[ProductLog]:
+@contextlib.contextmanager
+def capture_product_log() -> Iterator[ProductLog]:
+    """The product's logging set up as ``--json-logs`` does, writing into a buffer."""
     captured = ProductLog()
     root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    monkeypatch.setattr(sys, "stderr", captured.buffer)
-    _setup_logging(json_logs=True, level="debug")
-    _forget_cached_loggers()
+    handlers, level, stderr = list(root.handlers), root.level, sys.stderr
+    sys.stderr = captured.buffer  # type: ignore[assignment]
     try:
+        _setup_logging(json_logs=True, level="debug")
+        _forget_cached_loggers()
         yield captured
     finally:
+        sys.stderr = stderr
         for handler in list(root.handlers):
             root.removeHandler(handler)
         for handler in handlers:
             root.addHandler(handler)
         root.setLevel(level)
+        structlog.reset_defaults()
         _forget_cached_loggers()
+
+
+@pytest.fixture
+def product_log() -> Iterator[ProductLog]:
+    with capture_product_log() as captured:
+        yield captured
