@@ -298,7 +298,9 @@ class AgiServer:
             caller = ""
         return ev.CallArrived(
             call_id=call_id or self._new_call_id(),
-            hotline=headers.get("agi_extension", ""),
+            # No extension at all: a hotline no configuration has, so the call is recorded
+            # and refused like any unknown number (the caller hears the apology).
+            hotline=headers.get("agi_extension", "") or NO_EXTENSION,
             caller=caller,
             channel=headers.get("agi_channel", ""),
             uniqueid=headers.get("agi_uniqueid", ""),
@@ -619,6 +621,8 @@ class AgiServer:
 
 # A session refused for a real caller: recorded, and the dialplan apologises at once.
 REFUSED = ""
+# The hotline of a session whose headers name no extension.
+NO_EXTENSION = "?"
 # Recorded away callers whose lines are deleted from Asterisk's database, a few per new
 # session (after its caller is with the engine) and at most this many remembered.
 AWAY_FORGET_PER_SESSION = 5
