@@ -106,6 +106,25 @@ class _Action(actions.Action):
         return bool(super().multi)
 
 
+class AmiMessageGarbled(AsteriskMisbehaved):
+    """A message from Asterisk that panoramisk cannot take apart (a field it reads given
+    twice, say); it is dropped, the link stays."""
+
+    error_id = "ami-message-garbled"
+
+
+class _Protocol(AMIProtocol):
+    """panoramisk's protocol, except that a message it cannot handle is dropped with a log
+    line: raised from ``data_received``, it would close the link and lose every action in
+    flight, and the other messages of the same read."""
+
+    def handle_message(self, message: Message) -> None:
+        try:
+            super().handle_message(message)
+        except Exception as exc:
+            log.warning("ami_message_dropped", error_id=AmiMessageGarbled.error_id, error=repr(exc)[:200])
+
+
 class _Everything:
     """A container holding every name: no pending action is ever queued for re-sending."""
 
@@ -253,7 +272,7 @@ class AmiClient:
         self._lost = asyncio.Event()
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(5):
-            _transport, protocol = await loop.create_connection(AMIProtocol, self.host, self.port)
+            _transport, protocol = await loop.create_connection(_Protocol, self.host, self.port)
         protocol.factory = self
         protocol.encoding = "utf8"
         protocol.log = _wire_log  # panoramisk logs every message at debug: keep it quiet

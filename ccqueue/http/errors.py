@@ -56,6 +56,7 @@ STATUS_BY_ERROR: dict[str, int] = {
     "ami-unavailable": 503,
     "ami-startup-refused": 503,
     "ami-message-incomplete": 502,
+    "ami-message-garbled": 502,
     "agi-headers-refused": 502,
     "agi-peer-silent": 504,
     "agi-reply-garbled": 502,
