@@ -34,12 +34,20 @@ async def test_a_callers_number_made_of_dialplan_functions_is_shown_and_stored_n
         since=mark,
         what="agent1 entering the bridge with the caller",
     )
+    caller_enter = await probe.wait_for(
+        match(Event="BridgeEnter", Uniqueid=f"{caller}-hl"), timeout=5, since=mark, what="the caller entering the bridge"
+    )
     await until(lambda: phones["agent1"].call_state == "in_call", what="agent1's phone in the call")
-    # The agent's leg shows the caller's text as a name (no number: it is not one).
-    assert agent_enter.get("CallerIDName") == hostile, agent_enter
-    assert (agent_enter.get("CallerIDNum") or "") in ("", "<unknown>"), agent_enter
+    # What Asterisk made of the number (it drops '(', ')', '-' and spaces from numbers),
+    # still full of functions and separators: that is the caller id ccqueue was given.
+    given = caller_enter["CallerIDNum"]
+    assert "${SHELL" in given and "$[1+1],1|2;3" in given, given
+    # The agent's leg shows it as a name, as text; not as a number (it is not one: the
+    # leg keeps the number Asterisk gives it by itself).
+    assert agent_enter.get("CallerIDName") == given, agent_enter
+    assert "SHELL" not in (agent_enter.get("CallerIDNum") or ""), agent_enter
 
     await probe.hangup(caller)
-    row = await wait_row(daemon.dsn, "select * from calls where caller = $1", hostile, check=lambda r: r["ended_at"] is not None)
+    row = await wait_row(daemon.dsn, "select * from calls where caller = $1", given, check=lambda r: r["ended_at"] is not None)
     assert row["outcome"] == "answered" and row["agent"] == "agent1"
     assert not Path(marker).exists() and not (asterisk.root / marker.lstrip("/")).exists()
