@@ -27,12 +27,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from panoramisk.message import Message
 
-from ccqueue.asterisk.agi import AgiServer, CallerSession
-from ccqueue.asterisk.ami import _Action
+from ccqueue.asterisk.agi import AgiServer, CallerSession, _channel_facts
+from ccqueue.asterisk.ami import AmiFieldRefused, _Action, check_fields
 from ccqueue.asterisk.dialogue_player import DialoguePlayer
 from ccqueue.asterisk.session_check import ChannelStatus, parse_allow
-from ccqueue.asterisk.telephony import AsteriskTelephony
+from ccqueue.asterisk.telephony import AsteriskTelephony, caller_id_field
 from ccqueue.core import commands as cmd
+from ccqueue.core import dialogue as dlg
 from ccqueue.core import events as ev
 from ccqueue.core.acd import Acd, AcdSettings, AgentSettings, HotlineSettings, QueueSettings
 from ccqueue.core.records import CallRecord
@@ -369,3 +370,56 @@ def test_a_command_with_a_line_break_is_never_sent() -> None:
 
     asyncio.run(agi_session(asterisk, script))
     assert asterisk.commands == ["HANGUP"]
+
+
+@FUZZ
+@given(st.text(max_size=120))
+def test_any_text_shown_on_an_agents_phone_is_one_plain_callerid_field(shown: str) -> None:
+    # A caller's number, a contact's name from an uploaded list, a callback's number.
+    field = caller_id_field(shown)
+    assert re.fullmatch(r'"[^"\\<>]+" <\+?[0-9*#]{0,40}>', field), field
+    assert all(c.isprintable() for c in field), field
+    check_fields({"Action": "Originate", "CallerID": field})  # never refused on the wire
+
+
+def test_an_ami_field_with_a_line_break_or_nul_is_refused_and_nothing_is_sent() -> None:
+    protocol = WireProtocol()
+    client = AsteriskTelephony(
+        host="127.0.0.1", port=1, username="u", secret="s", agent_context="ccqueue-agent", post=lambda e: None
+    ).ami
+    client._protocol = protocol  # type: ignore[assignment]
+    client.ready.set()
+
+    async def send_all() -> list[str]:
+        refused = []
+        for fields in (
+            {"Action": "Originate", "Variable": ["CCQ_CALL=1", "CCQ_X=1\r\nAction: Hangup"]},
+            {"Action": "Hangup", "Channel": "1.1\nCause: 16"},
+            {"Action": "Status", "Channel": "1.1\x00"},
+            {"Action": "Ping", "Bad\r\nKey": "x"},
+        ):
+            try:
+                await client.send(fields, timeout=1)
+            except AmiFieldRefused:
+                refused.append(fields["Action"])
+        return refused
+
+    assert asyncio.run(send_all()) == ["Originate", "Hangup", "Status", "Ping"]
+    assert protocol.wire == []
+
+
+def test_keys_are_only_keys_and_the_channels_language_only_a_tag() -> None:
+    asterisk = FakeAsterisk(replies={"GET DATA": "200 result=12x;Hangup("})
+    heard: list[dlg.Result] = []
+
+    async def script(request: Any) -> None:
+        player = DialoguePlayer(request)
+        heard.append(await player.perform(dlg.Collect(prompts=("ccqueue/enter",), timeout_s=3, max_digits=4, per_key=False)))
+
+    asyncio.run(agi_session(asterisk, script))
+    assert heard == [dlg.TimedOut()]
+    # What a returning caller's channel says of it, read back: a language that is not a tag
+    # is not set on the channel again.
+    facts = _channel_facts({"result": ("1", "c1|1765000000.5|support|1765000001.0|0|en SET VARIABLE X")})
+    assert "CCQ_LANG" not in facts and facts["CCQ_CALL_ID"] == "c1"
+    assert _channel_facts({"result": ("1", "c1|1765000000.5|support|1765000001.0|0|pt_BR")})["CCQ_LANG"] == "pt_BR"
