@@ -636,7 +636,7 @@ CALL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 NOTE_VALUE = re.compile(r"[A-Za-z0-9._+-]{0,80}")
 # A callback's dial string and number as the claim sets them for the agent's Dial():
 # no quote, backslash, '$' or space that AGI's argument parser or the dialplan would read.
-DIAL_VALUE = re.compile(r"[A-Za-z0-9_/@:.+*#,=-]{1,200}")
+DIAL_VALUE = re.compile(r"[A-Za-z0-9_/@:.+*#,=%~!-]{1,200}")  # a configured dial string's characters, and ","
 E164 = re.compile(r"\+[0-9]{1,15}")
 # The channel's language as the dialplan or ccqueue set it: a plain tag (en, pt_BR).
 LANGUAGE = re.compile(r"[A-Za-z0-9_-]{1,16}")
