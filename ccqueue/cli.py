@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import structlog
 
 from ccqueue.config import Config, ConfigError, load_config
+from ccqueue.error_log import add_error_id
 
 if TYPE_CHECKING:
     from ccqueue.contacts import DncReport, ImportReport
@@ -38,7 +39,7 @@ def _setup_logging(*, json_logs: bool, level: str) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        processors=[*shared, add_error_id, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
@@ -49,6 +50,7 @@ def _setup_logging(*, json_logs: bool, level: str) -> None:
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                add_error_id,  # every traceback with its stable id
                 structlog.processors.format_exc_info,
                 renderer,
             ],

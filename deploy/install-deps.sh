@@ -32,7 +32,7 @@ fi
 bash "$REPO_DIR/deploy/asterisk/sandbox.sh" build >/dev/null
 
 PYTHON=${PYTHON:-python3}
-if ! "$PYTHON" -c 'import ccqueue, argon2, pytest_asyncio, pytest_timeout, hypothesis' 2>/dev/null \
+if ! "$PYTHON" -c 'import ccqueue, argon2, pytest_asyncio, pytest_timeout, hypothesis, schemathesis' 2>/dev/null \
     || [[ "$REPO_DIR/pyproject.toml" -nt "$REPO_DIR/.ccqueue-installed" ]]; then
     "$PYTHON" -m pip install -q --disable-pip-version-check -e "$REPO_DIR[test]" >&2
     touch "$REPO_DIR/.ccqueue-installed"

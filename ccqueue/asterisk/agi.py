@@ -57,6 +57,7 @@ from typing import Protocol
 
 import structlog
 from panoramisk.fast_agi import Request
+from panoramisk.utils import parse_agi_result
 
 from ccqueue.asterisk.ami import AmiUnavailable
 from ccqueue.asterisk.dialogue_player import DialoguePlayer, converse
@@ -66,7 +67,7 @@ from ccqueue.asterisk.session_check import UNIQUEID, ChannelStatus, malformed, p
 from ccqueue.core import commands as cmd
 from ccqueue.core import dialogue as dlg
 from ccqueue.core import events as ev
-from ccqueue.core.errors import AsteriskMisbehaved, CcqueueError
+from ccqueue.core.errors import AsteriskMisbehaved, CcqueueError, ExternalError, InternalError
 from ccqueue.core.recording import RECORDING_NOTICE
 from ccqueue.core.replies import ClaimAnswer, Reply
 from ccqueue.listen import Tally, accept_forever
@@ -267,8 +268,12 @@ class AgiServer:
             log.info("agi_session_refused", error="headers-refused", reason=str(exc))
         except (TimeoutError, ConnectionError, asyncio.IncompleteReadError, EOFError) as exc:
             log.info("agi_session_dropped", error=type(exc).__name__)
+        except ExternalError as exc:  # the peer's fault (a garbled answer): no traceback
+            log.warning("agi_session_dropped", error_id=exc.error_id, error=str(exc))
+        except CcqueueError as exc:
+            log.error("agi_session_failed", uniqueid=uniqueid, error_id=exc.error_id, error=str(exc), exc_info=True)
         except Exception:
-            log.exception("agi_session_failed")
+            log.exception("agi_session_failed", uniqueid=uniqueid, error_id="internal")
         finally:
             writer.close()
             with contextlib.suppress(Exception):
@@ -319,7 +324,9 @@ class AgiServer:
             name = ""
         return ev.CallArrived(
             call_id=call_id or self._new_call_id(),
-            hotline=headers.get("agi_extension", ""),
+            # No extension at all: a hotline no configuration has, so the call is recorded
+            # and refused like any unknown number (the caller hears the apology).
+            hotline=headers.get("agi_extension", "") or NO_EXTENSION,
             caller=caller,
             caller_name=name[: ev.MAX_CALLER_NAME_CHARS],
             channel=headers.get("agi_channel", ""),
@@ -588,8 +595,15 @@ class AgiServer:
         reply = await self._ask(ev.OfferClaimed(offer_id=offer_id))
         answer = reply if isinstance(reply, ClaimAnswer) and reply.offer_id == offer_id else None
         if answer is not None and answer.dial is not None:
+            # Set as one quoted argument: the number in it is one ccqueue validated (E.164),
+            # checked again here all the same, since Dial() gets the value as it is.
+            number = answer.callback_number or ""
+            if not DIAL_VALUE.fullmatch(answer.dial) or not E164.fullmatch(number):
+                log.error("claim_refused", offer_id=offer_id, error_id="internal", reason="dial string not plain")
+                await request.send_command("SET VARIABLE CCQ_CLAIM lost")
+                return
             await request.send_command(f'SET VARIABLE CCQ_DIAL "{answer.dial}"')
-            await request.send_command(f"SET VARIABLE CCQ_CB_NUMBER {answer.callback_number or ''}")
+            await request.send_command(f"SET VARIABLE CCQ_CB_NUMBER {number}")
             await request.send_command("SET VARIABLE CCQ_CLAIM callback")
             return
         # The agent is bridged to the caller's uniqueid, which Asterisk confirmed when the
@@ -673,6 +687,8 @@ class AgiServer:
 
 # A session refused for a real caller: recorded, and the dialplan apologises at once.
 REFUSED = ""
+# The hotline of a session whose headers name no extension.
+NO_EXTENSION = "?"
 # Recorded away callers whose lines are deleted from Asterisk's database, a few per new
 # session (after its caller is with the engine) and at most this many remembered.
 AWAY_FORGET_PER_SESSION = 5
@@ -684,6 +700,12 @@ CHANNEL_FACTS = "${CCQ_CALL_ID}|${CCQ_ENTERED}|${CCQ_QUEUE}|${CCQ_QUEUED}|${CCQ_
 _FACT_NAMES = ("CCQ_CALL_ID", "CCQ_ENTERED", "CCQ_QUEUE", "CCQ_QUEUED", "CCQ_PRIORITY", "CCQ_LANG")
 CALL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 NOTE_VALUE = re.compile(r"[A-Za-z0-9._+-]{0,80}")
+# A callback's dial string and number as the claim sets them for the agent's Dial():
+# no quote, backslash, '$' or space that AGI's argument parser or the dialplan would read.
+DIAL_VALUE = re.compile(r"[A-Za-z0-9_/@:.+*#,=%~!-]{1,200}")  # a configured dial string's characters, and ","
+E164 = re.compile(r"\+[0-9]{1,15}")
+# The channel's language as the dialplan or ccqueue set it: a plain tag (en, pt_BR).
+LANGUAGE = re.compile(r"[A-Za-z0-9_-]{1,16}")
 
 
 def _channel_facts(result: dict[str, object]) -> dict[str, str]:
@@ -692,7 +714,10 @@ def _channel_facts(result: dict[str, object]) -> dict[str, str]:
     parts = data.split("|") if value == "1" else []
     if len(parts) != len(_FACT_NAMES):
         return {}
-    return {name: part for name, part in zip(_FACT_NAMES, parts, strict=True) if part}
+    facts = {name: part for name, part in zip(_FACT_NAMES, parts, strict=True) if part}
+    if not LANGUAGE.fullmatch(facts.get("CCQ_LANG", "en")):
+        del facts["CCQ_LANG"]  # it would be set back on the channel: not one ccqueue wrote
+    return facts
 
 
 def _seconds(text: str) -> float | None:
@@ -804,17 +829,70 @@ def answer_deadline_s(command: str) -> float:
     return ANSWER_SLACK_S
 
 
+class AgiCommandRefused(InternalError):
+    """A command holds a line break or NUL: sent, it would be two commands (the second of
+    a value's choosing). What ccqueue sends is its own text and checked values, so this is
+    a value that escaped its check: refused rather than sent, and the session ends."""
+
+    error_id = "agi-command-refused"
+
+
+class AgiReplyGarbled(AsteriskMisbehaved):
+    """The peer's answer to a command is not an AGI answer (cut off, or endless)."""
+
+    error_id = "agi-reply-garbled"
+
+
+# A FastAGI command is one line: nothing in it may end the line early.
+_COMMAND_BREAK = re.compile(r"[\r\n\x00]")
+# An answer starts with its three-digit code (or is Asterisk's bare "HANGUP").
+_ANSWER = re.compile(r"\d{3}(?:[ -].*)?|HANGUP")
+# "520-..." starts a usage text that ends with a "520 End of proper usage." line; "100
+# Trying..." comes before the real answer. Asterisk's longest usage text is ~40 lines.
+USAGE_MAX_LINES = 200
+TRYING_MAX = 10
+
+
 class BoundedRequest(Request):
-    """panoramisk's ``Request`` with a deadline on every command's answer."""
+    """panoramisk's ``Request`` with a deadline on every command's answer, and the answer
+    read as data: a line that is not an answer is an error result (panoramisk's parser
+    raises on it), a usage text is read to its end (panoramisk reads one line of it and
+    the next command would read the rest), end-of-file mid-answer ends the session, and
+    bytes that are not UTF-8 are replaced, not raised on."""
 
     async def send_command(self, command: str) -> dict[str, object]:
+        if _COMMAND_BREAK.search(command):
+            raise AgiCommandRefused("an AGI command holds a line break or NUL", command=command.split(" ", 2)[:2])
         waited_s = answer_deadline_s(command)
         try:
             async with asyncio.timeout(waited_s):
-                result: dict[str, object] = await super().send_command(command)
+                return await self._exchange(command)
         except TimeoutError:
             raise AgiPeerSilent(" ".join(command.split()[:2]), waited_s) from None
+
+    async def _exchange(self, command: str) -> dict[str, object]:
+        self.writer.write((command + "\n").encode(self.encoding))
+        await self.writer.drain()
+        line = await self._line()
+        for _ in range(TRYING_MAX):
+            if not line.startswith("100"):
+                break
+            line = await self._line()
+        if not _ANSWER.fullmatch(line) or line.startswith("100"):
+            return {"status_code": 0, "result": ("", ""), "error": "AGIUnknownError", "msg": line[:200]}
+        result: dict[str, object] = parse_agi_result(line)
+        if line.startswith("520-"):
+            for _ in range(USAGE_MAX_LINES):
+                if (await self._line()).startswith("520 "):
+                    return result
+            raise AgiReplyGarbled(f"a usage text of more than {USAGE_MAX_LINES} lines")
         return result
+
+    async def _line(self) -> str:
+        raw = await self.reader.readline()
+        if not raw.endswith(b"\n"):
+            raise asyncio.IncompleteReadError(raw, None)  # the peer closed mid-answer
+        return raw.decode(self.encoding, "replace").rstrip("\r\n")
 
 
 async def _read_headers(reader: asyncio.StreamReader) -> dict[str, str]:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -41,7 +42,7 @@ from panoramisk import actions
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
-from ccqueue.core.errors import AsteriskMisbehaved
+from ccqueue.core.errors import AsteriskMisbehaved, InternalError
 
 log = structlog.get_logger("ccqueue.ami")
 _wire_log = logging.getLogger("ccqueue.ami.wire")
@@ -57,6 +58,10 @@ STARTUP_DEADLINE_S = 30.0
 STARTUP_ACTION_TIMEOUT_S = 10.0
 # Responses that refuse an action (panoramisk's ``Message.success`` is the opposite set).
 _REFUSALS = frozenset({"error", "fail", "failure"})
+# An AMI action is "Key: value" lines ended by a blank line: a line break in a value
+# would end the field and start another (a Variable of the sender's choosing, or a whole
+# second action), and Asterisk reads a NUL as the end of the value. No field may hold one.
+_FIELD_BREAK = re.compile(r"[\r\n\x00]")
 
 
 class AmiUnavailable(AsteriskMisbehaved):
@@ -71,6 +76,22 @@ class AmiStartupRefused(AmiUnavailable):
     error_id = "ami-startup-refused"
 
 
+class AmiFieldRefused(InternalError):
+    """An action's field holds a line break or NUL; it is not sent. What ccqueue puts in
+    a field is cleaned first (caller ids, ``ccqueue.asterisk.telephony``), so this is a
+    value that escaped the cleaning: a bug of ours, refused rather than sent."""
+
+    error_id = "ami-field-refused"
+
+
+def check_fields(fields: Mapping[str, Any]) -> None:
+    """Refuse an action a field of which would split the action on the wire."""
+    for key, value in fields.items():
+        for item in value if isinstance(value, list | tuple) else (value,):
+            if _FIELD_BREAK.search(str(key)) or _FIELD_BREAK.search(str(item)):
+                raise AmiFieldRefused(f"the {key!r} field of {fields.get('Action')!r} holds a line break or NUL", field=key)
+
+
 class _Action(actions.Action):
     """panoramisk's action, except that a list action refused outright is answered.
 
@@ -83,6 +104,25 @@ class _Action(actions.Action):
         if self.as_list and (self.responses[0].get("Response") or "").lower() in _REFUSALS:
             return False
         return bool(super().multi)
+
+
+class AmiMessageGarbled(AsteriskMisbehaved):
+    """A message from Asterisk that panoramisk cannot take apart (a field it reads given
+    twice, say); it is dropped, the link stays."""
+
+    error_id = "ami-message-garbled"
+
+
+class _Protocol(AMIProtocol):
+    """panoramisk's protocol, except that a message it cannot handle is dropped with a log
+    line: raised from ``data_received``, it would close the link and lose every action in
+    flight, and the other messages of the same read."""
+
+    def handle_message(self, message: Message) -> None:
+        try:
+            super().handle_message(message)
+        except Exception as exc:
+            log.warning("ami_message_dropped", error_id=AmiMessageGarbled.error_id, error=repr(exc)[:200])
 
 
 class _Everything:
@@ -135,7 +175,7 @@ class AmiClient:
         try:
             self._on_event(message)
         except Exception:
-            log.exception("ami_event_handler_failed", ami_event=message.get("Event"))
+            log.exception("ami_event_handler_failed", ami_event=message.get("Event"), error_id="internal")
 
     def connection_lost(self, _exc: object) -> None:
         self._lost.set()
@@ -214,6 +254,7 @@ class AmiClient:
     async def _send(self, protocol: AMIProtocol, action: Mapping[str, Any], *, timeout: float) -> Any:
         as_list = bool(action.get("_as_list"))
         fields = {k: v for k, v in action.items() if not k.startswith("_")}
+        check_fields(fields)
         future = protocol.send(_Action(fields, as_list=as_list or None), as_list=as_list or None)
         self._pending.add(future)
         try:
@@ -231,7 +272,7 @@ class AmiClient:
         self._lost = asyncio.Event()
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(5):
-            _transport, protocol = await loop.create_connection(AMIProtocol, self.host, self.port)
+            _transport, protocol = await loop.create_connection(_Protocol, self.host, self.port)
         protocol.factory = self
         protocol.encoding = "utf8"
         protocol.log = _wire_log  # panoramisk logs every message at debug: keep it quiet

@@ -121,6 +121,9 @@ class DialoguePlayer:
             if isinstance(answer, dlg.Gone):
                 return answer
             keyed = _value(answer)[0]
+            if keyed.strip(_KEYS):  # not keys: an answer garbled on the way is not input
+                log.warning("agi_answer_not_keys", command="GET DATA", value=keyed[:40])
+                keyed = ""
             return dlg.Pressed(keyed) if keyed else dlg.TimedOut()
         heard = await self._play(action.prompts, dlg.ANY_KEY)
         if isinstance(heard, dlg.Gone):

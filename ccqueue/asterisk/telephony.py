@@ -8,6 +8,7 @@ name it, and an Originate is never sent twice for one offer.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +42,24 @@ ORIGINATE_SLACK_S = 10.0
 STATUS_WAIT_S = 5.0
 
 
+# What an agent's phone shows comes from outside (a caller's number as its carrier sent
+# it, a contact's name from an uploaded list): it goes into AMI's CallerID field as
+# data. Asterisk parses that field as '"name" <number>', so the name loses the quote,
+# backslash and angle brackets, and anything not printable (a line break would end the
+# field: ccqueue.asterisk.ami refuses it). The number part is kept only when it is one.
+CALLER_NAME_MAX = 80
+_NOT_IN_NAME = frozenset('"\\<>')
+_NUMBER = re.compile(r"\+?[0-9*#]{1,40}")
+
+
+def caller_id_field(shown: str) -> str:
+    """AMI's CallerID for the text an agent's phone shows: '"name" <number>'."""
+    name = "".join(c if c.isprintable() and c not in _NOT_IN_NAME else " " for c in shown)
+    name = " ".join(name.split())[:CALLER_NAME_MAX] or "ccqueue"
+    number = shown if _NUMBER.fullmatch(shown) else ""
+    return f'"{name}" <{number}>'
+
+
 class AsteriskTelephony:
     def __init__(
         self, *, host: str, port: int, username: str, secret: str, agent_context: str, post: Callable[[ev.Event], None]
@@ -65,7 +84,7 @@ class AsteriskTelephony:
             "Exten": "s",
             "Priority": "1",
             "Timeout": str(int(command.ring_timeout_s * 1000)),
-            "CallerID": f'"{command.caller_id or "ccqueue"}" <{command.caller_id}>',
+            "CallerID": caller_id_field(command.caller_id),
             "ChannelId": command.offer_id,
             "Variable": [
                 f"CCQ_OFFER={command.offer_id}",

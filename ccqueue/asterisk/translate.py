@@ -35,24 +35,40 @@ class IncompleteMessage(AsteriskMisbehaved, ValueError):
     error_id = "ami-message-incomplete"
 
 
+def _one(message: Mapping[str, str], name: str) -> str:
+    """A field that is given once, or '' when absent. panoramisk's Message turns a field
+    given twice into a list: which of the values is meant cannot be told, so such a
+    message is refused as incomplete."""
+    value = message.get(name) or ""
+    if isinstance(value, list):
+        raise IncompleteMessage(f"{name} given {len(value)} times")
+    return str(value)
+
+
+def _single(message: Mapping[str, str], name: str) -> str:
+    """As ``_one``, for list answers: an item with the field given twice reads as without it."""
+    value = message.get(name) or ""
+    return "" if isinstance(value, list) else str(value)
+
+
 def _field(message: Mapping[str, str], name: str) -> str:
     # panoramisk's Message is case-insensitive and returns '' for absent headers.
-    value = message.get(name) or ""
+    value = _one(message, name)
     if not value:
-        raise IncompleteMessage(f"{message.get('Event') or 'message'} without {name}")
-    return str(value)
+        raise IncompleteMessage(f"{_single(message, 'Event') or 'message'} without {name}")
+    return value
 
 
 def translate_event(message: Mapping[str, str]) -> ev.Event | None:
     """The core event an AMI event stands for, or None if the core does not care."""
-    name = (message.get("Event") or "").lower()
+    name = _one(message, "Event").lower()
     if name == "hangup":
-        return ev.ChannelHungUp(uniqueid=_field(message, "Uniqueid"), cause=message.get("Cause-txt") or "")
+        return ev.ChannelHungUp(uniqueid=_field(message, "Uniqueid"), cause=_single(message, "Cause-txt"))
     if name == "bridgeenter":
         return ev.ChannelBridged(uniqueid=_field(message, "Uniqueid"), bridge_id=_field(message, "BridgeUniqueid"))
     if name == "dialend":
         # An Originate's own dial has no calling channel (no Uniqueid): not ours to follow.
-        if not message.get("Uniqueid"):
+        if not _one(message, "Uniqueid"):
             return None
         return ev.DialEnded(uniqueid=_field(message, "Uniqueid"), status=_field(message, "DialStatus"))
     if name == "devicestatechange":
@@ -108,16 +124,18 @@ def dial_failure(originate_response: Mapping[str, str]) -> ev.DialFailure | None
 def device_states(answer: list[Mapping[str, str]]) -> list[ev.DeviceStateChanged]:
     """The device states listed by a DeviceStateList answer."""
     return [
-        ev.DeviceStateChanged(device=str(m.get("Device")), state=str(m.get("State")))
+        ev.DeviceStateChanged(device=_single(m, "Device"), state=_single(m, "State"))
         for m in answer
-        if (m.get("Event") or "").lower() == "devicestatechange" and m.get("Device") and m.get("State")
+        if _single(m, "Event").lower() == "devicestatechange" and _single(m, "Device") and _single(m, "State")
     ]
 
 
 def live_uniqueids(status_events: list[Mapping[str, str]]) -> frozenset[str]:
     """The uniqueids listed by a CoreShowChannels answer."""
     return frozenset(
-        str(m.get("Uniqueid")) for m in status_events if (m.get("Event") or "").lower() == "coreshowchannel" and m.get("Uniqueid")
+        _single(m, "Uniqueid")
+        for m in status_events
+        if _single(m, "Event").lower() == "coreshowchannel" and _single(m, "Uniqueid")
     )
 
 
@@ -125,11 +143,11 @@ def channel_status(answer: list[Mapping[str, str]], uniqueid: str) -> ChannelSta
     """The channel a ``Status`` answer for ``uniqueid`` reports; None when Asterisk has no
     such channel (an error answer) or reports another one."""
     for m in answer:
-        if (m.get("Event") or "").lower() == "status" and m.get("Uniqueid") == uniqueid:
+        if _single(m, "Event").lower() == "status" and _single(m, "Uniqueid") == uniqueid:
             return ChannelStatus(
-                channel=str(m.get("Channel") or ""),
+                channel=_single(m, "Channel"),
                 uniqueid=uniqueid,
-                application=str(m.get("Application") or ""),
-                data=str(m.get("Data") or ""),
+                application=_single(m, "Application"),
+                data=_single(m, "Data"),
             )
     return None

@@ -93,7 +93,7 @@ async def _errors(request: web.Request, handler: Callable[[web.Request], Any]) -
             raise
         return _http_error(request, exc)
     except Exception:
-        log.exception("http_request_failed", method=request.method, path=request.path)
+        log.exception("http_request_failed", method=request.method, path=request.path, error_id="internal")
         return _error(500, "internal", "the request failed; the log says why")
 
 
@@ -187,8 +187,15 @@ def build_app(
         if reload is None:
             return _error(404, "not-found", "reload is not available here")
         result = await reload()
-        status = 200 if result.applied else status_of(result.error_id or "reload-refused")
-        return web.json_response(result.as_json(), status=status)
+        if result.applied:
+            return web.json_response(result.as_json())
+        # A refusal is an error answer like any other: its id and a message, then the details.
+        error_id = result.error_id or "reload-refused"
+        problems = list(result.problems)
+        message = f"the configuration was not reloaded: {problems[0]}" if problems else "the configuration was not reloaded"
+        if len(problems) > 1:
+            message += f" (and {len(problems) - 1} more problem(s))"
+        return web.json_response({**result.as_json(), "error": error_id, "message": message}, status=status_of(error_id))
 
     @routes.get("/healthz")
     async def healthz(_request: web.Request) -> web.Response:

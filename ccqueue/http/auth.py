@@ -349,7 +349,7 @@ class Auth:
             )
             self._audit(record)
         except Exception:  # the answer is already decided; the log keeps what the table could not
-            log.exception("audit_not_recorded", method=request.method, path=request.path, status=status)
+            log.exception("audit_not_recorded", method=request.method, path=request.path, status=status, error_id="internal")
 
     # -- the session routes -------------------------------------------------------------------------
 

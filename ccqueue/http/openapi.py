@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ccqueue.http.access import PUBLIC, ROUTES, route_key
+from ccqueue.http.access import PUBLIC, ROUTES, Route, route_key
 from ccqueue.http.auth import COOKIE, CSRF_HEADER
 
 __all__ = ["openapi", "registered_routes"]
@@ -61,6 +61,24 @@ def openapi(app: web.Application) -> dict[str, Any]:
     }
 
 
+# What the guard and the error middleware may answer on any route of a kind, whatever its
+# row lists: a route that needs a user refuses the unsigned (401) and a role it does not
+# reach or a change without the session's CSRF token (403); a route with a body refuses
+# one that is not what it reads (400), too large (413) or of another media type (415).
+_SIGNED_IN_ANSWERS = {401: "not signed in", 403: "the role does not reach it, or no CSRF token"}
+_BODY_ANSWERS = {400: "the body is not what the route reads", 413: "the body is too large", 415: "the body is not JSON"}
+
+
+def _answers(rule: Route) -> dict[int, str]:
+    answers = dict(rule.answers)
+    if rule.role is not PUBLIC:
+        answers = {**_SIGNED_IN_ANSWERS, **answers}
+    if rule.body is not None:
+        body_answers = {**_BODY_ANSWERS, 415: f"the body is not {rule.consumes}"}
+        answers = {**body_answers, **answers}
+    return dict(sorted(answers.items()))
+
+
 def _operation(method: str, path: str) -> dict[str, Any]:
     rule = ROUTES.get((method, path))
     if rule is None:
@@ -75,7 +93,7 @@ def _operation(method: str, path: str) -> dict[str, Any]:
                 "description": text,
                 "content": {rule.produces if status < 400 else "application/json": {"schema": {} if status < 400 else _ERROR}},
             }
-            for status, text in rule.answers.items()
+            for status, text in _answers(rule).items()
         },
     }
     if rule.openable is not None:

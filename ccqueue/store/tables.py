@@ -480,10 +480,24 @@ def rows_by_table(records: Sequence[Record]) -> dict[str, list[tuple[Any, ...]]]
             raise InvalidRecord(f"not a record: {type(record).__name__}")
         grouped.setdefault(type(record), []).append(record)
     return {
-        table.name: [table.row(record) for record in _kept(table, grouped[record_type])]
+        table.name: [_storable(table.row(record)) for record in _kept(table, grouped[record_type])]
         for record_type, table in _TABLES.items()
         if record_type in grouped
     }
+
+
+# PostgreSQL's text holds no NUL character, and its jsonb no \u0000 escape: a value from
+# outside holding one (a caller id, a request path, a pause reason) would have its whole
+# record refused. It is stored with U+FFFD in its place, as data, like any other character.
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def _storable(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    if not any(isinstance(value, str) and ("\x00" in value or "\\u0000" in value) for value in row):
+        return row
+    return tuple(
+        _JSON_NUL.sub(r"\1\\ufffd", value.replace("\x00", "\ufffd")) if isinstance(value, str) else value for value in row
+    )
 
 
 async def write_records(conn: asyncpg.Connection, records: Sequence[Record]) -> None:

@@ -254,7 +254,9 @@ async def test_a_file_that_cannot_be_deleted_is_reported_and_recorded(pg_dsn: st
         # The name the network gave, the CRM card and the agent's note go; the disposition
         # code and another person's note stay.
         assert await conn.fetchval("SELECT disposition FROM call_notes WHERE call_id = 'c-1'") == "resolved"
-        assert await conn.fetchval("SELECT note FROM call_notes WHERE call_id = 'c-3'") == "Sam Other, all fine"  # the rows went all the same
+        assert (
+            await conn.fetchval("SELECT note FROM call_notes WHERE call_id = 'c-3'") == "Sam Other, all fine"
+        )  # the rows went all the same
     finally:
         await conn.close()
 
