@@ -332,7 +332,7 @@ ROUTES: dict[tuple[str, str], Route] = {
         "Start (a queue that records on demand), pause or resume the recording of the agent's call",
         agent="agent_id",
         params={**_AGENT_ID, "action": {"type": "string", "enum": ["start", "pause", "resume"]}},
-        answers={200: "done", 409: "not now (no call, no recording, already in that state)", **_SIGNED_IN},
+        answers={200: "done", 404: "no such agent", 409: "not now (no call, no recording, already in that state)", **_SIGNED_IN},
     ),
     ("POST", "/api/erasures"): Route(
         Role.ADMIN,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from panoramisk.fast_agi import Request
@@ -211,3 +212,27 @@ async def raw_agi_session(
 def agi_headers(headers: dict[str, str]) -> bytes:
     """FastAGI headers as Asterisk sends them: ``key: value`` lines and a blank line."""
     return "".join(f"{k}: {v}\n" for k, v in headers.items()).encode() + b"\n"
+
+
+# An earlier call every number has in the memory history store.
+EARLIER = {"kind": "call", "at": "2026-01-02T10:00:00+00:00", "call_id": "old1", "queue": "support", "disposition": "resolved"}
+
+
+@dataclass
+class MemoryStore:
+    """The agent workspace's history store over lists (the real one: tests/integration/test_history_store.py)."""
+
+    calls: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    saved: list[dict[str, Any]] = field(default_factory=list)
+    asked: list[str] = field(default_factory=list)
+
+    async def history(self, number: str, limit: int) -> list[dict[str, Any]]:
+        self.asked.append(number)
+        return [EARLIER]
+
+    async def recorded_call(self, call_id: str) -> tuple[str | None, str | None] | None:
+        return self.calls.get(call_id)
+
+    async def save_wrapup(self, **row: Any) -> dict[str, Any]:
+        self.saved.append(row)
+        return {k: v for k, v in row.items() if k != "at"}

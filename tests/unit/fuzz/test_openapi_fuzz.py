@@ -48,14 +48,14 @@ from ccqueue.http.openapi import openapi
 from ccqueue.metrics import Metrics, StateCollector
 from ccqueue.reload import ReloadResult
 from tests.support.auth import ADMIN, AGENT, SUPERVISOR, SUPERVISOR_PASSWORD, USERS
-from tests.support.fakes import RecordingCallers, RecordingTelephony, Records
+from tests.support.fakes import MemoryStore, RecordingCallers, RecordingTelephony, Records
 from tests.unit.core.test_dialer import campaign
 from tests.unit.fuzz.conftest import ProductLog, capture_product_log
 
 # Examples per operation (each sent once per identity): ~25 operations x 5 identities.
 EXAMPLES = 12
 # The wallboard's event stream answers for an hour: its own tests read it (test_wallboard).
-STREAMS = ("/api/wallboard/events",)
+STREAMS = ("/api/wallboard/events", "/api/agents/{agent_id}/events")
 
 
 def _engine() -> Engine:
@@ -100,6 +100,7 @@ def _app(engine: Engine) -> web.Application:
         reload=reload,
         callbacks_config=lambda: CALLBACKS,
         add_do_not_call=add_do_not_call,
+        workspace_store=MemoryStore(),
     )
 
 

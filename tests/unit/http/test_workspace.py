@@ -9,7 +9,7 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,30 +27,9 @@ from ccqueue.http.app import build_app
 from ccqueue.http.workspace import page_language
 from ccqueue.workspace import Workspace
 from tests.support.auth import ADMIN, AGENT, SUPERVISOR, USERS
-from tests.support.fakes import RecordingCallers, RecordingTelephony, Records
+from tests.support.fakes import EARLIER, MemoryStore, RecordingCallers, RecordingTelephony, Records
 
 SCRIPT_NAME = "<script>alert(1)</script>"
-EARLIER = {"kind": "call", "at": "2026-01-02T10:00:00+00:00", "call_id": "old1", "queue": "support", "disposition": "resolved"}
-
-
-@dataclass
-class MemoryStore:
-    """The history store's functions over lists (the real one: tests/integration/test_history_store.py)."""
-
-    calls: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
-    saved: list[dict[str, Any]] = field(default_factory=list)
-    asked: list[str] = field(default_factory=list)
-
-    async def history(self, number: str, limit: int) -> list[dict[str, Any]]:
-        self.asked.append(number)
-        return [EARLIER]
-
-    async def recorded_call(self, call_id: str) -> tuple[str | None, str | None] | None:
-        return self.calls.get(call_id)
-
-    async def save_wrapup(self, **row: Any) -> dict[str, Any]:
-        self.saved.append(row)
-        return {k: v for k, v in row.items() if k != "at"}
 
 
 @dataclass
