@@ -41,9 +41,21 @@ STATUS_WAIT_S = 5.0
 
 class AsteriskTelephony:
     def __init__(
-        self, *, host: str, port: int, username: str, secret: str, agent_context: str, post: Callable[[ev.Event], None]
+        self,
+        *,
+        host: str,
+        port: int,
+        username: str,
+        secret: str,
+        agent_context: str,
+        post: Callable[[ev.Event], None],
+        agi_url: str | None = None,
     ) -> None:
         self.agent_context = agent_context
+        # A member of a pair names its own FastAGI address on the agent legs it places,
+        # so the leg's claim reaches the process that made the offer, whichever the
+        # dialplan's CCQ_AGI global names first (docs/standby.md).
+        self.agi_url = agi_url
         self._post = post
         self.ami = AmiClient(
             host=host, port=port, username=username, secret=secret, on_event=self._on_event, on_ready=self._on_ready
@@ -65,6 +77,7 @@ class AsteriskTelephony:
             "Variable": [
                 f"CCQ_OFFER={command.offer_id}",
                 f"CCQ_CALL={command.call_id}",
+                *([f"CCQ_AGI={self.agi_url}"] if self.agi_url else []),
                 *(["CCQ_AUTOANSWER=1", *auto_answer_variables()] if command.auto_answer else []),
             ],
             "Async": "true",
