@@ -9,6 +9,7 @@ import asyncio
 import shutil
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,9 @@ def metric(text: str, name: str) -> float:
 
 
 @pytest.fixture
-def pair(asterisk: AsteriskSandbox, phones: dict[str, Softphone], e2e_config: Path, database: str, tmp_path: Path) -> StandbyPair:
+def pair(
+    asterisk: AsteriskSandbox, phones: dict[str, Softphone], e2e_config: Path, database: str, tmp_path: Path
+) -> Iterator[StandbyPair]:
     folder = tmp_path / "config"
     shutil.copytree(e2e_config, folder)
     with (folder / "ccqueue.yaml").open("a") as f:
@@ -57,7 +60,7 @@ def pair(asterisk: AsteriskSandbox, phones: dict[str, Softphone], e2e_config: Pa
     )
     try:
         started.start()
-        yield started  # type: ignore[misc]
+        yield started
     finally:
         started.stop()
         asterisk.rx("channel request hangup all")
@@ -99,6 +102,9 @@ async def test_the_standby_takes_over_a_killed_active_keeping_everyone(pair: Sta
     lease = (await fetch(dsn, "select epoch, holder from ccqueue_lease"))[0]
     assert lease["epoch"] == result["new_epoch"] and f"agi={STANDBY_AGI_PORT}" in lease["holder"]
     assert metric(second.text("/metrics"), "ccqueue_takeovers_total") == 1.0
+    # An action sent to the old one is refused, and nothing of it reaches PostgreSQL.
+    assert first.http("POST", "/api/agents/agent2/login")[0] == 503
+    assert await fetch(dsn, "select * from agent_presence where agent_id = $1", "agent2") == []
     # Nobody heard the apology, nobody was hung up.
     assert not probe.seen(
         lambda m: match(Event="Newexten", Application="Playback")(m) and "unavailable" in m.get("AppData", ""), since=mark
