@@ -57,6 +57,8 @@ _SEGMENT = re.compile(r"^segment-\d{12}\.jsonl$")
 # A standby that cannot reach PostgreSQL tries again this often (it cannot take the
 # lock meanwhile, and neither can anyone cut off like it).
 RECONNECT_S = 1.0
+# Polls a member that stepped down lets pass before trying the lock again (rule 4).
+STEP_DOWN_HOLDOFF_POLLS = 3
 
 
 def own_agi_url(config: Config) -> str | None:
@@ -135,22 +137,28 @@ class Pair:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
         try:
+            holdoff = 0.0
             while not stop.is_set():
-                epoch = await self._wait_as_standby(stop)
+                epoch = await self._wait_as_standby(stop, holdoff)
                 if epoch is None:
                     break
                 await self._serve_as_active(epoch, stop)
+                # A member that just lost its lease leaves the first try to its peer,
+                # whose connection was not the one cut (it polls every poll_s).
+                holdoff = STEP_DOWN_HOLDOFF_POLLS * self.config.standby.poll_s if self.config.standby else 0.0
         finally:
             await self.lease.release()
             log.info("pair_member_stopped")
 
-    async def _wait_as_standby(self, stop: asyncio.Event) -> int | None:
-        """Rule 2: answer health and metrics, try the lock every ``poll_s``."""
+    async def _wait_as_standby(self, stop: asyncio.Event, holdoff: float = 0.0) -> int | None:
+        """Rule 2: answer health and metrics, try the lock every ``poll_s`` (the first
+        try after ``holdoff`` seconds)."""
         settings = self.config.standby
         assert settings is not None
         runner, sock = await self._standby_http()
         log.info("standby_waiting", http=f"http://{self.config.http.host}:{self.config.http.port}/", poll_s=settings.poll_s)
         try:
+            await _sleep_unless(stop, holdoff)
             while not stop.is_set():
                 try:
                     epoch = await self.lease.try_take()

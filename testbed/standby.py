@@ -129,7 +129,12 @@ def measure_takeover(pair: StandbyPair, *, restart_old: bool = True) -> dict[str
     new = pair.other(old)
     killed_at = old.kill()
     takeover_s = wait_for(new, is_active, since=killed_at)
-    serving = re.search(r"active_serving.*?after_s=([0-9.]+)", new.log_text())
+    serving = None
+    for _ in range(40):  # the new active logs its own figure within a poll of being healthy
+        serving = re.search(r"active_serving.*?after_s=([0-9.]+)", new.log_text())
+        if serving:
+            break
+        time.sleep(POLL_S)
     result: dict[str, Any] = {
         "takeover_s": round(takeover_s, 3),
         # the new active's own figure: from taking the lock to healthy with state rebuilt

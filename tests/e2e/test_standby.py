@@ -16,7 +16,7 @@ import pytest
 
 from testbed.baresip import Softphone
 from testbed.sandbox import AsteriskSandbox
-from testbed.standby import StandbyPair, is_standby, measure_takeover
+from testbed.standby import StandbyPair, is_active, is_standby, measure_takeover, wait_for
 from tests.e2e.conftest import (
     AGI_PORT,
     HTTP_PORT,
@@ -146,3 +146,53 @@ async def test_the_standby_takes_over_a_killed_active_keeping_everyone(pair: Sta
         assert len(await fetch(dsn, "select * from calls where caller = $1", number)) == 1
     # Still one active, the same; the old one never took the lease back.
     assert pair.active() is second and is_standby(first.health())
+
+
+async def test_an_active_that_loses_its_lock_session_steps_down_and_its_callers_reach_the_other(
+    pair: StandbyPair, probe: AmiProbe
+) -> None:
+    """The database ends the active's lock session (a failover, a network cut) while the
+    process lives on: it stops serving FastAGI at once, its callers fall back into the
+    dialplan's hold loop and reach the other member, which takes over."""
+    first, second = pair.members
+    dsn = first.dsn
+    assert first.http("POST", "/api/agents/agent1/login")[0] == 200
+    assert first.http("POST", "/api/agents/agent1/pause", {"reason": "meeting"})[0] == 200
+    await wait_row(dsn, "select * from agent_presence where agent_id = $1 and presence = $2", "agent1", "paused", timeout=5)
+    waiters = ["+15550911", "+15550912"]
+    uids = {}
+    for number in waiters:
+        uids[number] = await probe.call_hotline(caller=number)
+        await probe.wait_for(match(Event="MusicOnHoldStart", Uniqueid=f"{uids[number]}-hl"), timeout=15, what="on hold")
+        await asyncio.sleep(0.3)
+    before = {n: await wait_row(dsn, "select * from calls where caller = $1", n, check=lambda r: r["queued_at"]) for n in waiters}
+
+    mark = len(probe.events)
+    cut_at = time.monotonic()
+    cut = await fetch(
+        dsn,
+        """select pg_terminate_backend(l.pid) from pg_locks l join pg_stat_activity a on a.pid = l.pid
+            where l.locktype = 'advisory' and l.granted and a.application_name = 'ccqueue-lease'""",
+    )
+    assert len(cut) == 1  # the active's lock session only
+    took = await asyncio.to_thread(wait_for, second, is_active, since=cut_at)
+    print(f"\ntakeover after the active lost its lock session: {took:.3f} s")
+    assert took < TAKEOVER_TARGET_S
+    assert is_standby(first.health()) and refuses(AGI_PORT)
+    assert first.proc is not None and first.proc.poll() is None  # alive, and standby
+    assert not probe.seen(match(Event="Hangup"), since=mark)
+
+    # agent1 is back from its pause on the new active; the callers are answered in order.
+    assert second.http("GET", "/api/agents/agent1")[1]["state"] == "paused"
+    assert second.http("POST", "/api/agents/agent1/unpause")[0] == 200
+    answered = []
+    for number in waiters:
+        row = await wait_row(dsn, "select * from calls where caller = $1", number, check=lambda r: r["answered_at"], timeout=30)
+        answered.append(row)
+        assert row["arrived_at"] == before[number]["arrived_at"] and row["agent"] == "agent1"
+        await probe.hangup(f"{uids[number]}-hl")
+    assert answered[0]["answered_at"] < answered[1]["answered_at"]
+    for number in waiters:
+        await wait_row(dsn, "select * from calls where caller = $1", number, check=lambda r: r["ended_at"])
+        assert len(await fetch(dsn, "select * from calls where caller = $1", number)) == 1
+    assert "stepped_down" in first.log_text() and pair.active() is second
