@@ -333,7 +333,10 @@ async def _restore_callbacks(daemon: Daemon, began: float) -> None:
             # Kept open: the calls taken back, and those this process serves now (a caller
             # held while ccqueue was away arrived before it started).
             keep = [*kept, *daemon.engine.acd.views.call_ids()]
-            closed = await close_unfollowed_calls(daemon.dsn, started_at=started_at, keep=keep)
+            closed = await close_unfollowed_calls(daemon.dsn, started_at=started_at, keep=keep, epoch=daemon.writer.epoch)
+        except Fenced as exc:  # a newer active decides; this one is stepping down (ccqueue.standby)
+            log.error("unfollowed_calls_not_closed_fenced", error=str(exc))
+            return
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("unfollowed_calls_not_closed_yet", error=str(exc))
             await asyncio.sleep(10)

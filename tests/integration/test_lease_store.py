@@ -12,9 +12,10 @@ import asyncpg
 import pytest
 
 from ccqueue.core.lease import Fenced
-from ccqueue.core.records import CallEventRecord
-from ccqueue.store import RecordWriter, migrate
+from ccqueue.core.records import CallEventRecord, CallOutcome, CallRecord
+from ccqueue.store import RecordWriter, migrate, write_records
 from ccqueue.store.lease import Lease, check_epoch
+from ccqueue.store.restore import close_unfollowed_calls
 
 pytestmark = pytest.mark.integration
 
@@ -23,6 +24,21 @@ T0 = 1_760_000_000.0
 
 def event(call_id: str, seq: int) -> CallEventRecord:
     return CallEventRecord(event_id=f"{call_id}:{seq}", call_id=call_id, seq=seq, at=T0 + seq, kind="call_arrived", data={})
+
+
+def open_call(call_id: str) -> CallRecord:
+    return CallRecord(
+        call_id=call_id, version=2, caller="+1555", hotline="100", queue="support", agent=None, arrived_at=T0,
+        answered_at=None, ended_at=None, outcome=CallOutcome.WAITING, queued_at=T0 + 1,
+    )  # fmt: skip
+
+
+async def take(lease: Lease, timeout: float = 5.0) -> int:
+    """Poll as a standby does: the server frees a dropped session's lock a moment later."""
+    async with asyncio.timeout(timeout):
+        while (epoch := await lease.try_take()) is None:
+            await asyncio.sleep(0.02)
+    return epoch
 
 
 async def events_of(dsn: str, call_id: str) -> int:
@@ -44,7 +60,7 @@ async def test_one_holder_at_a_time_and_each_activation_raises_the_epoch(pg_dsn:
         # The holder dies (its session ends): the lock is free for the other at once.
         await first.drop()
         assert not await first.alive(1.0)
-        taken = await second.try_take()
+        taken = await take(second)
         assert taken == epoch + 1
         conn = await asyncpg.connect(pg_dsn)
         try:
@@ -75,7 +91,7 @@ async def test_a_fenced_writer_is_refused_and_its_successor_writes(pg_dsn: str, 
 
         # The old active loses its lock connection; the standby takes over.
         await old_lease.drop()
-        new_epoch = await new_lease.try_take()
+        new_epoch = await take(new_lease)
         assert new_epoch == old_epoch + 1
 
         # The old writer is still running (a process that has not noticed yet): refused.
@@ -121,7 +137,7 @@ async def test_an_epoch_update_waits_for_a_batch_in_flight_then_fences_the_next(
         await tx.start()
         await check_epoch(batch, epoch)  # the old active's batch holds the row
         await first.drop()
-        taking = asyncio.create_task(second.try_take())
+        taking = asyncio.create_task(take(second))
         await asyncio.sleep(0.5)
         assert not taking.done()  # the update waits for the batch
         await tx.commit()
@@ -132,3 +148,18 @@ async def test_an_epoch_update_waits_for_a_batch_in_flight_then_fences_the_next(
     finally:
         await batch.close()
         await second.release()
+
+
+async def test_a_fenced_process_closes_no_call_as_unfollowed(pg_dsn: str) -> None:
+    """Closing the calls nobody follows is the active's decision: under an old epoch it
+    is refused whole, under the current one it is done."""
+    await migrate(pg_dsn)
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        await write_records(conn, [open_call("left-open")])
+        await conn.execute("UPDATE ccqueue_lease SET epoch = 5")
+    finally:
+        await conn.close()
+    with pytest.raises(Fenced):
+        await close_unfollowed_calls(pg_dsn, started_at=T0 + 60, epoch=4)
+    assert await close_unfollowed_calls(pg_dsn, started_at=T0 + 60, epoch=5) == ["left-open"]
