@@ -204,8 +204,12 @@ class Pair:
             # Rule 4: the lease is gone. Nothing of this daemon acts from here on.
             daemon.agi.stopping()  # its closing sessions leave their callers to the dialplan
             serving.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await serving
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:  # whatever the cancelled daemon raised, it no longer serves
+                log.error("step_down_unclean", error=repr(exc))
             log.error("stepped_down", epoch=epoch, hint="the lease was lost; waiting as the standby")
         finally:
             for task in (watch, ready):
@@ -239,10 +243,14 @@ class Pair:
         if self._load is None:
             return None
         try:
-            return self._load()
+            fresh = self._load()
         except Exception as exc:  # the configuration last loaded serves instead
             log.error("config_not_reloaded_for_takeover", error=repr(exc))
             return None
+        if fresh is not None and fresh.standby is None:
+            log.error("config_not_reloaded_for_takeover", error="the standby section is gone; a restart applies that")
+            return None
+        return fresh
 
     # -- the standby's HTTP ------------------------------------------------------------
 
