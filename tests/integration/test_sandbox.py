@@ -197,7 +197,7 @@ def test_dialplan_has_exactly_the_ccqueue_contexts() -> None:
     assert "AGI(${CUT(CCQ_AGIS,^,${CCQ_AGI_TRY})}/inbound)" in text and "AGI(${CCQ_AGI}/claim)" in text
     assert "Playback(ccqueue/unavailable)" in text and "Bridge(${CCQ_CALLER_CHAN},F(ccqueue-survey^s^1))" in text
     assert "Set(CCQ_CALLER_CHAN=${IMPORT(${CCQ_CALLER_UID},CHANNEL(name))})" in text
-    assert "Gosub(ccqueue-agi-any,s,1(survey))" in text and "Dial(${CCQ_DIAL})" in text
+    assert "AGI(${CUT(CCQ_AGIS,^,${CCQ_AGI_TRY})}/survey)" in text and "Dial(${CCQ_DIAL})" in text
     assert "Gosub(ccqueue-agi-any,s,1(feature,login))" in text
 
 
@@ -577,9 +577,8 @@ async def test_answered_agent_pulls_caller_out_of_agi_into_bridge(
     phone.hangup()
     await ami.wait_for(Event="BridgeLeave", Uniqueid="t-b-hotline")
     # The agent hung up first: Bridge's F option sends the caller on to the survey.
-    await ami.wait_for(Event="Newexten", Uniqueid="t-b-hotline", Context="ccqueue-survey", Priority="1", Application="Gosub")
-    await ami.wait_for(Event="Newexten", Uniqueid="t-b-hotline", Context="ccqueue-agi-any", Application="AGI")
-    await ami.wait_for(Event="Newexten", Uniqueid="t-b-hotline", Context="ccqueue-survey", Priority="2", Application="Hangup")
+    await ami.wait_for(Event="Newexten", Uniqueid="t-b-hotline", Context="ccqueue-survey", Priority="2", Application="AGI")
+    await ami.wait_for(Event="Newexten", Uniqueid="t-b-hotline", Context="ccqueue-survey", Priority="4", Application="Hangup")
     await ami.wait_for(Event="Hangup", Uniqueid="t-b-hotline", Cause="16")
     await ami.wait_for(Event="VarSet", Uniqueid="t-b-agent", Variable="BRIDGERESULT", Value="SUCCESS")
     await ami.wait_for(Event="Hangup", Uniqueid="t-b-agent")
