@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +39,7 @@ from ccqueue.core import events as ev
 from ccqueue.core.acd import Acd
 from ccqueue.core.errors import CallbackRefused, CcqueueError
 from ccqueue.core.ivr import IvrTree
+from ccqueue.core.lease import Fenced, Role, RoleState
 from ccqueue.core.records import Record
 from ccqueue.engine.engine import Engine
 from ccqueue.engine.inbox import Inbox
@@ -49,7 +50,7 @@ from ccqueue.listen import (
     listening_socket,
     raise_open_files_limit,
 )
-from ccqueue.metrics import CampaignCollector, Metrics, StateCollector
+from ccqueue.metrics import CampaignCollector, Metrics, RoleCollector, StateCollector
 from ccqueue.numbers import check_allowed, normalize
 from ccqueue.recovery import recover
 from ccqueue.reload import Reloader
@@ -99,14 +100,23 @@ class Daemon:
 
 
 def health_of(
-    telephony: AsteriskTelephony, writer: RecordWriter, engine: Engine, restored: asyncio.Event | None = None
+    telephony: AsteriskTelephony,
+    writer: RecordWriter,
+    engine: Engine,
+    restored: asyncio.Event | None = None,
+    role: RoleState | None = None,
 ) -> dict[str, Any]:
     """What /healthz answers: ready while Asterisk's AMI link is, once the start-up
-    restore (when there is one) has reached the engine."""
+    restore (when there is one) has reached the engine. ``active`` is the readiness to
+    serve calls (a pair's standby answers from ``ccqueue.standby``)."""
     ami = telephony.ami.state
     back = restored is None or restored.is_set()
+    ok = ami == "ready" and back
     return {
-        "status": "ok" if ami == "ready" and back else "degraded",
+        "status": "ok" if ok else "degraded",
+        "role": "active",
+        "active": ok,
+        "epoch": role.epoch if role is not None else None,
         "restored": back,
         "ami": ami,
         "database": "ready" if writer.connected else "down",
@@ -115,14 +125,27 @@ def health_of(
     }
 
 
-def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "config") -> Daemon:
+def build(
+    config: Config,
+    *,
+    dsn: str,
+    spool_dir: Path,
+    config_path: str = "config",
+    role: RoleState | None = None,
+    on_fenced: Callable[[Fenced], None] | None = None,
+    agi_url: str | None = None,
+) -> Daemon:
     """Every long-lived object, in dependency order: the inbox and the running
     configuration first, then the core, the adapters that post to the inbox, the engine
-    that reads it, and the HTTP side that reads the views."""
+    that reads it, and the HTTP side that reads the views.
+
+    ``role``: the member of a pair this daemon serves for (``ccqueue.standby``): its
+    epoch fences the record writer. None: a lone process, always active."""
+    role = role if role is not None else RoleState(role=Role.ACTIVE)  # a lone process is active from the start
     inbox = Inbox()
     running = RunningConfig(Snapshot(config=config, trees=ivr_trees(config)), path=Path(config_path))
     acd = Acd(acd_settings(config))
-    writer = RecordWriter(dsn, spool_dir=spool_dir)
+    writer = RecordWriter(dsn, spool_dir=spool_dir, epoch=role.epoch, on_fenced=on_fenced)
     registry = CollectorRegistry()
     # The service-level objectives are read from the running configuration, so a reload applies them.
     metrics = Metrics(registry, config=lambda: running.now.config)
@@ -135,6 +158,7 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         secret=ami.secret.get_secret_value(),
         agent_context=config.asterisk.agent_context,
         post=inbox.post,
+        agi_url=agi_url,
     )
 
     # Settings a reload may change are read from the running configuration when used.
@@ -268,13 +292,14 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
             metrics=metrics,
         )
     )
+    registry.register(RoleCollector(role))
     registry.register(CampaignCollector(lambda: [acd.campaign_status(name, time.time()) for name in acd.campaign_names()]))
     http_connections = HttpConnections()
     web_app = build_app(
         middlewares=(http_connections.track,),
         engine=engine,
         registry=registry,
-        health=lambda: health_of(telephony, writer, engine, restored),
+        health=lambda: health_of(telephony, writer, engine, restored, role),
         metrics=metrics,
         callbacks_config=callbacks,
         reload=reloader.reload,
@@ -363,7 +388,10 @@ async def _restore_callbacks(daemon: Daemon, began: float) -> None:
             # Kept open: the calls taken back, and those this process serves now (a caller
             # held while ccqueue was away arrived before it started).
             keep = [*kept, *daemon.engine.acd.views.call_ids()]
-            closed = await close_unfollowed_calls(daemon.dsn, started_at=started_at, keep=keep)
+            closed = await close_unfollowed_calls(daemon.dsn, started_at=started_at, keep=keep, epoch=daemon.writer.epoch)
+        except Fenced as exc:  # a newer active decides; this one is stepping down (ccqueue.standby)
+            log.error("unfollowed_calls_not_closed_fenced", error=str(exc))
+            return
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("unfollowed_calls_not_closed_yet", error=str(exc))
             await asyncio.sleep(10)

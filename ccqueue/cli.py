@@ -105,11 +105,30 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _with_ports(config: Config, args: argparse.Namespace) -> Config:
+    """``--http-port`` and ``--agi-port``: two members of a pair from one configuration."""
+    for value, flag in ((args.http_port, "--http-port"), (args.agi_port, "--agi-port")):
+        if value is not None and not 1 <= value <= 65535:
+            raise ValueError(f"{flag} must be a port number (1-65535), not {value}")
+    if args.http_port is not None:
+        config = config.model_copy(update={"http": config.http.model_copy(update={"port": args.http_port})})
+    if args.agi_port is not None:
+        agi = config.asterisk.agi.model_copy(update={"port": args.agi_port})
+        config = config.model_copy(update={"asterisk": config.asterisk.model_copy(update={"agi": agi})})
+    return config
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ccqueue.app import build, serve
+    from ccqueue.standby import Pair
 
     config = _load(args.config)
     if config is None:
+        return EXIT_CONFIG
+    try:
+        config = _with_ports(config, args)
+    except ValueError as exc:
+        print(f"ccqueue: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     dsn = _dsn(args, config)
     if not dsn:
@@ -117,6 +136,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     spool = Path(args.spool_dir or os.environ.get("CCQUEUE_SPOOL_DIR") or "var/spool")
     spool.mkdir(parents=True, exist_ok=True)
+    if config.standby is not None:  # one member of an active/standby pair (docs/standby.md)
+
+        def reload() -> Config | None:
+            fresh = load_config(args.config)
+            return _with_ports(fresh, args)
+
+        pair = Pair(config, dsn=dsn, spool_dir=spool, config_path=args.config, load=reload)
+        try:
+            asyncio.run(pair.run())
+        except OSError as exc:
+            print(f"ccqueue: cannot start: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        return EXIT_OK
     daemon = build(config, dsn=dsn, spool_dir=spool, config_path=args.config)
     try:
         asyncio.run(serve(daemon))
@@ -357,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-c", "--config", default="config")
     p.add_argument("--dsn", default=None, help="PostgreSQL DSN (else CCQUEUE_DSN, else database.dsn)")
     p.add_argument("--spool-dir", default=None, help="where records wait while PostgreSQL is down (default var/spool)")
+    p.add_argument("--http-port", type=int, default=None, help="instead of http.port (the second member of a pair)")
+    p.add_argument("--agi-port", type=int, default=None, help="instead of asterisk.agi.port (the second member of a pair)")
     p.set_defaults(func=cmd_run)
 
     from ccqueue import credentials

@@ -28,6 +28,7 @@ from prometheus_client.registry import Collector
 from ccqueue.config.models import Config, Queue, ServiceLevel, WallboardPeriod
 from ccqueue.core.agent_state import AgentState
 from ccqueue.core.campaigns import AttemptOutcome
+from ccqueue.core.lease import RoleState
 from ccqueue.core.period_counts import PeriodCounts
 from ccqueue.core.records import (
     AgentStateRecord,
@@ -469,3 +470,20 @@ class CampaignCollector(Collector):
             ratio.add_metric([name, "30d"], status.pacing.ratio_30d)
             agents.add_metric([name], status.agents_on_outbound)
         yield from (state, lines, level, attempts, ratio, agents)
+
+
+class RoleCollector(Collector):
+    """The pair's role (docs/standby.md): ``ccqueue_active`` is 1 while this process holds
+    the lease (a lone process, with no standby section, is always active), and
+    ``ccqueue_takeovers_total`` counts the times it became active."""
+
+    def __init__(self, role: RoleState) -> None:
+        self._role = role
+
+    def collect(self) -> Iterator[Metric]:
+        active = GaugeMetricFamily("ccqueue_active", "1 while this process is the active one of its pair, else 0.")
+        active.add_metric([], 1.0 if self._role.active else 0.0)
+        yield active
+        takeovers = CounterMetricFamily("ccqueue_takeovers", "Times this process took the pair's lease and became active.")
+        takeovers.add_metric([], float(self._role.takeovers))
+        yield takeovers

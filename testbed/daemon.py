@@ -46,6 +46,7 @@ class CcqueueProcess:
         spool_dir: Path,
         log_args: tuple[str, ...] = (),
         open_files: int | None = None,
+        run_args: tuple[str, ...] = (),
     ) -> None:
         self.config = config
         self.dsn = dsn
@@ -54,6 +55,7 @@ class CcqueueProcess:
         self.spool_dir = spool_dir
         self.log_args = log_args
         self.open_files = open_files  # RLIMIT_NOFILE (soft and hard) of the process, if given
+        self.run_args = run_args  # more options of `ccqueue run` (a pair member's ports)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def http(
@@ -78,8 +80,9 @@ class CcqueueProcess:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def start(self, timeout: float = 20.0) -> None:
-        """Start ``ccqueue run`` and wait until it is healthy (its AMI link is up)."""
+    def start(self, timeout: float = 20.0, *, ready: Any = None) -> None:
+        """Start ``ccqueue run`` and wait until it is healthy (its AMI link is up), or
+        until ``ready(health body)`` says so (a pair's standby has no AMI link)."""
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         limit = self.open_files
 
@@ -101,6 +104,7 @@ class CcqueueProcess:
                     self.dsn,
                     "--spool-dir",
                     str(self.spool_dir),
+                    *self.run_args,
                 ],
                 cwd=REPO,
                 env=env,
@@ -115,7 +119,7 @@ class CcqueueProcess:
                 raise RuntimeError(f"ccqueue exited with {self.proc.returncode}:\n{self.log_text()[-4000:]}")
             with contextlib.suppress(OSError, ValueError):
                 status, body = self.http("GET", "/healthz")
-                if status == 200 and body.get("ami") == "ready":
+                if status == 200 and (ready(body) if ready is not None else body.get("ami") == "ready"):
                     return
             time.sleep(0.1)
         raise RuntimeError(f"ccqueue not healthy within {timeout} s:\n{self.log_text()[-4000:]}")

@@ -4,7 +4,8 @@ Renders the parts of an Asterisk config folder that depend on ccqueue's own
 configuration: the AMI user ccqueue logs in as (``manager.conf``), one PJSIP
 endpoint per agent (``pjsip.conf``), the RTP port range (``rtp.conf``), the
 dialplan globals that tell the dialplan where ccqueue's FastAGI server is
-(``ccqueue-globals.conf``) and the guard callbacks leave through to the trunk
+(``ccqueue-globals.conf``: every address of an active/standby pair, tried in
+turn) and the guard callbacks leave through to the trunk
 (``ccqueue-callback-out.conf``, see ``ccqueue.asterisk.guard``) and the outbound
 campaigns' guard and answered-call context (``ccqueue-outbound.conf``, see
 ``ccqueue.asterisk.outbound``) and the supervisors' listening-in context
@@ -200,13 +201,31 @@ def _rtp_conf(rtp_ports: Sequence[int]) -> str:
     )
 
 
+def _agi_urls(cfg: Any, agi_port: int) -> list[str]:
+    """Every FastAGI address the dialplan tries, in order: ``asterisk.agi.addresses``
+    (an active/standby pair, docs/standby.md), else this process's host and port."""
+    agi = cfg.asterisk.agi
+    addresses = list(getattr(agi, "addresses", ()) or ())
+    if not addresses:
+        addresses = [f"{_value(str(agi.host), 'asterisk.agi.host')}:{agi_port}"]
+    urls = []
+    for address in addresses:
+        text = _value(str(address), "asterisk.agi.addresses entry")
+        if "^" in text or "," in text:  # '^' separates the list; ',' would split AGI()'s arguments
+            raise ValueError(f"asterisk.agi.addresses entry {text!r} holds '^' or ','")
+        urls.append(f"agi://{text}")
+    return urls
+
+
 def _globals_conf(cfg: Any, agi_port: int) -> str:
     agi = cfg.asterisk.agi
-    host = _value(str(agi.host), "asterisk.agi.host")
+    urls = _agi_urls(cfg, agi_port)
     return _lines(
         _HEADER,
         "; Included into [globals] of extensions.conf.",
-        f"CCQ_AGI = agi://{host}:{agi_port}",
+        f"CCQ_AGI = {urls[0]}",
+        f"CCQ_AGIS = {'^'.join(urls)}",
+        f"CCQ_AGI_COUNT = {len(urls)}",
         f"CCQ_AWAY_HOLD_S = {int(agi.away_hold_s)}",
         f"CCQ_AWAY_RETRY_S = {agi.away_retry_s:g}",
     )

@@ -62,9 +62,21 @@ def caller_id_field(shown: str) -> str:
 
 class AsteriskTelephony:
     def __init__(
-        self, *, host: str, port: int, username: str, secret: str, agent_context: str, post: Callable[[ev.Event], None]
+        self,
+        *,
+        host: str,
+        port: int,
+        username: str,
+        secret: str,
+        agent_context: str,
+        post: Callable[[ev.Event], None],
+        agi_url: str | None = None,
     ) -> None:
         self.agent_context = agent_context
+        # A member of a pair names its own FastAGI address on the agent legs it places,
+        # so the leg's claim reaches the process that made the offer, whichever the
+        # dialplan's CCQ_AGI global names first (docs/standby.md).
+        self.agi_url = agi_url
         self._post = post
         # Told the uniqueid of every channel that starts ringing (the agents' screen-pop);
         # not an engine event: the core decides nothing on it.
@@ -89,6 +101,7 @@ class AsteriskTelephony:
             "Variable": [
                 f"CCQ_OFFER={command.offer_id}",
                 f"CCQ_CALL={command.call_id}",
+                *([f"CCQ_AGI={self.agi_url}"] if self.agi_url else []),
                 *(["CCQ_AUTOANSWER=1", *auto_answer_variables()] if command.auto_answer else []),
             ],
             "Async": "true",

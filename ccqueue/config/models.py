@@ -108,6 +108,18 @@ def _network(value: str) -> str:
 Network = Annotated[str, AfterValidator(_network)]
 
 
+def _agi_address(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{value!r} is not a FastAGI address host:port (e.g. 127.0.0.1:4573)")
+    if any(c in value for c in " ,;^/|()$"):
+        raise ValueError(f"{value!r} holds a character the dialplan cannot carry (space , ; ^ / | ( ) $)")
+    return value
+
+
+AgiAddress = Annotated[str, AfterValidator(_agi_address)]
+
+
 class Agi(Frozen):
     """Where ccqueue listens for FastAGI sessions (one per call)."""
 
@@ -121,6 +133,12 @@ class Agi(Frozen):
     # (rendered into the dialplan's globals).
     away_hold_s: float = Field(default=120.0, ge=0, le=3600)
     away_retry_s: float = Field(default=2.0, gt=0, le=60)
+    # Every FastAGI address ("host:port") the dialplan tries, in turn, to reach ccqueue:
+    # both members of an active/standby pair (docs/standby.md). Empty: host:port above.
+    addresses: tuple[AgiAddress, ...] = Field(default=(), strict=False)
+
+    def dialplan_addresses(self) -> tuple[str, ...]:
+        return self.addresses or (f"{self.host}:{self.port}",)
 
 
 class Asterisk(Frozen):
@@ -150,6 +168,18 @@ class Http(Frozen):
 
 class Database(Frozen):
     dsn: Annotated[str | None, Field(repr=False)] = None
+
+
+class Standby(Frozen):
+    """An active/standby pair (docs/standby.md): with this section, ``ccqueue run`` serves
+    only while it holds the pair's PostgreSQL advisory lock, and waits as the standby
+    otherwise."""
+
+    # How often a standby tries the lock, and an active checks it still has it. The
+    # takeover target is 5 s: detection, the rebuild and the dialplan's retry share it.
+    poll_s: float = Field(default=0.5, gt=0, le=1.0)
+    # An active whose lock connection does not answer within this long steps down.
+    check_timeout_s: float = Field(default=2.0, gt=0, le=10.0)
 
 
 def _time_of_day(value: str) -> str:
@@ -416,6 +446,7 @@ class Config(Frozen):
     asterisk: Asterisk
     http: Http = Http()
     database: Database = Database()
+    standby: Standby | None = None  # None: a lone process, always active
     wallboard: Wallboard = Wallboard()
     workspace: Workspace = Workspace()
     hotlines: Annotated[Mapping[HotlineNumber, Hotline], AfterValidator(read_only)] = Field(

@@ -59,6 +59,8 @@ _SECTIONS: dict[str, str] = {
     "and the dialplan context answered agent legs enter.",
     "http": "The HTTP API, /metrics and the wallboard.",
     "database": "PostgreSQL, where every call is recorded. --dsn and then CCQUEUE_DSN take precedence.",
+    "standby": "An active/standby pair (docs/standby.md): with this section ccqueue serves only while it holds "
+    "the pair's PostgreSQL advisory lock, and waits as the standby otherwise. Without it: a lone process.",
     "hotlines": "Numbers callers dial, each sent to a queue. Keys: digits, letters, '*', '#' and '+' "
     "(an exact number, never an Asterisk pattern).",
     "queues": "Call queues by name. Keys: a-z, 0-9, '_' and '-' (names appear in metrics and URLs). "
@@ -105,6 +107,12 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
         "away_hold_s": "Seconds the dialplan holds callers with music while ccqueue is away (restarting, crashed, "
         "unreachable) before they hear the apology.",
         "away_retry_s": "Seconds between the held callers' tries to reach ccqueue again.",
+        "addresses": "Every FastAGI address (host:port) the dialplan tries in turn to reach ccqueue: both "
+        "members of an active/standby pair. Default: host:port above.",
+    },
+    "Standby": {
+        "poll_s": "Seconds between a standby's tries of the lock, and an active's checks that it still holds it (at most 1).",
+        "check_timeout_s": "An active whose lock connection does not answer within this many seconds steps down.",
     },
     "Http": {
         "host": "Address of the HTTP API, /metrics and the wallboard (loopback unless told otherwise).",

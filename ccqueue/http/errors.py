@@ -74,6 +74,8 @@ STATUS_BY_ERROR: dict[str, int] = {
     "callbacks-not-restored": 503,
     "report-database-unavailable": 503,
     "report-schema-outdated": 503,
+    "fenced": 503,
+    "standby": 503,
     # ccqueue's own fault
     "internal": 500,
     "call-state-illegal": 500,
@@ -82,6 +84,7 @@ STATUS_BY_ERROR: dict[str, int] = {
     "record-invalid": 500,
     "ami-field-refused": 500,
     "agi-command-refused": 500,
+    "role-transition-illegal": 500,
     # the HTTP layer's own (aiohttp's answers, turned into JSON)
     "not-found": 404,
     "method-not-allowed": 405,

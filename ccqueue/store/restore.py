@@ -27,6 +27,7 @@ import structlog
 from ccqueue.core import events as ev
 from ccqueue.core.errors import ExternalError
 from ccqueue.core.records import CallbackRecord, CallOutcome
+from ccqueue.store.lease import check_epoch
 from ccqueue.store.tables import load_open_callbacks, to_epoch, to_timestamp
 
 __all__ = [
@@ -166,14 +167,17 @@ RETURNING call_id
 
 
 async def close_unfollowed_calls(
-    dsn: str, *, started_at: float, keep: Sequence[str] = (), connect_timeout_s: float = 5.0
+    dsn: str, *, started_at: float, keep: Sequence[str] = (), connect_timeout_s: float = 5.0, epoch: int | None = None
 ) -> list[str]:
     """Close the calls an earlier process left open (arrived before ``started_at``),
     except those taken back (``keep``); returns their ids. Run after the spool is
-    replayed, like the callbacks' restore."""
+    replayed, like the callbacks' restore. With a pair's ``epoch``, nothing is closed
+    (``Fenced``) once a newer active exists: the closing is its to decide."""
     conn = await asyncpg.connect(dsn, timeout=connect_timeout_s)
     try:
         async with conn.transaction():
+            if epoch is not None:
+                await check_epoch(conn, epoch)
             rows = await conn.fetch(_CLOSE_UNFOLLOWED, to_timestamp(started_at), list(keep))
     finally:
         await conn.close()

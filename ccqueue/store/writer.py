@@ -24,7 +24,12 @@ Rules kept here:
    records committed to PostgreSQL (including those replayed from the spool, which
    ``records_replayed`` also counts); ``records_spooled`` counts records appended to
    the spool; ``batches_failed`` counts batch writes that did not commit.
-7. ``spool_replayed`` turns true (and ``wait_spool_replayed`` returns) the first time
+7. Fencing (docs/standby.md): a writer given an ``epoch`` writes each batch in one
+   transaction that first checks the pair's epoch (``ccqueue.store.lease.check_epoch``).
+   Once a newer epoch exists the writer is fenced for good: that batch and every later
+   record go to ``rejected.jsonl`` (``records_fenced``), never to the spool, and
+   ``on_fenced`` is told once, so the process steps down.
+8. ``spool_replayed`` turns true (and ``wait_spool_replayed`` returns) the first time
    the spool has been replayed to the end after a connect: from then on PostgreSQL
    holds everything earlier runs spooled, so reading state back from it (the open
    callbacks, at start-up) sees their last word.
@@ -35,13 +40,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import structlog
 
+from ccqueue.core.lease import Fenced
 from ccqueue.core.records import AgentPresenceRecord, Record
+from ccqueue.store.lease import LEASE_SERVER_SETTINGS, check_epoch
 from ccqueue.store.spool import SEGMENT_MAX_RECORDS, Spool
 from ccqueue.store.tables import InvalidRecord, write_records
 
@@ -76,6 +84,8 @@ class RecordWriter:
         connect_timeout_s: float = 5.0,
         command_timeout_s: float = 30.0,
         segment_max_records: int = SEGMENT_MAX_RECORDS,
+        epoch: int | None = None,
+        on_fenced: Callable[[Fenced], None] | None = None,
     ) -> None:
         if batch_max < 1:
             raise ValueError(f"batch_max must be >= 1, got {batch_max}")
@@ -89,12 +99,16 @@ class RecordWriter:
         base_log = log if log is not None else structlog.get_logger("ccqueue.store.writer")
         self._log = base_log.bind(component="record_writer")
         self.spool = Spool(spool_dir, segment_max_records=segment_max_records)
+        self.epoch = epoch  # None: a lone process, no fencing (rule 7)
+        self._on_fenced = on_fenced
+        self.fenced: Fenced | None = None
 
         self.records_submitted = 0
         self.records_written = 0
         self.records_replayed = 0
         self.records_spooled = 0
         self.records_rejected = 0
+        self.records_fenced = 0
         self.batches_written = 0
         self.batches_failed = 0
 
@@ -237,6 +251,11 @@ class RecordWriter:
                 max_size=1,
                 timeout=self._connect_timeout_s,
                 command_timeout=self._command_timeout_s,
+                # A fenced pair's writer is dropped by the server as fast as its lease
+                # (a batch holding the epoch row must not outlive a cut-off process).
+                server_settings={**LEASE_SERVER_SETTINGS, "application_name": "ccqueue-writer"}
+                if self.epoch is not None
+                else None,
             )
         except Exception as exc:
             self._disconnect(exc, during="connect")
@@ -246,18 +265,25 @@ class RecordWriter:
 
     async def _write_batch(self, batch: list[Record]) -> bool:
         """Write or reject every record; False (and disconnected) on a transient error."""
+        if self.fenced is not None:
+            await self._refuse_fenced(batch, self.fenced)
+            return True
         assert self._pool is not None
         try:
             async with self._pool.acquire() as conn:
                 try:
-                    await write_records(conn, batch)
+                    await self._write(conn, batch)
                     written = len(batch)
                 except Exception as exc:
-                    if not _is_content_error(exc):
+                    if isinstance(exc, Fenced) or not _is_content_error(exc):
                         raise
                     self.batches_failed += 1
                     self._log.warning("record_batch_refused", error=repr(exc), size=len(batch))
                     written = await self._write_one_by_one(conn, batch)
+        except Fenced as exc:
+            self._fence(exc)
+            await self._refuse_fenced(batch, exc)
+            return True
         except Exception as exc:
             self.batches_failed += 1
             self._disconnect(exc, during="write")
@@ -271,15 +297,40 @@ class RecordWriter:
         written = 0
         for record in batch:
             try:
-                await write_records(conn, [record])
+                await self._write(conn, [record])
                 written += 1
             except Exception as exc:
-                if not _is_content_error(exc):
+                if isinstance(exc, Fenced) or not _is_content_error(exc):
                     raise
                 self.records_rejected += 1
                 self._log.error("record_rejected", error=repr(exc), record=repr(record))
                 await asyncio.to_thread(self.spool.reject, repr(exc), raw=repr(record))
         return written
+
+    async def _write(self, conn: asyncpg.Connection, batch: list[Record]) -> None:
+        if self.epoch is None:
+            await write_records(conn, batch)
+            return
+        async with conn.transaction():  # the epoch checked and the batch written together
+            await check_epoch(conn, self.epoch)
+            await write_records(conn, batch)
+
+    def _fence(self, exc: Fenced) -> None:
+        if self.fenced is not None:
+            return
+        self.fenced = exc
+        self._log.error("record_writer_fenced", epoch=exc.mine, active_epoch=exc.current, hint="a newer active took over")
+        if self._on_fenced is not None:
+            self._on_fenced(exc)
+
+    async def _refuse_fenced(self, batch: list[Record], exc: Fenced) -> None:
+        """Rule 7: kept for a person to read, never replayed."""
+        for record in batch:
+            try:
+                await asyncio.to_thread(self.spool.reject, f"fenced: {exc}", raw=repr(record))
+            except OSError as disk:
+                self._log.error("fenced_record_not_kept", error=repr(disk), record=repr(record))
+        self.records_fenced += len(batch)
 
     def _disconnect(self, exc: BaseException, *, during: str) -> None:
         if self._pool is not None:

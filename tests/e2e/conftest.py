@@ -62,6 +62,9 @@ _BASE = free_block(40)
 AMI_PORT, SIP_PORT, AGI_PORT, HTTP_PORT = _BASE, _BASE + 1, _BASE + 2, _BASE + 3
 PHONE_PORTS = [(_BASE + 10 + 3 * n, _BASE + 12 + 3 * n) for n in range(3)]  # (sip, ctrl); sip+1 is TLS
 CRM_PORT = _BASE + 5  # a stand-in CRM that IVR tests start (tests/e2e/test_ivr.py)
+# The second member of an active/standby pair (tests/e2e/test_standby.py): the dialplan
+# tries its FastAGI address after the first one's (nobody listens there otherwise).
+STANDBY_AGI_PORT, STANDBY_HTTP_PORT = _BASE + 6, _BASE + 7
 RTP_BASE = free_block(900, first=30000, last=50000)  # Asterisk 800, phones 20 each
 AMI_USER, AMI_SECRET = "ccqueue", "e2e-secret"
 AGENTS = {"agent1": "e2e-pass-1", "agent2": "e2e-pass-2", "agent3": "e2e-pass-3"}
@@ -82,11 +85,12 @@ def campaign_hours(now: dt.datetime | None = None) -> str:
 def write_config(folder: Path, *, ami: int = AMI_PORT, agi: int = AGI_PORT, http: int = HTTP_PORT) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     hours = campaign_hours()
+    addresses = f"addresses: [127.0.0.1:{agi}, 127.0.0.1:{STANDBY_AGI_PORT}]" if agi == AGI_PORT else ""
     (folder / "ccqueue.yaml").write_text(
         f"""
 asterisk:
   ami: {{host: 127.0.0.1, port: {ami}, username: {AMI_USER}, secret: {AMI_SECRET}}}
-  agi: {{host: 127.0.0.1, port: {agi}}}
+  agi: {{host: 127.0.0.1, port: {agi}, {addresses}}}
 http: {{host: 127.0.0.1, port: {http}}}
 hotlines:
   "100": {{queue: support}}

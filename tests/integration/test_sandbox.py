@@ -185,6 +185,7 @@ def test_dialplan_has_exactly_the_ccqueue_contexts() -> None:
         "ccqueue-agent",
         "ccqueue-transfer",
         "ccqueue-survey",
+        "ccqueue-agi-any",
         "agents",
         "ccqueue-test-caller",
         "ccqueue-test-trunk",
@@ -192,11 +193,35 @@ def test_dialplan_has_exactly_the_ccqueue_contexts() -> None:
     ]
     globals_ = dict(parse_conf(text))["globals"]
     assert globals_["CCQ_AGI"] == ["agi://127.0.0.1:4573"]
+    assert (globals_["CCQ_AGIS"], globals_["CCQ_AGI_COUNT"]) == (["agi://127.0.0.1:4573"], ["1"])
     assert '#tryinclude "ccqueue-globals.conf"' in text
-    assert "AGI(${CCQ_AGI}/inbound)" in text and "AGI(${CCQ_AGI}/claim)" in text
+    assert "AGI(${CUT(CCQ_AGIS,^,${CCQ_AGI_TRY})}/inbound)" in text and "AGI(${CCQ_AGI}/claim)" in text
     assert "Playback(ccqueue/unavailable)" in text and "Bridge(${CCQ_CALLER_CHAN},F(ccqueue-survey^s^1))" in text
     assert "Set(CCQ_CALLER_CHAN=${IMPORT(${CCQ_CALLER_UID},CHANNEL(name))})" in text
-    assert "AGI(${CCQ_AGI}/survey)" in text and "Dial(${CCQ_DIAL})" in text
+    assert "AGI(${CUT(CCQ_AGIS,^,${CCQ_AGI_TRY})}/survey)" in text and "Dial(${CCQ_DIAL})" in text
+    assert "Gosub(ccqueue-agi-any,s,1(feature,login))" in text
+
+
+def test_render_lists_every_address_of_a_pair_in_the_order_given() -> None:
+    cfg = stand_in_config(agent1=("Alice", "pw1"))
+    agi = SimpleNamespace(**{**vars(cfg.asterisk.agi), "addresses": ("127.0.0.1:4574", "127.0.0.1:4573")})
+    pair = SimpleNamespace(**{**vars(cfg), "asterisk": SimpleNamespace(**{**vars(cfg.asterisk), "agi": agi})})
+    globals_ = render_asterisk_config(pair)["ccqueue-globals.conf"]
+    assert "CCQ_AGI = agi://127.0.0.1:4574" in globals_
+    assert "CCQ_AGIS = agi://127.0.0.1:4574^agi://127.0.0.1:4573" in globals_
+    assert "CCQ_AGI_COUNT = 2" in globals_
+    # a lone process: its own address, once
+    lone = render_asterisk_config(cfg, agi_port=3)["ccqueue-globals.conf"]
+    assert "CCQ_AGIS = agi://127.0.0.1:3" in lone and "CCQ_AGI_COUNT = 1" in lone
+
+
+@pytest.mark.parametrize("bad", ["127.0.0.1:4573^x", "127.0.0.1:1,2", " 127.0.0.1:4573"])
+def test_render_refuses_an_address_the_dialplan_would_split(bad: str) -> None:
+    cfg = stand_in_config(agent1=("Alice", "pw1"))
+    agi = SimpleNamespace(**{**vars(cfg.asterisk.agi), "addresses": (bad,)})
+    pair = SimpleNamespace(**{**vars(cfg), "asterisk": SimpleNamespace(**{**vars(cfg.asterisk), "agi": agi})})
+    with pytest.raises(ValueError, match="addresses"):
+        render_asterisk_config(pair)
 
 
 def test_sounds_are_8khz_mono_16bit_wav() -> None:
@@ -533,7 +558,7 @@ async def test_answered_agent_pulls_caller_out_of_agi_into_bridge(
     assert caller_in["BridgeUniqueid"] == agent_in["BridgeUniqueid"]
     assert caller_in["Channel"] == chan
     # the caller is in the bridge at the priority after AGI()
-    assert (caller_in["Context"], caller_in["Priority"]) == ("hotline", "7")  # the priority after AGI()
+    assert (caller_in["Context"], caller_in["Priority"]) == ("hotline", "8")  # the priority after AGI()
     await in_thread(lambda: phone.wait_event("CALL_ESTABLISHED", 5))
     assert phone.in_call
     assert any(name.startswith("PJSIP/agent1-") for name in sandbox.channels())
@@ -553,8 +578,8 @@ async def test_answered_agent_pulls_caller_out_of_agi_into_bridge(
     phone.hangup()
     await ami.wait_for(Event="BridgeLeave", Uniqueid="t-b-hotline")
     # The agent hung up first: Bridge's F option sends the caller on to the survey.
-    await ami.wait_for(Event="Newexten", Uniqueid="t-b-hotline", Context="ccqueue-survey", Priority="1", Application="AGI")
-    await ami.wait_for(Event="Newexten", Uniqueid="t-b-hotline", Context="ccqueue-survey", Priority="2", Application="Hangup")
+    await ami.wait_for(Event="Newexten", Uniqueid="t-b-hotline", Context="ccqueue-survey", Priority="2", Application="AGI")
+    await ami.wait_for(Event="Newexten", Uniqueid="t-b-hotline", Context="ccqueue-survey", Priority="4", Application="Hangup")
     await ami.wait_for(Event="Hangup", Uniqueid="t-b-hotline", Cause="16")
     await ami.wait_for(Event="VarSet", Uniqueid="t-b-agent", Variable="BRIDGERESULT", Value="SUCCESS")
     await ami.wait_for(Event="Hangup", Uniqueid="t-b-agent")
