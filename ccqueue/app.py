@@ -218,7 +218,11 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         StateCollector(
             acd.views,
             lambda: {"asterisk_ami": telephony.ami.state == "ready", "postgresql": writer.connected},
-            lambda: {"records_pending": writer.buffered, "records_spooled": writer.records_spooled},
+            lambda: {
+                "records_pending": writer.buffered,
+                "records_spooled": writer.records_spooled,
+                "spool_write_failures": writer.spool_failures,
+            },
             metrics=metrics,
         )
     )
