@@ -669,7 +669,7 @@ async def spool_full_fault(scene: Scene, rnd: Round) -> None:
 def fill(path: Path) -> None:
     """Write ``path`` until its filesystem refuses more."""
     chunk = b"\0" * 4096
-    with open(path, "wb") as fh:
+    with open(path, "wb", buffering=0) as fh:
         while True:
             try:
                 fh.write(chunk)

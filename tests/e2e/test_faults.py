@@ -150,7 +150,7 @@ def small_disk(folder: Path, size_kib: int = 256) -> Iterator[Path]:
 
 
 def fill(path: Path) -> None:
-    with open(path, "wb") as fh:
+    with open(path, "wb", buffering=0) as fh:
         while True:
             try:
                 fh.write(b"\0" * 4096)
