@@ -27,6 +27,8 @@ Rules kept here:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
 from ccqueue.core.admission import Admission
@@ -61,9 +63,13 @@ class Restoration:
     def reconfigure(self, new: AcdSettings) -> None:
         self._settings = new
 
-    def restored(self, e: ev.StateRestored, now: float, out: list[cmd.Command]) -> None:
+    def restored(
+        self, e: ev.StateRestored, now: float, out: list[cmd.Command], *, agents_back: Callable[[], None] | None = None
+    ) -> None:
         for agent in e.agents:  # rule 3: agents first
             self._roster.restore(agent, now)
+        if agents_back is not None:  # what keeps an agent busy, before any caller is offered
+            agents_back()
         # Oldest first, so that the timelines read in the order callers came.
         for call in sorted(e.calls, key=lambda c: (c.arrived_at, c.call_id)):
             self._take_back(call, now, out, how="restored")
