@@ -386,6 +386,7 @@ class Checked:
     waiting: int = 0
     kept: int = 0
     dropped: int = 0
+    never_placed: int = 0
     problems: list[str] = field(default_factory=list)
 
 
@@ -503,6 +504,12 @@ class Scene:
         out.rows = len(rows)
         for number, uid in rnd.callers.items():
             found = by_caller.get(number, [])
+            if not found and not self.probe.seen(ev("Newchannel", Uniqueid=uid), rnd.since):
+                # Asterisk accepted the Originate but never made the channel (it was
+                # stopping): no call happened, so none can be lost.
+                out.calls -= 1
+                out.never_placed += 1
+                continue
             bridges = {m.get("BridgeUniqueid") for m in self.probe.seen(ev("BridgeEnter", Uniqueid=uid), rnd.since)}
             if len(bridges) > 1:
                 out.bridged_twice += 1
@@ -833,7 +840,7 @@ def report_round(rnd: Round, c: Checked | None) -> None:
     print(
         f"  [{rnd.fault}] calls {c.calls}, rows {c.rows}, lost {c.lost}, doubled {c.doubled}, open {c.open_rows}, "
         f"false outcomes {c.false_outcomes}, broken timelines {c.broken_timelines}, bridged twice {c.bridged_twice}, "
-        f"callbacks dialled twice {c.dialled_twice}; waiting at the fault {c.waiting}: kept {c.kept}, dropped {c.dropped}"
+        f"callbacks dialled twice {c.dialled_twice}, never placed {c.never_placed}; waiting at the fault {c.waiting}: kept {c.kept}, dropped {c.dropped}"
         f"{' (Asterisk restarted: expected)' if rnd.expected_drops else ''}; recovery {rec}",
         flush=True,
     )
@@ -943,6 +950,7 @@ def main() -> int:
         "faults": len(results),
         "calls": sum(c.calls for _, c in checked),
         "rows": sum(c.rows for _, c in checked),
+        "never_placed": sum(c.never_placed for _, c in checked),
         "lost": sum(c.lost for _, c in checked),
         "doubled": sum(c.doubled for _, c in checked),
         "open_rows": sum(c.open_rows for _, c in checked),
@@ -962,6 +970,11 @@ def main() -> int:
         "seed": seed,
         "bench_s": round(time.monotonic() - began, 1),
     }
+    for line in log.splitlines():
+        if "Traceback" in line:
+            with contextlib.suppress(ValueError):
+                entry = json.loads(line)
+                print(f"ccqueue logged a traceback: {entry.get('event')} ({entry.get('level')}) at {entry.get('timestamp')}")
     if figures["takeover_s"] is None:
         print("takeover_s: not measured (the standby's takeover needs testbed/standby.py)")
     print(json.dumps(figures))
