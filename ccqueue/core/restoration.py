@@ -23,6 +23,8 @@ Rules kept here:
 6. A caller who comes back with a call id nobody restored (its row was not written
    before the process died) is taken back from what its channel says, as in rule 1;
    one whose call was still in the IVR starts the IVR again.
+7. A call with nothing of its timeline stored gets its ``call_arrived`` first, at the
+   time its channel says the caller came: every timeline runs from arrival to end.
 """
 
 from __future__ import annotations
@@ -107,6 +109,12 @@ class Restoration:
         )
         hotline = self._settings.hotlines.get(stored.hotline)
         call.language = stored.language or (hotline.language if hotline else "en")
+        if stored.next_seq == 0:
+            # Rule 7: nothing of its timeline was stored (a kill -9 took its first records
+            # from the writer's buffer): it begins where the caller did, from its channel.
+            self._ledger.event(
+                call, "call_arrived", call.arrived_at, out, caller=call.caller, hotline=call.hotline, channel=call.channel
+            )
         agent_id = stored.agent_id
         if agent_id is not None and stored.offer_id is not None and agent_id in self._roster.agents:
             self._connected(call, agent_id, stored.offer_id, stored.answered_at, now, out, how=how)
