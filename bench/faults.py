@@ -463,8 +463,15 @@ class Scene:
     async def settle(self, rnd: Round) -> None:
         """Wait until every caller of the round has hung up; let the slow ones go."""
         deadline = time.monotonic() + SETTLE_DEADLINE_S
+        await asyncio.sleep(1)  # the last caller's channel is made
         while time.monotonic() < deadline:
-            open_ = [u for u in rnd.callers.values() if not self.probe.seen(ev("Hangup", Uniqueid=u), rnd.since)]
+            # A caller whose channel Asterisk never made (it was stopping) has nothing to end.
+            open_ = [
+                u
+                for u in rnd.callers.values()
+                if self.probe.seen(ev("Newchannel", Uniqueid=u), rnd.since)
+                and not self.probe.seen(ev("Hangup", Uniqueid=u), rnd.since)
+            ]
             callbacks_open = await self._open_callbacks(rnd)
             if not open_ and not callbacks_open:
                 return
