@@ -288,7 +288,11 @@ def build(
         StateCollector(
             acd.views,
             lambda: {"asterisk_ami": telephony.ami.state == "ready", "postgresql": writer.connected},
-            lambda: {"records_pending": writer.buffered, "records_spooled": writer.records_spooled},
+            lambda: {
+                "records_pending": writer.buffered,
+                "records_spooled": writer.records_spooled,
+                "spool_write_failures": writer.spool_failures,
+            },
             metrics=metrics,
         )
     )

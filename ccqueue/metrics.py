@@ -420,6 +420,11 @@ class StateCollector(Collector):
             ("records_spooled", "Records spooled to disk while PostgreSQL was unreachable."),
         ):
             yield GaugeMetricFamily(f"ccqueue_{stat}", help_text, value=stats.get(stat, 0))
+        yield CounterMetricFamily(
+            "ccqueue_spool_write_failures",
+            "Spool appends the disk refused (full, or over a size limit); their records stay in memory and are retried.",
+            value=stats.get("spool_write_failures", 0),
+        )
         build = GaugeMetricFamily("ccqueue_build_info", "Always 1; the running ccqueue's version in a label.", labels=["version"])
         build.add_metric([version()], 1.0)
         yield build

@@ -35,8 +35,9 @@ from ccqueue.asterisk.ami import AmiUnavailable
 from ccqueue.asterisk.live import AwayEntry, LiveChannel, seconds
 from ccqueue.asterisk.telephony import AsteriskTelephony
 from ccqueue.core import events as ev
-from ccqueue.core.records import CallOutcome
+from ccqueue.core.records import CallbackRecord, CallOutcome
 from ccqueue.store.restore import AwayCall, StoredCall, load_agents, load_open_calls, record_away_calls
+from ccqueue.store.tables import load_open_callbacks
 
 log = structlog.get_logger("ccqueue.recovery")
 
@@ -80,6 +81,7 @@ async def recover(
     callers = [ch for ch in channels if "CCQ_CALL_ID" in ch.variables and ch.context == CALLER_CONTEXT]
     stored: dict[str, StoredCall] = {}
     agents: tuple[ev.RestoredAgent, ...] = ()
+    callbacks: tuple[CallbackRecord, ...] = ()
     recorded: list[str] = []
     database = False
     try:
@@ -90,6 +92,9 @@ async def recover(
             recorded = await record_away_calls(conn, [_away_call(entry) for entry in away])
             stored = await load_open_calls(conn, [ch.variables["CCQ_CALL_ID"] for ch in callers])
             agents = await load_agents(conn, agent_ids)
+            # Read with the calls so that a callback being dialled keeps its agent busy
+            # before any waiting caller is offered (its own restore comes a moment later).
+            callbacks = tuple(await load_open_callbacks(conn))
             database = True
         finally:
             await conn.close()
@@ -98,7 +103,7 @@ async def recover(
     now = time.time()
     calls = _calls(callers, channels, stored, agent_for_endpoint, now, database=database)
     legs = frozenset(ch.uniqueid for ch in channels if "CCQ_OFFER" in ch.variables)
-    post(ev.StateRestored(calls=calls, agents=agents, live_legs=legs))
+    post(ev.StateRestored(calls=calls, agents=agents, live_legs=legs, callbacks=callbacks))
     log.info(
         "state_restored",
         waiting=sum(1 for c in calls if c.agent_id is None),

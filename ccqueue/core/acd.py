@@ -346,7 +346,7 @@ class Acd:
 
     def _state_restored(self, e: ev.StateRestored, now: float, out: list[cmd.Command]) -> None:
         self._desk.note_live_legs(e.live_legs)  # before the open callbacks come back
-        self._restoration.restored(e, now, out)
+        self._restoration.restored(e, now, out, agents_back=lambda: self._desk.follow_live_attempts(e.callbacks, now))
 
     def _shut_down(self, now: float, out: list[cmd.Command]) -> None:
         """Stopping: callers left to the dialplan's hold loop for the next process, rings

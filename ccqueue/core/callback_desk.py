@@ -197,6 +197,18 @@ class CallbackDesk:
         among them is being made now; it is followed, not dialled again."""
         self._live_legs = legs
 
+    def follow_live_attempts(self, records: tuple[CallbackRecord, ...], now: float) -> None:
+        """After a restart, with the agents back and before any caller is offered: the
+        callbacks being dialled whose agent leg lives are followed, so their agents are
+        busy on them (restoring them again with ``CallbacksRestored`` changes nothing)."""
+        for record in records:
+            if (
+                record.status is CallbackStatus.DIALING
+                and record.callback_id not in self.callbacks
+                and record.queue in self._settings.queues
+            ):
+                self._follow_live_attempt(record, now)
+
     def _follow_live_attempt(self, record: CallbackRecord, now: float) -> bool:
         """A callback that was dialling when ccqueue stopped and whose agent leg still
         lives: followed until that leg ends (True), never dialled a second time."""

@@ -482,11 +482,14 @@ class RestoredAgent:
 class StateRestored:
     """At start-up: what an earlier process left, rebuilt from Asterisk's live channels
     and the database. Callbacks' agent legs still live (``live_legs``) are followed, not
-    dialled again."""
+    dialled again. ``callbacks`` are the open callbacks read with the calls: one being
+    dialled whose leg lives is followed (its agent on that call) before any waiting
+    caller is offered; the rest come back with ``CallbacksRestored``."""
 
     calls: tuple[RestoredCall, ...] = ()
     agents: tuple[RestoredAgent, ...] = ()
     live_legs: frozenset[str] = frozenset()
+    callbacks: tuple[CallbackRecord, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

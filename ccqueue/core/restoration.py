@@ -23,9 +23,13 @@ Rules kept here:
 6. A caller who comes back with a call id nobody restored (its row was not written
    before the process died) is taken back from what its channel says, as in rule 1;
    one whose call was still in the IVR starts the IVR again.
+7. A call with nothing of its timeline stored gets its ``call_arrived`` first, at the
+   time its channel says the caller came: every timeline runs from arrival to end.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from ccqueue.core import commands as cmd
 from ccqueue.core import events as ev
@@ -61,9 +65,13 @@ class Restoration:
     def reconfigure(self, new: AcdSettings) -> None:
         self._settings = new
 
-    def restored(self, e: ev.StateRestored, now: float, out: list[cmd.Command]) -> None:
+    def restored(
+        self, e: ev.StateRestored, now: float, out: list[cmd.Command], *, agents_back: Callable[[], None] | None = None
+    ) -> None:
         for agent in e.agents:  # rule 3: agents first
             self._roster.restore(agent, now)
+        if agents_back is not None:  # what keeps an agent busy, before any caller is offered
+            agents_back()
         # Oldest first, so that the timelines read in the order callers came.
         for call in sorted(e.calls, key=lambda c: (c.arrived_at, c.call_id)):
             self._take_back(call, now, out, how="restored")
@@ -101,6 +109,12 @@ class Restoration:
         )
         hotline = self._settings.hotlines.get(stored.hotline)
         call.language = stored.language or (hotline.language if hotline else "en")
+        if stored.next_seq == 0:
+            # Rule 7: nothing of its timeline was stored (a kill -9 took its first records
+            # from the writer's buffer): it begins where the caller did, from its channel.
+            self._ledger.event(
+                call, "call_arrived", call.arrived_at, out, caller=call.caller, hotline=call.hotline, channel=call.channel
+            )
         agent_id = stored.agent_id
         if agent_id is not None and stored.offer_id is not None and agent_id in self._roster.agents:
             self._connected(call, agent_id, stored.offer_id, stored.answered_at, now, out, how=how)

@@ -110,6 +110,10 @@ class Roster:
         self.move(agent, AgentTrigger.OFFER, now, out)
         agent.call_id = call_id
 
+    def ringing(self, agent_id: str) -> bool:
+        """Whether the agent's phone is ringing for an offer (it may answer one)."""
+        return self.agents[agent_id].state is AgentState.RINGING
+
     def answered(self, agent_id: str, now: float, out: list[cmd.Command]) -> None:
         """The agent's claim was granted: on the call, its missed calls forgiven."""
         agent = self.agents[agent_id]
@@ -118,8 +122,12 @@ class Roster:
         self._router.note_call_answered(agent_id, now=now)
 
     def release(self, agent_id: str, now: float, out: list[cmd.Command], *, missed: bool, queue: str | None = None) -> None:
-        """A ring came to nothing (rule 2)."""
+        """A ring came to nothing (rule 2). An agent no longer ringing or reserved has
+        moved on already (a restart can leave one in a callback's wrap-up while a leg
+        rung before still reports): there is nothing to release."""
         agent = self.agents[agent_id]
+        if agent.state not in (AgentState.RINGING, AgentState.RESERVED):
+            return
         idle_since = agent.idle_since
         self.move(agent, AgentTrigger.RING_ENDED, now, out)
         agent.idle_since = idle_since  # a ring that came to nothing does not reset idle time

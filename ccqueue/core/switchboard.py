@@ -102,6 +102,10 @@ class Switchboard:
         call = self._book.get(offer.call_id) if offer else None
         if offer is None or call is None or call.state is not CallState.OFFERING or offer.offer_id not in call.offer_ids:
             return ClaimAnswer(offer_id=e.offer_id, caller_uniqueid=None, reason="offer no longer live")
+        if not self._roster.ringing(offer.agent_id):
+            # Checked before anything moves: a claim granted halfway would leave the call
+            # holding an offer its agent's leg no longer settles.
+            return ClaimAnswer(offer_id=e.offer_id, caller_uniqueid=None, reason="agent no longer ringing")
         offer.claimed = True
         call.offer_ids.discard(offer.offer_id)
         self._offers.withdraw(call, now, out, kind="offer_withdrawn", reason="another agent answered first")

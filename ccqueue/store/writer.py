@@ -23,7 +23,12 @@ Rules kept here:
 6. Counters are plain attributes for metrics to read. ``records_written`` counts
    records committed to PostgreSQL (including those replayed from the spool, which
    ``records_replayed`` also counts); ``records_spooled`` counts records appended to
-   the spool; ``batches_failed`` counts batch writes that did not commit.
+   the spool; ``batches_failed`` counts batch writes that did not commit;
+   ``spool_failures`` counts spool appends the disk refused (full: ENOSPC, over the
+   process's file size limit: EFBIG, ...). Such a batch stays in memory, in its order,
+   and is offered to PostgreSQL, then to the spool, again every ``SPOOL_RETRY_S``: each
+   refusal is logged as an error (``record_spool_failed``, ``error_id`` ``spool-write-failed``)
+   with how many records memory holds.
 7. Fencing (docs/standby.md): a writer given an ``epoch`` writes each batch in one
    transaction that first checks the pair's epoch (``ccqueue.store.lease.check_epoch``).
    Once a newer epoch exists the writer is fenced for good: that batch and every later
@@ -111,6 +116,7 @@ class RecordWriter:
         self.records_fenced = 0
         self.batches_written = 0
         self.batches_failed = 0
+        self.spool_failures = 0
 
         self._buffer: deque[Record] = deque()
         self._inflight: list[Record] = []  # taken from the buffer, not yet settled
@@ -357,7 +363,15 @@ class RecordWriter:
         try:
             spooled = await asyncio.to_thread(self.spool.append, batch)
         except OSError as exc:
-            self._log.error("record_spool_failed", error=repr(exc), size=len(batch))
+            self.spool_failures += 1
+            self._log.error(
+                "record_spool_failed",
+                error_id="spool-write-failed",
+                error=repr(exc),
+                size=len(batch),
+                held_in_memory=len(self._buffer) + len(batch),
+                retry_in_s=SPOOL_RETRY_S,
+            )
             return False
         self.records_spooled += spooled
         self.records_rejected += len(batch) - spooled

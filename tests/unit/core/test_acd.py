@@ -490,3 +490,25 @@ def test_no_part_of_the_core_sets_a_call_state_by_hand() -> None:
         if re.search(r"\bcall\.state\s*=[^=]", line)
     ]
     assert bare == []
+
+
+def test_a_claim_by_an_agent_no_longer_ringing_is_refused_and_changes_nothing() -> None:
+    """After a restart during callback dialling, an agent rung for a caller went on to
+    wrap-up before its leg claimed (bench/faults.py, kill9-callback). The claim is
+    refused without touching the call; the leg's hang-up and then the caller's settle
+    it — before, the half-granted claim left an offer the caller's hang-up could not
+    find, and the engine died of it."""
+    acd = make_acd(agents=1)
+    login(acd, "a1", 10.0)
+    (offer,) = of(cmd.OriginateAgent, arrive(acd, 1, 100.0))
+    acd.agents["a1"].state = AgentState.WRAP_UP  # where the restored callback left it
+    reply = claim_reply(acd, offer.offer_id, 101.0)
+    assert reply.caller_uniqueid is None
+    assert acd.calls["c1"].state is CallState.OFFERING
+    assert acd.agents["a1"].state is AgentState.WRAP_UP
+    acd.handle(ev.ChannelHungUp(uniqueid=offer.offer_id, cause="claim lost"), 102.0)
+    assert acd.agents["a1"].state is AgentState.WRAP_UP
+    assert acd.calls["c1"].state is CallState.WAITING  # back in line, its place kept
+    out = acd.handle(ev.ChannelHungUp(uniqueid="u1", cause="caller hung up"), 103.0)
+    (summary,) = records(CallRecord, out)
+    assert summary.outcome is CallOutcome.ABANDONED

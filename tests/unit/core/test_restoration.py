@@ -162,7 +162,10 @@ def test_a_returning_caller_nobody_restored_is_taken_back_from_its_channel() -> 
     acd = make_acd(agents=1)
     arrive(acd, 2, 40.0)
     out = acd.handle(ev.CallerReturned(call=waiting(1, 10.0, priority=None)), 50.0)
-    assert [e.kind for e in records(CallEventRecord, out)] == ["call_returned"]
+    # Nothing of its timeline was stored: it begins with its arrival, at the channel's
+    # time (bench/faults.py, kill -9 moments after the session began: call_arrived missing).
+    events = records(CallEventRecord, out)
+    assert [(e.kind, e.seq, e.at) for e in events] == [("call_arrived", 0, 10.0), ("call_returned", 1, 50.0)]
     assert records(CallRecord, out)[-1].version == 1
     assert offered(login(acd, "a1", 51.0)) == ["c1"]  # ahead of c2, who arrived later
 
@@ -233,6 +236,29 @@ def test_a_callback_whose_agent_leg_still_lives_is_followed_not_dialled_again() 
     (closed,) = records(CallbackRecord, out)
     assert closed.status is CallbackStatus.COMPLETED and "restarted" in (closed.result or "")
     assert of(cmd.OriginateAgent, out + acd.tick(200.0)) == [] and acd.callbacks == {}
+
+
+def test_an_agent_still_calling_a_customer_back_is_not_offered_a_waiting_caller() -> None:
+    """The callbacks being dialled come with the restored state and are followed before
+    any waiting caller is offered: before, the open callbacks came a moment later, the
+    agent on the callback's leg was rung for a caller meanwhile (bench/faults.py,
+    kill9-callback), and its claim met an agent no longer ringing."""
+    acd = with_callbacks(make_acd(agents=1))
+    out = acd.handle(
+        ev.StateRestored(
+            agents=(available("a1", 5.0),),
+            calls=(waiting(1, 20.0),),
+            live_legs=frozenset({"cb-cb1.3"}),
+            callbacks=(dialing(),),
+        ),
+        50.0,
+    )
+    assert of(cmd.OriginateAgent, out) == []  # a1 is on the callback's call
+    assert acd.agents["a1"].state is AgentState.ON_CALL and acd.calls["c1"].state is CallState.WAITING
+    assert of(cmd.OriginateAgent, acd.handle(ev.CallbacksRestored(callbacks=(dialing(),)), 51.0)) == []  # once
+    out = acd.handle(ev.ChannelHungUp(uniqueid="cb-cb1.3"), 90.0)
+    (closed,) = records(CallbackRecord, out)
+    assert closed.status is CallbackStatus.COMPLETED
 
 
 def test_a_callback_that_was_dialling_when_its_leg_died_too_is_tried_again() -> None:
