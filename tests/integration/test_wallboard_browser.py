@@ -139,6 +139,13 @@ async def test_a_supervisor_signs_in_and_out_through_the_page(tmp_path: Path) ->
             await _wait_for(driver, "return location.pathname === '/signin';")
             await asyncio.to_thread(driver.get, base + "/wallboard")
             await _wait_for(driver, "return location.pathname === '/signin';")
+            # Signing in with no page asked for lands on the role's own screen.
+            await asyncio.to_thread(driver.get, base + "/signin")
+            await _wait_for(driver, "return document.getElementById('user');")
+            driver.find_element(By.ID, "user").send_keys("sam")
+            driver.find_element(By.ID, "password").send_keys(SUPERVISOR_PASSWORD)
+            driver.find_element(By.ID, "submit").click()
+            await _wait_for(driver, "return location.pathname === '/supervisor';")
             if keep := os.environ.get("CCQUEUE_SIGNIN_SCREENSHOTS"):
                 for shot in (refused, signed_in):
                     shutil.copyfile(shot, Path(keep) / shot.name)
