@@ -475,7 +475,7 @@ class LogEcho(threading.Thread):
 # ---- the demo ---------------------------------------------------------------------------
 
 
-DEMO_SUPERVISOR, DEMO_ADMIN = "demo", "demo-admin"
+DEMO_SUPERVISOR, DEMO_ADMIN, DEMO_AGENT = "demo", "demo-admin", "demo-agent"
 
 
 def own_config(source: Path, target: Path, *, password: str, token: str) -> Path:
@@ -487,13 +487,20 @@ def own_config(source: Path, target: Path, *, password: str, token: str) -> Path
     else:
         target.mkdir(parents=True)
         shutil.copyfile(source, target / source.name)
-    queues = sorted(load_config(source).queues)
+    loaded = load_config(source)
+    queues = sorted(loaded.queues)
+    first_agent = min(loaded.agents, default=None)
+    agent_user = (
+        f'  {DEMO_AGENT}:\n    role: agent\n    agent: {first_agent}\n    password_hash: "{hash_password(password)}"\n'
+        if first_agent is not None
+        else ""
+    )
     (target / "users.yaml").write_text(
         "# Written by the demo for this run only.\n"
         "users:\n"
         f"  {DEMO_SUPERVISOR}:\n    role: supervisor\n    queues: {json.dumps(queues)}\n"
         f'    password_hash: "{hash_password(password)}"\n'
-        f'  {DEMO_ADMIN}:\n    role: admin\n    tokens: ["{hash_token(token)}"]\n'
+        f'  {DEMO_ADMIN}:\n    role: admin\n    tokens: ["{hash_token(token)}"]\n' + agent_user
     )
     return target
 
@@ -503,7 +510,7 @@ class Demo:
         self.args = args
         self.config = config
         # The demo's own copy of the configuration, with its users: a supervisor who signs
-        # in to the wallboard, and an admin token for the demo's own API calls. Both are
+        # in to the wallboard, an agent user for the first agent's page, and an admin token for the demo's own API calls. Both are
         # made afresh each run and printed; the shipped configuration has no users.
         self.password, self.token = secrets.token_urlsafe(9), new_token()
         self.config_dir = own_config(Path(args.config).resolve(), DEMO_DIR / "config", password=self.password, token=self.token)
@@ -1059,6 +1066,9 @@ class Demo:
             "",
             f"ccqueue demo is up (in {self.up_in_s:.1f} s). Everything listens on 127.0.0.1 only.",
             f"  wallboard     {self.base_url}/wallboard   (sign in as {DEMO_SUPERVISOR!r}, password {self.password!r})",
+            f"  supervisor    {self.base_url}/supervisor  (the same sign-in)",
+            f"  agent page    {self.base_url}/agent       (sign in as {DEMO_AGENT!r}, the same password: "
+            f"{min(self.agents)}'s screen-pops)",
             f"  metrics       {self.base_url}/metrics",
             f"  agents API    {self.base_url}/api/agents   "
             f"(curl -H 'Authorization: Bearer {self.token}' -X POST {self.base_url}/api/agents/agent1/pause"
