@@ -37,8 +37,10 @@ from ccqueue.core import events as ev
 from ccqueue.core.acd import Acd
 from ccqueue.core.errors import CallbackRefused, CcqueueError
 from ccqueue.core.ivr import IvrTree
+from ccqueue.core.overload import OverloadSettings
 from ccqueue.engine.engine import Engine
 from ccqueue.engine.inbox import Inbox
+from ccqueue.engine.load import LoadCollector, LoadWatch
 from ccqueue.http.app import IDLE_TIMEOUT_S, build_app
 from ccqueue.listen import (
     HttpConnections,
@@ -78,6 +80,7 @@ class Daemon:
     http_connections: HttpConnections
     dsn: str = ""
     metrics: Metrics | None = None
+    load: LoadWatch | None = None
     # Set once the start-up restore is with the engine (ccqueue.recovery).
     restored: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -192,6 +195,17 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
 
     ivr_runner = IvrRunner(trees=trees, ask=inbox.ask, post=inbox.post, callback_number=callback_number)
     restored = asyncio.Event()
+    overload_memo: list[Any] = [None, None]
+
+    def overload_settings() -> OverloadSettings:
+        section = running.now.config.overload  # a reload applies at the next sample
+        if overload_memo[0] is not section:
+            overload_memo[:] = [section, section.to_core()]
+        settings: OverloadSettings = overload_memo[1]
+        return settings
+
+    # The backlog: events for the engine, sessions opening, commands awaiting Asterisk.
+    load = LoadWatch(overload_settings, backlog=lambda: inbox.qsize() + agi.opening + engine.pending_commands)
     agi = AgiServer(
         restored=restored,
         ask=inbox.ask,
@@ -203,6 +217,8 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         normalize_number=normalize_number,
         ivr=ivr_runner,
         survey_for=survey_for,
+        door=load,
+        refused_sound=lambda: running.now.config.overload.sound,
     )
     engine = Engine(
         acd,
@@ -222,6 +238,7 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
             metrics=metrics,
         )
     )
+    registry.register(LoadCollector(load))
     registry.register(CampaignCollector(lambda: [acd.campaign_status(name, time.time()) for name in acd.campaign_names()]))
     http_connections = HttpConnections()
     web_app = build_app(
@@ -259,6 +276,7 @@ def build(config: Config, *, dsn: str, spool_dir: Path, config_path: str = "conf
         dsn=dsn,
         metrics=metrics,
         restored=restored,
+        load=load,
     )
 
 
@@ -436,6 +454,7 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
             http = tasks.create_task(daemon.http_connections.serve(http_sock, runner.server), name="http")
             others = [
                 tasks.create_task(daemon.engine.run(), name="engine"),
+                *([tasks.create_task(daemon.load.run(), name="load-watch")] if daemon.load is not None else []),
                 tasks.create_task(daemon.telephony.run(), name="ami"),
                 tasks.create_task(daemon.agi.serve(agi_sock, max_sessions=shares.agi), name="fastagi"),
             ]

@@ -38,8 +38,11 @@ from tests.support.postgres import PgServer, find_bindir
 __all__ = ["find_bindir"]
 
 INSTANCE = "bench"
-AMI_PORT, SIP_PORT, AGI_PORT, HTTP_PORT = 35038, 35060, 34573, 38080
-RTP_PORTS = (36000, 36099)
+# Below Linux's ephemeral range (32768-60999): a busy run opens thousands of outgoing
+# connections (a FastAGI session each), and one holding a listening port's number
+# makes the next ``ccqueue run`` fail to bind it.
+AMI_PORT, SIP_PORT, AGI_PORT, HTTP_PORT = 29038, 29060, 29573, 29080
+RTP_PORTS = (29100, 29199)
 AMI_USER, AMI_SECRET = "ccqueue", "bench-secret"
 HOTLINE = "300"
 QUEUE = "bench"
@@ -222,15 +225,18 @@ def spent(before: float | None, after: float | None) -> float | None:
     return None if before is None or after is None else after - before
 
 
-async def settle(sandbox: AsteriskSandbox, deadline_s: float = SETTLE_DEADLINE_S) -> None:
-    """Hang up whatever is left and wait until Asterisk has no channel at all."""
+async def settle(sandbox: AsteriskSandbox, deadline_s: float = SETTLE_DEADLINE_S, *, strict: bool = True) -> list[str]:
+    """Hang up whatever is left and wait until Asterisk has no channel at all; the
+    channels left past the deadline are an error, or (not ``strict``) returned."""
     await asyncio.to_thread(sandbox.rx, "channel request hangup all")
     deadline = time.monotonic() + deadline_s
     while True:
         left = await asyncio.to_thread(sandbox.channels)
         if not left:
-            return
+            return []
         if time.monotonic() > deadline:
+            if not strict:
+                return left
             raise RuntimeError(f"channels left after {deadline_s} s: {left[:5]}")
         await asyncio.sleep(0.2)
 

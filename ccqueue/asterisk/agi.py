@@ -67,6 +67,7 @@ from ccqueue.core import commands as cmd
 from ccqueue.core import dialogue as dlg
 from ccqueue.core import events as ev
 from ccqueue.core.errors import AsteriskMisbehaved, CcqueueError
+from ccqueue.core.overload import Shed
 from ccqueue.core.replies import ClaimAnswer, Reply
 from ccqueue.listen import Tally, accept_forever
 
@@ -108,6 +109,12 @@ ChannelLookup = Callable[[str], Awaitable[ChannelStatus | None]]
 Networks = Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
 
 
+class Door(Protocol):
+    """The overload gate as the door sees it (``ccqueue.engine.load.LoadWatch``)."""
+
+    def admit(self) -> Shed | None: ...
+
+
 class CallerSession:
     """What the engine has asked of one waiting caller, in order."""
 
@@ -136,8 +143,16 @@ class AgiServer:
         ivr: IvrHost | None = None,
         survey_for: Callable[[str], bool] = lambda _hotline: False,
         restored: asyncio.Event | None = None,
+        door: Door | None = None,
+        refused_sound: Callable[[], str] = lambda: "ccqueue/queue-full",
     ) -> None:
         self._survey_for = survey_for
+        # Past what the box can serve, new callers are refused here, before anything
+        # else is asked of Asterisk or the engine (ccqueue.core.overload).
+        self._door = door
+        self._refused_sound = refused_sound
+        # Sessions accepted and not yet handed to the engine: part of the backlog.
+        self.opening = 0
         # Set once the start-up restore is with the engine: a returning caller waits for
         # it, so that it is not taken for a new one ahead of callers who came earlier.
         self._restored = restored
@@ -215,6 +230,8 @@ class AgiServer:
 
     async def handle_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         uniqueid = None
+        self.opening += 1
+        opened = [True]  # cleared once the session's caller is with the engine
         try:
             peer = writer.get_extra_info("peername")
             if not peer_allowed(peer, self._allowed_peers):
@@ -227,6 +244,8 @@ class AgiServer:
             if route is None:
                 log.warning("agi_unknown_script", script=script[:64])
                 return
+            if script == "inbound" and await self._shed(headers, reader, writer):
+                return
             uniqueid = await self._believe(script, headers)
             if uniqueid == REFUSED:  # a real caller, recorded as refused: the apology at once
                 request = BoundedRequest(app=None, headers=headers, reader=reader, writer=writer)
@@ -235,8 +254,10 @@ class AgiServer:
                 return
             if uniqueid is None:
                 return
+            request = BoundedRequest(app=None, headers=headers, reader=reader, writer=writer)
+            request.opened = opened  # type: ignore[attr-defined]
             try:
-                await route(BoundedRequest(app=None, headers=headers, reader=reader, writer=writer))
+                await route(request)
             finally:
                 self._open.discard(uniqueid)
         except AgiPeerSilent as exc:
@@ -248,9 +269,39 @@ class AgiServer:
         except Exception:
             log.exception("agi_session_failed")
         finally:
+            if opened:
+                self.opening -= 1
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    def _handed(self, request: Request) -> None:
+        """The session's caller is with the engine: no longer counted as opening."""
+        opened = getattr(request, "opened", None)
+        if opened:
+            opened.clear()
+            self.opening -= 1
+
+    async def _shed(self, headers: dict[str, str], reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """A new caller refused at the door for load (True): recorded as refused, told so,
+        hung up. Costs three AGI round trips and no AMI action: under overload the
+        door must be the cheapest path. A caller coming back to its place (``CCQ_CALL_ID``
+        on its channel) is not a new arrival and goes on (rule 3 of the gate)."""
+        if self._door is None or not UNIQUEID.fullmatch(headers.get("agi_uniqueid", "")) or malformed(headers):
+            return False
+        shed = self._door.admit()
+        if shed is None:
+            return False
+        request = BoundedRequest(app=None, headers=headers, reader=reader, writer=writer)
+        if _variable(await request.send_command("GET VARIABLE CCQ_CALL_ID")):
+            return False
+        self._post(self._arrival(headers, refused=f"overload: {shed.value}"))
+        log.info("caller_refused_overload", reason=shed.value, channel=headers.get("agi_channel", "")[:200])
+        # The away mark cleared: the hang-up below is not a caller lost while ccqueue was away.
+        await request.send_command('SET VARIABLE CCQ_AWAY ""')
+        await request.send_command(f'STREAM FILE {self._refused_sound()} ""')
+        await request.send_command("HANGUP")
+        return True
 
     async def _believe(self, script: str, headers: dict[str, str]) -> str | None:
         """The uniqueid of the channel a session is for, once Asterisk has confirmed it
@@ -317,17 +368,23 @@ class AgiServer:
         self.sessions[call_id] = session
         bound = log.bind(call_id=call_id, channel=arrived.channel)
         try:
-            if not returning:
-                await request.send_command(f"SET VARIABLE CCQ_CALL_ID {call_id}")
-            await request.send_command('SET VARIABLE CCQ_AWAY ""')
+            # One round trip for what the channel keeps of the call (MSet; the call id is
+            # ccqueue's own and checked): its id, the away mark cleared, the survey.
+            notes = [] if returning else [f"CCQ_CALL_ID={call_id}"]
+            notes.append("CCQ_AWAY=")
             if self._survey_for(arrived.hotline):
-                await request.send_command("SET VARIABLE CCQ_SURVEY yes")
+                notes.append("CCQ_SURVEY=yes")
+            if len(notes) == 1:  # a returning caller: only the away mark
+                await request.send_command('SET VARIABLE CCQ_AWAY ""')
+            else:
+                await request.send_command(f'EXEC MSet "{",".join(notes)}"')
             if returning:
                 await self._wait_restored()
                 bound.info("agi_caller_returned")
                 await self._ask(ev.CallerReturned(call=_returned(arrived, facts)))
             else:
                 await self._ask(arrived)
+            self._handed(request)
             await self._clear_away(request)
             await self._serve(session, arrived, bound)
         finally:
