@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -97,6 +98,8 @@ class Turn:
     asterisk_cpu_s: float | None = None
     daemon_cpu_s: float | None = None
     wall_s: float = 0.0
+    max_backlog: float | None = None  # ccqueue's ccqueue_inbox_backlog, highest scraped
+    max_lag_s: float | None = None  # ccqueue's ccqueue_loop_lag_seconds, highest scraped
 
     @property
     def completed(self) -> int:
@@ -128,6 +131,11 @@ class Turn:
             f"refused {self.refused:5d}, failed {self.failed:5d} ({self.failed_share * 100:5.1f} %), "
             f"goodput {self.goodput:6.1f}/s, CPU {'n/a' if cpu is None else f'{cpu:.1f} ms'}/call "
             f"(Asterisk {self.asterisk_cpu_s or 0:.1f} s, ccqueue {self.daemon_cpu_s or 0:.1f} s), {self.wall_s:.0f} s"
+            + (
+                ""
+                if self.max_backlog is None
+                else f"; ccqueue backlog max {self.max_backlog:.0f}, loop lag max {(self.max_lag_s or 0) * 1000:.0f} ms"
+            )
         )
 
 
@@ -205,6 +213,20 @@ async def offer(recorder: Recorder, turn: Turn, *, context: str, seconds: float,
         await asyncio.wait(pending, timeout=patience_s + 15)
 
 
+async def scrape(daemon: BenchDaemon, turn: Turn) -> None:
+    """ccqueue's load figures from /metrics every 0.5 s, keeping the highest."""
+    while True:
+        with contextlib.suppress(OSError, ValueError):
+            text = await asyncio.to_thread(daemon.text, "/metrics")
+            for line in text.splitlines():
+                name, _, value = line.partition(" ")
+                if name == "ccqueue_inbox_backlog":
+                    turn.max_backlog = max(turn.max_backlog or 0.0, float(value))
+                elif name == "ccqueue_loop_lag_seconds":
+                    turn.max_lag_s = max(turn.max_lag_s or 0.0, float(value))
+        await asyncio.sleep(0.5)
+
+
 async def drain(turn: Turn, deadline_s: float) -> None:
     """Until every caller has ended (or could not be placed), within ``deadline_s``."""
     deadline = time.monotonic() + deadline_s
@@ -235,8 +257,14 @@ async def run_turn(
         began = time.monotonic()
         ast0, cq0 = cpu_seconds(args.asterisk_pid), cpu_seconds(pid)
         context = "hotline" if system == "ccqueue" else "bench-appqueue"
-        await offer(recorder, turn, context=context, seconds=args.seconds, patience_s=args.patience_s)
-        await drain(turn, args.patience_s + args.talk_s + 10)
+        scraper = asyncio.create_task(scrape(daemon, turn)) if system == "ccqueue" else None
+        try:
+            await offer(recorder, turn, context=context, seconds=args.seconds, patience_s=args.patience_s)
+            await drain(turn, args.patience_s + args.talk_s + 10)
+        finally:
+            if scraper is not None:
+                scraper.cancel()
+                await asyncio.gather(scraper, return_exceptions=True)
         turn.asterisk_cpu_s = spent(ast0, cpu_seconds(args.asterisk_pid))
         turn.daemon_cpu_s = spent(cq0, cpu_seconds(pid)) if system == "ccqueue" else 0.0
         if turn.asterisk_cpu_s is not None and turn.daemon_cpu_s is not None:
@@ -371,6 +399,8 @@ def main() -> int:
                 "failed": t.failed,
                 "goodput": round(t.goodput, 2),
                 "cpu_ms_per_call": t.cpu_ms_per_call(),
+                "max_backlog": t.max_backlog,
+                "max_loop_lag_s": t.max_lag_s,
             }
             for t in turns
         ],

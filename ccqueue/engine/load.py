@@ -11,6 +11,7 @@ both figures to Prometheus.
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 from collections.abc import Callable, Iterator
 
@@ -25,6 +26,9 @@ log = structlog.get_logger("ccqueue.load")
 # How often the lag is sampled. Python's own asyncio debug mode flags callbacks slower
 # than 100 ms; sampling at half that sees such a stall in the next sample.
 SAMPLE_EVERY_S = 0.05
+# /metrics shows the highest lag of the last this many samples (one second): a scrape
+# every 15 s would otherwise see one sample in 300 and miss a stall.
+LAG_WINDOW = 20
 
 
 class LoadWatch:
@@ -42,10 +46,15 @@ class LoadWatch:
         self._clock = clock
         self.gate = LoadGate(settings())
         self.lag_s = 0.0
+        self._recent: collections.deque[float] = collections.deque(maxlen=LAG_WINDOW)
         self.refused: dict[str, int] = {shed.value: 0 for shed in Shed}
 
     def backlog(self) -> int:
         return self._backlog()
+
+    def recent_lag_s(self) -> float:
+        """The highest lag of the last second's samples."""
+        return max(self._recent, default=0.0)
 
     def admit(self) -> Shed | None:
         """None when a new caller may come in now; else why not (counted)."""
@@ -66,6 +75,7 @@ class LoadWatch:
             expected = loop.time() + SAMPLE_EVERY_S
             await asyncio.sleep(SAMPLE_EVERY_S)
             self.lag_s = max(0.0, loop.time() - expected)
+            self._recent.append(self.lag_s)
             self._follow_config()
             was = self.gate.lagging
             self.gate.observe(self._clock(), lag_s=self.lag_s, backlog=self._backlog())
@@ -86,7 +96,11 @@ class LoadCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         w = self._watch
-        yield GaugeMetricFamily("ccqueue_loop_lag_seconds", "How late the event loop's last sampled timer fired.", value=w.lag_s)
+        yield GaugeMetricFamily(
+            "ccqueue_loop_lag_seconds",
+            "How late the event loop's sampled timer fired: the highest of the last second.",
+            value=w.recent_lag_s(),
+        )
         yield GaugeMetricFamily(
             "ccqueue_inbox_backlog",
             "Work waiting: engine inbox events, FastAGI sessions opening, commands awaiting Asterisk.",

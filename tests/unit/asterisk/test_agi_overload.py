@@ -1,0 +1,87 @@
+"""The FastAGI door under overload: a new caller refused cheaply, told, recorded; others served."""
+
+from __future__ import annotations
+
+from ccqueue.asterisk.agi import AgiServer
+from ccqueue.asterisk.session_check import ChannelStatus, parse_allow
+from ccqueue.core import events as ev
+from ccqueue.core.overload import Shed
+from tests.support.fakes import agi_headers, raw_agi_session
+
+INBOUND = {
+    "agi_network_script": "inbound",
+    "agi_uniqueid": "1796000000.12",
+    "agi_channel": "Local/100@hotline-00000001;2",
+    "agi_extension": "100",
+    "agi_callerid": "+15550100",
+}
+
+
+class Door:
+    def __init__(self, verdict: Shed | None) -> None:
+        self.verdict = verdict
+        self.asked = 0
+
+    def admit(self) -> Shed | None:
+        self.asked += 1
+        return self.verdict
+
+
+def _server(door: Door) -> tuple[AgiServer, list[str], list[ev.Event]]:
+    looked_up: list[str] = []
+    posted: list[ev.Event] = []
+
+    async def lookup(uniqueid: str) -> ChannelStatus | None:
+        looked_up.append(uniqueid)
+        return None  # not confirmed: an admitted session goes no further here
+
+    async def ask(event: ev.Event) -> None:
+        posted.append(event)
+
+    server = AgiServer(
+        ask=ask,  # type: ignore[arg-type]
+        post=posted.append,
+        channel_status=lookup,
+        allowed_peers=parse_allow(["127.0.0.0/8"]),
+        door=door,
+        refused_sound=lambda: "ccqueue/queue-full",
+    )
+    return server, looked_up, posted
+
+
+async def test_a_new_caller_past_capacity_is_told_recorded_refused_and_hung_up_with_no_ami_action() -> None:
+    door = Door(Shed.BACKLOG)
+    server, looked_up, posted = _server(door)
+    sent = await raw_agi_session(server.handle_connection, agi_headers(INBOUND))
+    assert sent == [
+        b"GET VARIABLE CCQ_CALL_ID\n",  # not a caller coming back to its place
+        b'SET VARIABLE CCQ_AWAY ""\n',
+        b'STREAM FILE ccqueue/queue-full ""\n',
+        b"HANGUP\n",
+    ]
+    assert looked_up == []  # Asterisk was not asked about the channel: the cheapest path
+    (arrived,) = posted
+    assert isinstance(arrived, ev.CallArrived)
+    assert (arrived.refused, arrived.uniqueid, arrived.caller, arrived.hotline) == (
+        "overload: backlog",
+        "1796000000.12",
+        "+15550100",
+        "100",
+    )
+    assert server.opening == 0
+
+
+async def test_an_admitted_caller_goes_on_to_the_usual_checks() -> None:
+    door = Door(None)
+    server, looked_up, posted = _server(door)
+    await raw_agi_session(server.handle_connection, agi_headers(INBOUND))
+    assert door.asked == 1 and looked_up == ["1796000000.12"] and posted == []
+    assert server.opening == 0
+
+
+async def test_other_scripts_and_malformed_sessions_never_ask_the_door() -> None:
+    door = Door(Shed.LOOP_LAG)
+    server, _, posted = _server(door)
+    await raw_agi_session(server.handle_connection, agi_headers({**INBOUND, "agi_network_script": "claim"}))
+    await raw_agi_session(server.handle_connection, agi_headers({**INBOUND, "agi_uniqueid": "no good"}))
+    assert door.asked == 0 and posted == []
