@@ -481,8 +481,12 @@ class AgiServer:
         self._away_recorded.extend(u for u in uniqueids if UNIQUEID.fullmatch(u))
 
     async def _clear_away(self, request: Request) -> None:
-        for _ in range(min(AWAY_FORGET_PER_SESSION, len(self._away_recorded))):
-            await request.send_command(f"DATABASE DEL {AWAY_FAMILY} {self._away_recorded.popleft()}")
+        # Taken off the list before each await: sessions starting together share it.
+        for _ in range(AWAY_FORGET_PER_SESSION):
+            if not self._away_recorded:
+                return
+            uniqueid = self._away_recorded.popleft()
+            await request.send_command(f"DATABASE DEL {AWAY_FAMILY} {uniqueid}")
 
     async def _wait_restored(self) -> None:
         if self._restored is None or self._restored.is_set():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from ccqueue.asterisk.agi import AgiServer
 from ccqueue.asterisk.session_check import ChannelStatus, parse_allow
 from ccqueue.core import events as ev
@@ -85,3 +87,24 @@ async def test_other_scripts_and_malformed_sessions_never_ask_the_door() -> None
     await raw_agi_session(server.handle_connection, agi_headers({**INBOUND, "agi_network_script": "claim"}))
     await raw_agi_session(server.handle_connection, agi_headers({**INBOUND, "agi_uniqueid": "no good"}))
     assert door.asked == 0 and posted == []
+
+
+class _Request:
+    def __init__(self) -> None:
+        self.commands: list[str] = []
+
+    async def send_command(self, command: str) -> dict[str, object]:
+        self.commands.append(command)
+        await asyncio.sleep(0)  # Asterisk answers later: other sessions run meanwhile
+        return {}
+
+
+async def test_sessions_starting_together_share_the_away_lines_to_delete() -> None:
+    """Many callers arrive at once after a restart: each line is deleted once, and no
+    session fails for finding the list emptied by another."""
+    server, _, _ = _server(Door(None))
+    server.forget_away(["1796000000.1", "1796000000.2", "1796000000.3"])
+    first, second = _Request(), _Request()
+    await asyncio.gather(server._clear_away(first), server._clear_away(second))
+    deleted = sorted(first.commands + second.commands)
+    assert deleted == [f"DATABASE DEL ccqueue-away 1796000000.{n}" for n in (1, 2, 3)]
