@@ -16,9 +16,13 @@ ccqueue daemon runs only during its own turns.
 Each caller ends one way, read from AMI events on its hotline leg:
 
 - *completed*: the hotline leg entered a bridge (an agent answered it);
-- *refused*: it was turned away at the door and heard the queue-full message
-  (``ccqueue/queue-full``: an AGI ``STREAM FILE``/``EXEC Playback`` of it, or the
-  baseline's ``Playback`` after ``Queue()`` said ``FULL``), and never reached an agent;
+- *refused*: it was turned away at the door with the queue-full message
+  (``ccqueue/queue-full``) and never reached an agent: for ccqueue, its call recorded
+  ``refused`` in PostgreSQL (ccqueue records it as the session sends the message; the
+  message itself is checked end to end by ``tests/e2e/test_overload.py``); for the
+  baseline, the ``UserEvent`` its dialplan sends before that ``Playback`` when
+  ``Queue()`` said ``FULL``. Neither is read from AGI events: a login to the ``agi``
+  class would make Asterisk format a dozen events per ccqueue call for the bench alone;
 - *failed*: everything else — Asterisk refused the Originate, the caller gave up
   unanswered, was hung up on, or heard ccqueue's apology (``ccqueue/unavailable``: the
   FastAGI server could not be reached or refused the session).
@@ -47,6 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import structlog
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,8 +66,8 @@ TARGET_FAILED = 0.01
 DEFAULT_RATES = (32, 64, 96, 112, 128, 144, 160)
 QUICK_RATES = (48, 96, 128)
 FULL_SOUND = "ccqueue/queue-full"
-KEPT = frozenset({"bridgeenter", "hangup", "agiexecstart", "userevent"})
-HEADERS = ("Event", "Uniqueid", "Command", "UserEvent")
+KEPT = frozenset({"bridgeenter", "hangup", "userevent"})
+HEADERS = ("Event", "Uniqueid", "UserEvent")
 
 CALLER_CONTEXT = """
 ; A bench caller: waits at most its patience, then gives up.
@@ -100,14 +105,17 @@ class Turn:
     wall_s: float = 0.0
     max_backlog: float | None = None  # ccqueue's ccqueue_inbox_backlog, highest scraped
     max_lag_s: float | None = None  # ccqueue's ccqueue_loop_lag_seconds, highest scraped
+    recorder_drops: int = 0  # the bench's own AMI login lost during the turn (events missed)
 
     @property
     def completed(self) -> int:
         return sum(1 for c in self.callers.values() if c.bridged)
 
+    refused_recorded: int = 0  # ccqueue: calls recorded refused during the turn
+
     @property
     def refused(self) -> int:
-        return sum(1 for c in self.callers.values() if c.refused and not c.bridged)
+        return self.refused_recorded + sum(1 for c in self.callers.values() if c.refused and not c.bridged)
 
     @property
     def failed(self) -> int:
@@ -120,6 +128,16 @@ class Turn:
     @property
     def goodput(self) -> float:
         return self.completed / self.seconds if self.seconds else 0.0
+
+    def failures(self) -> dict[str, int]:
+        """The failed callers by what was seen of them (the refused are not among them)."""
+        unbridged = [c for c in self.callers.values() if not c.bridged and not c.refused]
+        return {
+            "not_placed": sum(1 for c in unbridged if c.originate_failed),
+            # ccqueue's refused callers are counted from its records, not seen here.
+            "hung_up_unanswered": max(0, sum(1 for c in unbridged if c.ended and not c.originate_failed) - self.refused_recorded),
+            "still_there": sum(1 for c in unbridged if not c.ended and not c.originate_failed),
+        }
 
     def cpu_ms_per_call(self) -> float | None:
         return None if self.cpu_s is None or not self.completed else round(self.cpu_s / self.completed * 1000, 2)
@@ -158,9 +176,6 @@ class Tracker:
                 caller.bridged = True
             case "hangup":
                 caller.ended = True
-            case "agiexecstart":
-                if FULL_SOUND in seen.h["Command"]:
-                    caller.refused = True
             case "userevent" if seen.h["UserEvent"].lower() == "benchrefused":
                 caller.refused = True
 
@@ -227,6 +242,19 @@ async def scrape(daemon: BenchDaemon, turn: Turn) -> None:
         await asyncio.sleep(0.5)
 
 
+async def refused_since(daemon: BenchDaemon, since: float) -> int:
+    """Calls ccqueue recorded ``refused`` since ``since`` (its writer flushes within a second)."""
+    await asyncio.sleep(2.0)
+    conn = await asyncpg.connect(daemon.dsn)
+    try:
+        count = await conn.fetchval(
+            "select count(*) from calls where outcome = 'refused' and arrived_at >= to_timestamp($1)", since
+        )
+    finally:
+        await conn.close()
+    return int(count or 0)
+
+
 async def drain(turn: Turn, deadline_s: float) -> None:
     """Until every caller has ended (or could not be placed), within ``deadline_s``."""
     deadline = time.monotonic() + deadline_s
@@ -256,6 +284,8 @@ async def run_turn(
         tracker.turn = turn
         began = time.monotonic()
         ast0, cq0 = cpu_seconds(args.asterisk_pid), cpu_seconds(pid)
+        connects = recorder.client.connects
+        began_wall = time.time()
         context = "hotline" if system == "ccqueue" else "bench-appqueue"
         scraper = asyncio.create_task(scrape(daemon, turn)) if system == "ccqueue" else None
         try:
@@ -265,6 +295,9 @@ async def run_turn(
             if scraper is not None:
                 scraper.cancel()
                 await asyncio.gather(scraper, return_exceptions=True)
+        turn.recorder_drops = recorder.client.connects - connects
+        if system == "ccqueue":
+            turn.refused_recorded = await refused_since(daemon, began_wall)
         turn.asterisk_cpu_s = spent(ast0, cpu_seconds(args.asterisk_pid))
         turn.daemon_cpu_s = spent(cq0, cpu_seconds(pid)) if system == "ccqueue" else 0.0
         if turn.asterisk_cpu_s is not None and turn.daemon_cpu_s is not None:
@@ -275,6 +308,12 @@ async def run_turn(
         if system == "ccqueue":
             await asyncio.to_thread(daemon.stop)
     print(turn.line(), flush=True)
+    if turn.failed:
+        print(f"  failed callers: {turn.failures()}", flush=True)
+    if turn.recorder_drops:
+        # Asterisk drops an AMI client that reads too slowly: the events meanwhile are
+        # lost, and callers served then would count as failed.
+        print(f"  note: the bench's AMI login was lost {turn.recorder_drops} times: figures undercount", flush=True)
     left = await settle(sandbox, 20, strict=False)
     if left:
         # Seen: a few "Surrogate/..." channels, left by Bridge()'s masquerade, that no
@@ -292,7 +331,7 @@ def carried(turns: list[Turn]) -> Turn | None:
 async def measure(sandbox: AsteriskSandbox, daemon: BenchDaemon, args: argparse.Namespace) -> list[Turn]:
     tracker = Tracker()
     turns: list[Turn] = []
-    async with Recorder(KEPT, HEADERS, watch=tracker.see, events="call,agi,user") as recorder:
+    async with Recorder(KEPT, HEADERS, watch=tracker.see, events="call,user") as recorder:
         await settle(sandbox)
         for index, rate in enumerate(args.rates):
             order = ["ccqueue", "app_queue"] if index % 2 == 0 else ["app_queue", "ccqueue"]
@@ -401,6 +440,8 @@ def main() -> int:
                 "cpu_ms_per_call": t.cpu_ms_per_call(),
                 "max_backlog": t.max_backlog,
                 "max_loop_lag_s": t.max_lag_s,
+                "recorder_drops": t.recorder_drops,
+                "failures": t.failures(),
             }
             for t in turns
         ],
