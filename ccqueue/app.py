@@ -65,6 +65,10 @@ from ccqueue.store.restore import (
 
 log = structlog.get_logger("ccqueue.app")
 
+# Connections the kernel queues for the FastAGI listener (nginx's default on Linux is 511;
+# HTTP keeps listening_socket's 128).
+AGI_BACKLOG = 1024
+
 
 @dataclass
 class Daemon:
@@ -429,7 +433,11 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
     shares = budget(open_files)
     daemon.http_connections.limit = shares.http
     log.info("open_files_limit", limit=open_files, raised_from=soft_before, http_connections=shares.http, agi_sessions=shares.agi)
-    agi_sock = listening_socket(cfg.asterisk.agi.host, cfg.asterisk.agi.port)
+    # Asterisk opens a FastAGI connection per call (and per agent leg's claim): a burst
+    # of arrivals while the loop is busy waits in the kernel's queue rather than being
+    # dropped (a dropped connect is retried by Asterisk only after a second, and given
+    # up after two). The kernel caps it at net.core.somaxconn.
+    agi_sock = listening_socket(cfg.asterisk.agi.host, cfg.asterisk.agi.port, backlog=AGI_BACKLOG)
     try:
         http_sock = listening_socket(cfg.http.host, cfg.http.port)
     except OSError:

@@ -205,15 +205,26 @@ class AgiServer:
         sessions: set[asyncio.Task[None]] = set()
         refused = Tally("agi_sessions_refused", limit=max_sessions)
 
+        async def open_session(conn: socket.socket) -> None:
+            reader = asyncio.StreamReader(limit=AGI_LINE_LIMIT)
+            try:
+                transport, protocol = await loop.connect_accepted_socket(lambda: asyncio.StreamReaderProtocol(reader), conn)
+            except OSError:  # the peer left before it was set up
+                conn.close()
+                return
+            writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+            await self.handle_connection(reader, writer)
+
         async def admit(conn: socket.socket) -> None:
             if len(sessions) >= max_sessions:
                 conn.close()
                 refused.add("at the session cap")
                 return
-            reader = asyncio.StreamReader(limit=AGI_LINE_LIMIT)
-            transport, protocol = await loop.connect_accepted_socket(lambda: asyncio.StreamReaderProtocol(reader), conn)
-            writer = asyncio.StreamWriter(transport, protocol, reader, loop)
-            task = loop.create_task(self.handle_connection(reader, writer))
+            # The session is set up in its own task: the accept loop goes straight back
+            # to the next connection. Awaiting the set-up here took one turn of the event
+            # loop per connection, which bounded the accept rate by the loop's load: past
+            # it the kernel's queue filled and Asterisk's connects timed out (2 s).
+            task = loop.create_task(open_session(conn))
             sessions.add(task)
             task.add_done_callback(sessions.discard)
 

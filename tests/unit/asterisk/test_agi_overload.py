@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 from ccqueue.asterisk.agi import AgiServer
 from ccqueue.asterisk.session_check import ChannelStatus, parse_allow
 from ccqueue.core import events as ev
 from ccqueue.core.overload import Shed
+from ccqueue.listen import listening_socket
 from tests.support.fakes import agi_headers, raw_agi_session
 
+BURST = 120
 INBOUND = {
     "agi_network_script": "inbound",
     "agi_uniqueid": "1796000000.12",
@@ -108,3 +111,38 @@ async def test_sessions_starting_together_share_the_away_lines_to_delete() -> No
     await asyncio.gather(server._clear_away(first), server._clear_away(second))
     deleted = sorted(first.commands + second.commands)
     assert deleted == [f"DATABASE DEL ccqueue-away 1796000000.{n}" for n in (1, 2, 3)]
+
+
+async def test_a_burst_of_connections_is_taken_in_a_few_turns_of_the_loop() -> None:
+    """Each accepted connection's set-up runs in its own task: the accept loop does not
+    wait a turn of the event loop per connection, so a burst of calls arriving while the
+    loop is busy is taken at once instead of overflowing the kernel's queue."""
+    server, _, _ = _server(Door(None))
+    sock = listening_socket("127.0.0.1", 0, backlog=1024)
+    port = sock.getsockname()[1]
+    clients = []
+    for _ in range(BURST):
+        client = socket.create_connection(("127.0.0.1", port))  # queued by the kernel, not yet accepted
+        clients.append(client)
+    turns = 0
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(count_turns())
+    serving = asyncio.create_task(server.serve(sock, max_sessions=1000))
+    try:
+        async with asyncio.timeout(5):
+            while server.opening < BURST:
+                await asyncio.sleep(0)
+        assert turns < BURST / 4, turns  # one turn per connection before
+    finally:
+        serving.cancel()
+        ticker.cancel()
+        await asyncio.gather(serving, ticker, return_exceptions=True)
+        for client in clients:
+            client.close()
+        sock.close()
