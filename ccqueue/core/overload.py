@@ -44,9 +44,9 @@ class OverloadSettings:
     # The loop's lag beyond which new callers are refused. A FastAGI answer late by a
     # quarter of a second is heard as a gap; Asterisk gives an AMI client 100 ms to read.
     max_loop_lag_s: float = 0.25
-    # Work in flight (rule 3). A healthy box carrying 96 calls a second holds a few
-    # dozen (bench/capacity.py); one past its capacity, hundreds within seconds.
-    max_backlog: int = 200
+    # Work in flight (rule 3). A box carrying 96 calls a second held at most 30-70
+    # (bench/capacity.py, two shared cores); one past its capacity, ~200 within seconds.
+    max_backlog: int = 100
     # Shedding for lag stops below this share of its limit, held for hold_s (rule 2).
     resume_ratio: float = 0.5
     hold_s: float = 2.0
