@@ -151,7 +151,7 @@ class AgiServer:
         # else is asked of Asterisk or the engine (ccqueue.core.overload).
         self._door = door
         self._refused_sound = refused_sound
-        # Sessions accepted and not yet handed to the engine: part of the backlog.
+        # Inbound sessions accepted and not yet handed to the engine: part of the backlog.
         self.opening = 0
         # Set once the start-up restore is with the engine: a returning caller waits for
         # it, so that it is not taken for a new one ahead of callers who came earlier.
@@ -255,7 +255,10 @@ class AgiServer:
             if route is None:
                 log.warning("agi_unknown_script", script=script[:64])
                 return
-            if script == "inbound" and await self._shed(headers, reader, writer):
+            if script != "inbound":  # only a new caller's arrival is work waiting to start
+                opened.clear()
+                self.opening -= 1
+            elif await self._shed(headers, reader, writer):
                 return
             uniqueid = await self._believe(script, headers)
             if uniqueid == REFUSED:  # a real caller, recorded as refused: the apology at once
@@ -295,7 +298,7 @@ class AgiServer:
 
     async def _shed(self, headers: dict[str, str], reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """A new caller refused at the door for load (True): recorded as refused, told so,
-        hung up. Costs three AGI round trips and no AMI action: under overload the
+        hung up. Costs four AGI round trips and no AMI action: under overload the
         door must be the cheapest path. A caller coming back to its place (``CCQ_CALL_ID``
         on its channel) is not a new arrival and goes on (rule 3 of the gate)."""
         if self._door is None or not UNIQUEID.fullmatch(headers.get("agi_uniqueid", "")) or malformed(headers):
