@@ -258,7 +258,7 @@ class AgiServer:
             if script != "inbound":  # only a new caller's arrival is work waiting to start
                 opened.clear()
                 self.opening -= 1
-            elif await self._shed(headers, reader, writer):
+            elif await self._shed(headers, reader, writer, opened):
                 return
             uniqueid = await self._believe(script, headers)
             if uniqueid == REFUSED:  # a real caller, recorded as refused: the apology at once
@@ -296,7 +296,9 @@ class AgiServer:
             opened.clear()
             self.opening -= 1
 
-    async def _shed(self, headers: dict[str, str], reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    async def _shed(
+        self, headers: dict[str, str], reader: asyncio.StreamReader, writer: asyncio.StreamWriter, opened: list[bool]
+    ) -> bool:
         """A new caller refused at the door for load (True): recorded as refused, told so,
         hung up. Costs four AGI round trips and no AMI action: under overload the
         door must be the cheapest path. A caller coming back to its place (``CCQ_CALL_ID``
@@ -310,6 +312,10 @@ class AgiServer:
         if _variable(await request.send_command("GET VARIABLE CCQ_CALL_ID")):
             return False
         self._post(self._arrival(headers, refused=f"overload: {shed.value}"))
+        # Settled: no longer work waiting to start. Counted while its message plays, the
+        # refused would keep the backlog up and have everyone after them refused too.
+        opened.clear()
+        self.opening -= 1
         log.info("caller_refused_overload", reason=shed.value, channel=headers.get("agi_channel", "")[:200])
         # The away mark cleared: the hang-up below is not a caller lost while ccqueue was away.
         await request.send_command('SET VARIABLE CCQ_AWAY ""')

@@ -41,15 +41,17 @@ class Shed(enum.Enum):
 class OverloadSettings:
     # Off: every caller is let in whatever the load (the behaviour before shedding).
     enabled: bool = True
-    # The loop's lag beyond which new callers are refused. A FastAGI answer late by a
-    # quarter of a second is heard as a gap; Asterisk gives an AMI client 100 ms to read.
-    max_loop_lag_s: float = 0.25
+    # The loop's lag beyond which new callers are refused. Python's asyncio debug mode
+    # calls a callback slow at 0.1 s; on two cores shared with other work the lag was
+    # seen at 0.1-0.25 s with the box carrying its load (bench/capacity.py), and past
+    # 0.8 s once it could not. Half a second is a stall, not a busy neighbour.
+    max_loop_lag_s: float = 0.5
     # Work in flight (rule 3). A box carrying 96 calls a second held at most 30-70
     # (bench/capacity.py, two shared cores); one past its capacity, ~200 within seconds.
     max_backlog: int = 100
     # Shedding for lag stops below this share of its limit, held for hold_s (rule 2).
     resume_ratio: float = 0.5
-    hold_s: float = 2.0
+    hold_s: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.max_loop_lag_s > 0 or self.max_backlog < 1:

@@ -26,6 +26,7 @@ class Door:
     def __init__(self, verdict: Shed | None) -> None:
         self.verdict = verdict
         self.asked = 0
+        self.opening_when_told: list[int] = []
 
     def admit(self) -> Shed | None:
         self.asked += 1
@@ -49,8 +50,13 @@ def _server(door: Door) -> tuple[AgiServer, list[str], list[ev.Event]]:
         channel_status=lookup,
         allowed_peers=parse_allow(["127.0.0.0/8"]),
         door=door,
-        refused_sound=lambda: "ccqueue/queue-full",
+        refused_sound=lambda: sound(),
     )
+
+    def sound() -> str:  # asked as the message is sent: what the backlog holds then
+        door.opening_when_told.append(server.opening)
+        return "ccqueue/queue-full"
+
     return server, looked_up, posted
 
 
@@ -65,6 +71,7 @@ async def test_a_new_caller_past_capacity_is_told_recorded_refused_and_hung_up_w
         b"HANGUP\n",
     ]
     assert looked_up == []  # Asterisk was not asked about the channel: the cheapest path
+    assert door.opening_when_told == [0]  # settled before its message: not counted as work waiting
     (arrived,) = posted
     assert isinstance(arrived, ev.CallArrived)
     assert (arrived.refused, arrived.uniqueid, arrived.caller, arrived.hotline) == (
