@@ -53,39 +53,26 @@ import json
 import logging
 import os
 import re
-import shutil
 import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import structlog
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ccqueue.asterisk.ami import AmiClient  # the path above makes a checkout importable
-from testbed.daemon import CcqueueProcess, write_users
+from testbed import benchbox  # the path above makes a checkout importable
+from testbed.benchbox import APP_QUEUE, HOTLINE, INSTANCE, BenchDaemon, Seen, cpu_seconds, settle, spent
 from testbed.sandbox import AsteriskSandbox
-from tests.support.postgres import PgServer, find_bindir
 
-INSTANCE = "bench"
-AMI_PORT, SIP_PORT, AGI_PORT, HTTP_PORT = 35038, 35060, 34573, 38080
-RTP_PORTS = (36000, 36099)
-AMI_USER, AMI_SECRET = "ccqueue", "bench-secret"
-HOTLINE = "300"
-QUEUE = "bench"
-APP_QUEUE = "benchq"
 RING_TIMEOUT_S = 10
 RUN_DEADLINE_S = 100.0
-SETTLE_DEADLINE_S = 15.0
 TARGET_MEDIAN_RATIO = 0.1
 TARGET_P90_RATIO = 0.2
 
@@ -123,160 +110,26 @@ KEPT_HEADERS = (
 )
 
 
-# ---- the scene, in configuration ----------------------------------------------------------
-
-
-def write_ccqueue_config(folder: Path, agents: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "ccqueue.yaml").write_text(
-        f"""asterisk:
-  ami: {{host: 127.0.0.1, port: {AMI_PORT}, username: {AMI_USER}, secret: {AMI_SECRET}}}
-  agi: {{host: 127.0.0.1, port: {AGI_PORT}}}
-http: {{host: 127.0.0.1, port: {HTTP_PORT}}}
-hotlines:
-  "{HOTLINE}": {{queue: {QUEUE}}}
-"""
-    )
-    (folder / "queues.yaml").write_text(
-        f"""queues:
-  {QUEUE}:
-    strategy: longest_idle
-    ring_timeout_s: {RING_TIMEOUT_S}
-    wrapup_s: 0
-    missed_cooldown_s: 0
-"""
-    )
-    lines = [
-        f"  b{n}: {{name: Bench {n}, password: bench-pass-{n}, queues: [{QUEUE}], endpoint: Local/b{n}@bench-agent}}"
-        for n in range(1, agents + 1)
-    ]
-    (folder / "agents.yaml").write_text("agents:\n" + "\n".join(lines) + "\n")
-    write_users(folder)
-
-
-def bench_dialplan(talk_s: float, jitter_s: float) -> str:
-    # Answer(,i): no wait for media (a Local channel has none until it is bridged, and
-    # Answer() would wait 500 ms for it), so a call lasts exactly the talk time.
-    # With a spread, each call lasts talk_s - spread/2 + a random 0..spread (talk_s on average).
-    low = talk_s - jitter_s / 2
-    talk = f"{talk_s:g}" if jitter_s <= 0 else f"$[{low:g} + ${{RAND(0,1000)}} * {jitter_s:g} / 1000]"
-    return f"""; Written by bench/handoff.py into this instance only.
-; An agent: answers at once, talks, hangs up.
-[bench-agent]
-exten => _b.,1,Answer(,i)
- same => n,Wait({talk})
- same => n,Hangup()
-
-; The baseline's hotline: Asterisk's own app_queue.
-[bench-appqueue]
-exten => {HOTLINE},1,Answer()
- same => n,Queue({APP_QUEUE})
- same => n,Hangup()
-"""
-
-
-def bench_queue(agents: int, retry_s: int) -> str:
-    members = "\n".join(f"member => Local/b{n}@bench-agent,0,b{n}" for n in range(1, agents + 1))
-    return f"""
-; Written by bench/handoff.py: the baseline queue, with the bench's agents.
-[{APP_QUEUE}]
-strategy = leastrecent
-timeout = {RING_TIMEOUT_S}
-retry = {retry_s}
-wrapuptime = 0
-ringinuse = no
-autofill = yes
-joinempty = yes
-leavewhenempty = no
-announce-frequency = 0
-periodic-announce-frequency = 0
-announce-holdtime = no
-announce-position = no
-reportholdtime = no
-memberdelay = 0
-{members}
-"""
-
-
-def add_bench_files(etc: Path, *, agents: int, talk_s: float, jitter_s: float, retry_s: int) -> None:
-    """Add the bench's contexts and queue to the instance's config folder (after configure)."""
-    (etc / "bench.conf").write_text(bench_dialplan(talk_s, jitter_s))
-    with open(etc / "extensions.conf", "a") as fh:
-        fh.write('\n; bench/handoff.py\n#include "bench.conf"\n')
-    with open(etc / "queues.conf", "a") as fh:
-        fh.write(bench_queue(agents, retry_s))
-    for name in ("bench.conf", "extensions.conf", "queues.conf"):
-        os.chmod(etc / name, 0o640)
-
-
 # ---- events -----------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class Seen:
-    at: float  # Asterisk's Timestamp header (arrival time when absent)
-    name: str  # lower-case event name
-    h: dict[str, str]
-
-
-class Recorder:
-    """A second AMI login that keeps the events the analysis needs, with their times."""
+class Recorder(benchbox.Recorder):
+    """The bench's AMI login, also following which agent legs are live and how many
+    callers were bridged (``wait_served`` polls them)."""
 
     def __init__(self) -> None:
-        self.events: list[Seen] = []
+        super().__init__(KEPT_EVENTS, KEPT_HEADERS, watch=self._follow)
         self.live_agent_legs: set[str] = set()
         self.callers_bridged = 0
-        self.stamped = self.unstamped = 0
-        self.total = 0  # every event Asterisk sent, kept or not
-        self.by_name: Counter[str] = Counter()
-        self.client = AmiClient(
-            host="127.0.0.1", port=AMI_PORT, username=AMI_USER, secret=AMI_SECRET, on_event=self._on_event, events="on"
-        )
-        self._task: asyncio.Task[None] | None = None
 
-    def _on_event(self, message: Any) -> None:
-        self.total += 1
-        name = (message.get("Event") or "").lower()
-        self.by_name[message.get("Event") or "?"] += 1
-        if name not in KEPT_EVENTS:
-            return
-        stamp = message.get("Timestamp") or ""
-        try:
-            at = float(stamp)
-            self.stamped += 1
-        except ValueError:
-            at = time.time()
-            self.unstamped += 1
-        h = {k: str(message.get(k) or "") for k in KEPT_HEADERS}
-        channel = h["Channel"]
-        if name == "newchannel" and AGENT_LEG.match(channel):
+    def _follow(self, seen: Seen) -> None:
+        channel = seen.h["Channel"]
+        if seen.name == "newchannel" and AGENT_LEG.match(channel):
             self.live_agent_legs.add(channel)
-        elif name == "hangup":
+        elif seen.name == "hangup":
             self.live_agent_legs.discard(channel)
-        elif name == "bridgeenter" and CALLER_LEG.match(channel):
+        elif seen.name == "bridgeenter" and CALLER_LEG.match(channel):
             self.callers_bridged += 1
-        self.events.append(Seen(at, name, h))
-
-    async def __aenter__(self) -> Self:
-        self._task = asyncio.create_task(self.client.run())
-        await asyncio.wait_for(self.client.ready.wait(), 15)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.wait({self._task}, timeout=5)
-
-
-def cpu_seconds(pid: int | None) -> float | None:
-    """User plus system CPU time a process has used so far (Linux /proc)."""
-    if pid is None:
-        return None
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 @dataclass
@@ -294,24 +147,8 @@ class Logged:
 # ---- the ccqueue daemon -------------------------------------------------------------------
 
 
-class Daemon(CcqueueProcess):
-    """``ccqueue run`` for the bench, logging JSON lines that ``offers_logged`` reads."""
-
-    def __init__(self, config: Path, dsn: str, workdir: Path) -> None:
-        super().__init__(
-            config=config,
-            dsn=dsn,
-            http_port=HTTP_PORT,
-            log_path=workdir / "ccqueue.log",
-            spool_dir=workdir / "spool",
-            log_args=("--json-logs", "--log-level", "info"),
-        )
-
-    def login(self, agent_ids: list[str]) -> None:
-        for agent_id in agent_ids:
-            status, body = self.http("POST", f"/api/agents/{agent_id}/login")
-            if status != 200:
-                raise RuntimeError(f"login of {agent_id}: {status} {body}")
+class Daemon(BenchDaemon):
+    """``ccqueue run`` for the bench; ``offers_logged`` reads its JSON log."""
 
     def offers_logged(self) -> Logged:
         """When the engine offered each call (``agent_offered``) and granted its claim (``claim_answered``)."""
@@ -384,23 +221,6 @@ async def wait_served(recorder: Recorder, run: Run, callers: int, since: int) ->
         await asyncio.sleep(0.2)
 
 
-async def settle(sandbox: AsteriskSandbox) -> None:
-    """Hang up whatever is left and wait until Asterisk has no channel at all."""
-    await asyncio.to_thread(sandbox.rx, "channel request hangup all")
-    deadline = time.monotonic() + SETTLE_DEADLINE_S
-    while True:
-        left = await asyncio.to_thread(sandbox.channels)
-        if not left:
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"channels left after {SETTLE_DEADLINE_S} s: {left[:5]}")
-        await asyncio.sleep(0.2)
-
-
-def _spent(before: float | None, after: float | None) -> float | None:
-    return None if before is None or after is None else after - before
-
-
 async def run_ccqueue(recorder: Recorder, sandbox: AsteriskSandbox, daemon: Daemon, args: argparse.Namespace, tag: str) -> Run:
     run = Run("ccqueue")
     await asyncio.to_thread(daemon.start)
@@ -417,8 +237,8 @@ async def run_ccqueue(recorder: Recorder, sandbox: AsteriskSandbox, daemon: Daem
         run.ended = time.time()
         run.ami_events = recorder.total - events_before
         run.ami_top = (recorder.by_name - kinds_before).most_common(5)
-        run.cpu_s = _spent(cpu_before, cpu_seconds(pid))
-        run.asterisk_cpu_s = _spent(ast_before, cpu_seconds(args.asterisk_pid))
+        run.cpu_s = spent(cpu_before, cpu_seconds(pid))
+        run.asterisk_cpu_s = spent(ast_before, cpu_seconds(args.asterisk_pid))
     finally:
         await asyncio.to_thread(daemon.stop)
         run.offers = daemon.offers_logged()
@@ -441,7 +261,7 @@ async def run_app_queue(recorder: Recorder, sandbox: AsteriskSandbox, args: argp
         run.ended = time.time()
         run.ami_events = recorder.total - events_before
         run.ami_top = (recorder.by_name - kinds_before).most_common(5)
-        run.asterisk_cpu_s = _spent(ast_before, cpu_seconds(args.asterisk_pid))
+        run.asterisk_cpu_s = spent(ast_before, cpu_seconds(args.asterisk_pid))
     finally:
         await settle(sandbox)
     return run
@@ -730,11 +550,6 @@ def main() -> int:
         parser.error("agents 1..99, callers and rounds at least 1")
     if not 0 <= args.talk_spread_s < 2 * args.talk_s:
         parser.error("--talk-spread-s must be at least 0 and less than twice --talk-s")
-    bindir = find_bindir()
-    if bindir is None:
-        print("handoff: PostgreSQL server binaries not found (set PG_BINDIR)", file=sys.stderr)
-        return 2
-
     # The bench's own AMI login reports only errors (its connect and its close are expected).
     structlog.configure(
         wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR),
@@ -743,31 +558,20 @@ def main() -> int:
     # SIGTERM unwinds like Ctrl-C, so everything started below is stopped.
     signal.signal(signal.SIGTERM, _interrupt)
     began = time.monotonic()
-    work = Path(tempfile.mkdtemp(prefix="ccqueue-handoff-"))
-    config = work / "config"
-    write_ccqueue_config(config, args.agents)
-    pg = PgServer(bindir, Path(tempfile.mkdtemp(prefix="ccqueue-handoff-pg-")))
-    sandbox = AsteriskSandbox(INSTANCE, config, ami_port=AMI_PORT, sip_port=SIP_PORT, agi_port=AGI_PORT, rtp_ports=RTP_PORTS)
-    daemon = Daemon(config, "", work)
-    with contextlib.ExitStack() as stack:
-        stack.callback(lambda: None if args.keep else shutil.rmtree(work, ignore_errors=True))
-        stack.callback(pg.remove)
-        pg.init()
-        pg.start()
-        daemon.dsn = pg.create_database("handoff")
-        subprocess.run(
-            [sys.executable, "-m", "ccqueue.cli", "migrate", "--dsn", daemon.dsn], cwd=REPO, check=True, capture_output=True
-        )
-        sandbox.build()
-        if sandbox.running:
-            sandbox.stop()  # a leftover of an interrupted run: start from a fresh config
-        paths = sandbox.configure()
-        add_bench_files(
-            Path(paths["ETC"]), agents=args.agents, talk_s=args.talk_s, jitter_s=args.talk_spread_s, retry_s=args.app_queue_retry
-        )
-        stack.callback(sandbox.stop)
-        args.asterisk_pid = sandbox.start()  # for its CPU time per run
-        stack.callback(daemon.stop)
+    if benchbox.find_bindir() is None:
+        print("handoff: PostgreSQL server binaries not found (set PG_BINDIR)", file=sys.stderr)
+        return 2
+    with benchbox.open_box(
+        "handoff",
+        write_config=lambda folder: benchbox.write_ccqueue_config(folder, args.agents, ring_timeout_s=RING_TIMEOUT_S),
+        dialplan=benchbox.bench_dialplan(args.talk_s, args.talk_spread_s),
+        queue=benchbox.bench_queue(args.agents, ring_timeout_s=RING_TIMEOUT_S, retry_s=args.app_queue_retry),
+        keep=args.keep,
+        daemon_type=Daemon,
+    ) as opened:
+        sandbox, work, daemon = opened.sandbox, opened.work, opened.daemon
+        assert isinstance(daemon, Daemon)
+        args.asterisk_pid = opened.asterisk_pid  # for its CPU time per run
         talk = (
             f"{args.talk_s:g} s"
             if args.talk_spread_s <= 0

@@ -40,9 +40,11 @@ from ccqueue.core.acd import Acd
 from ccqueue.core.errors import CallbackRefused, CcqueueError
 from ccqueue.core.ivr import IvrTree
 from ccqueue.core.lease import Fenced, Role, RoleState
+from ccqueue.core.overload import OverloadSettings
 from ccqueue.core.records import Record
 from ccqueue.engine.engine import Engine
 from ccqueue.engine.inbox import Inbox
+from ccqueue.engine.load import LoadCollector, LoadWatch
 from ccqueue.http.app import IDLE_TIMEOUT_S, build_app
 from ccqueue.listen import (
     HttpConnections,
@@ -71,6 +73,10 @@ from ccqueue.workspace import HISTORY_LIMIT, Workspace
 
 log = structlog.get_logger("ccqueue.app")
 
+# Connections the kernel queues for the FastAGI listener (nginx's default on Linux is 511;
+# HTTP keeps listening_socket's 128).
+AGI_BACKLOG = 1024
+
 
 @dataclass
 class Daemon:
@@ -88,6 +94,7 @@ class Daemon:
     metrics: Metrics | None = None
     workspace: Workspace | None = None
     workspace_store: WorkspaceStore | None = None
+    load: LoadWatch | None = None
     # Set once the start-up restore is with the engine (ccqueue.recovery).
     restored: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -259,6 +266,17 @@ def build(
 
     ivr_runner = IvrRunner(trees=trees, ask=inbox.ask, post=inbox.post, callback_number=callback_number)
     restored = asyncio.Event()
+    overload_memo: list[Any] = [None, None]
+
+    def overload_settings() -> OverloadSettings:
+        section = running.now.config.overload  # a reload applies at the next sample
+        if overload_memo[0] is not section:
+            overload_memo[:] = [section, section.to_core()]
+        settings: OverloadSettings = overload_memo[1]
+        return settings
+
+    # The backlog: events for the engine, sessions opening, commands awaiting Asterisk.
+    load = LoadWatch(overload_settings, backlog=lambda: inbox.qsize() + agi.opening + engine.pending_commands)
     agi = AgiServer(
         restored=restored,
         ask=inbox.ask,
@@ -272,6 +290,8 @@ def build(
         survey_for=survey_for,
         recording_path=asterisk_path,
         mute_recording=telephony.mute_recording,
+        door=load,
+        refused_sound=lambda: running.now.config.overload.sound,
     )
     engine = Engine(
         acd,
@@ -297,6 +317,7 @@ def build(
         )
     )
     registry.register(RoleCollector(role))
+    registry.register(LoadCollector(load))
     registry.register(CampaignCollector(lambda: [acd.campaign_status(name, time.time()) for name in acd.campaign_names()]))
     http_connections = HttpConnections()
     web_app = build_app(
@@ -343,6 +364,7 @@ def build(
         restored=restored,
         workspace=workspace,
         workspace_store=workspace_store,
+        load=load,
     )
 
 
@@ -525,7 +547,11 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
     shares = budget(open_files)
     daemon.http_connections.limit = shares.http
     log.info("open_files_limit", limit=open_files, raised_from=soft_before, http_connections=shares.http, agi_sessions=shares.agi)
-    agi_sock = listening_socket(cfg.asterisk.agi.host, cfg.asterisk.agi.port)
+    # Asterisk opens a FastAGI connection per call (and per agent leg's claim): a burst
+    # of arrivals while the loop is busy waits in the kernel's queue rather than being
+    # dropped (a dropped connect is retried by Asterisk only after a second, and given
+    # up after two). The kernel caps it at net.core.somaxconn.
+    agi_sock = listening_socket(cfg.asterisk.agi.host, cfg.asterisk.agi.port, backlog=AGI_BACKLOG)
     try:
         http_sock = listening_socket(cfg.http.host, cfg.http.port)
     except OSError:
@@ -552,6 +578,7 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
             others = [
                 *([tasks.create_task(daemon.workspace.run(), name="workspace")] if daemon.workspace is not None else []),
                 tasks.create_task(daemon.engine.run(), name="engine"),
+                *([tasks.create_task(daemon.load.run(), name="load-watch")] if daemon.load is not None else []),
                 tasks.create_task(daemon.telephony.run(), name="ami"),
                 tasks.create_task(daemon.agi.serve(agi_sock, max_sessions=shares.agi), name="fastagi"),
             ]

@@ -42,6 +42,9 @@ HTTP_MAX_CONNECTIONS = 1024
 # When the kernel cannot give a descriptor, wait this long before trying again; asyncio
 # waits 1 s, shorter keeps the listener responsive once a descriptor is free again.
 ACCEPT_RETRY_S = 0.1
+# Connections accepted in a row before the accept loop lets other tasks run (an accept
+# of a ready connection does not yield by itself).
+ACCEPT_BATCH = 64
 SUMMARY_EVERY_S = 1.0
 # setrlimit never goes above this even with an unlimited hard limit (Linux's nr_open).
 OPEN_FILES_CEILING = 1 << 20
@@ -113,8 +116,12 @@ async def accept_forever(sock: socket.socket, admit: Callable[[socket.socket], A
     loop = asyncio.get_running_loop()
     failures = Tally("accept_failed", level="error", listener=name, hint="out of descriptors? the listener keeps running")
     sock.setblocking(False)
+    accepted = 0
     try:
         while True:
+            accepted += 1
+            if accepted % ACCEPT_BATCH == 0:  # a flood of ready connections never holds the loop
+                await asyncio.sleep(0)
             try:
                 conn, _address = await loop.sock_accept(sock)
             except OSError as exc:

@@ -68,6 +68,7 @@ from ccqueue.core import commands as cmd
 from ccqueue.core import dialogue as dlg
 from ccqueue.core import events as ev
 from ccqueue.core.errors import AsteriskMisbehaved, CcqueueError, ExternalError, InternalError
+from ccqueue.core.overload import Shed
 from ccqueue.core.recording import RECORDING_NOTICE
 from ccqueue.core.replies import ClaimAnswer, Reply
 from ccqueue.listen import Tally, accept_forever
@@ -122,6 +123,12 @@ async def _cannot_mute(uniqueid: str) -> None:
     raise AsteriskMisbehaved(f"no AMI link to mute the recording on {uniqueid}")
 
 
+class Door(Protocol):
+    """The overload gate as the door sees it (``ccqueue.engine.load.LoadWatch``)."""
+
+    def admit(self) -> Shed | None: ...
+
+
 class CallerSession:
     """What the engine has asked of one waiting caller, in order."""
 
@@ -155,10 +162,18 @@ class AgiServer:
         restored: asyncio.Event | None = None,
         recording_path: Callable[[str], str] = lambda file: file,
         mute_recording: Callable[[str], Awaitable[None]] | None = None,
+        door: Door | None = None,
+        refused_sound: Callable[[], str] = lambda: "ccqueue/queue-full",
     ) -> None:
         self._mute_recording = mute_recording or _cannot_mute
         self._survey_for = survey_for
         self._recording_path = recording_path  # a recording's file as Asterisk opens it
+        # Past what the box can serve, new callers are refused here, before anything
+        # else is asked of Asterisk or the engine (ccqueue.core.overload).
+        self._door = door
+        self._refused_sound = refused_sound
+        # Inbound sessions accepted and not yet handed to the engine: part of the backlog.
+        self.opening = 0
         # Set once the start-up restore is with the engine: a returning caller waits for
         # it, so that it is not taken for a new one ahead of callers who came earlier.
         self._restored = restored
@@ -213,15 +228,26 @@ class AgiServer:
         sessions: set[asyncio.Task[None]] = set()
         refused = Tally("agi_sessions_refused", limit=max_sessions)
 
+        async def open_session(conn: socket.socket) -> None:
+            reader = asyncio.StreamReader(limit=AGI_LINE_LIMIT)
+            try:
+                transport, protocol = await loop.connect_accepted_socket(lambda: asyncio.StreamReaderProtocol(reader), conn)
+            except OSError:  # the peer left before it was set up
+                conn.close()
+                return
+            writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+            await self.handle_connection(reader, writer)
+
         async def admit(conn: socket.socket) -> None:
             if len(sessions) >= max_sessions:
                 conn.close()
                 refused.add("at the session cap")
                 return
-            reader = asyncio.StreamReader(limit=AGI_LINE_LIMIT)
-            transport, protocol = await loop.connect_accepted_socket(lambda: asyncio.StreamReaderProtocol(reader), conn)
-            writer = asyncio.StreamWriter(transport, protocol, reader, loop)
-            task = loop.create_task(self.handle_connection(reader, writer))
+            # The session is set up in its own task: the accept loop goes straight back
+            # to the next connection. Awaiting the set-up here took one turn of the event
+            # loop per connection, which bounded the accept rate by the loop's load: past
+            # it the kernel's queue filled and Asterisk's connects timed out (2 s).
+            task = loop.create_task(open_session(conn))
             sessions.add(task)
             task.add_done_callback(sessions.discard)
 
@@ -238,6 +264,8 @@ class AgiServer:
 
     async def handle_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         uniqueid = None
+        self.opening += 1
+        opened = [True]  # cleared once the session's caller is with the engine
         try:
             peer = writer.get_extra_info("peername")
             if not peer_allowed(peer, self._allowed_peers):
@@ -250,6 +278,11 @@ class AgiServer:
             if route is None:
                 log.warning("agi_unknown_script", script=script[:64])
                 return
+            if script != "inbound":  # only a new caller's arrival is work waiting to start
+                opened.clear()
+                self.opening -= 1
+            elif await self._shed(headers, reader, writer, opened):
+                return
             uniqueid = await self._believe(script, headers)
             if uniqueid == REFUSED:  # a real caller, recorded as refused: the apology at once
                 request = BoundedRequest(app=None, headers=headers, reader=reader, writer=writer)
@@ -258,8 +291,10 @@ class AgiServer:
                 return
             if uniqueid is None:
                 return
+            request = BoundedRequest(app=None, headers=headers, reader=reader, writer=writer)
+            request.opened = opened  # type: ignore[attr-defined]
             try:
-                await route(BoundedRequest(app=None, headers=headers, reader=reader, writer=writer))
+                await route(request)
             finally:
                 self._open.discard(uniqueid)
         except AgiPeerSilent as exc:
@@ -275,9 +310,45 @@ class AgiServer:
         except Exception:
             log.exception("agi_session_failed", uniqueid=uniqueid, error_id="internal")
         finally:
+            if opened:
+                self.opening -= 1
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    def _handed(self, request: Request) -> None:
+        """The session's caller is with the engine: no longer counted as opening."""
+        opened = getattr(request, "opened", None)
+        if opened:
+            opened.clear()
+            self.opening -= 1
+
+    async def _shed(
+        self, headers: dict[str, str], reader: asyncio.StreamReader, writer: asyncio.StreamWriter, opened: list[bool]
+    ) -> bool:
+        """A new caller refused at the door for load (True): recorded as refused, told so,
+        hung up. Costs four AGI round trips and no AMI action: under overload the
+        door must be the cheapest path. A caller coming back to its place (``CCQ_CALL_ID``
+        on its channel) is not a new arrival and goes on (rule 3 of the gate)."""
+        if self._door is None or not UNIQUEID.fullmatch(headers.get("agi_uniqueid", "")) or malformed(headers):
+            return False
+        shed = self._door.admit()
+        if shed is None:
+            return False
+        request = BoundedRequest(app=None, headers=headers, reader=reader, writer=writer)
+        if _variable(await request.send_command("GET VARIABLE CCQ_CALL_ID")):
+            return False
+        self._post(self._arrival(headers, refused=f"overload: {shed.value}"))
+        # Settled: no longer work waiting to start. Counted while its message plays, the
+        # refused would keep the backlog up and have everyone after them refused too.
+        opened.clear()
+        self.opening -= 1
+        log.info("caller_refused_overload", reason=shed.value, channel=headers.get("agi_channel", "")[:200])
+        # The away mark cleared: the hang-up below is not a caller lost while ccqueue was away.
+        await request.send_command('SET VARIABLE CCQ_AWAY ""')
+        await request.send_command(f'STREAM FILE {self._refused_sound()} ""')
+        await request.send_command("HANGUP")
+        return True
 
     async def _believe(self, script: str, headers: dict[str, str]) -> str | None:
         """The uniqueid of the channel a session is for, once Asterisk has confirmed it
@@ -351,17 +422,23 @@ class AgiServer:
         self.sessions[call_id] = session
         bound = log.bind(call_id=call_id, channel=arrived.channel)
         try:
-            if not returning:
-                await request.send_command(f"SET VARIABLE CCQ_CALL_ID {call_id}")
-            await request.send_command('SET VARIABLE CCQ_AWAY ""')
+            # One round trip for what the channel keeps of the call (MSet; the call id is
+            # ccqueue's own and checked): its id, the away mark cleared, the survey.
+            notes = [] if returning else [f"CCQ_CALL_ID={call_id}"]
+            notes.append("CCQ_AWAY=")
             if self._survey_for(arrived.hotline):
-                await request.send_command("SET VARIABLE CCQ_SURVEY yes")
+                notes.append("CCQ_SURVEY=yes")
+            if len(notes) == 1:  # a returning caller: only the away mark
+                await request.send_command('SET VARIABLE CCQ_AWAY ""')
+            else:
+                await request.send_command(f'EXEC MSet "{",".join(notes)}"')
             if returning:
                 await self._wait_restored()
                 bound.info("agi_caller_returned")
                 await self._ask(ev.CallerReturned(call=_returned(arrived, facts)))
             else:
                 await self._ask(arrived)
+            self._handed(request)
             await self._clear_away(request)
             await self._serve(session, arrived, bound)
         finally:
@@ -460,8 +537,12 @@ class AgiServer:
         self._away_recorded.extend(u for u in uniqueids if UNIQUEID.fullmatch(u))
 
     async def _clear_away(self, request: Request) -> None:
-        for _ in range(min(AWAY_FORGET_PER_SESSION, len(self._away_recorded))):
-            await request.send_command(f"DATABASE DEL {AWAY_FAMILY} {self._away_recorded.popleft()}")
+        # Taken off the list before each await: sessions starting together share it.
+        for _ in range(AWAY_FORGET_PER_SESSION):
+            if not self._away_recorded:
+                return
+            uniqueid = self._away_recorded.popleft()
+            await request.send_command(f"DATABASE DEL {AWAY_FAMILY} {uniqueid}")
 
     async def _wait_restored(self) -> None:
         if self._restored is None or self._restored.is_set():

@@ -44,6 +44,7 @@ from ccqueue.config.ivr import Schedules, TimeZone, Trees
 from ccqueue.config.outbound import Outbound
 from ccqueue.config.users import Openable, User, UserName
 from ccqueue.core.calls import AgentSettings, HotlineSettings, QueueSettings
+from ccqueue.core.overload import OverloadSettings
 from ccqueue.core.recording import RecordingMode
 from ccqueue.core.skills import Strategy
 from ccqueue.core.waiting import Admission, Announcements
@@ -74,6 +75,7 @@ _QUEUE = QueueSettings(name="-")
 _ADMISSION = Admission()
 _ANNOUNCE = Announcements()
 _AGENT = AgentSettings(agent_id="-", name="-", endpoint="-", queues=())
+_OVERLOAD = OverloadSettings()
 _HOTLINE = HotlineSettings(number="-", queue=None)
 
 
@@ -164,6 +166,30 @@ class Http(Frozen):
     # high-value applications; an agent's page polls, so idle means the page is closed.
     session_idle_s: Annotated[float, Field(gt=0)] = 1800.0
     session_max_s: Annotated[float, Field(gt=0)] = 12 * 3600.0
+
+
+class Overload(Frozen):
+    """Past what the box can serve, new callers are refused at the door with a message
+    and recorded as ``refused`` (``ccqueue.core.overload``): the event loop's lag or the
+    backlog of work past its limit starts it; both below ``resume_ratio`` of their limits
+    for ``hold_s`` ends it."""
+
+    enabled: bool = _OVERLOAD.enabled
+    max_loop_lag_s: Annotated[float, Field(gt=0, le=60)] = _OVERLOAD.max_loop_lag_s
+    max_backlog: Annotated[int, Field(ge=1)] = _OVERLOAD.max_backlog
+    resume_ratio: Annotated[float, Field(gt=0, le=1)] = _OVERLOAD.resume_ratio
+    hold_s: Annotated[float, Field(ge=0, le=3600)] = _OVERLOAD.hold_s
+    # What a refused caller hears (a sound name: spliced into an AGI command, so plain).
+    sound: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_/.-]{0,79}$")] = "ccqueue/queue-full"
+
+    def to_core(self) -> OverloadSettings:
+        return OverloadSettings(
+            enabled=self.enabled,
+            max_loop_lag_s=self.max_loop_lag_s,
+            max_backlog=self.max_backlog,
+            resume_ratio=self.resume_ratio,
+            hold_s=self.hold_s,
+        )
 
 
 class Database(Frozen):
@@ -449,6 +475,7 @@ class Config(Frozen):
     standby: Standby | None = None  # None: a lone process, always active
     wallboard: Wallboard = Wallboard()
     workspace: Workspace = Workspace()
+    overload: Overload = Overload()
     hotlines: Annotated[Mapping[HotlineNumber, Hotline], AfterValidator(read_only)] = Field(
         default_factory=lambda: MappingProxyType({})
     )

@@ -75,6 +75,8 @@ _SECTIONS: dict[str, str] = {
     "workspace": "The agents' page (/agent): the disposition codes a call is wrapped up with (a queue's own "
     "dispositions take precedence), the pause reasons offered, and its language (en or ru) unless the browser asks "
     "for another.",
+    "overload": "Past what the box can serve, new callers are refused at the door with a message and recorded "
+    "as refused: the event loop's lag or the work in flight past its limit. A reload applies it.",
     "callbacks": "Calling customers back: the trunk, the numbers it may call, attempts and expiry. "
     "Without this section there are no callbacks.",
     "outbound": campaigns.SECTION_DESCRIPTIONS["outbound"],
@@ -148,6 +150,15 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
         "label": "What the wallboard calls the period, e.g. Today or Shift.",
         "starts_at": "Time of day (HH:MM) each day's period begins.",
         "time_zone": "IANA time zone starts_at is read in, e.g. Europe/Paris (default: the machine's).",
+    },
+    "Overload": {
+        "enabled": "Refuse new callers at the door while the box is past what it can serve (false: admit every caller).",
+        "max_loop_lag_s": "Seconds late the event loop's sampled timer may fire before new callers are refused.",
+        "max_backlog": "Work in flight (engine inbox events, FastAGI sessions opening, commands awaiting Asterisk) "
+        "past which each new caller is refused.",
+        "resume_ratio": "Refusing for lag stops once the lag stays below this share of max_loop_lag_s for hold_s.",
+        "hold_s": "Seconds the lag must stay low before new callers are let in again.",
+        "sound": "What a refused caller hears before the hang-up (a sound name, as Playback() takes it).",
     },
     "Database": {
         "dsn": "PostgreSQL DSN, e.g. postgresql://ccqueue@127.0.0.1:5432/ccqueue. Give this or dsn_env, or "

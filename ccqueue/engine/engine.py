@@ -88,6 +88,11 @@ class Engine:
         self._stop_sent: collections.Counter[str] | None = None
         self._stop_failures: collections.Counter[str] | None = None
 
+    @property
+    def pending_commands(self) -> int:
+        """Commands still waiting on Asterisk (Originates not yet answered, ...)."""
+        return len(self._pending)
+
     # --- for adapters ------------------------------------------------------------
 
     def post(self, event: ev.Event) -> None:

@@ -110,7 +110,9 @@ def test_demo_answers_calls_records_them_and_leaves_nothing_running() -> None:
     for part in ("PostgreSQL", "Asterisk", "ccqueue", "baresip agent1", "baresip agent2", "caller stream"):
         assert part in started, f"{part} was not started; {context}"
     assert "ccqueue demo is up" in out, context
-    assert "http://127.0.0.1:8080/wallboard" in out and "http://127.0.0.1:8080/agent " in out and "psql 'postgresql://" in out, context
+    assert "http://127.0.0.1:8080/wallboard" in out and "http://127.0.0.1:8080/agent " in out and "psql 'postgresql://" in out, (
+        context
+    )
     # How to sign in: the run's supervisor and password, and the admin's token for curl.
     signin = re.search(r"sign in as 'demo', password '([^']+)'", out)
     assert signin, context

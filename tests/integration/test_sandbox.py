@@ -577,9 +577,10 @@ async def test_answered_agent_pulls_caller_out_of_agi_into_bridge(
     # the agent hangs up: the caller leaves the bridge
     phone.hangup()
     await ami.wait_for(Event="BridgeLeave", Uniqueid="t-b-hotline")
-    # The agent hung up first: Bridge's F option sends the caller on to the survey.
-    await ami.wait_for(Event="Newexten", Uniqueid="t-b-hotline", Context="ccqueue-survey", Priority="2", Application="AGI")
-    await ami.wait_for(Event="Newexten", Uniqueid="t-b-hotline", Context="ccqueue-survey", Priority="4", Application="Hangup")
+    # The agent hung up first: Bridge's F option sends the caller on to the survey, which
+    # a call without one (no CCQ_SURVEY on the channel) skips with no FastAGI session.
+    await ami.wait_for(Event="Newexten", Uniqueid="t-b-hotline", Context="ccqueue-survey", Priority="1", Application="GotoIf")
+    await ami.wait_for(Event="Newexten", Uniqueid="t-b-hotline", Context="ccqueue-survey", Priority="5", Application="Hangup")
     await ami.wait_for(Event="Hangup", Uniqueid="t-b-hotline", Cause="16")
     await ami.wait_for(Event="VarSet", Uniqueid="t-b-agent", Variable="BRIDGERESULT", Value="SUCCESS")
     await ami.wait_for(Event="Hangup", Uniqueid="t-b-agent")
