@@ -188,6 +188,7 @@ def test_dialplan_has_exactly_the_ccqueue_contexts() -> None:
         "ccqueue-agi-any",
         "agents",
         "ccqueue-test-caller",
+        "ccqueue-test-flood",
         "ccqueue-test-trunk",
         "ccqueue-demo-trunk",
     ]
