@@ -8,4 +8,4 @@ cd "$REPO_DIR"
 bash deploy/install-deps.sh
 # No test may be skipped: a missing part is a failure, not a pass.
 export CCQUEUE_FORBID_SKIPS=1
-exec "${PYTHON:-python3}" -m pytest -p no:cacheprovider --timeout 300 -ra "$@"
+exec "${PYTHON:-python3}" -m pytest -p no:cacheprovider --timeout 300 -ra --durations=30 "$@"
