@@ -273,6 +273,7 @@ def build(
         recording_path=asterisk_path,
         mute_recording=telephony.mute_recording,
     )
+    telephony.on_hangup = agi.leg_gone
     engine = Engine(
         acd,
         inbox=inbox,

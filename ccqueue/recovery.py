@@ -4,8 +4,8 @@ Read in this order, then handed to the engine as one ``StateRestored`` (the core
 decides what becomes of each call and agent: ``ccqueue.core.restoration``):
 
 1. Asterisk's live channels, with the facts ccqueue keeps on them (``Status``), and
-   what the dialplan left for callers that hung up while ccqueue was away
-   (``DBGetTree``);
+   what the dialplan left for callers that hung up while ccqueue was away and for
+   conversations that ended (``DBGetTree``);
 2. once the record spool is replayed, PostgreSQL: those away callers are recorded
    (exactly once, ``record_away_calls``), then the rows of the calls still on the line
    and every agent's presence are read.
@@ -77,7 +77,8 @@ async def recover(
         log.warning("away_calls_unreadable", error=str(exc))
         away = []
     live = {ch.uniqueid for ch in channels}
-    away = [entry for entry in away if entry.uniqueid not in live]
+    # A conversation's end stands though its caller is still on the line (in the survey).
+    away = [entry for entry in away if entry.uniqueid not in live or entry.outcome == "answered"]
     callers = [ch for ch in channels if "CCQ_CALL_ID" in ch.variables and ch.context == CALLER_CONTEXT]
     stored: dict[str, StoredCall] = {}
     agents: tuple[ev.RestoredAgent, ...] = ()
@@ -181,7 +182,11 @@ def _away_call(entry: AwayEntry) -> AwayCall:
         channel=entry.channel,
         entered_at=entry.entered_at,
         ended_at=entry.ended_at,
-        outcome=CallOutcome.FAILED if entry.outcome == "failed" else CallOutcome.ABANDONED,
+        outcome=_AWAY_OUTCOMES.get(entry.outcome, CallOutcome.ABANDONED),
         queue=entry.queue or None,
         queued_at=entry.queued_at,
+        cause=entry.cause,
     )
+
+
+_AWAY_OUTCOMES = {"failed": CallOutcome.FAILED, "answered": CallOutcome.ANSWERED}

@@ -182,6 +182,7 @@ def test_dialplan_has_exactly_the_ccqueue_contexts() -> None:
         "globals",
         "hotline",
         "ccqueue-away",
+        "ccqueue-ended",
         "ccqueue-agent",
         "ccqueue-transfer",
         "ccqueue-survey",
