@@ -122,6 +122,29 @@ async def recover(
     )
 
 
+async def record_away_after_reconnect(*, telephony: AsteriskTelephony, dsn: str) -> tuple[str, ...]:
+    """After Asterisk came back (a restart of its own): record the callers that hung up
+    before ccqueue's FastAGI ever heard of them, whose lines the dialplan left meanwhile;
+    returns the keys of those now in PostgreSQL (their lines are to be deleted).
+
+    Only those: a call ccqueue gave an id is one this process follows, and settles
+    itself from the live channels once the AMI link is back (``AsteriskReconnected``);
+    its line waits for the next start, which finds the row closed. Exactly once, like
+    the start-up's (``record_away_calls``).
+    """
+    live = {ch.uniqueid for ch in await telephony.live_channels()}
+    away = [e for e in await telephony.away_entries() if not e.call_id and e.uniqueid not in live]
+    if not away:
+        return ()
+    conn = await asyncpg.connect(dsn, timeout=DB_TIMEOUT_S)
+    try:
+        recorded = await record_away_calls(conn, [_away_call(entry) for entry in away])
+    finally:
+        await conn.close()
+    log.info("away_calls_recorded_after_reconnect", recorded=len(recorded), read=len(away))
+    return tuple(entry.uniqueid for entry in away)
+
+
 def _calls(
     callers: list[LiveChannel],
     channels: list[LiveChannel],
