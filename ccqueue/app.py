@@ -451,11 +451,11 @@ async def _seed_period_counts(daemon: Daemon) -> None:
 # Closed days' report summaries are brought up to date this often, a few days a pass
 # (one day of 50,000 calls takes about half a second of PostgreSQL's time).
 SUMMARY_EVERY_S = 3600.0
+SUMMARY_DAYS_PER_PASS = 7
 # How often the AMI link is looked at for a new connection, and the pause after an
 # attempt to record the away callers failed (PostgreSQL or Asterisk not ready yet).
 AWAY_AFTER_RECONNECT_POLL_S = 1.0
 AWAY_AFTER_RECONNECT_RETRY_S = 10.0
-SUMMARY_DAYS_PER_PASS = 7
 
 
 async def _keep_report_summary(daemon: Daemon) -> None:
