@@ -54,7 +54,7 @@ from ccqueue.listen import (
 )
 from ccqueue.metrics import CampaignCollector, Metrics, RoleCollector, StateCollector
 from ccqueue.numbers import check_allowed, normalize
-from ccqueue.recovery import recover
+from ccqueue.recovery import record_away_after_reconnect, recover
 from ccqueue.reload import Reloader
 from ccqueue.reports.cli import REPORT_SESSION
 from ccqueue.reports.query import summarise_closed_days
@@ -293,6 +293,7 @@ def build(
         door=load,
         refused_sound=lambda: running.now.config.overload.sound,
     )
+    telephony.on_hangup = agi.leg_gone
     engine = Engine(
         acd,
         inbox=inbox,
@@ -429,6 +430,29 @@ async def _restore_callbacks(daemon: Daemon, began: float) -> None:
         return
 
 
+async def _away_after_reconnects(daemon: Daemon) -> None:
+    """Each time the AMI link comes back after the first (Asterisk restarted, most of
+    the time), the callers that hung up meanwhile without reaching ccqueue are recorded
+    from the dialplan's lines, as a start does; the first link is the start-up restore's."""
+    if not daemon.dsn:
+        return
+    ami = daemon.telephony.ami
+    await ami.ready.wait()
+    done = ami.connects
+    while True:
+        await asyncio.sleep(AWAY_AFTER_RECONNECT_POLL_S)
+        if ami.state != "ready" or ami.connects == done:
+            continue
+        try:
+            settled = await record_away_after_reconnect(telephony=daemon.telephony, dsn=daemon.dsn)
+        except (AmiUnavailable, OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("away_calls_not_recorded_yet", error=repr(exc), hint="tried again shortly")
+            await asyncio.sleep(AWAY_AFTER_RECONNECT_RETRY_S)
+            continue
+        done = ami.connects
+        daemon.agi.forget_away(settled)
+
+
 async def _seed_period_counts(daemon: Daemon) -> None:
     """The wallboard's period counts, from the calls PostgreSQL holds of the period's part
     before this process started; live calls are counted meanwhile, apart."""
@@ -450,6 +474,10 @@ async def _seed_period_counts(daemon: Daemon) -> None:
 # (one day of 50,000 calls takes about half a second of PostgreSQL's time).
 SUMMARY_EVERY_S = 3600.0
 SUMMARY_DAYS_PER_PASS = 7
+# How often the AMI link is looked at for a new connection, and the pause after an
+# attempt to record the away callers failed (PostgreSQL or Asterisk not ready yet).
+AWAY_AFTER_RECONNECT_POLL_S = 1.0
+AWAY_AFTER_RECONNECT_RETRY_S = 10.0
 
 
 async def _keep_report_summary(daemon: Daemon) -> None:
@@ -574,6 +602,7 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
             summary = tasks.create_task(_keep_report_summary(daemon), name="report-summary")
             restore_campaigns = tasks.create_task(_restore_campaigns(daemon), name="restore-campaigns")
             purge = tasks.create_task(_purge_recordings(daemon), name="purge-recordings")
+            away = tasks.create_task(_away_after_reconnects(daemon), name="away-after-reconnects")
             http = tasks.create_task(daemon.http_connections.serve(http_sock, runner.server), name="http")
             others = [
                 *([tasks.create_task(daemon.workspace.run(), name="workspace")] if daemon.workspace is not None else []),
@@ -589,7 +618,7 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
                 await daemon.engine.shut_down(timeout=5)
             except TimeoutError:
                 log.warning("shutdown_incomplete", hint="some callers or records may not have been settled")
-            for task in [*others, restore, seed, summary, restore_campaigns, purge]:
+            for task in [*others, restore, seed, summary, restore_campaigns, purge, away]:
                 task.cancel()
             # Last: everything the engine decided is written (or spooled) before exit.
             await daemon.writer.close(timeout=10)

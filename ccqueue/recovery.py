@@ -4,8 +4,8 @@ Read in this order, then handed to the engine as one ``StateRestored`` (the core
 decides what becomes of each call and agent: ``ccqueue.core.restoration``):
 
 1. Asterisk's live channels, with the facts ccqueue keeps on them (``Status``), and
-   what the dialplan left for callers that hung up while ccqueue was away
-   (``DBGetTree``);
+   what the dialplan left for callers that hung up while ccqueue was away and for
+   conversations that ended (``DBGetTree``);
 2. once the record spool is replayed, PostgreSQL: those away callers are recorded
    (exactly once, ``record_away_calls``), then the rows of the calls still on the line
    and every agent's presence are read.
@@ -77,7 +77,8 @@ async def recover(
         log.warning("away_calls_unreadable", error=str(exc))
         away = []
     live = {ch.uniqueid for ch in channels}
-    away = [entry for entry in away if entry.uniqueid not in live]
+    # A conversation's end stands though its caller is still on the line (in the survey).
+    away = [entry for entry in away if entry.uniqueid not in live or entry.outcome == "answered"]
     callers = [ch for ch in channels if "CCQ_CALL_ID" in ch.variables and ch.context == CALLER_CONTEXT]
     stored: dict[str, StoredCall] = {}
     agents: tuple[ev.RestoredAgent, ...] = ()
@@ -119,6 +120,29 @@ async def recover(
         database=database,
         away_settled=tuple(entry.uniqueid for entry in away) if database else (),
     )
+
+
+async def record_away_after_reconnect(*, telephony: AsteriskTelephony, dsn: str) -> tuple[str, ...]:
+    """After Asterisk came back (a restart of its own): record the callers that hung up
+    before ccqueue's FastAGI ever heard of them, whose lines the dialplan left meanwhile;
+    returns the keys of those now in PostgreSQL (their lines are to be deleted).
+
+    Only those: a call ccqueue gave an id is one this process follows, and settles
+    itself from the live channels once the AMI link is back (``AsteriskReconnected``);
+    its line waits for the next start, which finds the row closed. Exactly once, like
+    the start-up's (``record_away_calls``).
+    """
+    live = {ch.uniqueid for ch in await telephony.live_channels()}
+    away = [e for e in await telephony.away_entries() if not e.call_id and e.uniqueid not in live]
+    if not away:
+        return ()
+    conn = await asyncpg.connect(dsn, timeout=DB_TIMEOUT_S)
+    try:
+        recorded = await record_away_calls(conn, [_away_call(entry) for entry in away])
+    finally:
+        await conn.close()
+    log.info("away_calls_recorded_after_reconnect", recorded=len(recorded), read=len(away))
+    return tuple(entry.uniqueid for entry in away)
 
 
 def _calls(
@@ -181,7 +205,11 @@ def _away_call(entry: AwayEntry) -> AwayCall:
         channel=entry.channel,
         entered_at=entry.entered_at,
         ended_at=entry.ended_at,
-        outcome=CallOutcome.FAILED if entry.outcome == "failed" else CallOutcome.ABANDONED,
+        outcome=_AWAY_OUTCOMES.get(entry.outcome, CallOutcome.ABANDONED),
         queue=entry.queue or None,
         queued_at=entry.queued_at,
+        cause=entry.cause,
     )
+
+
+_AWAY_OUTCOMES = {"failed": CallOutcome.FAILED, "answered": CallOutcome.ANSWERED}

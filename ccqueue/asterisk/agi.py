@@ -181,6 +181,10 @@ class AgiServer:
         # ccqueue was away, already recorded: new callers' sessions delete a few each
         # (ccqueue's AMI user may read Asterisk's database but not write it).
         self._away_recorded: collections.deque[str] = collections.deque(maxlen=AWAY_FORGET_MAX)
+        # Agent legs granted their caller: each leaves its conversation's end in that
+        # database as it hangs up (for a ccqueue that was away then); once its Hangup is
+        # seen here, ccqueue follows the end itself and the line is deleted like those.
+        self._bridged_legs: dict[str, None] = {}
         self._ask = ask
         self._post = post
         self._channel_status = channel_status
@@ -536,6 +540,13 @@ class AgiServer:
         """These callers' lines in Asterisk's database are recorded: delete them."""
         self._away_recorded.extend(u for u in uniqueids if UNIQUEID.fullmatch(u))
 
+    def leg_gone(self, uniqueid: str) -> None:
+        """A channel hung up: if it was an agent leg bridged to its caller, the line its
+        hang-up handler left is ccqueue's to delete (the process saw the end itself)."""
+        if uniqueid in self._bridged_legs:
+            del self._bridged_legs[uniqueid]
+            self._away_recorded.append(uniqueid)
+
     async def _clear_away(self, request: Request) -> None:
         # Taken off the list before each await: sessions starting together share it.
         for _ in range(AWAY_FORGET_PER_SESSION):
@@ -695,6 +706,13 @@ class AgiServer:
             return
         await self._notice_heard(answer.call_id)
         await request.send_command(f"SET VARIABLE CCQ_CALLER_UID {caller}")
+        if UNIQUEID.fullmatch(offer_id):
+            # The conversation's end is left in Asterisk's database as the leg hangs up
+            # ([ccqueue-ended]): a ccqueue away then records it at its next start.
+            await request.send_command(f"SET VARIABLE CHANNEL(hangup_handler_push) {ENDED_HANDLER}")
+            self._bridged_legs[offer_id] = None
+            if len(self._bridged_legs) > AWAY_FORGET_MAX:  # legs whose Hangup was never seen
+                del self._bridged_legs[next(iter(self._bridged_legs))]
         # A recorded call: the agent context runs MixMonitor into this file before its
         # Bridge. The name is ccqueue's own (ccqueue.core.recording), checked once more.
         path = None if answer.recording_file is None else self._recording_path(answer.recording_file)
@@ -774,6 +792,8 @@ NO_EXTENSION = "?"
 # session (after its caller is with the engine) and at most this many remembered.
 AWAY_FORGET_PER_SESSION = 5
 AWAY_FORGET_MAX = 10_000
+# The hang-up handler pushed on an agent leg granted its caller (dialplan/extensions.conf).
+ENDED_HANDLER = "ccqueue-ended,s,1"
 # How long a returning caller's session waits for the start-up restore to reach the engine.
 RESTORE_WAIT_S = 10.0
 # What the dialplan and ccqueue keep on a caller's channel, read in one command.

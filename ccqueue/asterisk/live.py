@@ -5,7 +5,7 @@ Two readings, both translated here so that no panoramisk message goes further:
 - the live channels (AMI ``Status`` with the channel variables ccqueue keeps on them:
   the caller's call id, arrival, queue and place; an agent leg's offer and call);
 - what the dialplan left in Asterisk's database for callers that hung up while ccqueue
-  was away (AMI ``DBGetTree``, family ``ccqueue-away``).
+  was away, and for conversations that ended (AMI ``DBGetTree``, family ``ccqueue-away``).
 
 A value Asterisk reports as ``(null)`` is an unset variable. Whatever does not parse
 (a time that is not a number) is dropped from that entry, never guessed.
@@ -46,12 +46,16 @@ class AwayEntry:
     call_id: str
     entered_at: float
     ended_at: float
-    outcome: str  # abandoned or failed
+    outcome: str  # abandoned, failed, or answered: a conversation's end
     hotline: str
     queue: str
     queued_at: float | None
     caller: str
     channel: str
+    # A conversation's end only (keyed by its agent leg's uniqueid): the caller's uniqueid
+    # and the hang-up cause (a number, '' when Asterisk gave none).
+    caller_uniqueid: str = ""
+    cause: str = ""
 
 
 def _unset(value: str) -> bool:
@@ -105,8 +109,13 @@ def away_entries(answer: Sequence[Mapping[str, object]]) -> list[AwayEntry]:
         if str(m.get("Event") or "").lower() != "dbgettreeresponse":
             continue
         key, value = str(m.get("Key") or ""), str(m.get("Val") or "")
+        if not key.startswith(prefix):
+            continue
+        if (ended := _conversation_end(key.removeprefix(prefix), value)) is not None:
+            entries.append(ended)
+            continue
         parts = value.split("|", 8)
-        if not key.startswith(prefix) or len(parts) != 9:
+        if len(parts) != 9:
             continue
         call_id, entered, ended, outcome, hotline, queue, queued, caller, channel = parts
         entered_at, ended_at = seconds(entered), seconds(ended)
@@ -127,3 +136,29 @@ def away_entries(answer: Sequence[Mapping[str, object]]) -> list[AwayEntry]:
             )
         )
     return entries
+
+
+def _conversation_end(uniqueid: str, value: str) -> AwayEntry | None:
+    """A line of the agent leg's hang-up handler: ``call id|caller's uniqueid|end|answered|
+    cause|agent leg's channel``; None for any other line."""
+    parts = value.split("|", 5)
+    if len(parts) != 6 or parts[3] != "answered":
+        return None
+    call_id, caller_uniqueid, ended, _, cause, channel = parts
+    ended_at = seconds(ended)
+    if not call_id or ended_at is None:
+        return None
+    return AwayEntry(
+        uniqueid=uniqueid,
+        call_id=call_id,
+        entered_at=ended_at,  # not in the line: the call's row has it
+        ended_at=ended_at,
+        outcome="answered",
+        hotline="",
+        queue="",
+        queued_at=None,
+        caller="",
+        channel=channel,
+        caller_uniqueid=caller_uniqueid,
+        cause=cause if cause.isdigit() else "",
+    )

@@ -81,6 +81,9 @@ class AsteriskTelephony:
         # Told the uniqueid of every channel that starts ringing (the agents' screen-pop);
         # not an engine event: the core decides nothing on it.
         self.on_ringing: Callable[[str], None] | None = None
+        # Told the uniqueid of every channel that hangs up (the agent legs' lines in
+        # Asterisk's database); not an engine event either.
+        self.on_hangup: Callable[[str], None] | None = None
         self.ami = AmiClient(
             host=host, port=port, username=username, secret=secret, on_event=self._on_event, on_ready=self._on_ready
         )
@@ -207,6 +210,8 @@ class AsteriskTelephony:
             return
         if event is not None:
             self._post(event)
+        if self.on_hangup is not None and isinstance(event, ev.ChannelHungUp):
+            self.on_hangup(event.uniqueid)
 
     async def _on_ready(self) -> None:
         # Phones that registered or went busy while we were away. Asked first: Asterisk

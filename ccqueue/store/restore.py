@@ -273,9 +273,12 @@ class AwayCall:
     channel: str
     entered_at: float
     ended_at: float
-    outcome: CallOutcome  # abandoned, or failed when the dialplan gave up and apologised
+    outcome: CallOutcome  # abandoned, failed when the dialplan gave up and apologised, or answered
     queue: str | None = None
     queued_at: float | None = None
+    # A conversation's end (answered): keyed by its agent leg, whose channel ``channel``
+    # is; ``cause`` is Asterisk's hang-up cause.
+    cause: str = ""
 
     @property
     def row_id(self) -> str:
@@ -288,7 +291,9 @@ async def record_away_calls(conn: asyncpg.Connection, away: Sequence[AwayCall]) 
 
     Exactly once: a call already closed is left alone, and a second reading of the same
     entry finds it closed (``away_uniqueid`` is unique besides). A call ccqueue had a row
-    for is closed; one it never saw gets its row and a short timeline.
+    for is closed; one it never saw gets its row and a short timeline. A conversation's
+    end closes its call's row; without one there is nothing of the call to close (the
+    line alone does not say where the call came from).
     """
     written = []
     for call in away:
@@ -299,6 +304,8 @@ async def record_away_calls(conn: asyncpg.Connection, away: Sequence[AwayCall]) 
                 call.uniqueid,
             )
             if row is not None and row["ended_at"] is not None:
+                continue
+            if row is None and call.outcome is CallOutcome.ANSWERED:
                 continue
             seq = await conn.fetchval("SELECT coalesce(max(seq), -1) + 1 FROM call_events WHERE call_id = $1", call.row_id)
             events = []
@@ -324,9 +331,12 @@ async def record_away_calls(conn: asyncpg.Connection, away: Sequence[AwayCall]) 
                     call.uniqueid,
                 )
             reason = "the caller hung up while ccqueue was away"
+            ended: dict[str, object] = {"outcome": outcome, "reason": reason, "while": "ccqueue away"}
             if call.outcome is CallOutcome.FAILED:
-                reason = "ccqueue was away past the dialplan's hold: the caller heard the apology"
-            events.append(("call_ended", call.ended_at, {"outcome": outcome, "reason": reason, "while": "ccqueue away"}))
+                ended["reason"] = "ccqueue was away past the dialplan's hold: the caller heard the apology"
+            elif call.outcome is CallOutcome.ANSWERED:
+                ended.update(reason="the conversation ended while ccqueue was away", agent_leg=call.channel, cause=call.cause)
+            events.append(("call_ended", call.ended_at, ended))
             for offset, (kind, at, data) in enumerate(events):
                 await conn.execute(
                     """INSERT INTO call_events (event_id, call_id, seq, at, kind, data)

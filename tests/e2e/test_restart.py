@@ -9,6 +9,8 @@ PostgreSQL: nobody is lost.
 - A call placed while ccqueue is down gets exactly one row, whether the caller hangs up
   before ccqueue is back or is still holding when it comes; a second restart adds
   nothing.
+- A conversation that ends while ccqueue is down is closed by the next process with its
+  true end and outcome, once; one that ccqueue saw end itself is not closed again.
 """
 
 from __future__ import annotations
@@ -308,3 +310,67 @@ async def test_kill_with_twelve_waiting_and_three_talking_loses_nobody(
             row = await wait_row(dsn, "select * from calls where caller = $1", number, check=lambda r: r["ended_at"])
             assert row["outcome"] in ("answered", "abandoned") and len(await rows_of(dsn, number)) == 1
         new.stop()
+
+
+async def events_of(dsn: str, call_id: str) -> list:  # type: ignore[type-arg]
+    return await fetch(dsn, "select kind, at, data from call_events where call_id = $1 order by seq", call_id)
+
+
+async def test_a_conversation_that_ends_while_ccqueue_is_down_is_closed_at_its_true_end(
+    daemon: Daemon, probe: AmiProbe, phones: dict[str, Softphone], asterisk: AsteriskSandbox, tmp_path: Path
+) -> None:
+    dsn = daemon.dsn
+    assert daemon.http("POST", "/api/agents/agent1/login")[0] == 200
+    # One conversation ccqueue sees end itself, then one that ends while it is down.
+    seen = await probe.call_hotline(caller="+15550951")
+    seen_row = await wait_row(dsn, "select * from calls where caller = $1", "+15550951", check=lambda r: r["answered_at"])
+    await probe.hangup(f"{seen}-hl")
+    await wait_row(dsn, "select * from calls where caller = $1", "+15550951", check=lambda r: r["ended_at"])
+    await until(lambda: agent(daemon, "agent1")["state"] == "available", timeout=30, what="agent1 free")
+    talker = await probe.call_hotline(caller="+15550952")
+    talking = await wait_row(dsn, "select * from calls where caller = $1", "+15550952", check=lambda r: r["answered_at"])
+    assert talking["agent"] == "agent1"
+
+    stop_hard(daemon, "kill")
+    await asyncio.sleep(1)
+    hung_up_at = time.time()
+    await probe.hangup(f"{talker}-hl")
+    await asyncio.sleep(2)
+
+    new = next_daemon(daemon, tmp_path, "after-ended-away")
+    restart(new)
+    try:
+        row = await wait_row(dsn, "select * from calls where caller = $1", "+15550952", check=lambda r: r["ended_at"])
+        assert row["outcome"] == "answered" and row["agent"] == "agent1"
+        assert row["answered_at"] == talking["answered_at"] and row["arrived_at"] == talking["arrived_at"]
+        assert abs(row["ended_at"].timestamp() - hung_up_at) < 2
+        await asyncio.sleep(2)  # the sweep of unfollowed calls has run by now
+        events = await events_of(dsn, row["call_id"])
+        kinds = [e["kind"] for e in events]
+        assert kinds[0] == "call_arrived" and kinds[-1] == "call_ended" and "call_unfollowed" not in kinds
+        assert kinds.count("call_ended") == 1 and events[-1]["at"] == row["ended_at"]
+        ended = json.loads(events[-1]["data"])
+        assert ended["outcome"] == "answered" and ended["while"] == "ccqueue away" and ended["agent_leg"]
+        # The conversation ccqueue saw end is not closed a second time.
+        assert [e["kind"] for e in await events_of(dsn, seen_row["call_id"])].count("call_ended") == 1
+        # Recorded (or followed), the lines are deleted by the next callers' sessions.
+        caller = await probe.call_hotline(caller="+15550953")
+        await wait_row(dsn, "select * from calls where caller = $1", "+15550953")
+        await until(lambda: "ccqueue-away" not in asterisk.rx("database show ccqueue-away"), what="the lines deleted")
+        await probe.hangup(f"{caller}-hl")
+        await wait_row(dsn, "select * from calls where caller = $1", "+15550953", check=lambda r: r["ended_at"])
+    finally:
+        new.stop()
+
+    # Another start changes nothing.
+    again = next_daemon(daemon, tmp_path, "again-ended-away")
+    restart(again)
+    try:
+        await asyncio.sleep(2)
+        for number in ("+15550951", "+15550952"):
+            rows = await rows_of(dsn, number)
+            assert len(rows) == 1 and rows[0]["outcome"] == "answered"
+            kinds = [e["kind"] for e in await events_of(dsn, rows[0]["call_id"])]
+            assert kinds.count("call_ended") == 1 and "call_unfollowed" not in kinds
+    finally:
+        again.stop()

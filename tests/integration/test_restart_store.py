@@ -5,6 +5,7 @@ the calls that ended while ccqueue was away — recorded exactly once."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +151,33 @@ async def eventually(check: Any, timeout: float = 10.0) -> None:
     async with asyncio.timeout(timeout):
         while not check():
             await asyncio.sleep(0.02)
+
+
+async def test_a_conversation_that_ended_while_ccqueue_was_away_is_closed_once_at_its_end(pg_dsn: str) -> None:
+    ended = AwayCall(
+        uniqueid="leg1", call_id="t1", hotline="", caller="", channel="PJSIP/agent1-0000002a",
+        entered_at=T0 + 40, ended_at=T0 + 40, outcome=CallOutcome.ANSWERED, cause="16",
+    )  # fmt: skip
+    nobody = AwayCall(
+        uniqueid="leg2", call_id="t2", hotline="", caller="", channel="PJSIP/agent2-0000002b",
+        entered_at=T0 + 40, ended_at=T0 + 40, outcome=CallOutcome.ANSWERED,
+    )  # fmt: skip
+    conn = await connect(pg_dsn)
+    try:
+        await write_records(conn, [call("t1", answered=True), event("t1", 0), event("t1", 1)])
+        assert await record_away_calls(conn, [ended, nobody]) == ["t1"]  # t2: no row to close
+        assert await record_away_calls(conn, [ended, nobody]) == []
+        row = await conn.fetchrow("SELECT * FROM calls WHERE call_id = 't1'")
+        events = await rows(conn, "SELECT seq, at, kind, data FROM call_events WHERE call_id = 't1' ORDER BY seq")
+        assert await conn.fetchval("SELECT count(*) FROM calls WHERE call_id = 't2'") == 0
+    finally:
+        await conn.close()
+    assert (row["outcome"], row["agent"], row["ended_at"].timestamp(), row["answered_at"].timestamp()) == (
+        "answered", "a1", T0 + 40, T0 + 5,
+    )  # fmt: skip
+    assert [(e["seq"], e["kind"]) for e in events] == [(0, "x"), (1, "x"), (2, "call_ended")]
+    assert events[-1]["at"].timestamp() == T0 + 40
+    assert json.loads(events[-1]["data"]) == {
+        "outcome": "answered", "reason": "the conversation ended while ccqueue was away", "while": "ccqueue away",
+        "agent_leg": "PJSIP/agent1-0000002a", "cause": "16",
+    }  # fmt: skip

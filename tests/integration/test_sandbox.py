@@ -182,6 +182,7 @@ def test_dialplan_has_exactly_the_ccqueue_contexts() -> None:
         "globals",
         "hotline",
         "ccqueue-away",
+        "ccqueue-ended",
         "ccqueue-agent",
         "ccqueue-transfer",
         "ccqueue-survey",
@@ -201,6 +202,19 @@ def test_dialplan_has_exactly_the_ccqueue_contexts() -> None:
     assert "Set(CCQ_CALLER_CHAN=${IMPORT(${CCQ_CALLER_UID},CHANNEL(name))})" in text
     assert "AGI(${CUT(CCQ_AGIS,^,${CCQ_AGI_TRY})}/survey)" in text and "Dial(${CCQ_DIAL})" in text
     assert "Gosub(ccqueue-agi-any,s,1(feature,login))" in text
+    # A caller's hang-up handler is in place before Answer() (which waits for media), and
+    # the hotline's AGI() stays the seventh priority (a bridged caller is seen at the eighth).
+    sections = dict(parse_conf(text))
+    steps = sections["hotline"]["exten"] + sections["hotline"]["same"]
+    assert (
+        steps[0] == "_X.,1,Set(CCQ_HOTLINE=${EXTEN})"
+        and steps[3] == "n,Set(CHANNEL(hangup_handler_push)=ccqueue-away,s,1)"
+        and steps[4] == "n,Answer()"
+    )
+    assert steps[6].startswith("n(try),AGI(")
+    # An agent leg's conversation end is left in the same family, keyed by the leg.
+    ended = sections["ccqueue-ended"]["same"]
+    assert ended[0].startswith("n,Set(DB(ccqueue-away/${UNIQUEID})=${CCQ_CALL}|${CCQ_CALLER_UID}|")
 
 
 def test_render_lists_every_address_of_a_pair_in_the_order_given() -> None:
