@@ -179,6 +179,8 @@ class Overload(Frozen):
     max_backlog: Annotated[int, Field(ge=1)] = _OVERLOAD.max_backlog
     resume_ratio: Annotated[float, Field(gt=0, le=1)] = _OVERLOAD.resume_ratio
     hold_s: Annotated[float, Field(ge=0, le=3600)] = _OVERLOAD.hold_s
+    lag_samples: Annotated[int, Field(ge=1, le=100)] = _OVERLOAD.lag_samples
+    lag_window_s: Annotated[float, Field(gt=0, le=60)] = _OVERLOAD.lag_window_s
     # What a refused caller hears (a sound name: spliced into an AGI command, so plain).
     sound: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_/.-]{0,79}$")] = "ccqueue/queue-full"
 
@@ -189,6 +191,8 @@ class Overload(Frozen):
             max_backlog=self.max_backlog,
             resume_ratio=self.resume_ratio,
             hold_s=self.hold_s,
+            lag_samples=self.lag_samples,
+            lag_window_s=self.lag_window_s,
         )
 
 

@@ -158,6 +158,9 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
         "past which each new caller is refused.",
         "resume_ratio": "Refusing for lag stops once the lag stays below this share of max_loop_lag_s for hold_s.",
         "hold_s": "Seconds the lag must stay low before new callers are let in again.",
+        "lag_samples": "Samples past max_loop_lag_s, within lag_window_s, that start refusing: one late sample is "
+        "a stall (a start-up, a reload), a loop late again and again is behind.",
+        "lag_window_s": "Seconds within which lag_samples late samples start refusing.",
         "sound": "What a refused caller hears before the hang-up (a sound name, as Playback() takes it).",
     },
     "Database": {

@@ -11,21 +11,27 @@ Rules kept here:
    a timer of the process fires: everything the process does is that late) and the
    backlog (work in flight: events waiting in the engine's inbox, FastAGI sessions
    still opening, commands waiting on Asterisk). Either past its limit refuses.
-2. The lag is sampled, so it has hysteresis: shedding for lag stops only once the lag
+2. One late sample is a stall, not overload: a start-up's restore, a reload, a pause of
+   the process. Shedding for lag starts once ``lag_samples`` samples within
+   ``lag_window_s`` were past the limit: a loop that cannot keep up is late on every
+   sample, while refusing every caller for a second after each stall would turn away
+   the callers who come back after a restart.
+3. The lag is sampled, so it has hysteresis: shedding for lag stops only once the lag
    has stayed below ``resume_ratio`` of its limit for ``hold_s``; a stalled loop does
    not flap between refusing and admitting on every sample.
-3. The backlog is measured at the door, for each new caller, and decides at once with
+4. The backlog is measured at the door, for each new caller, and decides at once with
    no hysteresis: it is a count of work in flight, so refusing while it is over the
    limit admits exactly as fast as the box finishes work (a concurrency limit). A box
    offered a third more than it carries keeps carrying what it can, instead of
    refusing everyone for a while and then letting a flood in.
-4. Only the door: a caller already admitted is never dropped for load, and a caller
+5. Only the door: a caller already admitted is never dropped for load, and a caller
    coming back to its place (held by the dialplan while ccqueue was away) is not a new
    arrival; the adapter asks only for new callers.
 """
 
 from __future__ import annotations
 
+import collections
 import enum
 from dataclasses import dataclass
 
@@ -49,26 +55,32 @@ class OverloadSettings:
     # Work in flight (rule 3). A box carrying 96 calls a second held at most 30-70
     # (bench/capacity.py, two shared cores); one past its capacity, ~200 within seconds.
     max_backlog: int = 100
-    # Shedding for lag stops below this share of its limit, held for hold_s (rule 2).
+    # Shedding for lag stops below this share of its limit, held for hold_s (rule 3).
     resume_ratio: float = 0.5
     hold_s: float = 1.0
+    # Samples past the lag limit, within lag_window_s, that start shedding (rule 2).
+    lag_samples: int = 2
+    lag_window_s: float = 2.0
 
     def __post_init__(self) -> None:
         if not self.max_loop_lag_s > 0 or self.max_backlog < 1:
             raise ValueError("max_loop_lag_s and max_backlog must be positive")
         if not 0 < self.resume_ratio <= 1 or self.hold_s < 0:
             raise ValueError("resume_ratio must be in (0, 1] and hold_s at least 0")
+        if self.lag_samples < 1 or not self.lag_window_s > 0:
+            raise ValueError("lag_samples must be at least 1 and lag_window_s positive")
 
 
 class LoadGate:
-    """Whether a new caller is let in, from the load samples handed in (rules 1-4)."""
+    """Whether a new caller is let in, from the load samples handed in (rules 1-5)."""
 
     def __init__(self, settings: OverloadSettings) -> None:
         self._settings = settings
         self.lag_s = 0.0
         self.backlog = 0
-        self.lagging = False  # shedding for lag (rule 2)
+        self.lagging = False  # shedding for lag (rule 3)
         self._calm_since: float | None = None  # lag below resume since then
+        self._late: collections.deque[float] = collections.deque()  # samples past the limit (rule 2)
 
     @property
     def settings(self) -> OverloadSettings:
@@ -88,6 +100,7 @@ class LoadGate:
         self._settings = settings
         if not settings.enabled:
             self.lagging, self._calm_since = False, None
+            self._late.clear()
 
     def observe(self, now: float, *, lag_s: float, backlog: int) -> Shed | None:
         """A sample of both signals; returns why new callers are refused now (None: admitted)."""
@@ -96,7 +109,11 @@ class LoadGate:
         if not s.enabled:
             return None
         if self.lag_s > s.max_loop_lag_s:
-            self.lagging, self._calm_since = True, None
+            self._late.append(now)
+            while self._late and now - self._late[0] > s.lag_window_s:
+                self._late.popleft()
+            if self.lagging or len(self._late) >= s.lag_samples:
+                self.lagging, self._calm_since = True, None
         elif self.lagging:
             if self.lag_s > s.max_loop_lag_s * s.resume_ratio:
                 self._calm_since = None

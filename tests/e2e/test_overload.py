@@ -28,7 +28,8 @@ from tests.support.probe import AmiProbe, match
 pytestmark = pytest.mark.e2e
 
 STALL_S = 0.8
-OVERLOAD = "overload: {max_loop_lag_s: 0.2, max_backlog: 500, hold_s: 3}\n"
+# One late sample sheds here: a single stall stands for a loop that cannot keep up.
+OVERLOAD = "overload: {max_loop_lag_s: 0.2, max_backlog: 500, hold_s: 3, lag_samples: 1}\n"
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import pytest
 
 from ccqueue.core.overload import LoadGate, OverloadSettings, Shed
 
-SETTINGS = OverloadSettings(max_loop_lag_s=0.2, max_backlog=100, resume_ratio=0.5, hold_s=2.0)
+# One late sample sheds here, as each test's first sample stands for a loop behind.
+SETTINGS = OverloadSettings(max_loop_lag_s=0.2, max_backlog=100, resume_ratio=0.5, hold_s=2.0, lag_samples=1)
 
 
 def gate() -> LoadGate:
@@ -103,3 +104,12 @@ def test_negative_samples_count_as_zero() -> None:
 def test_settings_refuse_nonsense(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         OverloadSettings(**kwargs)  # type: ignore[arg-type]
+
+
+def test_one_stall_is_not_overload_but_a_loop_late_again_within_the_window_is() -> None:
+    g = LoadGate(OverloadSettings(max_loop_lag_s=0.2, hold_s=1.0))  # the default: two late samples
+    assert g.observe(0.0, lag_s=0.7, backlog=0) is None  # a restart's restore, a reload: a stall
+    assert g.observe(0.05, lag_s=0.0, backlog=0) is None
+    assert g.observe(2.5, lag_s=0.7, backlog=0) is None  # another, past the 2 s window: a stall again
+    assert g.observe(3.0, lag_s=0.3, backlog=0) is Shed.LOOP_LAG  # late twice within 2 s: behind
+    assert g.admit(3.1, backlog=0) is Shed.LOOP_LAG

@@ -18,7 +18,10 @@ async def test_a_blocked_loop_is_measured_as_lag_and_sheds_new_callers() -> None
     try:
         await asyncio.sleep(SAMPLE_EVERY_S * 3)
         assert watch.admit() is None and watch.lag_s < 0.1
-        time.sleep(0.3)  # the loop is stalled, as by a CPU-starved box
+        time.sleep(0.3)  # the loop is stalled once: a stall, not yet overload
+        await asyncio.sleep(SAMPLE_EVERY_S * 2)
+        assert not watch.gate.lagging and watch.admit() is None
+        time.sleep(0.3)  # and again at once, as by a CPU-starved box
         await asyncio.sleep(SAMPLE_EVERY_S * 2)
         assert watch.gate.lagging
         assert watch.admit() is Shed.LOOP_LAG
