@@ -797,8 +797,11 @@ async def takeover_fault(scene: Scene, rnd: Round) -> None:
     try:
         await asyncio.to_thread(pair.start, 30.0)
         await scene.login_agents(pair.members[0])
-        if not await reach_phase(scene, rnd, "bridge"):
-            rnd.skipped = "no call was bridged"
+        # A conversation begun, or one just ended (its agent into wrap-up): either way
+        # later callers are talking and the last ones waiting when the kill comes.
+        phase = scene.rng.choice(("bridge", "wrapup"))
+        if not await reach_phase(scene, rnd, phase):
+            rnd.skipped = f"the {phase} moment did not come within {PHASE_DEADLINE_S:g} s"
             return
         rnd.waiting_at_fault = scene.live_callers(rnd, rnd.since)
         rnd.fault_at = len(scene.probe.events)
@@ -812,7 +815,7 @@ async def takeover_fault(scene: Scene, rnd: Round) -> None:
             rnd.takeover.get("old_active_fenced") and is_active(new.health()) and is_standby(old.health())
         )
         rnd.note += (
-            f" takeover {rnd.takeover['takeover_s']:.3f} s ({rnd.takeover['old']} killed, {rnd.takeover['new']} active"
+            f" takeover {rnd.takeover['takeover_s']:.3f} s ({rnd.takeover['old']} killed at {phase}, {rnd.takeover['new']} active"
             f" with epoch {rnd.takeover['new_epoch']}, its rebuild {rnd.takeover['rebuild_s']} s); the old active "
             f"{'stayed standby' if rnd.takeover['old_active_fenced'] else 'did NOT stay standby'};"
         )
