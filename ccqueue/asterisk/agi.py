@@ -460,7 +460,11 @@ class AgiServer:
         self._away_recorded.extend(u for u in uniqueids if UNIQUEID.fullmatch(u))
 
     async def _clear_away(self, request: Request) -> None:
-        for _ in range(min(AWAY_FORGET_PER_SESSION, len(self._away_recorded))):
+        # Sessions clear the same list at once (callers coming back after a restart):
+        # whether a line is left is asked again before each one is taken.
+        for _ in range(AWAY_FORGET_PER_SESSION):
+            if not self._away_recorded:
+                return
             await request.send_command(f"DATABASE DEL {AWAY_FAMILY} {self._away_recorded.popleft()}")
 
     async def _wait_restored(self) -> None:
