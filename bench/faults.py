@@ -46,9 +46,9 @@ AMI link for its ``writetimeout``, 1000 ms in the sandbox's manager.conf; then
 SIGCONT); ``spool-full`` (PostgreSQL stopped and the spool's filesystem full — a 512 KiB
 tmpfs mounted for the spool, filled up: root can mount here); ``takeover`` (for this
 round an active/standby pair, ``testbed/standby.py``, replaces the lone process: the
-active is killed with ``kill -9`` a random moment into a conversation, callers waiting;
-``takeover_s`` is from the kill until the standby is active and serving, and the killed
-one, started again, must stay the standby).
+active is killed with ``kill -9`` a random moment into a conversation or a wrap-up,
+callers talking and waiting; ``takeover_s`` is from the kill until the standby is active
+and serving, and the killed one, started again, must stay the standby).
 """
 
 from __future__ import annotations
