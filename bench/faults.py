@@ -44,9 +44,11 @@ restarted after 0.5-2 s) at ``ringing``, ``claim``, ``bridge``, ``wrapup``,
 ``stall`` (ccqueue SIGSTOPped, and Asterisk given events to send it until it drops the
 AMI link for its ``writetimeout``, 1000 ms in the sandbox's manager.conf; then
 SIGCONT); ``spool-full`` (PostgreSQL stopped and the spool's filesystem full — a 512 KiB
-tmpfs mounted for the spool, filled up: root can mount here). ``takeover`` is the
-standby's: it is listed and reported as not measured until ``testbed/standby.py`` is
-there.
+tmpfs mounted for the spool, filled up: root can mount here); ``takeover`` (for this
+round an active/standby pair, ``testbed/standby.py``, replaces the lone process: the
+active is killed with ``kill -9`` a random moment into a conversation or a wrap-up,
+callers talking and waiting; ``takeover_s`` is from the kill until the standby is active
+and serving, and the killed one, started again, must stay the standby).
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ccqueue.asterisk.ami import AmiClient  # the path above makes a checkout importable
 from testbed.daemon import CcqueueProcess, write_users
 from testbed.sandbox import AsteriskSandbox
+from testbed.standby import PairMember, StandbyPair, is_active, is_standby, measure_takeover
 from tests.support.postgres import PgServer, find_bindir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -101,6 +104,7 @@ PG_DOWN_S = 6.0
 SPOOL_FS_BYTES = 512 * 1024
 STALL_MAX_S = 30.0  # the stall ends by then even if Asterisk kept the link
 FLOOD_MAX = 4000  # event-making channels originated at most during a stall
+STANDBY_POLL_S = 0.25  # the takeover round's standby tries the lock this often
 
 AGENT_LEG = re.compile(r"^Local/f\d@fault-agent-[0-9a-f]+;1$")
 CUSTOMER_LEG = re.compile(r"^Local/(?P<digits>\d+)@fault-customer-[0-9a-f]+;1$")
@@ -136,6 +140,10 @@ class Ports:
     agi: int
     http: int
     rtp: tuple[int, int]
+    # the second member of the takeover round's pair; the dialplan tries its FastAGI
+    # address after the first one's (refused, and so skipped at once, in other rounds)
+    standby_agi: int
+    standby_http: int
 
 
 def write_config(folder: Path, ports: Ports) -> None:
@@ -143,7 +151,7 @@ def write_config(folder: Path, ports: Ports) -> None:
     (folder / "ccqueue.yaml").write_text(
         f"""asterisk:
   ami: {{host: 127.0.0.1, port: {ports.ami}, username: {AMI_USER}, secret: {AMI_SECRET}}}
-  agi: {{host: 127.0.0.1, port: {ports.agi}}}
+  agi: {{host: 127.0.0.1, port: {ports.agi}, addresses: [127.0.0.1:{ports.agi}, 127.0.0.1:{ports.standby_agi}]}}
 http: {{host: 127.0.0.1, port: {ports.http}}}
 hotlines:
   "{HOTLINE}": {{queue: {QUEUE}}}
@@ -172,6 +180,13 @@ callbacks:
     ]
     (folder / "agents.yaml").write_text("agents:\n" + "\n".join(lines) + "\n")
     write_users(folder)
+
+
+def write_pair_config(folder: Path, pair_folder: Path) -> None:
+    """The takeover round's configuration: the same, with a ``standby`` section."""
+    shutil.copytree(folder, pair_folder)
+    with (pair_folder / "ccqueue.yaml").open("a") as fh:
+        fh.write(f"standby: {{poll_s: {STANDBY_POLL_S}, check_timeout_s: 2}}\n")
 
 
 FAULT_DIALPLAN = """; Written by bench/faults.py into this instance only.
@@ -370,6 +385,7 @@ class Round:
     note: str = ""
     skipped: str = ""
     expected_drops: bool = False  # Asterisk's own restart drops its channels
+    takeover: dict[str, Any] | None = None  # measure_takeover's result (the takeover round)
 
 
 @dataclass
@@ -397,23 +413,28 @@ class Scene:
         self.sandbox, self.pg, self.daemon, self.probe, self.rng = sandbox, pg, daemon, probe, rng
         self.numbers = itertools.count(1)
         self.filler: Path | None = None
+        self.ports: Ports | None = None
+        self.work: Path | None = None
+        self.pair_config: Path | None = None  # the takeover round's configuration
+        self.pair_logs: list[str] = []  # the takeover round's members' logs
 
     def next_number(self) -> str:
         return f"+1202555{next(self.numbers):04d}"
 
-    async def healthy(self, *, database: bool = True) -> bool:
-        body = await asyncio.to_thread(self.daemon.health)
+    async def healthy(self, *, database: bool = True, process: Daemon | PairMember | None = None) -> bool:
+        body = await asyncio.to_thread((process or self.daemon).health) or {}
         return body.get("status") == "ok" and (not database or body.get("database") == "ready")
 
-    async def login_agents(self) -> None:
-        if self.daemon.proc is None or self.daemon.proc.poll() is not None:
+    async def login_agents(self, process: Daemon | PairMember | None = None) -> None:
+        if process is None and (self.daemon.proc is None or self.daemon.proc.poll() is not None):
             print("    ccqueue was not running at the start of the round: started again", flush=True)
             self.daemon.proc = None
             await asyncio.to_thread(self.daemon.start, 30.0)
+        serving = process or self.daemon
         for agent in AGENTS:
-            status, body = await asyncio.to_thread(self.daemon.http, "GET", f"/api/agents/{agent}")
+            status, body = await asyncio.to_thread(serving.http, "GET", f"/api/agents/{agent}")
             if status == 200 and body.get("state") == "logged_out":
-                await asyncio.to_thread(self.daemon.http, "POST", f"/api/agents/{agent}/login")
+                await asyncio.to_thread(serving.http, "POST", f"/api/agents/{agent}/login")
 
     async def place_callers(self, rnd: Round, count: int) -> None:
         for _ in range(count):
@@ -439,8 +460,9 @@ class Scene:
                 up.add(uid)
         return up
 
-    async def recover(self, rnd: Round, *, database: bool = True) -> None:
-        """From the end of the fault: healthy, and a new caller's session reached ccqueue."""
+    async def recover(self, rnd: Round, *, database: bool = True, process: PairMember | None = None) -> None:
+        """From the end of the fault: healthy, and a new caller's session reached ccqueue
+        (``process``: the pair member that should be serving, instead of the lone one)."""
         began = time.monotonic()
         mark = len(self.probe.events)
         number = self.next_number()
@@ -455,7 +477,7 @@ class Scene:
         served = healthy = False
         deadline = began + RECOVERY_DEADLINE_S
         while time.monotonic() < deadline and not (served and healthy):
-            healthy = healthy or await self.healthy(database=database)
+            healthy = healthy or await self.healthy(database=database, process=process)
             served = served or bool(self.probe.seen(session, mark))
             await asyncio.sleep(0.05)
         rnd.recovery_s = round(time.monotonic() - began, 3) if served and healthy else None
@@ -757,7 +779,51 @@ async def stall_fault(scene: Scene, rnd: Round) -> None:
 
 
 async def takeover_fault(scene: Scene, rnd: Round) -> None:
-    rnd.skipped = "not measured: testbed/standby.py (the standby part) is not here yet"
+    """An active/standby pair in place of the lone process for this round: the active is
+    killed with callers waiting and in conversation, the standby takes over, the killed
+    one started again must stay the standby; the round's calls end on the new active."""
+    assert scene.pair_config is not None and scene.ports is not None and scene.work is not None
+    ports = scene.ports
+    pair = StandbyPair(
+        config=scene.pair_config,
+        dsn=scene.daemon.dsn,
+        workdir=scene.work,
+        ports=[(ports.http, ports.agi), (ports.standby_http, ports.standby_agi)],
+        log_args=("--log-level", "info"),
+    )
+    # The lone process goes with a goodbye (its records flushed); the agents' logins
+    # stay in PostgreSQL and the pair's active rebuilds them, as a restart does.
+    await asyncio.to_thread(scene.daemon.stop)
+    try:
+        await asyncio.to_thread(pair.start, 30.0)
+        await scene.login_agents(pair.members[0])
+        # A conversation begun, or one just ended (its agent into wrap-up): either way
+        # later callers are talking and the last ones waiting when the kill comes.
+        phase = scene.rng.choice(("bridge", "wrapup"))
+        if not await reach_phase(scene, rnd, phase):
+            rnd.skipped = f"the {phase} moment did not come within {PHASE_DEADLINE_S:g} s"
+            return
+        rnd.waiting_at_fault = scene.live_callers(rnd, rnd.since)
+        rnd.fault_at = len(scene.probe.events)
+        rnd.takeover = await asyncio.to_thread(measure_takeover, pair)
+        new = next(m for m in pair.members if m.name == rnd.takeover["new"])
+        await scene.recover(rnd, process=new)
+        await scene.settle(rnd)  # the round's calls end on the pair, not on the lone process
+        old = pair.other(new)
+        # Still one active, the same one, after every call of the round went through it.
+        rnd.takeover["old_active_fenced"] = bool(
+            rnd.takeover.get("old_active_fenced") and is_active(new.health()) and is_standby(old.health())
+        )
+        rnd.note += (
+            f" takeover {rnd.takeover['takeover_s']:.3f} s ({rnd.takeover['old']} killed at {phase}, {rnd.takeover['new']} active"
+            f" with epoch {rnd.takeover['new_epoch']}, its rebuild {rnd.takeover['rebuild_s']} s); the old active "
+            f"{'stayed standby' if rnd.takeover['old_active_fenced'] else 'did NOT stay standby'};"
+        )
+    finally:
+        await asyncio.to_thread(pair.stop)
+        for member in pair.members:
+            scene.pair_logs.append(member.log_text())
+        await asyncio.to_thread(scene.daemon.start, 30.0)
 
 
 @dataclass(frozen=True)
@@ -784,7 +850,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("asterisk-restart", asterisk_fault),
     Scenario("stall", stall_fault, quick=True),
     Scenario("spool-full", spool_full_fault, quick=True),
-    # The standby's takeover (testbed/standby.py): measured once that part is merged.
+    # The standby's takeover: an active/standby pair (testbed/standby.py) for this round.
     Scenario("takeover", takeover_fault),
 ]
 
@@ -829,8 +895,10 @@ async def measure(scene_parts: dict[str, Any], scenarios: list[Scenario], seed: 
             rng=random.Random(seed),
         )
         scene.filler = scene_parts["filler"]
+        scene.ports, scene.work, scene.pair_config = scene_parts["ports"], scene_parts["work"], scene_parts["pair_config"]
         results = []
         scene_parts["events"] = probe.events
+        scene_parts["pair_logs"] = scene.pair_logs
         for scenario in scenarios:
             print(f"fault {scenario.name}:", flush=True)
             rnd, checked = await run_round(scene, scenario)
@@ -898,10 +966,13 @@ def main() -> int:
     began = time.monotonic()
     base = free_block(10)
     rtp = free_block(200)
-    ports = Ports(ami=base, sip=base + 1, agi=base + 2, http=base + 3, rtp=(rtp, rtp + 199))
+    ports = Ports(
+        ami=base, sip=base + 1, agi=base + 2, http=base + 3, rtp=(rtp, rtp + 199), standby_agi=base + 4, standby_http=base + 5
+    )
     work = Path(tempfile.mkdtemp(prefix="ccqueue-faults-"))
     config = work / "config"
     write_config(config, ports)
+    write_pair_config(config, work / "config-pair")
     pg = PgServer(bindir, Path(tempfile.mkdtemp(prefix="ccqueue-faults-pg-")))
     sandbox = AsteriskSandbox(
         f"{INSTANCE}-{os.getpid()}", config, ami_port=ports.ami, sip_port=ports.sip, agi_port=ports.agi, rtp_ports=ports.rtp
@@ -941,9 +1012,18 @@ def main() -> int:
             f"seed {seed}; ready after {time.monotonic() - began:.1f} s",
             flush=True,
         )
-        parts: dict[str, Any] = {"ports": ports, "sandbox": sandbox, "pg": pg, "daemon": daemon, "filler": filler}
+        parts: dict[str, Any] = {
+            "ports": ports,
+            "sandbox": sandbox,
+            "pg": pg,
+            "daemon": daemon,
+            "filler": filler,
+            "work": work,
+            "pair_config": work / "config-pair",
+        }
         results = asyncio.run(measure(parts, chosen, seed))
         log = daemon.log_text()
+        pair_logs = "".join(parts.get("pair_logs", []))
         if args.keep:
             with open(work / "events.jsonl", "w") as fh:
                 fh.writelines(json.dumps(e) + "\n" for e in parts["events"])
@@ -972,8 +1052,12 @@ def main() -> int:
         "recovery_p50_s": round(percentile(recoveries, 0.5), 3) if recoveries else None,
         "recovery_p99_s": round(percentile(recoveries, 0.99), 3) if recoveries else None,
         "not_recovered": not_recovered,
-        "takeover_s": takeover.recovery_s if takeover is not None and not takeover.skipped else None,
-        "tracebacks_logged": log.count("Traceback"),
+        "takeover_s": takeover.takeover["takeover_s"] if takeover is not None and takeover.takeover else None,
+        # the killed active, started again, stayed standby (null: no takeover measured)
+        "takeover_old_active_fenced": takeover.takeover.get("old_active_fenced")
+        if takeover is not None and takeover.takeover
+        else None,
+        "tracebacks_logged": log.count("Traceback") + pair_logs.count("Traceback"),
         "seed": seed,
         "bench_s": round(time.monotonic() - began, 1),
     }
@@ -982,8 +1066,8 @@ def main() -> int:
             with contextlib.suppress(ValueError):
                 entry = json.loads(line)
                 print(f"ccqueue logged a traceback: {entry.get('event')} ({entry.get('level')}) at {entry.get('timestamp')}")
-    if figures["takeover_s"] is None:
-        print("takeover_s: not measured (the standby's takeover needs testbed/standby.py)")
+    if pair_logs.count("Traceback"):
+        print("a member of the takeover round's pair logged a traceback (--keep keeps member-*.log)")
     print(json.dumps(figures))
     return 0
 

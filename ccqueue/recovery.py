@@ -70,6 +70,30 @@ async def recover(
     """Read, rebuild and post ``StateRestored``; returns what was taken back."""
     async with asyncio.timeout(AMI_WAIT_S):
         await telephony.ami.ready.wait()
+    with telephony.watch_hangups() as gone:
+        return await _recover(
+            telephony=telephony,
+            gone=gone,
+            dsn=dsn,
+            agent_ids=agent_ids,
+            agent_for_endpoint=agent_for_endpoint,
+            post=post,
+            spool_replayed=spool_replayed,
+            began=began,
+        )
+
+
+async def _recover(
+    *,
+    telephony: AsteriskTelephony,
+    gone: dict[str, ev.ChannelHungUp],
+    dsn: str,
+    agent_ids: Sequence[str],
+    agent_for_endpoint: Callable[[str], str | None],
+    post: Callable[[ev.Event], None],
+    spool_replayed: Callable[[], Awaitable[None]],
+    began: float,
+) -> Recovered:
     channels = await telephony.live_channels()
     try:
         away = await telephony.away_entries()
@@ -105,6 +129,14 @@ async def recover(
     calls = _calls(callers, channels, stored, agent_for_endpoint, now, database=database)
     legs = frozenset(ch.uniqueid for ch in channels if "CCQ_OFFER" in ch.variables)
     post(ev.StateRestored(calls=calls, agents=agents, live_legs=legs, callbacks=callbacks))
+    # A channel read live that hung up while the rest was read (the database, the spool's
+    # replay): its hang-up reached the core before the call did and meant nothing there.
+    # Told again now, it ends the call restored; otherwise nobody would ever close it.
+    taken_back = {c.uniqueid for c in calls} | legs
+    for uniqueid, hangup in gone.items():
+        if uniqueid in taken_back:
+            log.info("restored_channel_gone", uniqueid=uniqueid)
+            post(hangup)
     log.info(
         "state_restored",
         waiting=sum(1 for c in calls if c.agent_id is None),

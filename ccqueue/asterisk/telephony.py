@@ -8,8 +8,9 @@ name it, and an Originate is never sent twice for one offer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import structlog
@@ -84,6 +85,8 @@ class AsteriskTelephony:
         # Told the uniqueid of every channel that hangs up (the agent legs' lines in
         # Asterisk's database); not an engine event either.
         self.on_hangup: Callable[[str], None] | None = None
+        # Hang-ups kept for a restore while it reads (``watch_hangups``).
+        self._hangup_watches: list[dict[str, ev.ChannelHungUp]] = []
         self.ami = AmiClient(
             host=host, port=port, username=username, secret=secret, on_event=self._on_event, on_ready=self._on_ready
         )
@@ -209,9 +212,24 @@ class AsteriskTelephony:
             log.warning("ami_event_incomplete", error=str(exc))
             return
         if event is not None:
+            if isinstance(event, ev.ChannelHungUp):
+                for watch in self._hangup_watches:
+                    watch[event.uniqueid] = event
             self._post(event)
         if self.on_hangup is not None and isinstance(event, ev.ChannelHungUp):
             self.on_hangup(event.uniqueid)
+
+    @contextlib.contextmanager
+    def watch_hangups(self) -> Iterator[dict[str, ev.ChannelHungUp]]:
+        """The hang-ups seen while the block runs, by uniqueid: a restore reads channels
+        that may hang up before the core knows them (their ``ChannelHungUp`` then means
+        nothing to it), and tells them again once it does."""
+        seen: dict[str, ev.ChannelHungUp] = {}
+        self._hangup_watches.append(seen)
+        try:
+            yield seen
+        finally:
+            self._hangup_watches.remove(seen)
 
     async def _on_ready(self) -> None:
         # Phones that registered or went busy while we were away. Asked first: Asterisk

@@ -126,3 +126,20 @@ async def test_a_new_callers_session_deletes_a_few_recorded_away_lines() -> None
     await run(peer, forget=(*keys, "bad key;x"))
     deleted = [c for c in peer.commands if c.startswith("DATABASE DEL")]
     assert deleted == [f"DATABASE DEL ccqueue-away {k}" for k in keys[:5]]  # a few per session, never a bad key
+
+
+async def test_sessions_clearing_the_away_lines_at_once_take_each_line_once() -> None:
+    """Callers coming back together after a restart each delete a few of the recorded
+    away lines; one session's command in flight must not leave another popping a line
+    that is no longer there."""
+    server = AgiServer(ask=lambda _e: None, post=lambda _e: None, channel_status=confirm, allowed_peers=())  # type: ignore[arg-type, return-value]
+    server.forget_away([f"1796000000.{n}" for n in range(3)])
+    sent: list[str] = []
+
+    class Request:
+        async def send_command(self, command: str) -> None:
+            sent.append(command)
+            await asyncio.sleep(0)  # the reply is on its way: another session runs
+
+    await asyncio.gather(*(server._clear_away(Request()) for _ in range(3)))  # type: ignore[arg-type]
+    assert sorted(sent) == [f"DATABASE DEL ccqueue-away 1796000000.{n}" for n in range(3)]
