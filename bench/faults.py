@@ -65,7 +65,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -82,6 +81,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ccqueue.asterisk.ami import AmiClient  # the path above makes a checkout importable
 from testbed.daemon import CcqueueProcess, write_users
+from testbed.ports import free_block
 from testbed.sandbox import AsteriskSandbox
 from testbed.standby import PairMember, StandbyPair, is_active, is_standby, measure_takeover
 from tests.support.postgres import PgServer, find_bindir
@@ -108,26 +108,6 @@ STANDBY_POLL_S = 0.25  # the takeover round's standby tries the lock this often
 
 AGENT_LEG = re.compile(r"^Local/f\d@fault-agent-[0-9a-f]+;1$")
 CUSTOMER_LEG = re.compile(r"^Local/(?P<digits>\d+)@fault-customer-[0-9a-f]+;1$")
-
-
-def free_block(size: int) -> int:
-    """A base port such that base .. base+size-1 are free on 127.0.0.1 (TCP and UDP)."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(21000, 29000 - size)
-        if all(_free(base + i) for i in range(size)):
-            return base
-    raise RuntimeError("no block of free ports on 127.0.0.1")
-
-
-def _free(port: int) -> bool:
-    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-        with socket.socket(socket.AF_INET, kind) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
 
 
 # ---- the scene, in configuration --------------------------------------------------------
@@ -964,8 +944,8 @@ def main() -> int:
     )
     signal.signal(signal.SIGTERM, _interrupt)
     began = time.monotonic()
-    base = free_block(10)
-    rtp = free_block(200)
+    base = free_block(10, last=29000)
+    rtp = free_block(200, last=29000)
     ports = Ports(
         ami=base, sip=base + 1, agi=base + 2, http=base + 3, rtp=(rtp, rtp + 199), standby_agi=base + 4, standby_http=base + 5
     )

@@ -11,8 +11,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
-import random
-import socket
 import subprocess
 import sys
 import time
@@ -26,34 +24,11 @@ import pytest
 
 from testbed.baresip import Softphone
 from testbed.daemon import CcqueueProcess, write_users
+from testbed.ports import free_block
 from testbed.sandbox import AsteriskSandbox
 from tests.support.probe import AmiProbe
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_block(size: int, *, first: int = 21000, last: int = 59000) -> int:
-    """A base port such that base .. base+size-1 are free on 127.0.0.1 (TCP and UDP).
-
-    The suite may share the machine with a demo, a benchmark or another run of itself,
-    so its servers take ports nobody holds rather than fixed ones.
-    """
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(first, last - size)
-        if all(_free(base + i) for i in range(size)):
-            return base
-    raise RuntimeError("no block of free ports on 127.0.0.1")
-
-
-def _free(port: int) -> bool:
-    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-        with socket.socket(socket.AF_INET, kind) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
 
 
 # Ports of this run: Asterisk (AMI, SIP), ccqueue (FastAGI, HTTP), three softphones

@@ -1,0 +1,30 @@
+"""Ports on 127.0.0.1 for the servers the tests and benches start."""
+
+from __future__ import annotations
+
+import random
+import socket
+
+
+def free_block(size: int, *, first: int = 21000, last: int = 59000) -> int:
+    """A base port such that base .. base+size-1 are free on 127.0.0.1 (TCP and UDP).
+
+    The tests and benches may share the machine with a demo, a benchmark or another run
+    of themselves, so their servers take ports nobody holds rather than fixed ones.
+    """
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(first, last - size)
+        if all(_free(base + i) for i in range(size)):
+            return base
+    raise RuntimeError("no block of free ports on 127.0.0.1")
+
+
+def _free(port: int) -> bool:
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
