@@ -7,8 +7,10 @@ Rules kept here:
    fields and the wait estimate, the offer to an agent, its end) and Asterisk's ring
    (``ccqueue.asterisk.translate.ringing_uniqueid``: an agent leg's uniqueid is its
    offer id). It decides nothing and changes nothing in the core.
-2. The customer's history is fetched from PostgreSQL when the call is offered, before
-   the phone rings, by the one task ``run`` (bounded queue, nothing fire-and-forget).
+2. The customer's history is fetched from PostgreSQL when the call is offered to an agent
+   whose page is open, before the phone rings, by the one task ``run`` (bounded queue,
+   nothing fire-and-forget); a page opened later fetches it for the pop it is shown. No
+   page, no read: an agent working from the phone alone costs the database nothing.
    The pop goes out at the ring with whatever history is there; history that arrives
    later follows as an update. A database that is away costs the page its history, never
    the pop.
@@ -114,7 +116,8 @@ class Workspace:
             offer_id, agent = str(data.get("offer_id") or ""), str(data.get("agent") or "")
             if offer_id and agent:
                 self._offers[offer_id] = (e.call_id, agent)
-                self._want_history(card)
+                if agent in self._pages:
+                    self._want_history(card)
         elif e.kind in ("call_answered", "call_bridged"):
             # A ring never seen (the AMI link dropped meanwhile): the page learns at the answer.
             for offer_id, (call_id, _agent) in list(self._offers.items()):
@@ -210,6 +213,14 @@ class Workspace:
     def subscribe(self, agent: str) -> asyncio.Queue[dict[str, Any]]:
         page: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=PAGE_BACKLOG)
         self._pages.setdefault(agent, set()).add(page)
+        # Rule 2: the calls offered to this agent, and the one its page shows first.
+        wanted = {call_id for call_id, offered_to in self._offers.values() if offered_to == agent}
+        latest = self._latest.get(agent)
+        if latest is not None:
+            wanted.add(latest["call_id"])
+        for call_id in wanted:
+            if (card := self._cards.get(call_id)) is not None:
+                self._want_history(card)
         return page
 
     def unsubscribe(self, agent: str, page: asyncio.Queue[dict[str, Any]]) -> None:

@@ -65,7 +65,8 @@ def write_ccqueue_config(folder: Path, agents: int, *, ring_timeout_s: int, extr
   agi: {{host: 127.0.0.1, port: {AGI_PORT}}}
 http: {{host: 127.0.0.1, port: {HTTP_PORT}}}
 hotlines:
-  "{HOTLINE}": {{queue: {QUEUE}}}
+  # No greeting: app_queue's hotline plays none either (the same work for both).
+  "{HOTLINE}": {{queue: {QUEUE}, greeting: null}}
 {extra}"""
     )
     (folder / "queues.yaml").write_text(

@@ -705,14 +705,16 @@ class AgiServer:
             await request.send_command("SET VARIABLE CCQ_CLAIM lost")
             return
         await self._notice_heard(answer.call_id)
-        await request.send_command(f"SET VARIABLE CCQ_CALLER_UID {caller}")
-        if UNIQUEID.fullmatch(offer_id):
-            # The conversation's end is left in Asterisk's database as the leg hangs up
-            # ([ccqueue-ended]): a ccqueue away then records it at its next start.
-            await request.send_command(f"SET VARIABLE CHANNEL(hangup_handler_push) {ENDED_HANDLER}")
-            self._bridged_legs[offer_id] = None
-            if len(self._bridged_legs) > AWAY_FORGET_MAX:  # legs whose Hangup was never seen
-                del self._bridged_legs[next(iter(self._bridged_legs))]
+        # The grant is one round trip (MSet): the caller's uniqueid, the recording's file if
+        # the dialplan is to start it, and the verdict last. Every value is a plain token
+        # (UNIQUEID, SAFE_PATH), so none can split MSet's arguments.
+        notes = [f"CCQ_CALLER_UID={caller}"]
+        # The conversation's end is left in Asterisk's database as the leg hangs up (the
+        # dialplan pushes [ccqueue-ended] once the caller's channel is found): a ccqueue
+        # away then records it at its next start; this one deletes it when it sees the end.
+        self._bridged_legs[offer_id] = None
+        if len(self._bridged_legs) > AWAY_FORGET_MAX:  # legs whose Hangup was never seen
+            del self._bridged_legs[next(iter(self._bridged_legs))]
         # A recorded call: the agent context runs MixMonitor into this file before its
         # Bridge. The name is ccqueue's own (ccqueue.core.recording), checked once more.
         path = None if answer.recording_file is None else self._recording_path(answer.recording_file)
@@ -721,8 +723,9 @@ class AgiServer:
         elif path is not None and answer.recording_held:
             await self._hold_recording(request, offer_id, path)
         elif path is not None:
-            await request.send_command(f"SET VARIABLE CCQ_REC_FILE {path}")
-        await request.send_command("SET VARIABLE CCQ_CLAIM granted")
+            notes.append(f"CCQ_REC_FILE={path}")
+        notes.append(f"{CLAIM_VERDICT}=granted")
+        await request.send_command(f'EXEC MSet "{",".join(notes)}"')
 
     async def _hold_recording(self, request: Request, uniqueid: str, path: str) -> None:
         """On demand: start MixMonitor here, then mute it (AMI MixMonitorMute) before the
@@ -793,7 +796,8 @@ NO_EXTENSION = "?"
 AWAY_FORGET_PER_SESSION = 5
 AWAY_FORGET_MAX = 10_000
 # The hang-up handler pushed on an agent leg granted its caller (dialplan/extensions.conf).
-ENDED_HANDLER = "ccqueue-ended,s,1"
+ENDED_HANDLER = "ccqueue-ended,s,1"  # pushed by [ccqueue-agent] on a granted claim
+CLAIM_VERDICT = "CCQ_CLAIM"
 # How long a returning caller's session waits for the start-up restore to reach the engine.
 RESTORE_WAIT_S = 10.0
 # What the dialplan and ccqueue keep on a caller's channel, read in one command.

@@ -114,9 +114,38 @@ class AmiMessageGarbled(AsteriskMisbehaved):
 
 
 class _Protocol(AMIProtocol):
-    """panoramisk's protocol, except that a message it cannot handle is dropped with a log
-    line: raised from ``data_received``, it would close the link and lose every action in
-    flight, and the other messages of the same read."""
+    """panoramisk's protocol, except that:
+
+    - a message it cannot handle is dropped with a log line: raised from
+      ``data_received``, it would close the link and lose every action in flight, and the
+      other messages of the same read;
+    - an event the client does not read (``AmiClient.events_read``) is skipped unparsed,
+      unless it answers an action (it has an ActionID): most of a call's events are of no
+      use to ccqueue, and taking each apart into a message costs more than all the rest.
+    """
+
+    def data_received(self, data: bytes) -> None:
+        wanted = getattr(self.factory, "events_read", None)
+        if wanted is None:
+            super().data_received(data)
+            return
+        text = data.decode(getattr(self, "encoding", "ascii"), "ignore")
+        if self.queue:
+            text = self.queue.popleft() + text
+        chunks = text.split("\r\n\r\n")
+        self.queue.append(chunks.pop())
+        for chunk in chunks:
+            chunk = chunk.strip()
+            if chunk.startswith("Asterisk Call Manager/"):  # the banner, ahead of the first message
+                banner, _, chunk = chunk.partition("\r\n")
+                self.version = banner.partition("/")[2].strip()
+            if chunk.startswith("Event: ") and "ActionID: " not in chunk:
+                end = chunk.find("\r\n")
+                if chunk[7 : end if end >= 0 else len(chunk)].strip().lower() not in wanted:
+                    continue
+            message = Message.from_line(chunk)
+            if message is not None:
+                self.handle_message(message)
 
     def handle_message(self, message: Message) -> None:
         try:
@@ -145,6 +174,7 @@ class AmiClient:
         ping_interval_s: float = 5.0,
         ping_timeout_s: float = 3.0,
         events: str = "call",
+        events_read: frozenset[str] | None = None,
     ) -> None:
         self.host, self.port = host, port
         self._username, self._secret = username, secret
@@ -156,6 +186,9 @@ class AmiClient:
         # BridgeEnter, DeviceStateChange); 'dialplan' and 'agi' would be most of the
         # traffic (Newexten and VarSet for every priority of every call).
         self._events = events
+        # The events (lower-case names) handed to ``on_event``; None: every one. Asterisk's
+        # Shutdown is always read (it ends the link).
+        self.events_read = None if events_read is None else frozenset(events_read) | {"shutdown"}
         self._protocol: AMIProtocol | None = None
         self._lost: asyncio.Event = asyncio.Event()
         self._pending: set[asyncio.Future[Any]] = set()

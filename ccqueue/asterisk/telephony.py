@@ -21,6 +21,7 @@ from ccqueue.asterisk.live import AWAY_FAMILY, STATUS_VARIABLES, AwayEntry, Live
 from ccqueue.asterisk.outbound import auto_answer_variables, originate_action
 from ccqueue.asterisk.session_check import ChannelStatus
 from ccqueue.asterisk.translate import (
+    EVENTS_READ,
     IncompleteMessage,
     channel_status,
     device_states,
@@ -88,7 +89,13 @@ class AsteriskTelephony:
         # Hang-ups kept for a restore while it reads (``watch_hangups``).
         self._hangup_watches: list[dict[str, ev.ChannelHungUp]] = []
         self.ami = AmiClient(
-            host=host, port=port, username=username, secret=secret, on_event=self._on_event, on_ready=self._on_ready
+            host=host,
+            port=port,
+            username=username,
+            secret=secret,
+            on_event=self._on_event,
+            on_ready=self._on_ready,
+            events_read=EVENTS_READ,
         )
 
     async def run(self) -> None:

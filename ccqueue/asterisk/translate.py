@@ -59,6 +59,11 @@ def _field(message: Mapping[str, str], name: str) -> str:
     return value
 
 
+# Every event ``translate_event`` and ``ringing_uniqueid`` read: the AMI link skips the
+# others unparsed (events that answer an action reach their action whatever their name).
+EVENTS_READ = frozenset({"hangup", "bridgeenter", "dialend", "devicestatechange", "dialbegin", "newstate"})
+
+
 def translate_event(message: Mapping[str, str]) -> ev.Event | None:
     """The core event an AMI event stands for, or None if the core does not care."""
     name = _one(message, "Event").lower()

@@ -269,7 +269,8 @@ class Hotline(Frozen):
     ivr: str | None = None
     # The prompts' language until the caller or the IVR picks another.
     language: Language = cast(Language, _HOTLINE.language)
-    greeting: NonEmpty = cast(str, _HOTLINE.greeting)  # a sound file name, as Playback() takes it
+    # A sound file name, as Playback() takes it; null: the caller hears no greeting.
+    greeting: NonEmpty | None = cast(str, _HOTLINE.greeting)
     survey: bool = False  # after the agent hangs up, the caller rates the call
 
     @model_validator(mode="after")

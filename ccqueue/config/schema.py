@@ -173,7 +173,7 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
         "queue": "The queue this number's callers wait in (a key under queues). Give this or ivr.",
         "ivr": "The IVR tree this number's callers go through (a key under ivr). Give this or queue.",
         "language": "Language of the prompts (en or ru) until the caller or the IVR chooses another.",
-        "greeting": "Sound played when the call is answered, as Playback() takes it (no extension).",
+        "greeting": "Sound played when the call is answered, as Playback() takes it (no extension); null for none.",
         "survey": "After the agent hangs up, the caller stays on to rate the call (1-5) and say whether they "
         "would recommend us (0-10).",
     },

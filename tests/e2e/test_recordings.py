@@ -104,7 +104,7 @@ async def test_a_recorded_call_is_filed_played_to_its_supervisor_refused_to_anot
     # MixMonitor ran on the agent's leg, in the agent context, just before its Bridge.
     assert probe.seen(
         lambda m: (
-            match(Event="Newexten", Uniqueid=agent_in["Uniqueid"], Context="ccqueue-agent", Priority="8")(m)
+            match(Event="Newexten", Uniqueid=agent_in["Uniqueid"], Context="ccqueue-agent", Priority="9")(m)
             and m.get("Application") == "ExecIf"
             and "MixMonitor(" in (m.get("AppData") or "")
         ),

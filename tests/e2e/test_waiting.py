@@ -97,7 +97,7 @@ async def test_position_is_announced_and_an_agent_cuts_the_prompt_at_once(
         lambda m: (
             match(Event="AGIExecStart")(m)
             and (m.get("Channel") or "").startswith("PJSIP/agent1")
-            and "SET VARIABLE CCQ_CLAIM" in (m.get("Command") or "")
+            and "CCQ_CLAIM=granted" in (m.get("Command") or "")
         ),
         timeout=15,
         since=mark,

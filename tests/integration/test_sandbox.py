@@ -634,7 +634,7 @@ async def test_caller_hangup_in_bridge_ends_agent_leg(sandbox: Any, ami: Ami, ag
     await ami.wait_for(10, Event="Hangup", Uniqueid="t-c-caller")
     await ami.wait_for(Event="BridgeLeave", Uniqueid="t-c-agent")
     await ami.wait_for(Event="VarSet", Uniqueid="t-c-agent", Variable="BRIDGERESULT", Value="SUCCESS")
-    await ami.wait_for(Event="Newexten", Uniqueid="t-c-agent", Context="ccqueue-agent", Priority="10", Application="Hangup")
+    await ami.wait_for(Event="Newexten", Uniqueid="t-c-agent", Context="ccqueue-agent", Priority="11", Application="Hangup")
     await ami.wait_for(Event="Hangup", Uniqueid="t-c-agent")
     await in_thread(lambda: phone.wait_event("CALL_CLOSED", 5, after=t0))
 

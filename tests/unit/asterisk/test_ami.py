@@ -84,6 +84,42 @@ def test_transcript_fed_in_random_pieces_gives_the_same_events(seed: int) -> Non
     assert collector.incomplete == ["Hangup without Uniqueid"]
 
 
+class Reader(Collector):
+    """The factory of ccqueue's own protocol, which reads only some events."""
+
+    events_read = frozenset({"bridgeenter", "hangup", "shutdown"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+
+    def dispatch(self, message: object) -> None:
+        self.names.append(message["Event"])  # type: ignore[index]
+        super().dispatch(message)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_events_not_read_are_skipped_unless_they_answer_an_action(seed: int) -> None:
+    rng = random.Random(seed)
+    protocol = ami._Protocol()
+    protocol.connection_made(FakeTransport())  # type: ignore[arg-type]
+    reader = Reader()
+    protocol.factory = reader
+    answer = "Event: Status\r\nPrivilege: Call\r\nActionID: a-1\r\nChannel: PJSIP/agent1-00000000\r\nUniqueid: c1.1\r\n\r\n"
+    data = (TRANSCRIPT + answer).encode()
+    i = 0
+    while i < len(data):
+        n = rng.randint(1, 40)
+        protocol.data_received(data[i : i + n])
+        i += n
+    # Newchannel and TestEvent are not read; the Status answers an action, so it is.
+    assert reader.names == ["BridgeEnter", "Hangup", "Hangup", "Status"]
+    assert reader.events == [
+        ev.ChannelBridged(uniqueid="probe-1-hl", bridge_id="b-42"),
+        ev.ChannelHungUp(uniqueid="c1.1", cause="Normal Clearing"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("reason", "failure"),
     [

@@ -1,10 +1,11 @@
 """The end of a conversation left in Asterisk's database by the agent leg's hang-up
-handler: read at start-up like the away callers' lines, pushed by the claim that grants
-the caller, and deleted once a running ccqueue has seen the leg hang up itself."""
+handler: read at start-up like the away callers' lines, pushed by the agent's dialplan
+once the claim has granted the caller, and deleted once a running ccqueue has seen the leg hang up itself."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from ccqueue.asterisk.agi import ENDED_HANDLER, AgiServer
 from ccqueue.asterisk.live import away_entries
@@ -15,6 +16,7 @@ from ccqueue.recovery import _away_call
 from tests.support.fakes import FakeAsterisk, agi_session
 
 LEG = "1796000000.12"
+DIALPLAN = Path(__file__).resolve().parents[3] / "dialplan/extensions.conf"
 
 
 def tree(**lines: str) -> list[dict[str, object]]:
@@ -60,11 +62,14 @@ def server_granting(caller: str) -> AgiServer:
     return AgiServer(ask=ask, post=lambda e: None, channel_status=lambda u: asyncio.sleep(0), allowed_peers=())  # type: ignore[arg-type]
 
 
-async def test_a_granted_claim_pushes_the_hang_up_handler_and_the_seen_end_is_deleted() -> None:
+async def test_a_granted_claim_is_one_round_trip_and_the_seen_end_is_deleted() -> None:
     server = server_granting("1796000000.4")
     commands = await claim(server, LEG)
-    assert f"SET VARIABLE CHANNEL(hangup_handler_push) {ENDED_HANDLER}" in commands
-    assert commands[-1] == "SET VARIABLE CCQ_CLAIM granted"
+    assert commands == ['EXEC MSet "CCQ_CALLER_UID=1796000000.4,CCQ_CLAIM=granted"']
+    # The dialplan pushes the leg's hang-up handler once it has found the caller's channel.
+    agent = DIALPLAN.read_text().split("\n[ccqueue-agent]", 1)[1].split("\n[", 1)[0].splitlines()
+    found = agent.index(' same => n,GotoIf($["${CCQ_CALLER_CHAN}" = ""]?lost)')
+    assert agent[found + 1] == f" same => n,Set(CHANNEL(hangup_handler_push)={ENDED_HANDLER})"
     assert ENDED_HANDLER == "ccqueue-ended,s,1"
     server.leg_gone("1796000000.99")  # some other channel: nothing of it to delete
     assert list(server._away_recorded) == []

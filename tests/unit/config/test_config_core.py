@@ -69,6 +69,13 @@ def test_an_empty_returning_customer_or_auto_pause_section_turns_the_feature_on(
     assert queue == QueueSettings(name="support", returning_window_s=3600.0, returning_wait_s=20.0, auto_pause_after=3)
 
 
+def test_a_hotline_with_a_null_greeting_plays_none(tmp_path: Path) -> None:
+    text = LEAST.replace('"100": {queue: support}', '"100": {queue: support, greeting: null}')
+    assert acd_settings(load(tmp_path, text)).hotlines["100"] == HotlineSettings(number="100", queue="support", greeting=None)
+    with pytest.raises(Exception, match="greeting"):
+        load(tmp_path, LEAST.replace('"100": {queue: support}', '"100": {queue: support, greeting: ""}'))
+
+
 # Each model with defaults taken from the core, and what it cannot do without.
 REQUIRED: dict[type[BaseModel], dict[str, object]] = {
     Hotline: {"queue": "support"},

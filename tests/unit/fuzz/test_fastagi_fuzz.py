@@ -331,7 +331,7 @@ def test_a_callback_claim_sets_only_a_plain_dial_string_and_number() -> None:
 def test_a_claim_bridges_only_to_a_plain_uniqueid() -> None:
     granted = ClaimAnswer(offer_id="o1", caller_uniqueid="1765000000.4", reason="granted")
     commands = asyncio.run(_claim(granted))
-    assert (commands[0], commands[-1]) == ("SET VARIABLE CCQ_CALLER_UID 1765000000.4", "SET VARIABLE CCQ_CLAIM granted")
+    assert commands == ['EXEC MSet "CCQ_CALLER_UID=1765000000.4,CCQ_CLAIM=granted"']
     for uniqueid in ["1.1,F(x)", "${CHANNEL}", "1.1 x", "1.1)\rHangup("]:
         forged = ClaimAnswer(offer_id="o1", caller_uniqueid=uniqueid, reason="granted")
         assert asyncio.run(_claim(forged)) == ["SET VARIABLE CCQ_CLAIM lost"], uniqueid
