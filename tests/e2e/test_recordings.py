@@ -110,7 +110,7 @@ async def test_a_recorded_call_is_filed_played_to_its_supervisor_refused_to_anot
         ),
         since=mark,
     )
-    assert agent_in["Priority"] == "9"
+    assert agent_in["Priority"] == "10"
     # The caller heard the whole notice ("this call may be recorded", 2.4 s) before the
     # agent's Bridge() pulled it out of its session: the claim waited for it.
     hotline_leg = f"{caller}-hl"
