@@ -282,6 +282,8 @@ def build(
         ask=inbox.ask,
         post=inbox.post,
         channel_status=telephony.channel_status,
+        session_key=telephony.session_key,
+        keyless=telephony.keyless,
         allowed_peers=parse_allow(config.asterisk.agi.allow),
         agent_for_endpoint=acd.agent_for_endpoint,
         callback_key=callback_key,

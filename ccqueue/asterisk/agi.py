@@ -63,7 +63,7 @@ from ccqueue.asterisk.ami import AmiUnavailable
 from ccqueue.asterisk.dialogue_player import DialoguePlayer, converse
 from ccqueue.asterisk.live import AWAY_FAMILY
 from ccqueue.asterisk.paths import spool_path
-from ccqueue.asterisk.session_check import UNIQUEID, ChannelStatus, malformed, peer_allowed, verdict
+from ccqueue.asterisk.session_check import UNIQUEID, ChannelStatus, malformed, peer_allowed, presents_key, verdict
 from ccqueue.core import commands as cmd
 from ccqueue.core import dialogue as dlg
 from ccqueue.core import events as ev
@@ -164,7 +164,13 @@ class AgiServer:
         mute_recording: Callable[[str], Awaitable[None]] | None = None,
         door: Door | None = None,
         refused_sound: Callable[[], str] = lambda: "ccqueue/queue-full",
+        session_key: str | None = None,
+        keyless: Callable[[], None] = lambda: None,
     ) -> None:
+        # Sessions presenting this key are Asterisk's own (session_check rule 4); one
+        # without it has ``keyless`` called, which has ccqueue set the key again.
+        self._session_key = session_key
+        self._keyless = keyless
         self._mute_recording = mute_recording or _cannot_mute
         self._survey_for = survey_for
         self._recording_path = recording_path  # a recording's file as Asterisk opens it
@@ -364,16 +370,21 @@ class AgiServer:
         if not UNIQUEID.fullmatch(uniqueid):
             bound.warning("agi_session_refused", reason="uniqueid malformed")
             return None
-        try:
-            status = await self._channel_status(uniqueid)
-        except AmiUnavailable as exc:
-            bound.warning("agi_session_refused", reason="Asterisk could not be asked", error=str(exc))
-            return None
-        contradiction = verdict(script, headers, status)
-        if contradiction is not None:
-            # Not a session Asterisk opened: nothing changes, nothing is recorded.
-            bound.warning("agi_session_forged", reason=contradiction)
-            return None
+        if presents_key(headers.get("agi_network_script", ""), self._session_key):
+            pass  # opened by Asterisk's dialplan: no need to ask (session_check rule 4)
+        else:
+            if self._session_key:
+                self._keyless()  # Asterisk has lost the key (a restart, a reload): set again
+            try:
+                status = await self._channel_status(uniqueid)
+            except AmiUnavailable as exc:
+                bound.warning("agi_session_refused", reason="Asterisk could not be asked", error=str(exc))
+                return None
+            contradiction = verdict(script, headers, status)
+            if contradiction is not None:
+                # Not a session Asterisk opened: nothing changes, nothing is recorded.
+                bound.warning("agi_session_forged", reason=contradiction)
+                return None
         if uniqueid in self._open:
             bound.warning("agi_session_forged", reason="a session is already open for this channel")
             return None

@@ -162,7 +162,7 @@ def _session() -> list[str]:
         f"[{OUTBOUND_CONTEXT}]",
         'exten => s,1,GotoIf($["${FILTER(0-9,${CCQ_AMD})}" != "1"]?session)',
         f" same => n,AMD({amd})",
-        " same => n(session),AGI(${CCQ_AGI}/outbound)",
+        " same => n(session),AGI(${CCQ_AGI}/outbound?key=${CCQ_AGI_KEY})",
         f' same => n,GotoIf($["{nxt}" = "safe-harbour"]?harbour)',
         f' same => n,GotoIf($["{nxt}" = "leave-message"]?message)',
         # ccqueue could not be reached: nobody will talk to this callee.

@@ -16,11 +16,24 @@ A session that fails 1 or 3 is not a call: it is closed with a log line and chan
 nothing. A real call whose values do not validate (2) is refused with a record, and the
 dialplan plays the apology.
 
+4. Check 3 costs an AMI round trip per session, which under load is the slowest step of
+   a call. So a session that presents the *session key* is believed without it: the
+   dialplan adds ``?key=${CCQ_AGI_KEY}`` to every FastAGI address, and ccqueue sets that
+   global in Asterisk over AMI at each login (``Setvar``). The key is derived from the
+   AMI secret (``session_key``), so both members of an active/standby pair set the same
+   one, and it never leaves ccqueue, Asterisk and those who may read Asterisk's
+   globals — who could do anything with AMI anyway. A session with no key or another key
+   (Asterisk restarted and ccqueue has not logged in again, a dialplan reload cleared
+   the globals, a forger) is asked about over AMI exactly as before, and ccqueue sets the
+   key again.
+
 Pure functions; the AMI question is asked by the caller of ``verdict``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
@@ -34,6 +47,25 @@ UNIQUEID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,149}")
 # No ',', '(', ')', '&', '^', '|', quotes, spaces or '$' — the characters that would mean
 # something to an application's argument parser or to the dialplan's expression engine.
 CHANNEL = re.compile(r"[A-Za-z0-9_]{1,20}/[A-Za-z0-9_.@+*#:=~-]{1,180}(?:;[12])?")
+
+
+# The Asterisk global holding the session key, and the query field that carries it (rule 4).
+KEY_VARIABLE = "CCQ_AGI_KEY"
+_KEY_FIELD = "key="
+
+
+def session_key(ami_secret: str) -> str:
+    """The session key for an AMI secret: 128 bits of HMAC-SHA256, as hex (rule 4)."""
+    return hmac.new(ami_secret.encode(), b"ccqueue FastAGI session key", hashlib.sha256).hexdigest()[:32]
+
+
+def presents_key(network_script: str, key: str | None) -> bool:
+    """Whether a session's script (``agi_network_script``, ``claim?key=...``) carries ``key``."""
+    if not key:
+        return False
+    _, _, query = network_script.partition("?")
+    given = next((part[len(_KEY_FIELD) :] for part in query.split("&") if part.startswith(_KEY_FIELD)), "")
+    return hmac.compare_digest(given.encode(), key.encode())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,7 +20,7 @@ from panoramisk.message import Message
 from ccqueue.asterisk.ami import AmiClient, AmiUnavailable
 from ccqueue.asterisk.live import AWAY_FAMILY, STATUS_VARIABLES, AwayEntry, LiveChannel, away_entries, live_channels
 from ccqueue.asterisk.outbound import auto_answer_variables, originate_action
-from ccqueue.asterisk.session_check import ChannelStatus
+from ccqueue.asterisk.session_check import KEY_VARIABLE, ChannelStatus, session_key
 from ccqueue.asterisk.translate import (
     EVENTS_READ,
     IncompleteMessage,
@@ -42,6 +43,8 @@ ORIGINATE_SLACK_S = 10.0
 # How long a new FastAGI session may wait for the AMI link (to confirm its channel) and
 # for Asterisk's answer; past it the session is refused and the dialplan apologises.
 STATUS_WAIT_S = 5.0
+# A session without the FastAGI key has the key set again at most this often.
+KEY_RESET_S = 5.0
 
 
 # What an agent's phone shows comes from outside (a caller's number as its carrier sent
@@ -75,6 +78,11 @@ class AsteriskTelephony:
         agi_url: str | None = None,
     ) -> None:
         self.agent_context = agent_context
+        # The FastAGI session key, set in Asterisk's globals at each login (session_check
+        # rule 4); ``keyless`` sets it again, at most once per KEY_RESET_S.
+        self.session_key = session_key(secret)
+        self._key_set_at = -KEY_RESET_S
+        self._key_task: asyncio.Task[None] | None = None
         # A member of a pair names its own FastAGI address on the agent legs it places,
         # so the leg's claim reaches the process that made the offer, whichever the
         # dialplan's CCQ_AGI global names first (docs/standby.md).
@@ -238,6 +246,28 @@ class AsteriskTelephony:
         finally:
             self._hangup_watches.remove(seen)
 
+    def keyless(self) -> None:
+        """A FastAGI session came without the key: set it again (once per KEY_RESET_S)."""
+        now = time.monotonic()
+        if now - self._key_set_at < KEY_RESET_S or not self.ami.ready.is_set():
+            return
+        self._key_set_at = now
+        if self._key_task is None or self._key_task.done():
+            self._key_task = asyncio.get_running_loop().create_task(self._set_key())
+
+    async def _set_key(self, *, when_ready: bool = False) -> None:
+        try:
+            if when_ready:
+                async with asyncio.timeout(STATUS_WAIT_S):
+                    await self.ami.ready.wait()
+            answer = await self.ami.send({"Action": "Setvar", "Variable": KEY_VARIABLE, "Value": self.session_key}, timeout=5)
+        except (AmiUnavailable, TimeoutError) as exc:
+            log.warning("agi_key_not_set", error=str(exc) or "AMI not ready")
+            return
+        message = answer[0] if isinstance(answer, list) and answer else answer
+        if (message.get("Response") or "").lower() != "success":
+            log.warning("agi_key_not_set", asterisk_says=message.get("Message", ""))
+
     async def _on_ready(self) -> None:
         # Phones that registered or went busy while we were away. Asked first: Asterisk
         # registers DeviceStateList late in its boot, so its whole list also says that
@@ -248,3 +278,8 @@ class AsteriskTelephony:
         # list, never from a refusal (which would read as "no channel is alive").
         channels = await self.ami.startup_list("CoreShowChannels", complete="CoreShowChannelsComplete")
         self._post(ev.AsteriskReconnected(live_uniqueids=live_uniqueids(channels)))
+        # The sessions' key, which spares each an AMI Status, once the link is ready
+        # (past this start-up, which AMI actions wait for).
+        self._key_set_at = time.monotonic()
+        if self._key_task is None or self._key_task.done():
+            self._key_task = asyncio.get_running_loop().create_task(self._set_key(when_ready=True))

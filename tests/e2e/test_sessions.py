@@ -13,8 +13,9 @@ import time
 
 import pytest
 
+from ccqueue.asterisk.session_check import session_key
 from testbed.baresip import Softphone
-from tests.e2e.conftest import AGI_PORT, Daemon, fetch, wait_row
+from tests.e2e.conftest import AGI_PORT, AMI_SECRET, Daemon, fetch, wait_row
 from tests.e2e.test_calls import login, timeline
 from tests.support.probe import AmiProbe, match
 
@@ -195,3 +196,26 @@ async def test_a_real_channel_named_with_dialplan_punctuation_is_refused_and_rec
     await asyncio.sleep(1)
     assert agent_rang(probe, mark) == []
     await probe.hangup("splice-1")
+
+
+async def test_the_dialplans_sessions_present_the_key_and_a_wrong_key_is_still_checked(
+    daemon: Daemon, probe: AmiProbe, phones: dict[str, Softphone]
+) -> None:
+    key = session_key(AMI_SECRET)
+    login(daemon, "agent1")
+    mark = len(probe.events)
+    caller = await probe.call_hotline(caller="+15550813")
+    # ccqueue set the key in Asterisk's globals at its login; the hotline's AGI() presents it.
+    entered = await probe.wait_for(
+        lambda m: match(Event="Newexten", Uniqueid=f"{caller}-hl", Application="AGI")(m),
+        timeout=20,
+        since=mark,
+        what="the hotline's AGI()",
+    )
+    assert entered["AppData"].endswith(f"/inbound?key={key}")
+    await probe.wait_for(match(Event="BridgeEnter", Uniqueid=f"{caller}-hl"), timeout=20, since=mark, what="the bridge")
+    await probe.hangup(caller)
+    assert "agi_session_forged" not in daemon.log_text()
+    # A session with another key is asked about over AMI as any other: refused.
+    commands, _ = await forge(f"inbound?key={'0' * 32}", channel=SPLICED, uniqueid="1796000000.4343")
+    assert commands == [] and "agi_session_forged" in daemon.log_text()

@@ -156,6 +156,8 @@ async def agi(ports: SimpleNamespace) -> Any:
     app = Application(loop=asyncio.get_running_loop())
     app.add_route("outbound", stub.outbound)
     app.add_route("claim", stub.claim)
+    app.add_route("outbound?key=", stub.outbound)  # no ccqueue here sets the session key
+    app.add_route("claim?key=", stub.claim)
     server = await asyncio.start_server(app.handler, "127.0.0.1", ports.agi)
     try:
         yield stub

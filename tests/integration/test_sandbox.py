@@ -197,10 +197,11 @@ def test_dialplan_has_exactly_the_ccqueue_contexts() -> None:
     assert globals_["CCQ_AGI"] == ["agi://127.0.0.1:4573"]
     assert (globals_["CCQ_AGIS"], globals_["CCQ_AGI_COUNT"]) == (["agi://127.0.0.1:4573"], ["1"])
     assert '#tryinclude "ccqueue-globals.conf"' in text
-    assert "AGI(${CUT(CCQ_AGIS,^,${CCQ_AGI_TRY})}/inbound)" in text and "AGI(${CCQ_AGI}/claim)" in text
+    key = "?key=${CCQ_AGI_KEY}"  # every FastAGI address presents the session key
+    assert f"AGI(${{CUT(CCQ_AGIS,^,${{CCQ_AGI_TRY}})}}/inbound{key})" in text and f"AGI(${{CCQ_AGI}}/claim{key})" in text
     assert "Playback(ccqueue/unavailable)" in text and "Bridge(${CCQ_CALLER_CHAN},F(ccqueue-survey^s^1))" in text
     assert "Set(CCQ_CALLER_CHAN=${IMPORT(${CCQ_CALLER_UID},CHANNEL(name))})" in text
-    assert "AGI(${CUT(CCQ_AGIS,^,${CCQ_AGI_TRY})}/survey)" in text and "Dial(${CCQ_DIAL})" in text
+    assert f"AGI(${{CUT(CCQ_AGIS,^,${{CCQ_AGI_TRY}})}}/survey{key})" in text and "Dial(${CCQ_DIAL})" in text
     assert "Gosub(ccqueue-agi-any,s,1(feature,login))" in text
     # A caller's hang-up handler is in place before Answer() (which waits for media), and
     # the hotline's AGI() stays the seventh priority (a bridged caller is seen at the eighth).
@@ -448,6 +449,7 @@ async def agi(ports: SimpleNamespace) -> Any:
     app = Application(loop=asyncio.get_running_loop())
     for name in ("inbound", "claim"):
         app.add_route(name, route(name))
+        app.add_route(f"{name}?key=", route(name))  # no ccqueue here sets the session key
     server = await asyncio.start_server(app.handler, "127.0.0.1", ports.agi)
     try:
         yield routes

@@ -97,7 +97,7 @@ def test_the_answered_callee_gets_amd_when_asked_then_the_outbound_session() -> 
     assert body[0] == 'GotoIf($["${FILTER(0-9,${CCQ_AMD})}" != "1"]?session)'
     assert body[1] == "AMD(" + ",".join(str(v) for _, v in AMD_PARAMETERS) + ")"
     assert body[1] == "AMD(2500,1500,800,5000,100,50,2,256,5000)"
-    assert body[2] == "AGI(${CCQ_AGI}/outbound)"
+    assert body[2] == "AGI(${CCQ_AGI}/outbound?key=${CCQ_AGI_KEY})"
     lines = context(outbound_conf(OUTBOUND), OUTBOUND_CONTEXT)
     assert lines[2].startswith(" same => n(session),")
 
@@ -118,10 +118,11 @@ def test_after_the_session_the_dialplan_plays_the_safe_harbour_or_leaves_the_mes
     assert "UserEvent(CcqOutbound,Step: message,Status: ${PLAYBACKSTATUS})" in body
     # Variables an AMI user may set reach a condition or an application only through
     # FILTER(): every ${CCQ_...} is inside a FILTER() or was filtered into CCQ_SOUND/CCQ_MSG
-    # on an earlier line.
+    # on an earlier line. CCQ_AGI_KEY only proves a FastAGI session (a wrong one costs the
+    # session an AMI question, session_check rule 4).
     for line in body:
         for name in re.findall(r"\$\{(CCQ_[A-Z_]+)\}", line):
-            assert name in ("CCQ_AGI", "CCQ_SOUND", "CCQ_MSG") or f",${{{name}}})" in line, line
+            assert name in ("CCQ_AGI", "CCQ_AGI_KEY", "CCQ_SOUND", "CCQ_MSG") or f",${{{name}}})" in line, line
     for line in body:
         if line.startswith("Set(CCQ_SOUND=${FILTER") or line.startswith("Set(CCQ_MSG="):
             assert "${FILTER(-/_A-Za-z0-9," in line

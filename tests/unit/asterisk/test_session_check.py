@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from ccqueue.asterisk.agi import AgiServer
-from ccqueue.asterisk.session_check import ChannelStatus, malformed, parse_allow, peer_allowed, script_of, verdict
+from ccqueue.asterisk.session_check import (
+    ChannelStatus,
+    malformed,
+    parse_allow,
+    peer_allowed,
+    presents_key,
+    script_of,
+    session_key,
+    verdict,
+)
 from ccqueue.asterisk.translate import channel_status
 from ccqueue.core import events as ev
 from tests.support.fakes import agi_headers, raw_agi_session
@@ -167,3 +176,28 @@ async def test_a_real_caller_with_a_malformed_name_is_recorded_as_refused() -> N
     [arrival] = posted
     assert isinstance(arrival, ev.CallArrived)
     assert (arrival.uniqueid, arrival.channel, arrival.refused) == ("1796000000.4", channel, "channel name malformed")
+
+
+# -- the session key (rule 4) ---------------------------------------------------------------
+
+KEY = session_key("s3cret")
+
+
+def test_the_session_key_is_the_secrets_own_and_read_only_from_the_key_field() -> None:
+    assert KEY == session_key("s3cret") != session_key("other") and len(KEY) == 32
+    assert presents_key(f"claim?key={KEY}", KEY) and presents_key(f"feature?x=1&key={KEY}", KEY)
+    for script in ["claim", "claim?key=", f"claim?key={KEY[:-1]}", f"claim?nokey={KEY}", f"claim?key={KEY}x"]:
+        assert not presents_key(script, KEY), script
+    assert not presents_key("claim?key=", "") and not presents_key("claim?key=", None)
+
+
+async def test_a_session_with_the_key_is_believed_without_asking_asterisk() -> None:
+    server, asked, _ = _server(allowed=["127.0.0.0/8"], status=None)
+    server._session_key = KEY
+    reset: list[str] = []
+    server._keyless = lambda: reset.append("again")
+    await _session(server, {**FEATURE, "agi_network_script": f"feature?key={KEY}"})
+    assert asked == [] and reset == []
+    # Without it (a forger, or an Asterisk that lost the key): asked, and the key is set again.
+    assert await _session(server, {**FEATURE, "agi_network_script": "feature?key=0123"}) == []
+    assert asked == ["1796000000.3"] and reset == ["again"]
