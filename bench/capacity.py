@@ -105,6 +105,7 @@ class Turn:
     wall_s: float = 0.0
     max_backlog: float | None = None  # ccqueue's ccqueue_inbox_backlog, highest scraped
     max_lag_s: float | None = None  # ccqueue's ccqueue_loop_lag_seconds, highest scraped
+    max_asterisk_lag_s: float | None = None  # ccqueue's ccqueue_asterisk_event_lag_seconds, highest scraped
     recorder_drops: int = 0  # the bench's own AMI login lost during the turn (events missed)
 
     @property
@@ -152,7 +153,8 @@ class Turn:
             + (
                 ""
                 if self.max_backlog is None
-                else f"; ccqueue backlog max {self.max_backlog:.0f}, loop lag max {(self.max_lag_s or 0) * 1000:.0f} ms"
+                else f"; ccqueue backlog max {self.max_backlog:.0f}, loop lag max {(self.max_lag_s or 0) * 1000:.0f} ms, "
+                f"Asterisk's event lag max {(self.max_asterisk_lag_s or 0) * 1000:.0f} ms"
             )
         )
 
@@ -239,6 +241,8 @@ async def scrape(daemon: BenchDaemon, turn: Turn) -> None:
                     turn.max_backlog = max(turn.max_backlog or 0.0, float(value))
                 elif name == "ccqueue_loop_lag_seconds":
                     turn.max_lag_s = max(turn.max_lag_s or 0.0, float(value))
+                elif name == "ccqueue_asterisk_event_lag_seconds":
+                    turn.max_asterisk_lag_s = max(turn.max_asterisk_lag_s or 0.0, float(value))
         await asyncio.sleep(0.5)
 
 
@@ -440,6 +444,7 @@ def main() -> int:
                 "cpu_ms_per_call": t.cpu_ms_per_call(),
                 "max_backlog": t.max_backlog,
                 "max_loop_lag_s": t.max_lag_s,
+                "max_asterisk_lag_s": t.max_asterisk_lag_s,
                 "recorder_drops": t.recorder_drops,
                 "failures": t.failures(),
             }

@@ -276,7 +276,11 @@ def build(
         return settings
 
     # The backlog: events for the engine, sessions opening, commands awaiting Asterisk.
-    load = LoadWatch(overload_settings, backlog=lambda: inbox.qsize() + agi.opening + engine.pending_commands)
+    load = LoadWatch(
+        overload_settings,
+        backlog=lambda: inbox.qsize() + agi.opening + engine.pending_commands,
+        asterisk_lag=telephony.take_event_lag,
+    )
     agi = AgiServer(
         restored=restored,
         ask=inbox.ask,

@@ -53,7 +53,9 @@ say callback-invalid "Sorry, we cannot call that number."
 say callback-declined "Please stay on the line."
 say callback-booked "Thank you. We will call you back when it is your turn. Goodbye."
 say callback-for "This is a callback. Calling the customer at"
-say queue-full "We are sorry, all our agents are busy and no more callers can wait. Please call again later."
+# Also what a caller turned away for load hears: short, so that refusing costs little.
+say queue-full "All lines are busy. Please call later."
+say_ru queue-full "Все линии заняты. Перезвоните позже."
 
 # Outbound campaigns: the safe-harbour message a callee hears when no agent is free
 # within 2 s of the answer (it names the caller and a number to call back), a sample

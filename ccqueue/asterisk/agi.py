@@ -336,10 +336,13 @@ class AgiServer:
     async def _shed(
         self, headers: dict[str, str], reader: asyncio.StreamReader, writer: asyncio.StreamWriter, opened: list[bool]
     ) -> bool:
-        """A new caller refused at the door for load (True): recorded as refused, told so,
-        hung up. Costs four AGI round trips and no AMI action: under overload the
-        door must be the cheapest path. A caller coming back to its place (``CCQ_CALL_ID``
-        on its channel) is not a new arrival and goes on (rule 3 of the gate)."""
+        """A new caller refused at the door for load (True): recorded as refused, and its
+        session ended at once for the dialplan to play the refusal and hang up
+        (``CCQ_END=busy``, the sound in ``CCQ_SOUND``). Costs two AGI round trips and no
+        AMI action, and the session does not stay open while the message plays: under
+        overload the door must be the cheapest path. A caller coming back to its place
+        (``CCQ_CALL_ID`` on its channel) is not a new arrival and goes on (rule 5 of the
+        gate)."""
         if self._door is None or not UNIQUEID.fullmatch(headers.get("agi_uniqueid", "")) or malformed(headers):
             return False
         shed = self._door.admit()
@@ -354,10 +357,9 @@ class AgiServer:
         opened.clear()
         self.opening -= 1
         log.info("caller_refused_overload", reason=shed.value, channel=headers.get("agi_channel", "")[:200])
-        # The away mark cleared: the hang-up below is not a caller lost while ccqueue was away.
-        await request.send_command('SET VARIABLE CCQ_AWAY ""')
-        await request.send_command(f'STREAM FILE {self._refused_sound()} ""')
-        await request.send_command("HANGUP")
+        # The away mark cleared: the hang-up after the message is not a caller lost while
+        # ccqueue was away. The sound is a plain name (config: no ',' or quote).
+        await request.send_command(f'EXEC MSet "CCQ_AWAY=,CCQ_END=busy,CCQ_SOUND={self._refused_sound()}"')
         return True
 
     async def _believe(self, script: str, headers: dict[str, str]) -> str | None:

@@ -45,6 +45,8 @@ ORIGINATE_SLACK_S = 10.0
 STATUS_WAIT_S = 5.0
 # A session without the FastAGI key has the key set again at most this often.
 KEY_RESET_S = 5.0
+# Originates followed for the time they take to start dialling (see take_event_lag).
+DIALLING_KEPT = 4096
 
 
 # What an agent's phone shows comes from outside (a caller's number as its carrier sent
@@ -83,6 +85,9 @@ class AsteriskTelephony:
         self.session_key = session_key(secret)
         self._key_set_at = -KEY_RESET_S
         self._key_task: asyncio.Task[None] | None = None
+        self._event_lag_s = self._dial_lag_s = 0.0  # see take_event_lag
+        # Agent legs originated and not yet dialling: when each Originate was sent.
+        self._dialling: dict[str, float] = {}
         # A member of a pair names its own FastAGI address on the agent legs it places,
         # so the leg's claim reaches the process that made the offer, whichever the
         # dialplan's CCQ_AGI global names first (docs/standby.md).
@@ -127,7 +132,13 @@ class AsteriskTelephony:
             ],
             "Async": "true",
         }
-        response = await self.ami.send(action, timeout=command.ring_timeout_s + ORIGINATE_SLACK_S)
+        self._dialling[command.offer_id] = time.time()
+        if len(self._dialling) > DIALLING_KEPT:  # legs whose dial start was never seen
+            del self._dialling[next(iter(self._dialling))]
+        try:
+            response = await self.ami.send(action, timeout=command.ring_timeout_s + ORIGINATE_SLACK_S)
+        finally:
+            self._dialling.pop(command.offer_id, None)
         messages = response if isinstance(response, list) else [response]
         final = next((m for m in messages if (m.get("Event") or "").lower() == "originateresponse"), None)
         if final is None:
@@ -218,9 +229,32 @@ class AsteriskTelephony:
     async def hangup(self, uniqueid: str) -> None:
         await self.ami.send({"Action": "Hangup", "Channel": uniqueid, "Cause": "16"}, timeout=5)
 
+    def take_event_lag(self) -> tuple[float, float]:
+        """How far behind Asterisk was since the last call (seconds; 0: nothing seen): the
+        oldest an event was on arrival, and the longest an agent leg's Originate took to
+        start dialling (by the event's Timestamp). Both are Asterisk's own work, never a
+        person's (an agent's phone rings after the dial starts); the first also counts
+        whatever kept this process from reading (a stall of its own)."""
+        lags = (self._event_lag_s, self._dial_lag_s)
+        self._event_lag_s = self._dial_lag_s = 0.0
+        return lags
+
     def _on_event(self, message: Message) -> None:
-        if self.on_ringing is not None and (rang := ringing_uniqueid(message)) is not None:
-            self.on_ringing(rang)
+        # Asterisk stamps its events (manager.conf timestampevents): their age here, and
+        # the time an Originate took to start dialling, say how far behind Asterisk is
+        # (the overload gate's third signal).
+        stamp = message.get("Timestamp")
+        at = None
+        if stamp:
+            with contextlib.suppress(ValueError):
+                at = float(stamp)
+                self._event_lag_s = max(self._event_lag_s, time.time() - at)
+        if (rang := ringing_uniqueid(message)) is not None:
+            sent = self._dialling.pop(rang, None)
+            if sent is not None and at is not None:
+                self._dial_lag_s = max(self._dial_lag_s, at - sent)
+            if self.on_ringing is not None:
+                self.on_ringing(rang)
         try:
             event = translate_event(message)
         except IncompleteMessage as exc:

@@ -170,12 +170,13 @@ class Http(Frozen):
 
 class Overload(Frozen):
     """Past what the box can serve, new callers are refused at the door with a message
-    and recorded as ``refused`` (``ccqueue.core.overload``): the event loop's lag or the
-    backlog of work past its limit starts it; both below ``resume_ratio`` of their limits
-    for ``hold_s`` ends it."""
+    and recorded as ``refused`` (``ccqueue.core.overload``): the event loop's lag, the age
+    of Asterisk's events on arrival or the backlog of work past its limit starts it; the
+    lags below ``resume_ratio`` of their limits for ``hold_s`` ends it."""
 
     enabled: bool = _OVERLOAD.enabled
     max_loop_lag_s: Annotated[float, Field(gt=0, le=60)] = _OVERLOAD.max_loop_lag_s
+    max_asterisk_lag_s: Annotated[float, Field(gt=0, le=60)] = _OVERLOAD.max_asterisk_lag_s
     max_backlog: Annotated[int, Field(ge=1)] = _OVERLOAD.max_backlog
     resume_ratio: Annotated[float, Field(gt=0, le=1)] = _OVERLOAD.resume_ratio
     hold_s: Annotated[float, Field(ge=0, le=3600)] = _OVERLOAD.hold_s
@@ -188,6 +189,7 @@ class Overload(Frozen):
         return OverloadSettings(
             enabled=self.enabled,
             max_loop_lag_s=self.max_loop_lag_s,
+            max_asterisk_lag_s=self.max_asterisk_lag_s,
             max_backlog=self.max_backlog,
             resume_ratio=self.resume_ratio,
             hold_s=self.hold_s,

@@ -154,11 +154,13 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
     "Overload": {
         "enabled": "Refuse new callers at the door while the box is past what it can serve (false: admit every caller).",
         "max_loop_lag_s": "Seconds late the event loop's sampled timer may fire before new callers are refused.",
+        "max_asterisk_lag_s": "Seconds Asterisk may be behind before new callers are refused: how old its events "
+        "are on arrival, and how long an agent leg's Originate takes to start dialling.",
         "max_backlog": "Work in flight (engine inbox events, FastAGI sessions opening, commands awaiting Asterisk) "
         "past which each new caller is refused.",
-        "resume_ratio": "Refusing for lag stops once the lag stays below this share of max_loop_lag_s for hold_s.",
+        "resume_ratio": "Refusing for lag stops once both lags stay below this share of their limits for hold_s.",
         "hold_s": "Seconds the lag must stay low before new callers are let in again.",
-        "lag_samples": "Samples past max_loop_lag_s, within lag_window_s, that start refusing: one late sample is "
+        "lag_samples": "Samples past a lag's limit, within lag_window_s, that start refusing: one late sample is "
         "a stall (a start-up, a reload), a loop late again and again is behind.",
         "lag_window_s": "Seconds within which lag_samples late samples start refusing.",
         "sound": "What a refused caller hears before the hang-up (a sound name, as Playback() takes it).",

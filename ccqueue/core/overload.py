@@ -7,10 +7,14 @@ calls already in hand whole (the goodput stays near the peak instead of collapsi
 
 Rules kept here:
 
-1. Two signals, measured by the adapters and handed in: the event loop's lag (how late
-   a timer of the process fires: everything the process does is that late) and the
-   backlog (work in flight: events waiting in the engine's inbox, FastAGI sessions
-   still opening, commands waiting on Asterisk). Either past its limit refuses.
+1. Three signals, measured by the adapters and handed in: the event loop's lag (how late
+   a timer of the process fires: everything the process does is that late), Asterisk's
+   lag (how old Asterisk's own events are when they arrive, and how long an Originate
+   takes to start dialling: a saturated Asterisk falls behind on both while this process
+   may still be idle) and the backlog
+   (work in flight: events waiting in the engine's inbox, FastAGI sessions still
+   opening, commands waiting on Asterisk). Any past its limit refuses. The two lags are
+   sampled and follow rules 2 and 3 together.
 2. One late sample is a stall, not overload: a start-up's restore, a reload, a pause of
    the process. Shedding for lag starts once ``lag_samples`` samples within
    ``lag_window_s`` were past the limit: a loop that cannot keep up is late on every
@@ -40,6 +44,7 @@ class Shed(enum.Enum):
     """Why a new caller is turned away."""
 
     LOOP_LAG = "loop_lag"
+    ASTERISK_LAG = "asterisk_lag"
     BACKLOG = "backlog"
 
 
@@ -52,6 +57,13 @@ class OverloadSettings:
     # seen at 0.1-0.25 s with the box carrying its load (bench/capacity.py), and past
     # 0.8 s once it could not. Half a second is a stall, not a busy neighbour.
     max_loop_lag_s: float = 0.5
+    # How far behind Asterisk may be: how old its events are on arrival, and how long an
+    # agent leg's Originate takes to start dialling (its own work, before any phone
+    # rings). Carrying its load, both take milliseconds on two cores (bench/capacity.py);
+    # past it, the dial start was seen to slip by 0.1 s more every second, reaching
+    # 1.5 s before callers gave up. Clocks of two hosts kept by NTP differ by
+    # milliseconds, far below this.
+    max_asterisk_lag_s: float = 0.5
     # Work in flight (rule 3). A box carrying 96 calls a second held at most 30-70
     # (bench/capacity.py, two shared cores); one past its capacity, ~200 within seconds.
     max_backlog: int = 100
@@ -63,8 +75,8 @@ class OverloadSettings:
     lag_window_s: float = 2.0
 
     def __post_init__(self) -> None:
-        if not self.max_loop_lag_s > 0 or self.max_backlog < 1:
-            raise ValueError("max_loop_lag_s and max_backlog must be positive")
+        if not self.max_loop_lag_s > 0 or not self.max_asterisk_lag_s > 0 or self.max_backlog < 1:
+            raise ValueError("max_loop_lag_s, max_asterisk_lag_s and max_backlog must be positive")
         if not 0 < self.resume_ratio <= 1 or self.hold_s < 0:
             raise ValueError("resume_ratio must be in (0, 1] and hold_s at least 0")
         if self.lag_samples < 1 or not self.lag_window_s > 0:
@@ -77,8 +89,9 @@ class LoadGate:
     def __init__(self, settings: OverloadSettings) -> None:
         self._settings = settings
         self.lag_s = 0.0
+        self.asterisk_lag_s = 0.0
         self.backlog = 0
-        self.lagging = False  # shedding for lag (rule 3)
+        self.lagging: Shed | None = None  # shedding for a lag, and which (rule 3)
         self._calm_since: float | None = None  # lag below resume since then
         self._late: collections.deque[float] = collections.deque()  # samples past the limit (rule 2)
 
@@ -92,36 +105,40 @@ class LoadGate:
         s = self._settings
         if not s.enabled:
             return None
-        if self.lagging:
-            return Shed.LOOP_LAG
+        if self.lagging is not None:
+            return self.lagging
         return Shed.BACKLOG if self.backlog > s.max_backlog else None
 
     def reconfigure(self, settings: OverloadSettings) -> None:
         self._settings = settings
         if not settings.enabled:
-            self.lagging, self._calm_since = False, None
+            self.lagging, self._calm_since = None, None
             self._late.clear()
 
-    def observe(self, now: float, *, lag_s: float, backlog: int) -> Shed | None:
-        """A sample of both signals; returns why new callers are refused now (None: admitted)."""
+    def observe(self, now: float, *, lag_s: float, backlog: int, asterisk_lag_s: float = 0.0) -> Shed | None:
+        """A sample of the signals; returns why new callers are refused now (None: admitted)."""
         self.lag_s, self.backlog = max(0.0, lag_s), max(0, backlog)
+        self.asterisk_lag_s = max(0.0, asterisk_lag_s)
         s = self._settings
         if not s.enabled:
             return None
-        if self.lag_s > s.max_loop_lag_s:
+        # Each lag as a share of its limit: past 1 is late, below resume_ratio is calm.
+        loop, asterisk = self.lag_s / s.max_loop_lag_s, self.asterisk_lag_s / s.max_asterisk_lag_s
+        late = Shed.LOOP_LAG if loop >= asterisk else Shed.ASTERISK_LAG
+        if max(loop, asterisk) > 1:
             self._late.append(now)
             while self._late and now - self._late[0] > s.lag_window_s:
                 self._late.popleft()
-            if self.lagging or len(self._late) >= s.lag_samples:
-                self.lagging, self._calm_since = True, None
-        elif self.lagging:
-            if self.lag_s > s.max_loop_lag_s * s.resume_ratio:
+            if self.lagging is not None or len(self._late) >= s.lag_samples:
+                self.lagging, self._calm_since = late, None
+        elif self.lagging is not None:
+            if max(loop, asterisk) > s.resume_ratio:
                 self._calm_since = None
             else:
                 if self._calm_since is None:
                     self._calm_since = now
                 if now - self._calm_since >= s.hold_s:
-                    self.lagging, self._calm_since = False, None
+                    self.lagging, self._calm_since = None, None
         return self.shedding
 
     def admit(self, now: float, *, backlog: int) -> Shed | None:

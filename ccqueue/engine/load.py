@@ -1,7 +1,9 @@
 """Measuring the process's load for the door's overload gate (``ccqueue.core.overload``).
 
 A small task sleeps ``SAMPLE_EVERY_S`` and notes how late it wakes: that lateness is the
-event loop's lag, which every FastAGI answer and AMI read of this process shares. The
+event loop's lag, which every FastAGI answer and AMI read of this process shares. At each
+sample it also takes the age of the Asterisk events read since the last one (their
+``Timestamp`` against this host's clock): Asterisk's own lag. The
 backlog is counted where it piles up: events in the engine's inbox, FastAGI sessions
 accepted but not yet handed to the engine, and commands still waiting on Asterisk (an
 Originate not yet answered). The gate decides; this module only measures, and exports
@@ -39,10 +41,16 @@ class LoadWatch:
         settings: Callable[[], OverloadSettings],
         *,
         backlog: Callable[[], int],
+        asterisk_lag: Callable[[], tuple[float, float]] = lambda: (0.0, 0.0),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
         self._backlog = backlog
+        # How far behind Asterisk is, taken once per sample: the age of its events on
+        # arrival, and how long Originates took to start dialling.
+        self._asterisk_lag = asterisk_lag
+        self.asterisk_lag_s = 0.0
+        self._recent_asterisk: collections.deque[float] = collections.deque(maxlen=LAG_WINDOW)
         self._clock = clock
         self.gate = LoadGate(settings())
         self.lag_s = 0.0
@@ -55,6 +63,10 @@ class LoadWatch:
     def recent_lag_s(self) -> float:
         """The highest lag of the last second's samples."""
         return max(self._recent, default=0.0)
+
+    def recent_asterisk_lag_s(self) -> float:
+        """The highest age of Asterisk's events on arrival over the last second's samples."""
+        return max(self._recent_asterisk, default=0.0)
 
     def admit(self) -> Shed | None:
         """None when a new caller may come in now; else why not (counted)."""
@@ -77,14 +89,27 @@ class LoadWatch:
             self.lag_s = max(0.0, loop.time() - expected)
             self._recent.append(self.lag_s)
             self._follow_config()
+            age, dial = self._asterisk_lag()
+            # Events read late because this process itself stalled are old for that
+            # reason alone: their age counts only while the loop's last second was calm.
+            settings = self.gate.settings
+            if self.recent_lag_s() > settings.max_loop_lag_s * settings.resume_ratio:
+                age = 0.0
+            self.asterisk_lag_s = max(0.0, age, dial)
+            self._recent_asterisk.append(self.asterisk_lag_s)
             was = self.gate.lagging
-            self.gate.observe(self._clock(), lag_s=self.lag_s, backlog=self._backlog())
-            # Logged as the lag crosses its limit; the backlog decides caller by caller
+            self.gate.observe(self._clock(), lag_s=self.lag_s, backlog=self._backlog(), asterisk_lag_s=self.asterisk_lag_s)
+            # Logged as a lag crosses its limit; the backlog decides caller by caller
             # (counted on /metrics), so it would log on every sample.
-            if self.gate.lagging and not was:
-                log.warning("overload_shedding", reason="loop_lag", loop_lag_s=round(self.lag_s, 3), backlog=self.gate.backlog)
-            elif was and not self.gate.lagging:
-                log.info("overload_cleared", loop_lag_s=round(self.lag_s, 3), backlog=self.gate.backlog)
+            figures = {
+                "loop_lag_s": round(self.lag_s, 3),
+                "asterisk_lag_s": round(self.asterisk_lag_s, 3),
+                "backlog": self.gate.backlog,
+            }
+            if self.gate.lagging is not None and was is None:
+                log.warning("overload_shedding", reason=self.gate.lagging.value, **figures)
+            elif was is not None and self.gate.lagging is None:
+                log.info("overload_cleared", **figures)
 
 
 class LoadCollector(Collector):
@@ -100,6 +125,11 @@ class LoadCollector(Collector):
             "ccqueue_loop_lag_seconds",
             "How late the event loop's sampled timer fired: the highest of the last second.",
             value=w.recent_lag_s(),
+        )
+        yield GaugeMetricFamily(
+            "ccqueue_asterisk_event_lag_seconds",
+            "How old Asterisk's events were on arrival (their Timestamp): the highest of the last second.",
+            value=w.recent_asterisk_lag_s(),
         )
         yield GaugeMetricFamily(
             "ccqueue_inbox_backlog",

@@ -158,7 +158,7 @@ queues:
       every_s: 4
       min_history: 0
       max_spread: 10
-      periodic: [ccqueue/queue-full]
+      periodic: [ccqueue/ivr-closed]
       periodic_every_s: 2
 """
     )

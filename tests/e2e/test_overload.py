@@ -3,8 +3,8 @@
 ccqueue runs with a low loop-lag limit (``overload.max_loop_lag_s: 0.2``, ``hold_s: 3``).
 The test stalls its event loop for real — the process is stopped (SIGSTOP) for 0.8 s,
 as a box starved of CPU would stall it — and places a caller right after: the caller
-must hear ``ccqueue/queue-full`` from its FastAGI session, be hung up, and its call be
-recorded ``refused`` with the overload as the reason. Once the lag has stayed low for
+must hear ``ccqueue/queue-full`` (its session ends at once and the dialplan plays it), be
+hung up, and its call be recorded ``refused`` with the overload as the reason. Once the lag has stayed low for
 ``hold_s`` (``ccqueue_overload_shedding`` back to 0 on /metrics), a new caller is let in
 and waits in its queue as usual.
 """
@@ -71,8 +71,12 @@ async def test_a_stalled_loop_refuses_new_callers_at_the_door_then_admits_again(
     mark = len(probe.events)
     await asyncio.to_thread(stall, daemon, STALL_S)
     refused = await probe.call_hotline(number="100", caller="+15550901")
+    # The session ends at once; the dialplan plays the message.
     await probe.wait_for(
-        agi_command(f"{refused}-hl", "ccqueue/queue-full"), timeout=10, since=mark, what="the queue-full message"
+        match(Event="Newexten", Uniqueid=f"{refused}-hl", Application="Playback", AppData="ccqueue/queue-full"),
+        timeout=10,
+        since=mark,
+        what="the queue-full message",
     )
     await probe.wait_for(
         match(Event="Hangup", Uniqueid=f"{refused}-hl"), timeout=15, since=mark, what="the refused caller hung up"
@@ -98,4 +102,7 @@ async def test_a_stalled_loop_refuses_new_callers_at_the_door_then_admits_again(
         agi_command(f"{admitted}-hl", "MUSIC ON"), timeout=10, since=mark, what="hold music for the admitted caller"
     )
     await wait_row(daemon.dsn, "select * from calls where caller = $1", "+15550902", check=lambda r: r["outcome"] == "waiting")
-    assert not any(agi_command(f"{admitted}-hl", "ccqueue/queue-full")(m) for m in probe.events[mark:])
+    assert not any(
+        match(Event="Newexten", Uniqueid=f"{admitted}-hl", Application="Playback", AppData="ccqueue/queue-full")(m)
+        for m in probe.events[mark:]
+    )

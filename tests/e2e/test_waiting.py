@@ -88,8 +88,8 @@ async def test_position_is_announced_and_an_agent_cuts_the_prompt_at_once(
     leg = f"{caller}-hl"
     said = await probe.wait_for(agi_command(leg, "queue-youarenext"), timeout=15, since=mark, what="the position prompt")
     assert said["Command"].startswith("STREAM FILE")
-    # The long periodic message (about 6 s) starts; an agent logs in while it plays.
-    await probe.wait_for(agi_command(leg, "ccqueue/queue-full"), timeout=15, since=mark, what="the periodic message")
+    # The long periodic message (about 9 s) starts; an agent logs in while it plays.
+    await probe.wait_for(agi_command(leg, "ccqueue/ivr-closed"), timeout=15, since=mark, what="the periodic message")
     started = time.monotonic()
     status, body = daemon.http("POST", "/api/agents/agent1/login")
     assert status == 200, body
@@ -107,13 +107,13 @@ async def test_position_is_announced_and_an_agent_cuts_the_prompt_at_once(
     bridged = time.monotonic()
     assert claim is not None
     # Bridged well before the message could have ended on its own, and it never did.
-    with wave.open(str(REPO_DIR / "sounds/en/queue-full.wav")) as sound:
+    with wave.open(str(REPO_DIR / "sounds/en/ivr-closed.wav")) as sound:
         length = sound.getnframes() / sound.getframerate()
     assert bridged - started < length - 2.0, (bridged - started, length)
     played_out = [
         m
         for m in probe.seen(match(Event="AGIExecEnd", Uniqueid=leg), since=mark)
-        if "queue-full" in (m.get("Command") or "") and not (m.get("Result") or "").startswith("-1")
+        if "ivr-closed" in (m.get("Command") or "") and not (m.get("Result") or "").startswith("-1")
     ]
     assert played_out == [], played_out
     row = await wait_row(

@@ -66,9 +66,8 @@ async def test_a_new_caller_past_capacity_is_told_recorded_refused_and_hung_up_w
     sent = await raw_agi_session(server.handle_connection, agi_headers(INBOUND))
     assert sent == [
         b"GET VARIABLE CCQ_CALL_ID\n",  # not a caller coming back to its place
-        b'SET VARIABLE CCQ_AWAY ""\n',
-        b'STREAM FILE ccqueue/queue-full ""\n',
-        b"HANGUP\n",
+        # The session ends at once; the dialplan plays CCQ_SOUND and hangs up (CCQ_END=busy).
+        b'EXEC MSet "CCQ_AWAY=,CCQ_END=busy,CCQ_SOUND=ccqueue/queue-full"\n',
     ]
     assert looked_up == []  # Asterisk was not asked about the channel: the cheapest path
     assert door.opening_when_told == [0]  # settled before its message: not counted as work waiting

@@ -488,3 +488,32 @@ async def test_run_survives_any_exception_from_a_session(
         await asyncio.gather(task, return_exceptions=True)
     # Only a cancellation ends it.
     assert task.cancelled()
+
+
+def test_the_age_of_asterisks_events_is_taken_once_per_sample() -> None:
+    from panoramisk.message import Message
+
+    t = AsteriskTelephony(host="127.0.0.1", port=1, username="u", secret="s", agent_context="ccqueue-agent", post=lambda e: None)
+    now = time.time()
+    t._on_event(Message({"Event": "Newstate", "Uniqueid": "u1", "Timestamp": f"{now - 2.5:.6f}"}))
+    t._on_event(Message({"Event": "Newstate", "Uniqueid": "u2", "Timestamp": f"{now - 0.5:.6f}"}))
+    t._on_event(Message({"Event": "Newstate", "Uniqueid": "u3", "Timestamp": "garbled"}))  # ignored
+    age, dial = t.take_event_lag()
+    assert 2.5 <= age < 3.5 and dial == 0.0  # the oldest since the last sample
+    assert t.take_event_lag() == (0.0, 0.0)  # nothing read since
+
+
+def test_an_originate_slow_to_start_dialling_is_asterisk_falling_behind() -> None:
+    from panoramisk.message import Message
+
+    t = AsteriskTelephony(host="127.0.0.1", port=1, username="u", secret="s", agent_context="ccqueue-agent", post=lambda e: None)
+    sent = time.time() - 5.0
+    t._dialling["c1.1"] = sent
+    # The dial started 1.2 s after the Originate was sent; the event itself came at once.
+    t._on_event(Message({"Event": "DialBegin", "DestUniqueid": "c1.1", "Timestamp": f"{sent + 1.2:.6f}"}))
+    age, dial = t.take_event_lag()
+    assert 3.7 < age < 4.5 and 1.1 < dial < 1.3  # the event came late too: both are told
+    t._dialling["c1.2"] = time.time()
+    t._on_event(Message({"Event": "DialBegin", "DestUniqueid": "c1.2", "Timestamp": f"{time.time() + 0.7:.6f}"}))
+    age, dial = t.take_event_lag()
+    assert age == 0.0 and 0.6 < dial < 0.8 and "c1.2" not in t._dialling

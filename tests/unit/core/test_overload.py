@@ -7,7 +7,9 @@ import pytest
 from ccqueue.core.overload import LoadGate, OverloadSettings, Shed
 
 # One late sample sheds here, as each test's first sample stands for a loop behind.
-SETTINGS = OverloadSettings(max_loop_lag_s=0.2, max_backlog=100, resume_ratio=0.5, hold_s=2.0, lag_samples=1)
+SETTINGS = OverloadSettings(
+    max_loop_lag_s=0.2, max_asterisk_lag_s=1.0, max_backlog=100, resume_ratio=0.5, hold_s=2.0, lag_samples=1
+)
 
 
 def gate() -> LoadGate:
@@ -113,3 +115,32 @@ def test_one_stall_is_not_overload_but_a_loop_late_again_within_the_window_is() 
     assert g.observe(2.5, lag_s=0.7, backlog=0) is None  # another, past the 2 s window: a stall again
     assert g.observe(3.0, lag_s=0.3, backlog=0) is Shed.LOOP_LAG  # late twice within 2 s: behind
     assert g.admit(3.1, backlog=0) is Shed.LOOP_LAG
+
+
+def test_asterisk_falling_behind_sheds_while_this_process_keeps_up() -> None:
+    # Asterisk's events arrive 1.5 s old (its limit is 1 s) though the loop is on time.
+    g = gate()
+    assert g.observe(0.0, lag_s=0.01, backlog=5, asterisk_lag_s=1.5) is Shed.ASTERISK_LAG
+    # Below the limit but above half of it: still behind.
+    assert g.observe(3.0, lag_s=0.01, backlog=5, asterisk_lag_s=0.8) is Shed.ASTERISK_LAG
+    # Both lags calm (Asterisk's under 0.5 s) for hold_s: let in again.
+    assert g.observe(4.0, lag_s=0.01, backlog=5, asterisk_lag_s=0.3) is Shed.ASTERISK_LAG
+    assert g.observe(6.0, lag_s=0.01, backlog=5, asterisk_lag_s=0.3) is None
+
+
+def test_the_calm_needs_both_lags_and_the_worse_lag_is_named() -> None:
+    g = gate()
+    # The loop's lag is 2x its limit, Asterisk's 3x its own: Asterisk's is named.
+    assert g.observe(0.0, lag_s=0.4, backlog=0, asterisk_lag_s=3.0) is Shed.ASTERISK_LAG
+    # Asterisk has caught up, the loop is still behind: shedding goes on, for the loop.
+    assert g.observe(1.0, lag_s=0.3, backlog=0, asterisk_lag_s=0.0) is Shed.LOOP_LAG
+    assert g.observe(2.0, lag_s=0.05, backlog=0, asterisk_lag_s=0.9) is Shed.LOOP_LAG  # not calm: 0.9 > 0.5
+    assert g.observe(3.0, lag_s=0.05, backlog=0, asterisk_lag_s=0.1) is Shed.LOOP_LAG  # calm from here
+    assert g.observe(5.0, lag_s=0.05, backlog=0, asterisk_lag_s=0.1) is None
+
+
+def test_one_old_event_burst_is_a_stall_when_two_samples_are_asked_for() -> None:
+    g = LoadGate(OverloadSettings(max_asterisk_lag_s=1.0, lag_samples=2, lag_window_s=2.0))
+    assert g.observe(0.0, lag_s=0.0, backlog=0, asterisk_lag_s=5.0) is None  # e.g. the AMI link just came back
+    assert g.observe(5.0, lag_s=0.0, backlog=0, asterisk_lag_s=5.0) is None  # far apart: still one in the window
+    assert g.observe(5.05, lag_s=0.0, backlog=0, asterisk_lag_s=1.2) is Shed.ASTERISK_LAG

@@ -45,3 +45,29 @@ async def test_a_reload_reaches_the_gate() -> None:
     assert watch.admit() is Shed.BACKLOG
     settings[0] = OverloadSettings(max_backlog=100)
     assert watch.admit() is None
+
+
+async def test_asterisk_behind_sheds_but_events_read_late_after_a_stall_of_its_own_do_not() -> None:
+    lags = [(0.0, 0.0)]
+    settings = OverloadSettings(max_loop_lag_s=0.1, max_asterisk_lag_s=0.5, hold_s=60, lag_samples=2)
+    watch = LoadWatch(lambda: settings, backlog=lambda: 0, asterisk_lag=lambda: lags[0])
+    task = asyncio.create_task(watch.run())
+    try:
+        await asyncio.sleep(SAMPLE_EVERY_S * 3)
+        # This process stalled once, and the events it then reads are old: not Asterisk's doing.
+        time.sleep(0.3)
+        lags[0] = (2.0, 0.0)
+        await asyncio.sleep(SAMPLE_EVERY_S * 4)
+        assert watch.gate.lagging is None and watch.admit() is None
+        # Originates take 0.8 s to start dialling, sample after sample: Asterisk is behind.
+        lags[0] = (0.0, 0.8)
+        await asyncio.sleep(SAMPLE_EVERY_S * 4)
+        assert watch.admit() is Shed.ASTERISK_LAG and watch.recent_asterisk_lag_s() == 0.8
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    registry = CollectorRegistry()
+    registry.register(LoadCollector(watch))
+    text = generate_latest(registry).decode()
+    assert "ccqueue_asterisk_event_lag_seconds 0.8" in text
+    assert 'ccqueue_overload_refused_total{reason="asterisk_lag"} 1.0' in text
