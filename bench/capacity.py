@@ -63,8 +63,8 @@ from testbed.sandbox import AsteriskSandbox
 
 RING_TIMEOUT_S = 5
 TARGET_FAILED = 0.01
-DEFAULT_RATES = (32, 64, 96, 112, 128, 144, 160)
-QUICK_RATES = (48, 96, 128)
+DEFAULT_RATES = (32, 64, 96, 128, 160, 192, 224)
+QUICK_RATES = (64, 128, 192)
 FULL_SOUND = "ccqueue/queue-full"
 KEPT = frozenset({"bridgeenter", "hangup", "userevent"})
 HEADERS = ("Event", "Uniqueid", "UserEvent")
@@ -231,7 +231,8 @@ async def offer(recorder: Recorder, turn: Turn, *, context: str, seconds: float,
 
 
 async def scrape(daemon: BenchDaemon, turn: Turn) -> None:
-    """ccqueue's load figures from /metrics every 0.5 s, keeping the highest."""
+    """ccqueue's load figures from /metrics every second (each is the highest of its own
+    last second), keeping the highest."""
     while True:
         with contextlib.suppress(OSError, ValueError):
             text = await asyncio.to_thread(daemon.text, "/metrics")
@@ -243,7 +244,7 @@ async def scrape(daemon: BenchDaemon, turn: Turn) -> None:
                     turn.max_lag_s = max(turn.max_lag_s or 0.0, float(value))
                 elif name == "ccqueue_asterisk_event_lag_seconds":
                     turn.max_asterisk_lag_s = max(turn.max_asterisk_lag_s or 0.0, float(value))
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(1.0)
 
 
 async def refused_since(daemon: BenchDaemon, since: float) -> int:
