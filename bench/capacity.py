@@ -11,7 +11,9 @@ turn: Local channels into ``[bench-agent]`` that answer at once and talk a short
 rate for ``--seconds``: each caller is an AMI Originate of ``Local/300@<hotline>``
 whose own side waits in ``[bench-caller]`` at most ``--patience-s`` and then hangs up
 (a caller who gives up). The order of the two systems alternates from rate to rate; the
-ccqueue daemon runs only during its own turns.
+ccqueue daemon runs only during its own turns. A system that fails a rate is not offered
+the higher ones: past its highest rate it only fails worse, and a saturated Asterisk
+takes long to recover, which would spoil the other system's next turn.
 
 Each caller ends one way, read from AMI events on its hotline leg:
 
@@ -338,10 +340,17 @@ async def measure(sandbox: AsteriskSandbox, daemon: BenchDaemon, args: argparse.
     turns: list[Turn] = []
     async with Recorder(KEPT, HEADERS, watch=tracker.see, events="call,user") as recorder:
         await settle(sandbox)
+        failed: set[str] = set()  # systems past their highest rate: they climb no further
         for index, rate in enumerate(args.rates):
             order = ["ccqueue", "app_queue"] if index % 2 == 0 else ["app_queue", "ccqueue"]
             for system in order:
-                turns.append(await run_turn(recorder, tracker, sandbox, daemon, args, system, rate))
+                if system in failed:
+                    print(f"{system:>9} @ {rate:5.1f}/s: not offered (it did not carry a lower rate)", flush=True)
+                    continue
+                turn = await run_turn(recorder, tracker, sandbox, daemon, args, system, rate)
+                turns.append(turn)
+                if turn.failed_share >= TARGET_FAILED:
+                    failed.add(system)
         best = carried([t for t in turns if t.system == "ccqueue"])
         if best is not None and args.overload > 0:
             rate = round(best.rate * args.overload, 1)
