@@ -29,7 +29,8 @@ checks, from PostgreSQL and from the AMI events:
 
 - every caller has exactly one row in ``calls`` (none: lost; more: doubled), closed,
   with the outcome that really happened (``answered`` when its channel entered a
-  bridge, ``abandoned`` when it hung up before);
+  bridge, ``refused`` when the dialplan played it the door's refusal, ``abandoned`` when
+  it hung up before);
 - every timeline is complete: ``call_events`` numbered without a gap from
   ``call_arrived`` to ``call_ended``;
 - no caller entered a bridge twice; no callback customer was dialled twice;
@@ -105,6 +106,8 @@ SPOOL_FS_BYTES = 512 * 1024
 STALL_MAX_S = 30.0  # the stall ends by then even if Asterisk kept the link
 FLOOD_MAX = 4000  # event-making channels originated at most during a stall
 STANDBY_POLL_S = 0.25  # the takeover round's standby tries the lock this often
+# What the dialplan plays a caller the door turns away (overload.sound, left to its default).
+REFUSAL_SOUND = "ccqueue/queue-full"
 
 AGENT_LEG = re.compile(r"^Local/f\d@fault-agent-[0-9a-f]+;1$")
 CUSTOMER_LEG = re.compile(r"^Local/(?P<digits>\d+)@fault-customer-[0-9a-f]+;1$")
@@ -534,7 +537,14 @@ class Scene:
             if row["ended_at"] is None:
                 out.open_rows += 1
                 out.problems.append(f"{number}: row not closed")
-            truth = "answered" if bridges else "abandoned"
+            # Turned away at the door (the dialplan played the refusal, ccqueue.core.overload):
+            # a caller let in at once after a stall may be, by the gate's rules.
+            refusal = [
+                m
+                for m in self.probe.seen(ev("Newexten", Uniqueid=uid, Application="Playback"), rnd.since)
+                if m.get("AppData", "") == REFUSAL_SOUND
+            ]
+            truth = "answered" if bridges else "refused" if refusal else "abandoned"
             if row["outcome"] != truth:
                 out.false_outcomes += 1
                 out.problems.append(f"{number}: outcome {row['outcome']}, really {truth}")

@@ -737,7 +737,7 @@ class AgiServer:
             await self._hold_recording(request, offer_id, path)
         elif path is not None:
             notes.append(f"CCQ_REC_FILE={path}")
-        notes.append(f"{CLAIM_VERDICT}=granted")
+        notes.append("CCQ_CLAIM=granted")
         await request.send_command(f'EXEC MSet "{",".join(notes)}"')
 
     async def _hold_recording(self, request: Request, uniqueid: str, path: str) -> None:
@@ -808,9 +808,9 @@ NO_EXTENSION = "?"
 # session (after its caller is with the engine) and at most this many remembered.
 AWAY_FORGET_PER_SESSION = 5
 AWAY_FORGET_MAX = 10_000
-# The hang-up handler pushed on an agent leg granted its caller (dialplan/extensions.conf).
-ENDED_HANDLER = "ccqueue-ended,s,1"  # pushed by [ccqueue-agent] on a granted claim
-CLAIM_VERDICT = "CCQ_CLAIM"
+# The hang-up handler [ccqueue-agent] pushes on an agent leg granted its caller, once the
+# caller's channel is found (dialplan/extensions.conf).
+ENDED_HANDLER = "ccqueue-ended,s,1"
 # How long a returning caller's session waits for the start-up restore to reach the engine.
 RESTORE_WAIT_S = 10.0
 # What the dialplan and ccqueue keep on a caller's channel, read in one command.
