@@ -154,7 +154,9 @@ class Workspace:
         self._latest[agent] = pop
         self.pops += 1
         self._send(agent, pop)
-        log.info("screen_pop_sent", call_id=call_id, agent=agent, pages=len(self._pages.get(agent, ())))
+        pages = len(self._pages.get(agent, ()))
+        # Kept for a page opened later either way; logged at info only when a page got it.
+        (log.info if pages else log.debug)("screen_pop_sent", call_id=call_id, agent=agent, pages=pages)
 
     def _pop(self, card: _Card, offer_id: str) -> dict[str, Any]:
         now = self._clock()
