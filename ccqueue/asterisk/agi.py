@@ -359,7 +359,7 @@ class AgiServer:
         log.info("caller_refused_overload", reason=shed.value, channel=headers.get("agi_channel", "")[:200])
         # The away mark cleared: the hang-up after the message is not a caller lost while
         # ccqueue was away. The sound is a plain name (config: no ',' or quote).
-        await request.send_command(f'EXEC MSet "CCQ_AWAY=,CCQ_END=busy,CCQ_SOUND={self._refused_sound()}"')
+        await request.send_command(mset(["CCQ_AWAY=", "CCQ_END=busy", f"CCQ_SOUND={self._refused_sound()}"]))
         return True
 
     async def _believe(self, script: str, headers: dict[str, str]) -> str | None:
@@ -372,9 +372,9 @@ class AgiServer:
         if not UNIQUEID.fullmatch(uniqueid):
             bound.warning("agi_session_refused", reason="uniqueid malformed")
             return None
-        if presents_key(headers.get("agi_network_script", ""), self._session_key):
-            pass  # opened by Asterisk's dialplan: no need to ask (session_check rule 4)
-        else:
+        # A session presenting the key was opened by Asterisk's dialplan: not asked about
+        # (session_check rule 4).
+        if not presents_key(headers.get("agi_network_script", ""), self._session_key):
             if self._session_key:
                 self._keyless()  # Asterisk has lost the key (a restart, a reload): set again
             try:
@@ -448,7 +448,7 @@ class AgiServer:
             if len(notes) == 1:  # a returning caller: only the away mark
                 await request.send_command('SET VARIABLE CCQ_AWAY ""')
             else:
-                await request.send_command(f'EXEC MSet "{",".join(notes)}"')
+                await request.send_command(mset(notes))
             if returning:
                 await self._wait_restored()
                 bound.info("agi_caller_returned")
@@ -627,9 +627,9 @@ class AgiServer:
             case cmd.NoteOnCaller(variables=variables):
                 # One round trip for all of them (MSet). The values are ccqueue's own, and
                 # checked all the same: nothing that could split an argument is spliced in.
-                pairs = ",".join(f"{name}={value}" for name, value in variables if NOTE_VALUE.fullmatch(value))
+                pairs = [f"{name}={value}" for name, value in variables if NOTE_VALUE.fullmatch(value)]
                 if pairs:
-                    await player.request.send_command(f'EXEC MSet "{pairs}"')
+                    await player.request.send_command(mset(pairs))
                 return True
             case cmd.ReleaseCaller(sound=sound):
                 if sound:
@@ -738,7 +738,7 @@ class AgiServer:
         elif path is not None:
             notes.append(f"CCQ_REC_FILE={path}")
         notes.append("CCQ_CLAIM=granted")
-        await request.send_command(f'EXEC MSet "{",".join(notes)}"')
+        await request.send_command(mset(notes))
 
     async def _hold_recording(self, request: Request, uniqueid: str, path: str) -> None:
         """On demand: start MixMonitor here, then mute it (AMI MixMonitorMute) before the
@@ -824,6 +824,12 @@ DIAL_VALUE = re.compile(r"[A-Za-z0-9_/@:.+*#,=%~!-]{1,200}")  # a configured dia
 E164 = re.compile(r"\+[0-9]{1,15}")
 # The channel's language as the dialplan or ccqueue set it: a plain tag (en, pt_BR).
 LANGUAGE = re.compile(r"[A-Za-z0-9_-]{1,16}")
+
+
+def mset(pairs: Sequence[str]) -> str:
+    """One AGI command setting several channel variables (``NAME=value`` each): one round
+    trip. The values must hold no ',' or '"' (MSet's separators); callers check them."""
+    return f'EXEC MSet "{",".join(pairs)}"'
 
 
 def _channel_facts(result: dict[str, object]) -> dict[str, str]:

@@ -289,11 +289,10 @@ class AsteriskTelephony:
         if self._key_task is None or self._key_task.done():
             self._key_task = asyncio.get_running_loop().create_task(self._set_key())
 
-    async def _set_key(self, *, when_ready: bool = False) -> None:
+    async def _set_key(self) -> None:
         try:
-            if when_ready:
-                async with asyncio.timeout(STATUS_WAIT_S):
-                    await self.ami.ready.wait()
+            async with asyncio.timeout(STATUS_WAIT_S):  # AMI actions wait for the link's start-up
+                await self.ami.ready.wait()
             answer = await self.ami.send({"Action": "Setvar", "Variable": KEY_VARIABLE, "Value": self.session_key}, timeout=5)
         except (AmiUnavailable, TimeoutError) as exc:
             log.warning("agi_key_not_set", error=str(exc) or "AMI not ready")
@@ -316,4 +315,4 @@ class AsteriskTelephony:
         # (past this start-up, which AMI actions wait for).
         self._key_set_at = time.monotonic()
         if self._key_task is None or self._key_task.done():
-            self._key_task = asyncio.get_running_loop().create_task(self._set_key(when_ready=True))
+            self._key_task = asyncio.get_running_loop().create_task(self._set_key())

@@ -11,6 +11,12 @@ from ccqueue.core.overload import OverloadSettings, Shed
 from ccqueue.engine.load import SAMPLE_EVERY_S, LoadCollector, LoadWatch
 
 
+def metrics(watch: LoadWatch) -> str:
+    registry = CollectorRegistry()
+    registry.register(LoadCollector(watch))
+    return generate_latest(registry).decode()
+
+
 async def test_a_blocked_loop_is_measured_as_lag_and_sheds_new_callers() -> None:
     backlog = [3]
     watch = LoadWatch(lambda: OverloadSettings(max_loop_lag_s=0.1, hold_s=60), backlog=lambda: backlog[0])
@@ -28,9 +34,7 @@ async def test_a_blocked_loop_is_measured_as_lag_and_sheds_new_callers() -> None
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-    registry = CollectorRegistry()
-    registry.register(LoadCollector(watch))
-    text = generate_latest(registry).decode()
+    text = metrics(watch)
     assert "ccqueue_inbox_backlog 3.0" in text
     assert "ccqueue_overload_shedding 1.0" in text
     assert 'ccqueue_overload_refused_total{reason="loop_lag"} 1.0' in text
@@ -66,8 +70,6 @@ async def test_asterisk_behind_sheds_but_events_read_late_after_a_stall_of_its_o
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-    registry = CollectorRegistry()
-    registry.register(LoadCollector(watch))
-    text = generate_latest(registry).decode()
+    text = metrics(watch)
     assert "ccqueue_asterisk_event_lag_seconds 0.8" in text
     assert 'ccqueue_overload_refused_total{reason="asterisk_lag"} 1.0' in text
