@@ -122,7 +122,7 @@ class Pair:
         self._load = load
         self.role = RoleState()
         holder = f"{socket.gethostname()}:{os.getpid()}:http={config.http.port}:agi={config.asterisk.agi.port}"
-        self.lease = Lease(dsn, holder=holder)
+        self.lease = Lease(dsn, holder=holder, on_closed=self._lock_closed)
         self.registry = CollectorRegistry()
         self.registry.register(RoleCollector(self.role))
         self.daemon: Daemon | None = None
@@ -228,6 +228,13 @@ class Pair:
             if not self._lost.is_set() and not await self.lease.alive(settings.check_timeout_s):
                 log.error("lease_lost", epoch=self.role.epoch, hint="the lock connection closed or stopped answering")
                 return
+
+    def _lock_closed(self) -> None:
+        """Rule 4: the lock connection closed under an active: step down now, before the
+        standby takes the lock (a standby's or a dropped connection changes nothing)."""
+        if self.role.active and not self._lost.is_set():
+            log.error("lease_lost", epoch=self.role.epoch, hint="the lock connection was closed")
+            self._lost.set()
 
     def _fenced(self, exc: Fenced) -> None:
         log.error("fenced", epoch=exc.mine, active_epoch=exc.current)

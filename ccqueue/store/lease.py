@@ -16,13 +16,17 @@ Rules kept here:
    freed in seconds, not after the operating system's two hours.
 4. ``alive`` is the active's watch on its lease: a round trip on the lock connection
    within a deadline. A connection that fails or is slow counts as lost; the caller
-   steps down first and asks questions later.
+   steps down first and asks questions later. A connection the server closes (its
+   session ended by a failover or by an administrator) is told at once through
+   ``on_closed``, without waiting for the next round trip: the standby polling for the
+   lock may take it within milliseconds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -71,8 +75,17 @@ async def check_epoch(conn: asyncpg.Connection, mine: int) -> None:
 class Lease:
     """One process's side of the lock: try to take it, watch it, give it back."""
 
-    def __init__(self, dsn: str, *, holder: str, key: int = PAIR_LOCK_KEY, connect_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        holder: str,
+        key: int = PAIR_LOCK_KEY,
+        connect_timeout_s: float = 5.0,
+        on_closed: Callable[[], None] = lambda: None,
+    ) -> None:
         self._dsn = dsn
+        self._on_closed = on_closed  # rule 4: the lock connection closed, whoever closed it
         self._holder = holder
         self._key = key
         self._connect_timeout_s = connect_timeout_s
@@ -91,6 +104,7 @@ class Lease:
                 self._conn = await asyncpg.connect(
                     self._dsn, timeout=self._connect_timeout_s, server_settings=LEASE_SERVER_SETTINGS
                 )
+                self._conn.add_termination_listener(lambda _conn: self._on_closed())
             conn = self._conn
             if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._key):
                 return None

@@ -163,3 +163,25 @@ async def test_a_fenced_process_closes_no_call_as_unfollowed(pg_dsn: str) -> Non
     with pytest.raises(Fenced):
         await close_unfollowed_calls(pg_dsn, started_at=T0 + 60, epoch=4)
     assert await close_unfollowed_calls(pg_dsn, started_at=T0 + 60, epoch=5) == ["left-open"]
+
+
+async def test_a_lock_session_the_server_ends_is_told_at_once(pg_dsn: str) -> None:
+    await migrate(pg_dsn)
+    closed = asyncio.Event()
+    lease = Lease(pg_dsn, holder="a", on_closed=closed.set)
+    try:
+        assert await lease.try_take() is not None
+        assert not closed.is_set()
+        conn = await asyncpg.connect(pg_dsn)
+        try:  # a failover, or an administrator, ends the lock's session
+            await conn.execute(
+                """SELECT pg_terminate_backend(pid) FROM pg_locks
+                    WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()"""
+            )
+        finally:
+            await conn.close()
+        # Told without a round trip of its own: the standby may take the lock any moment.
+        async with asyncio.timeout(2.0):
+            await closed.wait()
+    finally:
+        await lease.drop()
