@@ -44,7 +44,7 @@ from ccqueue.core.overload import OverloadSettings
 from ccqueue.core.records import Record
 from ccqueue.engine.engine import Engine
 from ccqueue.engine.inbox import Inbox
-from ccqueue.engine.load import LoadCollector, LoadWatch
+from ccqueue.engine.load import DOOR, LoadCollector, LoadWatch
 from ccqueue.http.app import IDLE_TIMEOUT_S, build_app
 from ccqueue.listen import (
     HttpConnections,
@@ -54,7 +54,7 @@ from ccqueue.listen import (
 )
 from ccqueue.metrics import CampaignCollector, Metrics, RoleCollector, StateCollector
 from ccqueue.numbers import check_allowed, normalize
-from ccqueue.recovery import record_away_after_reconnect, recover
+from ccqueue.recovery import record_away_after_reconnect, record_door_refusals, recover
 from ccqueue.reload import Reloader
 from ccqueue.reports.cli import REPORT_SESSION
 from ccqueue.reports.query import summarise_closed_days
@@ -276,10 +276,15 @@ def build(
         return settings
 
     # The backlog: events for the engine, sessions opening, commands awaiting Asterisk.
+    async def set_door(refused_per_mille: int) -> None:
+        section = running.now.config.overload
+        await telephony.set_door(refused_per_mille, refusal=section.refusal, sound=section.sound)
+
     load = LoadWatch(
         overload_settings,
         backlog=lambda: inbox.qsize() + agi.opening + engine.pending_commands,
         asterisk_lag=telephony.take_event_lag,
+        door=set_door,
     )
     agi = AgiServer(
         restored=restored,
@@ -459,6 +464,33 @@ async def _away_after_reconnects(daemon: Daemon) -> None:
         daemon.agi.forget_away(settled)
 
 
+async def _door_refusals(daemon: Daemon) -> None:
+    """While the dialplan's door refuses new callers for load, and a while after (a
+    refused caller's line is left when it hangs up, after the message), record them from
+    their lines every DOOR_SWEEP_S and have the lines deleted; a line left at a crash is
+    recorded by the next start instead."""
+    load = daemon.load
+    if not daemon.dsn or load is None:
+        return
+    narrowed_at = -1e9
+    while True:
+        await asyncio.sleep(DOOR_SWEEP_S)
+        now = time.monotonic()
+        if load.refused_per_mille() > 0:
+            narrowed_at = now
+        if now - narrowed_at > DOOR_SWEEP_AFTER_S or daemon.telephony.ami.state != "ready":
+            continue
+        try:
+            settled = await record_door_refusals(telephony=daemon.telephony, dsn=daemon.dsn)
+        except (AmiUnavailable, OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("door_refusals_not_recorded_yet", error=repr(exc), hint="tried again shortly")
+            continue
+        if settled:
+            load.refused[DOOR] += len(settled)
+            daemon.agi.forget_away(settled)
+            log.info("door_refusals_recorded", count=len(settled))
+
+
 async def _seed_period_counts(daemon: Daemon) -> None:
     """The wallboard's period counts, from the calls PostgreSQL holds of the period's part
     before this process started; live calls are counted meanwhile, apart."""
@@ -483,6 +515,10 @@ SUMMARY_DAYS_PER_PASS = 7
 # How often the AMI link is looked at for a new connection, and the pause after an
 # attempt to record the away callers failed (PostgreSQL or Asterisk not ready yet).
 AWAY_AFTER_RECONNECT_POLL_S = 1.0
+# The door's refused callers are recorded this often while it refuses, and for this long
+# after it opened (a refused caller hears the message before its line is left).
+DOOR_SWEEP_S = 1.0
+DOOR_SWEEP_AFTER_S = 15.0
 AWAY_AFTER_RECONNECT_RETRY_S = 10.0
 
 
@@ -609,6 +645,7 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
             restore_campaigns = tasks.create_task(_restore_campaigns(daemon), name="restore-campaigns")
             purge = tasks.create_task(_purge_recordings(daemon), name="purge-recordings")
             away = tasks.create_task(_away_after_reconnects(daemon), name="away-after-reconnects")
+            door = tasks.create_task(_door_refusals(daemon), name="door-refusals")
             http = tasks.create_task(daemon.http_connections.serve(http_sock, runner.server), name="http")
             others = [
                 *([tasks.create_task(daemon.workspace.run(), name="workspace")] if daemon.workspace is not None else []),
@@ -624,7 +661,7 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
                 await daemon.engine.shut_down(timeout=5)
             except TimeoutError:
                 log.warning("shutdown_incomplete", hint="some callers or records may not have been settled")
-            for task in [*others, restore, seed, summary, restore_campaigns, purge, away]:
+            for task in [*others, restore, seed, summary, restore_campaigns, purge, away, door]:
                 task.cancel()
             # Last: everything the engine decided is written (or spooled) before exit.
             await daemon.writer.close(timeout=10)

@@ -177,6 +177,23 @@ async def record_away_after_reconnect(*, telephony: AsteriskTelephony, dsn: str)
     return tuple(entry.uniqueid for entry in away)
 
 
+async def record_door_refusals(*, telephony: AsteriskTelephony, dsn: str) -> tuple[str, ...]:
+    """Record the new callers the dialplan's door refused for load (``CCQ_DOOR``), from
+    the lines their hang-ups left; returns the keys of those now in PostgreSQL (their
+    lines are to be deleted). Such a caller never reached ccqueue and was hung up before
+    its line was written, so no live channel is asked about. Exactly once, like the
+    start-up's (``record_away_calls``)."""
+    refused = [e for e in await telephony.away_entries() if e.outcome == "refused" and not e.call_id]
+    if not refused:
+        return ()
+    conn = await asyncpg.connect(dsn, timeout=DB_TIMEOUT_S)
+    try:
+        await record_away_calls(conn, [_away_call(entry) for entry in refused])
+    finally:
+        await conn.close()
+    return tuple(entry.uniqueid for entry in refused)
+
+
 def _calls(
     callers: list[LiveChannel],
     channels: list[LiveChannel],
@@ -244,4 +261,4 @@ def _away_call(entry: AwayEntry) -> AwayCall:
     )
 
 
-_AWAY_OUTCOMES = {"failed": CallOutcome.FAILED, "answered": CallOutcome.ANSWERED}
+_AWAY_OUTCOMES = {"failed": CallOutcome.FAILED, "answered": CallOutcome.ANSWERED, "refused": CallOutcome.REFUSED}

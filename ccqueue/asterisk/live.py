@@ -46,7 +46,7 @@ class AwayEntry:
     call_id: str
     entered_at: float
     ended_at: float
-    outcome: str  # abandoned, failed, or answered: a conversation's end
+    outcome: str  # abandoned, failed, refused (at the door, for load), or answered: a conversation's end
     hotline: str
     queue: str
     queued_at: float | None
@@ -119,7 +119,7 @@ def away_entries(answer: Sequence[Mapping[str, object]]) -> list[AwayEntry]:
             continue
         call_id, entered, ended, outcome, hotline, queue, queued, caller, channel = parts
         entered_at, ended_at = seconds(entered), seconds(ended)
-        if entered_at is None or ended_at is None or outcome not in ("abandoned", "failed") or not hotline:
+        if entered_at is None or ended_at is None or outcome not in ("abandoned", "failed", "refused") or not hotline:
             continue
         entries.append(
             AwayEntry(

@@ -182,8 +182,15 @@ class Overload(Frozen):
     hold_s: Annotated[float, Field(ge=0, le=3600)] = _OVERLOAD.hold_s
     lag_samples: Annotated[int, Field(ge=1, le=100)] = _OVERLOAD.lag_samples
     lag_window_s: Annotated[float, Field(gt=0, le=60)] = _OVERLOAD.lag_window_s
+    cut_ratio: Annotated[float, Field(ge=0, lt=1)] = _OVERLOAD.cut_ratio
+    cut_every_s: Annotated[float, Field(ge=0, le=60)] = _OVERLOAD.cut_every_s
+    regain_per_s: Annotated[float, Field(gt=0, le=1)] = _OVERLOAD.regain_per_s
     # What a refused caller hears (a sound name: spliced into an AGI command, so plain).
     sound: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_/.-]{0,79}$")] = "ccqueue/queue-full"
+    # How the dialplan's door refuses: "message" answers and plays the sound; "busy" does
+    # not answer (SIP 486 Busy Here: the caller's own network plays the busy tone), so a
+    # refusal costs the box no media at all.
+    refusal: Literal["message", "busy"] = "message"
 
     def to_core(self) -> OverloadSettings:
         return OverloadSettings(
@@ -195,6 +202,9 @@ class Overload(Frozen):
             hold_s=self.hold_s,
             lag_samples=self.lag_samples,
             lag_window_s=self.lag_window_s,
+            cut_ratio=self.cut_ratio,
+            cut_every_s=self.cut_every_s,
+            regain_per_s=self.regain_per_s,
         )
 
 

@@ -75,8 +75,9 @@ _SECTIONS: dict[str, str] = {
     "workspace": "The agents' page (/agent): the disposition codes a call is wrapped up with (a queue's own "
     "dispositions take precedence), the pause reasons offered, and its language (en or ru) unless the browser asks "
     "for another.",
-    "overload": "Past what the box can serve, new callers are refused at the door with a message and recorded "
-    "as refused: the event loop's lag or the work in flight past its limit. A reload applies it.",
+    "overload": "Past what the box can serve, new callers are refused at the door and recorded as refused: "
+    "a lag (the event loop's, Asterisk's) narrows the share let in, which the dialplan draws before answering; "
+    "work in flight past its limit refuses each caller at once. A reload applies it.",
     "callbacks": "Calling customers back: the trunk, the numbers it may call, attempts and expiry. "
     "Without this section there are no callbacks.",
     "outbound": campaigns.SECTION_DESCRIPTIONS["outbound"],
@@ -153,17 +154,22 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
     },
     "Overload": {
         "enabled": "Refuse new callers at the door while the box is past what it can serve (false: admit every caller).",
-        "max_loop_lag_s": "Seconds late the event loop's sampled timer may fire before new callers are refused.",
-        "max_asterisk_lag_s": "Seconds Asterisk may be behind before new callers are refused: how old its events "
-        "are on arrival, and how long an agent leg's Originate takes to start dialling.",
+        "max_loop_lag_s": "Seconds late the event loop's sampled timer may fire before the share of new callers let in is cut.",
+        "max_asterisk_lag_s": "Seconds Asterisk may be behind before the share of new callers let in is cut: how "
+        "old its events are on arrival, and how long an agent leg's Originate takes to start dialling.",
         "max_backlog": "Work in flight (engine inbox events, FastAGI sessions opening, commands awaiting Asterisk) "
         "past which each new caller is refused.",
-        "resume_ratio": "Refusing for lag stops once both lags stay below this share of their limits for hold_s.",
-        "hold_s": "Seconds the lag must stay low before new callers are let in again.",
-        "lag_samples": "Samples past a lag's limit, within lag_window_s, that start refusing: one late sample is "
+        "resume_ratio": "The share let in grows again once both lags stay below this share of their limits for hold_s.",
+        "hold_s": "Seconds the lag must stay low before the share let in grows again.",
+        "lag_samples": "Samples past a lag's limit, within lag_window_s, that count as behind: one late sample is "
         "a stall (a start-up, a reload), a loop late again and again is behind.",
-        "lag_window_s": "Seconds within which lag_samples late samples start refusing.",
+        "lag_window_s": "Seconds within which lag_samples late samples count as behind.",
+        "cut_ratio": "While behind, the share of new callers let in is multiplied by this (0: none let in).",
+        "cut_every_s": "Seconds at least between two cuts of the share: the time a cut takes to show in the lags.",
+        "regain_per_s": "Share of new callers the door lets in more for each calm second, until all are let in.",
         "sound": "What a refused caller hears before the hang-up (a sound name, as Playback() takes it).",
+        "refusal": "How the dialplan's door refuses: message (answered, the sound played) or busy (not answered: "
+        "SIP 486, the caller's network plays the busy tone, and the refusal costs no media).",
     },
     "Database": {
         "dsn": "PostgreSQL DSN, e.g. postgresql://ccqueue@127.0.0.1:5432/ccqueue. Give this or dsn_env, or "

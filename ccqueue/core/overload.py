@@ -2,8 +2,8 @@
 
 A call centre's box has a rate of calls it can carry; offered more, every call slows
 down together until sessions time out in the middle and callers who were let in hear
-silence or an apology. Refusing the surplus at the door, with a message, keeps the
-calls already in hand whole (the goodput stays near the peak instead of collapsing).
+silence or an apology. Refusing the surplus at the door keeps the calls already in hand
+whole (the goodput stays near the peak instead of collapsing).
 
 Rules kept here:
 
@@ -13,24 +13,30 @@ Rules kept here:
    takes to start dialling: a saturated Asterisk falls behind on both while this process
    may still be idle) and the backlog
    (work in flight: events waiting in the engine's inbox, FastAGI sessions still
-   opening, commands waiting on Asterisk). Any past its limit refuses. The two lags are
-   sampled and follow rules 2 and 3 together.
+   opening, commands waiting on Asterisk). The two lags are sampled and follow rules 2,
+   3 and 6 together; the backlog follows rule 4.
 2. One late sample is a stall, not overload: a start-up's restore, a reload, a pause of
-   the process. Shedding for lag starts once ``lag_samples`` samples within
-   ``lag_window_s`` were past the limit: a loop that cannot keep up is late on every
-   sample, while refusing every caller for a second after each stall would turn away
-   the callers who come back after a restart.
-3. The lag is sampled, so it has hysteresis: shedding for lag stops only once the lag
-   has stayed below ``resume_ratio`` of its limit for ``hold_s``; a stalled loop does
+   the process. A lag counts once ``lag_samples`` samples within ``lag_window_s`` were
+   past the limit: a loop that cannot keep up is late on every sample, while refusing
+   callers after each stall would turn away the callers who come back after a restart.
+3. The lag is sampled, so it has hysteresis: the share let in grows again only once the
+   lag has stayed below ``resume_ratio`` of its limit for ``hold_s``; a stalled loop does
    not flap between refusing and admitting on every sample.
 4. The backlog is measured at the door, for each new caller, and decides at once with
    no hysteresis: it is a count of work in flight, so refusing while it is over the
-   limit admits exactly as fast as the box finishes work (a concurrency limit). A box
-   offered a third more than it carries keeps carrying what it can, instead of
-   refusing everyone for a while and then letting a flood in.
+   limit admits exactly as fast as the box finishes work (a concurrency limit).
 5. Only the door: a caller already admitted is never dropped for load, and a caller
    coming back to its place (held by the dialplan while ccqueue was away) is not a new
    arrival; the adapter asks only for new callers.
+6. A lag does not close the door, it narrows it: the share of new callers let in
+   (``admitted_share``) is cut to ``cut_ratio`` of itself when a lag counts (rule 2), at
+   most once per ``cut_every_s`` (the time a cut takes to show in the lags), and grows by
+   ``regain_per_s`` for every calm second (rule 3) until everyone is let in again. A box
+   offered a third more than it carries settles near what it carries: closing the door
+   outright until the lag clears, then opening it to everyone, lets a flood in after
+   each pause, and each flood is late again (seen: goodput fell to a third of the peak,
+   ``bench/capacity.py``). The share is applied where refusing costs least (the
+   dialplan, before the call is answered: ``ccqueue.asterisk.telephony``).
 """
 
 from __future__ import annotations
@@ -73,6 +79,14 @@ class OverloadSettings:
     # Samples past the lag limit, within lag_window_s, that start shedding (rule 2).
     lag_samples: int = 2
     lag_window_s: float = 2.0
+    # Rule 6: the admitted share's cut when a lag counts, how often it may be cut again,
+    # and how fast it grows back once calm (a share of all new callers per second). A cut
+    # to three quarters takes a box offered 1.33x its rate back to its rate in one step;
+    # regaining 5 % a second probes upward slowly enough that the lag seen after a step
+    # (a second or two) stops it before it overshoots by much.
+    cut_ratio: float = 0.75
+    cut_every_s: float = 1.5
+    regain_per_s: float = 0.05
 
     def __post_init__(self) -> None:
         if not self.max_loop_lag_s > 0 or not self.max_asterisk_lag_s > 0 or self.max_backlog < 1:
@@ -81,18 +95,25 @@ class OverloadSettings:
             raise ValueError("resume_ratio must be in (0, 1] and hold_s at least 0")
         if self.lag_samples < 1 or not self.lag_window_s > 0:
             raise ValueError("lag_samples must be at least 1 and lag_window_s positive")
+        if not 0 <= self.cut_ratio < 1 or self.cut_every_s < 0 or not self.regain_per_s > 0:
+            raise ValueError("cut_ratio must be in [0, 1), cut_every_s at least 0 and regain_per_s positive")
 
 
 class LoadGate:
-    """Whether a new caller is let in, from the load samples handed in (rules 1-5)."""
+    """Whether a new caller is let in, from the load samples handed in (rules 1-6)."""
 
     def __init__(self, settings: OverloadSettings) -> None:
         self._settings = settings
         self.lag_s = 0.0
         self.asterisk_lag_s = 0.0
         self.backlog = 0
-        self.lagging: Shed | None = None  # shedding for a lag, and which (rule 3)
-        self._calm_since: float | None = None  # lag below resume since then
+        # The share of new callers let in (rule 6), and why it is below 1 (the lag that
+        # last cut it); None while everyone is let in.
+        self.admitted_share = 1.0
+        self.lagging: Shed | None = None
+        self._cut_at: float | None = None
+        self._calm_since: float | None = None  # lag below resume since then (rule 3)
+        self._seen_at: float | None = None  # the last sample
         self._late: collections.deque[float] = collections.deque()  # samples past the limit (rule 2)
 
     @property
@@ -101,7 +122,7 @@ class LoadGate:
 
     @property
     def shedding(self) -> Shed | None:
-        """Why a new caller would be refused now (the backlog as last measured)."""
+        """Why some new callers would be refused now (the backlog as last measured)."""
         s = self._settings
         if not s.enabled:
             return None
@@ -112,14 +133,19 @@ class LoadGate:
     def reconfigure(self, settings: OverloadSettings) -> None:
         self._settings = settings
         if not settings.enabled:
-            self.lagging, self._calm_since = None, None
+            self._open()
             self._late.clear()
 
+    def _open(self) -> None:
+        self.admitted_share, self.lagging = 1.0, None
+        self._cut_at = self._calm_since = None
+
     def observe(self, now: float, *, lag_s: float, backlog: int, asterisk_lag_s: float = 0.0) -> Shed | None:
-        """A sample of the signals; returns why new callers are refused now (None: admitted)."""
+        """A sample of the signals; returns why new callers are (partly) refused now."""
         self.lag_s, self.backlog = max(0.0, lag_s), max(0, backlog)
         self.asterisk_lag_s = max(0.0, asterisk_lag_s)
         s = self._settings
+        since, self._seen_at = self._seen_at, now
         if not s.enabled:
             return None
         # Each lag as a share of its limit: past 1 is late, below resume_ratio is calm.
@@ -129,20 +155,28 @@ class LoadGate:
             self._late.append(now)
             while self._late and now - self._late[0] > s.lag_window_s:
                 self._late.popleft()
-            if self.lagging is not None or len(self._late) >= s.lag_samples:
+            if len(self._late) >= s.lag_samples:
                 self.lagging, self._calm_since = late, None
+                if self._cut_at is None or now - self._cut_at >= s.cut_every_s:
+                    self.admitted_share *= s.cut_ratio
+                    self._cut_at = now
         elif self.lagging is not None:
             if max(loop, asterisk) > s.resume_ratio:
                 self._calm_since = None
-            else:
-                if self._calm_since is None:
-                    self._calm_since = now
-                if now - self._calm_since >= s.hold_s:
-                    self.lagging, self._calm_since = None, None
+            elif self._calm_since is None:
+                self._calm_since = now
+            elif now - self._calm_since >= s.hold_s and since is not None:
+                # Grown for the calm time past hold_s since the last sample.
+                self.admitted_share += s.regain_per_s * max(0.0, now - max(since, self._calm_since + s.hold_s))
+                if self.admitted_share >= 1.0:
+                    self._open()
         return self.shedding
 
     def admit(self, now: float, *, backlog: int) -> Shed | None:
-        """Whether a new caller may come in now (None), given the backlog at this moment."""
+        """Whether a new caller may come in now (None), given the backlog at this moment:
+        the concurrency limit of rule 4. The lags' share (rule 6) is applied by the door
+        that draws it (``admitted_share``), not here."""
         del now  # the lag's state moves with its samples; the backlog is taken as it is
         self.backlog = max(0, backlog)
-        return self.shedding
+        s = self._settings
+        return Shed.BACKLOG if s.enabled and self.backlog > s.max_backlog else None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import structlog
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -31,6 +31,15 @@ SAMPLE_EVERY_S = 0.05
 # /metrics shows the highest lag of the last this many samples (one second): a scrape
 # every 15 s would otherwise see one sample in 300 and miss a stall.
 LAG_WINDOW = 20
+# While the door is narrowed, it is set again this often (it lapses by itself a few
+# seconds after the last setting: ccqueue.asterisk.telephony.DOOR_HOLD_S).
+DOOR_RENEW_S = 1.0
+# A share growing back is set again once it moved this much (per mille), besides renewals.
+DOOR_STEP = 50
+# The refused count of the callers the dialplan's door refused (whichever lag narrowed it).
+DOOR = "door"
+# How long a door that could not be set waits before the next try, and between logs of it.
+DOOR_RETRY_S = 1.0
 
 
 class LoadWatch:
@@ -43,8 +52,16 @@ class LoadWatch:
         backlog: Callable[[], int],
         asterisk_lag: Callable[[], tuple[float, float]] = lambda: (0.0, 0.0),
         clock: Callable[[], float] = time.monotonic,
+        door: Callable[[int], Awaitable[None]] | None = None,
     ) -> None:
         self._settings = settings
+        # Sets the dialplan's door to refuse this many new callers in a thousand (rule 6
+        # of the gate): where refusing costs least, before the call is even answered.
+        self._door = door
+        self._door_set: int = 0  # per mille, as last set
+        self._door_at = -1e9  # when it was last set (or last failed)
+        self._door_task: asyncio.Task[None] | None = None
+        self._door_failed = False
         self._backlog = backlog
         # How far behind Asterisk is, taken once per sample: the age of its events on
         # arrival, and how long Originates took to start dialling.
@@ -55,7 +72,8 @@ class LoadWatch:
         self.gate = LoadGate(settings())
         self.lag_s = 0.0
         self._recent: collections.deque[float] = collections.deque(maxlen=LAG_WINDOW)
-        self.refused: dict[str, int] = {shed.value: 0 for shed in Shed}
+        # New callers refused, by signal; DOOR: by the dialplan's door (recorded from their lines).
+        self.refused: dict[str, int] = {shed.value: 0 for shed in Shed} | {DOOR: 0}
 
     def backlog(self) -> int:
         return self._backlog()
@@ -110,6 +128,41 @@ class LoadWatch:
                 log.warning("overload_shedding", reason=self.gate.lagging.value, **figures)
             elif was is not None and self.gate.lagging is None:
                 log.info("overload_cleared", **figures)
+            self._follow_door()
+
+    def refused_per_mille(self) -> int:
+        """The new callers in a thousand the door refuses now (rule 6 of the gate)."""
+        return min(1000, max(0, round((1.0 - self.gate.admitted_share) * 1000)))
+
+    def _follow_door(self) -> None:
+        """Set the dialplan's door when its share changed, and renew it while it refuses
+        (a failed setting is tried again after DOOR_RETRY_S); one setting at a time."""
+        if self._door is None or (self._door_task is not None and not self._door_task.done()):
+            return
+        wanted, now = self.refused_per_mille(), self._clock()
+        # A share growing back moves a little every sample: it is set with the renewal,
+        # or once it moved DOOR_STEP; a cut, and the door opening, are set at once.
+        changed = wanted > self._door_set or (wanted == 0 < self._door_set) or self._door_set - wanted >= DOOR_STEP
+        if not changed and (wanted == 0 or now - self._door_at < DOOR_RENEW_S):
+            return
+        if self._door_failed and now - self._door_at < DOOR_RETRY_S:
+            return
+        self._door_task = asyncio.get_running_loop().create_task(self._set_door(wanted, now))
+
+    async def _set_door(self, per_mille: int, now: float) -> None:
+        assert self._door is not None
+        self._door_at = now
+        try:
+            await self._door(per_mille)
+        except Exception as exc:  # no AMI link, a refusal: the door lapses open by itself
+            if not self._door_failed:
+                log.warning("overload_door_not_set", refused_per_mille=per_mille, error=str(exc) or repr(exc))
+            self._door_failed = True
+            return
+        if self._door_failed or (per_mille == 0) != (self._door_set == 0):
+            log.info("overload_door_set", refused_per_mille=per_mille)
+        self._door_failed = False
+        self._door_set = per_mille
 
 
 class LoadCollector(Collector):
@@ -140,6 +193,11 @@ class LoadCollector(Collector):
             "ccqueue_overload_shedding",
             "1 while new callers are refused at the door for load.",
             value=int(w.gate.shedding is not None),
+        )
+        yield GaugeMetricFamily(
+            "ccqueue_overload_admitted_share",
+            "The share of new callers the door lets in while a lag is past its limit (1: everyone).",
+            value=w.gate.admitted_share,
         )
         refused = CounterMetricFamily(
             "ccqueue_overload_refused", "New callers refused at the door for load, by signal.", labels=["reason"]

@@ -334,6 +334,8 @@ async def record_away_calls(conn: asyncpg.Connection, away: Sequence[AwayCall]) 
             ended: dict[str, object] = {"outcome": outcome, "reason": reason, "while": "ccqueue away"}
             if call.outcome is CallOutcome.FAILED:
                 ended["reason"] = "ccqueue was away past the dialplan's hold: the caller heard the apology"
+            elif call.outcome is CallOutcome.REFUSED:
+                ended.update(reason="overload: refused at the dialplan's door", KW="door")
             elif call.outcome is CallOutcome.ANSWERED:
                 ended.update(reason="the conversation ended while ccqueue was away", agent_leg=call.channel, cause=call.cause)
             events.append(("call_ended", call.ended_at, ended))
