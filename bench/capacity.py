@@ -374,6 +374,12 @@ def main() -> int:
     parser.add_argument("--talk-spread-s", type=float, default=0.2)
     parser.add_argument("--patience-s", type=float, default=10.0, help="an unanswered caller gives up after this")
     parser.add_argument("--overload", type=float, default=1.33, help="times ccqueue's highest rate (0: skip)")
+    parser.add_argument(
+        "--refusal",
+        choices=("message", "busy"),
+        default="message",
+        help="how ccqueue's door refuses past its rate (overload.refusal): the message, or busy without answering",
+    )
     parser.add_argument("--quick", action="store_true", help="three rates, 6 s each (about 3 minutes)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (config, ccqueue's log)")
     args = parser.parse_args()
@@ -399,7 +405,9 @@ def main() -> int:
     dialplan = dialplan.replace(" same => n(full),Playback(", FULL_MARK) + CALLER_CONTEXT
     with benchbox.open_box(
         "capacity",
-        write_config=lambda folder: benchbox.write_ccqueue_config(folder, args.agents, ring_timeout_s=RING_TIMEOUT_S),
+        write_config=lambda folder: benchbox.write_ccqueue_config(
+            folder, args.agents, ring_timeout_s=RING_TIMEOUT_S, extra=f"overload: {{refusal: {args.refusal}}}\n"
+        ),
         dialplan=dialplan,
         queue=benchbox.bench_queue(args.agents, ring_timeout_s=RING_TIMEOUT_S, retry_s=1),
         keep=args.keep,
@@ -429,6 +437,7 @@ def main() -> int:
     ratio = round(over.goodput / cq_best.goodput, 3) if over and cq_best and cq_best.goodput else None
     figures: dict[str, Any] = {
         "rates": list(args.rates),
+        "refusal": args.refusal,
         "seconds_per_rate": args.seconds,
         "agents": args.agents,
         "talk_s": args.talk_s,

@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry
 from ccqueue.asterisk.agi import AgiServer
 from ccqueue.asterisk.ami import AmiUnavailable
 from ccqueue.asterisk.ivr_runner import IvrRunner
+from ccqueue.asterisk.live import AwayEntry
 from ccqueue.asterisk.session_check import parse_allow
 from ccqueue.asterisk.spy import SpyDesk
 from ccqueue.asterisk.telephony import AsteriskTelephony
@@ -464,31 +465,37 @@ async def _away_after_reconnects(daemon: Daemon) -> None:
         daemon.agi.forget_away(settled)
 
 
-async def _door_refusals(daemon: Daemon) -> None:
-    """While the dialplan's door refuses new callers for load, and a while after (a
-    refused caller's line is left when it hangs up, after the message), record them from
-    their lines every DOOR_SWEEP_S and have the lines deleted; a line left at a crash is
-    recorded by the next start instead."""
+def _offer(queue: asyncio.Queue[AwayEntry], entry: AwayEntry) -> None:
+    with contextlib.suppress(asyncio.QueueFull):  # its line waits for the next start
+        queue.put_nowait(entry)
+
+
+async def _door_refusals(daemon: Daemon, refused: asyncio.Queue[AwayEntry]) -> None:
+    """Record the new callers the dialplan's door refused for load, as Asterisk tells of
+    them (``AsteriskTelephony.on_door_refused``), a batch every DOOR_RECORD_S, and have
+    their lines deleted. Exactly once (``record_away_calls``, keyed by the line); a batch
+    PostgreSQL did not take is tried again, and whatever this process never recorded is
+    recorded from its line at the next start."""
     load = daemon.load
-    if not daemon.dsn or load is None:
-        return
-    narrowed_at = -1e9
+    batch: dict[str, AwayEntry] = {}
     while True:
-        await asyncio.sleep(DOOR_SWEEP_S)
-        now = time.monotonic()
-        if load.refused_per_mille() > 0:
-            narrowed_at = now
-        if now - narrowed_at > DOOR_SWEEP_AFTER_S or daemon.telephony.ami.state != "ready":
+        await asyncio.sleep(DOOR_RECORD_S)
+        while not refused.empty() and len(batch) < DOOR_BATCH_MAX:
+            entry = refused.get_nowait()
+            batch[entry.uniqueid] = entry
+        if not batch or not daemon.dsn:
+            batch.clear()
             continue
         try:
-            settled = await record_door_refusals(telephony=daemon.telephony, dsn=daemon.dsn)
-        except (AmiUnavailable, OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("door_refusals_not_recorded_yet", error=repr(exc), hint="tried again shortly")
+            await record_door_refusals(daemon.dsn, list(batch.values()))
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("door_refusals_not_recorded_yet", count=len(batch), error=repr(exc), hint="tried again shortly")
             continue
-        if settled:
-            load.refused[DOOR] += len(settled)
-            daemon.agi.forget_away(settled)
-            log.info("door_refusals_recorded", count=len(settled))
+        if load is not None:
+            load.refused[DOOR] += len(batch)
+        daemon.agi.forget_away(list(batch))
+        log.info("door_refusals_recorded", count=len(batch))
+        batch.clear()
 
 
 async def _seed_period_counts(daemon: Daemon) -> None:
@@ -515,10 +522,12 @@ SUMMARY_DAYS_PER_PASS = 7
 # How often the AMI link is looked at for a new connection, and the pause after an
 # attempt to record the away callers failed (PostgreSQL or Asterisk not ready yet).
 AWAY_AFTER_RECONNECT_POLL_S = 1.0
-# The door's refused callers are recorded this often while it refuses, and for this long
-# after it opened (a refused caller hears the message before its line is left).
-DOOR_SWEEP_S = 1.0
-DOOR_SWEEP_AFTER_S = 15.0
+# The door's refused callers are recorded in a batch this often, at most this many at once
+# (one transaction each); at most DOOR_QUEUE_MAX wait (past it, their lines wait for the
+# next start).
+DOOR_RECORD_S = 0.5
+DOOR_BATCH_MAX = 2000
+DOOR_QUEUE_MAX = 20000
 AWAY_AFTER_RECONNECT_RETRY_S = 10.0
 
 
@@ -645,7 +654,9 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
             restore_campaigns = tasks.create_task(_restore_campaigns(daemon), name="restore-campaigns")
             purge = tasks.create_task(_purge_recordings(daemon), name="purge-recordings")
             away = tasks.create_task(_away_after_reconnects(daemon), name="away-after-reconnects")
-            door = tasks.create_task(_door_refusals(daemon), name="door-refusals")
+            door_refused: asyncio.Queue[AwayEntry] = asyncio.Queue(maxsize=DOOR_QUEUE_MAX)
+            daemon.telephony.on_door_refused = lambda entry: _offer(door_refused, entry)
+            door = tasks.create_task(_door_refusals(daemon, door_refused), name="door-refusals")
             http = tasks.create_task(daemon.http_connections.serve(http_sock, runner.server), name="http")
             others = [
                 *([tasks.create_task(daemon.workspace.run(), name="workspace")] if daemon.workspace is not None else []),

@@ -177,21 +177,14 @@ async def record_away_after_reconnect(*, telephony: AsteriskTelephony, dsn: str)
     return tuple(entry.uniqueid for entry in away)
 
 
-async def record_door_refusals(*, telephony: AsteriskTelephony, dsn: str) -> tuple[str, ...]:
-    """Record the new callers the dialplan's door refused for load (``CCQ_DOOR``), from
-    the lines their hang-ups left; returns the keys of those now in PostgreSQL (their
-    lines are to be deleted). Such a caller never reached ccqueue and was hung up before
-    its line was written, so no live channel is asked about. Exactly once, like the
-    start-up's (``record_away_calls``)."""
-    refused = [e for e in await telephony.away_entries() if e.outcome == "refused" and not e.call_id]
-    if not refused:
-        return ()
+async def record_door_refusals(dsn: str, refused: Sequence[AwayEntry]) -> None:
+    """Record new callers the dialplan's door refused for load (``CCQ_DOOR``), as their
+    lines say; exactly once, like the start-up's (``record_away_calls``)."""
     conn = await asyncpg.connect(dsn, timeout=DB_TIMEOUT_S)
     try:
         await record_away_calls(conn, [_away_call(entry) for entry in refused])
     finally:
         await conn.close()
-    return tuple(entry.uniqueid for entry in refused)
 
 
 def _calls(

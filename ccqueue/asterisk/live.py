@@ -109,33 +109,34 @@ def away_entries(answer: Sequence[Mapping[str, object]]) -> list[AwayEntry]:
         if str(m.get("Event") or "").lower() != "dbgettreeresponse":
             continue
         key, value = str(m.get("Key") or ""), str(m.get("Val") or "")
-        if not key.startswith(prefix):
-            continue
-        if (ended := _conversation_end(key.removeprefix(prefix), value)) is not None:
-            entries.append(ended)
-            continue
-        parts = value.split("|", 8)
-        if len(parts) != 9:
-            continue
-        call_id, entered, ended, outcome, hotline, queue, queued, caller, channel = parts
-        entered_at, ended_at = seconds(entered), seconds(ended)
-        if entered_at is None or ended_at is None or outcome not in ("abandoned", "failed", "refused") or not hotline:
-            continue
-        entries.append(
-            AwayEntry(
-                uniqueid=key.removeprefix(prefix),
-                call_id=call_id,
-                entered_at=entered_at,
-                ended_at=max(ended_at, entered_at),
-                outcome=outcome,
-                hotline=hotline,
-                queue=queue,
-                queued_at=seconds(queued),
-                caller=caller,
-                channel=channel,
-            )
-        )
+        if key.startswith(prefix) and (entry := away_entry(key.removeprefix(prefix), value)) is not None:
+            entries.append(entry)
     return entries
+
+
+def away_entry(uniqueid: str, value: str) -> AwayEntry | None:
+    """One line of ``AWAY_FAMILY`` (its key, its value); None when it does not parse."""
+    if (ended := _conversation_end(uniqueid, value)) is not None:
+        return ended
+    parts = value.split("|", 8)
+    if len(parts) != 9:
+        return None
+    call_id, entered, ended_s, outcome, hotline, queue, queued, caller, channel = parts
+    entered_at, ended_at = seconds(entered), seconds(ended_s)
+    if entered_at is None or ended_at is None or outcome not in ("abandoned", "failed", "refused") or not hotline:
+        return None
+    return AwayEntry(
+        uniqueid=uniqueid,
+        call_id=call_id,
+        entered_at=entered_at,
+        ended_at=max(ended_at, entered_at),
+        outcome=outcome,
+        hotline=hotline,
+        queue=queue,
+        queued_at=seconds(queued),
+        caller=caller,
+        channel=channel,
+    )
 
 
 def _conversation_end(uniqueid: str, value: str) -> AwayEntry | None:

@@ -18,9 +18,17 @@ import structlog
 from panoramisk.message import Message
 
 from ccqueue.asterisk.ami import AmiClient, AmiUnavailable
-from ccqueue.asterisk.live import AWAY_FAMILY, STATUS_VARIABLES, AwayEntry, LiveChannel, away_entries, live_channels
+from ccqueue.asterisk.live import (
+    AWAY_FAMILY,
+    STATUS_VARIABLES,
+    AwayEntry,
+    LiveChannel,
+    away_entries,
+    away_entry,
+    live_channels,
+)
 from ccqueue.asterisk.outbound import auto_answer_variables, originate_action
-from ccqueue.asterisk.session_check import KEY_VARIABLE, ChannelStatus, session_key
+from ccqueue.asterisk.session_check import KEY_VARIABLE, UNIQUEID, ChannelStatus, session_key
 from ccqueue.asterisk.translate import (
     EVENTS_READ,
     IncompleteMessage,
@@ -56,6 +64,7 @@ EVENT_LAG_HOLD_S = 2.0
 DOOR_VARIABLE = "CCQ_DOOR"
 DOOR_HOLD_S = 3
 DOOR_OPEN = "0^0"
+DOOR_EVENT = "ccqueue-door"
 
 
 # What an agent's phone shows comes from outside (a caller's number as its carrier sent
@@ -110,6 +119,9 @@ class AsteriskTelephony:
         # Told the uniqueid of every channel that hangs up (the agent legs' lines in
         # Asterisk's database); not an engine event either.
         self.on_hangup: Callable[[str], None] | None = None
+        # Told each new caller the dialplan's door refused for load (its line, which the
+        # hang-up handler also left in Asterisk's database: see extensions.conf).
+        self.on_door_refused: Callable[[AwayEntry], None] | None = None
         # Hang-ups kept for a restore while it reads (``watch_hangups``).
         self._hangup_watches: list[dict[str, ev.ChannelHungUp]] = []
         self.ami = AmiClient(
@@ -119,6 +131,8 @@ class AsteriskTelephony:
             secret=secret,
             on_event=self._on_event,
             on_ready=self._on_ready,
+            # 'user': the dialplan's UserEvent of a caller the door refused (DOOR_EVENT).
+            events="call,user",
             events_read=EVENTS_READ,
         )
 
@@ -284,6 +298,9 @@ class AsteriskTelephony:
             with contextlib.suppress(ValueError):
                 at = float(stamp)
                 self._event_lag_s = max(self._event_lag_s, time.time() - at)
+        if (message.get("Event") or "").lower() == "userevent":
+            self._user_event(message)
+            return
         if (rang := ringing_uniqueid(message)) is not None:
             sent = self._dialling.pop(rang, None)
             if sent is not None and at is not None:
@@ -302,6 +319,17 @@ class AsteriskTelephony:
             self._post(event)
         if self.on_hangup is not None and isinstance(event, ev.ChannelHungUp):
             self.on_hangup(event.uniqueid)
+
+    def _user_event(self, message: Message) -> None:
+        # The door's refusal (extensions.conf, [ccqueue-away]); other user events are not ours.
+        if (message.get("UserEvent") or "") != DOOR_EVENT or self.on_door_refused is None:
+            return
+        key = str(message.get("Key") or "")
+        entry = away_entry(key, str(message.get("Line") or "")) if UNIQUEID.fullmatch(key) else None
+        if entry is None or entry.outcome != "refused" or entry.call_id:
+            log.warning("door_event_unreadable", key=key[:100], hint="its line is recorded at the next start")
+            return
+        self.on_door_refused(entry)
 
     @contextlib.contextmanager
     def watch_hangups(self) -> Iterator[dict[str, ev.ChannelHungUp]]:

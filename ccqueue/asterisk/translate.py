@@ -61,7 +61,7 @@ def _field(message: Mapping[str, str], name: str) -> str:
 
 # Every event ``translate_event`` and ``ringing_uniqueid`` read: the AMI link skips the
 # others unparsed (events that answer an action reach their action whatever their name).
-EVENTS_READ = frozenset({"hangup", "bridgeenter", "dialend", "devicestatechange", "dialbegin", "newstate"})
+EVENTS_READ = frozenset({"hangup", "bridgeenter", "dialend", "devicestatechange", "dialbegin", "newstate", "userevent"})
 
 
 def translate_event(message: Mapping[str, str]) -> ev.Event | None:
