@@ -358,7 +358,29 @@ async def measure(sandbox: AsteriskSandbox, daemon: BenchDaemon, args: argparse.
             turn = await run_turn(recorder, tracker, sandbox, daemon, args, "ccqueue", rate)
             turn.system = "ccqueue_overload"
             turns.append(turn)
+            if args.capped:
+                # The same, with the box's rate given as an administrator would, from
+                # this bench (overload.max_new_calls_per_s: the highest rate carried).
+                print(f"ccqueue told its rate ({best.rate:g}/s): offered {rate:g}/s", flush=True)
+                write_config(args, Path(daemon.config), cap=best.rate)
+                try:
+                    turn = await run_turn(recorder, tracker, sandbox, daemon, args, "ccqueue", rate)
+                finally:
+                    write_config(args, Path(daemon.config))
+                turn.system = "ccqueue_overload_capped"
+                turns.append(turn)
     return turns
+
+
+def write_config(args: argparse.Namespace, folder: Path, *, cap: float | None = None) -> None:
+    """ccqueue's configuration for the bench: the door refuses by ``--refusal``, with
+    ``--overload-settings`` and, given, the box's rate (``cap``)."""
+    entries = [f"refusal: {args.refusal}"]
+    entries += [args.overload_settings] if args.overload_settings else []
+    entries += [f"max_new_calls_per_s: {cap:g}"] if cap is not None else []
+    benchbox.write_ccqueue_config(
+        folder, args.agents, ring_timeout_s=RING_TIMEOUT_S, extra=f"overload: {{{', '.join(entries)}}}\n"
+    )
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
@@ -379,6 +401,17 @@ def main() -> int:
         choices=("message", "busy"),
         default="message",
         help="how ccqueue's door refuses past its rate (overload.refusal): the message, or busy without answering",
+    )
+    parser.add_argument(
+        "--overload-settings",
+        default="",
+        help="more of ccqueue's overload section, as YAML flow entries (e.g. 'max_asterisk_lag_s: 0.2')",
+    )
+    parser.add_argument(
+        "--no-capped",
+        dest="capped",
+        action="store_false",
+        help="skip the second overload turn, where ccqueue is told the box's rate (overload.max_new_calls_per_s)",
     )
     parser.add_argument("--quick", action="store_true", help="three rates, 6 s each (about 3 minutes)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (config, ccqueue's log)")
@@ -405,9 +438,7 @@ def main() -> int:
     dialplan = dialplan.replace(" same => n(full),Playback(", FULL_MARK) + CALLER_CONTEXT
     with benchbox.open_box(
         "capacity",
-        write_config=lambda folder: benchbox.write_ccqueue_config(
-            folder, args.agents, ring_timeout_s=RING_TIMEOUT_S, extra=f"overload: {{refusal: {args.refusal}}}\n"
-        ),
+        write_config=lambda folder: write_config(args, folder),
         dialplan=dialplan,
         queue=benchbox.bench_queue(args.agents, ring_timeout_s=RING_TIMEOUT_S, retry_s=1),
         keep=args.keep,
@@ -426,6 +457,7 @@ def main() -> int:
     cq = [t for t in turns if t.system == "ccqueue"]
     aq = [t for t in turns if t.system == "app_queue"]
     over = next((t for t in turns if t.system == "ccqueue_overload"), None)
+    capped = next((t for t in turns if t.system == "ccqueue_overload_capped"), None)
     cq_best, aq_best = carried(cq), carried(aq)
     # CPU per call at the highest rate both carried: the same work for both.
     common = min(cq_best.rate, aq_best.rate) if cq_best and aq_best else None
@@ -435,9 +467,11 @@ def main() -> int:
 
     cq_common, aq_common = at(cq, common), at(aq, common)
     ratio = round(over.goodput / cq_best.goodput, 3) if over and cq_best and cq_best.goodput else None
+    capped_ratio = round(capped.goodput / cq_best.goodput, 3) if capped and cq_best and cq_best.goodput else None
     figures: dict[str, Any] = {
         "rates": list(args.rates),
         "refusal": args.refusal,
+        "overload_settings": args.overload_settings,
         "seconds_per_rate": args.seconds,
         "agents": args.agents,
         "talk_s": args.talk_s,
@@ -451,6 +485,10 @@ def main() -> int:
         "ccqueue_overload_goodput_ratio": ratio,
         "ccqueue_overload_refused": over.refused if over else None,
         "ccqueue_overload_failed": over.failed if over else None,
+        # The same overload, ccqueue told the box's rate (the highest it carried here).
+        "ccqueue_overload_goodput_ratio_capped": capped_ratio,
+        "ccqueue_overload_capped_refused": capped.refused if capped else None,
+        "ccqueue_overload_capped_failed": capped.failed if capped else None,
         "turns": [
             {
                 "system": t.system,
@@ -484,7 +522,7 @@ def main() -> int:
     print(
         f"highest rate with < 1 % failed: ccqueue {figures['ccqueue_max_rate_per_s']:g}/s, app_queue "
         f"{figures['app_queue_max_rate_per_s']:g}/s; CPU per call at {common}/s: ccqueue {cpu_cq} ms, app_queue {cpu_aq} ms; "
-        f"overload goodput ratio {ratio}; targets {'met' if figures['target_met'] else 'NOT met'}; "
+        f"overload goodput ratio {ratio} (told the box's rate: {capped_ratio}); targets {'met' if figures['target_met'] else 'NOT met'}; "
         f"median goodput/offered {statistics.median([t.goodput / t.rate for t in turns]) if turns else 0:.2f}; "
         f"bench ran {figures['bench_s']} s"
     )

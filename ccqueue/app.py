@@ -465,7 +465,9 @@ async def _away_after_reconnects(daemon: Daemon) -> None:
         daemon.agi.forget_away(settled)
 
 
-def _offer(queue: asyncio.Queue[AwayEntry], entry: AwayEntry) -> None:
+def _door_refused(daemon: Daemon, queue: asyncio.Queue[AwayEntry], entry: AwayEntry) -> None:
+    if daemon.load is not None:
+        daemon.load.door_refused()
     with contextlib.suppress(asyncio.QueueFull):  # its line waits for the next start
         queue.put_nowait(entry)
 
@@ -655,7 +657,7 @@ async def serve(daemon: Daemon, *, stop: asyncio.Event | None = None) -> None:
             purge = tasks.create_task(_purge_recordings(daemon), name="purge-recordings")
             away = tasks.create_task(_away_after_reconnects(daemon), name="away-after-reconnects")
             door_refused: asyncio.Queue[AwayEntry] = asyncio.Queue(maxsize=DOOR_QUEUE_MAX)
-            daemon.telephony.on_door_refused = lambda entry: _offer(door_refused, entry)
+            daemon.telephony.on_door_refused = lambda entry: _door_refused(daemon, door_refused, entry)
             door = tasks.create_task(_door_refusals(daemon, door_refused), name="door-refusals")
             http = tasks.create_task(daemon.http_connections.serve(http_sock, runner.server), name="http")
             others = [

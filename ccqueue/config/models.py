@@ -185,6 +185,7 @@ class Overload(Frozen):
     cut_ratio: Annotated[float, Field(ge=0, lt=1)] = _OVERLOAD.cut_ratio
     cut_every_s: Annotated[float, Field(ge=0, le=60)] = _OVERLOAD.cut_every_s
     regain_per_s: Annotated[float, Field(gt=0, le=1)] = _OVERLOAD.regain_per_s
+    max_new_calls_per_s: Annotated[float, Field(gt=0)] | None = None
     # What a refused caller hears (a sound name: spliced into an AGI command, so plain).
     sound: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_/.-]{0,79}$")] = "ccqueue/queue-full"
     # How the dialplan's door refuses: "message" answers and plays the sound; "busy" does
@@ -205,6 +206,7 @@ class Overload(Frozen):
             cut_ratio=self.cut_ratio,
             cut_every_s=self.cut_every_s,
             regain_per_s=self.regain_per_s,
+            max_new_calls_per_s=self.max_new_calls_per_s,
         )
 
 

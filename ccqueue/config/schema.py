@@ -167,6 +167,9 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
         "cut_ratio": "While behind, the share of new callers let in is multiplied by this (0: none let in).",
         "cut_every_s": "Seconds at least between two cuts of the share: the time a cut takes to show in the lags.",
         "regain_per_s": "Share of new callers the door lets in more for each calm second, until all are let in.",
+        "max_new_calls_per_s": "New callers a second this box carries (measure it with bench/capacity.py): past it, "
+        "the dialplan's door lets in only this many a second (its share of those coming). Unset: no ceiling but "
+        "the lags'.",
         "sound": "What a refused caller hears before the hang-up (a sound name, as Playback() takes it).",
         "refusal": "How the dialplan's door refuses: message (answered, the sound played) or busy (not answered: "
         "SIP 486, the caller's network plays the busy tone, and the refusal costs no media).",

@@ -37,6 +37,13 @@ Rules kept here:
    each pause, and each flood is late again (seen: goodput fell to a third of the peak,
    ``bench/capacity.py``). The share is applied where refusing costs least (the
    dialplan, before the call is answered: ``ccqueue.asterisk.telephony``).
+7. A box's rate, when its administrator gives it (``max_new_calls_per_s``, from
+   ``bench/capacity.py`` on that box), is a ceiling the lags need not find first: new
+   callers (let in or refused) are counted over the last ``ARRIVALS_WINDOW_S``, and past
+   the rate the door lets in that rate's share of them. The lags react only once the box
+   is already behind, and a box past its rate can fall far behind within seconds (every
+   caller waits longer, and each waiting caller's hold music costs more); the ceiling
+   keeps it from getting there. Whichever of the two shares is smaller applies.
 """
 
 from __future__ import annotations
@@ -52,6 +59,11 @@ class Shed(enum.Enum):
     LOOP_LAG = "loop_lag"
     ASTERISK_LAG = "asterisk_lag"
     BACKLOG = "backlog"
+    RATE = "rate"  # past the box's rate, as its administrator gave it (rule 7)
+
+
+# New callers are counted over this many seconds for rule 7.
+ARRIVALS_WINDOW_S = 2.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,6 +99,8 @@ class OverloadSettings:
     cut_ratio: float = 0.75
     cut_every_s: float = 1.5
     regain_per_s: float = 0.05
+    # Rule 7: new callers a second the box carries (None: no ceiling but the lags').
+    max_new_calls_per_s: float | None = None
 
     def __post_init__(self) -> None:
         if not self.max_loop_lag_s > 0 or not self.max_asterisk_lag_s > 0 or self.max_backlog < 1:
@@ -97,6 +111,8 @@ class OverloadSettings:
             raise ValueError("lag_samples must be at least 1 and lag_window_s positive")
         if not 0 <= self.cut_ratio < 1 or self.cut_every_s < 0 or not self.regain_per_s > 0:
             raise ValueError("cut_ratio must be in [0, 1), cut_every_s at least 0 and regain_per_s positive")
+        if self.max_new_calls_per_s is not None and not self.max_new_calls_per_s > 0:
+            raise ValueError("max_new_calls_per_s must be positive")
 
 
 class LoadGate:
@@ -115,6 +131,8 @@ class LoadGate:
         self._calm_since: float | None = None  # lag below resume since then (rule 3)
         self._seen_at: float | None = None  # the last sample
         self._late: collections.deque[float] = collections.deque()  # samples past the limit (rule 2)
+        self._arrivals: collections.deque[float] = collections.deque()  # new callers' times (rule 7)
+        self.door_share = 1.0  # the share the door lets in: the lags' and the rate's (rules 6, 7)
 
     @property
     def settings(self) -> OverloadSettings:
@@ -128,7 +146,23 @@ class LoadGate:
             return None
         if self.lagging is not None:
             return self.lagging
+        if self.door_share < 1.0:
+            return Shed.RATE
         return Shed.BACKLOG if self.backlog > s.max_backlog else None
+
+    def arrived(self, now: float) -> None:
+        """A new caller came to the door (let in or refused): rule 7 counts it."""
+        self._arrivals.append(now)
+        self._forget_arrivals(now)
+
+    def arrival_rate(self, now: float) -> float:
+        """New callers a second over the last ARRIVALS_WINDOW_S (rule 7)."""
+        self._forget_arrivals(now)
+        return len(self._arrivals) / ARRIVALS_WINDOW_S
+
+    def _forget_arrivals(self, now: float) -> None:
+        while self._arrivals and now - self._arrivals[0] > ARRIVALS_WINDOW_S:
+            self._arrivals.popleft()
 
     def reconfigure(self, settings: OverloadSettings) -> None:
         self._settings = settings
@@ -137,7 +171,7 @@ class LoadGate:
             self._late.clear()
 
     def _open(self) -> None:
-        self.admitted_share, self.lagging = 1.0, None
+        self.admitted_share, self.lagging, self.door_share = 1.0, None, 1.0
         self._cut_at = self._calm_since = None
 
     def observe(self, now: float, *, lag_s: float, backlog: int, asterisk_lag_s: float = 0.0) -> Shed | None:
@@ -170,6 +204,8 @@ class LoadGate:
                 self.admitted_share += s.regain_per_s * max(0.0, now - max(since, self._calm_since + s.hold_s))
                 if self.admitted_share >= 1.0:
                     self._open()
+        rate, ceiling = self.arrival_rate(now), s.max_new_calls_per_s
+        self.door_share = min(self.admitted_share, 1.0 if ceiling is None or rate <= ceiling else ceiling / rate)
         return self.shedding
 
     def admit(self, now: float, *, backlog: int) -> Shed | None:

@@ -89,10 +89,16 @@ class LoadWatch:
     def admit(self) -> Shed | None:
         """None when a new caller may come in now; else why not (counted)."""
         self._follow_config()
-        shed = self.gate.admit(self._clock(), backlog=self._backlog())
+        now = self._clock()
+        self.gate.arrived(now)
+        shed = self.gate.admit(now, backlog=self._backlog())
         if shed is not None:
             self.refused[shed.value] += 1
         return shed
+
+    def door_refused(self) -> None:
+        """A new caller the dialplan's door refused: counted among the arrivals."""
+        self.gate.arrived(self._clock())
 
     def _follow_config(self) -> None:
         settings = self._settings()
@@ -132,7 +138,7 @@ class LoadWatch:
 
     def refused_per_mille(self) -> int:
         """The new callers in a thousand the door refuses now (rule 6 of the gate)."""
-        return min(1000, max(0, round((1.0 - self.gate.admitted_share) * 1000)))
+        return min(1000, max(0, round((1.0 - self.gate.door_share) * 1000)))
 
     def _follow_door(self) -> None:
         """Set the dialplan's door when its share changed, and renew it while it refuses
@@ -196,8 +202,8 @@ class LoadCollector(Collector):
         )
         yield GaugeMetricFamily(
             "ccqueue_overload_admitted_share",
-            "The share of new callers the door lets in while a lag is past its limit (1: everyone).",
-            value=w.gate.admitted_share,
+            "The share of new callers the door lets in: a lag past its limit, or the box's rate passed (1: everyone).",
+            value=w.gate.door_share,
         )
         refused = CounterMetricFamily(
             "ccqueue_overload_refused", "New callers refused at the door for load, by signal.", labels=["reason"]

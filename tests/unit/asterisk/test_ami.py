@@ -18,7 +18,8 @@ from panoramisk.ami_protocol import AMIProtocol
 
 from ccqueue.asterisk import ami
 from ccqueue.asterisk.ami import AmiClient, AmiUnavailable
-from ccqueue.asterisk.telephony import EVENT_LAG_HOLD_S, AsteriskTelephony
+from ccqueue.asterisk.live import AwayEntry
+from ccqueue.asterisk.telephony import DOOR_HOLD_S, EVENT_LAG_HOLD_S, AsteriskTelephony
 from ccqueue.asterisk.translate import IncompleteMessage, live_uniqueids, ring_failure, translate_event
 from ccqueue.core import events as ev
 
@@ -523,3 +524,41 @@ def test_an_originate_slow_to_start_dialling_is_asterisk_falling_behind() -> Non
     t._on_event(Message({"Event": "DialBegin", "DestUniqueid": "c1.2", "Timestamp": f"{time.time() + 0.7:.6f}"}))
     age, dial = t.take_event_lag()
     assert age == 0.0 and 0.6 < dial < 0.8 and "c1.2" not in t._dialling
+
+
+def test_a_caller_refused_at_the_dialplans_door_is_told_with_its_line() -> None:
+    from panoramisk.message import Message
+
+    t = AsteriskTelephony(host="127.0.0.1", port=1, username="u", secret="s", agent_context="ccqueue-agent", post=lambda e: None)
+    told: list[AwayEntry] = []
+    t.on_door_refused = told.append
+    line = "|1765000000.100|1765000004.200|refused|100|||+15550901|PJSIP/trunk-0000002a"
+    t._on_event(Message({"Event": "UserEvent", "UserEvent": "ccqueue-door", "Key": "1765000000.7", "Line": line}))
+    assert [(e.uniqueid, e.outcome, e.hotline, e.caller, e.channel) for e in told] == [
+        ("1765000000.7", "refused", "100", "+15550901", "PJSIP/trunk-0000002a")
+    ]
+    assert told[0].ended_at - told[0].entered_at == pytest.approx(4.1)
+    # Not the door's, a key that is no uniqueid, a line that does not parse, a line with a
+    # call id (a caller ccqueue knew: not a door refusal): none is told.
+    t._on_event(Message({"Event": "UserEvent", "UserEvent": "BenchRefused", "Key": "1.2", "Line": line}))
+    t._on_event(Message({"Event": "UserEvent", "UserEvent": "ccqueue-door", "Key": "../x y", "Line": line}))
+    t._on_event(Message({"Event": "UserEvent", "UserEvent": "ccqueue-door", "Key": "1.3", "Line": "garbage|1"}))
+    t._on_event(Message({"Event": "UserEvent", "UserEvent": "ccqueue-door", "Key": "1.4", "Line": "c-1" + line}))
+    assert len(told) == 1
+
+
+async def test_the_door_is_set_with_its_lapse_and_opened_with_zero() -> None:
+    t = AsteriskTelephony(host="127.0.0.1", port=1, username="u", secret="s", agent_context="ccqueue-agent", post=lambda e: None)
+    sent: list[dict[str, str]] = []
+
+    async def send(action: dict[str, str], timeout: float) -> dict[str, str]:
+        sent.append(action)
+        return {"Response": "Success"}
+
+    t.ami.send = send  # type: ignore[method-assign]
+    await t.set_door(250, refusal="busy", sound="ccqueue/queue-full")
+    await t.set_door(0, refusal="busy", sound="ccqueue/queue-full")
+    until, per_mille, refusal, sound = sent[0]["Value"].split("^")
+    assert sent[0]["Variable"] == "CCQ_DOOR" and (per_mille, refusal, sound) == ("250", "busy", "ccqueue/queue-full")
+    assert 0 < int(until) - time.time() <= DOOR_HOLD_S
+    assert sent[1]["Value"] == "0^0"

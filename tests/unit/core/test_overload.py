@@ -220,3 +220,35 @@ def test_the_share_stays_between_zero_and_one_and_is_one_whenever_nothing_is_nam
         g.observe(now, lag_s=lag, backlog=0)
         assert 0.0 <= g.admitted_share <= 1.0
         assert (g.admitted_share < 1.0) == (g.lagging is not None)
+
+
+def test_past_the_boxs_rate_the_door_lets_in_that_rates_share_of_new_callers() -> None:
+    g = gate(max_new_calls_per_s=100.0)
+    for n in range(300):  # 150 a second for two seconds
+        g.arrived(n / 150)
+    assert g.arrival_rate(2.0) == pytest.approx(150.0, rel=0.01)
+    assert g.observe(2.0, lag_s=0.0, backlog=0) is Shed.RATE
+    assert g.door_share == pytest.approx(100 / 150, rel=0.01)
+    assert g.admitted_share == 1.0 and g.lagging is None  # no lag: the lags' share is whole
+    # A lag as well: the smaller share applies.
+    g.observe(2.05, lag_s=1.0, backlog=0)
+    assert g.door_share == 0.5 and g.shedding is Shed.LOOP_LAG
+    # The callers stop coming: the ceiling no longer binds.
+    g.observe(10.0, lag_s=0.0, backlog=0)
+    assert g.arrival_rate(10.0) == 0.0 and g.door_share == g.admitted_share
+
+
+def test_below_the_boxs_rate_nobody_is_refused_and_without_one_the_rate_is_only_counted() -> None:
+    g = gate(max_new_calls_per_s=100.0)
+    for n in range(160):
+        g.arrived(n / 80)
+    assert g.observe(2.0, lag_s=0.0, backlog=0) is None and g.door_share == 1.0
+    unset = gate()
+    for n in range(1000):
+        unset.arrived(n / 500)
+    assert unset.observe(2.0, lag_s=0.0, backlog=0) is None and unset.door_share == 1.0
+
+
+def test_a_rate_of_zero_is_refused() -> None:
+    with pytest.raises(ValueError):
+        OverloadSettings(max_new_calls_per_s=0)

@@ -112,3 +112,16 @@ async def test_asterisk_behind_narrows_the_door_but_events_read_late_after_a_sta
     text = metrics(watch)
     assert "ccqueue_asterisk_event_lag_seconds 0.8" in text
     assert "ccqueue_overload_shedding 1.0" in text
+
+
+async def test_callers_refused_in_the_dialplan_count_as_arrivals_for_the_boxs_rate() -> None:
+    settings = OverloadSettings(max_new_calls_per_s=10.0)
+    watch = LoadWatch(lambda: settings, backlog=lambda: 0)
+    for _ in range(20):
+        assert watch.admit() is None  # the session's door: only the backlog
+    for _ in range(20):
+        watch.door_refused()
+    watch.gate.observe(time.monotonic(), lag_s=0.0, backlog=0)
+    # 40 in the last 2 s is 20 a second, twice the rate: half of them let in.
+    assert watch.refused_per_mille() == 500
+    assert "ccqueue_overload_admitted_share 0.5" in metrics(watch)
