@@ -36,7 +36,14 @@ from ccqueue.asterisk.live import AwayEntry, LiveChannel, seconds
 from ccqueue.asterisk.telephony import AsteriskTelephony
 from ccqueue.core import events as ev
 from ccqueue.core.records import CallbackRecord, CallOutcome
-from ccqueue.store.restore import AwayCall, StoredCall, load_agents, load_open_calls, record_away_calls
+from ccqueue.store.restore import (
+    AwayCall,
+    StoredCall,
+    load_agents,
+    load_open_calls,
+    record_away_calls,
+    record_refused_at_door,
+)
 from ccqueue.store.tables import load_open_callbacks
 
 log = structlog.get_logger("ccqueue.recovery")
@@ -179,10 +186,10 @@ async def record_away_after_reconnect(*, telephony: AsteriskTelephony, dsn: str)
 
 async def record_door_refusals(dsn: str, refused: Sequence[AwayEntry]) -> None:
     """Record new callers the dialplan's door refused for load (``CCQ_DOOR``), as their
-    lines say; exactly once, like the start-up's (``record_away_calls``)."""
+    lines say; exactly once, with the start-up's (``record_away_calls``) too."""
     conn = await asyncpg.connect(dsn, timeout=DB_TIMEOUT_S)
     try:
-        await record_away_calls(conn, [_away_call(entry) for entry in refused])
+        await record_refused_at_door(conn, [_away_call(entry) for entry in refused])
     finally:
         await conn.close()
 

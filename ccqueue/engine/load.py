@@ -34,9 +34,11 @@ LAG_WINDOW = 20
 # While the door is narrowed, it is set again this often (it lapses by itself a few
 # seconds after the last setting: ccqueue.asterisk.telephony.DOOR_HOLD_S).
 DOOR_RENEW_S = 1.0
-# A share growing back is set again once it moved this much (per mille), besides renewals.
-DOOR_STEP = 50
-# The refused count of the callers the dialplan's door refused (whichever lag narrowed it).
+# Besides renewals, the door is set again once its refused share moved this much (per
+# mille): up (a cut of the lags' share is far more), or down.
+DOOR_STEP_CLOSING = 10
+DOOR_STEP_OPENING = 50
+# The refused count of the callers the dialplan's door refused (for a lag or the rate).
 DOOR = "door"
 # How long a door that could not be set waits before the next try, and between logs of it.
 DOOR_RETRY_S = 1.0
@@ -146,9 +148,10 @@ class LoadWatch:
         if self._door is None or (self._door_task is not None and not self._door_task.done()):
             return
         wanted, now = self.refused_per_mille(), self._clock()
-        # A share growing back moves a little every sample: it is set with the renewal,
-        # or once it moved DOOR_STEP; a cut, and the door opening, are set at once.
-        changed = wanted > self._door_set or (wanted == 0 < self._door_set) or self._door_set - wanted >= DOOR_STEP
+        # The share moves a little every sample (growing back, the arrivals' rate): it is
+        # set with the renewal, or once it moved; a cut and the door opening are set at once.
+        moved = wanted - self._door_set
+        changed = moved >= DOOR_STEP_CLOSING or -moved >= DOOR_STEP_OPENING or (wanted == 0 < self._door_set)
         if not changed and (wanted == 0 or now - self._door_at < DOOR_RENEW_S):
             return
         if self._door_failed and now - self._door_at < DOOR_RETRY_S:

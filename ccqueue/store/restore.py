@@ -286,6 +286,65 @@ class AwayCall:
         return self.call_id or f"away-{self.uniqueid}"
 
 
+def _ended(call: AwayCall, outcome: str) -> dict[str, object]:
+    """The ``call_ended`` event's data of a call recorded from its line."""
+    if call.outcome is CallOutcome.REFUSED:
+        return {
+            "outcome": outcome,
+            "reason": "overload: refused at the dialplan's door, before it was answered",
+            "door": "overload",
+        }
+    ended: dict[str, object] = {
+        "outcome": outcome,
+        "reason": "the caller hung up while ccqueue was away",
+        "while": "ccqueue away",
+    }
+    if call.outcome is CallOutcome.FAILED:
+        ended["reason"] = "ccqueue was away past the dialplan's hold: the caller heard the apology"
+    elif call.outcome is CallOutcome.ANSWERED:
+        ended.update(reason="the conversation ended while ccqueue was away", agent_leg=call.channel, cause=call.cause)
+    return ended
+
+
+async def record_refused_at_door(conn: asyncpg.Connection, refused: Sequence[AwayCall]) -> None:
+    """Record new callers the dialplan's door refused for load, all in one transaction:
+    each a row and its two events, keyed by its line as ``record_away_calls`` keys it, so
+    that either records a caller once (a line read again adds nothing)."""
+    if not refused:
+        return
+    rows, events = [], []
+    for call in refused:
+        rows.append(
+            (call.row_id, call.caller, call.hotline, call.channel, to_timestamp(call.entered_at),
+             to_timestamp(call.ended_at), CallOutcome.REFUSED.value, call.uniqueid)
+        )  # fmt: skip
+        timeline = (
+            ("call_arrived", call.entered_at, {"caller": call.caller, "hotline": call.hotline}),
+            ("call_ended", call.ended_at, _ended(call, CallOutcome.REFUSED.value)),
+        )
+        for seq, (kind, at, data) in enumerate(timeline):
+            events.append((f"{call.row_id}:{seq}", call.row_id, seq, to_timestamp(at), kind, json.dumps(data)))
+    async with conn.transaction():
+        # A row already there (recorded by a start from the same line) keeps its timeline.
+        new = await conn.fetch(
+            """INSERT INTO calls (call_id, version, caller, hotline, queue, agent, channel, arrived_at,
+                                  answered_at, ended_at, outcome, queued_at, away_uniqueid)
+               SELECT r.call_id, 1, r.caller, r.hotline, NULL, NULL, r.channel, r.arrived_at,
+                      NULL, r.ended_at, r.outcome, NULL, r.away_uniqueid
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
+                             $6::timestamptz[], $7::text[], $8::text[])
+                   AS r(call_id, caller, hotline, channel, arrived_at, ended_at, outcome, away_uniqueid)
+               ON CONFLICT DO NOTHING RETURNING call_id""",
+            *map(list, zip(*rows, strict=True)),
+        )
+        written = {r["call_id"] for r in new}
+        await conn.executemany(
+            """INSERT INTO call_events (event_id, call_id, seq, at, kind, data)
+               VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT DO NOTHING""",
+            [e for e in events if e[1] in written],
+        )
+
+
 async def record_away_calls(conn: asyncpg.Connection, away: Sequence[AwayCall]) -> list[str]:
     """Record the calls that ended while ccqueue was away; returns the ids written.
 
@@ -330,15 +389,7 @@ async def record_away_calls(conn: asyncpg.Connection, away: Sequence[AwayCall]) 
                     outcome,
                     call.uniqueid,
                 )
-            reason = "the caller hung up while ccqueue was away"
-            ended: dict[str, object] = {"outcome": outcome, "reason": reason, "while": "ccqueue away"}
-            if call.outcome is CallOutcome.FAILED:
-                ended["reason"] = "ccqueue was away past the dialplan's hold: the caller heard the apology"
-            elif call.outcome is CallOutcome.REFUSED:
-                ended.update(reason="overload: refused at the dialplan's door", KW="door")
-            elif call.outcome is CallOutcome.ANSWERED:
-                ended.update(reason="the conversation ended while ccqueue was away", agent_leg=call.channel, cause=call.cause)
-            events.append(("call_ended", call.ended_at, ended))
+            events.append(("call_ended", call.ended_at, _ended(call, outcome)))
             for offset, (kind, at, data) in enumerate(events):
                 await conn.execute(
                     """INSERT INTO call_events (event_id, call_id, seq, at, kind, data)

@@ -15,7 +15,14 @@ import pytest
 from ccqueue.core import events as ev
 from ccqueue.core.records import AgentPresenceRecord, AgentStateRecord, CallEventRecord, CallOutcome, CallRecord
 from ccqueue.store import RecordWriter, migrate, write_records
-from ccqueue.store.restore import AwayCall, close_unfollowed_calls, load_agents, load_open_calls, record_away_calls
+from ccqueue.store.restore import (
+    AwayCall,
+    close_unfollowed_calls,
+    load_agents,
+    load_open_calls,
+    record_away_calls,
+    record_refused_at_door,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -181,3 +188,30 @@ async def test_a_conversation_that_ended_while_ccqueue_was_away_is_closed_once_a
         "outcome": "answered", "reason": "the conversation ended while ccqueue was away", "while": "ccqueue away",
         "agent_leg": "PJSIP/agent1-0000002a", "cause": "16",
     }  # fmt: skip
+
+
+async def test_callers_refused_at_the_door_are_recorded_once_in_one_batch_or_from_their_lines(pg_dsn: str) -> None:
+    conn = await connect(pg_dsn)
+    try:
+        refused = [away(f"d{n}", outcome=CallOutcome.REFUSED) for n in range(3)]
+        await record_refused_at_door(conn, refused)
+        await record_refused_at_door(conn, refused[1:])  # told again: nothing changes
+        # A start that reads the same lines (the ones not yet deleted) adds nothing either,
+        # and one the batch never saw is recorded by it just the same.
+        late = away("d9", outcome=CallOutcome.REFUSED)
+        assert await record_away_calls(conn, [refused[0], late]) == ["away-d9"]
+        await record_refused_at_door(conn, [late])
+        calls = {r["call_id"]: r for r in await rows(conn, "SELECT * FROM calls")}
+        events = await rows(conn, "SELECT call_id, seq, kind, data FROM call_events ORDER BY call_id, seq")
+    finally:
+        await conn.close()
+    assert set(calls) == {"away-d0", "away-d1", "away-d2", "away-d9"}
+    assert {(r["outcome"], r["version"], r["queue"], r["ended_at"].timestamp()) for r in calls.values()} == {
+        ("refused", 1, None, T0 + 30)
+    }
+    assert [(e["call_id"], e["seq"], e["kind"]) for e in events] == [
+        (f"away-d{n}", seq, kind) for n in (0, 1, 2, 9) for seq, kind in enumerate(("call_arrived", "call_ended"))
+    ]
+    ended = json.loads(events[1]["data"])
+    assert ended["door"] == "overload" and ended["outcome"] == "refused"
+    assert json.loads(events[-1]["data"])["door"] == "overload"  # the start's wording is the batch's
