@@ -203,16 +203,19 @@ def test_dialplan_has_exactly_the_ccqueue_contexts() -> None:
     assert "Set(CCQ_CALLER_CHAN=${IMPORT(${CCQ_CALLER_UID},CHANNEL(name))})" in text
     assert f"AGI(${{CUT(CCQ_AGIS,^,${{CCQ_AGI_TRY}})}}/survey{key})" in text and "Dial(${CCQ_DIAL})" in text
     assert "Gosub(ccqueue-agi-any,s,1(feature,login))" in text
-    # A caller's hang-up handler is in place before Answer() (which waits for media), and
-    # the hotline's AGI() stays the seventh priority (a bridged caller is seen at the eighth).
+    # A caller's hang-up handler is in place before the door for load (which refuses
+    # before answering) and Answer() (which waits for media), and the hotline's AGI() is
+    # the eighth priority (a bridged caller is seen at the ninth).
     sections = dict(parse_conf(text))
     steps = sections["hotline"]["exten"] + sections["hotline"]["same"]
     assert (
         steps[0] == "_X.,1,Set(CCQ_HOTLINE=${EXTEN})"
         and steps[3] == "n,Set(CHANNEL(hangup_handler_push)=ccqueue-away,s,1)"
-        and steps[4] == "n,Answer()"
+        and steps[4].startswith("n,GotoIf($[${EPOCH} < 0${CUT(CCQ_DOOR,^,1)}")
+        and steps[4].endswith("?door)")
+        and steps[5] == "n,Answer()"
     )
-    assert steps[6].startswith("n(try),AGI(")
+    assert steps[7].startswith("n(try),AGI(")
     # An agent leg's conversation end is left in the same family, keyed by the leg.
     ended = sections["ccqueue-ended"]["same"]
     assert ended[0].startswith("n,Set(DB(ccqueue-away/${UNIQUEID})=${CCQ_CALL}|${CCQ_CALLER_UID}|")
@@ -575,7 +578,7 @@ async def test_answered_agent_pulls_caller_out_of_agi_into_bridge(
     assert caller_in["BridgeUniqueid"] == agent_in["BridgeUniqueid"]
     assert caller_in["Channel"] == chan
     # the caller is in the bridge at the priority after AGI()
-    assert (caller_in["Context"], caller_in["Priority"]) == ("hotline", "8")  # the priority after AGI()
+    assert (caller_in["Context"], caller_in["Priority"]) == ("hotline", "9")  # the priority after AGI()
     await in_thread(lambda: phone.wait_event("CALL_ESTABLISHED", 5))
     assert phone.in_call
     assert any(name.startswith("PJSIP/agent1-") for name in sandbox.channels())
