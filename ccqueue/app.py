@@ -489,13 +489,16 @@ async def _door_refusals(daemon: Daemon, refused: asyncio.Queue[AwayEntry]) -> N
             batch.clear()
             continue
         try:
-            await record_door_refusals(daemon.dsn, list(batch.values()))
+            recorded = await record_door_refusals(daemon.dsn, list(batch.values()))
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("door_refusals_not_recorded_yet", count=len(batch), error=repr(exc), hint="tried again shortly")
             continue
         if load is not None:
             load.refused[DOOR] += len(batch)
         daemon.agi.forget_away(list(batch))
+        if daemon.metrics is not None:
+            for record in recorded:  # the wallboard's counts and /metrics, as for any call
+                daemon.metrics.on_record(record)
         log.info("door_refusals_recorded", count=len(batch))
         batch.clear()
 

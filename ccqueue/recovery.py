@@ -35,7 +35,7 @@ from ccqueue.asterisk.ami import AmiUnavailable
 from ccqueue.asterisk.live import AwayEntry, LiveChannel, seconds
 from ccqueue.asterisk.telephony import AsteriskTelephony
 from ccqueue.core import events as ev
-from ccqueue.core.records import CallbackRecord, CallOutcome
+from ccqueue.core.records import CallbackRecord, CallOutcome, CallRecord
 from ccqueue.store.restore import (
     AwayCall,
     StoredCall,
@@ -184,14 +184,26 @@ async def record_away_after_reconnect(*, telephony: AsteriskTelephony, dsn: str)
     return tuple(entry.uniqueid for entry in away)
 
 
-async def record_door_refusals(dsn: str, refused: Sequence[AwayEntry]) -> None:
+async def record_door_refusals(dsn: str, refused: Sequence[AwayEntry]) -> list[CallRecord]:
     """Record new callers the dialplan's door refused for load (``CCQ_DOOR``), as their
-    lines say; exactly once, with the start-up's (``record_away_calls``) too."""
+    lines say; exactly once, with the start-up's (``record_away_calls``) too. Returns
+    the summaries of the calls recorded now."""
+    calls = [_away_call(entry) for entry in refused]
     conn = await asyncpg.connect(dsn, timeout=DB_TIMEOUT_S)
     try:
-        await record_refused_at_door(conn, [_away_call(entry) for entry in refused])
+        written = await record_refused_at_door(conn, calls)
     finally:
         await conn.close()
+    # The rows written now, as the live counts (the wallboard, /metrics) take calls.
+    return [
+        CallRecord(
+            call_id=c.row_id, version=1, caller=c.caller, hotline=c.hotline, queue=None, agent=None,
+            arrived_at=c.entered_at, answered_at=None, ended_at=c.ended_at, outcome=CallOutcome.REFUSED,
+            channel=c.channel,
+        )
+        for c in calls
+        if c.row_id in written
+    ]  # fmt: skip
 
 
 def _calls(

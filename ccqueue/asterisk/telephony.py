@@ -55,9 +55,6 @@ STATUS_WAIT_S = 5.0
 KEY_RESET_S = 5.0
 # Originates followed for the time they take to start dialling (see take_event_lag).
 DIALLING_KEPT = 4096
-# A sample with no event since the last one repeats the last age seen, for at most this
-# long (take_event_lag).
-EVENT_LAG_HOLD_S = 2.0
 # The dialplan's door for load (``CCQ_DOOR`` in extensions.conf): how long a value set
 # holds. ccqueue renews it every second while it refuses; a process that stops renewing
 # it (stopped, stalled, crashed) opens the door within this long.
@@ -104,8 +101,6 @@ class AsteriskTelephony:
         self._key_set_at = -KEY_RESET_S
         self._key_task: asyncio.Task[None] | None = None
         self._event_lag_s = self._dial_lag_s = 0.0  # see take_event_lag
-        self._events_since_take = 0
-        self._held_lag_s, self._held_at = 0.0, -1e9
         # Agent legs originated and not yet dialling: when each Originate was sent.
         self._dialling: dict[str, float] = {}
         # A member of a pair names its own FastAGI address on the agent legs it places,
@@ -275,23 +270,14 @@ class AsteriskTelephony:
         start dialling (by the event's Timestamp). Both are Asterisk's own work, never a
         person's (an agent's phone rings after the dial starts); the first also counts
         whatever kept this process from reading (a stall of its own)."""
-        event_lag = self._event_lag_s
-        if self._events_since_take:
-            self._held_lag_s, self._held_at = event_lag, time.monotonic()
-        elif time.monotonic() - self._held_at < EVENT_LAG_HOLD_S:
-            # No event since the last call is no news, not calm: an Asterisk too busy to
-            # write its events falls silent exactly when it is furthest behind.
-            event_lag = self._held_lag_s
-        lags = (event_lag, self._dial_lag_s)
+        lags = (self._event_lag_s, self._dial_lag_s)
         self._event_lag_s = self._dial_lag_s = 0.0
-        self._events_since_take = 0
         return lags
 
     def _on_event(self, message: Message) -> None:
         # Asterisk stamps its events (manager.conf timestampevents): their age here, and
         # the time an Originate took to start dialling, say how far behind Asterisk is
         # (the overload gate's third signal).
-        self._events_since_take += 1
         stamp = message.get("Timestamp")
         at = None
         if stamp:

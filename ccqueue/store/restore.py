@@ -306,12 +306,13 @@ def _ended(call: AwayCall, outcome: str) -> dict[str, object]:
     return ended
 
 
-async def record_refused_at_door(conn: asyncpg.Connection, refused: Sequence[AwayCall]) -> None:
+async def record_refused_at_door(conn: asyncpg.Connection, refused: Sequence[AwayCall]) -> set[str]:
     """Record new callers the dialplan's door refused for load, all in one transaction:
     each a row and its two events, keyed by its line as ``record_away_calls`` keys it, so
-    that either records a caller once (a line read again adds nothing)."""
+    that either records a caller once (a line read again adds nothing). Returns the ids
+    of the rows written now."""
     if not refused:
-        return
+        return set()
     rows, events = [], []
     for call in refused:
         rows.append(
@@ -343,6 +344,7 @@ async def record_refused_at_door(conn: asyncpg.Connection, refused: Sequence[Awa
                VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT DO NOTHING""",
             [e for e in events if e[1] in written],
         )
+    return written
 
 
 async def record_away_calls(conn: asyncpg.Connection, away: Sequence[AwayCall]) -> list[str]:

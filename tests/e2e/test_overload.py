@@ -128,6 +128,8 @@ async def test_a_stalled_loop_refuses_new_callers_in_the_dialplan_then_admits_ag
     while 'ccqueue_overload_refused_total{reason="door"} 1.0' not in daemon.text("/metrics"):
         assert time.monotonic() < deadline, "the door's refusal not counted"
         await asyncio.sleep(0.2)
+    # Counted with the calls, as any refused call is (the wallboard takes the same records).
+    assert 'ccqueue_calls_total{outcome="refused",queue=""} 1.0' in daemon.text("/metrics")
     rows = await fetch(daemon.dsn, "select call_id from calls where caller = $1", "+15550901")
     assert len(rows) == 1
 

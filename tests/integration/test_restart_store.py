@@ -194,13 +194,13 @@ async def test_callers_refused_at_the_door_are_recorded_once_in_one_batch_or_fro
     conn = await connect(pg_dsn)
     try:
         refused = [away(f"d{n}", outcome=CallOutcome.REFUSED) for n in range(3)]
-        await record_refused_at_door(conn, refused)
-        await record_refused_at_door(conn, refused[1:])  # told again: nothing changes
+        assert await record_refused_at_door(conn, refused) == {"away-d0", "away-d1", "away-d2"}
+        assert await record_refused_at_door(conn, refused[1:]) == set()  # told again: nothing changes
         # A start that reads the same lines (the ones not yet deleted) adds nothing either,
         # and one the batch never saw is recorded by it just the same.
         late = away("d9", outcome=CallOutcome.REFUSED)
         assert await record_away_calls(conn, [refused[0], late]) == ["away-d9"]
-        await record_refused_at_door(conn, [late])
+        assert await record_refused_at_door(conn, [late]) == set()
         calls = {r["call_id"]: r for r in await rows(conn, "SELECT * FROM calls")}
         events = await rows(conn, "SELECT call_id, seq, kind, data FROM call_events ORDER BY call_id, seq")
     finally:
