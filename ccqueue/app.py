@@ -276,11 +276,11 @@ def build(
         settings: OverloadSettings = overload_memo[1]
         return settings
 
-    # The backlog: events for the engine, sessions opening, commands awaiting Asterisk.
     async def set_door(refused_per_mille: int) -> None:
-        section = running.now.config.overload
+        section = running.now.config.overload  # a reload's refusal applies at the next setting
         await telephony.set_door(refused_per_mille, refusal=section.refusal, sound=section.sound)
 
+    # The backlog: events for the engine, sessions opening, commands awaiting Asterisk.
     load = LoadWatch(
         overload_settings,
         backlog=lambda: inbox.qsize() + agi.opening + engine.pending_commands,
@@ -475,9 +475,9 @@ def _door_refused(daemon: Daemon, queue: asyncio.Queue[AwayEntry], entry: AwayEn
 async def _door_refusals(daemon: Daemon, refused: asyncio.Queue[AwayEntry]) -> None:
     """Record the new callers the dialplan's door refused for load, as Asterisk tells of
     them (``AsteriskTelephony.on_door_refused``), a batch every DOOR_RECORD_S, and have
-    their lines deleted. Exactly once (``record_away_calls``, keyed by the line); a batch
-    PostgreSQL did not take is tried again, and whatever this process never recorded is
-    recorded from its line at the next start."""
+    their lines deleted. Exactly once (``record_refused_at_door``, keyed by the line as
+    the start-up keys it); a batch PostgreSQL did not take is tried again, and whatever
+    this process never recorded is recorded from its line at the next start."""
     load = daemon.load
     batch: dict[str, AwayEntry] = {}
     while True:
@@ -527,9 +527,9 @@ SUMMARY_DAYS_PER_PASS = 7
 # How often the AMI link is looked at for a new connection, and the pause after an
 # attempt to record the away callers failed (PostgreSQL or Asterisk not ready yet).
 AWAY_AFTER_RECONNECT_POLL_S = 1.0
-# The door's refused callers are recorded in a batch this often, at most this many at once
-# (one transaction each); at most DOOR_QUEUE_MAX wait (past it, their lines wait for the
-# next start).
+# The door's refused callers are recorded in a batch (one transaction) this often, at most
+# this many at once; at most DOOR_QUEUE_MAX wait (past it, their lines wait for the next
+# start).
 DOOR_RECORD_S = 0.5
 DOOR_BATCH_MAX = 2000
 DOOR_QUEUE_MAX = 20000
