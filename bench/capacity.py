@@ -1,6 +1,6 @@
 """How many calls a second one box carries: ccqueue against app_queue, and past it.
 
-Run from the repository root, as root: ``python bench/capacity.py`` (about 8 minutes;
+Run from the repository root, as root: ``python bench/capacity.py`` (about 4-8 minutes;
 ``--quick`` about 3). The lines printed say what is measured; the last line is one JSON
 object with the figures.
 
